@@ -1,0 +1,3 @@
+"""runplane: a lifecycle control plane for long-lived runtimes."""
+
+__version__ = "0.1.0"

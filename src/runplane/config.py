@@ -1,0 +1,45 @@
+"""Settings, read from the environment with the RUNPLANE_ prefix."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="RUNPLANE_", extra="ignore")
+
+    host: str = "127.0.0.1"
+    port: int = 8080
+    data_dir: Path = Path(".runplane")
+    redis_url: str | None = None
+    database_url: str | None = None
+    driver: str = "process"
+    docker_host: str | None = None
+    instance_name: str | None = None
+
+    lease_ttl_ms: int = Field(default=30_000, ge=1_000)
+    stream_lease_wait_ms: int = Field(default=10_000, ge=0)
+    start_timeout_s: float = Field(default=60.0, gt=0)
+    stop_timeout_s: float = Field(default=30.0, gt=0)
+    pause_timeout_s: float = Field(default=30.0, gt=0)
+    wait_max_timeout_s: float = Field(default=300.0, gt=0)
+
+    webhook_allow_private: bool = False
+    webhook_retry_schedule_s: str = "5,300,1800,7200,18000,36000,36000"
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite+aiosqlite:///{(self.data_dir / 'runplane.db').resolve()}"
+
+    @property
+    def admin_key_path(self) -> Path:
+        return self.data_dir / "admin.key"
+
+    @property
+    def base_url(self) -> str:
+        return f"http://{self.host}:{self.port}"

@@ -1,0 +1,1 @@
+"""Pure data and rules. No I/O, and no imports from any other runplane layer."""

@@ -1,0 +1,118 @@
+"""The runtime record, the status change a store applies, and the operation-log entry."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from typing import Any
+
+from runplane.domain.errors import ErrorCode
+from runplane.domain.operations import OpKind, OpSource, Outcome
+from runplane.domain.statuses import Status
+
+RUNTIME_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+def is_valid_runtime_id(runtime_id: str) -> bool:
+    return bool(RUNTIME_ID_PATTERN.fullmatch(runtime_id))
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimeRecord:
+    runtime_id: str
+    team_id: str
+    status: Status
+    version: int
+    driver: str
+    spec: dict[str, Any]
+    created_at: datetime
+    updated_at: datetime
+    container_id: str | None = None
+    engine_endpoint: str | None = None
+    engine_health: str | None = None
+    started_at: datetime | None = None
+    stopped_at: datetime | None = None
+    removed_at: datetime | None = None
+    last_op_at: datetime | None = None
+    status_deadline: datetime | None = None
+
+
+_UNSET: Any = object()
+
+
+@dataclass(frozen=True, slots=True)
+class StatusChange:
+    """A compare-and-swap: move `runtime_id` from (expected_status, expected_version
+    [, expected_container_id]) to `status`, setting the given fields. Zero matching
+    rows is a conflict, never an overwrite. Fields left at `_UNSET` keep their value."""
+
+    runtime_id: str
+    expected_status: Status
+    expected_version: int
+    status: Status
+    at: datetime
+    expected_container_id: str | None = _UNSET
+    container_id: str | None = _UNSET
+    engine_endpoint: str | None = _UNSET
+    engine_health: str | None = _UNSET
+    spec: dict[str, Any] = _UNSET
+    started_at: datetime | None = _UNSET
+    stopped_at: datetime | None = _UNSET
+    removed_at: datetime | None = _UNSET
+    status_deadline: datetime | None = _UNSET
+
+    def updated_fields(self) -> dict[str, Any]:
+        """The record columns this change writes, `status` and timestamps included."""
+        names = (
+            "container_id",
+            "engine_endpoint",
+            "engine_health",
+            "spec",
+            "started_at",
+            "stopped_at",
+            "removed_at",
+            "status_deadline",
+        )
+        values = {name: getattr(self, name) for name in names}
+        values = {k: v for k, v in values.items() if v is not _UNSET}
+        values.update(
+            status=self.status,
+            version=self.expected_version + 1,
+            updated_at=self.at,
+            last_op_at=self.at,
+        )
+        return values
+
+    @property
+    def checks_container(self) -> bool:
+        return self.expected_container_id is not _UNSET
+
+
+def apply_change(record: RuntimeRecord, change: StatusChange) -> RuntimeRecord:
+    """What a record looks like after `change`: used by stores and fakes alike."""
+    return replace(record, **change.updated_fields())
+
+
+@dataclass(frozen=True, slots=True)
+class OperationEntry:
+    """One line of the operation log. Every operation call writes exactly one."""
+
+    operation_id: str
+    runtime_id: str
+    op: OpKind
+    op_source: OpSource
+    outcome: Outcome
+    started_at: datetime
+    finished_at: datetime
+    team_id: str | None = None
+    error_code: ErrorCode | None = None
+    error_message: str = ""
+    job_id: str | None = None
+    source_ref: str = ""
+    reason: str = ""
+    status_from: Status | None = None
+    status_to: Status | None = None
+    container_id: str | None = None
+    actor: str = ""
+    details: dict[str, Any] = field(default_factory=dict)

@@ -1,0 +1,124 @@
+"""The interfaces services and workers depend on. Adapters implement them."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol
+
+from runplane.domain.drivers import ContainerInfo, StartedContainer
+from runplane.domain.keys import ApiKey
+from runplane.domain.records import OperationEntry, RuntimeRecord, StatusChange
+from runplane.domain.statuses import Status
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimePage:
+    records: list[RuntimeRecord]
+    next_cursor: str | None
+
+
+class RuntimeStore(Protocol):
+    """Runtime records. Every status write is a compare-and-swap (StatusChange)."""
+
+    async def get(self, runtime_id: str) -> RuntimeRecord | None: ...
+
+    async def create(self, record: RuntimeRecord) -> None:
+        """Insert a new record; raises RuntimeAlreadyExists if the id is taken."""
+
+    async def list(
+        self,
+        *,
+        status: Status | None = None,
+        team_id: str | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> RuntimePage:
+        """Ordered by runtime_id; `after` is the previous page's `next_cursor`."""
+
+    async def compare_and_swap(
+        self, change: StatusChange, *, entry: OperationEntry | None = None
+    ) -> RuntimeRecord:
+        """Apply `change` and append `entry` in one transaction. Raises CasConflict
+        when no row matches (wrong status, version or container_id), and
+        DuplicateJobId (nothing written) when entry.job_id is already taken."""
+
+
+class OperationLog(Protocol):
+    async def append(self, entry: OperationEntry) -> None:
+        """Raises DuplicateJobId when entry.job_id is already taken."""
+
+    async def list_for_runtime(
+        self, runtime_id: str, *, limit: int = 100
+    ) -> list[OperationEntry]:
+        """Newest first."""
+
+    async def get(self, operation_id: str) -> OperationEntry | None: ...
+
+    async def find_by_job_id(self, job_id: str) -> OperationEntry | None: ...
+
+
+class ApiKeyStore(Protocol):
+    async def add(self, key: ApiKey) -> None: ...
+
+    async def find_by_hash(self, key_hash: str) -> ApiKey | None: ...
+
+    async def count(self) -> int: ...
+
+
+class LeaseStore(Protocol):
+    """Per-runtime mutual exclusion with a time bound (Redis SET NX PX)."""
+
+    async def try_acquire(self, runtime_id: str, token: str, ttl_ms: int) -> bool: ...
+
+    async def renew(self, runtime_id: str, token: str, ttl_ms: int) -> bool:
+        """Extend the lease if `token` still holds it."""
+
+    async def release(self, runtime_id: str, token: str) -> bool:
+        """Delete the lease if `token` still holds it."""
+
+
+class OffsetStore(Protocol):
+    """Positions of offset-mode stream consumers."""
+
+    async def load(self, consumer: str, stream: str) -> str | None: ...
+
+    async def save(self, consumer: str, stream: str, entry_id: str) -> None: ...
+
+
+class Driver(Protocol):
+    """Runs runtimes: OS processes, containers. Raises ContainerGone when the
+    container no longer exists, DriverError when the engine fails."""
+
+    name: str
+
+    def validate_spec(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """The normalised spec; raises InvalidSpec with a readable message."""
+
+    async def start(self, runtime_id: str, spec: dict[str, Any]) -> StartedContainer: ...
+
+    async def stop(self, container_id: str, *, timeout_s: float | None = None) -> ContainerInfo:
+        """Stop gracefully, then kill past the timeout. Returns the final state."""
+
+    async def pause(self, container_id: str) -> None: ...
+
+    async def resume(self, container_id: str) -> None: ...
+
+    async def remove(self, container_id: str) -> None:
+        """Forget the container and its files; a missing one is not an error."""
+
+    async def inspect(self, container_id: str) -> ContainerInfo: ...
+
+    async def list_containers(self) -> Sequence[ContainerInfo]:
+        """Every container this driver manages, live or exited (for adoption)."""
+
+
+class Clock(Protocol):
+    def now(self) -> datetime:
+        """Timezone-aware UTC."""
+
+
+class TokenGenerator(Protocol):
+    def new_token(self) -> str:
+        """A unique, unguessable token (leases, ids)."""
