@@ -49,9 +49,7 @@ class OperationLog(Protocol):
     async def append(self, entry: OperationEntry) -> None:
         """Raises DuplicateJobId when entry.job_id is already taken."""
 
-    async def list_for_runtime(
-        self, runtime_id: str, *, limit: int = 100
-    ) -> list[OperationEntry]:
+    async def list_for_runtime(self, runtime_id: str, *, limit: int = 100) -> list[OperationEntry]:
         """Newest first."""
 
     async def get(self, operation_id: str) -> OperationEntry | None: ...

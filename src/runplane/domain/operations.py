@@ -61,9 +61,7 @@ class OperationResult:
         return self.outcome is Outcome.SUCCESS
 
     @classmethod
-    def success(
-        cls, record: RuntimeRecord | None, *, replay: bool = False
-    ) -> OperationResult:
+    def success(cls, record: RuntimeRecord | None, *, replay: bool = False) -> OperationResult:
         return cls(Outcome.SUCCESS, record, ErrorCode.REPLAY_NO_OP if replay else None)
 
     @classmethod

@@ -51,9 +51,7 @@ TRANSITIONS: Mapping[Status, frozenset[Status]] = {
     _S.RESUMING: frozenset({_S.RUNNING, _S.PAUSED}),
     _S.RESTARTING: frozenset({_S.RUNNING, _S.ERROR}),
     _S.PATCHING: frozenset({_S.RUNNING, _S.ERROR}),
-    _S.ENGINE_UNREACHABLE: frozenset(
-        {_S.RUNNING, _S.STOPPING, _S.RESTARTING, _S.REMOVING}
-    ),
+    _S.ENGINE_UNREACHABLE: frozenset({_S.RUNNING, _S.STOPPING, _S.RESTARTING, _S.REMOVING}),
     _S.STOPPED: frozenset({_S.STARTING, _S.REMOVING}),
     _S.ERROR: frozenset({_S.STARTING, _S.STOPPING, _S.REMOVING}),
     _S.REMOVING: frozenset({_S.REMOVED}),

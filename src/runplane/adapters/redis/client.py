@@ -1,0 +1,74 @@
+"""Building the one redis.asyncio client a process shares, and its failure mapping."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import redis.asyncio
+import redis.exceptions
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+
+from runplane.domain.errors import StoreUnavailable
+
+logger = logging.getLogger(__name__)
+
+SOCKET_TIMEOUT_S = 10.0
+"""Longer than any blocking read runplane issues (XREAD/XREADGROUP BLOCK), which must
+stay below it, yet short enough that a dead server is noticed."""
+SOCKET_CONNECT_TIMEOUT_S = 3.0
+HEALTH_CHECK_INTERVAL_S = 15
+"""An idle pooled connection is PINGed before reuse once it has been idle this long."""
+RETRIES = 3
+RETRY_BACKOFF_BASE_S = 0.05
+RETRY_BACKOFF_CAP_S = 0.5
+
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    OSError,
+)
+"""What "Redis cannot be reached" looks like; BusyLoadingError is a ConnectionError."""
+
+
+def connect(
+    url: str,
+    *,
+    socket_timeout_s: float = SOCKET_TIMEOUT_S,
+    socket_connect_timeout_s: float = SOCKET_CONNECT_TIMEOUT_S,
+    health_check_interval_s: int = HEALTH_CHECK_INTERVAL_S,
+    retries: int = RETRIES,
+) -> redis.asyncio.Redis:
+    """A client for `url` (`redis://`, `rediss://` or `unix://`) returning `str`.
+
+    Transient connection errors and timeouts are retried `retries` times with a
+    short jittered exponential backoff (a reconnect in between), then raised.
+    No I/O happens here: the first command opens the first connection.
+    """
+    retry = Retry(
+        ExponentialWithJitterBackoff(base=RETRY_BACKOFF_BASE_S, cap=RETRY_BACKOFF_CAP_S),
+        retries,
+    )
+    client: redis.asyncio.Redis = redis.asyncio.from_url(
+        url,
+        decode_responses=True,
+        socket_timeout=socket_timeout_s,
+        socket_connect_timeout=socket_connect_timeout_s,
+        socket_keepalive=True,
+        health_check_interval=health_check_interval_s,
+        retry=retry,
+        retry_on_error=[redis.exceptions.ConnectionError, redis.exceptions.TimeoutError],
+    )
+    return client
+
+
+@contextmanager
+def unavailable_on_connection_errors(op: str) -> Iterator[None]:
+    """Re-raise "cannot reach Redis" as StoreUnavailable; other errors pass through."""
+    try:
+        yield
+    except CONNECTION_ERRORS as exc:
+        logger.warning("redis unavailable", extra={"op": op, "error": repr(exc)})
+        raise StoreUnavailable(f"redis unavailable during {op}: {exc}") from exc

@@ -1,0 +1,122 @@
+"""The database handle the SQL stores share: one engine and, on SQLite, one writer."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import URL, event, make_url
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+
+from runplane.domain.errors import StoreUnavailable
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_PRAGMAS = (
+    "PRAGMA journal_mode=WAL",
+    f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
+    "PRAGMA synchronous=NORMAL",
+    "PRAGMA foreign_keys=ON",
+)
+_DRIVERS = {
+    "sqlite": "sqlite+aiosqlite",
+    "postgresql": "postgresql+asyncpg",
+    "postgres": "postgresql+asyncpg",
+}
+
+
+def database_url(url: str | URL) -> URL:
+    """`url` with runplane's async driver: `sqlite://` and `postgresql://` are
+    accepted as `sqlite+aiosqlite://` and `postgresql+asyncpg://`."""
+    parsed = make_url(url)
+    driver = _DRIVERS.get(parsed.get_backend_name())
+    if driver is None:
+        shown = parsed.render_as_string(hide_password=True)
+        raise ValueError(f"unsupported database URL {shown!r}: use sqlite or postgresql")
+    return parsed.set(drivername=driver)
+
+
+def create_engine(url: str | URL) -> AsyncEngine:
+    """An AsyncEngine for SQLite (WAL, busy timeout, synchronous=NORMAL, foreign
+    keys) or Postgres (a pool that checks connections before use)."""
+    parsed = database_url(url)
+    if parsed.get_backend_name() != "sqlite":
+        return create_async_engine(parsed, pool_pre_ping=True)
+    if parsed.database and parsed.database != ":memory:":
+        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+    engine = create_async_engine(parsed)
+    event.listen(engine.sync_engine, "connect", _apply_sqlite_pragmas)
+    return engine
+
+
+def _apply_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    try:
+        for pragma in SQLITE_PRAGMAS:
+            cursor.execute(pragma)
+    finally:
+        cursor.close()
+
+
+def is_unavailable(exc: BaseException) -> bool:
+    """Whether `exc` says the database cannot be reached (or is locked), as
+    opposed to a bug or a constraint violation."""
+    if isinstance(exc, OSError | sa_exc.OperationalError | sa_exc.InterfaceError):
+        return True
+    return isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
+
+
+@contextlib.contextmanager
+def unavailable_as_store_error() -> Iterator[None]:
+    """Raise connection failures as StoreUnavailable (without SQL or parameters)."""
+    try:
+        yield
+    except Exception as exc:
+        if not is_unavailable(exc):
+            raise
+        cause = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
+        raise StoreUnavailable(f"database unavailable: {cause}") from exc
+
+
+class SqlDatabase:
+    """An engine plus the write gate the stores share.
+
+    SQLite allows one writer at a time and concurrent aiosqlite writers fail with
+    "database is locked", so on SQLite this process's writes queue on one lock
+    (other processes wait on the busy timeout). Postgres writes run in parallel."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+
+    @classmethod
+    def connect(cls, url: str | URL) -> SqlDatabase:
+        """Build the engine for `url`; no connection is opened until first use."""
+        return cls(create_engine(url))
+
+    @property
+    def backend(self) -> str:
+        return self.engine.dialect.name
+
+    @contextlib.asynccontextmanager
+    async def reading(self) -> AsyncIterator[AsyncConnection]:
+        with unavailable_as_store_error():
+            async with self.engine.connect() as connection:
+                yield connection
+
+    @contextlib.asynccontextmanager
+    async def writing(self) -> AsyncIterator[AsyncConnection]:
+        """One transaction: committed when the block ends, rolled back if it raises."""
+        async with self._write_gate():
+            with unavailable_as_store_error():
+                async with self.engine.begin() as connection:
+                    yield connection
+
+    def _write_gate(self) -> contextlib.AbstractAsyncContextManager[Any]:
+        return self._write_lock if self._write_lock is not None else contextlib.nullcontext()
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,89 @@
+"""SqlOperationLog: one row per operation call; `job_id` is unique."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from sqlalchemy import ColumnElement, RowMapping, insert, select
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from runplane.adapters.sql.engine import SqlDatabase
+from runplane.adapters.sql.tables import as_row, operations
+from runplane.domain.errors import DuplicateJobId, ErrorCode
+from runplane.domain.operations import OpKind, OpSource, Outcome
+from runplane.domain.records import OperationEntry
+from runplane.domain.statuses import Status
+
+_E = TypeVar("_E")
+
+
+def _optional(kind: Callable[[str], _E], value: str | None) -> _E | None:
+    return None if value is None else kind(value)
+
+
+def row_to_entry(row: RowMapping) -> OperationEntry:
+    return OperationEntry(
+        operation_id=row["operation_id"],
+        runtime_id=row["runtime_id"],
+        op=OpKind(row["op"]),
+        op_source=OpSource(row["op_source"]),
+        outcome=Outcome(row["outcome"]),
+        started_at=row["started_at"],
+        finished_at=row["finished_at"],
+        team_id=row["team_id"],
+        error_code=_optional(ErrorCode, row["error_code"]),
+        error_message=row["error_message"],
+        job_id=row["job_id"],
+        source_ref=row["source_ref"],
+        reason=row["reason"],
+        status_from=_optional(Status, row["status_from"]),
+        status_to=_optional(Status, row["status_to"]),
+        container_id=row["container_id"],
+        actor=row["actor"],
+        details=dict(row["details"]),
+    )
+
+
+async def insert_entry(connection: AsyncConnection, entry: OperationEntry) -> None:
+    """Insert `entry` in the caller's transaction; a taken job_id raises
+    DuplicateJobId, and the caller's transaction then rolls back."""
+    try:
+        await connection.execute(insert(operations).values(**as_row(entry)))
+    except sa_exc.IntegrityError as exc:
+        if entry.job_id is not None and "job_id" in str(exc.orig):
+            raise DuplicateJobId(entry.job_id) from exc
+        raise
+
+
+class SqlOperationLog:
+    def __init__(self, database: SqlDatabase) -> None:
+        self._database = database
+
+    async def append(self, entry: OperationEntry) -> None:
+        async with self._database.writing() as connection:
+            await insert_entry(connection, entry)
+
+    async def list_for_runtime(self, runtime_id: str, *, limit: int = 100) -> list[OperationEntry]:
+        """Newest first: by finished_at, then by the order they were appended."""
+        query = (
+            select(operations)
+            .where(operations.c.runtime_id == runtime_id)
+            .order_by(operations.c.finished_at.desc(), operations.c.seq.desc())
+            .limit(limit)
+        )
+        async with self._database.reading() as connection:
+            rows = (await connection.execute(query)).mappings().all()
+        return [row_to_entry(row) for row in rows]
+
+    async def get(self, operation_id: str) -> OperationEntry | None:
+        return await self._find_one(operations.c.operation_id == operation_id)
+
+    async def find_by_job_id(self, job_id: str) -> OperationEntry | None:
+        return await self._find_one(operations.c.job_id == job_id)
+
+    async def _find_one(self, predicate: ColumnElement[bool]) -> OperationEntry | None:
+        async with self._database.reading() as connection:
+            row = (await connection.execute(select(operations).where(predicate))).mappings().first()
+        return None if row is None else row_to_entry(row)

@@ -1,0 +1,142 @@
+"""The schema, as SQLAlchemy Core tables. Migrations (migrations/versions) create it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import fields
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Column,
+    DateTime,
+    Dialect,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Table,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+
+NAMING_CONVENTION = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+metadata = MetaData(naming_convention=NAMING_CONVENTION)
+
+
+class UtcDateTime(TypeDecorator[datetime]):
+    """A timezone-aware UTC datetime on every backend.
+
+    Postgres stores `timestamptz`; SQLite has no time zones, so values are written
+    as UTC and read back with `tzinfo=UTC`. Naive datetimes are a bug and refused."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value!r}: runplane stores timezone-aware UTC")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            return value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+
+
+def identifier(length: int) -> String:
+    """Ids compare byte-wise ("C" collation on Postgres), as in SQLite and Python,
+    so keyset pagination orders the same on every backend."""
+    return String(length).with_variant(String(length, collation="C"), "postgresql")
+
+
+JsonDocument = JSON().with_variant(JSONB(), "postgresql")
+
+runtimes = Table(
+    "runtimes",
+    metadata,
+    Column("runtime_id", identifier(128), primary_key=True),
+    Column("team_id", String(128), nullable=False),
+    Column("status", String(32), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("driver", String(64), nullable=False),
+    Column("spec", JsonDocument, nullable=False),
+    Column("container_id", String(256)),
+    Column("engine_endpoint", Text),
+    Column("engine_health", Text),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("updated_at", UtcDateTime, nullable=False),
+    Column("started_at", UtcDateTime),
+    Column("stopped_at", UtcDateTime),
+    Column("removed_at", UtcDateTime),
+    Column("last_op_at", UtcDateTime),
+    Column("status_deadline", UtcDateTime),
+    Index("ix_runtimes_team_id_runtime_id", "team_id", "runtime_id"),
+    Index("ix_runtimes_status_runtime_id", "status", "runtime_id"),
+    Index("ix_runtimes_status_deadline", "status_deadline"),
+)
+
+operations = Table(
+    "operations",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("operation_id", String(128), nullable=False, unique=True),
+    Column("runtime_id", String(128), nullable=False),
+    Column("team_id", String(128)),
+    Column("op", String(16), nullable=False),
+    Column("op_source", String(16), nullable=False),
+    Column("outcome", String(16), nullable=False),
+    Column("error_code", String(32)),
+    Column("error_message", Text, nullable=False),
+    Column("job_id", String(512), unique=True),
+    Column("source_ref", Text, nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("status_from", String(32)),
+    Column("status_to", String(32)),
+    Column("container_id", String(256)),
+    Column("actor", Text, nullable=False),
+    Column("details", JsonDocument, nullable=False),
+    Column("started_at", UtcDateTime, nullable=False),
+    Column("finished_at", UtcDateTime, nullable=False),
+    Index("ix_operations_runtime_id_finished_at", "runtime_id", "finished_at", "seq"),
+)
+"""One row per operation call. `seq` is monotonic: the tie-break for equal
+`finished_at`. No foreign key to runtimes: a `not_found` call is logged too."""
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("key_id", String(64), primary_key=True),
+    Column("key_hash", String(128), nullable=False, unique=True),
+    Column("team_id", String(128)),
+    Column("admin", Boolean, nullable=False),
+    Column("name", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+)
+
+
+def plain_values(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Column values as the drivers take them: enums become their string values."""
+    return {name: v.value if isinstance(v, Enum) else v for name, v in values.items()}
+
+
+def as_row(record: Any) -> dict[str, Any]:
+    """A domain dataclass (RuntimeRecord, OperationEntry, ApiKey) as column values."""
+    return plain_values({f.name: getattr(record, f.name) for f in fields(record)})

@@ -1,0 +1,23 @@
+"""What the API is handed by the composition root."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
+
+from runplane.ports import OperationLog, RuntimeStore
+from runplane.services.keys import ApiKeys
+from runplane.services.lifecycle import Lifecycle
+
+ReadinessCheck = Callable[[], Awaitable[None]]
+"""Raises when the component it checks is not usable."""
+
+
+@dataclass(frozen=True, slots=True)
+class ApiContext:
+    lifecycle: Lifecycle
+    runtimes: RuntimeStore
+    operations: OperationLog
+    keys: ApiKeys
+    readiness: Mapping[str, ReadinessCheck]
+    wait_max_timeout_s: float = 300.0

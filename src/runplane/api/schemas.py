@@ -1,0 +1,165 @@
+"""Request and response bodies of the REST API (pydantic lives at the edges)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from runplane.domain.operations import OperationResult
+from runplane.domain.records import OperationEntry, RuntimeRecord
+
+
+class CreateRuntimeBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    runtime_id: str | None = Field(default=None, max_length=128)
+    team_id: str | None = Field(default=None, max_length=128)
+    driver: str | None = Field(default=None, max_length=64)
+    spec: dict[str, Any]
+    start: bool = True
+
+
+class OperationBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    reason: str | None = Field(default=None, max_length=64)
+    spec: dict[str, Any] | None = None
+
+
+class CreateKeyBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    team_id: str | None = Field(default=None, max_length=128)
+    admin: bool = False
+    name: str = Field(default="", max_length=128)
+
+
+class RuntimeOut(BaseModel):
+    runtime_id: str
+    team_id: str
+    status: str
+    version: int
+    driver: str
+    spec: dict[str, Any]
+    container_id: str | None
+    engine_endpoint: str | None
+    engine_health: str | None
+    created_at: datetime
+    updated_at: datetime
+    started_at: datetime | None
+    stopped_at: datetime | None
+    removed_at: datetime | None
+    last_op_at: datetime | None
+    status_deadline: datetime | None
+
+    @classmethod
+    def of(cls, record: RuntimeRecord) -> RuntimeOut:
+        return cls(
+            runtime_id=record.runtime_id,
+            team_id=record.team_id,
+            status=str(record.status),
+            version=record.version,
+            driver=record.driver,
+            spec=record.spec,
+            container_id=record.container_id,
+            engine_endpoint=record.engine_endpoint,
+            engine_health=record.engine_health,
+            created_at=record.created_at,
+            updated_at=record.updated_at,
+            started_at=record.started_at,
+            stopped_at=record.stopped_at,
+            removed_at=record.removed_at,
+            last_op_at=record.last_op_at,
+            status_deadline=record.status_deadline,
+        )
+
+
+class RuntimeListOut(BaseModel):
+    runtimes: list[RuntimeOut]
+    next_cursor: str | None
+
+
+class OperationResultOut(BaseModel):
+    outcome: str
+    error_code: str | None
+    error_message: str
+    operation_id: str | None
+    runtime: RuntimeOut | None
+
+    @classmethod
+    def of(cls, result: OperationResult) -> OperationResultOut:
+        return cls(
+            outcome=str(result.outcome),
+            error_code=str(result.error_code) if result.error_code else None,
+            error_message=result.error_message,
+            operation_id=result.operation_id,
+            runtime=RuntimeOut.of(result.record) if result.record else None,
+        )
+
+
+class OperationEntryOut(BaseModel):
+    operation_id: str
+    runtime_id: str
+    op: str
+    op_source: str
+    outcome: str
+    error_code: str | None
+    error_message: str
+    job_id: str | None
+    source_ref: str
+    reason: str
+    status_from: str | None
+    status_to: str | None
+    container_id: str | None
+    actor: str
+    started_at: datetime
+    finished_at: datetime
+    details: dict[str, Any]
+
+    @classmethod
+    def of(cls, entry: OperationEntry) -> OperationEntryOut:
+        return cls(
+            operation_id=entry.operation_id,
+            runtime_id=entry.runtime_id,
+            op=str(entry.op),
+            op_source=str(entry.op_source),
+            outcome=str(entry.outcome),
+            error_code=str(entry.error_code) if entry.error_code else None,
+            error_message=entry.error_message,
+            job_id=entry.job_id,
+            source_ref=entry.source_ref,
+            reason=entry.reason,
+            status_from=str(entry.status_from) if entry.status_from else None,
+            status_to=str(entry.status_to) if entry.status_to else None,
+            container_id=entry.container_id,
+            actor=entry.actor,
+            started_at=entry.started_at,
+            finished_at=entry.finished_at,
+            details=entry.details,
+        )
+
+
+class OperationListOut(BaseModel):
+    operations: list[OperationEntryOut]
+
+
+class KeyOut(BaseModel):
+    key_id: str
+    team_id: str | None
+    admin: bool
+    name: str
+    created_at: datetime
+    key: str | None = None
+    """The plaintext key: present only in the answer that created it."""
+
+
+class ErrorDetail(BaseModel):
+    code: str
+    message: str
+    operation_id: str | None = None
+
+
+class ErrorBody(BaseModel):
+    error: ErrorDetail

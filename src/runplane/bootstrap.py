@@ -1,0 +1,171 @@
+"""The one composition root: settings -> adapters -> services -> app and workers.
+Only this module names concrete adapters."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import redis.asyncio
+import uvicorn
+from fastapi import FastAPI
+
+from runplane.adapters.drivers.process import ProcessDriver
+from runplane.adapters.redis.client import connect as connect_redis
+from runplane.adapters.redis.embedded import EmbeddedRedis
+from runplane.adapters.redis.leases import RedisLeaseStore
+from runplane.adapters.sql.api_key_store import SqlApiKeyStore
+from runplane.adapters.sql.engine import SqlDatabase
+from runplane.adapters.sql.migrate import upgrade_database, upgrade_sync
+from runplane.adapters.sql.operation_log import SqlOperationLog
+from runplane.adapters.sql.runtime_store import SqlRuntimeStore
+from runplane.adapters.system import SecretTokenGenerator, SystemClock
+from runplane.api.app import create_app
+from runplane.api.context import ApiContext
+from runplane.config import Settings
+from runplane.ports import Driver
+from runplane.services.dependencies import Dependencies, Timeouts
+from runplane.services.keys import ApiKeys
+from runplane.services.lifecycle import Lifecycle
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Runplane:
+    """Everything one `runplane serve` runs, assembled."""
+
+    settings: Settings
+    lifecycle: Lifecycle
+    keys: ApiKeys
+    app: FastAPI
+    redis: redis.asyncio.Redis
+    database: SqlDatabase
+
+
+def build_drivers(settings: Settings) -> dict[str, Driver]:
+    drivers: dict[str, Driver] = {"process": ProcessDriver(settings.data_dir / "runtimes")}
+    if settings.driver not in drivers:
+        raise ValueError(f"RUNPLANE_DRIVER={settings.driver!r} is not available here")
+    return drivers
+
+
+@contextlib.asynccontextmanager
+async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
+    """Open every adapter, yield the system, close everything on the way out."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    async with contextlib.AsyncExitStack() as stack:
+        redis_url = settings.redis_url or _start_embedded_redis(stack, settings.data_dir)
+        client = connect_redis(redis_url)
+        stack.push_async_callback(client.aclose)
+        database = SqlDatabase.connect(settings.resolved_database_url)
+        stack.push_async_callback(database.dispose)
+        await upgrade_database(database)
+
+        clock = SystemClock()
+        deps = Dependencies(
+            runtimes=SqlRuntimeStore(database),
+            operations=SqlOperationLog(database),
+            leases=RedisLeaseStore(client),
+            drivers=build_drivers(settings),
+            clock=clock,
+            tokens=SecretTokenGenerator(),
+            lease_ttl_ms=settings.lease_ttl_ms,
+            timeouts=Timeouts(
+                start_s=settings.start_timeout_s,
+                stop_s=settings.stop_timeout_s,
+                pause_s=settings.pause_timeout_s,
+            ),
+        )
+        lifecycle = Lifecycle.build(deps, default_driver=settings.driver)
+        keys = ApiKeys(SqlApiKeyStore(database), clock)
+        await ensure_admin_key(keys, settings.admin_key_path)
+        await adopt_runtimes(deps)
+
+        async def redis_ready() -> None:
+            await client.ping()
+
+        async def database_ready() -> None:
+            await deps.runtimes.get("readyz")
+
+        context = ApiContext(
+            lifecycle=lifecycle,
+            runtimes=deps.runtimes,
+            operations=deps.operations,
+            keys=keys,
+            readiness={"redis": redis_ready, "database": database_ready},
+            wait_max_timeout_s=settings.wait_max_timeout_s,
+        )
+        yield Runplane(settings, lifecycle, keys, create_app(context), client, database)
+
+
+def _start_embedded_redis(stack: contextlib.AsyncExitStack, data_dir: Path) -> str:
+    embedded = EmbeddedRedis(data_dir / "redis")
+    url = embedded.start()
+    stack.callback(embedded.stop)
+    logger.info("embedded redis started", extra={"url": url})
+    return url
+
+
+async def ensure_admin_key(keys: ApiKeys, path: Path) -> None:
+    """On first start, write an admin key to `<data dir>/admin.key` (mode 0600);
+    write a new one if the stored key no longer opens this database."""
+    stored = _read_key(path)
+    if stored and await keys.authenticate(stored) is not None:
+        return
+    _, plaintext = await keys.issue(team_id=None, admin=True, name="bootstrap admin")
+    _write_key(path, plaintext)
+    logger.info("admin key written", extra={"path": str(path)})
+
+
+def _read_key(path: Path) -> str | None:
+    try:
+        return path.read_text().strip() or None
+    except FileNotFoundError:
+        return None
+
+
+def _write_key(path: Path, plaintext: str) -> None:
+    tmp = path.with_suffix(".tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(plaintext + "\n")
+    tmp.replace(path)
+
+
+async def adopt_runtimes(deps: Dependencies) -> None:
+    """Runtimes outlive runplane: count what each driver still runs, so an operator
+    sees at start-up that they were found again (drivers inspect statelessly)."""
+    for name, driver in deps.drivers.items():
+        containers = await driver.list_containers()
+        live = sum(1 for c in containers if c.state in {"running", "paused"})
+        logger.info("runtimes adopted", extra={"driver": name, "live": live})
+
+
+def migrate_database(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade_sync(settings.resolved_database_url)
+
+
+def serve(settings: Settings) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(_serve(settings))
+
+
+async def _serve(settings: Settings) -> None:
+    async with assemble(settings) as system:
+        config = uvicorn.Config(
+            system.app,
+            host=settings.host,
+            port=settings.port,
+            log_level="info",
+            lifespan="off",
+        )
+        server = uvicorn.Server(config)
+        logger.info("runplane serving", extra={"url": settings.base_url})
+        await server.serve()

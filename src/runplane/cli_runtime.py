@@ -1,0 +1,267 @@
+"""`runplane runtime ...`: the runtime commands of the CLI."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from runplane.cli import (
+    Client,
+    JsonOpt,
+    KeyOpt,
+    UrlOpt,
+    out,
+    runtime_app,
+    show_result,
+    show_runtime,
+    spec_from,
+)
+
+CommandOpt = Annotated[str | None, typer.Option(help="the command line to run (process driver)")]
+SpecOpt = Annotated[str | None, typer.Option("--spec", help="the spec as a JSON object")]
+PortOpt = Annotated[int | None, typer.Option(help="the port the runtime listens on")]
+EnvOpt = Annotated[list[str] | None, typer.Option("--env", help="KEY=VALUE, repeatable")]
+CwdOpt = Annotated[str | None, typer.Option(help="working directory")]
+JobOpt = Annotated[str | None, typer.Option("--job-id", help="idempotency key")]
+
+
+def _operate(
+    op: str,
+    runtime_id: str,
+    url: str | None,
+    api_key: str | None,
+    as_json: bool,
+    body: dict[str, Any] | None = None,
+    job_id: str | None = None,
+) -> None:
+    headers = {"Idempotency-Key": job_id} if job_id else {}
+    method, path = (
+        ("DELETE", f"/v1/runtimes/{runtime_id}")
+        if op == "remove"
+        else ("POST", f"/v1/runtimes/{runtime_id}/{op}")
+    )
+    result = Client(url, api_key).call(method, path, json=body, headers=headers)
+    show_result(result, as_json)
+
+
+@runtime_app.command("create")
+def create(
+    runtime_id: Annotated[str | None, typer.Argument(help="id (generated if omitted)")] = None,
+    command: CommandOpt = None,
+    spec: SpecOpt = None,
+    port: PortOpt = None,
+    env: EnvOpt = None,
+    cwd: CwdOpt = None,
+    team: Annotated[str | None, typer.Option(help="team (admin keys only)")] = None,
+    driver: Annotated[str | None, typer.Option(help="process or docker")] = None,
+    start: Annotated[bool, typer.Option(help="start it at once")] = True,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a runtime (and start it, unless --no-start)."""
+    body = {
+        "runtime_id": runtime_id,
+        "team_id": team,
+        "driver": driver,
+        "start": start,
+        "spec": spec_from(command, spec, port, env, cwd) or {},
+    }
+    runtime = Client(url, api_key).call("POST", "/v1/runtimes", json=body)
+    if as_json:
+        out.print_json(data=runtime)
+    else:
+        show_runtime(runtime)
+
+
+@runtime_app.command("ls")
+def list_runtimes(
+    status: Annotated[str | None, typer.Option(help="only this status")] = None,
+    team: Annotated[str | None, typer.Option(help="only this team")] = None,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List runtimes (every page)."""
+    client = Client(url, api_key)
+    params: dict[str, Any] = {k: v for k, v in {"status": status, "team_id": team}.items() if v}
+    runtimes: list[dict[str, Any]] = []
+    while True:
+        page = client.call("GET", "/v1/runtimes", params=params)
+        runtimes.extend(page["runtimes"])
+        if not page.get("next_cursor"):
+            break
+        params["cursor"] = page["next_cursor"]
+    if as_json:
+        out.print_json(data=runtimes)
+        return
+    table = Table("RUNTIME", "TEAM", "STATUS", "DRIVER", "CONTAINER", "ENDPOINT", "UPDATED")
+    for r in runtimes:
+        table.add_row(
+            r["runtime_id"],
+            r["team_id"],
+            r["status"],
+            r["driver"],
+            r["container_id"] or "-",
+            r["engine_endpoint"] or "-",
+            r["updated_at"],
+        )
+    out.print(table)
+
+
+@runtime_app.command("get")
+def get(
+    runtime_id: str, url: UrlOpt = None, api_key: KeyOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Show one runtime."""
+    runtime = Client(url, api_key).call("GET", f"/v1/runtimes/{runtime_id}")
+    if as_json:
+        out.print_json(data=runtime)
+    else:
+        show_runtime(runtime)
+
+
+@runtime_app.command("start")
+def start(
+    runtime_id: str,
+    spec: SpecOpt = None,
+    command: CommandOpt = None,
+    job_id: JobOpt = None,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Start a runtime (optionally with a new spec)."""
+    new_spec = spec_from(command, spec, None, None, None)
+    _operate("start", runtime_id, url, api_key, as_json, {"spec": new_spec}, job_id)
+
+
+@runtime_app.command("stop")
+def stop(
+    runtime_id: str,
+    reason: Annotated[
+        str,
+        typer.Option(
+            help="requested, finished, cancelled, ttl_expired, idle, admin, orphaned or shutdown"
+        ),
+    ] = "requested",
+    job_id: JobOpt = None,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Stop a runtime."""
+    _operate("stop", runtime_id, url, api_key, as_json, {"reason": reason}, job_id)
+
+
+@runtime_app.command("restart")
+def restart(
+    runtime_id: str,
+    job_id: JobOpt = None,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Stop and start a runtime under one lease."""
+    _operate("restart", runtime_id, url, api_key, as_json, None, job_id)
+
+
+@runtime_app.command("patch")
+def patch(
+    runtime_id: str,
+    spec: SpecOpt = None,
+    command: CommandOpt = None,
+    port: PortOpt = None,
+    env: EnvOpt = None,
+    cwd: CwdOpt = None,
+    job_id: JobOpt = None,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Replace a running runtime's spec and restart it."""
+    new_spec = spec_from(command, spec, port, env, cwd)
+    _operate("patch", runtime_id, url, api_key, as_json, {"spec": new_spec}, job_id)
+
+
+@runtime_app.command("pause")
+def pause(
+    runtime_id: str,
+    job_id: JobOpt = None,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Freeze a running runtime."""
+    _operate("pause", runtime_id, url, api_key, as_json, None, job_id)
+
+
+@runtime_app.command("resume")
+def resume(
+    runtime_id: str,
+    job_id: JobOpt = None,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Thaw a paused runtime."""
+    _operate("resume", runtime_id, url, api_key, as_json, None, job_id)
+
+
+@runtime_app.command("rm")
+def remove(
+    runtime_id: str,
+    job_id: JobOpt = None,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Remove a runtime (stopping it first if it runs)."""
+    _operate("remove", runtime_id, url, api_key, as_json, None, job_id)
+
+
+@runtime_app.command("wait")
+def wait(
+    runtime_id: str,
+    status: Annotated[str, typer.Option(help="status to wait for (comma-separated for any)")],
+    timeout: Annotated[float, typer.Option(help="seconds")] = 30.0,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Wait until a runtime reaches a status (exit 1 on timeout)."""
+    runtime = Client(url, api_key).call(
+        "GET", f"/v1/runtimes/{runtime_id}/wait", params={"status": status, "timeout": timeout}
+    )
+    if as_json:
+        out.print_json(data=runtime)
+    else:
+        out.print(f"{runtime['runtime_id']} is {runtime['status']}")
+
+
+@runtime_app.command("ops")
+def ops(
+    runtime_id: str, url: UrlOpt = None, api_key: KeyOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Show a runtime's operation log, newest first."""
+    body = Client(url, api_key).call("GET", f"/v1/runtimes/{runtime_id}/operations")
+    if as_json:
+        out.print_json(data=body)
+        return
+    table = Table("FINISHED", "OP", "SOURCE", "OUTCOME", "CODE", "FROM", "TO", "REASON", "MESSAGE")
+    for e in body["operations"]:
+        table.add_row(
+            e["finished_at"],
+            e["op"],
+            e["op_source"],
+            e["outcome"],
+            e["error_code"] or "-",
+            e["status_from"] or "-",
+            e["status_to"] or "-",
+            e["reason"] or "-",
+            json.dumps(e["error_message"])[1:-1] or "-",
+        )
+    out.print(table)

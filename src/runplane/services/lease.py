@@ -1,0 +1,62 @@
+"""Holding a runtime's lease: acquire (at once or with a bounded wait), keep it
+renewed while a long driver call runs, release it by compare-and-delete."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator
+
+from runplane.ports import LeaseStore
+
+logger = logging.getLogger(__name__)
+
+_POLL_S = 0.05
+
+
+async def acquire(
+    leases: LeaseStore, runtime_id: str, token: str, ttl_ms: int, wait_ms: int
+) -> bool:
+    """True once the lease is ours; False if it is still held after `wait_ms`."""
+    deadline = time.monotonic() + wait_ms / 1000
+    while True:
+        if await leases.try_acquire(runtime_id, token, ttl_ms):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(_POLL_S)
+
+
+@contextlib.asynccontextmanager
+async def kept_alive(
+    leases: LeaseStore, runtime_id: str, token: str, ttl_ms: int
+) -> AsyncIterator[None]:
+    """Renew the lease every third of its TTL until the block ends, then release it.
+    Release runs even when the block was cancelled."""
+    renewer = asyncio.create_task(_renew_forever(leases, runtime_id, token, ttl_ms))
+    try:
+        yield
+    finally:
+        renewer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await renewer
+        try:
+            await asyncio.shield(leases.release(runtime_id, token))
+        except Exception:
+            # The lease expires by itself; a failed release only delays the next op.
+            logger.warning("lease release failed", extra={"runtime_id": runtime_id})
+
+
+async def _renew_forever(leases: LeaseStore, runtime_id: str, token: str, ttl_ms: int) -> None:
+    while True:
+        await asyncio.sleep(ttl_ms / 3000)
+        try:
+            still_ours = await leases.renew(runtime_id, token, ttl_ms)
+        except Exception:
+            logger.warning("lease renewal failed", extra={"runtime_id": runtime_id})
+            continue
+        if not still_ours:
+            logger.error("lease lost while operating", extra={"runtime_id": runtime_id})
+            return

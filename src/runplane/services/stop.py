@@ -1,0 +1,44 @@
+"""stop: bring a runtime down. running/paused/unreachable/error -> stopping -> stopped.
+
+A container that vanished before the stop ends the runtime as `removed`, with
+success: what the caller wanted (nothing running) holds. Stopping a stopped or
+removed runtime is a replay. A stop always names a reason (StopReason).
+"""
+
+from __future__ import annotations
+
+from runplane.domain.errors import ErrorCode
+from runplane.domain.operations import OperationResult, OpKind, StopReason
+from runplane.domain.statuses import Status
+from runplane.services.operation import Attempt, OperationFailed
+from runplane.services.requests import OperationRequest
+from runplane.services.steps import ContainerSteps
+
+STOPPABLE = frozenset({Status.RUNNING, Status.PAUSED, Status.ENGINE_UNREACHABLE, Status.ERROR})
+ALREADY_DOWN = frozenset({Status.STOPPED, Status.REMOVED})
+STOP_REASONS = frozenset(str(reason) for reason in StopReason)
+
+
+class StopRuntime(ContainerSteps):
+    op = OpKind.STOP
+
+    def validate(self, request: OperationRequest) -> str | None:
+        problem = super().validate(request)
+        if problem is None and request.reason not in STOP_REASONS:
+            problem = f"stop needs a reason, one of: {', '.join(StopReason)}"
+        return problem
+
+    async def execute(self, attempt: Attempt) -> OperationResult:
+        record = attempt.current
+        if record.status in ALREADY_DOWN:
+            return await self.replay(attempt)
+        if record.status not in STOPPABLE:
+            raise OperationFailed(
+                ErrorCode.INVALID_STATE, f"cannot stop a runtime that is {record.status}"
+            )
+        await self.enter(attempt, Status.STOPPING)
+        vanished = await self.halt(attempt)
+        now = self.deps.clock.now()
+        if vanished:
+            return await self.finish(attempt, Status.REMOVED, stopped_at=now, removed_at=now)
+        return await self.finish(attempt, Status.STOPPED, stopped_at=now)
