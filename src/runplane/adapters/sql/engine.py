@@ -46,7 +46,8 @@ def create_engine(url: str | URL) -> AsyncEngine:
     if parsed.get_backend_name() != "sqlite":
         return create_async_engine(parsed, pool_pre_ping=True)
     if parsed.database and parsed.database != ":memory:":
-        Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
+        with unavailable_as_store_error():
+            Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(parsed)
     event.listen(engine.sync_engine, "connect", _apply_sqlite_pragmas)
     return engine

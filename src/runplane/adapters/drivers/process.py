@@ -1,0 +1,378 @@
+"""The `process` driver: a runtime is an OS process under a supervisor of its own.
+
+Nothing lives in memory: every call reads the container's files (see
+`process_files`) and /proc, so a fresh driver on the same state dir, after a
+runplane restart, inspects and stops what an earlier one started. Signals
+(stop, pause, resume) go to the runtime's whole process group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import runplane
+from runplane.adapters.drivers.process_files import (
+    LAUNCH_PREFIX,
+    ContainerFiles,
+    containers_dir,
+    launch_result_path,
+    live_process,
+    parse_container_id,
+    read_json,
+    write_json_atomic,
+)
+from runplane.adapters.drivers.process_spec import (
+    DEFAULT_STOP_SIGNAL,
+    DEFAULT_STOP_TIMEOUT_S,
+    validate_process_spec,
+)
+from runplane.domain.drivers import ContainerInfo, ContainerState, StartedContainer
+from runplane.domain.errors import ContainerGone, DriverError
+
+logger = logging.getLogger(__name__)
+
+SUPERVISOR_MODULE = "runplane.adapters.drivers.supervisor"
+# `python -m` looks in its working directory first: starting the supervisor
+# there runs this very runplane, whether it is installed or run from a checkout.
+_PACKAGE_ROOT = Path(runplane.__file__).resolve().parent.parent
+_SIGNAL_SETTLE_S = 2.0
+_LOG_TAIL_BYTES = 2000
+
+
+@dataclass(frozen=True, slots=True)
+class _Observation:
+    """One look at a container. `pgid` is set while its process is live;
+    `settling` while it has ended but its supervisor has not yet recorded how."""
+
+    info: ContainerInfo
+    pgid: int | None = None
+    spec: dict[str, Any] = field(default_factory=dict)
+    settling: bool = False
+
+
+class ProcessDriver:
+    """Container id: `p-<pid>-<start ticks>`. Files, logs included, live under
+    `<state_dir>/containers/<container_id>/` (the log is `output.log`)."""
+
+    name = "process"
+
+    def __init__(
+        self,
+        state_dir: Path,
+        *,
+        start_timeout_s: float = 10.0,
+        kill_grace_s: float = 5.0,
+        settle_timeout_s: float = 1.0,
+        poll_interval_s: float = 0.02,
+    ) -> None:
+        # Absolute: the supervisor runs in another working directory.
+        self._containers = containers_dir(Path(state_dir).resolve())
+        self._start_timeout_s = start_timeout_s
+        self._kill_grace_s = kill_grace_s
+        self._settle_timeout_s = settle_timeout_s
+        self._poll_interval_s = poll_interval_s
+
+    def validate_spec(self, spec: dict[str, Any]) -> dict[str, Any]:
+        return validate_process_spec(spec)
+
+    def log_path(self, container_id: str) -> Path:
+        """Where the container's stdout and stderr go (it may not exist)."""
+        if parse_container_id(container_id) is None:
+            raise ContainerGone(container_id)
+        return ContainerFiles(self._containers / container_id).log
+
+    async def start(self, runtime_id: str, spec: dict[str, Any]) -> StartedContainer:
+        normalised = self.validate_spec(spec)
+        try:
+            launch_dir = await asyncio.to_thread(self._prepare_launch, runtime_id, normalised)
+        except OSError as exc:
+            raise DriverError(f"cannot prepare the runtime's state dir: {exc}") from exc
+        try:
+            await asyncio.to_thread(self._run_supervisor, launch_dir)
+            container_id = await self._await_answer(launch_dir)
+        except DriverError:
+            await asyncio.to_thread(_discard_launch, launch_dir)
+            raise
+        port = normalised.get("port")
+        endpoint = f"127.0.0.1:{port}" if port is not None else None
+        logger.info(
+            "process runtime started",
+            extra={"runtime_id": runtime_id, "container_id": container_id},
+        )
+        return StartedContainer(container_id, endpoint)
+
+    async def stop(self, container_id: str, *, timeout_s: float | None = None) -> ContainerInfo:
+        live = await self._live(container_id)
+        assert live.pgid is not None
+        grace = live.spec.get("stop_timeout_s", DEFAULT_STOP_TIMEOUT_S)
+        if timeout_s is not None:
+            grace = timeout_s
+        stop_signal = signal.Signals[live.spec.get("stop_signal", DEFAULT_STOP_SIGNAL)]
+        logger.info(
+            "stopping process runtime",
+            extra={"container_id": container_id, "signal": stop_signal.name, "timeout_s": grace},
+        )
+        _signal_group(live.pgid, stop_signal)
+        # A paused runtime has to run again to act on its stop signal.
+        _signal_group(live.pgid, signal.SIGCONT)
+        final = await self._await_end(container_id, grace)
+        if final is None:
+            logger.warning(
+                "process runtime outlived its stop timeout; killing it",
+                extra={"container_id": container_id, "timeout_s": grace},
+            )
+            _signal_group(live.pgid, signal.SIGKILL)
+            final = await self._await_end(container_id, self._kill_grace_s)
+        if final is None:
+            raise DriverError(f"container {container_id!r} survived SIGKILL")
+        if final.state is ContainerState.MISSING:
+            detail = "stopped; exit status unknown (its supervisor is gone)"
+            return ContainerInfo(container_id, ContainerState.EXITED, detail=detail)
+        return final
+
+    async def pause(self, container_id: str) -> None:
+        live = await self._live(container_id)
+        assert live.pgid is not None
+        _signal_group(live.pgid, signal.SIGSTOP)
+        await self._await_state(container_id, ContainerState.PAUSED)
+
+    async def resume(self, container_id: str) -> None:
+        live = await self._live(container_id)
+        assert live.pgid is not None
+        _signal_group(live.pgid, signal.SIGCONT)
+        await self._await_state(container_id, ContainerState.RUNNING)
+
+    async def remove(self, container_id: str) -> None:
+        if parse_container_id(container_id) is None:
+            return
+        observed = await self._settled(container_id)
+        if observed.pgid is not None:
+            _signal_group(observed.pgid, signal.SIGKILL)
+            # Let the supervisor record the end before its folder goes away.
+            await self._await_end(container_id, self._kill_grace_s)
+        await asyncio.to_thread(_remove_tree, self._containers / container_id)
+        logger.info("process runtime removed", extra={"container_id": container_id})
+
+    async def inspect(self, container_id: str) -> ContainerInfo:
+        return (await self._settled(container_id)).info
+
+    async def list_containers(self) -> list[ContainerInfo]:
+        container_ids = await asyncio.to_thread(self._container_ids)
+        return [await self.inspect(container_id) for container_id in container_ids]
+
+    # -- starting -----------------------------------------------------------
+
+    def _prepare_launch(self, runtime_id: str, spec: dict[str, Any]) -> Path:
+        self._containers.mkdir(mode=0o700, parents=True, exist_ok=True)
+        launch_dir = self._containers / f"{LAUNCH_PREFIX}{secrets.token_hex(8)}"
+        launch_dir.mkdir(mode=0o700)
+        meta = {
+            "runtime_id": runtime_id,
+            "spec": spec,
+            # A relative cwd means runplane's working directory, as its user reads it.
+            "cwd": os.path.abspath(spec.get("cwd", os.getcwd())),
+            "created_at": time.time(),
+        }
+        write_json_atomic(ContainerFiles(launch_dir).meta, meta)
+        return launch_dir
+
+    def _run_supervisor(self, launch_dir: Path) -> None:
+        """Start the supervisor and reap its intermediate process, which exits
+        as soon as the supervisor proper has forked away."""
+        files = ContainerFiles(launch_dir)
+        command = [sys.executable, "-m", SUPERVISOR_MODULE, str(launch_dir)]
+        try:
+            with open(files.supervisor_log, "ab") as stderr:
+                proc = subprocess.Popen(
+                    command,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=stderr,
+                    cwd=_PACKAGE_ROOT,
+                    start_new_session=True,
+                    close_fds=True,
+                )
+        except OSError as exc:
+            raise DriverError(f"cannot start the runtime supervisor: {exc}") from exc
+        try:
+            code = proc.wait(timeout=self._start_timeout_s)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            raise DriverError("the runtime supervisor did not start in time") from None
+        if code != 0:
+            tail = _tail(files.supervisor_log)
+            raise DriverError(f"the runtime supervisor failed with exit code {code}: {tail}")
+
+    async def _await_answer(self, launch_dir: Path) -> str:
+        answer_path = launch_result_path(launch_dir)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._start_timeout_s
+        while loop.time() < deadline:
+            answer = await asyncio.to_thread(read_json, answer_path)
+            if answer is not None:
+                await asyncio.to_thread(answer_path.unlink, missing_ok=True)
+                if "container_id" in answer:
+                    return str(answer["container_id"])
+                raise DriverError(str(answer.get("error", "the runtime supervisor failed")))
+            await asyncio.sleep(self._poll_interval_s)
+        tail = await asyncio.to_thread(_tail, ContainerFiles(launch_dir).supervisor_log)
+        raise DriverError(
+            f"the runtime supervisor did not answer within {self._start_timeout_s:g}s: {tail}"
+        )
+
+    # -- observing ----------------------------------------------------------
+
+    def _container_ids(self) -> list[str]:
+        try:
+            names = sorted(os.listdir(self._containers))
+        except FileNotFoundError:
+            return []
+        return [name for name in names if parse_container_id(name) is not None]
+
+    def _observe(self, container_id: str) -> _Observation:
+        if parse_container_id(container_id) is None:
+            return _missing(container_id, "not a process container id")
+        files = ContainerFiles(self._containers / container_id)
+        meta = read_json(files.meta)
+        if meta is None:
+            return _missing(container_id, "no such container")
+        spec: dict[str, Any] = meta.get("spec", {})
+        exited = read_json(files.exit)
+        state = read_json(files.state)
+        if exited is not None:
+            return _Observation(_exited_info(container_id, exited), spec=spec)
+        if state is None:
+            return _missing(container_id, "the container has no state file")
+        stat = live_process(state["pid"], state["start_ticks"])
+        if stat is not None and not stat.zombie:
+            status = ContainerState.PAUSED if stat.stopped else ContainerState.RUNNING
+            return _Observation(ContainerInfo(container_id, status), state["pid"], spec)
+        # The process ended; its supervisor records how next, unless it is gone too.
+        if read_json(files.exit) is not None:
+            return self._observe(container_id)
+        supervisor = live_process(state["supervisor_pid"], state["supervisor_start_ticks"])
+        if supervisor is None or supervisor.zombie:
+            return _missing(container_id, "the process and its supervisor are gone")
+        info = ContainerInfo(
+            container_id, ContainerState.EXITED, detail="exited; exit status not recorded yet"
+        )
+        return _Observation(info, spec=spec, settling=True)
+
+    async def _settled(self, container_id: str) -> _Observation:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + self._settle_timeout_s
+        while True:
+            observed = await asyncio.to_thread(self._observe, container_id)
+            if not observed.settling or loop.time() >= deadline:
+                return observed
+            await asyncio.sleep(self._poll_interval_s)
+
+    async def _live(self, container_id: str) -> _Observation:
+        observed = await self._settled(container_id)
+        if observed.pgid is None:
+            raise ContainerGone(container_id)
+        return observed
+
+    async def _await_end(self, container_id: str, timeout_s: float) -> ContainerInfo | None:
+        """The final state once the process ended, or None if it outlived `timeout_s`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            observed = await asyncio.to_thread(self._observe, container_id)
+            ended = observed.pgid is None
+            if ended and (
+                not observed.settling or loop.time() >= deadline + self._settle_timeout_s
+            ):
+                return observed.info
+            if not ended and loop.time() >= deadline:
+                return None
+            await asyncio.sleep(self._poll_interval_s)
+
+    async def _await_state(self, container_id: str, wanted: ContainerState) -> None:
+        """Signals land asynchronously: wait (bounded) until the process shows
+        them, so the next inspect agrees with the call that just returned."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + _SIGNAL_SETTLE_S
+        while True:
+            observed = await asyncio.to_thread(self._observe, container_id)
+            if observed.info.state is wanted:
+                return
+            if observed.pgid is None:
+                raise ContainerGone(container_id)
+            if loop.time() >= deadline:
+                logger.warning(
+                    "process runtime has not reached the signalled state",
+                    extra={"container_id": container_id, "state": str(wanted)},
+                )
+                return
+            await asyncio.sleep(self._poll_interval_s)
+
+
+def _missing(container_id: str, detail: str) -> _Observation:
+    return _Observation(ContainerInfo(container_id, ContainerState.MISSING, detail=detail))
+
+
+def _exited_info(container_id: str, record: dict[str, Any]) -> ContainerInfo:
+    exit_code, sig = record.get("exit_code"), record.get("signal")
+    detail = f"killed by {_signal_name(sig)}" if sig else f"exited with code {exit_code}"
+    return ContainerInfo(container_id, ContainerState.EXITED, exit_code, sig, detail)
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def _signal_group(pgid: int, sig: signal.Signals) -> None:
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass  # ended meanwhile: the wait that follows sees it
+    except PermissionError as exc:
+        raise DriverError(f"cannot signal process group {pgid}: {exc}") from exc
+
+
+def _tail(path: Path) -> str:
+    try:
+        with open(path, "rb") as handle:
+            handle.seek(0, os.SEEK_END)
+            handle.seek(max(0, handle.tell() - _LOG_TAIL_BYTES))
+            return handle.read().decode("utf-8", "replace").strip() or "(no output)"
+    except OSError:
+        return "(no output)"
+
+
+def _discard_launch(launch_dir: Path) -> None:
+    shutil.rmtree(launch_dir, ignore_errors=True)
+    launch_result_path(launch_dir).unlink(missing_ok=True)
+
+
+def _remove_tree(path: Path) -> None:
+    """Remove a container's folder; retry when a late supervisor write races us."""
+    error: OSError | None = None
+    for _ in range(3):
+        if not path.exists():
+            return
+        try:
+            shutil.rmtree(path)
+        except OSError as exc:
+            error = exc
+    if path.exists():
+        raise DriverError(f"cannot remove {path}: {error}")
+
+
+__all__ = ["SUPERVISOR_MODULE", "ProcessDriver"]

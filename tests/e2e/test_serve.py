@@ -1,0 +1,162 @@
+"""runplane as a new user meets it: `runplane serve`, the CLI and plain HTTP."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import httpx
+import psutil
+
+from tests.e2e.conftest import remove_everything
+from tests.support.serve import RunplaneServer, free_port
+
+
+def wait_http(url: str, timeout_s: float = 10.0) -> int:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            return httpx.get(url, timeout=1).status_code
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.1)
+
+
+def runtime_pid(server: RunplaneServer, runtime_id: str) -> int:
+    runtime = server.cli_json("runtime", "get", runtime_id)
+    return int(runtime["container_id"].split("-")[1])
+
+
+def test_demo_flow_through_the_cli(serve: RunplaneServer) -> None:
+    port = free_port()
+    created = serve.cli_json(
+        "runtime",
+        "create",
+        "demo",
+        "--command",
+        f"python3 -m http.server {port}",
+        "--port",
+        str(port),
+    )
+    assert created["status"] == "running"
+    assert created["engine_endpoint"] == f"127.0.0.1:{port}"
+    assert wait_http(f"http://127.0.0.1:{port}/") == 200
+
+    stopped = serve.cli("runtime", "stop", "demo", check=True)
+    assert "demo is stopped" in stopped.stdout
+    again = serve.cli("runtime", "stop", "demo", check=True)
+    assert "replay_no_op" in again.stdout
+
+    serve.cli("runtime", "start", "demo", check=True)
+    pid = runtime_pid(serve, "demo")
+    assert wait_http(f"http://127.0.0.1:{port}/") == 200
+    os.kill(pid, signal.SIGKILL)
+    psutil.wait_procs([psutil.Process(pid)], timeout=5)
+    vanished = serve.cli_json("runtime", "stop", "demo")
+    assert vanished["outcome"] == "success"
+    assert vanished["runtime"]["status"] == "removed"
+
+    ops = serve.cli_json("runtime", "ops", "demo")["operations"]
+    assert [(o["op"], o["status_to"]) for o in ops] == [
+        ("stop", "removed"),
+        ("start", "running"),
+        ("stop", "stopped"),
+        ("stop", "stopped"),
+        ("start", "running"),
+    ]
+    table = serve.cli("runtime", "ops", "demo", check=True).stdout
+    assert "replay_no_op" in table
+
+
+def test_failed_operation_exits_non_zero_with_its_code(serve: RunplaneServer) -> None:
+    serve.cli("runtime", "create", "idle", "--command", "sleep 300", check=True)
+    serve.cli("runtime", "stop", "idle", check=True)
+    paused = serve.cli("runtime", "pause", "idle")
+    assert paused.returncode == 1
+    assert "invalid_state" in paused.stderr
+    with serve.client() as http:
+        response = http.post("/v1/runtimes/idle/pause")
+    assert response.status_code == 409
+    assert response.json()["error"]["code"] == "invalid_state"
+
+
+def test_concurrent_stops_have_one_effect(serve: RunplaneServer) -> None:
+    serve.cli("runtime", "create", "twice", "--command", "sleep 300", check=True)
+    pid = runtime_pid(serve, "twice")
+    with serve.client() as http, ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda _: http.post("/v1/runtimes/twice/stop"), range(4)))
+    outcomes = sorted(
+        (r.status_code, r.json().get("error_code") or r.json().get("error", {}).get("code"))
+        for r in answers
+    )
+    fresh = [o for o in outcomes if o == (200, None)]
+    assert len(fresh) == 1, outcomes
+    assert all(o in {(200, None), (200, "replay_no_op"), (409, "conflict")} for o in outcomes)
+    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    ops = serve.cli_json("runtime", "ops", "twice")["operations"]
+    effective = [
+        o
+        for o in ops
+        if o["op"] == "stop"
+        and o["status_from"] == "running"
+        and o["outcome"] == "success"
+        and o["error_code"] is None
+    ]
+    assert len(effective) == 1
+
+
+def test_runtimes_survive_a_runplane_restart(serve: RunplaneServer) -> None:
+    serve.cli("runtime", "create", "survivor", "--command", "sleep 300", check=True)
+    pid = runtime_pid(serve, "survivor")
+    serve.stop(signal.SIGKILL)
+    assert psutil.Process(pid).is_running()
+    serve.start()
+    assert serve.cli_json("runtime", "get", "survivor")["status"] == "running"
+    paused = serve.cli_json("runtime", "pause", "survivor")
+    assert paused["runtime"]["status"] == "paused"
+    assert psutil.Process(pid).status() == psutil.STATUS_STOPPED
+    serve.cli("runtime", "resume", "survivor", check=True)
+    stopped = serve.cli_json("runtime", "stop", "survivor")
+    assert stopped["runtime"]["status"] == "stopped"
+    psutil.wait_procs([psutil.Process(pid)], timeout=5)
+    assert not psutil.pid_exists(pid)
+
+
+def test_team_keys_are_isolated_and_keys_are_required(serve: RunplaneServer) -> None:
+    alpha = serve.cli("keys", "create", "--team", "alpha", check=True).stdout.strip()
+    beta = serve.cli("keys", "create", "--team", "beta", check=True).stdout.strip()
+    with serve.client(alpha) as a, serve.client(beta) as b, serve.client("") as anonymous:
+        made = a.post(
+            "/v1/runtimes", json={"runtime_id": "mine", "spec": {"command": ["sleep", "300"]}}
+        )
+        assert made.status_code == 201
+        assert b.get("/v1/runtimes/mine").status_code == 404
+        assert b.post("/v1/runtimes/mine/stop").status_code == 404
+        assert b.get("/v1/runtimes").json()["runtimes"] == []
+        assert anonymous.get("/v1/runtimes").status_code == 401
+        assert anonymous.post("/v1/runtimes/mine/stop").status_code == 401
+        assert a.get("/v1/runtimes/mine").json()["status"] == "running"
+
+
+def test_embedded_defaults_serve_and_clean_up(tmp_path: Path) -> None:
+    """`make run`'s configuration: no Redis URL (embedded Redis), SQLite."""
+    server = RunplaneServer.launch(tmp_path / "embedded")
+    try:
+        created = server.cli_json("runtime", "create", "emb", "--command", "sleep 300")
+        assert created["status"] == "running"
+        assert server.cli_json("runtime", "stop", "emb")["runtime"]["status"] == "stopped"
+        assert (tmp_path / "embedded" / "runplane.db").exists()
+        assert oct((tmp_path / "embedded" / "admin.key").stat().st_mode & 0o777) == "0o600"
+    finally:
+        remove_everything(server)
+        server.stop()
+    leftovers = [
+        p
+        for p in psutil.process_iter(["cmdline"])
+        if str(tmp_path / "embedded") in " ".join(p.info["cmdline"] or [])
+    ]
+    assert leftovers == []

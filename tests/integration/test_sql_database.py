@@ -1,0 +1,111 @@
+"""The SQL plumbing under the stores: URLs, SQLite pragmas, the write gate,
+migrations (no drift from tables.py, idempotent, concurrent) and unreachable
+databases raising StoreUnavailable."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Connection, text
+
+from runplane.adapters.sql.engine import SqlDatabase, database_url
+from runplane.adapters.sql.migrate import upgrade
+from runplane.adapters.sql.operation_log import SqlOperationLog
+from runplane.adapters.sql.runtime_store import SqlRuntimeStore
+from runplane.adapters.sql.tables import metadata
+from runplane.domain.errors import StoreUnavailable
+from tests.support.postgres import PostgresServer, free_port
+from tests.support.store_backends import make_entry, migrated_postgres_url, migrated_sqlite_url
+
+
+@pytest.mark.parametrize(
+    ("given", "driver"),
+    [
+        ("sqlite:///x.db", "sqlite+aiosqlite"),
+        ("sqlite+aiosqlite:///x.db", "sqlite+aiosqlite"),
+        ("postgresql://u@h/db", "postgresql+asyncpg"),
+        ("postgres://u@h/db", "postgresql+asyncpg"),
+    ],
+)
+def test_urls_get_the_async_driver(given: str, driver: str) -> None:
+    assert database_url(given).drivername == driver
+
+
+def test_other_databases_are_refused_without_showing_the_password() -> None:
+    with pytest.raises(ValueError, match="unsupported") as raised:
+        database_url("mysql://user:secret@host/db")
+    assert "secret" not in str(raised.value)
+
+
+def schema_drift(connection: Connection) -> list[Any]:
+    context = MigrationContext.configure(connection, opts={"compare_type": True})
+    return list(compare_metadata(context, metadata))
+
+
+async def drift_after_migrating(url: str) -> list[Any]:
+    await upgrade(url)  # a second upgrade is a no-op
+    database = SqlDatabase.connect(url)
+    try:
+        async with database.reading() as connection:
+            return await connection.run_sync(schema_drift)
+    finally:
+        await database.dispose()
+
+
+async def test_sqlite_migrations_match_the_tables(tmp_path: Path) -> None:
+    assert await drift_after_migrating(await migrated_sqlite_url(tmp_path)) == []
+
+
+async def test_postgres_migrations_match_the_tables(postgres_server: PostgresServer) -> None:
+    assert await drift_after_migrating(await migrated_postgres_url(postgres_server)) == []
+
+
+async def test_instances_starting_together_migrate_in_turn(
+    postgres_server: PostgresServer,
+) -> None:
+    url = postgres_server.create_database("rp_concurrent_upgrade")
+    await asyncio.gather(upgrade(url), upgrade(url), upgrade(url))
+    assert await drift_after_migrating(url) == []
+
+
+async def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> None:
+    database = SqlDatabase.connect(await migrated_sqlite_url(tmp_path))
+    pragmas = ("journal_mode", "busy_timeout", "synchronous", "foreign_keys")
+    try:
+        async with database.reading() as connection:
+            values = [(await connection.execute(text(f"PRAGMA {p}"))).scalar() for p in pragmas]
+    finally:
+        await database.dispose()
+    assert values == ["wal", 30_000, 1, 1]
+
+
+async def test_concurrent_writers_share_one_sqlite_database(tmp_path: Path) -> None:
+    database = SqlDatabase.connect(await migrated_sqlite_url(tmp_path))
+    log = SqlOperationLog(database)
+    try:
+        await asyncio.gather(*(log.append(make_entry(f"op-{n}")) for n in range(200)))
+        assert len(await log.list_for_runtime("rt-1", limit=1_000)) == 200
+    finally:
+        await database.dispose()
+
+
+async def test_an_unreachable_postgres_is_store_unavailable() -> None:
+    database = SqlDatabase.connect(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/x")
+    try:
+        with pytest.raises(StoreUnavailable):
+            await SqlRuntimeStore(database).get("rt-1")
+        with pytest.raises(StoreUnavailable):
+            await SqlOperationLog(database).append(make_entry())
+    finally:
+        await database.dispose()
+
+
+async def test_an_unopenable_sqlite_file_is_store_unavailable(tmp_path: Path) -> None:
+    (tmp_path / "a-file").write_text("not a directory")
+    with pytest.raises(StoreUnavailable):
+        await upgrade(f"sqlite+aiosqlite:///{tmp_path / 'a-file' / 'runplane.db'}")

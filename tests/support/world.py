@@ -1,0 +1,103 @@
+"""A whole lifecycle on fakes: the stores, leases and driver are in memory and hold
+state, so service tests assert on state rather than on calls."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from runplane.adapters.drivers.memory import InMemoryDriver
+from runplane.adapters.memory.leases import InMemoryLeaseStore
+from runplane.adapters.memory.stores import InMemoryOperationLog, InMemoryRuntimeStore
+from runplane.domain.drivers import ContainerState
+from runplane.domain.operations import OperationResult, OpKind, OpSource
+from runplane.domain.records import OperationEntry, RuntimeRecord
+from runplane.services.create import CreateRequest
+from runplane.services.dependencies import Dependencies
+from runplane.services.lifecycle import Lifecycle
+from runplane.services.requests import OperationRequest
+from tests.support.clock import FakeClock
+from tests.support.tokens import SequentialTokens
+
+SPEC: dict[str, Any] = {"command": ["sleep", "1000"]}
+
+
+@dataclass
+class World:
+    clock: FakeClock
+    log: InMemoryOperationLog
+    runtimes: InMemoryRuntimeStore
+    leases: InMemoryLeaseStore
+    driver: InMemoryDriver
+    lifecycle: Lifecycle
+
+    @classmethod
+    def build(cls) -> World:
+        clock = FakeClock()
+        log = InMemoryOperationLog()
+        runtimes = InMemoryRuntimeStore(log)
+        leases = InMemoryLeaseStore(clock)
+        driver = InMemoryDriver()
+        deps = Dependencies(
+            runtimes=runtimes,
+            operations=log,
+            leases=leases,
+            drivers={"memory": driver},
+            clock=clock,
+            tokens=SequentialTokens(),
+            lease_ttl_ms=5_000,
+        )
+        return cls(clock, log, runtimes, leases, driver, Lifecycle.build(deps, "memory"))
+
+    async def create(
+        self,
+        runtime_id: str = "rt-1",
+        *,
+        start: bool = True,
+        team_id: str = "team-a",
+        spec: dict[str, Any] | None = None,
+    ) -> RuntimeRecord:
+        result = await self.lifecycle.create.handle(
+            CreateRequest(
+                spec=spec or SPEC,
+                op_source=OpSource.REST,
+                runtime_id=runtime_id,
+                team_id=team_id,
+                start=start,
+            )
+        )
+        assert result.ok, result
+        assert result.record is not None
+        return result.record
+
+    async def do(self, op: OpKind, runtime_id: str = "rt-1", **fields: Any) -> OperationResult:
+        fields.setdefault("op_source", OpSource.REST)
+        if op is OpKind.STOP:
+            fields.setdefault("reason", "requested")
+        return await self.lifecycle[op].handle(OperationRequest(runtime_id=runtime_id, **fields))
+
+    async def record(self, runtime_id: str = "rt-1") -> RuntimeRecord:
+        record = await self.runtimes.get(runtime_id)
+        assert record is not None
+        return record
+
+    async def entries(self, runtime_id: str = "rt-1") -> list[OperationEntry]:
+        return list(reversed(await self.log.list_for_runtime(runtime_id)))
+
+    def state(self, container_id: str | None) -> ContainerState:
+        container = self.driver.container(container_id or "")
+        return container.info.state if container else ContainerState.MISSING
+
+    def is_running(self, container_id: str | None) -> bool:
+        return self.state(container_id) is ContainerState.RUNNING
+
+    def is_paused(self, container_id: str | None) -> bool:
+        return self.state(container_id) is ContainerState.PAUSED
+
+    def knows(self, container_id: str | None) -> bool:
+        return self.driver.container(container_id or "") is not None
+
+    def spec_of(self, container_id: str | None) -> dict[str, Any]:
+        container = self.driver.container(container_id or "")
+        assert container is not None
+        return container.spec

@@ -1,0 +1,188 @@
+"""The REST API over the in-memory world: status codes, error bodies, auth, scoping."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+
+from runplane.adapters.memory.stores import InMemoryApiKeyStore
+from runplane.api.app import create_app
+from runplane.api.context import ApiContext
+from runplane.services.keys import ApiKeys
+from tests.support.world import SPEC, World
+
+
+class Api:
+    def __init__(self, world: World, client: httpx.AsyncClient, keys: ApiKeys) -> None:
+        self.world = world
+        self.http = client
+        self.keys = keys
+
+    async def key(self, team: str | None = None) -> dict[str, str]:
+        _, plaintext = await self.keys.issue(team_id=team, admin=team is None)
+        return {"Authorization": f"Bearer {plaintext}"}
+
+
+@pytest.fixture
+async def api(world: World) -> AsyncIterator[Api]:
+    keys = ApiKeys(InMemoryApiKeyStore(), world.clock)
+
+    async def ok() -> None:
+        return None
+
+    context = ApiContext(
+        lifecycle=world.lifecycle,
+        runtimes=world.runtimes,
+        operations=world.log,
+        keys=keys,
+        readiness={"fake": ok},
+    )
+    transport = httpx.ASGITransport(app=create_app(context))
+    async with httpx.AsyncClient(transport=transport, base_url="http://runplane") as client:
+        yield Api(world, client, keys)
+
+
+async def test_requests_without_a_valid_key_get_401(api: Api) -> None:
+    missing = await api.http.get("/v1/runtimes")
+    wrong = await api.http.get("/v1/runtimes", headers={"Authorization": "Bearer rp_nope"})
+    assert missing.status_code == 401
+    assert missing.json()["error"]["code"] == "unauthorized"
+    assert wrong.status_code == 401
+
+
+async def test_create_stop_replay_over_rest(api: Api) -> None:
+    admin = await api.key()
+    created = await api.http.post(
+        "/v1/runtimes", json={"runtime_id": "demo", "spec": SPEC}, headers=admin
+    )
+    assert created.status_code == 201
+    assert created.json()["status"] == "running"
+    stopped = await api.http.post("/v1/runtimes/demo/stop", headers=admin)
+    assert stopped.status_code == 200
+    assert stopped.json()["outcome"] == "success"
+    assert stopped.json()["runtime"]["status"] == "stopped"
+    again = await api.http.post("/v1/runtimes/demo/stop", headers=admin)
+    assert again.status_code == 200
+    assert again.json()["error_code"] == "replay_no_op"
+    ops = await api.http.get("/v1/runtimes/demo/operations", headers=admin)
+    assert [o["op"] for o in ops.json()["operations"]] == ["stop", "stop", "start"]
+    one = await api.http.get(
+        f"/v1/operations/{ops.json()['operations'][0]['operation_id']}", headers=admin
+    )
+    assert one.json()["error_code"] == "replay_no_op"
+
+
+async def test_pausing_a_stopped_runtime_is_409_invalid_state(api: Api) -> None:
+    admin = await api.key()
+    await api.http.post("/v1/runtimes", json={"runtime_id": "d", "spec": SPEC}, headers=admin)
+    await api.http.post("/v1/runtimes/d/stop", headers=admin)
+    paused = await api.http.post("/v1/runtimes/d/pause", headers=admin)
+    assert paused.status_code == 409
+    assert paused.json()["error"]["code"] == "invalid_state"
+
+
+async def test_bad_input_gets_400_with_the_error_body(api: Api) -> None:
+    admin = await api.key()
+    no_spec = await api.http.post("/v1/runtimes", json={"runtime_id": "x"}, headers=admin)
+    bad_id = await api.http.post(
+        "/v1/runtimes", json={"runtime_id": "a b", "spec": SPEC}, headers=admin
+    )
+    bad_reason = await api.http.post("/v1/runtimes/x/stop", json={"reason": "whim"}, headers=admin)
+    not_json = await api.http.post(
+        "/v1/runtimes", content=b"\xff\xfe", headers=admin | {"Content-Type": "application/json"}
+    )
+    for response in (no_spec, bad_id, bad_reason, not_json):
+        assert response.status_code == 400, response.text
+        assert response.json()["error"]["code"] == "invalid_request"
+        assert response.json()["error"]["message"]
+
+
+async def test_team_keys_see_only_their_team(api: Api) -> None:
+    alpha, beta = await api.key("alpha"), await api.key("beta")
+    made = await api.http.post(
+        "/v1/runtimes", json={"runtime_id": "a1", "spec": SPEC}, headers=alpha
+    )
+    assert made.json()["team_id"] == "alpha"
+    assert (await api.http.get("/v1/runtimes/a1", headers=beta)).status_code == 404
+    assert (await api.http.post("/v1/runtimes/a1/stop", headers=beta)).status_code == 404
+    assert (await api.http.delete("/v1/runtimes/a1", headers=beta)).status_code == 404
+    assert (await api.http.get("/v1/runtimes/a1/operations", headers=beta)).status_code == 404
+    listed = await api.http.get("/v1/runtimes", headers=beta)
+    assert listed.json()["runtimes"] == []
+    assert (await api.world.record("a1")).status.value == "running"
+    mine = await api.http.get("/v1/runtimes", headers=alpha)
+    assert [r["runtime_id"] for r in mine.json()["runtimes"]] == ["a1"]
+
+
+async def test_idempotency_key_replays_the_first_result(api: Api) -> None:
+    admin = await api.key()
+    await api.http.post("/v1/runtimes", json={"runtime_id": "i", "spec": SPEC}, headers=admin)
+    key = admin | {"Idempotency-Key": "abc"}
+    first = await api.http.post("/v1/runtimes/i/stop", headers=key)
+    await api.http.post("/v1/runtimes/i/start", headers=admin)
+    second = await api.http.post("/v1/runtimes/i/stop", headers=key)
+    assert first.json()["error_code"] is None
+    assert second.json()["error_code"] == "replay_no_op"
+    assert second.json()["operation_id"] == first.json()["operation_id"]
+    assert second.json()["runtime"]["status"] == "running"
+
+
+async def test_wait_returns_at_once_or_408(api: Api) -> None:
+    admin = await api.key()
+    await api.http.post("/v1/runtimes", json={"runtime_id": "w", "spec": SPEC}, headers=admin)
+    reached = await api.http.get(
+        "/v1/runtimes/w/wait", params={"status": "stopped,running", "timeout": 1}, headers=admin
+    )
+    assert reached.status_code == 200
+    late = await api.http.get(
+        "/v1/runtimes/w/wait", params={"status": "stopped", "timeout": 0.2}, headers=admin
+    )
+    assert late.status_code == 408
+    assert late.json()["error"]["code"] == "timeout"
+    bad = await api.http.get("/v1/runtimes/w/wait", params={"status": "sideways"}, headers=admin)
+    assert bad.status_code == 400
+
+
+async def test_list_pages_by_cursor(api: Api) -> None:
+    admin = await api.key()
+    for i in range(5):
+        await api.http.post(
+            "/v1/runtimes",
+            json={"runtime_id": f"p{i}", "spec": SPEC, "start": False},
+            headers=admin,
+        )
+    first = (await api.http.get("/v1/runtimes", params={"limit": 3}, headers=admin)).json()
+    rest = (
+        await api.http.get(
+            "/v1/runtimes", params={"limit": 3, "cursor": first["next_cursor"]}, headers=admin
+        )
+    ).json()
+    ids = [r["runtime_id"] for r in first["runtimes"] + rest["runtimes"]]
+    assert ids == [f"p{i}" for i in range(5)]
+    assert rest["next_cursor"] is None
+    pending = await api.http.get("/v1/runtimes", params={"status": "pending"}, headers=admin)
+    assert len(pending.json()["runtimes"]) == 5
+    running = await api.http.get("/v1/runtimes", params={"status": "running"}, headers=admin)
+    assert running.json()["runtimes"] == []
+
+
+async def test_keys_are_created_by_admins_only(api: Api) -> None:
+    admin, team = await api.key(), await api.key("alpha")
+    denied = await api.http.post("/v1/keys", json={"team_id": "beta"}, headers=team)
+    made = await api.http.post("/v1/keys", json={"team_id": "beta"}, headers=admin)
+    assert denied.status_code == 403
+    assert made.status_code == 201
+    beta = {"Authorization": f"Bearer {made.json()['key']}"}
+    assert (await api.http.get("/v1/runtimes", headers=beta)).status_code == 200
+
+
+async def test_health_readiness_and_openapi(api: Api) -> None:
+    assert (await api.http.get("/healthz")).json() == {"status": "ok"}
+    ready = await api.http.get("/readyz")
+    assert ready.status_code == 200
+    assert ready.json()["checks"] == {"fake": "ok"}
+    spec = (await api.http.get("/openapi.json")).json()
+    assert "/v1/runtimes/{runtime_id}/stop" in spec["paths"]
+    assert (await api.http.get("/metrics")).status_code == 200

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+from runplane.domain.errors import DriverError, ErrorCode
+from runplane.domain.operations import OpKind, OpSource
+from runplane.domain.statuses import Status
+from runplane.services.create import CreateRequest
+from tests.support.world import World
+
+
+async def test_create_and_start_gives_a_running_record(world: World) -> None:
+    record = await world.create()
+    assert record.status is Status.RUNNING
+    assert record.container_id
+    assert world.is_running(record.container_id)
+    assert record.started_at == world.clock.now()
+    entries = await world.entries()
+    assert [(e.op, e.status_from, e.status_to) for e in entries] == [
+        (OpKind.START, Status.PENDING, Status.RUNNING)
+    ]
+
+
+async def test_create_without_start_stays_pending(world: World) -> None:
+    record = await world.create(start=False)
+    assert record.status is Status.PENDING
+    assert record.container_id is None
+
+
+async def test_create_refuses_a_taken_id_and_a_bad_id(world: World) -> None:
+    await world.create()
+    taken = await world.lifecycle.create.handle(
+        CreateRequest(spec={"command": ["x"]}, op_source=OpSource.REST, runtime_id="rt-1")
+    )
+    bad = await world.lifecycle.create.handle(
+        CreateRequest(spec={"command": ["x"]}, op_source=OpSource.REST, runtime_id="a b")
+    )
+    assert taken.error_code is ErrorCode.CONFLICT
+    assert bad.error_code is ErrorCode.INVALID_REQUEST
+
+
+async def test_create_generates_an_id_when_none_given(world: World) -> None:
+    result = await world.lifecycle.create.handle(
+        CreateRequest(spec={"command": ["x"]}, op_source=OpSource.REST)
+    )
+    assert result.record is not None
+    assert result.record.runtime_id.startswith("rt-")
+
+
+async def test_create_rejects_an_invalid_spec(world: World) -> None:
+    result = await world.lifecycle.create.handle(
+        CreateRequest(spec={"command": []}, op_source=OpSource.REST, runtime_id="rt-9")
+    )
+    assert result.error_code is ErrorCode.INVALID_REQUEST
+    assert await world.runtimes.get("rt-9") is None
+
+
+async def test_start_of_a_running_runtime_is_a_replay(world: World) -> None:
+    await world.create()
+    result = await world.do(OpKind.START)
+    assert result.error_code is ErrorCode.REPLAY_NO_OP
+    assert world.driver.started == 1
+
+
+async def test_start_after_stop_brings_a_new_container(world: World) -> None:
+    first = await world.create()
+    await world.do(OpKind.STOP)
+    result = await world.do(OpKind.START)
+    assert result.ok
+    record = await world.record()
+    assert record.status is Status.RUNNING
+    assert record.container_id != first.container_id
+    assert record.stopped_at is None
+
+
+async def test_start_with_a_new_spec_replaces_it(world: World) -> None:
+    await world.create()
+    await world.do(OpKind.STOP)
+    result = await world.do(OpKind.START, spec={"command": ["sleep", "5"]})
+    assert result.ok
+    assert (await world.record()).spec == {"command": ["sleep", "5"]}
+
+
+async def test_driver_failure_on_start_moves_to_error(world: World) -> None:
+    await world.create(start=False)
+    world.driver.fail_next("start", DriverError("no such binary"))
+    result = await world.do(OpKind.START)
+    assert result.error_code is ErrorCode.SERVICE_UNAVAILABLE
+    record = await world.record()
+    assert record.status is Status.ERROR
+    entries = await world.entries()
+    assert (entries[-1].status_from, entries[-1].status_to) == (Status.PENDING, Status.ERROR)
+    retried = await world.do(OpKind.START)  # error -> starting is allowed
+    assert retried.ok
+
+
+async def test_start_of_a_paused_runtime_is_invalid_state(world: World) -> None:
+    await world.create()
+    await world.do(OpKind.PAUSE)
+    result = await world.do(OpKind.START)
+    assert result.error_code is ErrorCode.INVALID_STATE
