@@ -7,7 +7,8 @@ import asyncio
 import contextlib
 import logging
 import os
-from collections.abc import AsyncIterator
+import signal
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,15 +158,29 @@ def serve(settings: Settings) -> None:
     asyncio.run(_serve(settings))
 
 
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM/SIGINT once it has shut down, which would kill the
+    process before the embedded Redis and the adapters are closed; runplane
+    handles the signals itself instead."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
 async def _serve(settings: Settings) -> None:
     async with assemble(settings) as system:
         config = uvicorn.Config(
-            system.app,
-            host=settings.host,
-            port=settings.port,
-            log_level="info",
-            lifespan="off",
+            system.app, host=settings.host, port=settings.port, log_level="info", lifespan="off"
         )
-        server = uvicorn.Server(config)
+        server = _Server(config)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, _request_exit, server)
         logger.info("runplane serving", extra={"url": settings.base_url})
         await server.serve()
+    logger.info("runplane stopped")
+
+
+def _request_exit(server: uvicorn.Server) -> None:
+    server.should_exit = True

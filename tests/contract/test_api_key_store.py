@@ -19,11 +19,8 @@ def make_key(key_id: str = "k-1", team_id: str | None = "team-a", admin: bool = 
 
 
 class ApiKeyStoreContract:
-    """Every ApiKeyStore backend passes these; a subclass provides `stores`."""
-
-    @pytest.fixture
-    def stores(self) -> Stores:
-        raise NotImplementedError
+    """Every ApiKeyStore backend passes these. A subclass mixes in a backend from
+    tests.support.store_backends, which provides the `stores` fixture."""
 
     async def test_an_added_key_is_found_by_its_hash(self, stores: Stores) -> None:
         team_key, admin_key = make_key("k-1"), make_key("k-2", team_id=None, admin=True)

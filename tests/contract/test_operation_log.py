@@ -19,11 +19,8 @@ from tests.support.store_backends import (
 
 
 class OperationLogContract:
-    """Every OperationLog backend passes these; a subclass provides `stores`."""
-
-    @pytest.fixture
-    def stores(self) -> Stores:
-        raise NotImplementedError
+    """Every OperationLog backend passes these. A subclass mixes in a backend from
+    tests.support.store_backends, which provides the `stores` fixture."""
 
     async def test_append_then_get_returns_the_entry(self, stores: Stores) -> None:
         entry = make_entry(job_id="job-1", details={"exit_code": 0, "tags": ["a"], "x": None})

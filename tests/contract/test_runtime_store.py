@@ -37,11 +37,8 @@ def stop_change(record: RuntimeRecord, **overrides: object) -> StatusChange:
 
 
 class RuntimeStoreContract:
-    """Every RuntimeStore backend passes these; a subclass provides `stores`."""
-
-    @pytest.fixture
-    def stores(self) -> Stores:
-        raise NotImplementedError
+    """Every RuntimeStore backend passes these. A subclass mixes in a backend from
+    tests.support.store_backends, which provides the `stores` fixture."""
 
     async def test_create_then_get_returns_the_record(self, stores: Stores) -> None:
         record = make_record(spec={"command": ["a", "b"], "n": 1.5, "x": None, "ok": True})

@@ -26,6 +26,18 @@ def wait_http(url: str, timeout_s: float = 10.0) -> int:
             time.sleep(0.1)
 
 
+def wait_gone(pid: int, timeout_s: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while psutil.pid_exists(pid) and time.monotonic() < deadline:
+        try:
+            if psutil.Process(pid).status() == psutil.STATUS_ZOMBIE:
+                return True
+        except psutil.NoSuchProcess:
+            return True
+        time.sleep(0.05)
+    return not psutil.pid_exists(pid)
+
+
 def runtime_pid(server: RunplaneServer, runtime_id: str) -> int:
     runtime = server.cli_json("runtime", "get", runtime_id)
     return int(runtime["container_id"].split("-")[1])
@@ -55,7 +67,7 @@ def test_demo_flow_through_the_cli(serve: RunplaneServer) -> None:
     pid = runtime_pid(serve, "demo")
     assert wait_http(f"http://127.0.0.1:{port}/") == 200
     os.kill(pid, signal.SIGKILL)
-    psutil.wait_procs([psutil.Process(pid)], timeout=5)
+    assert wait_gone(pid)
     vanished = serve.cli_json("runtime", "stop", "demo")
     assert vanished["outcome"] == "success"
     assert vanished["runtime"]["status"] == "removed"
@@ -96,7 +108,7 @@ def test_concurrent_stops_have_one_effect(serve: RunplaneServer) -> None:
     fresh = [o for o in outcomes if o == (200, None)]
     assert len(fresh) == 1, outcomes
     assert all(o in {(200, None), (200, "replay_no_op"), (409, "conflict")} for o in outcomes)
-    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert wait_gone(pid)
     ops = serve.cli_json("runtime", "ops", "twice")["operations"]
     effective = [
         o
@@ -122,8 +134,7 @@ def test_runtimes_survive_a_runplane_restart(serve: RunplaneServer) -> None:
     serve.cli("runtime", "resume", "survivor", check=True)
     stopped = serve.cli_json("runtime", "stop", "survivor")
     assert stopped["runtime"]["status"] == "stopped"
-    psutil.wait_procs([psutil.Process(pid)], timeout=5)
-    assert not psutil.pid_exists(pid)
+    assert wait_gone(pid)
 
 
 def test_team_keys_are_isolated_and_keys_are_required(serve: RunplaneServer) -> None:

@@ -194,6 +194,22 @@ async def test_stop_signal_from_the_spec_is_sent(driver: ProcessDriver) -> None:
     assert "got usr1" in driver.log_path(started.container_id).read_text()
 
 
+async def test_signals_runplane_ignores_are_not_ignored_by_the_runtime(
+    driver: ProcessDriver,
+) -> None:
+    # As under nohup: an ignored signal would survive exec into the runtime.
+    previous = signal.signal(signal.SIGUSR2, signal.SIG_IGN)
+    try:
+        started = await driver.start("r", python(SLEEPER, stop_signal="SIGUSR2"))
+    finally:
+        signal.signal(signal.SIGUSR2, previous)
+    await wait_for_log(driver, started.container_id, "ready")
+
+    info = await driver.stop(started.container_id, timeout_s=2)
+
+    assert info.signal == signal.SIGUSR2
+
+
 async def test_stop_kills_what_ignores_its_stop_signal_after_the_timeout(
     driver: ProcessDriver,
 ) -> None:

@@ -89,9 +89,7 @@ class _SqlBackend:
 class SqliteBackend(_SqlBackend):
     @pytest_asyncio.fixture(scope="class", loop_scope="session")
     @classmethod
-    async def database(
-        cls, tmp_path_factory: pytest.TempPathFactory
-    ) -> AsyncIterator[SqlDatabase]:
+    async def database(cls, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[SqlDatabase]:
         url = await migrated_sqlite_url(tmp_path_factory.mktemp("sqlite"))
         database = SqlDatabase.connect(url)
         yield database

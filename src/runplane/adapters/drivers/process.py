@@ -11,26 +11,24 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import secrets
 import shutil
 import signal
-import subprocess
-import sys
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import runplane
 from runplane.adapters.drivers.process_files import (
-    LAUNCH_PREFIX,
     ContainerFiles,
     containers_dir,
-    launch_result_path,
     live_process,
     parse_container_id,
     read_json,
-    write_json_atomic,
+)
+from runplane.adapters.drivers.process_launch import (
+    await_answer,
+    discard_launch,
+    prepare_launch,
+    run_supervisor,
 )
 from runplane.adapters.drivers.process_spec import (
     DEFAULT_STOP_SIGNAL,
@@ -42,12 +40,7 @@ from runplane.domain.errors import ContainerGone, DriverError
 
 logger = logging.getLogger(__name__)
 
-SUPERVISOR_MODULE = "runplane.adapters.drivers.supervisor"
-# `python -m` looks in its working directory first: starting the supervisor
-# there runs this very runplane, whether it is installed or run from a checkout.
-_PACKAGE_ROOT = Path(runplane.__file__).resolve().parent.parent
 _SIGNAL_SETTLE_S = 2.0
-_LOG_TAIL_BYTES = 2000
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,14 +88,18 @@ class ProcessDriver:
     async def start(self, runtime_id: str, spec: dict[str, Any]) -> StartedContainer:
         normalised = self.validate_spec(spec)
         try:
-            launch_dir = await asyncio.to_thread(self._prepare_launch, runtime_id, normalised)
+            launch_dir = await asyncio.to_thread(
+                prepare_launch, self._containers, runtime_id, normalised
+            )
         except OSError as exc:
             raise DriverError(f"cannot prepare the runtime's state dir: {exc}") from exc
         try:
-            await asyncio.to_thread(self._run_supervisor, launch_dir)
-            container_id = await self._await_answer(launch_dir)
+            await asyncio.to_thread(run_supervisor, launch_dir, self._start_timeout_s)
+            container_id = await await_answer(
+                launch_dir, self._start_timeout_s, self._poll_interval_s
+            )
         except DriverError:
-            await asyncio.to_thread(_discard_launch, launch_dir)
+            await asyncio.to_thread(discard_launch, launch_dir)
             raise
         port = normalised.get("port")
         endpoint = f"127.0.0.1:{port}" if port is not None else None
@@ -170,67 +167,6 @@ class ProcessDriver:
     async def list_containers(self) -> list[ContainerInfo]:
         container_ids = await asyncio.to_thread(self._container_ids)
         return [await self.inspect(container_id) for container_id in container_ids]
-
-    # -- starting -----------------------------------------------------------
-
-    def _prepare_launch(self, runtime_id: str, spec: dict[str, Any]) -> Path:
-        self._containers.mkdir(mode=0o700, parents=True, exist_ok=True)
-        launch_dir = self._containers / f"{LAUNCH_PREFIX}{secrets.token_hex(8)}"
-        launch_dir.mkdir(mode=0o700)
-        meta = {
-            "runtime_id": runtime_id,
-            "spec": spec,
-            # A relative cwd means runplane's working directory, as its user reads it.
-            "cwd": os.path.abspath(spec.get("cwd", os.getcwd())),
-            "created_at": time.time(),
-        }
-        write_json_atomic(ContainerFiles(launch_dir).meta, meta)
-        return launch_dir
-
-    def _run_supervisor(self, launch_dir: Path) -> None:
-        """Start the supervisor and reap its intermediate process, which exits
-        as soon as the supervisor proper has forked away."""
-        files = ContainerFiles(launch_dir)
-        command = [sys.executable, "-m", SUPERVISOR_MODULE, str(launch_dir)]
-        try:
-            with open(files.supervisor_log, "ab") as stderr:
-                proc = subprocess.Popen(
-                    command,
-                    stdin=subprocess.DEVNULL,
-                    stdout=subprocess.DEVNULL,
-                    stderr=stderr,
-                    cwd=_PACKAGE_ROOT,
-                    start_new_session=True,
-                    close_fds=True,
-                )
-        except OSError as exc:
-            raise DriverError(f"cannot start the runtime supervisor: {exc}") from exc
-        try:
-            code = proc.wait(timeout=self._start_timeout_s)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            raise DriverError("the runtime supervisor did not start in time") from None
-        if code != 0:
-            tail = _tail(files.supervisor_log)
-            raise DriverError(f"the runtime supervisor failed with exit code {code}: {tail}")
-
-    async def _await_answer(self, launch_dir: Path) -> str:
-        answer_path = launch_result_path(launch_dir)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._start_timeout_s
-        while loop.time() < deadline:
-            answer = await asyncio.to_thread(read_json, answer_path)
-            if answer is not None:
-                await asyncio.to_thread(answer_path.unlink, missing_ok=True)
-                if "container_id" in answer:
-                    return str(answer["container_id"])
-                raise DriverError(str(answer.get("error", "the runtime supervisor failed")))
-            await asyncio.sleep(self._poll_interval_s)
-        tail = await asyncio.to_thread(_tail, ContainerFiles(launch_dir).supervisor_log)
-        raise DriverError(
-            f"the runtime supervisor did not answer within {self._start_timeout_s:g}s: {tail}"
-        )
 
     # -- observing ----------------------------------------------------------
 
@@ -346,21 +282,6 @@ def _signal_group(pgid: int, sig: signal.Signals) -> None:
         raise DriverError(f"cannot signal process group {pgid}: {exc}") from exc
 
 
-def _tail(path: Path) -> str:
-    try:
-        with open(path, "rb") as handle:
-            handle.seek(0, os.SEEK_END)
-            handle.seek(max(0, handle.tell() - _LOG_TAIL_BYTES))
-            return handle.read().decode("utf-8", "replace").strip() or "(no output)"
-    except OSError:
-        return "(no output)"
-
-
-def _discard_launch(launch_dir: Path) -> None:
-    shutil.rmtree(launch_dir, ignore_errors=True)
-    launch_result_path(launch_dir).unlink(missing_ok=True)
-
-
 def _remove_tree(path: Path) -> None:
     """Remove a container's folder; retry when a late supervisor write races us."""
     error: OSError | None = None
@@ -375,4 +296,4 @@ def _remove_tree(path: Path) -> None:
         raise DriverError(f"cannot remove {path}: {error}")
 
 
-__all__ = ["SUPERVISOR_MODULE", "ProcessDriver"]
+__all__ = ["ProcessDriver"]

@@ -54,7 +54,9 @@ def main(argv: list[str] | None = None) -> int:
         return supervise(launch_dir)
     except BaseException as exc:
         traceback.print_exc()
-        _answer(launch_dir, {"error": f"supervisor failed: {exc!r}"})
+        # Once the launch dir is renamed the driver has had its answer already.
+        if launch_dir.exists():
+            _answer(launch_dir, {"error": f"supervisor failed: {exc!r}"})
         return 1
 
 
@@ -64,6 +66,7 @@ def supervise(launch_dir: Path) -> int:
         _answer(launch_dir, {"error": f"no launch metadata in {launch_dir}"})
         return 1
     _become_subreaper()
+    _reset_signals()
     spec: dict[str, Any] = meta["spec"]
     try:
         child = _spawn(launch_dir, spec, meta["cwd"])
@@ -140,6 +143,16 @@ def _become_subreaper() -> None:
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+
+
+def _reset_signals() -> None:
+    """Ignored signals and the signal mask survive exec: whatever runplane
+    ignores or blocks (nohup's SIGHUP, say), the runtime must not inherit."""
+    for sig in signal.valid_signals():
+        with contextlib.suppress(OSError, ValueError):
+            if signal.getsignal(sig) == signal.SIG_IGN:
+                signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
 
 def _wait_for_main(pid: int) -> int:

@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import URL, event, make_url
+from sqlalchemy import URL, Connection, event, make_url
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
@@ -21,6 +21,7 @@ SQLITE_PRAGMAS = (
     "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
 )
+SQLITE_BEGIN_OPTION = "runplane_sqlite_begin"
 _DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
     "postgresql": "postgresql+asyncpg",
@@ -41,7 +42,8 @@ def database_url(url: str | URL) -> URL:
 
 def create_engine(url: str | URL) -> AsyncEngine:
     """An AsyncEngine for SQLite (WAL, busy timeout, synchronous=NORMAL, foreign
-    keys) or Postgres (a pool that checks connections before use)."""
+    keys, transactions begun by us) or Postgres (a pool that checks connections
+    before use)."""
     parsed = database_url(url)
     if parsed.get_backend_name() != "sqlite":
         return create_async_engine(parsed, pool_pre_ping=True)
@@ -49,17 +51,29 @@ def create_engine(url: str | URL) -> AsyncEngine:
         with unavailable_as_store_error():
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(parsed)
-    event.listen(engine.sync_engine, "connect", _apply_sqlite_pragmas)
+    event.listen(engine.sync_engine, "connect", _prepare_sqlite_connection)
+    event.listen(engine.sync_engine, "begin", _begin_sqlite_transaction)
     return engine
 
 
-def _apply_sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+def _prepare_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
     cursor = dbapi_connection.cursor()
     try:
         for pragma in SQLITE_PRAGMAS:
             cursor.execute(pragma)
     finally:
         cursor.close()
+    # The sqlite3 module's own BEGIN comes late (before the first INSERT/UPDATE,
+    # never before DDL); `_begin_sqlite_transaction` issues it instead.
+    dbapi_connection.isolation_level = None
+
+
+def _begin_sqlite_transaction(connection: Connection) -> None:
+    """BEGIN IMMEDIATE for writes (the write lock is taken up front, waiting on the
+    busy timeout, so a transaction never fails upgrading a read to a write),
+    plain BEGIN for reads. Migrations' DDL runs in the transaction too."""
+    mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "DEFERRED")
+    connection.exec_driver_sql(f"BEGIN {mode}")
 
 
 def is_unavailable(exc: BaseException) -> bool:
@@ -91,6 +105,7 @@ class SqlDatabase:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self._writer = engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
         self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
     @classmethod
@@ -113,7 +128,7 @@ class SqlDatabase:
         """One transaction: committed when the block ends, rolled back if it raises."""
         async with self._write_gate():
             with unavailable_as_store_error():
-                async with self.engine.begin() as connection:
+                async with self._writer.begin() as connection:
                     yield connection
 
     def _write_gate(self) -> contextlib.AbstractAsyncContextManager[Any]:
