@@ -64,7 +64,7 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
         redis_url = settings.redis_url or _start_embedded_redis(stack, settings.data_dir)
         client = connect_redis(redis_url)
         stack.push_async_callback(client.aclose)
-        database = SqlDatabase.connect(settings.resolved_database_url)
+        database = SqlDatabase.from_url(settings.resolved_database_url)
         stack.push_async_callback(database.dispose)
         await upgrade_database(database)
 

@@ -59,7 +59,7 @@ async def one_round(
 
 
 async def race(url: str) -> None:
-    databases = [SqlDatabase.connect(url) for _ in range(WRITERS)]
+    databases = [SqlDatabase.from_url(url) for _ in range(WRITERS)]
     try:
         stores = [SqlRuntimeStore(database) for database in databases]
         record = make_record("rt-race", version=1)

@@ -49,7 +49,7 @@ def schema_drift(connection: Connection) -> list[Any]:
 
 async def drift_after_migrating(url: str) -> list[Any]:
     await upgrade(url)  # a second upgrade is a no-op
-    database = SqlDatabase.connect(url)
+    database = SqlDatabase.from_url(url)
     try:
         async with database.reading() as connection:
             return await connection.run_sync(schema_drift)
@@ -74,7 +74,7 @@ async def test_instances_starting_together_migrate_in_turn(
 
 
 async def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> None:
-    database = SqlDatabase.connect(await migrated_sqlite_url(tmp_path))
+    database = SqlDatabase.from_url(await migrated_sqlite_url(tmp_path))
     pragmas = ("journal_mode", "busy_timeout", "synchronous", "foreign_keys")
     try:
         async with database.reading() as connection:
@@ -85,7 +85,7 @@ async def test_sqlite_runs_in_wal_mode_with_a_busy_timeout(tmp_path: Path) -> No
 
 
 async def test_concurrent_writers_share_one_sqlite_database(tmp_path: Path) -> None:
-    database = SqlDatabase.connect(await migrated_sqlite_url(tmp_path))
+    database = SqlDatabase.from_url(await migrated_sqlite_url(tmp_path))
     log = SqlOperationLog(database)
     try:
         await asyncio.gather(*(log.append(make_entry(f"op-{n}")) for n in range(200)))
@@ -95,7 +95,7 @@ async def test_concurrent_writers_share_one_sqlite_database(tmp_path: Path) -> N
 
 
 async def test_an_unreachable_postgres_is_store_unavailable() -> None:
-    database = SqlDatabase.connect(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/x")
+    database = SqlDatabase.from_url(f"postgresql+asyncpg://postgres@127.0.0.1:{free_port()}/x")
     try:
         with pytest.raises(StoreUnavailable):
             await SqlRuntimeStore(database).get("rt-1")

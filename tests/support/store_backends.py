@@ -91,7 +91,7 @@ class SqliteBackend(_SqlBackend):
     @classmethod
     async def database(cls, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[SqlDatabase]:
         url = await migrated_sqlite_url(tmp_path_factory.mktemp("sqlite"))
-        database = SqlDatabase.connect(url)
+        database = SqlDatabase.from_url(url)
         yield database
         await database.dispose()
 
@@ -100,7 +100,7 @@ class PostgresBackend(_SqlBackend):
     @pytest_asyncio.fixture(scope="class", loop_scope="session")
     @classmethod
     async def database(cls, postgres_server: PostgresServer) -> AsyncIterator[SqlDatabase]:
-        database = SqlDatabase.connect(await migrated_postgres_url(postgres_server))
+        database = SqlDatabase.from_url(await migrated_postgres_url(postgres_server))
         yield database
         await database.dispose()
 

@@ -166,3 +166,15 @@ async def test_a_custom_validator_replaces_the_default() -> None:
     assert driver.name == "strict"
     with pytest.raises(InvalidSpec, match="nothing runs here"):
         await driver.start("a", SPEC)
+
+
+async def test_calls_count_what_reached_the_driver_failures_included() -> None:
+    driver = InMemoryDriver()
+    cid = (await driver.start("a", SPEC)).container_id
+    driver.fail_next("pause")
+
+    with pytest.raises(DriverError):
+        await driver.pause(cid)
+    await driver.pause(cid)
+
+    assert (driver.calls["start"], driver.calls["pause"], driver.calls["stop"]) == (1, 2, 0)

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import copy
 import signal
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from typing import Any
@@ -48,6 +48,8 @@ class InMemoryDriver:
         self._containers: dict[str, MemoryContainer] = {}
         self._failures: dict[str, deque[Exception]] = {op: deque() for op in OPERATIONS}
         self._started = 0
+        self.calls: Counter[str] = Counter()
+        """Calls that reached the driver, per operation, failed ones included."""
 
     # -- the Driver protocol --------------------------------------------------
 
@@ -136,6 +138,7 @@ class InMemoryDriver:
     # -- internals ------------------------------------------------------------
 
     async def _enter(self, op: str) -> None:
+        self.calls[op] += 1
         await asyncio.sleep(self._latency_s)
         if self._failures[op]:
             raise self._failures[op].popleft()

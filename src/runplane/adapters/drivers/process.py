@@ -110,26 +110,25 @@ class ProcessDriver:
         return StartedContainer(container_id, endpoint)
 
     async def stop(self, container_id: str, *, timeout_s: float | None = None) -> ContainerInfo:
-        live = await self._live(container_id)
-        assert live.pgid is not None
-        grace = live.spec.get("stop_timeout_s", DEFAULT_STOP_TIMEOUT_S)
+        pgid, spec = await self._live(container_id)
+        grace = spec.get("stop_timeout_s", DEFAULT_STOP_TIMEOUT_S)
         if timeout_s is not None:
             grace = timeout_s
-        stop_signal = signal.Signals[live.spec.get("stop_signal", DEFAULT_STOP_SIGNAL)]
+        stop_signal = signal.Signals[spec.get("stop_signal", DEFAULT_STOP_SIGNAL)]
         logger.info(
             "stopping process runtime",
             extra={"container_id": container_id, "signal": stop_signal.name, "timeout_s": grace},
         )
-        _signal_group(live.pgid, stop_signal)
+        _signal_group(pgid, stop_signal)
         # A paused runtime has to run again to act on its stop signal.
-        _signal_group(live.pgid, signal.SIGCONT)
+        _signal_group(pgid, signal.SIGCONT)
         final = await self._await_end(container_id, grace)
         if final is None:
             logger.warning(
                 "process runtime outlived its stop timeout; killing it",
                 extra={"container_id": container_id, "timeout_s": grace},
             )
-            _signal_group(live.pgid, signal.SIGKILL)
+            _signal_group(pgid, signal.SIGKILL)
             final = await self._await_end(container_id, self._kill_grace_s)
         if final is None:
             raise DriverError(f"container {container_id!r} survived SIGKILL")
@@ -139,15 +138,13 @@ class ProcessDriver:
         return final
 
     async def pause(self, container_id: str) -> None:
-        live = await self._live(container_id)
-        assert live.pgid is not None
-        _signal_group(live.pgid, signal.SIGSTOP)
+        pgid, _ = await self._live(container_id)
+        _signal_group(pgid, signal.SIGSTOP)
         await self._await_state(container_id, ContainerState.PAUSED)
 
     async def resume(self, container_id: str) -> None:
-        live = await self._live(container_id)
-        assert live.pgid is not None
-        _signal_group(live.pgid, signal.SIGCONT)
+        pgid, _ = await self._live(container_id)
+        _signal_group(pgid, signal.SIGCONT)
         await self._await_state(container_id, ContainerState.RUNNING)
 
     async def remove(self, container_id: str) -> None:
@@ -215,11 +212,12 @@ class ProcessDriver:
                 return observed
             await asyncio.sleep(self._poll_interval_s)
 
-    async def _live(self, container_id: str) -> _Observation:
+    async def _live(self, container_id: str) -> tuple[int, dict[str, Any]]:
+        """The live container's process group and spec; ContainerGone otherwise."""
         observed = await self._settled(container_id)
         if observed.pgid is None:
             raise ContainerGone(container_id)
-        return observed
+        return observed.pgid, observed.spec
 
     async def _await_end(self, container_id: str, timeout_s: float) -> ContainerInfo | None:
         """The final state once the process ended, or None if it outlived `timeout_s`."""

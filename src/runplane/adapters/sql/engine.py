@@ -100,8 +100,9 @@ class SqlDatabase:
     """An engine plus the write gate the stores share.
 
     SQLite allows one writer at a time and concurrent aiosqlite writers fail with
-    "database is locked", so on SQLite this process's writes queue on one lock
-    (other processes wait on the busy timeout). Postgres writes run in parallel."""
+    "database is locked", so on SQLite this process's writes queue on one lock and
+    begin IMMEDIATE (other processes' writers wait on the busy timeout). Postgres
+    writes run in parallel."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -109,7 +110,7 @@ class SqlDatabase:
         self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
     @classmethod
-    def connect(cls, url: str | URL) -> SqlDatabase:
+    def from_url(cls, url: str | URL) -> SqlDatabase:
         """Build the engine for `url`; no connection is opened until first use."""
         return cls(create_engine(url))
 

@@ -33,7 +33,7 @@ def alembic_config(url: str | URL | None = None) -> Config:
 
 async def upgrade(url: str | URL, revision: str = "head") -> None:
     """Bring the database at `url` to `revision` (default: the newest schema)."""
-    database = SqlDatabase.connect(url)
+    database = SqlDatabase.from_url(url)
     try:
         await upgrade_database(database, revision)
     finally:

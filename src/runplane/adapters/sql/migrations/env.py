@@ -25,7 +25,7 @@ def run_migrations(connection: Connection) -> None:
 
 
 async def run_with_own_engine(url: str) -> None:
-    database = SqlDatabase.connect(url)
+    database = SqlDatabase.from_url(url)
     try:
         async with database.writing() as connection:
             await connection.run_sync(run_migrations)
