@@ -22,8 +22,8 @@ system-deps:
 	@bash scripts/system-deps.sh
 
 lint: install
-	$(BIN)/ruff format --check src tests bench
-	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests $(wildcard bench)
+	$(BIN)/ruff check src tests $(wildcard bench)
 
 typecheck: install
 	$(BIN)/mypy
