@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated, Any
 
 import typer
@@ -251,10 +250,14 @@ def ops(
     if as_json:
         out.print_json(data=body)
         return
-    table = Table("FINISHED", "OP", "SOURCE", "OUTCOME", "CODE", "FROM", "TO", "REASON", "MESSAGE")
+    table = Table(
+        "FINISHED (UTC)", "OP", "SOURCE", "OUTCOME", "CODE", "FROM", "TO", "REASON", "MESSAGE"
+    )
+    for column in table.columns:
+        column.overflow = "fold"
     for e in body["operations"]:
         table.add_row(
-            e["finished_at"],
+            e["finished_at"][:23].replace("T", " "),
             e["op"],
             e["op_source"],
             e["outcome"],
@@ -262,6 +265,6 @@ def ops(
             e["status_from"] or "-",
             e["status_to"] or "-",
             e["reason"] or "-",
-            json.dumps(e["error_message"])[1:-1] or "-",
+            e["error_message"] or "-",
         )
     out.print(table)

@@ -43,7 +43,7 @@ class InMemoryDriver:
         validator: Callable[[dict[str, Any]], dict[str, Any]] | None = None,
     ) -> None:
         self.name = name
-        self._latency_s = latency_s
+        self.latency_s = latency_s
         self._validator = validator or _validate_loosely
         self._containers: dict[str, MemoryContainer] = {}
         self._failures: dict[str, deque[Exception]] = {op: deque() for op in OPERATIONS}
@@ -139,7 +139,7 @@ class InMemoryDriver:
 
     async def _enter(self, op: str) -> None:
         self.calls[op] += 1
-        await asyncio.sleep(self._latency_s)
+        await asyncio.sleep(self.latency_s)
         if self._failures[op]:
             raise self._failures[op].popleft()
 
