@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Protocol
 
 from runplane.domain.drivers import ContainerInfo, StartedContainer
+from runplane.domain.jobs import JobResult
 from runplane.domain.keys import ApiKey
 from runplane.domain.records import OperationEntry, RuntimeRecord, StatusChange
 from runplane.domain.statuses import Status
@@ -110,6 +111,18 @@ class Driver(Protocol):
 
     async def list_containers(self) -> Sequence[ContainerInfo]:
         """Every container this driver manages, live or exited (for adoption)."""
+
+
+class JobResultPublisher(Protocol):
+    async def publish(self, result: JobResult) -> None:
+        """Append to the job results stream; raises StoreUnavailable if Redis is down."""
+
+
+class JobQueue(Protocol):
+    """Where jobs are submitted: one stream per operation."""
+
+    async def submit(self, op: str, fields: dict[str, str]) -> str:
+        """Append a job entry; returns its stream entry id."""
 
 
 class Clock(Protocol):

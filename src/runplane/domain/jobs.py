@@ -1,0 +1,57 @@
+"""Jobs: lifecycle work that arrives on a Redis stream, and the result each gets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from runplane.domain.errors import ErrorCode
+from runplane.domain.operations import OpKind, Outcome
+
+MAX_FIELD_CHARS = 64 * 1024
+"""A larger field is refused as invalid_request rather than stored or logged."""
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A decoded, validated job entry."""
+
+    op: OpKind
+    runtime_id: str
+    job_id: str
+    source_ref: str
+    reason: str = ""
+    team_id: str | None = None
+    spec: dict[str, Any] | None = None
+    requested_at_ms: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class JobResult:
+    """What `runtime:job_results` receives for every consumed job entry."""
+
+    job_id: str
+    runtime_id: str
+    op: str
+    outcome: Outcome
+    finished_at_ms: int
+    error_code: ErrorCode | None = None
+    error_message: str = ""
+    status: str = ""
+    container_id: str = ""
+    engine_endpoint: str = ""
+
+    def as_fields(self) -> dict[str, str]:
+        """Flat string fields, as the stream carries them."""
+        return {
+            "job_id": self.job_id,
+            "runtime_id": self.runtime_id,
+            "op": self.op,
+            "outcome": str(self.outcome),
+            "error_code": str(self.error_code or ""),
+            "error_message": self.error_message,
+            "status": self.status,
+            "container_id": self.container_id,
+            "engine_endpoint": self.engine_endpoint,
+            "finished_at_ms": str(self.finished_at_ms),
+        }

@@ -1,0 +1,75 @@
+"""Stream entry -> Job: decoding and validation of the flat job fields (DESIGN §4).
+Every problem becomes a readable message; nothing here raises past `decode_job`."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from runplane.domain.jobs import MAX_FIELD_CHARS, Job
+from runplane.domain.operations import OpKind, StopReason
+from runplane.domain.records import is_valid_runtime_id
+
+KNOWN_FIELDS = frozenset({"runtime_id", "job_id", "reason", "requested_at_ms", "team_id", "spec"})
+STOP_REASONS = frozenset(str(reason) for reason in StopReason)
+
+
+class MalformedJob(ValueError):
+    """The entry cannot be a job; the message says why."""
+
+
+def decode_job(op: OpKind, stream: str, entry_id: str, fields: dict[str, str]) -> Job:
+    default_job_id = f"{stream}/{entry_id}"
+    oversized = [name for name, value in fields.items() if len(value) > MAX_FIELD_CHARS]
+    if oversized or any(len(name) > 256 for name in fields):
+        raise MalformedJob(f"field too large (limit {MAX_FIELD_CHARS} characters)")
+    runtime_id = fields.get("runtime_id", "")
+    if not is_valid_runtime_id(runtime_id):
+        raise MalformedJob("runtime_id is required: 1-128 characters of [A-Za-z0-9._:-]")
+    job_id = fields.get("job_id") or default_job_id
+    if len(job_id) > 256:
+        raise MalformedJob("job_id is longer than 256 characters")
+    reason = fields.get("reason", "")
+    if op is OpKind.STOP and reason not in STOP_REASONS:
+        raise MalformedJob(f"stop needs a reason, one of: {', '.join(sorted(STOP_REASONS))}")
+    return Job(
+        op=op,
+        runtime_id=runtime_id,
+        job_id=job_id,
+        source_ref=entry_id,
+        reason=reason,
+        team_id=fields.get("team_id") or None,
+        spec=_spec(op, fields.get("spec")),
+        requested_at_ms=_int_or_none("requested_at_ms", fields.get("requested_at_ms")),
+    )
+
+
+def job_id_of(stream: str, entry_id: str, fields: dict[str, str]) -> str:
+    """The job id a result carries, even for an entry that is not a valid job."""
+    job_id = fields.get("job_id", "")
+    return job_id if job_id and len(job_id) <= 256 else f"{stream}/{entry_id}"
+
+
+def _spec(op: OpKind, raw: str | None) -> dict[str, Any] | None:
+    if raw is None or raw == "":
+        if op is OpKind.PATCH:
+            raise MalformedJob("patch needs a spec (a JSON object)")
+        return None
+    if op not in (OpKind.START, OpKind.PATCH):
+        raise MalformedJob(f"{op} takes no spec")
+    try:
+        spec = json.loads(raw)
+    except ValueError as exc:
+        raise MalformedJob(f"spec is not valid JSON: {exc}") from exc
+    if not isinstance(spec, dict):
+        raise MalformedJob("spec must be a JSON object")
+    return spec
+
+
+def _int_or_none(name: str, raw: str | None) -> int | None:
+    if raw is None or raw == "":
+        return None
+    try:
+        return int(raw)
+    except ValueError as exc:
+        raise MalformedJob(f"{name} must be an integer") from exc
