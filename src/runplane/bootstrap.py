@@ -18,7 +18,9 @@ from fastapi import FastAPI
 
 from runplane.adapters.drivers.process import ProcessDriver
 from runplane.adapters.redis.client import connect as connect_redis
+from runplane.adapters.redis.dead_letters import RedisDeadLetterQueue
 from runplane.adapters.redis.embedded import EmbeddedRedis
+from runplane.adapters.redis.jobs import RedisJobQueue, RedisJobResultPublisher
 from runplane.adapters.redis.leases import RedisLeaseStore
 from runplane.adapters.sql.api_key_store import SqlApiKeyStore
 from runplane.adapters.sql.engine import SqlDatabase
@@ -33,6 +35,10 @@ from runplane.ports import Driver
 from runplane.services.dependencies import Dependencies, Timeouts
 from runplane.services.keys import ApiKeys
 from runplane.services.lifecycle import Lifecycle
+from runplane.streams.retention import RetentionPolicy
+from runplane.streams.settings import ConsumerSettings
+from runplane.workers.job_consumers import job_consumers
+from runplane.workers.runner import WorkerSet
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +53,7 @@ class Runplane:
     app: FastAPI
     redis: redis.asyncio.Redis
     database: SqlDatabase
+    workers: WorkerSet
 
 
 def build_drivers(settings: Settings) -> dict[str, Driver]:
@@ -64,6 +71,9 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
         redis_url = settings.redis_url or _start_embedded_redis(stack, settings.data_dir)
         client = connect_redis(redis_url)
         stack.push_async_callback(client.aclose)
+        # Stream consumers read raw bytes: one non-UTF-8 entry must not fail a read.
+        stream_client = connect_redis(redis_url, decode_responses=False)
+        stack.push_async_callback(stream_client.aclose)
         database = SqlDatabase.from_url(settings.resolved_database_url)
         stack.push_async_callback(database.dispose)
         await upgrade_database(database)
@@ -94,15 +104,44 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
         async def database_ready() -> None:
             await deps.runtimes.get("readyz")
 
+        workers = WorkerSet(
+            job_consumers(
+                stream_client,
+                lifecycle=lifecycle,
+                results=RedisJobResultPublisher(client),
+                clock=clock,
+                group=settings.job_group,
+                consumer=settings.consumer_name,
+                settings=consumer_settings(settings),
+                lease_wait_ms=settings.stream_lease_wait_ms,
+            )
+        )
         context = ApiContext(
             lifecycle=lifecycle,
             runtimes=deps.runtimes,
             operations=deps.operations,
             keys=keys,
             readiness={"redis": redis_ready, "database": database_ready},
+            jobs=RedisJobQueue(client),
+            dead_letters=RedisDeadLetterQueue(client),
             wait_max_timeout_s=settings.wait_max_timeout_s,
         )
-        yield Runplane(settings, lifecycle, keys, create_app(context), client, database)
+        app = create_app(context)
+        yield Runplane(settings, lifecycle, keys, app, client, database, workers)
+
+
+def consumer_settings(settings: Settings) -> ConsumerSettings:
+    retention = RetentionPolicy(
+        max_len=settings.job_stream_max_len, max_age_ms=settings.job_stream_max_age_ms
+    )
+    return ConsumerSettings(
+        batch_size=settings.stream_batch_size,
+        block_ms=settings.stream_block_ms,
+        max_concurrency=settings.stream_batch_size,
+        max_deliveries=settings.stream_max_deliveries,
+        claim_idle_ms=settings.stream_claim_idle_ms,
+        retention=retention,
+    )
 
 
 def _start_embedded_redis(stack: contextlib.AsyncExitStack, data_dir: Path) -> str:
@@ -178,7 +217,12 @@ async def _serve(settings: Settings) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, _request_exit, server)
         logger.info("runplane serving", extra={"url": settings.base_url})
-        await server.serve()
+        system.workers.start()
+        try:
+            await server.serve()
+        finally:
+            # Drain: consumers finish and acknowledge what they hold, then close.
+            await system.workers.stop()
     logger.info("runplane stopped")
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 from pydantic import Field
@@ -20,8 +21,18 @@ class Settings(BaseSettings):
     docker_host: str | None = None
     instance_name: str | None = None
 
-    lease_ttl_ms: int = Field(default=30_000, ge=1_000)
-    stream_lease_wait_ms: int = Field(default=10_000, ge=0)
+    job_group: str = "runplane"
+    stream_batch_size: int = Field(default=64, ge=1)
+    stream_block_ms: int = Field(default=1_000, ge=10)
+    stream_claim_idle_ms: int = Field(default=120_000, ge=100)
+    stream_max_deliveries: int = Field(default=5, ge=1)
+    job_stream_max_len: int | None = Field(default=100_000, ge=1)
+    job_stream_max_age_ms: int | None = Field(default=None, ge=1)
+
+    lease_ttl_ms: int = Field(default=10_000, ge=300)
+    stream_lease_wait_ms: int = Field(default=15_000, ge=0)
+    """Longer than the lease TTL: a lease left by a crashed instance expires
+    while a stream job waits, so the job applies instead of bouncing."""
     start_timeout_s: float = Field(default=60.0, gt=0)
     stop_timeout_s: float = Field(default=30.0, gt=0)
     pause_timeout_s: float = Field(default=30.0, gt=0)
@@ -35,6 +46,13 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'runplane.db').resolve()}"
+
+    @property
+    def consumer_name(self) -> str:
+        """This instance's name in the consumer groups. Host and port: unique among
+        live instances, and the same after a restart, so a restarted instance
+        re-reads the entries it held when it died at once (no claim delay)."""
+        return self.instance_name or f"{socket.gethostname()}:{self.port}"
 
     @property
     def admin_key_path(self) -> Path:

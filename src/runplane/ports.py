@@ -5,13 +5,16 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from runplane.domain.drivers import ContainerInfo, StartedContainer
 from runplane.domain.jobs import JobResult
 from runplane.domain.keys import ApiKey
 from runplane.domain.records import OperationEntry, RuntimeRecord, StatusChange
 from runplane.domain.statuses import Status
+
+if TYPE_CHECKING:
+    from runplane.streams.dead_letters import DeadLetter
 
 
 @dataclass(frozen=True, slots=True)
@@ -121,8 +124,20 @@ class JobResultPublisher(Protocol):
 class JobQueue(Protocol):
     """Where jobs are submitted: one stream per operation."""
 
-    async def submit(self, op: str, fields: dict[str, str]) -> str:
-        """Append a job entry; returns its stream entry id."""
+    async def submit(self, op: str, fields: dict[str, str]) -> tuple[str, str]:
+        """Append a job entry to the operation's stream; (stream, entry id)."""
+
+
+class DeadLetterQueue(Protocol):
+    """Entries that failed past their delivery cap, for an operator to act on."""
+
+    async def list(self, *, after: str | None = None, count: int = 100) -> list[DeadLetter]: ...
+
+    async def replay(self, dead_letter_id: str) -> str:
+        """Put the entry back on its stream; the new entry id. Raises
+        DeadLetterNotFound / DeadLetterUnreplayable."""
+
+    async def drop(self, dead_letter_id: str) -> bool: ...
 
 
 class Clock(Protocol):

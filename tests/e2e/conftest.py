@@ -1,11 +1,13 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
+import redis
 
 from tests.support.redis import RedisServer
 from tests.support.serve import RunplaneServer
@@ -18,10 +20,23 @@ def remove_everything(server: RunplaneServer) -> None:
             http.delete(f"/v1/runtimes/{runtime['runtime_id']}")
 
 
+_databases = itertools.count()
+
+
 @pytest.fixture
-def serve(tmp_path: Path, redis_server: RedisServer) -> Iterator[RunplaneServer]:
+def redis_url(redis_server: RedisServer) -> str:
+    """A Redis database of its own (emptied) for each end-to-end test, so one
+    test's streams and groups never meet another's."""
+    db = next(_databases) % 15 + 1
+    with redis.Redis(port=redis_server.port, db=db) as client:
+        client.flushdb()
+    return f"redis://127.0.0.1:{redis_server.port}/{db}"
+
+
+@pytest.fixture
+def serve(tmp_path: Path, redis_url: str) -> Iterator[RunplaneServer]:
     """`runplane serve` on the test Redis and a SQLite database under tmp_path."""
-    server = RunplaneServer.launch(tmp_path / "data", redis_url=redis_server.url)
+    server = RunplaneServer.launch(tmp_path / "data", redis_url=redis_url)
     try:
         yield server
     finally:

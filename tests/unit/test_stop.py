@@ -4,6 +4,7 @@ import asyncio
 
 from runplane.domain.errors import DriverError, ErrorCode
 from runplane.domain.operations import OpKind, OpSource, Outcome
+from runplane.domain.records import RuntimeRecord, StatusChange
 from runplane.domain.statuses import Status
 from tests.support.world import World
 
@@ -154,3 +155,44 @@ async def test_concurrent_stops_have_one_effect(world: World) -> None:
     assert len(fresh) == 1
     assert others <= {ErrorCode.CONFLICT, ErrorCode.REPLAY_NO_OP}
     assert world.driver.calls["stop"] == 1
+
+
+async def leave_stopping(world: World) -> RuntimeRecord:
+    """What a stop that crashed after its first write leaves behind."""
+    record = await world.record()
+    return await world.runtimes.compare_and_swap(
+        StatusChange(
+            runtime_id=record.runtime_id,
+            expected_status=record.status,
+            expected_version=record.version,
+            status=Status.STOPPING,
+            at=world.clock.now(),
+        )
+    )
+
+
+async def test_a_stop_left_half_done_is_finished_by_the_next(world: World) -> None:
+    """runplane died between the driver's stop and the final write."""
+    record = await world.create()
+    await leave_stopping(world)
+    await world.driver.stop(record.container_id or "")
+    result = await world.do(OpKind.STOP)
+    assert result.ok
+    assert (await world.record()).status is Status.STOPPED
+    assert world.driver.calls["stop"] == 1  # not stopped twice
+
+
+async def test_a_half_done_stop_of_a_vanished_container_ends_removed(world: World) -> None:
+    record = await world.create()
+    await leave_stopping(world)
+    world.driver.vanish(record.container_id or "")
+    assert (await world.do(OpKind.STOP)).ok
+    assert (await world.record()).status is Status.REMOVED
+
+
+async def test_a_half_done_stop_of_a_live_container_stops_it(world: World) -> None:
+    record = await world.create()
+    await leave_stopping(world)
+    assert (await world.do(OpKind.STOP)).ok
+    assert (await world.record()).status is Status.STOPPED
+    assert not world.is_running(record.container_id)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from runplane.ports import OperationLog, RuntimeStore
+from runplane.ports import DeadLetterQueue, JobQueue, OperationLog, RuntimeStore
 from runplane.services.keys import ApiKeys
 from runplane.services.lifecycle import Lifecycle
 
@@ -20,4 +20,6 @@ class ApiContext:
     operations: OperationLog
     keys: ApiKeys
     readiness: Mapping[str, ReadinessCheck]
+    jobs: JobQueue | None = None
+    dead_letters: DeadLetterQueue | None = None
     wait_max_timeout_s: float = 300.0

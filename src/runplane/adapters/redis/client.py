@@ -40,8 +40,10 @@ def connect(
     socket_connect_timeout_s: float = SOCKET_CONNECT_TIMEOUT_S,
     health_check_interval_s: int = HEALTH_CHECK_INTERVAL_S,
     retries: int = RETRIES,
+    decode_responses: bool = True,
 ) -> redis.asyncio.Redis:
-    """A client for `url` (`redis://`, `rediss://` or `unix://`) returning `str`.
+    """A client for `url` (`redis://`, `rediss://` or `unix://`) returning `str`
+    (`bytes` with decode_responses=False, as stream consumers need).
 
     Transient connection errors and timeouts are retried `retries` times with a
     short jittered exponential backoff (a reconnect in between), then raised.
@@ -53,7 +55,8 @@ def connect(
     )
     client: redis.asyncio.Redis = redis.asyncio.from_url(
         url,
-        decode_responses=True,
+        decode_responses=decode_responses,
+        protocol=2,  # the reply shapes runplane parses (streams, XAUTOCLAIM) are RESP2's
         socket_timeout=socket_timeout_s,
         socket_connect_timeout=socket_connect_timeout_s,
         health_check_interval=health_check_interval_s,

@@ -6,16 +6,7 @@ import redis.asyncio
 from redis.typing import FieldT
 
 from runplane.adapters.redis.client import unavailable_on_connection_errors
-from runplane.domain.jobs import JobResult
-
-JOB_RESULTS_STREAM = "runtime:job_results"
-JOB_STREAM_PREFIX = "runtime:"
-JOB_STREAM_SUFFIX = "_jobs"
-
-
-def job_stream(op: str) -> str:
-    """`runtime:stop_jobs` for `stop`, and so on."""
-    return f"{JOB_STREAM_PREFIX}{op}{JOB_STREAM_SUFFIX}"
+from runplane.domain.jobs import JOB_RESULTS_STREAM, JobResult, job_stream
 
 
 class RedisJobResultPublisher:
@@ -40,8 +31,9 @@ class RedisJobQueue:
     def __init__(self, client: redis.asyncio.Redis) -> None:
         self.client = client
 
-    async def submit(self, op: str, fields: dict[str, str]) -> str:
+    async def submit(self, op: str, fields: dict[str, str]) -> tuple[str, str]:
         payload: dict[FieldT, FieldT] = {k: v for k, v in fields.items()}  # noqa: C416
+        stream = job_stream(op)
         with unavailable_on_connection_errors("submit job"):
-            entry_id = await self.client.xadd(job_stream(op), payload)
-        return entry_id if isinstance(entry_id, str) else entry_id.decode()
+            entry_id = await self.client.xadd(stream, payload)
+        return stream, entry_id if isinstance(entry_id, str) else entry_id.decode()

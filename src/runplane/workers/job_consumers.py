@@ -1,0 +1,40 @@
+"""One group consumer per job stream, each feeding its operation's JobHandler."""
+
+from __future__ import annotations
+
+import redis.asyncio
+
+from runplane.domain.jobs import job_stream
+from runplane.domain.operations import OpKind
+from runplane.ports import Clock, JobResultPublisher
+from runplane.services.lifecycle import Lifecycle
+from runplane.streams.group import GroupConsumer
+from runplane.streams.settings import ConsumerSettings
+from runplane.workers.jobs import JobHandler
+
+
+def job_consumers(
+    client: redis.asyncio.Redis,
+    *,
+    lifecycle: Lifecycle,
+    results: JobResultPublisher,
+    clock: Clock,
+    group: str,
+    consumer: str,
+    settings: ConsumerSettings,
+    lease_wait_ms: int,
+) -> list[GroupConsumer]:
+    """`client` must not decode responses (see streams.loop.check_client)."""
+    return [
+        GroupConsumer(
+            client,
+            stream=job_stream(op),
+            group=group,
+            consumer=consumer,
+            handler=JobHandler(
+                op, lifecycle, results, clock, lease_wait_ms, settings.max_deliveries
+            ),
+            settings=settings,
+        )
+        for op in OpKind
+    ]
