@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import json
+import re
 import signal
 import subprocess
 import time
+import uuid
 from collections import Counter
 from pathlib import Path
 
+import httpx
 import redis
 
+from tests.e2e.conftest import remove_everything
+from tests.support.postgres import PostgresServer
 from tests.support.redis import RedisServer
 from tests.support.serve import RunplaneServer
 
@@ -73,6 +79,13 @@ def pending(url: str, stream: str) -> int:
     return sum(int(group["pending"]) for group in groups)
 
 
+def metric(text: str, name: str, stream: str) -> float:
+    """A counter's value for one stream from /metrics (0 when never incremented)."""
+    pattern = rf'^{name}{{[^}}]*stream="{re.escape(stream)}"[^}}]*}} ([0-9.e+]+)$'
+    found = re.search(pattern, text, re.MULTILINE)
+    return float(found.group(1)) if found else 0.0
+
+
 def effective_stops(server: RunplaneServer, runtime_id: str) -> int:
     with server.client() as http:
         ops = http.get(f"/v1/runtimes/{runtime_id}/operations").json()["operations"]
@@ -132,6 +145,10 @@ def test_a_thousand_stop_jobs_and_twenty_malformed_entries(
     for stream in ("runtime:stop_jobs", "runtime:start_jobs", "runtime:patch_jobs"):
         assert pending(redis_url, stream) == 0
     assert all(effective_stops(serve, rid) == 1 for rid in ids[:10])
+    metrics = httpx.get(f"{serve.url}/metrics").text  # 1000 jobs + 12 malformed entries
+    assert metric(metrics, "runplane_stream_consumed_total", "runtime:stop_jobs") == 1012
+    assert metric(metrics, "runplane_stream_acknowledged_total", "runtime:stop_jobs") == 1012
+    assert metric(metrics, "runplane_stream_dead_lettered_total", "runtime:stop_jobs") == 0
 
 
 def test_kill_9_in_a_burst_loses_no_job_and_stops_nothing_twice(
@@ -190,3 +207,73 @@ def test_consumers_recover_from_a_redis_restart(tmp_path: Path) -> None:
     finally:
         server.stop()
         redis_server.stop()
+
+
+def test_two_instances_share_the_job_streams(
+    tmp_path: Path, redis_url: str, postgres_server: PostgresServer
+) -> None:
+    database_url = postgres_server.create_database(f"two_{uuid.uuid4().hex[:8]}")
+    first = RunplaneServer.launch(tmp_path / "one", redis_url=redis_url, database_url=database_url)
+    second = RunplaneServer.launch(tmp_path / "two", redis_url=redis_url, database_url=database_url)
+    try:
+        ids = create_runtimes(first, 40, "shared")
+        jobs = [
+            [
+                "XADD",
+                "runtime:stop_jobs",
+                "*",
+                "runtime_id",
+                rid,
+                "reason",
+                "requested",
+                "job_id",
+                f"{n}-{rid}",
+            ]
+            for n in range(3)
+            for rid in ids
+        ]
+        xadd_with_redis_cli(redis_url, jobs)
+        job_ids = {f"{n}-{rid}" for n in range(3) for rid in ids}
+        results = wait_results(redis_url, len(jobs), job_ids=job_ids)
+        assert {r["job_id"] for r in results} == job_ids
+        assert {r["outcome"] for r in results} == {"success"}
+        for rid in ids:
+            assert effective_stops(second, rid) == 1, rid
+        consumers = redis_of(redis_url).xinfo_consumers("runtime:stop_jobs", "runplane")
+        assert len(consumers) == 2
+        assert pending(redis_url, "runtime:stop_jobs") == 0
+    finally:
+        for server in (first, second):
+            remove_everything(server)
+            server.stop()
+
+
+def test_dead_letters_are_listed_replayed_and_dropped(
+    serve: RunplaneServer, redis_url: str
+) -> None:
+    create_runtimes(serve, 1, "dl")
+    client = redis_of(redis_url)
+    letter = {
+        "stream": "runtime:stop_jobs",
+        "entry_id": "1-0",
+        "fields": json.dumps({"runtime_id": "dl-0000", "reason": "admin", "job_id": "dl-job"}),
+        "error": "database unreachable",
+        "deliveries": "5",
+    }
+    replayable = client.xadd("runtime:dead_letters", letter)
+    droppable = client.xadd("runtime:dead_letters", letter | {"entry_id": "2-0"})
+    listed = serve.cli_json("dlq", "ls")
+    assert [(d["id"], d["entry_id"], d["deliveries"]) for d in listed] == [
+        (replayable, "1-0", 5),
+        (droppable, "2-0", 5),
+    ]
+    serve.cli("dlq", "replay", replayable, check=True)
+    [result] = wait_results(redis_url, 1, timeout_s=30)
+    assert (result["job_id"], result["outcome"], result["status"]) == (
+        "dl-job",
+        "success",
+        "stopped",
+    )
+    serve.cli("dlq", "drop", droppable, check=True)
+    assert serve.cli_json("dlq", "ls") == []
+    assert serve.cli("dlq", "drop", droppable).returncode == 1
