@@ -1,0 +1,312 @@
+"""Job-stream throughput: runplane's consumer against a reference consumer.
+
+    python bench/jobs.py --json
+
+It starts its own Debian redis-server and uses a fresh SQLite database per
+run. Each run creates N runtimes, then drives rounds of jobs through the job
+streams — a stop job for every runtime, then a start job for every runtime,
+and so on — XADDing a whole round at once and starting the next when every
+result of the round is in. The same work goes through two consumers that share
+the services, stores and JobHandler:
+
+- runplane: the GroupConsumer (XREADGROUP in batches, runtimes handled
+  concurrently, XACK after handling);
+- reference: shaped like the systems runplane descends from: XREAD COUNT 1,
+  one entry at a time, the offset saved after each entry.
+
+Both run with the in-memory driver (the control plane's own overhead) and with
+the process driver (real processes). Each configuration runs in a subprocess
+of its own, so its peak RSS is its own (the control plane's; process-driver
+runtimes are separate processes). Latency runs from a job's XADD to its result.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # for tests.support.redis, the throwaway redis-server
+
+import redis.asyncio  # noqa: E402
+from tests.support.redis import RedisServer  # noqa: E402
+
+from runplane.adapters.drivers.memory import InMemoryDriver  # noqa: E402
+from runplane.adapters.drivers.process import ProcessDriver  # noqa: E402
+from runplane.adapters.redis.client import connect  # noqa: E402
+from runplane.adapters.redis.jobs import RedisJobResultPublisher  # noqa: E402
+from runplane.adapters.redis.leases import RedisLeaseStore  # noqa: E402
+from runplane.adapters.redis.offsets import RedisOffsetStore  # noqa: E402
+from runplane.adapters.sql.engine import SqlDatabase  # noqa: E402
+from runplane.adapters.sql.migrate import upgrade_database  # noqa: E402
+from runplane.adapters.sql.operation_log import SqlOperationLog  # noqa: E402
+from runplane.adapters.sql.runtime_store import SqlRuntimeStore  # noqa: E402
+from runplane.adapters.system import SecretTokenGenerator, SystemClock  # noqa: E402
+from runplane.domain.jobs import JobResult, job_stream  # noqa: E402
+from runplane.domain.operations import OpKind, OpSource, Outcome  # noqa: E402
+from runplane.ports import Driver  # noqa: E402
+from runplane.services.create import CreateRequest  # noqa: E402
+from runplane.services.dependencies import Dependencies  # noqa: E402
+from runplane.services.lifecycle import Lifecycle  # noqa: E402
+from runplane.streams.entries import decode_entry  # noqa: E402
+from runplane.streams.group import GroupConsumer  # noqa: E402
+from runplane.streams.settings import ConsumerSettings  # noqa: E402
+from runplane.workers.jobs import JobHandler  # noqa: E402
+
+DEFAULT_SIZES = {"memory": (400, 6), "process": (40, 4)}
+"""driver -> (runtimes, rounds); a round is one job for every runtime."""
+ROUND_TIMEOUT_S = 600.0
+OPS = (OpKind.STOP, OpKind.START)
+
+
+class TimedResults:
+    """Publishes results to Redis, as in production, and times each job from its
+    submission; `round_done` fires when the round's last result is in."""
+
+    def __init__(self, publisher: RedisJobResultPublisher) -> None:
+        self.publisher = publisher
+        self.submitted_at: dict[str, float] = {}
+        self.latencies_ms: list[float] = []
+        self.waiting_for = 0
+        self.round_done = asyncio.Event()
+
+    async def publish(self, result: JobResult) -> None:
+        await self.publisher.publish(result)
+        if result.outcome is not Outcome.SUCCESS:
+            raise RuntimeError(f"job {result.job_id} failed: {result.error_message}")
+        submitted = self.submitted_at.pop(result.job_id, None)
+        if submitted is None:
+            return  # a redelivered duplicate; timed already
+        self.latencies_ms.append((time.perf_counter() - submitted) * 1000)
+        self.waiting_for -= 1
+        if self.waiting_for == 0:
+            self.round_done.set()
+
+
+async def build_lifecycle(
+    client: redis.asyncio.Redis, database: SqlDatabase, driver: Driver
+) -> Lifecycle:
+    await upgrade_database(database)
+    deps = Dependencies(
+        runtimes=SqlRuntimeStore(database),
+        operations=SqlOperationLog(database),
+        leases=RedisLeaseStore(client),
+        drivers={driver.name: driver},
+        clock=SystemClock(),
+        tokens=SecretTokenGenerator(),
+    )
+    return Lifecycle.build(deps, driver.name)
+
+
+async def create_runtimes(life: Lifecycle, count: int) -> list[str]:
+    ids = [f"bench-{i:05d}" for i in range(count)]
+    spec = {"command": ["sleep", "3600"], "stop_timeout_s": 5}
+    for runtime_id in ids:
+        made = await life.create.handle(
+            CreateRequest(spec=spec, op_source=OpSource.CLI, runtime_id=runtime_id)
+        )
+        if not made.ok:
+            raise RuntimeError(f"setup failed: {made.error_message}")
+    return ids
+
+
+async def remove_runtimes(life: Lifecycle, ids: list[str]) -> None:
+    from runplane.services.requests import OperationRequest
+
+    for runtime_id in ids:
+        await life[OpKind.REMOVE].handle(OperationRequest(runtime_id, OpSource.CLI))
+
+
+async def reference_loop(
+    raw: redis.asyncio.Redis,
+    offsets: RedisOffsetStore,
+    handlers: dict[str, JobHandler],
+    stopping: asyncio.Event,
+) -> None:
+    """XREAD COUNT 1, handle, save the offset, repeat: one entry per round trip."""
+    positions = dict.fromkeys(handlers, "0")
+    while not stopping.is_set():
+        reply = await raw.xread(positions, count=1, block=50)
+        for stream_raw, entries in reply:
+            stream = stream_raw.decode()
+            for entry_id, fields in entries:
+                entry = decode_entry(stream, entry_id, fields)
+                await handlers[stream](entry)
+                positions[stream] = entry.entry_id
+                await offsets.save("reference", stream, entry.entry_id)
+
+
+def start_consumers(
+    kind: str,
+    raw: redis.asyncio.Redis,
+    client: redis.asyncio.Redis,
+    handlers: dict[str, JobHandler],
+    stopping: asyncio.Event,
+) -> tuple[list[asyncio.Task[None]], list[GroupConsumer]]:
+    if kind == "reference":
+        task = asyncio.create_task(
+            reference_loop(raw, RedisOffsetStore(client), handlers, stopping)
+        )
+        return [task], []
+    settings = ConsumerSettings(batch_size=64, max_concurrency=64, block_ms=50)
+    consumers = [
+        GroupConsumer(
+            raw,
+            stream=stream,
+            group="bench",
+            consumer="bench-1",
+            handler=handler,
+            settings=settings,
+        )
+        for stream, handler in handlers.items()
+    ]
+    return [asyncio.create_task(c.run()) for c in consumers], consumers
+
+
+async def drive(
+    client: redis.asyncio.Redis, results: TimedResults, ids: list[str], rounds: int
+) -> float:
+    started = time.perf_counter()
+    for round_no in range(rounds):
+        op = OPS[round_no % 2]
+        results.round_done.clear()
+        results.waiting_for = len(ids)
+        async with client.pipeline(transaction=False) as pipe:
+            for runtime_id in ids:
+                job_id = f"{round_no}/{runtime_id}"
+                fields = {"runtime_id": runtime_id, "job_id": job_id}
+                if op is OpKind.STOP:
+                    fields["reason"] = "requested"
+                results.submitted_at[job_id] = time.perf_counter()
+                pipe.xadd(job_stream(op), fields)  # type: ignore[arg-type]
+            await pipe.execute()
+        await asyncio.wait_for(results.round_done.wait(), ROUND_TIMEOUT_S)
+    return time.perf_counter() - started
+
+
+async def one_configuration(
+    driver_name: str, kind: str, redis_url: str, runtimes: int, rounds: int
+) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        client = connect(redis_url)
+        raw = connect(redis_url, decode_responses=False)
+        database = SqlDatabase.from_url(f"sqlite+aiosqlite:///{Path(tmp) / 'runplane.db'}")
+        driver = InMemoryDriver() if driver_name == "memory" else ProcessDriver(Path(tmp))
+        life = await build_lifecycle(client, database, driver)
+        await client.flushdb()
+        ids = await create_runtimes(life, runtimes)
+        results = TimedResults(RedisJobResultPublisher(client))
+        handlers = {
+            job_stream(op): JobHandler(op, life, results, SystemClock(), 15_000, 5) for op in OPS
+        }
+        stopping = asyncio.Event()
+        tasks, consumers = start_consumers(kind, raw, client, handlers, stopping)
+        try:
+            seconds = await drive(client, results, ids, rounds)
+        finally:
+            stopping.set()
+            for consumer in consumers:
+                consumer.request_stop()
+            await asyncio.gather(*tasks)
+            await remove_runtimes(life, ids)
+            await raw.aclose()
+            await client.aclose()
+            await database.dispose()
+    jobs = runtimes * rounds
+    latencies = sorted(results.latencies_ms)
+    return {
+        "driver": driver_name,
+        "consumer": kind,
+        "runtimes": runtimes,
+        "jobs": jobs,
+        "seconds": round(seconds, 3),
+        "jobs_per_s": round(jobs / seconds, 1),
+        "latency_p50_ms": round(statistics.median(latencies), 1),
+        "latency_p99_ms": round(latencies[int(len(latencies) * 0.99) - 1], 1),
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+    }
+
+
+def run_in_subprocess(driver: str, kind: str, redis_url: str, size: tuple[int, int]) -> Any:
+    command = [
+        sys.executable,
+        __file__,
+        "--one",
+        driver,
+        kind,
+        "--redis-url",
+        redis_url,
+        "--runtimes",
+        str(size[0]),
+        "--rounds",
+        str(size[1]),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"{driver}/{kind} failed:\n{done.stderr[-3000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--drivers", default="memory,process")
+    parser.add_argument("--one", nargs=2, metavar=("DRIVER", "CONSUMER"), help=argparse.SUPPRESS)
+    parser.add_argument("--redis-url", help=argparse.SUPPRESS)
+    parser.add_argument("--runtimes", type=int, help="runtimes per run (default per driver)")
+    parser.add_argument("--rounds", type=int, help="rounds of jobs (default per driver)")
+    args = parser.parse_args()
+    if args.one:
+        figures = asyncio.run(
+            one_configuration(*args.one, args.redis_url, args.runtimes, args.rounds)
+        )
+        print(json.dumps(figures))
+        return
+    report = compare(args)
+    if args.json:
+        print(json.dumps(report))
+    else:
+        print(json.dumps(report, indent=2))
+
+
+def compare(args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory() as tmp:
+        server = RedisServer.start(Path(tmp))
+        try:
+            by_driver: dict[str, Any] = {}
+            for driver in args.drivers.split(","):
+                runtimes, rounds = DEFAULT_SIZES[driver]
+                size = (args.runtimes or runtimes, args.rounds or rounds)
+                runs = {
+                    kind: run_in_subprocess(driver, kind, server.url, size)
+                    for kind in ("runplane", "reference")
+                }
+                by_driver[driver] = {
+                    **runs,
+                    "ratio": round(
+                        runs["runplane"]["jobs_per_s"] / runs["reference"]["jobs_per_s"], 2
+                    ),
+                }
+        finally:
+            server.stop()
+    headline = by_driver.get("memory") or next(iter(by_driver.values()))
+    return {
+        "runplane_jobs_per_s": headline["runplane"]["jobs_per_s"],
+        "reference_jobs_per_s": headline["reference"]["jobs_per_s"],
+        "ratio": headline["ratio"],
+        "headline_driver": "memory" if "memory" in by_driver else next(iter(by_driver)),
+        "drivers": by_driver,
+    }
+
+
+if __name__ == "__main__":
+    main()
