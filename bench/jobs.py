@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import resource
 import statistics
@@ -38,6 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # for tests.support.redis, the throwaway redis-server
 
 import redis.asyncio  # noqa: E402
+from tests.support.postgres import PostgresServer  # noqa: E402
 from tests.support.redis import RedisServer  # noqa: E402
 
 from runplane.adapters.drivers.memory import InMemoryDriver  # noqa: E402
@@ -194,12 +196,14 @@ async def drive(
 
 
 async def one_configuration(
-    driver_name: str, kind: str, redis_url: str, runtimes: int, rounds: int
+    driver_name: str, kind: str, redis_url: str, database_url: str, runtimes: int, rounds: int
 ) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         client = connect(redis_url)
         raw = connect(redis_url, decode_responses=False)
-        database = SqlDatabase.from_url(f"sqlite+aiosqlite:///{Path(tmp) / 'runplane.db'}")
+        if database_url == "sqlite":
+            database_url = f"sqlite+aiosqlite:///{Path(tmp) / 'runplane.db'}"
+        database = SqlDatabase.from_url(database_url)
         driver = InMemoryDriver() if driver_name == "memory" else ProcessDriver(Path(tmp))
         life = await build_lifecycle(client, database, driver)
         await client.flushdb()
@@ -236,20 +240,12 @@ async def one_configuration(
     }
 
 
-def run_in_subprocess(driver: str, kind: str, redis_url: str, size: tuple[int, int]) -> Any:
-    command = [
-        sys.executable,
-        __file__,
-        "--one",
-        driver,
-        kind,
-        "--redis-url",
-        redis_url,
-        "--runtimes",
-        str(size[0]),
-        "--rounds",
-        str(size[1]),
-    ]
+def run_in_subprocess(
+    driver: str, kind: str, redis_url: str, database_url: str, size: tuple[int, int]
+) -> Any:
+    command = [sys.executable, __file__, "--one", driver, kind]
+    command += ["--redis-url", redis_url, "--database-url", database_url]
+    command += ["--runtimes", str(size[0]), "--rounds", str(size[1])]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{driver}/{kind} failed:\n{done.stderr[-3000:]}")
@@ -262,12 +258,21 @@ def main() -> None:
     parser.add_argument("--drivers", default="memory,process")
     parser.add_argument("--one", nargs=2, metavar=("DRIVER", "CONSUMER"), help=argparse.SUPPRESS)
     parser.add_argument("--redis-url", help=argparse.SUPPRESS)
+    parser.add_argument("--database-url", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--database",
+        choices=("sqlite", "postgres"),
+        default="sqlite",
+        help="the store: SQLite (embedded default) or a throwaway Postgres",
+    )
     parser.add_argument("--runtimes", type=int, help="runtimes per run (default per driver)")
     parser.add_argument("--rounds", type=int, help="rounds of jobs (default per driver)")
     args = parser.parse_args()
     if args.one:
         figures = asyncio.run(
-            one_configuration(*args.one, args.redis_url, args.runtimes, args.rounds)
+            one_configuration(
+                *args.one, args.redis_url, args.database_url, args.runtimes, args.rounds
+            )
         )
         print(json.dumps(figures))
         return
@@ -279,31 +284,32 @@ def main() -> None:
 
 
 def compare(args: argparse.Namespace) -> dict[str, Any]:
-    with tempfile.TemporaryDirectory() as tmp:
-        server = RedisServer.start(Path(tmp))
-        try:
-            by_driver: dict[str, Any] = {}
-            for driver in args.drivers.split(","):
-                runtimes, rounds = DEFAULT_SIZES[driver]
-                size = (args.runtimes or runtimes, args.rounds or rounds)
-                runs = {
-                    kind: run_in_subprocess(driver, kind, server.url, size)
-                    for kind in ("runplane", "reference")
-                }
-                by_driver[driver] = {
-                    **runs,
-                    "ratio": round(
-                        runs["runplane"]["jobs_per_s"] / runs["reference"]["jobs_per_s"], 2
-                    ),
-                }
-        finally:
-            server.stop()
+    by_driver: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory() as tmp, contextlib.ExitStack() as servers:
+        redis_server = RedisServer.start(Path(tmp) / "redis")
+        servers.callback(redis_server.stop)
+        postgres = None
+        if args.database == "postgres":
+            postgres = PostgresServer.start(Path(tmp) / "postgres")
+            servers.callback(postgres.stop)
+        for driver in args.drivers.split(","):
+            runtimes, rounds = DEFAULT_SIZES[driver]
+            size = (args.runtimes or runtimes, args.rounds or rounds)
+            runs = {}
+            for kind in ("runplane", "reference"):
+                database_url = "sqlite"
+                if postgres is not None:
+                    database_url = postgres.create_database(f"bench_{driver}_{kind}")
+                runs[kind] = run_in_subprocess(driver, kind, redis_server.url, database_url, size)
+            ratio = runs["runplane"]["jobs_per_s"] / runs["reference"]["jobs_per_s"]
+            by_driver[driver] = {**runs, "ratio": round(ratio, 2)}
     headline = by_driver.get("memory") or next(iter(by_driver.values()))
     return {
         "runplane_jobs_per_s": headline["runplane"]["jobs_per_s"],
         "reference_jobs_per_s": headline["reference"]["jobs_per_s"],
         "ratio": headline["ratio"],
         "headline_driver": "memory" if "memory" in by_driver else next(iter(by_driver)),
+        "database": args.database,
         "drivers": by_driver,
     }
 

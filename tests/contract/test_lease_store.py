@@ -11,7 +11,7 @@ import pytest
 import redis.asyncio
 
 from runplane.adapters.memory.leases import InMemoryLeaseStore
-from runplane.adapters.redis.client import connect
+from runplane.adapters.redis.client import MAX_CONNECTIONS, connect
 from runplane.adapters.redis.keys import lease_key
 from runplane.adapters.redis.leases import RedisLeaseStore
 from runplane.domain.errors import StoreUnavailable
@@ -185,3 +185,18 @@ class TestRedisLeaseStore(LeaseStoreContract):
                 await store.release(runtime_id, "a")
         finally:
             await client.aclose()
+
+
+async def test_many_concurrent_callers_wait_for_a_pooled_connection(
+    redis_server: RedisServer,
+) -> None:
+    """More callers than the pool holds connections: they queue, none fails."""
+    client = connect(redis_server.url)
+    try:
+        leases = RedisLeaseStore(client)
+        results = await asyncio.gather(
+            *(leases.try_acquire(f"crowd-{i}", "t", 5_000) for i in range(MAX_CONNECTIONS * 3))
+        )
+        assert all(results)
+    finally:
+        await client.aclose()

@@ -22,6 +22,9 @@ SOCKET_CONNECT_TIMEOUT_S = 3.0
 HEALTH_CHECK_INTERVAL_S = 15
 """An idle pooled connection is PINGed before reuse once it has been idle this long."""
 RETRIES = 3
+MAX_CONNECTIONS = 128
+POOL_WAIT_S = 10.0
+"""How long a command waits for a free pooled connection before it fails."""
 RETRY_BACKOFF_BASE_S = 0.05
 RETRY_BACKOFF_CAP_S = 0.5
 
@@ -53,8 +56,12 @@ def connect(
         ExponentialWithJitterBackoff(base=RETRY_BACKOFF_BASE_S, cap=RETRY_BACKOFF_CAP_S),
         retries,
     )
-    client: redis.asyncio.Redis = redis.asyncio.from_url(
+    # A blocking pool: past MAX_CONNECTIONS a caller waits for a free connection
+    # instead of failing (the default pool raises MaxConnectionsError under load).
+    pool = redis.asyncio.BlockingConnectionPool.from_url(
         url,
+        max_connections=MAX_CONNECTIONS,
+        timeout=POOL_WAIT_S,
         decode_responses=decode_responses,
         protocol=2,  # the reply shapes runplane parses (streams, XAUTOCLAIM) are RESP2's
         socket_timeout=socket_timeout_s,
@@ -63,6 +70,8 @@ def connect(
         retry=retry,
         retry_on_error=[redis.exceptions.ConnectionError, redis.exceptions.TimeoutError],
     )
+    client: redis.asyncio.Redis = redis.asyncio.Redis(connection_pool=pool, retry=retry)
+    client.auto_close_connection_pool = True  # aclose() closes the pool it owns
     return client
 
 
