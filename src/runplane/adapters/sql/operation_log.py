@@ -46,11 +46,14 @@ def row_to_entry(row: RowMapping) -> OperationEntry:
     )
 
 
+_INSERT = insert(operations)
+
+
 async def insert_entry(connection: AsyncConnection, entry: OperationEntry) -> None:
     """Insert `entry` in the caller's transaction; a taken job_id raises
     DuplicateJobId, and the caller's transaction then rolls back."""
     try:
-        await connection.execute(insert(operations).values(**as_row(entry)))
+        await connection.execute(_INSERT, as_row(entry))
     except sa_exc.IntegrityError as exc:
         if entry.job_id is not None and "job_id" in str(exc.orig):
             raise DuplicateJobId(entry.job_id) from exc

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
-from sqlalchemy import ColumnElement, RowMapping, insert, select, update
+from sqlalchemy import ColumnElement, RowMapping, Update, bindparam, insert, select, update
 from sqlalchemy import exc as sa_exc
 
 from runplane.adapters.sql.engine import SqlDatabase
@@ -23,18 +24,59 @@ def row_to_record(row: RowMapping) -> RuntimeRecord:
     return RuntimeRecord(**values)
 
 
-def cas_predicates(change: StatusChange) -> tuple[ColumnElement[bool], ...]:
-    """The row `change` expects: same id, status and version [and container_id]."""
+def cas_predicates(
+    checks_container: bool, expects_no_container: bool
+) -> tuple[ColumnElement[bool], ...]:
+    """The row a change expects: same id, status and version [and container_id],
+    as bound parameters (`expected_*`), so one statement serves every change."""
     predicates = (
-        runtimes.c.runtime_id == change.runtime_id,
-        runtimes.c.status == change.expected_status.value,
-        runtimes.c.version == change.expected_version,
+        runtimes.c.runtime_id == bindparam("expected_runtime_id"),
+        runtimes.c.status == bindparam("expected_status"),
+        runtimes.c.version == bindparam("expected_version"),
     )
-    if not change.checks_container:
+    if not checks_container:
         return predicates
-    expected = change.expected_container_id
     container = runtimes.c.container_id
-    return (*predicates, container.is_(None) if expected is None else container == expected)
+    if expects_no_container:
+        return (*predicates, container.is_(None))
+    return (*predicates, container == bindparam("expected_container_id"))
+
+
+def cas_parameters(change: StatusChange, values: dict[str, Any]) -> dict[str, Any]:
+    parameters = {f"new_{name}": value for name, value in values.items()}
+    parameters.update(
+        expected_runtime_id=change.runtime_id,
+        expected_status=change.expected_status.value,
+        expected_version=change.expected_version,
+    )
+    if change.checks_container and change.expected_container_id is not None:
+        parameters["expected_container_id"] = change.expected_container_id
+    return parameters
+
+
+@functools.lru_cache(maxsize=256)
+def _cas_statement(
+    columns: tuple[str, ...], checks_container: bool, expects_no_container: bool
+) -> Update:
+    """The CAS UPDATE for one shape of change. Built once per shape: building
+    and cache-keying a statement per call was most of a CAS's CPU time."""
+    return (
+        update(runtimes)
+        .where(*cas_predicates(checks_container, expects_no_container))
+        .values({name: bindparam(f"new_{name}") for name in columns})
+        .returning(*runtimes.c)
+    )
+
+
+def cas_statement(change: StatusChange, values: dict[str, Any]) -> Update:
+    return _cas_statement(
+        tuple(sorted(values)),
+        change.checks_container,
+        change.checks_container and change.expected_container_id is None,
+    )
+
+
+_GET = select(runtimes).where(runtimes.c.runtime_id == bindparam("runtime_id"))
 
 
 class SqlRuntimeStore:
@@ -42,9 +84,9 @@ class SqlRuntimeStore:
         self._database = database
 
     async def get(self, runtime_id: str) -> RuntimeRecord | None:
-        query = select(runtimes).where(runtimes.c.runtime_id == runtime_id)
         async with self._database.reading() as connection:
-            row = (await connection.execute(query)).mappings().first()
+            result = await connection.execute(_GET, {"runtime_id": runtime_id})
+            row = result.mappings().first()
         return None if row is None else row_to_record(row)
 
     async def create(self, record: RuntimeRecord) -> None:
@@ -85,14 +127,11 @@ class SqlRuntimeStore:
         """One transaction: the conditional UPDATE, then the entry's INSERT. Zero
         rows raises CasConflict; a taken job_id raises DuplicateJobId and rolls
         the UPDATE back."""
-        statement = (
-            update(runtimes)
-            .where(*cas_predicates(change))
-            .values(**plain_values(change.updated_fields()))
-            .returning(*runtimes.c)
-        )
+        values = plain_values(change.updated_fields())
+        statement = cas_statement(change, values)
         async with self._database.writing() as connection:
-            row = (await connection.execute(statement)).mappings().first()
+            result = await connection.execute(statement, cas_parameters(change, values))
+            row = result.mappings().first()
             if row is None:
                 raise CasConflict(change.runtime_id, change.expected_status.value)
             if entry is not None:
