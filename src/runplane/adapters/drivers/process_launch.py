@@ -54,7 +54,9 @@ def run_supervisor(launch_dir: Path, timeout_s: float) -> None:
     """Start the supervisor and reap its intermediate process, which exits as
     soon as the supervisor proper has forked away. Blocking: run it in a thread."""
     files = ContainerFiles(launch_dir)
-    command = [sys.executable, "-m", SUPERVISOR_MODULE, str(launch_dir)]
+    # -S: the supervisor needs the standard library only, and skipping `site`
+    # (the virtualenv's .pth files) takes about a third off every start.
+    command = [sys.executable, "-S", "-m", SUPERVISOR_MODULE, str(launch_dir)]
     try:
         with open(files.supervisor_log, "ab") as stderr:
             proc = subprocess.Popen(
