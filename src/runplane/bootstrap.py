@@ -20,12 +20,14 @@ from runplane.adapters.drivers.process import ProcessDriver
 from runplane.adapters.redis.client import connect as connect_redis
 from runplane.adapters.redis.dead_letters import RedisDeadLetterQueue
 from runplane.adapters.redis.embedded import EmbeddedRedis
+from runplane.adapters.redis.events import RedisEventPublisher
 from runplane.adapters.redis.jobs import RedisJobQueue, RedisJobResultPublisher
 from runplane.adapters.redis.leases import RedisLeaseStore
 from runplane.adapters.sql.api_key_store import SqlApiKeyStore
 from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.migrate import upgrade_database, upgrade_sync
 from runplane.adapters.sql.operation_log import SqlOperationLog
+from runplane.adapters.sql.outbox import SqlOutbox
 from runplane.adapters.sql.runtime_store import SqlRuntimeStore
 from runplane.adapters.system import SecretTokenGenerator, SystemClock
 from runplane.api.app import create_app
@@ -38,6 +40,7 @@ from runplane.services.lifecycle import Lifecycle
 from runplane.streams.retention import RetentionPolicy
 from runplane.streams.settings import ConsumerSettings
 from runplane.workers.job_consumers import job_consumers
+from runplane.workers.outbox_relay import OutboxRelay
 from runplane.workers.runner import WorkerSet
 
 logger = logging.getLogger(__name__)
@@ -87,6 +90,7 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
             clock=clock,
             tokens=SecretTokenGenerator(),
             lease_ttl_ms=settings.lease_ttl_ms,
+            event_source=f"/runplane/{settings.consumer_name}",
             timeouts=Timeouts(
                 start_s=settings.start_timeout_s,
                 stop_s=settings.stop_timeout_s,
@@ -104,17 +108,28 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
         async def database_ready() -> None:
             await deps.runtimes.get("readyz")
 
+        relay = OutboxRelay(
+            SqlOutbox(database),
+            RedisEventPublisher(client),
+            deps.leases,
+            clock,
+            deps.tokens,
+            lease_ttl_ms=settings.lease_ttl_ms,
+        )
         workers = WorkerSet(
-            job_consumers(
-                stream_client,
-                lifecycle=lifecycle,
-                results=RedisJobResultPublisher(client),
-                clock=clock,
-                group=settings.job_group,
-                consumer=settings.consumer_name,
-                settings=consumer_settings(settings),
-                lease_wait_ms=settings.stream_lease_wait_ms,
-            )
+            [
+                relay,
+                *job_consumers(
+                    stream_client,
+                    lifecycle=lifecycle,
+                    results=RedisJobResultPublisher(client),
+                    clock=clock,
+                    group=settings.job_group,
+                    consumer=settings.consumer_name,
+                    settings=consumer_settings(settings),
+                    lease_wait_ms=settings.stream_lease_wait_ms,
+                ),
+            ]
         )
         context = ApiContext(
             lifecycle=lifecycle,

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from runplane.domain.drivers import ContainerInfo, StartedContainer
+from runplane.domain.events import LifecycleEvent, OutboxEvent
 from runplane.domain.jobs import JobResult
 from runplane.domain.keys import ApiKey
 from runplane.domain.records import OperationEntry, RuntimeRecord, StatusChange
@@ -28,8 +29,9 @@ class RuntimeStore(Protocol):
 
     async def get(self, runtime_id: str) -> RuntimeRecord | None: ...
 
-    async def create(self, record: RuntimeRecord) -> None:
-        """Insert a new record; raises RuntimeAlreadyExists if the id is taken."""
+    async def create(self, record: RuntimeRecord, *, events: Sequence[LifecycleEvent] = ()) -> None:
+        """Insert a new record (and its events into the outbox, in the same
+        transaction); raises RuntimeAlreadyExists if the id is taken."""
 
     async def list(
         self,
@@ -42,16 +44,22 @@ class RuntimeStore(Protocol):
         """Ordered by runtime_id; `after` is the previous page's `next_cursor`."""
 
     async def compare_and_swap(
-        self, change: StatusChange, *, entry: OperationEntry | None = None
+        self,
+        change: StatusChange,
+        *,
+        entry: OperationEntry | None = None,
+        events: Sequence[LifecycleEvent] = (),
     ) -> RuntimeRecord:
-        """Apply `change` and append `entry` in one transaction. Raises CasConflict
-        when no row matches (wrong status, version or container_id), and
-        DuplicateJobId (nothing written) when entry.job_id is already taken."""
+        """Apply `change`, append `entry` and put `events` in the outbox, in one
+        transaction. Raises CasConflict when no row matches (wrong status, version
+        or container_id), and DuplicateJobId (nothing written) when entry.job_id is
+        already taken."""
 
 
 class OperationLog(Protocol):
-    async def append(self, entry: OperationEntry) -> None:
-        """Raises DuplicateJobId when entry.job_id is already taken."""
+    async def append(self, entry: OperationEntry, *, events: Sequence[LifecycleEvent] = ()) -> None:
+        """Append `entry` (and put `events` in the outbox, same transaction).
+        Raises DuplicateJobId when entry.job_id is already taken."""
 
     async def list_for_runtime(self, runtime_id: str, *, limit: int = 100) -> list[OperationEntry]:
         """Newest first."""
@@ -59,6 +67,23 @@ class OperationLog(Protocol):
     async def get(self, operation_id: str) -> OperationEntry | None: ...
 
     async def find_by_job_id(self, job_id: str) -> OperationEntry | None: ...
+
+
+class Outbox(Protocol):
+    """Events committed with their state changes, waiting to be published."""
+
+    async def pending(self, *, limit: int = 500) -> list[OutboxEvent]:
+        """Unpublished events, oldest (lowest seq) first."""
+
+    async def mark_sent(self, seqs: Sequence[int], at: datetime) -> None: ...
+
+    async def oldest_pending_at(self) -> datetime | None: ...
+
+
+class EventPublisher(Protocol):
+    async def publish(self, events: Sequence[OutboxEvent]) -> None:
+        """Durable events to the stream and the live channel, transient ones to the
+        channel only, in order. Raises StoreUnavailable if Redis is down."""
 
 
 class ApiKeyStore(Protocol):

@@ -10,6 +10,7 @@ from runplane.domain.operations import OperationResult, OpSource
 from runplane.domain.records import RuntimeRecord, is_valid_runtime_id
 from runplane.domain.statuses import Status
 from runplane.services.dependencies import Dependencies
+from runplane.services.events import EventFactory
 from runplane.services.requests import OperationRequest
 from runplane.services.start import StartRuntime
 
@@ -42,8 +43,18 @@ class CreateRuntime:
         if isinstance(record_or_failure, OperationResult):
             return record_or_failure
         record = record_or_failure
+        created = EventFactory(self.deps).outcome_event(
+            "runtime.create",
+            record,
+            outcome="success",
+            actor=request.actor,
+            reason="",
+            status_from=None,
+            status_to=str(record.status),
+            sequence=record.version,
+        )
         try:
-            await self.deps.runtimes.create(record)
+            await self.deps.runtimes.create(record, events=[created])
         except RuntimeAlreadyExists as exc:
             return OperationResult.failure(ErrorCode.CONFLICT, str(exc))
         if not request.start:

@@ -28,8 +28,10 @@ class Dependencies:
     drivers: Mapping[str, Driver]
     clock: Clock
     tokens: TokenGenerator
-    lease_ttl_ms: int = 30_000
+    lease_ttl_ms: int = 10_000
     timeouts: Timeouts = field(default_factory=Timeouts)
+    event_source: str = "/runplane"
+    """CloudEvents `source` of the events this instance writes: /runplane/<instance>."""
 
     def __post_init__(self) -> None:
         if not self.drivers:

@@ -23,6 +23,7 @@ from runplane.domain.errors import (
     ErrorCode,
     StoreUnavailable,
 )
+from runplane.domain.events import LifecycleEvent
 from runplane.domain.operations import OperationResult, OpKind, OpSource, Outcome
 from runplane.domain.records import (
     OperationEntry,
@@ -34,6 +35,7 @@ from runplane.domain.statuses import TRANSIENT, Status, check_transition
 from runplane.ports import Driver
 from runplane.services import lease
 from runplane.services.dependencies import Dependencies
+from runplane.services.events import EventFactory
 from runplane.services.requests import OperationRequest
 
 logger = logging.getLogger(__name__)
@@ -72,6 +74,7 @@ class LifecycleOperation(ABC):
 
     def __init__(self, deps: Dependencies) -> None:
         self.deps = deps
+        self.events = EventFactory(deps)
 
     # -- entry points ---------------------------------------------------------------
 
@@ -160,8 +163,9 @@ class LifecycleOperation(ABC):
     async def enter(self, attempt: Attempt, to: Status, **fields: object) -> None:
         """Move into a transient status (no log entry yet: the final CAS writes it)."""
         change = self.change(attempt, to, **fields)
+        moved = self.events.state_changed(attempt.current, change, attempt.request.actor)
         try:
-            attempt.record = await self.deps.runtimes.compare_and_swap(change)
+            attempt.record = await self.deps.runtimes.compare_and_swap(change, events=[moved])
         except CasConflict as exc:
             raise OperationFailed(ErrorCode.CONFLICT, str(exc)) from exc
 
@@ -178,8 +182,9 @@ class LifecycleOperation(ABC):
         """The final CAS and its success entry, in one transaction."""
         change = self.change(attempt, to, **fields)
         entry = self._entry(attempt, Outcome.SUCCESS, status_to=to)
+        events = self._events(attempt, Outcome.SUCCESS, change)
         try:
-            record = await self.deps.runtimes.compare_and_swap(change, entry=entry)
+            record = await self.deps.runtimes.compare_and_swap(change, entry=entry, events=events)
         except CasConflict as exc:
             raise OperationFailed(ErrorCode.CONFLICT, str(exc)) from exc
         except DuplicateJobId:
@@ -274,20 +279,44 @@ class LifecycleOperation(ABC):
             status_to=change.status if change else attempt.status_from,
         )
         record = attempt.record
+        error = (str(code), message)
         try:
             if change is not None:
-                record = await self.deps.runtimes.compare_and_swap(change, entry=entry)
+                events = self._events(attempt, Outcome.FAILURE, change, error)
+                record = await self.deps.runtimes.compare_and_swap(
+                    change, entry=entry, events=events
+                )
             else:
-                await self.deps.operations.append(entry)
+                events = self._events(attempt, Outcome.FAILURE, None, error)
+                await self.deps.operations.append(entry, events=events)
         except DuplicateJobId:
             return await self._replay_of_job(attempt)
         except CasConflict:
-            await self.deps.operations.append(entry)
+            events = self._events(attempt, Outcome.FAILURE, None, error)
+            await self.deps.operations.append(entry, events=events)
         except Exception:
             # Best effort: the outcome stands even if the log cannot be written.
             logger.exception("operation log write failed", extra=self._log_fields(attempt))
         self._log_done(attempt, entry)
         return OperationResult(Outcome.FAILURE, record, code, message, entry.operation_id)
+
+    def _events(
+        self,
+        attempt: Attempt,
+        outcome: Outcome,
+        change: StatusChange | None,
+        error: tuple[str, str] | None = None,
+    ) -> list[LifecycleEvent]:
+        return self.events.for_outcome(
+            str(self.op),
+            attempt.record,
+            status_from=str(attempt.status_from) if attempt.status_from else None,
+            actor=attempt.request.actor,
+            reason=attempt.request.reason,
+            outcome=str(outcome),
+            change=change,
+            error=error,
+        )
 
     def _entry(
         self,

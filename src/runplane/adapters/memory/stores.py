@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import copy
 import itertools
+from collections.abc import Sequence
 from dataclasses import fields, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from runplane.domain.errors import CasConflict, DuplicateJobId, RuntimeAlreadyExists
+from runplane.domain.events import LifecycleEvent, OutboxEvent
 from runplane.domain.keys import ApiKey
 from runplane.domain.records import OperationEntry, RuntimeRecord, StatusChange, apply_change
 from runplane.domain.statuses import Status
@@ -39,15 +41,51 @@ def _stored(record: _D) -> _D:
     )
 
 
+class InMemoryOutbox:
+    """The outbox of a fake store: events appended with their writes."""
+
+    def __init__(self) -> None:
+        self.events: list[OutboxEvent] = []
+        self._sent: set[int] = set()
+        self._sequence = itertools.count(1)
+
+    def add(self, events: Sequence[LifecycleEvent]) -> None:
+        for event in events:
+            self.events.append(
+                OutboxEvent(
+                    seq=next(self._sequence),
+                    event_id=event.id,
+                    runtime_id=event.runtime_id,
+                    team_id=event.team_id,
+                    type=event.type,
+                    durable=event.durable,
+                    payload=event.to_json(),
+                    created_at=event.time,
+                )
+            )
+
+    async def pending(self, *, limit: int = 500) -> list[OutboxEvent]:
+        return [e for e in self.events if e.seq not in self._sent][:limit]
+
+    async def mark_sent(self, seqs: Sequence[int], at: datetime) -> None:
+        self._sent.update(seqs)
+
+    async def oldest_pending_at(self) -> datetime | None:
+        pending = await self.pending(limit=1)
+        return pending[0].created_at if pending else None
+
+
 class InMemoryOperationLog:
     def __init__(self) -> None:
         self._entries: dict[str, tuple[int, OperationEntry]] = {}
         self._by_job_id: dict[str, str] = {}
         self._sequence = itertools.count()
+        self.outbox = InMemoryOutbox()
 
-    async def append(self, entry: OperationEntry) -> None:
+    async def append(self, entry: OperationEntry, *, events: Sequence[LifecycleEvent] = ()) -> None:
         self.check_appendable(entry)
         self.add(entry)
+        self.outbox.add(events)
 
     def check_appendable(self, entry: OperationEntry) -> None:
         """Raise (DuplicateJobId, or ValueError for a reused operation_id) if
@@ -93,10 +131,11 @@ class InMemoryRuntimeStore:
         record = self._records.get(runtime_id)
         return None if record is None else _stored(record)
 
-    async def create(self, record: RuntimeRecord) -> None:
+    async def create(self, record: RuntimeRecord, *, events: Sequence[LifecycleEvent] = ()) -> None:
         if record.runtime_id in self._records:
             raise RuntimeAlreadyExists(record.runtime_id)
         self._records[record.runtime_id] = _stored(record)
+        self._log.outbox.add(events)
 
     async def list(
         self,
@@ -122,7 +161,11 @@ class InMemoryRuntimeStore:
         return RuntimePage(records, records[-1].runtime_id if more else None)
 
     async def compare_and_swap(
-        self, change: StatusChange, *, entry: OperationEntry | None = None
+        self,
+        change: StatusChange,
+        *,
+        entry: OperationEntry | None = None,
+        events: Sequence[LifecycleEvent] = (),
     ) -> RuntimeRecord:
         record = self._records.get(change.runtime_id)
         if record is None or not _matches(record, change):
@@ -133,6 +176,7 @@ class InMemoryRuntimeStore:
         self._records[change.runtime_id] = updated
         if entry is not None:
             self._log.add(entry)
+        self._log.outbox.add(events)
         return _stored(updated)
 
 

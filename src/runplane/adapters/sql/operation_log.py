@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from sqlalchemy import ColumnElement, RowMapping, insert, select
@@ -10,8 +10,10 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runplane.adapters.sql.engine import SqlDatabase
+from runplane.adapters.sql.outbox import insert_events
 from runplane.adapters.sql.tables import as_row, operations
 from runplane.domain.errors import DuplicateJobId, ErrorCode
+from runplane.domain.events import LifecycleEvent
 from runplane.domain.operations import OpKind, OpSource, Outcome
 from runplane.domain.records import OperationEntry
 from runplane.domain.statuses import Status
@@ -64,9 +66,10 @@ class SqlOperationLog:
     def __init__(self, database: SqlDatabase) -> None:
         self._database = database
 
-    async def append(self, entry: OperationEntry) -> None:
+    async def append(self, entry: OperationEntry, *, events: Sequence[LifecycleEvent] = ()) -> None:
         async with self._database.writing() as connection:
             await insert_entry(connection, entry)
+            await insert_events(connection, events)
 
     async def list_for_runtime(self, runtime_id: str, *, limit: int = 100) -> list[OperationEntry]:
         """Newest first: by finished_at, then by the order they were appended."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from typing import Any
 
 from sqlalchemy import ColumnElement, RowMapping, Update, bindparam, insert, select, update
@@ -10,8 +11,10 @@ from sqlalchemy import exc as sa_exc
 
 from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.operation_log import insert_entry
+from runplane.adapters.sql.outbox import insert_events
 from runplane.adapters.sql.tables import as_row, plain_values, runtimes
 from runplane.domain.errors import CasConflict, RuntimeAlreadyExists
+from runplane.domain.events import LifecycleEvent
 from runplane.domain.records import OperationEntry, RuntimeRecord, StatusChange
 from runplane.domain.statuses import Status
 from runplane.ports import RuntimePage
@@ -89,10 +92,11 @@ class SqlRuntimeStore:
             row = result.mappings().first()
         return None if row is None else row_to_record(row)
 
-    async def create(self, record: RuntimeRecord) -> None:
+    async def create(self, record: RuntimeRecord, *, events: Sequence[LifecycleEvent] = ()) -> None:
         try:
             async with self._database.writing() as connection:
                 await connection.execute(insert(runtimes).values(**as_row(record)))
+                await insert_events(connection, events)
         except sa_exc.IntegrityError as exc:
             raise RuntimeAlreadyExists(record.runtime_id) from exc
 
@@ -122,7 +126,11 @@ class SqlRuntimeStore:
         return RuntimePage(records, records[-1].runtime_id if more else None)
 
     async def compare_and_swap(
-        self, change: StatusChange, *, entry: OperationEntry | None = None
+        self,
+        change: StatusChange,
+        *,
+        entry: OperationEntry | None = None,
+        events: Sequence[LifecycleEvent] = (),
     ) -> RuntimeRecord:
         """One transaction: the conditional UPDATE, then the entry's INSERT. Zero
         rows raises CasConflict; a taken job_id raises DuplicateJobId and rolls
@@ -136,4 +144,5 @@ class SqlRuntimeStore:
                 raise CasConflict(change.runtime_id, change.expected_status.value)
             if entry is not None:
                 await insert_entry(connection, entry)
+            await insert_events(connection, events)
         return row_to_record(row)

@@ -131,6 +131,23 @@ api_keys = Table(
     Column("created_at", UtcDateTime, nullable=False),
 )
 
+outbox = Table(
+    "outbox",
+    metadata,
+    Column("seq", BigInteger().with_variant(Integer, "sqlite"), primary_key=True),
+    Column("event_id", String(64), nullable=False, unique=True),
+    Column("runtime_id", String(128), nullable=False),
+    Column("team_id", String(128)),
+    Column("type", String(64), nullable=False),
+    Column("durable", Boolean, nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("created_at", UtcDateTime, nullable=False),
+    Column("sent_at", UtcDateTime),
+    Index("ix_outbox_sent_at_seq", "sent_at", "seq"),
+)
+"""Lifecycle events written in the same transaction as the state change they
+describe; the relay publishes them in `seq` order and sets `sent_at`."""
+
 
 def plain_values(values: Mapping[str, Any]) -> dict[str, Any]:
     """Column values as the drivers take them: enums become their string values."""

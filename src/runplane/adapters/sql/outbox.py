@@ -1,0 +1,80 @@
+"""SqlOutbox: lifecycle events committed with the writes they describe."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import bindparam, func, insert, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from runplane.adapters.sql.engine import SqlDatabase
+from runplane.adapters.sql.tables import outbox
+from runplane.domain.events import LifecycleEvent, OutboxEvent
+
+_INSERT = insert(outbox)
+_PENDING = (
+    select(outbox)
+    .where(outbox.c.sent_at.is_(None))
+    .order_by(outbox.c.seq)
+    .limit(bindparam("limit"))
+)
+_MARK_SENT = (
+    update(outbox)
+    .where(outbox.c.seq.in_(bindparam("seqs", expanding=True)))
+    .values(sent_at=bindparam("at"))
+)
+_OLDEST = select(func.min(outbox.c.created_at)).where(outbox.c.sent_at.is_(None))
+
+
+async def insert_events(connection: AsyncConnection, events: Sequence[LifecycleEvent]) -> None:
+    """Put `events` in the outbox inside the caller's transaction."""
+    if not events:
+        return
+    rows = [
+        {
+            "event_id": event.id,
+            "runtime_id": event.runtime_id,
+            "team_id": event.team_id,
+            "type": event.type,
+            "durable": event.durable,
+            "payload": event.to_json(),
+            "created_at": event.time,
+            "sent_at": None,
+        }
+        for event in events
+    ]
+    await connection.execute(_INSERT, rows)
+
+
+class SqlOutbox:
+    def __init__(self, database: SqlDatabase) -> None:
+        self._database = database
+
+    async def pending(self, *, limit: int = 500) -> list[OutboxEvent]:
+        async with self._database.reading() as connection:
+            rows = (await connection.execute(_PENDING, {"limit": limit})).mappings().all()
+        return [
+            OutboxEvent(
+                seq=row["seq"],
+                event_id=row["event_id"],
+                runtime_id=row["runtime_id"],
+                team_id=row["team_id"],
+                type=row["type"],
+                durable=row["durable"],
+                payload=row["payload"],
+                created_at=row["created_at"],
+            )
+            for row in rows
+        ]
+
+    async def mark_sent(self, seqs: Sequence[int], at: datetime) -> None:
+        if not seqs:
+            return
+        async with self._database.writing() as connection:
+            await connection.execute(_MARK_SENT, {"seqs": list(seqs), "at": at})
+
+    async def oldest_pending_at(self) -> datetime | None:
+        async with self._database.reading() as connection:
+            oldest: datetime | None = (await connection.execute(_OLDEST)).scalar()
+        return oldest

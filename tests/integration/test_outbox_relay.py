@@ -1,0 +1,154 @@
+"""The outbox relay on SQLite and a real Redis: order, crash safety, one leader."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator, Sequence
+from pathlib import Path
+
+import pytest_asyncio
+import redis.asyncio
+
+from runplane.adapters.drivers.memory import InMemoryDriver
+from runplane.adapters.redis.client import connect
+from runplane.adapters.redis.events import RedisEventPublisher
+from runplane.adapters.redis.leases import RedisLeaseStore
+from runplane.adapters.sql.engine import SqlDatabase
+from runplane.adapters.sql.migrate import upgrade_database
+from runplane.adapters.sql.operation_log import SqlOperationLog
+from runplane.adapters.sql.outbox import SqlOutbox
+from runplane.adapters.sql.runtime_store import SqlRuntimeStore
+from runplane.adapters.system import SecretTokenGenerator, SystemClock
+from runplane.domain.events import OutboxEvent
+from runplane.domain.operations import OpKind, OpSource
+from runplane.services.create import CreateRequest
+from runplane.services.dependencies import Dependencies
+from runplane.services.lifecycle import Lifecycle
+from runplane.services.requests import OperationRequest
+from runplane.workers.outbox_relay import OutboxRelay
+from tests.support.redis import RedisServer
+
+
+class Setup:
+    def __init__(self, db: SqlDatabase, client: redis.asyncio.Redis, stream: str) -> None:
+        self.db = db
+        self.client = client
+        self.stream = stream
+        self.outbox = SqlOutbox(db)
+        self.leases = RedisLeaseStore(client)
+        deps = Dependencies(
+            runtimes=SqlRuntimeStore(db),
+            operations=SqlOperationLog(db),
+            leases=self.leases,
+            drivers={"memory": InMemoryDriver()},
+            clock=SystemClock(),
+            tokens=SecretTokenGenerator(),
+        )
+        self.life = Lifecycle.build(deps, "memory")
+
+    def relay(self, publisher: object | None = None) -> OutboxRelay:
+        return OutboxRelay(
+            self.outbox,
+            publisher or RedisEventPublisher(self.client, stream=self.stream),  # type: ignore[arg-type]
+            self.leases,
+            SystemClock(),
+            SecretTokenGenerator(),
+            lease_ttl_ms=2_000,
+            lease_name=f"relay-{self.stream}",
+        )
+
+    async def stream_events(self) -> list[dict[str, object]]:
+        entries = await self.client.xrange(self.stream)
+        return [json.loads(fields["event"]) for _, fields in entries]
+
+    async def churn(self, runtime_id: str) -> None:
+        await self.life.create.handle(
+            CreateRequest(spec={"command": ["x"]}, op_source=OpSource.CLI, runtime_id=runtime_id)
+        )
+        for op in (OpKind.STOP, OpKind.START, OpKind.PAUSE):
+            request = OperationRequest(runtime_id, OpSource.CLI, reason="requested")
+            await self.life[op].handle(request)
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def setup(tmp_path: Path, redis_server: RedisServer) -> AsyncIterator[Setup]:
+    db = SqlDatabase.from_url(f"sqlite+aiosqlite:///{tmp_path / 'r.db'}")
+    await upgrade_database(db)
+    client = connect(redis_server.url)
+    yield Setup(db, client, f"events-{uuid.uuid4().hex[:8]}")
+    await client.aclose()
+    await db.dispose()
+
+
+async def test_relay_publishes_durable_events_in_version_order(setup: Setup) -> None:
+    for i in range(3):
+        await setup.churn(f"r{i}")
+    relay = setup.relay()
+    while await relay.step():
+        pass
+    events = await setup.stream_events()
+    assert {e["type"] for e in events} == {
+        "runtime.create",
+        "runtime.start",
+        "runtime.stop",
+        "runtime.pause",
+    }
+    for runtime_id in ("r0", "r1", "r2"):
+        sequences = [int(str(e["sequence"])) for e in events if e["subject"] == runtime_id]
+        assert sequences == sorted(sequences)
+        assert len(sequences) == 5  # create, start, stop, start, pause
+    assert await setup.outbox.pending() == []
+
+
+async def test_transient_events_reach_the_live_channel_only(setup: Setup) -> None:
+    pubsub = setup.client.pubsub()
+    await pubsub.subscribe("runplane:events:live")
+    await pubsub.get_message(timeout=1)  # the subscribe confirmation
+    await setup.churn("live-1")
+    await setup.relay().step()
+    seen = []
+    while (message := await pubsub.get_message(timeout=0.5)) is not None:
+        seen.append(json.loads(message["data"])["type"])
+    await pubsub.aclose()
+    assert "runtime.state.changed" in seen
+    assert "runtime.state.changed" not in {e["type"] for e in await setup.stream_events()}
+
+
+class CrashAfterPublish:
+    """Publishes, then fails as a crash before `mark_sent` would."""
+
+    def __init__(self, inner: RedisEventPublisher) -> None:
+        self.inner = inner
+
+    async def publish(self, events: Sequence[OutboxEvent]) -> None:
+        await self.inner.publish(events)
+        raise ConnectionError("crashed after publishing")
+
+
+async def test_a_crash_after_publishing_repeats_events_with_the_same_ids(setup: Setup) -> None:
+    await setup.churn("crash-1")
+    publisher = RedisEventPublisher(setup.client, stream=setup.stream)
+    crashing = setup.relay(CrashAfterPublish(publisher))
+    with contextlib.suppress(ConnectionError):
+        await crashing.step()
+    await crashing.leases.release(crashing.lease_name, crashing.token)  # it died
+    assert await setup.outbox.pending()  # nothing was marked sent
+    relay = setup.relay()
+    while await relay.step():
+        pass
+    events = await setup.stream_events()
+    ids = [e["id"] for e in events]
+    assert len(ids) == 2 * len(set(ids))  # every event twice, never a new id
+    assert await setup.outbox.pending() == []
+
+
+async def test_only_one_relay_leads(setup: Setup) -> None:
+    await setup.churn("lead-1")
+    first, second = setup.relay(), setup.relay()
+    published = await asyncio.gather(first.step(), second.step())
+    assert sorted(published) == [False, True]
+    await setup.churn("lead-2")
+    assert not await (second if published[0] else first).step()
