@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import logging
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from runplane.domain.errors import (
     RETRYABLE,
@@ -34,39 +33,12 @@ from runplane.domain.records import (
 from runplane.domain.statuses import TRANSIENT, Status, check_transition
 from runplane.ports import Driver
 from runplane.services import lease
+from runplane.services.attempt import Attempt, OperationFailed, entry_for
 from runplane.services.dependencies import Dependencies
 from runplane.services.events import EventFactory
 from runplane.services.requests import OperationRequest
 
 logger = logging.getLogger(__name__)
-
-
-class OperationFailed(Exception):
-    """Internal control flow: ends an attempt with a stable failure. Never escapes
-    an operation; `run` turns it into a failure result and its log entry."""
-
-    def __init__(self, code: ErrorCode, message: str, change: StatusChange | None = None):
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.change = change
-
-
-@dataclass(slots=True)
-class Attempt:
-    """One call in flight: what was asked, when, and the record as last seen."""
-
-    request: OperationRequest
-    started_at: datetime
-    record: RuntimeRecord | None = None
-    status_from: Status | None = None
-
-    @property
-    def current(self) -> RuntimeRecord:
-        """The record once loaded; execute() only runs after the load."""
-        if self.record is None:
-            raise RuntimeError("attempt has no record loaded yet")
-        return self.record
 
 
 class LifecycleOperation(ABC):
@@ -329,32 +301,17 @@ class LifecycleOperation(ABC):
         status_to: Status | None = None,
         replay_of: str | None = None,
     ) -> OperationEntry:
-        request = attempt.request
-        record = attempt.record
-        details: dict[str, object] = {}
-        if request.job_id and not claim_job:
-            details["job_id"] = request.job_id
-        if replay_of:
-            details["replay_of"] = replay_of
-        return OperationEntry(
+        return entry_for(
+            attempt,
+            self.op,
+            outcome,
             operation_id=self.deps.tokens.new_token(),
-            runtime_id=request.runtime_id[:128],
-            op=self.op,
-            op_source=request.op_source,
-            outcome=outcome,
-            started_at=attempt.started_at,
             finished_at=self.deps.clock.now(),
-            team_id=record.team_id if record else None,
-            error_code=code,
-            error_message=message,
-            job_id=request.job_id if claim_job else None,
-            source_ref=request.source_ref,
-            reason=request.reason,
-            status_from=attempt.status_from,
+            code=code,
+            message=message,
+            claim_job=claim_job,
             status_to=status_to,
-            container_id=record.container_id if record else None,
-            actor=request.actor,
-            details=details,
+            replay_of=replay_of,
         )
 
     def _log_fields(self, attempt: Attempt) -> dict[str, object]:

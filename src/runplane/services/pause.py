@@ -7,7 +7,7 @@ from __future__ import annotations
 from runplane.domain.errors import DriverError, ErrorCode
 from runplane.domain.operations import OperationResult, OpKind
 from runplane.domain.statuses import Status
-from runplane.services.operation import Attempt, OperationFailed
+from runplane.services.attempt import Attempt, OperationFailed
 from runplane.services.steps import ContainerSteps
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 from runplane.domain.errors import ErrorCode
 from runplane.domain.operations import OperationResult, OpKind
 from runplane.domain.statuses import Status
-from runplane.services.operation import Attempt, OperationFailed
+from runplane.services.attempt import Attempt, OperationFailed
 from runplane.services.start import STARTABLE
 from runplane.services.steps import ContainerSteps
 

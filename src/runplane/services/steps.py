@@ -7,7 +7,8 @@ from typing import Any
 from runplane.domain.errors import ContainerGone, DriverError, ErrorCode, InvalidSpec
 from runplane.domain.operations import OperationResult
 from runplane.domain.statuses import Status
-from runplane.services.operation import Attempt, LifecycleOperation, OperationFailed
+from runplane.services.attempt import Attempt, OperationFailed
+from runplane.services.operation import LifecycleOperation
 
 
 class ContainerSteps(LifecycleOperation):

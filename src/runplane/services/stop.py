@@ -12,7 +12,7 @@ from runplane.domain.drivers import ContainerState
 from runplane.domain.errors import DriverError, ErrorCode
 from runplane.domain.operations import OperationResult, OpKind, StopReason
 from runplane.domain.statuses import Status
-from runplane.services.operation import Attempt, OperationFailed
+from runplane.services.attempt import Attempt, OperationFailed
 from runplane.services.requests import OperationRequest
 from runplane.services.steps import ContainerSteps
 
