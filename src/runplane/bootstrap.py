@@ -21,6 +21,7 @@ from runplane.adapters.redis.client import connect as connect_redis
 from runplane.adapters.redis.dead_letters import RedisDeadLetterQueue
 from runplane.adapters.redis.embedded import EmbeddedRedis
 from runplane.adapters.redis.events import RedisEventPublisher
+from runplane.adapters.redis.events_reader import RedisEventReader
 from runplane.adapters.redis.jobs import RedisJobQueue, RedisJobResultPublisher
 from runplane.adapters.redis.leases import RedisLeaseStore
 from runplane.adapters.sql.api_key_store import SqlApiKeyStore
@@ -77,6 +78,9 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
         # Stream consumers read raw bytes: one non-UTF-8 entry must not fail a read.
         stream_client = connect_redis(redis_url, decode_responses=False)
         stack.push_async_callback(stream_client.aclose)
+        # Closed before the client (LIFO). Bytes client: a non-UTF-8 entry is skipped.
+        event_reader = RedisEventReader(stream_client)
+        stack.push_async_callback(event_reader.aclose)
         database = SqlDatabase.from_url(settings.resolved_database_url)
         stack.push_async_callback(database.dispose)
         await upgrade_database(database)
@@ -142,6 +146,7 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
             wait_max_timeout_s=settings.wait_max_timeout_s,
         )
         app = create_app(context)
+        app.state.event_reader = event_reader
         yield Runplane(settings, lifecycle, keys, app, client, database, workers)
 
 
@@ -230,7 +235,7 @@ async def _serve(settings: Settings) -> None:
         server = _Server(config)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, _request_exit, server)
+            loop.add_signal_handler(sig, _request_exit, server, system.app)
         logger.info("runplane serving", extra={"url": settings.base_url})
         system.workers.start()
         try:
@@ -241,5 +246,9 @@ async def _serve(settings: Settings) -> None:
     logger.info("runplane stopped")
 
 
-def _request_exit(server: uvicorn.Server) -> None:
+def _request_exit(server: uvicorn.Server, app: FastAPI) -> None:
     server.should_exit = True
+    # Open SSE streams would keep uvicorn waiting: end them.
+    reader = getattr(app.state, "event_reader", None)
+    if reader is not None:
+        reader.close()

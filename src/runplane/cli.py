@@ -174,6 +174,6 @@ def keys_create(
 
 
 def main() -> None:
-    from runplane import cli_jobs, cli_runtime  # noqa: F401 - they register their commands
+    from runplane import cli_events, cli_jobs, cli_runtime  # noqa: F401 - they register commands
 
     app()

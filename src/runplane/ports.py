@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 from runplane.domain.drivers import ContainerInfo, StartedContainer
+from runplane.domain.event_reading import EventFilter, EventPage, StoredEvent
 from runplane.domain.events import LifecycleEvent, OutboxEvent
 from runplane.domain.jobs import JobResult
 from runplane.domain.keys import ApiKey
@@ -173,3 +174,25 @@ class Clock(Protocol):
 class TokenGenerator(Protocol):
     def new_token(self) -> str:
         """A unique, unguessable token (leases, ids)."""
+
+
+class EventReader(Protocol):
+    """The durable lifecycle event stream, read-only."""
+
+    async def last_id(self) -> str:
+        """The id of the newest entry (ZERO_ID when the stream is empty): the
+        position a new subscriber without a resume id starts from."""
+
+    async def page(self, *, after: str | None, limit: int, where: EventFilter) -> EventPage:
+        """Up to `limit` matching events strictly after `after` (the start when
+        None). A page looks at a bounded number of entries, so a selective
+        filter may answer fewer than `limit` events with a `next_cursor`. A
+        cursor older than what the stream retains goes on from its oldest entry."""
+
+    def follow(self, *, after: str | None, where: EventFilter) -> AsyncIterator[StoredEvent]:
+        """Every matching event strictly after `after` (after the newest entry
+        when None), in stream order, then each new one as it is added: no gap, no
+        duplicate. Ends when the reader is closed. Raises EventsTrimmed when
+        entries after the position were trimmed before they were read, and
+        StoreUnavailable when the stream cannot be read."""
+        ...

@@ -104,3 +104,70 @@ def test_kill_9_in_a_burst_of_operations_loses_no_event(
         sequences = [int(str(e["sequence"])) for e in unique if e["subject"] == runtime_id]
         assert sequences == sorted(sequences), runtime_id
         assert sequences[-1] == versions[runtime_id], runtime_id
+
+
+def read_sse(response: httpx.Response, count: int) -> list[tuple[str, str, dict[str, object]]]:
+    """(id, event, data) of the next `count` events of an SSE response."""
+    frames: list[tuple[str, str, dict[str, object]]] = []
+    frame: dict[str, str] = {}
+    for line in response.iter_lines():
+        if line.startswith(":"):
+            continue
+        if not line:
+            if "data" in frame:
+                frames.append(
+                    (frame.get("id", ""), frame.get("event", ""), json.loads(frame["data"]))
+                )
+                if len(frames) == count:
+                    return frames
+            frame = {}
+            continue
+        name, _, value = line.partition(":")
+        frame[name] = value.removeprefix(" ")
+    return frames
+
+
+def test_sse_resumes_from_last_event_id_and_serve_stops_with_clients_open(
+    serve: RunplaneServer,
+) -> None:
+    with serve.client() as http:
+        http.post(
+            "/v1/runtimes", json={"runtime_id": "sse-1", "spec": {"command": ["sleep", "600"]}}
+        )
+        deadline = time.monotonic() + 10
+        while True:  # the relay publishes within its poll interval
+            listed = http.get("/v1/events", params={"runtime_id": "sse-1"}).json()["events"]
+            if len(listed) >= 2 or time.monotonic() > deadline:
+                break
+            time.sleep(0.05)
+        assert [e["event"]["type"] for e in listed] == ["runtime.create", "runtime.start"]
+        last_seen = listed[-1]["id"]
+        for op in ("pause", "resume", "pause", "resume"):
+            assert http.post(f"/v1/runtimes/sse-1/{op}").is_success
+        headers = {"Last-Event-ID": last_seen}
+        with http.stream("GET", "/v1/events/stream", headers=headers, timeout=10) as stream:
+            frames = read_sse(stream, 4)
+    assert [event for _, event, _ in frames] == [
+        "runtime.pause",
+        "runtime.resume",
+        "runtime.pause",
+        "runtime.resume",
+    ]
+    assert all(frame_id > last_seen for frame_id, _, _ in frames)
+
+    opened = threading.Event()
+
+    def listen() -> None:
+        with serve.client() as http, http.stream("GET", "/v1/events/stream", timeout=30) as live:
+            opened.set()
+            for _ in live.iter_lines():
+                pass
+
+    listener = threading.Thread(target=listen, daemon=True)
+    listener.start()
+    assert opened.wait(10)
+    started = time.monotonic()
+    serve.stop(signal.SIGTERM)
+    assert serve.process is not None
+    assert serve.process.returncode == 0
+    assert time.monotonic() - started < 10

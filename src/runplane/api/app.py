@@ -5,7 +5,13 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from runplane import __version__
-from runplane.api import routes_jobs, routes_operations, routes_runtimes, routes_system
+from runplane.api import (
+    routes_events,
+    routes_jobs,
+    routes_operations,
+    routes_runtimes,
+    routes_system,
+)
 from runplane.api.context import ApiContext
 from runplane.api.errors import install_error_handlers
 
@@ -21,5 +27,6 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(routes_runtimes.router)
     app.include_router(routes_operations.router)
     app.include_router(routes_jobs.router)
+    app.include_router(routes_events.router)
     app.include_router(routes_system.router)
     return app
