@@ -1,8 +1,7 @@
 """What a process runtime's supervisor and the `process` driver share: the
 container id format, the files under the state dir, and the /proc reads that
-tell a live process from a reused pid.
-
-Stdlib only: the supervisor imports this module, and it should start fast.
+tell a live process from a reused pid. The formats themselves are defined in
+`supervisor_files`, which the supervisor imports instead of this module.
 
 Layout, one folder per container, named after its id::
 
@@ -21,19 +20,25 @@ from __future__ import annotations
 import json
 import os
 import re
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runplane.adapters.drivers.supervisor_files import (
+    EXIT_FILE,
+    LOG_FILE,
+    META_FILE,
+    STATE_FILE,
+    SUPERVISOR_LOG_FILE,
+    launch_result_name,
+    proc_stat,
+)
+from runplane.adapters.drivers.supervisor_files import (
+    make_container_id as make_container_id,  # part of this module's API
+)
+
 CONTAINER_ID_PATTERN = re.compile(r"^p-([0-9]+)-([0-9]+)$")
 LAUNCH_PREFIX = ".launch-"
-_HAS_PROC = sys.platform.startswith("linux") and os.path.exists("/proc/self/stat")
-
-
-def make_container_id(pid: int, start_ticks: int) -> str:
-    """`p-<pid>-<start ticks>`: the start time makes the id outlive pid reuse."""
-    return f"p-{pid}-{start_ticks}"
 
 
 def parse_container_id(container_id: str) -> tuple[int, int] | None:
@@ -49,7 +54,7 @@ def containers_dir(state_dir: Path) -> Path:
 
 
 def launch_result_path(launch_dir: Path) -> Path:
-    return launch_dir.with_name(f"{launch_dir.name}.json")
+    return launch_dir.with_name(launch_result_name(launch_dir.name))
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,23 +63,23 @@ class ContainerFiles:
 
     @property
     def meta(self) -> Path:
-        return self.root / "meta.json"
+        return self.root / META_FILE
 
     @property
     def state(self) -> Path:
-        return self.root / "state.json"
+        return self.root / STATE_FILE
 
     @property
     def exit(self) -> Path:
-        return self.root / "exit.json"
+        return self.root / EXIT_FILE
 
     @property
     def log(self) -> Path:
-        return self.root / "output.log"
+        return self.root / LOG_FILE
 
     @property
     def supervisor_log(self) -> Path:
-        return self.root / "supervisor.log"
+        return self.root / SUPERVISOR_LOG_FILE
 
 
 def write_json_atomic(path: Path, data: dict[str, Any]) -> None:
@@ -116,30 +121,8 @@ class ProcStat:
 
 
 def read_proc_stat(pid: int) -> ProcStat | None:
-    if not _HAS_PROC:
-        return _psutil_stat(pid)
-    try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as handle:
-            data = handle.read()
-    except (FileNotFoundError, ProcessLookupError):
-        return None
-    # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
-    fields = data[data.rindex(")") + 2 :].split()
-    return ProcStat(state=fields[0], start_ticks=int(fields[19]))
-
-
-def _psutil_stat(pid: int) -> ProcStat | None:
-    """Where there is no /proc: psutil's create time stands in for the ticks."""
-    import psutil
-
-    try:
-        proc = psutil.Process(pid)
-        status = proc.status()
-        ticks = round(proc.create_time() * 100)
-    except psutil.NoSuchProcess:
-        return None
-    letters = {psutil.STATUS_STOPPED: "T", psutil.STATUS_ZOMBIE: "Z"}
-    return ProcStat(state=letters.get(status, "R"), start_ticks=ticks)
+    stat = proc_stat(pid)
+    return None if stat is None else ProcStat(state=stat[0], start_ticks=stat[1])
 
 
 def live_process(pid: int, start_ticks: int) -> ProcStat | None:

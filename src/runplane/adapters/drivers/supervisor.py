@@ -11,30 +11,45 @@ the driver through `<launch dir>.json`, waits for the child and writes
 `exit.json`. Like a container, a runtime ends with its main process: whatever
 is left in its process group is killed then.
 
-Stdlib only, and no logging set-up: its stderr is `supervisor.log`.
+Stdlib only, and no logging set-up: its stderr is `supervisor.log`. Every
+runtime start pays for the supervisor's interpreter start-up, so it imports
+only cheap modules (see `supervisor_files`), `ctypes` only once forked and
+`traceback` only on failure; `process_launch` runs `main` through `python -S
+-c`, sparing it the `runpy` of `-m`. Hence also try/except/pass rather than
+`contextlib.suppress`, and `os.posix_spawnp` rather than `subprocess`.
 """
+
+# ruff: noqa: SIM105
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
 import os
-import signal
-import subprocess
 import sys
 import time
-import traceback
-from pathlib import Path
-from typing import Any
 
-from runplane.adapters.drivers.process_files import (
-    ContainerFiles,
-    launch_result_path,
+from runplane.adapters.drivers.supervisor_files import (
+    EXIT_FILE,
+    LOG_FILE,
+    META_FILE,
+    STATE_FILE,
+    launch_result_name,
     make_container_id,
-    read_json,
-    read_proc_stat,
-    write_json_atomic,
+    proc_stat,
+    read_json_object,
+    write_flat_json,
 )
+
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    import signal as _signal
+    from typing import Any
+else:
+    try:
+        # `signal` is `_signal` plus enums that cost more to build than the rest
+        # of the supervisor's start-up: the plain numbers do here.
+        import _signal
+    except ImportError:  # not CPython
+        import signal as _signal
 
 _PR_SET_CHILD_SUBREAPER = 36
 _ORPHAN_REAP_S = 2.0
@@ -45,7 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     if len(args) != 1:
         print("usage: python -m runplane.adapters.drivers.supervisor <launch dir>", file=sys.stderr)
         return 2
-    launch_dir = Path(args[0])
+    # Absolute: the supervisor moves to / once the runtime runs.
+    launch_dir = os.path.abspath(args[0])
     # Double fork: the intermediate exits now and runplane reaps it, so the
     # supervisor is reparented away and never lingers as runplane's zombie.
     if os.fork() > 0:
@@ -53,15 +69,17 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return supervise(launch_dir)
     except BaseException as exc:
+        import traceback
+
         traceback.print_exc()
         # Once the launch dir is renamed the driver has had its answer already.
-        if launch_dir.exists():
+        if os.path.exists(launch_dir):
             _answer(launch_dir, {"error": f"supervisor failed: {exc!r}"})
         return 1
 
 
-def supervise(launch_dir: Path) -> int:
-    meta = read_json(ContainerFiles(launch_dir).meta)
+def supervise(launch_dir: str) -> int:
+    meta = read_json_object(os.path.join(launch_dir, META_FILE))
     if meta is None:
         _answer(launch_dir, {"error": f"no launch metadata in {launch_dir}"})
         return 1
@@ -69,70 +87,95 @@ def supervise(launch_dir: Path) -> int:
     _reset_signals()
     spec: dict[str, Any] = meta["spec"]
     try:
-        child = _spawn(launch_dir, spec, meta["cwd"])
+        pid = _spawn(launch_dir, spec, meta["cwd"])
     except OSError as exc:
         _answer(launch_dir, {"error": f"cannot execute {spec['command'][0]!r}: {exc}"})
         return 1
     try:
-        container_dir = _register(launch_dir, child.pid, meta["runtime_id"])
+        container_dir = _register(launch_dir, pid, meta["runtime_id"])
     except BaseException:
         # Nobody could find, stop or wait for it: it must not run on.
-        with contextlib.suppress(OSError):
-            os.killpg(child.pid, signal.SIGKILL)
-        child.wait()
+        try:
+            os.killpg(pid, _signal.SIGKILL)
+        except OSError:
+            pass
+        os.waitpid(pid, 0)
         raise
     # Nothing here pins the folder runplane may want to delete.
     os.chdir("/")
-    status = _wait_for_main(child.pid)
-    child.returncode = os.waitstatus_to_exitcode(status)
-    _record_exit(ContainerFiles(container_dir), child.returncode)
+    status = _wait_for_main(pid)
+    _record_exit(container_dir, os.waitstatus_to_exitcode(status))
     _reap_orphans()
     return 0
 
 
-def _register(launch_dir: Path, pid: int, runtime_id: str) -> Path:
+def _register(launch_dir: str, pid: int, runtime_id: str) -> str:
     """Write the state file, move the launch dir to the container's id, and
     answer the driver; return the container's folder."""
-    stat = read_proc_stat(pid)
-    own = read_proc_stat(os.getpid())
+    stat = proc_stat(pid)
+    own = proc_stat(os.getpid())
     if stat is None or own is None:
         # The child stays at worst a zombie until we wait for it.
         raise RuntimeError("cannot read the started process from /proc")
-    container_id = make_container_id(pid, stat.start_ticks)
-    state = {
+    start_ticks = stat[1]
+    container_id = make_container_id(pid, start_ticks)
+    state: dict[str, str | int | float | None] = {
         "container_id": container_id,
         "runtime_id": runtime_id,
         "pid": pid,
-        "start_ticks": stat.start_ticks,
+        "start_ticks": start_ticks,
         "supervisor_pid": os.getpid(),
-        "supervisor_start_ticks": own.start_ticks,
+        "supervisor_start_ticks": own[1],
         "started_at": time.time(),
     }
-    write_json_atomic(ContainerFiles(launch_dir).state, state)
-    container_dir = launch_dir.with_name(container_id)
+    write_flat_json(os.path.join(launch_dir, STATE_FILE), state)
+    container_dir = os.path.join(os.path.dirname(launch_dir), container_id)
     os.rename(launch_dir, container_dir)
     _answer(launch_dir, {"container_id": container_id})
     return container_dir
 
 
-def _spawn(launch_dir: Path, spec: dict[str, Any], cwd: str) -> subprocess.Popen[bytes]:
+def _spawn(launch_dir: str, spec: dict[str, Any], cwd: str) -> int:
+    """Start the command in a process group of its own, in `cwd`, stdin on
+    /dev/null and stdout and stderr on the log; return its pid. OSError,
+    naming the program or the folder, if it cannot run."""
+    command: list[str] = spec["command"]
     env = {**os.environ, **spec["env"]}
-    with open(ContainerFiles(launch_dir).log, "ab") as log:
-        return subprocess.Popen(
-            spec["command"],
-            stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            cwd=cwd,
-            env=env,
-            process_group=0,
-            close_fds=True,
-        )
+    # posix_spawnp searches its caller's PATH; the runtime's is the one to search.
+    if "PATH" in spec["env"]:
+        os.environ["PATH"] = env["PATH"]
+    # Python opens every descriptor close-on-exec, and runplane starts the
+    # supervisor with nothing else open: the child gets 0-2 only.
+    log = os.open(os.path.join(launch_dir, LOG_FILE), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+    try:
+        # No posix_spawn attribute sets the working directory: the supervisor
+        # moves there first (and on to / once the runtime runs).
+        os.chdir(cwd)
+        file_actions = [
+            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDWR, 0),
+            (os.POSIX_SPAWN_DUP2, log, 1),
+            (os.POSIX_SPAWN_DUP2, log, 2),
+        ]
+        # Ignored signals were reset in the supervisor already. (glibc's
+        # posix_spawn does leave its internal signals 32 and 33 ignored, which
+        # glibc programs can neither see nor change; CPython's subprocess
+        # takes that path too, when it can.)
+        try:
+            return os.posix_spawnp(command[0], command, env, file_actions=file_actions, setpgroup=0)
+        except OSError as exc:
+            # The exec failed (glibc reports it here, having reaped the child):
+            # name the program, as subprocess did.
+            raise OSError(exc.errno, exc.strerror, command[0]) from None
+    finally:
+        os.close(log)
 
 
-def _answer(launch_dir: Path, answer: dict[str, Any]) -> None:
-    with contextlib.suppress(OSError):
-        write_json_atomic(launch_result_path(launch_dir), answer)
+def _answer(launch_dir: str, answer: dict[str, str | int | float | None]) -> None:
+    head, name = os.path.split(launch_dir)
+    try:
+        write_flat_json(os.path.join(head, launch_result_name(name)), answer)
+    except OSError:
+        pass
 
 
 def _become_subreaper() -> None:
@@ -140,19 +183,26 @@ def _become_subreaper() -> None:
     in a container may never reap them."""
     if not sys.platform.startswith("linux"):
         return
-    with contextlib.suppress(OSError, AttributeError):
+    try:
+        import ctypes
+
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
 
 
 def _reset_signals() -> None:
     """Ignored signals and the signal mask survive exec: whatever runplane
-    ignores or blocks (nohup's SIGHUP, say), the runtime must not inherit."""
-    for sig in signal.valid_signals():
-        with contextlib.suppress(OSError, ValueError):
-            if signal.getsignal(sig) == signal.SIG_IGN:
-                signal.signal(sig, signal.SIG_DFL)
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
+    ignores or blocks (nohup's SIGHUP, say), the runtime must not inherit.
+    Nor may the supervisor keep them: with SIGCHLD ignored it could not wait."""
+    for sig in _signal.valid_signals():
+        try:
+            if _signal.getsignal(sig) == _signal.SIG_IGN:
+                _signal.signal(sig, _signal.SIG_DFL)
+        except (OSError, ValueError):
+            pass
+    _signal.pthread_sigmask(_signal.SIG_SETMASK, [])
 
 
 def _wait_for_main(pid: int) -> int:
@@ -166,22 +216,26 @@ def _wait_for_main(pid: int) -> int:
             continue
         # Still a zombie, `pid` holds its process group id: no other process
         # can have taken it, so killing the group hits only the runtime's leftovers.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
+        try:
+            os.killpg(pid, _signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):
+            pass
         return os.waitpid(pid, 0)[1]
 
 
-def _record_exit(files: ContainerFiles, returncode: int) -> None:
+def _record_exit(container_dir: str, returncode: int) -> None:
     # The shell's (and Docker's) convention: killed by signal N is code 128 + N.
     killed_by = -returncode if returncode < 0 else None
-    exit_record: dict[str, Any] = {
+    exit_record: dict[str, str | int | float | None] = {
         "exit_code": 128 + killed_by if killed_by else returncode,
         "signal": killed_by,
         "finished_at": time.time(),
     }
     # The container may have been removed meanwhile: then nobody wants the record.
-    with contextlib.suppress(FileNotFoundError):
-        write_json_atomic(files.exit, exit_record)
+    try:
+        write_flat_json(os.path.join(container_dir, EXIT_FILE), exit_record)
+    except FileNotFoundError:
+        pass
 
 
 def _reap_orphans() -> None:
