@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+from dataclasses import replace
 from datetime import timedelta
 
 from prometheus_client import Counter, Histogram
@@ -161,8 +162,9 @@ class Deliverer:
         )
         if self.on_disabled is None:
             return
+        disabled = replace(webhook, enabled=False, disabled_reason=reason)
         try:
-            await self.on_disabled(webhook, reason)
+            await self.on_disabled(disabled, reason)
         except Exception:
             logger.exception("webhook disabled callback failed", extra={"webhook_id": webhook.id})
 

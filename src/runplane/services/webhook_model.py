@@ -156,7 +156,7 @@ class WebhookStore(Protocol):
 
     async def get(self, webhook_id: str) -> Webhook | None: ...
 
-    async def list(self, *, team_id: str | None = None) -> list[Webhook]:
+    async def list_webhooks(self, *, team_id: str | None = None) -> list[Webhook]:
         """Ordered by creation; `team_id` None lists every webhook."""
 
     async def update(self, webhook: Webhook) -> Webhook | None:
@@ -206,3 +206,7 @@ class WebhookStore(Protocol):
 
     async def abandon(self, delivery_id: str, reason: str, at: datetime) -> None:
         """Mark a pending delivery abandoned without attempting it."""
+
+    async def purge_deliveries(self, before: datetime, *, limit: int = 1000) -> int:
+        """Delete up to `limit` finished deliveries (not pending) last changed
+        before `before`, with their attempts; how many were."""

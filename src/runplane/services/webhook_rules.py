@@ -8,7 +8,7 @@ import base64
 import ipaddress
 import math
 import secrets
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -250,8 +250,3 @@ def _next_state(
 
 def failure_summary(result: SendResult) -> str:
     return result.error or f"HTTP {result.status_code}"
-
-
-def iter_chunks(items: list[str], size: int) -> Iterator[list[str]]:
-    for start in range(0, len(items), size):
-        yield items[start : start + size]

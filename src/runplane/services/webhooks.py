@@ -14,6 +14,7 @@ import logging
 import secrets
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from runplane.ports import Clock, TokenGenerator
@@ -40,7 +41,37 @@ from runplane.services.webhook_rules import (
 logger = logging.getLogger(__name__)
 
 TEST_EVENT_TYPE = "runplane.webhook.test"
+DISABLED_EVENT_TYPE = "webhook.disabled"
 MAX_DELIVERIES_LISTED = 500
+
+
+def _rfc3339(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def webhook_envelope(
+    webhook: Webhook,
+    *,
+    event_id: str,
+    event_type: str,
+    at: datetime,
+    source: str = "/runplane",
+    **data: object,
+) -> str:
+    """A CloudEvents 1.0 envelope about `webhook` (subject: its id), as JSON:
+    the test ping, and the `webhook.disabled` notice the composition root may
+    publish from the Deliverer's `on_disabled` callback."""
+    envelope = {
+        "specversion": "1.0",
+        "id": event_id,
+        "source": source,
+        "type": event_type,
+        "subject": webhook.id,
+        "time": _rfc3339(at),
+        "datacontenttype": "application/json",
+        "data": {"team_id": webhook.team_id, "webhook_id": webhook.id, **data},
+    }
+    return json.dumps(envelope, separators=(",", ":"), sort_keys=True)
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,11 +154,13 @@ class WebhookService:
         logger.info("webhook created", extra={"webhook_id": webhook.id, "team_id": team_id})
         return webhook, secret
 
-    async def list(self, team_scope: str | None, *, team_id: str | None = None) -> list[Webhook]:
+    async def list_webhooks(
+        self, team_scope: str | None, *, team_id: str | None = None
+    ) -> list[Webhook]:
         """A team's webhooks; for an admin (scope None) every one, or `team_id`'s."""
         if team_scope is not None:
-            return await self.store.list(team_id=team_scope)
-        return await self.store.list(team_id=team_id)
+            return await self.store.list_webhooks(team_id=team_scope)
+        return await self.store.list_webhooks(team_id=team_id)
 
     async def get(self, webhook_id: str, team_scope: str | None) -> Webhook | None:
         webhook = await self.store.get(webhook_id)
@@ -218,27 +251,20 @@ class WebhookService:
     def _test_delivery(self, webhook: Webhook) -> Delivery:
         now = self.clock.now()
         event_id = "evt_test_" + self.tokens.new_token()
-        envelope = {
-            "specversion": "1.0",
-            "id": event_id,
-            "source": "/runplane",
-            "type": TEST_EVENT_TYPE,
-            "subject": webhook.id,
-            "time": now.isoformat(timespec="milliseconds").replace("+00:00", "Z"),
-            "datacontenttype": "application/json",
-            "data": {
-                "team_id": webhook.team_id,
-                "webhook_id": webhook.id,
-                "message": "a test delivery from runplane",
-            },
-        }
+        payload = webhook_envelope(
+            webhook,
+            event_id=event_id,
+            event_type=TEST_EVENT_TYPE,
+            at=now,
+            message="a test delivery from runplane",
+        )
         return Delivery(
             id="dlv_" + self.tokens.new_token(),
             webhook_id=webhook.id,
             event_id=event_id,
             event_type=TEST_EVENT_TYPE,
             runtime_id="",
-            payload=json.dumps(envelope, separators=(",", ":"), sort_keys=True),
+            payload=payload,
             status=DeliveryStatus.PENDING,
             attempts=0,
             next_attempt_at=None,

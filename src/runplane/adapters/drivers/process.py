@@ -67,7 +67,7 @@ class ProcessDriver:
         start_timeout_s: float = 10.0,
         kill_grace_s: float = 5.0,
         settle_timeout_s: float = 1.0,
-        poll_interval_s: float = 0.02,
+        poll_interval_s: float = 0.005,
     ) -> None:
         # Absolute: the supervisor runs in another working directory.
         self._containers = containers_dir(Path(state_dir).resolve())
