@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -17,6 +18,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from runplane.adapters.drivers.process import ProcessDriver
+from runplane.adapters.http.webhook_sender import HttpWebhookSender, resolve_host
 from runplane.adapters.redis.client import connect as connect_redis
 from runplane.adapters.redis.dead_letters import RedisDeadLetterQueue
 from runplane.adapters.redis.embedded import EmbeddedRedis
@@ -24,25 +26,37 @@ from runplane.adapters.redis.events import RedisEventPublisher
 from runplane.adapters.redis.events_reader import RedisEventReader
 from runplane.adapters.redis.jobs import RedisJobQueue, RedisJobResultPublisher
 from runplane.adapters.redis.leases import RedisLeaseStore
+from runplane.adapters.secrets import SecretBox
 from runplane.adapters.sql.api_key_store import SqlApiKeyStore
 from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.migrate import upgrade_database, upgrade_sync
 from runplane.adapters.sql.operation_log import SqlOperationLog
 from runplane.adapters.sql.outbox import SqlOutbox
 from runplane.adapters.sql.runtime_store import SqlRuntimeStore
+from runplane.adapters.sql.webhook_store import SqlWebhookStore
 from runplane.adapters.system import SecretTokenGenerator, SystemClock
 from runplane.api.app import create_app
 from runplane.api.context import ApiContext
 from runplane.config import Settings
-from runplane.ports import Driver
+from runplane.domain.events import OutboxEvent
+from runplane.ports import Clock, Driver, TokenGenerator
 from runplane.services.dependencies import Dependencies, Timeouts
 from runplane.services.keys import ApiKeys
 from runplane.services.lifecycle import Lifecycle
+from runplane.services.webhook_delivery import Deliverer
+from runplane.services.webhook_model import Webhook
+from runplane.services.webhook_rules import RetrySchedule, parse_retry_schedule
+from runplane.services.webhooks import DISABLED_EVENT_TYPE, WebhookService, webhook_envelope
 from runplane.streams.retention import RetentionPolicy
 from runplane.streams.settings import ConsumerSettings
 from runplane.workers.job_consumers import job_consumers
 from runplane.workers.outbox_relay import OutboxRelay
-from runplane.workers.runner import WorkerSet
+from runplane.workers.runner import Loop, WorkerSet
+from runplane.workers.webhook_dispatcher import (
+    WebhookDeliveryLoop,
+    WebhookFanout,
+    webhook_consumer,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -120,9 +134,13 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
             deps.tokens,
             lease_ttl_ms=settings.lease_ttl_ms,
         )
+        webhooks, webhook_workers = await _webhooks(
+            stack, settings, database, client, stream_client, clock, deps.tokens
+        )
         workers = WorkerSet(
             [
                 relay,
+                *webhook_workers,
                 *job_consumers(
                     stream_client,
                     lifecycle=lifecycle,
@@ -147,7 +165,68 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
         )
         app = create_app(context)
         app.state.event_reader = event_reader
+        app.state.webhooks = webhooks
         yield Runplane(settings, lifecycle, keys, app, client, database, workers)
+
+
+async def _webhooks(
+    stack: contextlib.AsyncExitStack,
+    settings: Settings,
+    database: SqlDatabase,
+    client: redis.asyncio.Redis,
+    stream_client: redis.asyncio.Redis,
+    clock: Clock,
+    tokens: TokenGenerator,
+) -> tuple[WebhookService, list[Loop]]:
+    """The webhook service for the API, and its two workers: the fan-out from the
+    events stream into deliveries, and the loop that sends (and retries) them."""
+    store = SqlWebhookStore(database, SecretBox(settings.data_dir / "webhook.key"))
+    sender = HttpWebhookSender(clock, allow_private=settings.webhook_allow_private)
+    stack.push_async_callback(sender.aclose)
+    publisher = RedisEventPublisher(client)
+    source = f"/runplane/{settings.consumer_name}"
+
+    async def disabled(webhook: Webhook, reason: str) -> None:
+        now, event_id = clock.now(), tokens.new_token()
+        payload = webhook_envelope(
+            webhook,
+            event_id=event_id,
+            event_type=DISABLED_EVENT_TYPE,
+            at=now,
+            source=source,
+            reason=reason,
+        )
+        event = OutboxEvent(
+            0, event_id, "", webhook.team_id, DISABLED_EVENT_TYPE, True, payload, now
+        )
+        await publisher.publish([event])
+
+    deliverer = Deliverer(
+        store,
+        sender,
+        clock,
+        schedule=RetrySchedule(parse_retry_schedule(settings.webhook_retry_schedule_s)),
+        on_disabled=disabled,
+    )
+    service = WebhookService(
+        store,
+        deliverer,
+        clock,
+        tokens,
+        resolver=resolve_host,
+        allow_private=settings.webhook_allow_private,
+    )
+    delivery_loop = WebhookDeliveryLoop(store, deliverer, clock)
+    fanout = WebhookFanout(store, clock, tokens, on_added=delivery_loop.wake)
+    # No retention here: this group's acknowledgements alone must not trim the
+    # events stream that SSE readers replay from.
+    consumer = webhook_consumer(
+        stream_client,
+        fanout,
+        consumer=settings.consumer_name,
+        settings=dataclasses.replace(consumer_settings(settings), retention=None),
+    )
+    return service, [consumer, delivery_loop]
 
 
 def consumer_settings(settings: Settings) -> ConsumerSettings:

@@ -17,7 +17,7 @@ from runplane.adapters.sql.engine import SqlDatabase, database_url
 from runplane.adapters.sql.migrate import upgrade
 from runplane.adapters.sql.operation_log import SqlOperationLog
 from runplane.adapters.sql.runtime_store import SqlRuntimeStore
-from runplane.adapters.sql.tables import metadata
+from runplane.adapters.sql.schema import metadata
 from runplane.domain.errors import StoreUnavailable
 from tests.support.postgres import PostgresServer, free_port
 from tests.support.store_backends import make_entry, migrated_postgres_url, migrated_sqlite_url

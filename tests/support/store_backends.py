@@ -29,7 +29,7 @@ from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.migrate import upgrade
 from runplane.adapters.sql.operation_log import SqlOperationLog
 from runplane.adapters.sql.runtime_store import SqlRuntimeStore
-from runplane.adapters.sql.tables import metadata
+from runplane.adapters.sql.schema import metadata
 from runplane.domain.operations import OpKind, OpSource, Outcome
 from runplane.domain.records import OperationEntry, RuntimeRecord
 from runplane.domain.statuses import Status

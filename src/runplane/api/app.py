@@ -11,6 +11,7 @@ from runplane.api import (
     routes_operations,
     routes_runtimes,
     routes_system,
+    routes_webhooks,
 )
 from runplane.api.context import ApiContext
 from runplane.api.errors import install_error_handlers
@@ -28,5 +29,6 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(routes_operations.router)
     app.include_router(routes_jobs.router)
     app.include_router(routes_events.router)
+    app.include_router(routes_webhooks.router)
     app.include_router(routes_system.router)
     return app

@@ -26,6 +26,7 @@ DURABLE_TYPES: frozenset[str] = frozenset(
         "runtime.remove",
         "runtime.unreachable",
         "runtime.recovered",
+        "webhook.disabled",
     }
 )
 """The types a webhook or an SSE filter can subscribe to."""

@@ -10,7 +10,7 @@ from alembic import context
 from sqlalchemy import Connection
 
 from runplane.adapters.sql.engine import SqlDatabase
-from runplane.adapters.sql.tables import metadata
+from runplane.adapters.sql.schema import metadata
 
 
 def run_migrations(connection: Connection) -> None:

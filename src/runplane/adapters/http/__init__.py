@@ -1,0 +1,1 @@
+"""HTTP clients of the outside world (webhook receivers)."""

@@ -1,0 +1,9 @@
+"""The whole schema: every table module, so `metadata` holds all of them
+(migration autogenerate, the schema check, tests that empty every table)."""
+
+from __future__ import annotations
+
+from runplane.adapters.sql import webhook_tables
+from runplane.adapters.sql.tables import metadata
+
+__all__ = ["metadata", "webhook_tables"]
