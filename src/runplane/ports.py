@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from runplane.domain.drivers import ContainerInfo, StartedContainer
 from runplane.domain.event_reading import EventFilter, EventPage, StoredEvent
 from runplane.domain.events import LifecycleEvent, OutboxEvent
+from runplane.domain.health import HealthEvent
 from runplane.domain.jobs import JobResult
 from runplane.domain.keys import ApiKey
 from runplane.domain.records import OperationEntry, RuntimeRecord, StatusChange
@@ -164,6 +165,11 @@ class DeadLetterQueue(Protocol):
         DeadLetterNotFound / DeadLetterUnreplayable."""
 
     async def drop(self, dead_letter_id: str) -> bool: ...
+
+
+class HealthEventPublisher(Protocol):
+    async def publish(self, event: HealthEvent) -> None:
+        """Append to `runtime:health_events`; raises StoreUnavailable if Redis is down."""
 
 
 class Clock(Protocol):

@@ -26,3 +26,7 @@ class ContainerInfo:
     exit_code: int | None = None
     signal: int | None = None
     detail: str = ""
+    runtime_id: str | None = None
+    """The runtime the container was started for, when the driver knows it
+    (list_containers fills it, so orphans can be told apart)."""
+    oom_killed: bool = False

@@ -1,0 +1,41 @@
+"""Health events: what drivers and probes observe about a runtime (DESIGN §4)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+HEALTH_EVENTS_STREAM = "runtime:health_events"
+SNAPSHOTS_STREAM = "runtime:snapshots"
+
+
+class HealthEventType(StrEnum):
+    CONTAINER_STARTED = "container_started"
+    PROBE_RECOVERED = "probe_recovered"
+    PROBE_FAILED = "probe_failed"
+    INSPECT_UNHEALTHY = "inspect_unhealthy"
+    CONTAINER_EXITED = "container_exited"
+    CONTAINER_OOM = "container_oom"
+    CONTAINER_DISAPPEARED = "container_disappeared"
+
+
+@dataclass(frozen=True, slots=True)
+class HealthEvent:
+    runtime_id: str
+    container_id: str
+    event_type: HealthEventType
+    occurred_at: datetime
+    details: dict[str, Any] = field(default_factory=dict)
+
+    def as_fields(self) -> dict[str, str]:
+        """Flat string fields, as `runtime:health_events` carries them."""
+        return {
+            "runtime_id": self.runtime_id,
+            "container_id": self.container_id,
+            "event_type": str(self.event_type),
+            "occurred_at_ms": str(int(self.occurred_at.timestamp() * 1000)),
+            "details": json.dumps(self.details, sort_keys=True),
+        }
