@@ -38,7 +38,7 @@ from runplane.adapters.system import SecretTokenGenerator, SystemClock
 from runplane.api.app import create_app
 from runplane.api.context import ApiContext
 from runplane.config import Settings
-from runplane.domain.events import OutboxEvent
+from runplane.domain.events import EVENTS_STREAM, OutboxEvent
 from runplane.ports import Clock, Driver, TokenGenerator
 from runplane.services.dependencies import Dependencies, Timeouts
 from runplane.services.keys import ApiKeys
@@ -51,6 +51,7 @@ from runplane.streams.retention import RetentionPolicy
 from runplane.streams.settings import ConsumerSettings
 from runplane.workers.job_consumers import job_consumers
 from runplane.workers.outbox_relay import OutboxRelay
+from runplane.workers.retention import RetentionLoop
 from runplane.workers.runner import Loop, WorkerSet
 from runplane.workers.webhook_dispatcher import (
     WebhookDeliveryLoop,
@@ -140,6 +141,7 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
         workers = WorkerSet(
             [
                 relay,
+                RetentionLoop(stream_client, {EVENTS_STREAM: events_retention(settings)}),
                 *webhook_workers,
                 *job_consumers(
                     stream_client,
@@ -227,6 +229,12 @@ async def _webhooks(
         settings=dataclasses.replace(consumer_settings(settings), retention=None),
     )
     return service, [consumer, delivery_loop]
+
+
+def events_retention(settings: Settings) -> RetentionPolicy:
+    return RetentionPolicy(
+        max_len=settings.events_stream_max_len, max_age_ms=settings.events_stream_max_age_ms
+    )
 
 
 def consumer_settings(settings: Settings) -> ConsumerSettings:

@@ -29,6 +29,11 @@ class Settings(BaseSettings):
     job_stream_max_len: int | None = Field(default=100_000, ge=1)
     job_stream_max_age_ms: int | None = Field(default=None, ge=1)
 
+    events_stream_max_len: int | None = Field(default=1_000_000, ge=1)
+    events_stream_max_age_ms: int | None = Field(default=None, ge=1)
+    """Retention of `runplane:events`; never past what the webhooks group has not
+    acknowledged. A resuming SSE client older than what is kept is told to resync."""
+
     lease_ttl_ms: int = Field(default=10_000, ge=300)
     stream_lease_wait_ms: int = Field(default=15_000, ge=0)
     """Longer than the lease TTL: a lease left by a crashed instance expires
