@@ -22,6 +22,10 @@ SQLITE_PRAGMAS = (
     "PRAGMA foreign_keys=ON",
 )
 SQLITE_BEGIN_OPTION = "runplane_sqlite_begin"
+READ_WITHOUT_TRANSACTION = "NONE"
+"""Reads run one statement each: in SQLite's autocommit mode a SELECT is its own
+consistent snapshot, and skipping BEGIN and ROLLBACK saves two round trips to
+aiosqlite's thread per read."""
 _DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
     "postgresql": "postgresql+asyncpg",
@@ -73,6 +77,8 @@ def _begin_sqlite_transaction(connection: Connection) -> None:
     busy timeout, so a transaction never fails upgrading a read to a write),
     plain BEGIN for reads. Migrations' DDL runs in the transaction too."""
     mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "DEFERRED")
+    if mode == READ_WITHOUT_TRANSACTION:
+        return
     connection.exec_driver_sql(f"BEGIN {mode}")
 
 
@@ -107,6 +113,7 @@ class SqlDatabase:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._writer = engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+        self._reader = engine.execution_options(**{SQLITE_BEGIN_OPTION: READ_WITHOUT_TRANSACTION})
         self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
 
     @classmethod
@@ -121,7 +128,7 @@ class SqlDatabase:
     @contextlib.asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncConnection]:
         with unavailable_as_store_error():
-            async with self.engine.connect() as connection:
+            async with self._reader.connect() as connection:
                 yield connection
 
     @contextlib.asynccontextmanager
