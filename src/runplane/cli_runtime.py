@@ -156,18 +156,6 @@ def stop(
     _operate("stop", runtime_id, url, api_key, as_json, {"reason": reason}, job_id)
 
 
-@runtime_app.command("restart")
-def restart(
-    runtime_id: str,
-    job_id: JobOpt = None,
-    url: UrlOpt = None,
-    api_key: KeyOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Stop and start a runtime under one lease."""
-    _operate("restart", runtime_id, url, api_key, as_json, None, job_id)
-
-
 @runtime_app.command("patch")
 def patch(
     runtime_id: str,
@@ -186,40 +174,26 @@ def patch(
     _operate("patch", runtime_id, url, api_key, as_json, {"spec": new_spec}, job_id)
 
 
-@runtime_app.command("pause")
-def pause(
-    runtime_id: str,
-    job_id: JobOpt = None,
-    url: UrlOpt = None,
-    api_key: KeyOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Freeze a running runtime."""
-    _operate("pause", runtime_id, url, api_key, as_json, None, job_id)
+def _simple_operation(name: str, op: str, doc: str) -> None:
+    """Register `runplane runtime <name> ID`: an operation that takes no body."""
+
+    def command(
+        runtime_id: str,
+        job_id: JobOpt = None,
+        url: UrlOpt = None,
+        api_key: KeyOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        _operate(op, runtime_id, url, api_key, as_json, None, job_id)
+
+    command.__doc__ = doc
+    runtime_app.command(name)(command)
 
 
-@runtime_app.command("resume")
-def resume(
-    runtime_id: str,
-    job_id: JobOpt = None,
-    url: UrlOpt = None,
-    api_key: KeyOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Thaw a paused runtime."""
-    _operate("resume", runtime_id, url, api_key, as_json, None, job_id)
-
-
-@runtime_app.command("rm")
-def remove(
-    runtime_id: str,
-    job_id: JobOpt = None,
-    url: UrlOpt = None,
-    api_key: KeyOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Remove a runtime (stopping it first if it runs)."""
-    _operate("remove", runtime_id, url, api_key, as_json, None, job_id)
+_simple_operation("restart", "restart", "Stop and start a runtime under one lease.")
+_simple_operation("pause", "pause", "Freeze a running runtime.")
+_simple_operation("resume", "resume", "Thaw a paused runtime.")
+_simple_operation("rm", "remove", "Remove a runtime (stopping it first if it runs).")
 
 
 @runtime_app.command("wait")
