@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
+from runplane.domain.dead_letters import DeadLetter
 from runplane.domain.drivers import ContainerInfo, StartedContainer
 from runplane.domain.event_reading import EventFilter, EventPage, StoredEvent
 from runplane.domain.events import LifecycleEvent, OutboxEvent
@@ -15,9 +16,6 @@ from runplane.domain.jobs import JobResult
 from runplane.domain.keys import ApiKey
 from runplane.domain.records import OperationEntry, RuntimeRecord, StatusChange
 from runplane.domain.statuses import Status
-
-if TYPE_CHECKING:
-    from runplane.streams.dead_letters import DeadLetter
 
 
 @dataclass(frozen=True, slots=True)

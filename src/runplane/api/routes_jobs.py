@@ -10,10 +10,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from runplane.api.auth import AdminKey, Context, Key
 from runplane.api.errors import ApiError
+from runplane.domain.dead_letters import DeadLetterNotFound, DeadLetterUnreplayable
 from runplane.domain.errors import ErrorCode
 from runplane.domain.operations import OpKind
 from runplane.ports import DeadLetterQueue, JobQueue
-from runplane.streams.dead_letters import DeadLetterNotFound, DeadLetterUnreplayable
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
 

@@ -13,43 +13,29 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio
 
-from runplane.domain.errors import RunplaneError
+from runplane.domain.dead_letters import DeadLetter, DeadLetterNotFound, DeadLetterUnreplayable
 from runplane.streams.entries import StreamEntry, decode_text
 from runplane.streams.settings import DEAD_LETTER_STREAM
+
+__all__ = [
+    "DeadLetter",
+    "DeadLetterNotFound",
+    "DeadLetterUnreplayable",
+    "dead_letter_fields",
+    "drop_dead_letter",
+    "get_dead_letter",
+    "list_dead_letters",
+    "parse_dead_letter",
+    "replay_dead_letter",
+]
 
 MAX_ERROR_CHARS = 2_000
 """An error message is cut to this length: a dead letter is for a person to
 read, and a runaway message must not bloat the stream."""
-
-
-class DeadLetterNotFound(RunplaneError):
-    def __init__(self, dead_letter_id: str) -> None:
-        super().__init__(f"no dead letter {dead_letter_id!r}")
-        self.dead_letter_id = dead_letter_id
-
-
-class DeadLetterUnreplayable(RunplaneError):
-    """The dead letter lacks a stream or fields to add back."""
-
-    def __init__(self, dead_letter_id: str, why: str) -> None:
-        super().__init__(f"dead letter {dead_letter_id!r} cannot be replayed: {why}")
-        self.dead_letter_id = dead_letter_id
-
-
-@dataclass(frozen=True, slots=True)
-class DeadLetter:
-    id: str
-    """The dead letter's own entry id in the dead-letter stream."""
-    stream: str
-    entry_id: str
-    fields: dict[str, str]
-    error: str
-    deliveries: int
 
 
 def dead_letter_fields(entry: StreamEntry, error: str) -> dict[str, str]:
