@@ -63,7 +63,10 @@ def connect(
         max_connections=MAX_CONNECTIONS,
         timeout=POOL_WAIT_S,
         decode_responses=decode_responses,
-        protocol=2,  # the reply shapes runplane parses (streams, XAUTOCLAIM) are RESP2's
+        protocol=2,
+        # No CLIENT SETINFO: it costs a round trip and a package-metadata lookup
+        # on every new connection, and tells the server nothing it needs.
+        driver_info=None,  # the reply shapes runplane parses (streams, XAUTOCLAIM) are RESP2's
         socket_timeout=socket_timeout_s,
         socket_connect_timeout=socket_connect_timeout_s,
         health_check_interval=health_check_interval_s,

@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from sqlalchemy import URL, Connection, event, make_url
+from sqlalchemy import URL, Connection, Engine, event, make_url
+from sqlalchemy import create_engine as sa_create_engine
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from runplane.domain.errors import StoreUnavailable
+
+T = TypeVar("T")
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_PRAGMAS = (
@@ -57,6 +60,18 @@ def create_engine(url: str | URL) -> AsyncEngine:
     engine = create_async_engine(parsed)
     event.listen(engine.sync_engine, "connect", _prepare_sqlite_connection)
     event.listen(engine.sync_engine, "begin", _begin_sqlite_transaction)
+    return engine
+
+
+def create_sqlite_sync_engine(url: URL) -> Engine:
+    """The synchronous twin of a SQLite AsyncEngine, same file and same set-up:
+    `SqlDatabase.read`/`write` run a whole unit of work on it in one thread
+    hand-off, where the async driver hands off to its thread for every call."""
+    engine = sa_create_engine(
+        url.set(drivername="sqlite"), connect_args={"check_same_thread": False}
+    )
+    event.listen(engine, "connect", _prepare_sqlite_connection)
+    event.listen(engine, "begin", _begin_sqlite_transaction)
     return engine
 
 
@@ -112,6 +127,14 @@ class SqlDatabase:
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
+        self._sqlite: Engine | None = None
+        if engine.dialect.name == "sqlite":
+            sync = create_sqlite_sync_engine(engine.url)
+            self._sqlite_writer = sync.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
+            self._sqlite_reader = sync.execution_options(
+                **{SQLITE_BEGIN_OPTION: READ_WITHOUT_TRANSACTION}
+            )
+            self._sqlite = sync
         self._writer = engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
         self._reader = engine.execution_options(**{SQLITE_BEGIN_OPTION: READ_WITHOUT_TRANSACTION})
         self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
@@ -139,8 +162,37 @@ class SqlDatabase:
                 async with self._writer.begin() as connection:
                     yield connection
 
+    async def read(self, work: Callable[[Connection], T]) -> T:
+        """Run `work` (plain, synchronous SQLAlchemy Core) on a connection: in one
+        thread hand-off on SQLite, through `run_sync` on Postgres."""
+        with unavailable_as_store_error():
+            if self._sqlite is not None:
+                return await asyncio.to_thread(_run, self._sqlite_reader.connect, work)
+            async with self._reader.connect() as connection:
+                return await connection.run_sync(work)
+
+    async def write(self, work: Callable[[Connection], T]) -> T:
+        """Run `work` in one transaction: committed when it returns, rolled back if
+        it raises. On SQLite, writers queue on the same lock as `writing()`."""
+        async with self._write_gate():
+            with unavailable_as_store_error():
+                if self._sqlite is not None:
+                    return await asyncio.to_thread(_run, self._sqlite_writer.begin, work)
+                async with self._writer.begin() as connection:
+                    return await connection.run_sync(work)
+
     def _write_gate(self) -> contextlib.AbstractAsyncContextManager[Any]:
         return self._write_lock if self._write_lock is not None else contextlib.nullcontext()
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+        if self._sqlite is not None:
+            self._sqlite.dispose()
+
+
+def _run(
+    opening: Callable[[], contextlib.AbstractContextManager[Connection]],
+    work: Callable[[Connection], T],
+) -> T:
+    with opening() as connection:
+        return work(connection)

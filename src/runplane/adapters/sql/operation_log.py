@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import TypeVar
 
-from sqlalchemy import ColumnElement, RowMapping, insert, select
+from sqlalchemy import ColumnElement, Connection, RowMapping, insert, select
 from sqlalchemy import exc as sa_exc
-from sqlalchemy.ext.asyncio import AsyncConnection
 
 from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.outbox import insert_events
@@ -51,11 +50,11 @@ def row_to_entry(row: RowMapping) -> OperationEntry:
 _INSERT = insert(operations)
 
 
-async def insert_entry(connection: AsyncConnection, entry: OperationEntry) -> None:
+def insert_entry(connection: Connection, entry: OperationEntry) -> None:
     """Insert `entry` in the caller's transaction; a taken job_id raises
     DuplicateJobId, and the caller's transaction then rolls back."""
     try:
-        await connection.execute(_INSERT, as_row(entry))
+        connection.execute(_INSERT, as_row(entry))
     except sa_exc.IntegrityError as exc:
         if entry.job_id is not None and "job_id" in str(exc.orig):
             raise DuplicateJobId(entry.job_id) from exc
@@ -67,9 +66,11 @@ class SqlOperationLog:
         self._database = database
 
     async def append(self, entry: OperationEntry, *, events: Sequence[LifecycleEvent] = ()) -> None:
-        async with self._database.writing() as connection:
-            await insert_entry(connection, entry)
-            await insert_events(connection, events)
+        def work(connection: Connection) -> None:
+            insert_entry(connection, entry)
+            insert_events(connection, events)
+
+        await self._database.write(work)
 
     async def list_for_runtime(self, runtime_id: str, *, limit: int = 100) -> list[OperationEntry]:
         """Newest first: by finished_at, then by the order they were appended."""
@@ -79,8 +80,9 @@ class SqlOperationLog:
             .order_by(operations.c.finished_at.desc(), operations.c.seq.desc())
             .limit(limit)
         )
-        async with self._database.reading() as connection:
-            rows = (await connection.execute(query)).mappings().all()
+        rows = await self._database.read(
+            lambda connection: connection.execute(query).mappings().all()
+        )
         return [row_to_entry(row) for row in rows]
 
     async def get(self, operation_id: str) -> OperationEntry | None:
@@ -90,6 +92,8 @@ class SqlOperationLog:
         return await self._find_one(operations.c.job_id == job_id)
 
     async def _find_one(self, predicate: ColumnElement[bool]) -> OperationEntry | None:
-        async with self._database.reading() as connection:
-            row = (await connection.execute(select(operations).where(predicate))).mappings().first()
+        query = select(operations).where(predicate)
+        row = await self._database.read(
+            lambda connection: connection.execute(query).mappings().first()
+        )
         return None if row is None else row_to_entry(row)

@@ -5,8 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import bindparam, func, insert, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
+from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.tables import outbox
@@ -27,7 +26,7 @@ _MARK_SENT = (
 _OLDEST = select(func.min(outbox.c.created_at)).where(outbox.c.sent_at.is_(None))
 
 
-async def insert_events(connection: AsyncConnection, events: Sequence[LifecycleEvent]) -> None:
+def insert_events(connection: Connection, events: Sequence[LifecycleEvent]) -> None:
     """Put `events` in the outbox inside the caller's transaction."""
     if not events:
         return
@@ -44,7 +43,7 @@ async def insert_events(connection: AsyncConnection, events: Sequence[LifecycleE
         }
         for event in events
     ]
-    await connection.execute(_INSERT, rows)
+    connection.execute(_INSERT, rows)
 
 
 class SqlOutbox:
@@ -52,8 +51,9 @@ class SqlOutbox:
         self._database = database
 
     async def pending(self, *, limit: int = 500) -> list[OutboxEvent]:
-        async with self._database.reading() as connection:
-            rows = (await connection.execute(_PENDING, {"limit": limit})).mappings().all()
+        rows = await self._database.read(
+            lambda connection: connection.execute(_PENDING, {"limit": limit}).mappings().all()
+        )
         return [
             OutboxEvent(
                 seq=row["seq"],
@@ -71,10 +71,11 @@ class SqlOutbox:
     async def mark_sent(self, seqs: Sequence[int], at: datetime) -> None:
         if not seqs:
             return
-        async with self._database.writing() as connection:
-            await connection.execute(_MARK_SENT, {"seqs": list(seqs), "at": at})
+        parameters = {"seqs": list(seqs), "at": at}
+        await self._database.write(lambda connection: connection.execute(_MARK_SENT, parameters))
 
     async def oldest_pending_at(self) -> datetime | None:
-        async with self._database.reading() as connection:
-            oldest: datetime | None = (await connection.execute(_OLDEST)).scalar()
+        oldest: datetime | None = await self._database.read(
+            lambda connection: connection.execute(_OLDEST).scalar()
+        )
         return oldest

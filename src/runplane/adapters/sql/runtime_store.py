@@ -6,7 +6,16 @@ import functools
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import ColumnElement, RowMapping, Update, bindparam, insert, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    RowMapping,
+    Update,
+    bindparam,
+    insert,
+    select,
+    update,
+)
 from sqlalchemy import exc as sa_exc
 
 from runplane.adapters.sql.engine import SqlDatabase
@@ -87,16 +96,20 @@ class SqlRuntimeStore:
         self._database = database
 
     async def get(self, runtime_id: str) -> RuntimeRecord | None:
-        async with self._database.reading() as connection:
-            result = await connection.execute(_GET, {"runtime_id": runtime_id})
-            row = result.mappings().first()
+        row = await self._database.read(
+            lambda connection: (
+                connection.execute(_GET, {"runtime_id": runtime_id}).mappings().first()
+            )
+        )
         return None if row is None else row_to_record(row)
 
     async def create(self, record: RuntimeRecord, *, events: Sequence[LifecycleEvent] = ()) -> None:
+        def work(connection: Connection) -> None:
+            connection.execute(insert(runtimes).values(**as_row(record)))
+            insert_events(connection, events)
+
         try:
-            async with self._database.writing() as connection:
-                await connection.execute(insert(runtimes).values(**as_row(record)))
-                await insert_events(connection, events)
+            await self._database.write(work)
         except sa_exc.IntegrityError as exc:
             raise RuntimeAlreadyExists(record.runtime_id) from exc
 
@@ -119,8 +132,9 @@ class SqlRuntimeStore:
             query = query.where(runtimes.c.team_id == team_id)
         if after is not None:
             query = query.where(runtimes.c.runtime_id > after)
-        async with self._database.reading() as connection:
-            rows = (await connection.execute(query)).mappings().all()
+        rows = await self._database.read(
+            lambda connection: connection.execute(query).mappings().all()
+        )
         records = [row_to_record(row) for row in rows[:limit]]
         more = len(rows) > limit
         return RuntimePage(records, records[-1].runtime_id if more else None)
@@ -137,12 +151,15 @@ class SqlRuntimeStore:
         the UPDATE back."""
         values = plain_values(change.updated_fields())
         statement = cas_statement(change, values)
-        async with self._database.writing() as connection:
-            result = await connection.execute(statement, cas_parameters(change, values))
-            row = result.mappings().first()
+        parameters = cas_parameters(change, values)
+
+        def work(connection: Connection) -> RowMapping:
+            row = connection.execute(statement, parameters).mappings().first()
             if row is None:
                 raise CasConflict(change.runtime_id, change.expected_status.value)
             if entry is not None:
-                await insert_entry(connection, entry)
-            await insert_events(connection, events)
-        return row_to_record(row)
+                insert_entry(connection, entry)
+            insert_events(connection, events)
+            return row
+
+        return row_to_record(await self._database.write(work))
