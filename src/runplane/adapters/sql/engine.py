@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -16,6 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from runplane.domain.errors import StoreUnavailable
 
 T = TypeVar("T")
+
+SQLITE_THREADS = 4
+"""Threads for SQLite work: one writer at a time, the rest read (WAL readers do
+not block the writer)."""
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
 SQLITE_PRAGMAS = (
@@ -135,6 +140,9 @@ class SqlDatabase:
                 **{SQLITE_BEGIN_OPTION: READ_WITHOUT_TRANSACTION}
             )
             self._sqlite = sync
+            # Its own threads: database work never queues behind the default
+            # executor's other blocking calls (a process driver's launches, say).
+            self._executor = ThreadPoolExecutor(SQLITE_THREADS, thread_name_prefix="sqlite")
         self._writer = engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
         self._reader = engine.execution_options(**{SQLITE_BEGIN_OPTION: READ_WITHOUT_TRANSACTION})
         self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
@@ -167,7 +175,7 @@ class SqlDatabase:
         thread hand-off on SQLite, through `run_sync` on Postgres."""
         with unavailable_as_store_error():
             if self._sqlite is not None:
-                return await asyncio.to_thread(_run, self._sqlite_reader.connect, work)
+                return await self._in_thread(self._sqlite_reader.connect, work)
             async with self._reader.connect() as connection:
                 return await connection.run_sync(work)
 
@@ -177,9 +185,17 @@ class SqlDatabase:
         async with self._write_gate():
             with unavailable_as_store_error():
                 if self._sqlite is not None:
-                    return await asyncio.to_thread(_run, self._sqlite_writer.begin, work)
+                    return await self._in_thread(self._sqlite_writer.begin, work)
                 async with self._writer.begin() as connection:
                     return await connection.run_sync(work)
+
+    async def _in_thread(
+        self,
+        opening: Callable[[], contextlib.AbstractContextManager[Connection]],
+        work: Callable[[Connection], T],
+    ) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, _run, opening, work)
 
     def _write_gate(self) -> contextlib.AbstractAsyncContextManager[Any]:
         return self._write_lock if self._write_lock is not None else contextlib.nullcontext()
@@ -188,6 +204,7 @@ class SqlDatabase:
         await self.engine.dispose()
         if self._sqlite is not None:
             self._sqlite.dispose()
+            self._executor.shutdown(wait=False)
 
 
 def _run(
