@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
-# Installs the servers the test suite starts for itself: Debian's redis-server
-# and the PostgreSQL 15 binaries. Idempotent; needs root (or sudo) only when
-# something is missing.
+# Installs what the test suite starts for itself: Debian's redis-server, the
+# PostgreSQL 15 binaries, and Podman (with runc and a static busybox, for the
+# docker driver's engine and its local image). Idempotent: installs only what
+# is missing, with one apt-get update; needs root (or sudo) only then.
 set -euo pipefail
 
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
+command -v podman >/dev/null 2>&1 || need+=(podman)
+# crun fails on hybrid cgroups; runc works.
+command -v runc >/dev/null 2>&1 || need+=(runc)
+# /bin/busybox and its applets become the test image `local/tiny` (nothing is
+# pulled); it must be the static build, as the image has no libc.
+dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q "ok installed" ||
+  need+=(busybox-static)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.podman import PodmanService, shared_service
 from tests.support.postgres import PostgresServer
 from tests.support.redis import RedisServer
 
@@ -40,3 +41,14 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Postgr
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def podman(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PodmanService]:
+    """Podman's Docker-compatible socket with the image `local/tiny`; started
+    here (an error, never a skip, when podman is missing)."""
+    service = shared_service(tmp_path_factory.mktemp("podman"))
+    try:
+        yield service
+    finally:
+        service.close()

@@ -17,6 +17,8 @@ import redis.asyncio
 import uvicorn
 from fastapi import FastAPI
 
+from runplane.adapters.drivers.docker import DEFAULT_DOCKER_HOST, DockerDriver
+from runplane.adapters.drivers.docker_events import DockerEventWatcher
 from runplane.adapters.drivers.process import ProcessDriver
 from runplane.adapters.http.webhook_sender import HttpWebhookSender, resolve_host
 from runplane.adapters.redis.client import connect as connect_redis
@@ -24,6 +26,7 @@ from runplane.adapters.redis.dead_letters import RedisDeadLetterQueue
 from runplane.adapters.redis.embedded import EmbeddedRedis
 from runplane.adapters.redis.events import RedisEventPublisher
 from runplane.adapters.redis.events_reader import RedisEventReader
+from runplane.adapters.redis.health import RedisHealthEventPublisher
 from runplane.adapters.redis.jobs import RedisJobQueue, RedisJobResultPublisher
 from runplane.adapters.redis.leases import RedisLeaseStore
 from runplane.adapters.secrets import SecretBox
@@ -38,6 +41,7 @@ from runplane.adapters.system import SecretTokenGenerator, SystemClock
 from runplane.api.app import create_app
 from runplane.api.context import ApiContext
 from runplane.config import Settings
+from runplane.domain.errors import DriverError
 from runplane.domain.events import EVENTS_STREAM, OutboxEvent
 from runplane.ports import Clock, Driver, TokenGenerator
 from runplane.services.dependencies import Dependencies, Timeouts
@@ -77,9 +81,26 @@ class Runplane:
 
 def build_drivers(settings: Settings) -> dict[str, Driver]:
     drivers: dict[str, Driver] = {"process": ProcessDriver(settings.data_dir / "runtimes")}
+    if settings.driver == "docker" or settings.docker_host:
+        drivers["docker"] = DockerDriver(
+            settings.docker_host or DEFAULT_DOCKER_HOST, instance=settings.docker_instance
+        )
     if settings.driver not in drivers:
-        raise ValueError(f"RUNPLANE_DRIVER={settings.driver!r} is not available here")
+        raise ValueError(f"RUNPLANE_DRIVER={settings.driver!r}: use process or docker")
     return drivers
+
+
+async def open_docker(
+    stack: contextlib.AsyncExitStack, deps: Dependencies, client: redis.asyncio.Redis
+) -> list[Loop]:
+    """Check the engine answers (a clear error at start-up if not) and watch its
+    events; nothing when the docker driver is not configured."""
+    docker = deps.drivers.get("docker")
+    if not isinstance(docker, DockerDriver):
+        return []
+    stack.push_async_callback(docker.aclose)
+    await docker.check()
+    return [DockerEventWatcher(docker, RedisHealthEventPublisher(client), deps.clock)]
 
 
 @contextlib.asynccontextmanager
@@ -119,6 +140,7 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
         lifecycle = Lifecycle.build(deps, default_driver=settings.driver)
         keys = ApiKeys(SqlApiKeyStore(database), clock)
         await ensure_admin_key(keys, settings.admin_key_path)
+        engine_watchers = await open_docker(stack, deps, client)
         await adopt_runtimes(deps)
 
         async def redis_ready() -> None:
@@ -141,6 +163,7 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
         workers = WorkerSet(
             [
                 relay,
+                *engine_watchers,
                 RetentionLoop(stream_client, {EVENTS_STREAM: events_retention(settings)}),
                 *webhook_workers,
                 *job_consumers(
@@ -301,7 +324,10 @@ def migrate_database(settings: Settings) -> None:
 
 def serve(settings: Settings) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(_serve(settings))
+    try:
+        asyncio.run(_serve(settings))
+    except DriverError as exc:  # the engine is unreachable: say so, no traceback
+        raise SystemExit(f"runplane: {exc}") from exc
 
 
 class _Server(uvicorn.Server):

@@ -19,6 +19,9 @@ class Settings(BaseSettings):
     database_url: str | None = None
     driver: str = "process"
     docker_host: str | None = None
+    docker_instance: str = "default"
+    """The `runplane.instance` label on every container: one value per deployment
+    (every instance of it), so containers are re-adopted whatever instance restarts."""
     instance_name: str | None = None
 
     job_group: str = "runplane"

@@ -33,4 +33,5 @@ class StartRuntime(ContainerSteps):
             )
         spec = self.checked_spec(attempt, attempt.request.spec or record.spec)
         await self.enter(attempt, Status.STARTING, spec=spec)
+        await self.discard(attempt)  # a start makes a new container: drop the last one
         return await self.boot(attempt, spec)

@@ -1,0 +1,215 @@
+"""Driver contract: the process driver and the docker driver (on Podman's
+Docker-compatible socket) answer every lifecycle call alike. Each backend
+brings its own commands: host programs for processes, the busybox image
+`local/tiny` for containers."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+import uuid
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runplane.adapters.drivers.docker import DockerDriver
+from runplane.adapters.drivers.process import ProcessDriver
+from runplane.domain.drivers import ContainerInfo, ContainerState
+from runplane.domain.errors import ContainerGone, InvalidSpec
+from runplane.ports import Driver
+from tests.support.podman import IMAGE, PodmanService
+
+IGNORES_TERM = ["sh", "-c", "trap '' TERM; sleep 60"]
+"""Ignores SIGTERM (and so does its child, which inherits the ignored signal)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Backend:
+    driver: Driver
+    spec: Callable[..., dict[str, Any]]
+    """spec(command, **fields): a valid spec of this backend running `command`."""
+    sleeper: list[str]
+    """Runs until stopped, and ends by its stop signal: (143, SIGTERM)."""
+    fresh: Callable[[], Driver]
+    """A new driver on the same state, as after a runplane restart."""
+
+
+async def wait_for_state(driver: Driver, container_id: str, state: ContainerState) -> ContainerInfo:
+    deadline = time.monotonic() + 10
+    while True:
+        info = await driver.inspect(container_id)
+        if info.state is state:
+            return info
+        assert time.monotonic() < deadline, f"{container_id} never reached {state}: {info}"
+        await asyncio.sleep(0.05)
+
+
+class DriverContract:
+    """Every Driver passes these; a subclass provides `backend`."""
+
+    @pytest.fixture
+    def backend(self) -> Backend:
+        raise NotImplementedError
+
+    async def test_start_runs_the_runtime(self, backend: Backend) -> None:
+        started = await backend.driver.start("r1", backend.spec(backend.sleeper))
+
+        info = await backend.driver.inspect(started.container_id)
+
+        assert info.state is ContainerState.RUNNING
+        assert not info.oom_killed
+
+    async def test_list_containers_names_each_runtime(self, backend: Backend) -> None:
+        first = await backend.driver.start("rt-a", backend.spec(backend.sleeper))
+        second = await backend.driver.start("rt-b", backend.spec(["sh", "-c", "exit 0"]))
+        await wait_for_state(backend.driver, second.container_id, ContainerState.EXITED)
+
+        listed = {info.container_id: info for info in await backend.driver.list_containers()}
+
+        assert {cid: info.runtime_id for cid, info in listed.items()} == {
+            first.container_id: "rt-a",
+            second.container_id: "rt-b",
+        }
+        assert listed[first.container_id].state is ContainerState.RUNNING
+        assert listed[second.container_id].state is ContainerState.EXITED
+
+    async def test_pause_and_resume(self, backend: Backend) -> None:
+        started = await backend.driver.start("r", backend.spec(backend.sleeper))
+        cid = started.container_id
+
+        await backend.driver.pause(cid)
+        assert (await backend.driver.inspect(cid)).state is ContainerState.PAUSED
+        await backend.driver.pause(cid)  # already paused: nothing to do
+        assert (await backend.driver.inspect(cid)).state is ContainerState.PAUSED
+
+        await backend.driver.resume(cid)
+        assert (await backend.driver.inspect(cid)).state is ContainerState.RUNNING
+
+    async def test_stop_ends_it_by_its_stop_signal(self, backend: Backend) -> None:
+        started = await backend.driver.start("r", backend.spec(backend.sleeper))
+
+        info = await backend.driver.stop(started.container_id, timeout_s=5)
+
+        assert info.state is ContainerState.EXITED
+        assert (info.exit_code, info.signal) == (128 + signal.SIGTERM, signal.SIGTERM)
+        assert not info.oom_killed
+        assert (await backend.driver.inspect(started.container_id)).state is ContainerState.EXITED
+        with pytest.raises(ContainerGone):
+            await backend.driver.stop(started.container_id)
+
+    async def test_stop_kills_what_outlives_its_timeout(self, backend: Backend) -> None:
+        started = await backend.driver.start("r", backend.spec(IGNORES_TERM))
+        await asyncio.sleep(0.2)  # let the shell set its trap
+
+        began = time.monotonic()
+        info = await backend.driver.stop(started.container_id, timeout_s=1)
+
+        assert 0.9 <= time.monotonic() - began < 8
+        assert (info.exit_code, info.signal) == (128 + signal.SIGKILL, signal.SIGKILL)
+
+    async def test_stop_of_a_paused_runtime_ends_it(self, backend: Backend) -> None:
+        started = await backend.driver.start("r", backend.spec(backend.sleeper))
+        await backend.driver.pause(started.container_id)
+
+        info = await backend.driver.stop(started.container_id, timeout_s=5)
+
+        assert (info.state, info.signal) == (ContainerState.EXITED, signal.SIGTERM)
+
+    async def test_an_exit_by_itself_keeps_its_code(self, backend: Backend) -> None:
+        started = await backend.driver.start("r", backend.spec(["sh", "-c", "exit 3"]))
+
+        info = await wait_for_state(backend.driver, started.container_id, ContainerState.EXITED)
+
+        assert (info.exit_code, info.signal, info.oom_killed) == (3, None, False)
+        for call in (backend.driver.stop, backend.driver.pause, backend.driver.resume):
+            with pytest.raises(ContainerGone):
+                await call(started.container_id)
+
+    async def test_remove_forgets_the_container(self, backend: Backend) -> None:
+        started = await backend.driver.start("r", backend.spec(backend.sleeper))
+
+        await backend.driver.remove(started.container_id)
+
+        assert (await backend.driver.inspect(started.container_id)).state is ContainerState.MISSING
+        assert await backend.driver.list_containers() == []
+        await backend.driver.remove(started.container_id)  # a missing one is no error
+
+    async def test_an_unknown_container_is_missing(self, backend: Backend) -> None:
+        unknown = "0" * 64
+        assert (await backend.driver.inspect(unknown)).state is ContainerState.MISSING
+        for call in (backend.driver.stop, backend.driver.pause, backend.driver.resume):
+            with pytest.raises(ContainerGone):
+                await call(unknown)
+        await backend.driver.remove(unknown)
+
+    async def test_an_invalid_spec_is_refused_before_anything_runs(self, backend: Backend) -> None:
+        for spec in ({}, {**backend.spec(backend.sleeper), "stop_timeout_s": -1}):
+            with pytest.raises(InvalidSpec):
+                backend.driver.validate_spec(spec)
+            with pytest.raises(InvalidSpec):
+                await backend.driver.start("r", spec)
+        assert await backend.driver.list_containers() == []
+
+    async def test_a_normalised_spec_validates_to_itself(self, backend: Backend) -> None:
+        normalised = backend.driver.validate_spec(backend.spec(backend.sleeper))
+
+        assert backend.driver.validate_spec(normalised) == normalised
+
+    async def test_a_fresh_driver_adopts_what_an_earlier_one_started(
+        self, backend: Backend
+    ) -> None:
+        started = await backend.driver.start("adopted", backend.spec(backend.sleeper))
+
+        fresh = backend.fresh()
+
+        listed = await fresh.list_containers()
+        assert [(i.container_id, i.runtime_id) for i in listed] == [
+            (started.container_id, "adopted")
+        ]
+        await fresh.pause(started.container_id)
+        assert (await backend.driver.inspect(started.container_id)).state is ContainerState.PAUSED
+        info = await fresh.stop(started.container_id, timeout_s=5)
+        assert info.signal == signal.SIGTERM
+
+
+class TestProcessDriver(DriverContract):
+    @pytest.fixture
+    async def backend(self, tmp_path: Path) -> AsyncIterator[Backend]:
+        state = tmp_path / "state"
+        driver = ProcessDriver(state)
+
+        def spec(command: list[str], **fields: Any) -> dict[str, Any]:
+            return {"command": command, **fields}
+
+        yield Backend(driver, spec, ["sleep", "60"], lambda: ProcessDriver(state))
+        for info in await ProcessDriver(state).list_containers():
+            await driver.remove(info.container_id)
+
+
+class TestDockerDriver(DriverContract):
+    @pytest.fixture
+    async def backend(self, podman: PodmanService) -> AsyncIterator[Backend]:
+        # An instance of its own: each test lists only the containers it started.
+        instance = f"contract-{uuid.uuid4().hex[:8]}"
+        drivers = [DockerDriver(podman.url, instance=instance)]
+
+        def fresh() -> Driver:
+            drivers.append(DockerDriver(podman.url, instance=instance))
+            return drivers[-1]
+
+        def spec(command: list[str], **fields: Any) -> dict[str, Any]:
+            return {"image": IMAGE, "command": command, **fields}
+
+        # busybox sh as PID 1 gets no default signal action: it ends on TERM by a trap.
+        sleeper = ["sh", "-c", "trap 'exit 143' TERM; sleep 60 & wait"]
+        try:
+            yield Backend(drivers[0], spec, sleeper, fresh)
+            for info in await drivers[0].list_containers():
+                await drivers[0].remove(info.container_id)
+        finally:
+            for driver in drivers:
+                await driver.aclose()
