@@ -13,7 +13,7 @@ import logging
 import os
 import shutil
 import signal
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ from runplane.adapters.drivers.process_files import (
     live_process,
     parse_container_id,
     read_json,
+    runtime_of,
 )
 from runplane.adapters.drivers.process_launch import (
     await_answer,
@@ -37,6 +38,7 @@ from runplane.adapters.drivers.process_spec import (
 )
 from runplane.domain.drivers import ContainerInfo, ContainerState, StartedContainer
 from runplane.domain.errors import ContainerGone, DriverError
+from runplane.domain.health_spec import check_health_parts
 
 logger = logging.getLogger(__name__)
 
@@ -77,7 +79,9 @@ class ProcessDriver:
         self._poll_interval_s = poll_interval_s
 
     def validate_spec(self, spec: dict[str, Any]) -> dict[str, Any]:
-        return validate_process_spec(spec)
+        normalised = validate_process_spec(spec)
+        check_health_parts(normalised)
+        return normalised
 
     def log_path(self, container_id: str) -> Path:
         """Where the container's stdout and stderr go (it may not exist)."""
@@ -162,8 +166,15 @@ class ProcessDriver:
         return (await self._settled(container_id)).info
 
     async def list_containers(self) -> list[ContainerInfo]:
+        """Every container, with the runtime it was started for (from its state file)."""
         container_ids = await asyncio.to_thread(self._container_ids)
-        return [await self.inspect(container_id) for container_id in container_ids]
+        listed = []
+        for container_id in container_ids:
+            info = await self.inspect(container_id)
+            files = ContainerFiles(self._containers / container_id)
+            runtime_id = await asyncio.to_thread(runtime_of, files)
+            listed.append(replace(info, runtime_id=runtime_id))
+        return listed
 
     # -- observing ----------------------------------------------------------
 

@@ -103,6 +103,16 @@ def read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def runtime_of(files: ContainerFiles) -> str | None:
+    """The runtime a container was started for: runplane's mark on it, kept in
+    its state file (and its meta file, written before the process started)."""
+    for path in (files.state, files.meta):
+        runtime_id = (read_json(path) or {}).get("runtime_id")
+        if isinstance(runtime_id, str) and runtime_id:
+            return runtime_id
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class ProcStat:
     """A live (or zombie) process: its one-letter state and its start time in
