@@ -101,10 +101,10 @@ def test_concurrent_stops_have_one_effect(serve: RunplaneServer) -> None:
     pid = runtime_pid(serve, "twice")
     with serve.client() as http, ThreadPoolExecutor(4) as pool:
         answers = list(pool.map(lambda _: http.post("/v1/runtimes/twice/stop"), range(4)))
-    outcomes = sorted(
+    outcomes = [
         (r.status_code, r.json().get("error_code") or r.json().get("error", {}).get("code"))
         for r in answers
-    )
+    ]
     fresh = [o for o in outcomes if o == (200, None)]
     assert len(fresh) == 1, outcomes
     assert all(o in {(200, None), (200, "replay_no_op"), (409, "conflict")} for o in outcomes)
