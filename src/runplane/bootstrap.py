@@ -21,17 +21,26 @@ from runplane.adapters.drivers.docker import DEFAULT_DOCKER_HOST, DockerDriver
 from runplane.adapters.drivers.docker_events import DockerEventWatcher
 from runplane.adapters.drivers.process import ProcessDriver
 from runplane.adapters.http.webhook_sender import HttpWebhookSender, resolve_host
+from runplane.adapters.probes import NetworkProber
 from runplane.adapters.redis.client import connect as connect_redis
 from runplane.adapters.redis.dead_letters import RedisDeadLetterQueue
 from runplane.adapters.redis.embedded import EmbeddedRedis
 from runplane.adapters.redis.events import RedisEventPublisher
 from runplane.adapters.redis.events_reader import RedisEventReader
 from runplane.adapters.redis.health import RedisHealthEventPublisher
+from runplane.adapters.redis.health_state import (
+    RedisHealthEventReader,
+    RedisLeaseProbe,
+    RedisSnapshotPublisher,
+)
 from runplane.adapters.redis.jobs import RedisJobQueue, RedisJobResultPublisher
 from runplane.adapters.redis.leases import RedisLeaseStore
+from runplane.adapters.redis.offsets import RedisOffsetStore
 from runplane.adapters.secrets import SecretBox
 from runplane.adapters.sql.api_key_store import SqlApiKeyStore
 from runplane.adapters.sql.engine import SqlDatabase
+from runplane.adapters.sql.engine_health import SqlEngineHealthStore
+from runplane.adapters.sql.health_snapshots import SqlHealthSnapshotStore
 from runplane.adapters.sql.migrate import upgrade_database, upgrade_sync
 from runplane.adapters.sql.operation_log import SqlOperationLog
 from runplane.adapters.sql.outbox import SqlOutbox
@@ -40,21 +49,35 @@ from runplane.adapters.sql.webhook_store import SqlWebhookStore
 from runplane.adapters.system import SecretTokenGenerator, SystemClock
 from runplane.api.app import create_app
 from runplane.api.context import ApiContext
+from runplane.api.routes_health import HealthSources
 from runplane.config import Settings
 from runplane.domain.errors import DriverError
 from runplane.domain.events import EVENTS_STREAM, OutboxEvent
 from runplane.ports import Clock, Driver, TokenGenerator
 from runplane.services.dependencies import Dependencies, Timeouts
+from runplane.services.health_events import HealthEventApplier
+from runplane.services.health_reporter import HealthReporter
 from runplane.services.keys import ApiKeys
 from runplane.services.lifecycle import Lifecycle
+from runplane.services.restart_policy import RestartPolicyService
+from runplane.services.settler import TransientSettler
 from runplane.services.webhook_delivery import Deliverer
 from runplane.services.webhook_model import Webhook
 from runplane.services.webhook_rules import RetrySchedule, parse_retry_schedule
 from runplane.services.webhooks import DISABLED_EVENT_TYPE, WebhookService, webhook_envelope
 from runplane.streams.retention import RetentionPolicy
 from runplane.streams.settings import ConsumerSettings
+from runplane.workers.health_events import (
+    HEALTH_EVENTS_LEASE,
+    LeaderOnly,
+    health_events_consumer,
+)
+from runplane.workers.health_monitor import MONITOR_LEASE, HealthMonitor
 from runplane.workers.job_consumers import job_consumers
+from runplane.workers.leadership import Leadership
 from runplane.workers.outbox_relay import OutboxRelay
+from runplane.workers.reconciler import RECONCILER_LEASE, Reconciler
+from runplane.workers.restarts import RestartScheduler
 from runplane.workers.retention import RetentionLoop
 from runplane.workers.runner import Loop, WorkerSet
 from runplane.workers.webhook_dispatcher import (
@@ -160,12 +183,16 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
         webhooks, webhook_workers = await _webhooks(
             stack, settings, database, client, stream_client, clock, deps.tokens
         )
+        health_sources, health_workers = _health(
+            stack, settings, database, client, stream_client, lifecycle
+        )
         workers = WorkerSet(
             [
                 relay,
                 *engine_watchers,
                 RetentionLoop(stream_client, {EVENTS_STREAM: events_retention(settings)}),
                 *webhook_workers,
+                *health_workers,
                 *job_consumers(
                     stream_client,
                     lifecycle=lifecycle,
@@ -191,6 +218,7 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
         app = create_app(context)
         app.state.event_reader = event_reader
         app.state.webhooks = webhooks
+        app.state.health = health_sources
         yield Runplane(settings, lifecycle, keys, app, client, database, workers)
 
 
@@ -252,6 +280,82 @@ async def _webhooks(
         settings=dataclasses.replace(consumer_settings(settings), retention=None),
     )
     return service, [consumer, delivery_loop]
+
+
+def _health(
+    stack: contextlib.AsyncExitStack,
+    settings: Settings,
+    database: SqlDatabase,
+    client: redis.asyncio.Redis,
+    stream_client: redis.asyncio.Redis,
+    lifecycle: Lifecycle,
+) -> tuple[HealthSources, list[Loop]]:
+    """What the health API reads, and the health workers: the monitor, the
+    health events consumer (one leader), the restart scheduler, the reconciler."""
+    deps = lifecycle.deps
+    rows = SqlHealthSnapshotStore(database)
+    reporter = HealthReporter(
+        RedisHealthEventPublisher(client, max_len=settings.health_events_stream_max_len),
+        rows,
+        deps.clock,
+    )
+    prober = NetworkProber()
+    stack.push_async_callback(prober.aclose)
+    lease_probe = RedisLeaseProbe(client)
+    restarts = RestartScheduler(
+        RestartPolicyService(
+            lifecycle,
+            backoff_base_s=settings.restart_backoff_base_s,
+            backoff_cap_s=max(settings.restart_backoff_cap_s, settings.restart_backoff_base_s),
+            lease_wait_ms=settings.stream_lease_wait_ms,
+        )
+    )
+    applier = HealthEventApplier(
+        deps,
+        SqlEngineHealthStore(database),
+        RedisSnapshotPublisher(client),
+        on_unreachable=restarts.on_unreachable,
+    )
+    offsets = RedisOffsetStore(client)
+    reading = dataclasses.replace(consumer_settings(settings), retention=None)
+    ttl_ms = settings.lease_ttl_ms
+
+    def consumer() -> Loop:
+        return health_events_consumer(stream_client, offsets, applier, settings=reading)
+
+    monitor = HealthMonitor(
+        deps.runtimes,
+        deps.drivers,
+        reporter,
+        prober,
+        lease_probe,
+        deps.clock,
+        leadership=Leadership(deps.leases, deps.tokens, MONITOR_LEASE, ttl_ms=ttl_ms),
+        interval_s=settings.health_monitor_interval_s,
+    )
+    round_ms = int((settings.reconcile_interval_s + settings.reconcile_jitter_s) * 1000)
+    reconciler = Reconciler(
+        deps.runtimes,
+        deps.drivers,
+        TransientSettler(deps),
+        reporter,
+        lease_probe,
+        deps.clock,
+        leadership=Leadership(
+            deps.leases, deps.tokens, RECONCILER_LEASE, ttl_ms=max(ttl_ms, 2 * round_ms)
+        ),
+        restarts=restarts,
+        interval_s=settings.reconcile_interval_s,
+        jitter_s=settings.reconcile_jitter_s,
+        stop_orphans=settings.stop_orphans,
+    )
+    events = LeaderOnly(
+        Leadership(deps.leases, deps.tokens, HEALTH_EVENTS_LEASE, ttl_ms=ttl_ms),
+        consumer,
+        check_interval_s=ttl_ms / 3000,
+    )
+    sources = HealthSources(rows, RedisHealthEventReader(client))
+    return sources, [monitor, events, restarts, reconciler]
 
 
 def events_retention(settings: Settings) -> RetentionPolicy:

@@ -174,6 +174,11 @@ def keys_create(
 
 
 def main() -> None:
-    from runplane import cli_events, cli_jobs, cli_runtime  # noqa: F401 - they register commands
+    from runplane import (  # noqa: F401 - they register commands
+        cli_events,
+        cli_health,
+        cli_jobs,
+        cli_runtime,
+    )
 
     app()

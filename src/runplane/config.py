@@ -46,6 +46,16 @@ class Settings(BaseSettings):
     pause_timeout_s: float = Field(default=30.0, gt=0)
     wait_max_timeout_s: float = Field(default=300.0, gt=0)
 
+    health_monitor_interval_s: float = Field(default=1.0, gt=0)
+    """How often the health monitor looks at every running runtime."""
+    reconcile_interval_s: float = Field(default=30.0, gt=0)
+    reconcile_jitter_s: float = Field(default=5.0, ge=0)
+    stop_orphans: bool = False
+    """Stop live processes/containers that carry runplane's marks but no record."""
+    restart_backoff_base_s: float = Field(default=0.5, gt=0)
+    restart_backoff_cap_s: float = Field(default=60.0, gt=0)
+    health_events_stream_max_len: int | None = Field(default=1_000_000, ge=1)
+
     webhook_allow_private: bool = False
     webhook_retry_schedule_s: str = "5,300,1800,7200,18000,36000,36000"
 

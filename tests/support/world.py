@@ -32,12 +32,13 @@ class World:
     lifecycle: Lifecycle
 
     @classmethod
-    def build(cls) -> World:
+    def build(cls, driver: InMemoryDriver | None = None) -> World:
+        """`driver`: an InMemoryDriver (or subclass) named "memory"; a new one by default."""
         clock = FakeClock()
         log = InMemoryOperationLog()
         runtimes = InMemoryRuntimeStore(log)
         leases = InMemoryLeaseStore(clock)
-        driver = InMemoryDriver()
+        driver = driver or InMemoryDriver()
         deps = Dependencies(
             runtimes=runtimes,
             operations=log,

@@ -7,6 +7,7 @@ from fastapi import FastAPI
 from runplane import __version__
 from runplane.api import (
     routes_events,
+    routes_health,
     routes_jobs,
     routes_operations,
     routes_runtimes,
@@ -26,6 +27,7 @@ def create_app(context: ApiContext) -> FastAPI:
     app.state.context = context
     install_error_handlers(app)
     app.include_router(routes_runtimes.router)
+    app.include_router(routes_health.router)
     app.include_router(routes_operations.router)
     app.include_router(routes_jobs.router)
     app.include_router(routes_events.router)

@@ -1,0 +1,46 @@
+"""SqlEngineHealthStore: a record's engine-health summary, written alone.
+
+`UPDATE runtimes SET engine_health, updated_at WHERE runtime_id AND status AND
+container_id`: guarded like a CAS, but not one — the version stays, since the
+summary is an observation, not a status change an operation could race."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import update
+
+from runplane.adapters.sql.engine import SqlDatabase
+from runplane.adapters.sql.runtime_store import row_to_record
+from runplane.adapters.sql.tables import runtimes
+from runplane.domain.records import RuntimeRecord
+from runplane.domain.statuses import Status
+
+
+class SqlEngineHealthStore:
+    def __init__(self, database: SqlDatabase) -> None:
+        self._database = database
+
+    async def set_engine_health(
+        self,
+        runtime_id: str,
+        summary: str,
+        *,
+        status: Status,
+        container_id: str | None,
+        at: datetime,
+    ) -> RuntimeRecord | None:
+        container = runtimes.c.container_id
+        statement = (
+            update(runtimes)
+            .where(
+                runtimes.c.runtime_id == runtime_id,
+                runtimes.c.status == status.value,
+                container.is_(None) if container_id is None else container == container_id,
+            )
+            .values(engine_health=summary, updated_at=at)
+            .returning(*runtimes.c)
+        )
+        async with self._database.writing() as connection:
+            row = (await connection.execute(statement)).mappings().first()
+        return None if row is None else row_to_record(row)

@@ -1,0 +1,293 @@
+"""The health monitor: every `interval_s`, look at each runtime that should be
+running (and each one marked `engine_unreachable`, to see it come back), and
+report what changed to `runtime:health_events`.
+
+- A process or container that ended: `container_exited` (exit code, signal),
+  `container_oom` when the driver says the kernel killed it for memory, or
+  `container_disappeared` when the driver no longer knows it. Reported once per
+  container, and never while a stop is in flight: the record is no longer
+  `running`, or an operation holds the runtime's lease (its stop may be killing
+  the process right now — a SIGKILL after a stop timeout is not an OOM).
+- A container seen for the first time: `container_started`.
+- The driver failing to inspect it, or a `running` runtime found paused:
+  `inspect_unhealthy`, once; `probe_recovered` when that clears.
+- Probes from the spec's `health` (ProbeTracker): `probe_failed` once when the
+  threshold is crossed, `probe_recovered` on the first success after it. Each
+  runtime has at most one probe in flight, run beside the loop so a slow
+  target never delays noticing another runtime's exit.
+
+One instance monitors at a time when a Leadership is given."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from prometheus_client import Histogram
+
+from runplane.domain.drivers import ContainerInfo, ContainerState
+from runplane.domain.errors import DriverError, InvalidSpec
+from runplane.domain.health import HealthEventType
+from runplane.domain.health_spec import health_check_of
+from runplane.domain.health_state import HealthSummary
+from runplane.domain.records import RuntimeRecord
+from runplane.domain.statuses import Status
+from runplane.ports import Clock, Driver, RuntimeStore
+from runplane.services.health_checks import operation_in_flight, records_in
+from runplane.services.health_ports import LeaseProbe, Prober
+from runplane.services.health_reporter import HealthReporter
+from runplane.services.probes import ProbeTracker, target_of
+from runplane.workers.leadership import Leadership
+
+logger = logging.getLogger(__name__)
+
+MONITOR_LEASE = "runplane:health-monitor"
+WATCHED = (Status.RUNNING, Status.ENGINE_UNREACHABLE)
+
+PROBE_LATENCY = Histogram(
+    "runplane_probe_latency_seconds",
+    "Time a health probe took, by probe type and outcome.",
+    ["probe_type", "outcome"],
+    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+
+@dataclass(slots=True)
+class Watch:
+    """What the monitor knows about one runtime's current container."""
+
+    container_id: str
+    tracker: ProbeTracker | None
+    announced: bool
+    """container_started was reported (or the snapshot already names it)."""
+    unwell: bool = False
+    """inspect_unhealthy was reported and has not cleared yet."""
+    back_reported: bool = False
+    """probe_recovered was reported for an unreachable runtime without a probe."""
+    probe: asyncio.Task[None] | None = None
+
+
+class HealthMonitor:
+    def __init__(
+        self,
+        runtimes: RuntimeStore,
+        drivers: Mapping[str, Driver],
+        reporter: HealthReporter,
+        prober: Prober,
+        leases: LeaseProbe,
+        clock: Clock,
+        *,
+        leadership: Leadership | None = None,
+        interval_s: float = 1.0,
+        page_size: int = 500,
+        max_concurrency: int = 32,
+    ) -> None:
+        if interval_s <= 0:
+            raise ValueError("interval_s must be positive")
+        self.runtimes = runtimes
+        self.drivers = drivers
+        self.reporter = reporter
+        self.prober = prober
+        self.leases = leases
+        self.clock = clock
+        self.leadership = leadership
+        self.interval_s = interval_s
+        self.page_size = page_size
+        self._gate = asyncio.Semaphore(max_concurrency)
+        self._watches: dict[str, Watch] = {}
+        self._stopping = asyncio.Event()
+
+    def __repr__(self) -> str:
+        return "HealthMonitor()"
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        logger.info("health monitor started", extra={"interval_s": self.interval_s})
+        try:
+            while not self._stopping.is_set():
+                try:
+                    await self.tick()
+                except Exception as exc:
+                    logger.warning("health monitor round failed", extra={"error": repr(exc)})
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), self.interval_s)
+        finally:
+            await self._drop(set(self._watches))
+            if self.leadership is not None:
+                await self.leadership.release()
+            logger.info("health monitor stopped")
+
+    async def tick(self) -> None:
+        """One round over every watched runtime."""
+        if self.leadership is not None and not await self.leadership.hold():
+            await self._drop(set(self._watches))
+            return
+        seen: set[str] = set()
+        checks: list[asyncio.Task[None]] = []
+        async for record in records_in(self.runtimes, WATCHED, self.page_size):
+            if record.runtime_id in seen:
+                continue  # moved between the two listings: looked at once
+            seen.add(record.runtime_id)
+            checks.append(asyncio.create_task(self._guarded_check(record)))
+        await asyncio.gather(*checks)
+        await self._drop(set(self._watches) - seen)
+
+    async def probes_done(self) -> None:
+        """Wait for the probes in flight (tests, shutdown)."""
+        probes = [w.probe for w in self._watches.values() if w.probe is not None]
+        await asyncio.gather(*probes, return_exceptions=True)
+
+    # -- one runtime ------------------------------------------------------------------
+
+    async def _guarded_check(self, record: RuntimeRecord) -> None:
+        async with self._gate:
+            try:
+                await self._check(record)
+            except Exception as exc:
+                logger.warning(
+                    "health check of a runtime failed",
+                    extra={"runtime_id": record.runtime_id, "error": repr(exc)},
+                )
+
+    async def _check(self, record: RuntimeRecord) -> None:
+        driver = self.drivers.get(record.driver)
+        if driver is None or not record.container_id:
+            return
+        watch = self._watches.get(record.runtime_id)
+        if watch is None or watch.container_id != record.container_id:
+            if watch is not None:
+                await self._drop({record.runtime_id})
+            watch = await self._first_sight(record, record.container_id)
+            self._watches[record.runtime_id] = watch
+        try:
+            info = await driver.inspect(record.container_id)
+        except DriverError as exc:
+            await self._unwell(record, watch, {"error": str(exc)})
+            return
+        if info.state is ContainerState.RUNNING:
+            await self._alive(record, watch)
+        elif info.state is ContainerState.PAUSED:
+            if record.status is Status.RUNNING:
+                await self._unwell(record, watch, {"detail": "the container is paused"})
+        else:
+            await self._ended(record, watch, info)
+
+    async def _first_sight(self, record: RuntimeRecord, container_id: str) -> Watch:
+        """A watch for a container the monitor has not seen before. The snapshot
+        row says whether it was already announced (a runplane restart) and
+        whether its probe was failing then."""
+        try:
+            snapshot = await self.reporter.snapshots.get(record.runtime_id)
+        except Exception:
+            snapshot = None
+        known = snapshot is not None and snapshot.container_id == container_id
+        failing = record.status is Status.ENGINE_UNREACHABLE or (
+            known and snapshot is not None and snapshot.summary is HealthSummary.PROBE_FAILED
+        )
+        tracker = None
+        try:
+            check = health_check_of(record.spec)
+        except InvalidSpec as exc:
+            logger.warning(
+                "runtime has a malformed health check; not probing",
+                extra={"runtime_id": record.runtime_id, "error": exc.message},
+            )
+            check = None
+        if check is not None:
+            started = record.started_at or self.clock.now()
+            tracker = ProbeTracker(check, started, failing=failing)
+        return Watch(container_id, tracker, announced=known)
+
+    async def _alive(self, record: RuntimeRecord, watch: Watch) -> None:
+        if watch.unwell:
+            await self._report(record, HealthEventType.PROBE_RECOVERED, {"detail": "inspect ok"})
+            watch.unwell = False
+        if record.status is Status.RUNNING and not watch.announced:
+            await self._report(record, HealthEventType.CONTAINER_STARTED, {})
+            watch.announced = True
+        elif (
+            record.status is Status.ENGINE_UNREACHABLE
+            and watch.tracker is None
+            and not watch.back_reported
+        ):
+            detail = {"detail": "the container is running again"}
+            await self._report(record, HealthEventType.PROBE_RECOVERED, detail)
+            watch.back_reported = True
+        tracker = watch.tracker
+        if tracker is not None and watch.probe is None and tracker.due(self.clock.now()):
+            watch.probe = asyncio.create_task(self._probe(record, watch, tracker))
+
+    async def _unwell(
+        self, record: RuntimeRecord, watch: Watch, details: Mapping[str, object]
+    ) -> None:
+        if not watch.unwell:
+            await self._report(record, HealthEventType.INSPECT_UNHEALTHY, details)
+            watch.unwell = True
+
+    async def _ended(self, record: RuntimeRecord, watch: Watch, info: ContainerInfo) -> None:
+        container_id = info.container_id
+        if record.status is not Status.RUNNING:
+            return
+        if self.reporter.terminal_reported(record.runtime_id, container_id):
+            return
+        if await operation_in_flight(self.runtimes, self.leases, record):
+            return
+        await self.reporter.report_end(record.runtime_id, info)
+        await self._cancel_probe(watch)
+
+    async def _probe(self, record: RuntimeRecord, watch: Watch, tracker: ProbeTracker) -> None:
+        check = tracker.check
+        try:
+            result = await self.prober.probe(check, target_of(record, check))
+            outcome = "success" if result.ok else "failure"
+            PROBE_LATENCY.labels(probe_type=str(check.type), outcome=outcome).observe(
+                result.latency_s
+            )
+            event_type = tracker.record(result, self.clock.now())
+            if event_type is None:
+                return
+            details = {
+                "probe": str(check.type),
+                "detail": result.detail,
+                "consecutive_failures": tracker.consecutive_failures,
+                "latency_ms": round(result.latency_s * 1000, 1),
+            }
+            try:
+                await self._report(record, event_type, details)
+            except Exception:
+                # Not published: undo, so the next result reports it again.
+                tracker.failing = event_type is HealthEventType.PROBE_RECOVERED
+                raise
+        except Exception as exc:
+            logger.warning(
+                "health probe failed to run",
+                extra={"runtime_id": record.runtime_id, "error": repr(exc)},
+            )
+        finally:
+            watch.probe = None
+
+    async def _report(
+        self, record: RuntimeRecord, event_type: HealthEventType, details: Mapping[str, object]
+    ) -> None:
+        await self.reporter.report(
+            record.runtime_id, record.container_id or "", event_type, details
+        )
+
+    async def _cancel_probe(self, watch: Watch) -> None:
+        probe, watch.probe = watch.probe, None
+        if probe is not None and not probe.done():
+            probe.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await probe
+
+    async def _drop(self, runtime_ids: set[str]) -> None:
+        for runtime_id in runtime_ids:
+            watch = self._watches.pop(runtime_id, None)
+            if watch is not None:
+                await self._cancel_probe(watch)
+                self.reporter.forget(runtime_id)

@@ -1,0 +1,205 @@
+"""The reconciler: compares the records with what the drivers report, once at
+start-up and then every `interval_s` (plus up to `jitter_s`), one instance at
+a time (the lease `lease:{runplane:reconciler}`).
+
+Each round:
+1. settles runtimes stuck in a transient status past their `status_deadline`
+   (TransientSettler: operation-log entry op_source=reconciler, inferred);
+2. reports a `running` runtime whose process or container ended or vanished
+   (`container_exited` / `container_disappeared`), unless an operation is in
+   flight or the health monitor already reported it (they share a reporter);
+3. reports live containers carrying runplane's marks (a runtime id) that no
+   record points to — orphans — and stops them when `stop_orphans` is set;
+4. asks the restart policy again about `engine_unreachable` runtimes, so a
+   restart whose delay was lost to a runplane restart still happens."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections import Counter as Tally
+from collections.abc import Mapping
+
+from prometheus_client import Counter
+
+from runplane.domain.drivers import ContainerInfo, ContainerState
+from runplane.domain.errors import ContainerGone, DriverError
+from runplane.domain.health import HealthEvent
+from runplane.domain.records import RuntimeRecord
+from runplane.domain.statuses import TRANSIENT, Status
+from runplane.ports import Clock, Driver, RuntimeStore
+from runplane.services.health_checks import operation_in_flight, records_in
+from runplane.services.health_ports import LeaseProbe
+from runplane.services.health_reporter import HealthReporter
+from runplane.services.settler import TransientSettler, is_stuck
+from runplane.workers.leadership import Leadership
+from runplane.workers.restarts import RestartScheduler
+
+logger = logging.getLogger(__name__)
+
+RECONCILER_LEASE = "runplane:reconciler"
+_LIVE = (ContainerState.RUNNING, ContainerState.PAUSED)
+
+REPAIRS = Counter(
+    "runplane_reconciler_repairs_total", "What the reconciler found and did, by kind.", ["kind"]
+)
+
+
+class Reconciler:
+    def __init__(
+        self,
+        runtimes: RuntimeStore,
+        drivers: Mapping[str, Driver],
+        settler: TransientSettler,
+        reporter: HealthReporter,
+        leases: LeaseProbe,
+        clock: Clock,
+        *,
+        leadership: Leadership | None = None,
+        restarts: RestartScheduler | None = None,
+        interval_s: float = 30.0,
+        jitter_s: float = 5.0,
+        stop_orphans: bool = False,
+    ) -> None:
+        if interval_s <= 0 or jitter_s < 0:
+            raise ValueError("interval_s must be positive and jitter_s not negative")
+        self.runtimes = runtimes
+        self.drivers = drivers
+        self.settler = settler
+        self.reporter = reporter
+        self.leases = leases
+        self.clock = clock
+        self.leadership = leadership
+        self.restarts = restarts
+        self.interval_s = interval_s
+        self.jitter_s = jitter_s
+        self.stop_orphans = stop_orphans
+        self._stopping = asyncio.Event()
+
+    def __repr__(self) -> str:
+        return "Reconciler()"
+
+    def request_stop(self) -> None:
+        self._stopping.set()
+
+    async def run(self) -> None:
+        try:
+            while not self._stopping.is_set():
+                try:
+                    await self.reconcile_once()
+                except Exception as exc:
+                    logger.warning("reconciler round failed", extra={"error": repr(exc)})
+                delay_s = self.interval_s + random.uniform(0, self.jitter_s)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stopping.wait(), delay_s)
+        finally:
+            if self.leadership is not None:
+                await self.leadership.release()
+
+    async def reconcile_once(self) -> Tally[str]:
+        """One round; what it repaired or reported, by kind (empty when not leading)."""
+        found: Tally[str] = Tally()
+        if self.leadership is not None and not await self.leadership.hold():
+            return found
+        await self._settle_stuck(found)
+        await self._check_running(found)
+        for driver in self.drivers.values():
+            await self._check_orphans(driver, found)
+        await self._revisit_unreachable(found)
+        for kind, count in found.items():
+            REPAIRS.labels(kind=kind).inc(count)
+        if found:
+            logger.info("reconciler round done", extra=dict(found))
+        return found
+
+    async def _settle_stuck(self, found: Tally[str]) -> None:
+        now = self.clock.now()
+        stuck = [r async for r in records_in(self.runtimes, sorted(TRANSIENT)) if is_stuck(r, now)]
+        for record in stuck:
+            if await self.settler.settle(record.runtime_id) is not None:
+                found[f"settled_{record.status}"] += 1
+
+    async def _check_running(self, found: Tally[str]) -> None:
+        async for record in records_in(self.runtimes, [Status.RUNNING]):
+            driver = self.drivers.get(record.driver)
+            if driver is None or not record.container_id:
+                continue
+            if self.reporter.terminal_reported(record.runtime_id, record.container_id):
+                continue
+            try:
+                info = await driver.inspect(record.container_id)
+            except DriverError:
+                continue  # the monitor reports inspect failures
+            if info.state in _LIVE:
+                continue
+            if await operation_in_flight(self.runtimes, self.leases, record):
+                continue
+            event = await self.reporter.report_end(record.runtime_id, info)
+            found[str(event.event_type)] += 1
+
+    async def _check_orphans(self, driver: Driver, found: Tally[str]) -> None:
+        for info in await driver.list_containers():
+            if info.state not in _LIVE or not info.runtime_id:
+                continue
+            if await self._is_orphan(driver, info):
+                found["orphan"] += 1
+                logger.warning(
+                    "orphan container found",
+                    extra={"runtime_id": info.runtime_id, "container_id": info.container_id},
+                )
+                if self.stop_orphans and await self._stop(driver, info):
+                    found["orphan_stopped"] += 1
+
+    async def _is_orphan(self, driver: Driver, info: ContainerInfo) -> bool:
+        """No record points to it, and no operation may be about to (transient
+        status, lease held). Looked at again after reading the record: a restart
+        may have stopped it meanwhile."""
+        runtime_id = info.runtime_id or ""
+        record = await self.runtimes.get(runtime_id)
+        if record is not None and (
+            record.container_id == info.container_id or record.status in TRANSIENT
+        ):
+            return False
+        if await self.leases.is_held(runtime_id):
+            return False
+        try:
+            return (await driver.inspect(info.container_id)).state in _LIVE
+        except DriverError:
+            return False
+
+    async def _stop(self, driver: Driver, info: ContainerInfo) -> bool:
+        try:
+            await driver.stop(info.container_id)
+        except ContainerGone:
+            return False
+        except DriverError as exc:
+            logger.warning(
+                "orphan container not stopped",
+                extra={"container_id": info.container_id, "error": str(exc)},
+            )
+            return False
+        return True
+
+    async def _revisit_unreachable(self, found: Tally[str]) -> None:
+        if self.restarts is None:
+            return
+        async for record in records_in(self.runtimes, [Status.ENGINE_UNREACHABLE]):
+            if record.runtime_id in self.restarts.pending:
+                continue
+            cause = await self._cause(record)
+            if await self.restarts.on_unreachable(record, cause, quiet=True):
+                found["restart_requeued"] += 1
+
+    async def _cause(self, record: RuntimeRecord) -> HealthEvent | None:
+        """The event that brought the runtime down, from its snapshot row."""
+        try:
+            row = await self.reporter.snapshots.get(record.runtime_id)
+        except Exception:
+            return None
+        if row is None or row.container_id != record.container_id:
+            return None
+        return HealthEvent(
+            record.runtime_id, row.container_id, row.event_type, row.observed_at, row.details
+        )
