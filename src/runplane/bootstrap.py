@@ -3,18 +3,14 @@ Only this module names concrete adapters."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import logging
-import os
-import signal
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import redis.asyncio
-import uvicorn
 from fastapi import FastAPI
 
 from runplane.adapters.drivers.docker import DEFAULT_DOCKER_HOST, DockerDriver
@@ -47,11 +43,11 @@ from runplane.adapters.sql.outbox import SqlOutbox
 from runplane.adapters.sql.runtime_store import SqlRuntimeStore
 from runplane.adapters.sql.webhook_store import SqlWebhookStore
 from runplane.adapters.system import SecretTokenGenerator, SystemClock
+from runplane.admin_key import ensure_admin_key
 from runplane.api.app import create_app
 from runplane.api.context import ApiContext
 from runplane.api.routes_health import HealthSources
 from runplane.config import Settings
-from runplane.domain.errors import DriverError
 from runplane.domain.events import EVENTS_STREAM, OutboxEvent
 from runplane.ports import Clock, Driver, TokenGenerator
 from runplane.services.dependencies import Dependencies, Timeouts
@@ -386,32 +382,6 @@ def _start_embedded_redis(stack: contextlib.AsyncExitStack, data_dir: Path) -> s
     return url
 
 
-async def ensure_admin_key(keys: ApiKeys, path: Path) -> None:
-    """On first start, write an admin key to `<data dir>/admin.key` (mode 0600);
-    write a new one if the stored key no longer opens this database."""
-    stored = _read_key(path)
-    if stored and await keys.authenticate(stored) is not None:
-        return
-    _, plaintext = await keys.issue(team_id=None, admin=True, name="bootstrap admin")
-    _write_key(path, plaintext)
-    logger.info("admin key written", extra={"path": str(path)})
-
-
-def _read_key(path: Path) -> str | None:
-    try:
-        return path.read_text().strip() or None
-    except FileNotFoundError:
-        return None
-
-
-def _write_key(path: Path, plaintext: str) -> None:
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as handle:
-        handle.write(plaintext + "\n")
-    tmp.replace(path)
-
-
 async def adopt_runtimes(deps: Dependencies) -> None:
     """Runtimes outlive runplane: count what each driver still runs, so an operator
     sees at start-up that they were found again (drivers inspect statelessly)."""
@@ -424,48 +394,3 @@ async def adopt_runtimes(deps: Dependencies) -> None:
 def migrate_database(settings: Settings) -> None:
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     upgrade_sync(settings.resolved_database_url)
-
-
-def serve(settings: Settings) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    try:
-        asyncio.run(_serve(settings))
-    except DriverError as exc:  # the engine is unreachable: say so, no traceback
-        raise SystemExit(f"runplane: {exc}") from exc
-
-
-class _Server(uvicorn.Server):
-    """uvicorn re-raises SIGTERM/SIGINT once it has shut down, which would kill the
-    process before the embedded Redis and the adapters are closed; runplane
-    handles the signals itself instead."""
-
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
-async def _serve(settings: Settings) -> None:
-    async with assemble(settings) as system:
-        config = uvicorn.Config(
-            system.app, host=settings.host, port=settings.port, log_level="info", lifespan="off"
-        )
-        server = _Server(config)
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, _request_exit, server, system.app)
-        logger.info("runplane serving", extra={"url": settings.base_url})
-        system.workers.start()
-        try:
-            await server.serve()
-        finally:
-            # Drain: consumers finish and acknowledge what they hold, then close.
-            await system.workers.stop()
-    logger.info("runplane stopped")
-
-
-def _request_exit(server: uvicorn.Server, app: FastAPI) -> None:
-    server.should_exit = True
-    # Open SSE streams would keep uvicorn waiting: end them.
-    reader = getattr(app.state, "event_reader", None)
-    if reader is not None:
-        reader.close()

@@ -119,7 +119,7 @@ def serve(
     data_dir: Annotated[Path | None, typer.Option(help="where state lives")] = None,
 ) -> None:
     """Run the API and every worker."""
-    from runplane.bootstrap import serve as run_server
+    from runplane.server import serve as run_server
 
     overrides = {
         k: v for k, v in {"host": host, "port": port, "data_dir": data_dir}.items() if v is not None
