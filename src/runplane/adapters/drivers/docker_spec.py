@@ -13,17 +13,20 @@ normalised spec returns it unchanged.
 
 from __future__ import annotations
 
-import copy
 import math
 import re
 import signal
 from typing import Any
 
+from runplane.adapters.drivers.spec_checks import (
+    checked_object,
+    copy_passed_through,
+    kind,
+    stop_timeout,
+)
 from runplane.domain.drivers import ContainerInfo, ContainerState
 from runplane.domain.errors import InvalidSpec
 
-DEFAULT_STOP_TIMEOUT_S = 10.0
-MAX_STOP_TIMEOUT_S = 3600.0
 DEFAULT_NETWORK_MODE = "none"
 MIN_MEMORY_MB = 6.0
 """The smallest memory limit Docker accepts."""
@@ -53,19 +56,13 @@ _NO_PUBLISHING = frozenset({"none", "host"})
 
 def validate_docker_spec(spec: object) -> dict[str, Any]:
     """The normalised spec; raises InvalidSpec naming the first field at fault."""
-    if not isinstance(spec, dict):
-        raise InvalidSpec(f"spec must be an object, not {_kind(spec)}")
-    unknown = sorted(str(key) for key in spec if key not in _FIELDS)
-    if unknown:
-        raise InvalidSpec(
-            f"unknown spec field(s) {', '.join(unknown)}; allowed: {', '.join(_FIELDS)}"
-        )
+    spec = checked_object(spec, _FIELDS)
     normalised: dict[str, Any] = {
         "image": _image(spec.get("image")),
         "env": _string_map("env", spec.get("env")),
         "labels": _labels(spec.get("labels")),
         "network_mode": _network_mode(spec.get("network_mode")),
-        "stop_timeout_s": _stop_timeout(spec.get("stop_timeout_s")),
+        "stop_timeout_s": stop_timeout(spec.get("stop_timeout_s")),
     }
     normalised["ports"] = _ports(spec.get("ports"), normalised["network_mode"])
     if spec.get("command") is not None:
@@ -74,14 +71,7 @@ def validate_docker_spec(spec: object) -> dict[str, Any]:
         normalised["memory_mb"] = _number("memory_mb", spec["memory_mb"], MIN_MEMORY_MB, None)
     if spec.get("cpus") is not None:
         normalised["cpus"] = _number("cpus", spec["cpus"], 0.01, MAX_CPUS)
-    for name in ("health", "restart_policy"):
-        value = spec.get(name)
-        if value is None:
-            continue
-        if not isinstance(value, dict):
-            raise InvalidSpec(f"{name} must be an object, not {_kind(value)}")
-        # Their fields are checked where they are used; keep a private copy.
-        normalised[name] = copy.deepcopy(value)
+    copy_passed_through(spec, normalised)
     return normalised
 
 
@@ -198,10 +188,10 @@ def _image(value: object) -> str:
 
 def _command(value: object) -> list[str]:
     if not isinstance(value, list) or not value:
-        raise InvalidSpec(f"command must be a non-empty list of strings, not {_kind(value)}")
+        raise InvalidSpec(f"command must be a non-empty list of strings, not {kind(value)}")
     for index, part in enumerate(value):
         if not isinstance(part, str):
-            raise InvalidSpec(f"command[{index}] must be a string, not {_kind(part)}")
+            raise InvalidSpec(f"command[{index}] must be a string, not {kind(part)}")
         if "\0" in part:
             raise InvalidSpec(f"command[{index}] must not contain a NUL character")
     return list(value)
@@ -211,13 +201,13 @@ def _string_map(name: str, value: object) -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise InvalidSpec(f"{name} must be an object of strings, not {_kind(value)}")
+        raise InvalidSpec(f"{name} must be an object of strings, not {kind(value)}")
     result: dict[str, str] = {}
     for key, item in value.items():
         if not isinstance(key, str) or not key or "=" in key or "\0" in key:
             raise InvalidSpec(f"{name} name {key!r} must be a non-empty string without '=' or NUL")
         if not isinstance(item, str) or "\0" in item:
-            raise InvalidSpec(f"{name}[{key!r}] must be a string without NUL, not {_kind(item)}")
+            raise InvalidSpec(f"{name}[{key!r}] must be a string without NUL, not {kind(item)}")
         result[key] = item
     return result
 
@@ -244,7 +234,7 @@ def _ports(value: object, network_mode: str) -> list[dict[str, int]]:
     if value is None:
         return []
     if not isinstance(value, list):
-        raise InvalidSpec(f"ports must be a list of container ports, not {_kind(value)}")
+        raise InvalidSpec(f"ports must be a list of container ports, not {kind(value)}")
     if value and network_mode == "none":
         raise InvalidSpec(
             "ports need a network: with network_mode 'none' nothing can reach them; "
@@ -282,27 +272,8 @@ def _port_number(name: str, value: object) -> int:
 
 def _number(name: str, value: object, low: float, high: float | None) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise InvalidSpec(f"{name} must be a number, not {_kind(value)}")
+        raise InvalidSpec(f"{name} must be a number, not {kind(value)}")
     if value < low or (high is not None and value > high):
         bound = f"from {low:g} to {high:g}" if high is not None else f"at least {low:g}"
         raise InvalidSpec(f"{name} must be {bound}, not {value!r}")
     return float(value)
-
-
-def _stop_timeout(value: object) -> float:
-    if value is None:
-        return DEFAULT_STOP_TIMEOUT_S
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidSpec(f"stop_timeout_s must be a number of seconds, not {_kind(value)}")
-    if not math.isfinite(value) or not 0 <= value <= MAX_STOP_TIMEOUT_S:
-        raise InvalidSpec(f"stop_timeout_s must be between 0 and {MAX_STOP_TIMEOUT_S:g}")
-    return float(value)
-
-
-def _kind(value: object) -> str:
-    """A JSON-ish name for what was given, for messages."""
-    names = {bool: "a boolean", int: "a number", float: "a number", str: "a string"}
-    names.update({list: "a list", dict: "an object"})
-    if value is None:
-        return "null"
-    return names.get(type(value), type(value).__name__)

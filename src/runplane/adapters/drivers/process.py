@@ -31,11 +31,8 @@ from runplane.adapters.drivers.process_launch import (
     prepare_launch,
     run_supervisor,
 )
-from runplane.adapters.drivers.process_spec import (
-    DEFAULT_STOP_SIGNAL,
-    DEFAULT_STOP_TIMEOUT_S,
-    validate_process_spec,
-)
+from runplane.adapters.drivers.process_spec import DEFAULT_STOP_SIGNAL, validate_process_spec
+from runplane.adapters.drivers.spec_checks import DEFAULT_STOP_TIMEOUT_S
 from runplane.domain.drivers import ContainerInfo, ContainerState, StartedContainer
 from runplane.domain.errors import ContainerGone, DriverError
 from runplane.domain.health_spec import check_health_parts

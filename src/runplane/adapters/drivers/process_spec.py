@@ -9,16 +9,18 @@ normalised spec returns it unchanged.
 
 from __future__ import annotations
 
-import copy
-import math
 import signal
 from typing import Any
 
+from runplane.adapters.drivers.spec_checks import (
+    checked_object,
+    copy_passed_through,
+    kind,
+    stop_timeout,
+)
 from runplane.domain.errors import InvalidSpec
 
 DEFAULT_STOP_SIGNAL = "SIGTERM"
-DEFAULT_STOP_TIMEOUT_S = 10.0
-MAX_STOP_TIMEOUT_S = 3600.0
 
 _FIELDS = (
     "command",
@@ -38,31 +40,18 @@ _NOT_STOP_SIGNALS = frozenset(
 
 def validate_process_spec(spec: object) -> dict[str, Any]:
     """The normalised spec; raises InvalidSpec naming the first field at fault."""
-    if not isinstance(spec, dict):
-        raise InvalidSpec(f"spec must be an object, not {_kind(spec)}")
-    unknown = sorted(str(key) for key in spec if key not in _FIELDS)
-    if unknown:
-        raise InvalidSpec(
-            f"unknown spec field(s) {', '.join(unknown)}; allowed: {', '.join(_FIELDS)}"
-        )
+    spec = checked_object(spec, _FIELDS)
     normalised: dict[str, Any] = {
         "command": _command(spec.get("command")),
         "env": _env(spec.get("env")),
         "stop_signal": _stop_signal(spec.get("stop_signal")),
-        "stop_timeout_s": _stop_timeout(spec.get("stop_timeout_s")),
+        "stop_timeout_s": stop_timeout(spec.get("stop_timeout_s")),
     }
     if spec.get("cwd") is not None:
         normalised["cwd"] = _cwd(spec["cwd"])
     if spec.get("port") is not None:
         normalised["port"] = _port(spec["port"])
-    for name in ("health", "restart_policy"):
-        value = spec.get(name)
-        if value is None:
-            continue
-        if not isinstance(value, dict):
-            raise InvalidSpec(f"{name} must be an object, not {_kind(value)}")
-        # Their fields are checked where they are used; keep a private copy.
-        normalised[name] = copy.deepcopy(value)
+    copy_passed_through(spec, normalised)
     return normalised
 
 
@@ -70,12 +59,12 @@ def _command(value: object) -> list[str]:
     if value is None:
         raise InvalidSpec("command is required: a non-empty list of strings")
     if not isinstance(value, list):
-        raise InvalidSpec(f"command must be a non-empty list of strings, not {_kind(value)}")
+        raise InvalidSpec(f"command must be a non-empty list of strings, not {kind(value)}")
     if not value:
         raise InvalidSpec("command must not be empty")
     for index, part in enumerate(value):
         if not isinstance(part, str):
-            raise InvalidSpec(f"command[{index}] must be a string, not {_kind(part)}")
+            raise InvalidSpec(f"command[{index}] must be a string, not {kind(part)}")
         if "\0" in part:
             raise InvalidSpec(f"command[{index}] must not contain a NUL character")
     if not value[0]:
@@ -87,13 +76,13 @@ def _env(value: object) -> dict[str, str]:
     if value is None:
         return {}
     if not isinstance(value, dict):
-        raise InvalidSpec(f"env must be an object of strings, not {_kind(value)}")
+        raise InvalidSpec(f"env must be an object of strings, not {kind(value)}")
     env: dict[str, str] = {}
     for key, item in value.items():
         if not isinstance(key, str) or not key or "=" in key or "\0" in key:
             raise InvalidSpec(f"env name {key!r} must be a non-empty string without '=' or NUL")
         if not isinstance(item, str):
-            raise InvalidSpec(f"env[{key!r}] must be a string, not {_kind(item)}")
+            raise InvalidSpec(f"env[{key!r}] must be a string, not {kind(item)}")
         if "\0" in item:
             raise InvalidSpec(f"env[{key!r}] must not contain a NUL character")
         env[key] = item
@@ -102,7 +91,7 @@ def _env(value: object) -> dict[str, str]:
 
 def _cwd(value: object) -> str:
     if not isinstance(value, str) or not value or "\0" in value:
-        raise InvalidSpec(f"cwd must be a non-empty path string, not {_kind(value)}")
+        raise InvalidSpec(f"cwd must be a non-empty path string, not {kind(value)}")
     return value
 
 
@@ -128,32 +117,7 @@ def _stop_signal(value: object) -> str:
     return sig.name
 
 
-def _stop_timeout(value: object) -> float:
-    if value is None:
-        return DEFAULT_STOP_TIMEOUT_S
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise InvalidSpec(f"stop_timeout_s must be a number of seconds, not {_kind(value)}")
-    if not math.isfinite(value) or not 0 <= value <= MAX_STOP_TIMEOUT_S:
-        raise InvalidSpec(f"stop_timeout_s must be between 0 and {MAX_STOP_TIMEOUT_S:g}")
-    return float(value)
-
-
 def _port(value: object) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 65535:
         raise InvalidSpec(f"port must be an integer from 1 to 65535, not {value!r}")
     return value
-
-
-def _kind(value: object) -> str:
-    """A JSON-ish name for what was given, for messages."""
-    names = {
-        bool: "a boolean",
-        int: "a number",
-        float: "a number",
-        str: "a string",
-        list: "a list",
-        dict: "an object",
-    }
-    if value is None:
-        return "null"
-    return names.get(type(value), type(value).__name__)
