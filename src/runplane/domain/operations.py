@@ -41,6 +41,10 @@ class StopReason(StrEnum):
     SHUTDOWN = "shutdown"
 
 
+STOP_REASONS: frozenset[str] = frozenset(str(reason) for reason in StopReason)
+"""The reasons a stop may name, as the strings requests carry."""
+
+
 class Outcome(StrEnum):
     SUCCESS = "success"
     FAILURE = "failure"

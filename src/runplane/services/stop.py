@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from runplane.domain.drivers import ContainerState
 from runplane.domain.errors import DriverError, ErrorCode
-from runplane.domain.operations import OperationResult, OpKind, StopReason
+from runplane.domain.operations import STOP_REASONS, OperationResult, OpKind, StopReason
 from runplane.domain.statuses import Status
 from runplane.services.attempt import Attempt, OperationFailed
 from runplane.services.requests import OperationRequest
@@ -18,7 +18,6 @@ from runplane.services.steps import ContainerSteps
 
 STOPPABLE = frozenset({Status.RUNNING, Status.PAUSED, Status.ENGINE_UNREACHABLE, Status.ERROR})
 ALREADY_DOWN = frozenset({Status.STOPPED, Status.REMOVED})
-STOP_REASONS = frozenset(str(reason) for reason in StopReason)
 
 
 class StopRuntime(ContainerSteps):

@@ -7,11 +7,10 @@ import json
 from typing import Any
 
 from runplane.domain.jobs import MAX_FIELD_CHARS, Job
-from runplane.domain.operations import OpKind, StopReason
+from runplane.domain.operations import STOP_REASONS, OpKind
 from runplane.domain.records import is_valid_runtime_id
 
 KNOWN_FIELDS = frozenset({"runtime_id", "job_id", "reason", "requested_at_ms", "team_id", "spec"})
-STOP_REASONS = frozenset(str(reason) for reason in StopReason)
 
 
 class MalformedJob(ValueError):
