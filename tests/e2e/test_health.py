@@ -42,8 +42,7 @@ def fast_serve(tmp_path: Path, redis_url: str) -> Iterator[RunplaneServer]:
     try:
         yield server
     finally:
-        if server.process is not None and server.process.poll() is None:
-            remove_everything(server)
+        remove_everything(server)
         server.stop()
 
 
