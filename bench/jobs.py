@@ -242,6 +242,8 @@ async def one_configuration(
             await raw.aclose()
             await client.aclose()
             await database.dispose()
+            if isinstance(driver, ProcessDriver):
+                driver.close()
     jobs = runtimes * rounds
     latencies = sorted(results.latencies_ms)
     return {

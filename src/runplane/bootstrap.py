@@ -98,8 +98,12 @@ class Runplane:
     workers: WorkerSet
 
 
-def build_drivers(settings: Settings) -> dict[str, Driver]:
-    drivers: dict[str, Driver] = {"process": ProcessDriver(settings.data_dir / "runtimes")}
+def build_drivers(
+    settings: Settings, stack: contextlib.ExitStack | contextlib.AsyncExitStack
+) -> dict[str, Driver]:
+    process = ProcessDriver(settings.data_dir / "runtimes")
+    stack.callback(process.close)  # its launcher; the runtimes run on
+    drivers: dict[str, Driver] = {"process": process}
     if settings.driver == "docker" or settings.docker_host:
         drivers["docker"] = DockerDriver(
             settings.docker_host or DEFAULT_DOCKER_HOST, instance=settings.docker_instance
@@ -141,11 +145,12 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
         await upgrade_database(database)
 
         clock = SystemClock()
+        drivers = build_drivers(settings, stack)
         deps = Dependencies(
             runtimes=SqlRuntimeStore(database),
             operations=SqlOperationLog(database),
             leases=RedisLeaseStore(client),
-            drivers=build_drivers(settings),
+            drivers=drivers,
             clock=clock,
             tokens=SecretTokenGenerator(),
             lease_ttl_ms=settings.lease_ttl_ms,

@@ -188,6 +188,7 @@ class TestProcessDriver(DriverContract):
         yield Backend(driver, spec, ["sleep", "60"], lambda: ProcessDriver(state))
         for info in await ProcessDriver(state).list_containers():
             await driver.remove(info.container_id)
+        driver.close()
 
 
 class TestDockerDriver(DriverContract):

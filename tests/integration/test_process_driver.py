@@ -103,6 +103,7 @@ async def driver(tmp_path: Path) -> AsyncIterator[ProcessDriver]:
         # Every process a test started dies with its container.
         for info in await ProcessDriver(tmp_path / "state").list_containers():
             await driver.remove(info.container_id)
+        driver.close()
 
 
 async def test_start_serves_on_its_endpoint_and_inspects_running(

@@ -26,12 +26,13 @@ from runplane.adapters.drivers.process_files import (
     runtime_of,
 )
 from runplane.adapters.drivers.process_launch import (
+    SupervisorLauncher,
     await_answer,
     discard_launch,
     prepare_launch,
-    run_supervisor,
 )
 from runplane.adapters.drivers.process_spec import DEFAULT_STOP_SIGNAL, validate_process_spec
+from runplane.adapters.drivers.process_wait import process_end
 from runplane.adapters.drivers.spec_checks import DEFAULT_STOP_TIMEOUT_S
 from runplane.domain.drivers import ContainerInfo, ContainerState, StartedContainer
 from runplane.domain.errors import ContainerGone, DriverError
@@ -51,6 +52,7 @@ class _Observation:
     pgid: int | None = None
     spec: dict[str, Any] = field(default_factory=dict)
     settling: bool = False
+    start_ticks: int = 0
 
 
 class ProcessDriver:
@@ -74,6 +76,11 @@ class ProcessDriver:
         self._kill_grace_s = kill_grace_s
         self._settle_timeout_s = settle_timeout_s
         self._poll_interval_s = poll_interval_s
+        self._launcher = SupervisorLauncher(self._containers)
+
+    def close(self) -> None:
+        """End the launcher process; runtimes and their supervisors run on."""
+        self._launcher.close()
 
     def validate_spec(self, spec: dict[str, Any]) -> dict[str, Any]:
         normalised = validate_process_spec(spec)
@@ -95,10 +102,8 @@ class ProcessDriver:
         except OSError as exc:
             raise DriverError(f"cannot prepare the runtime's state dir: {exc}") from exc
         try:
-            await asyncio.to_thread(run_supervisor, launch_dir, self._start_timeout_s)
-            container_id = await await_answer(
-                launch_dir, self._start_timeout_s, self._poll_interval_s
-            )
+            notify_fd = await asyncio.to_thread(self._launcher.launch, launch_dir)
+            container_id = await await_answer(launch_dir, notify_fd, self._start_timeout_s)
         except DriverError:
             await asyncio.to_thread(discard_launch, launch_dir)
             raise
@@ -199,7 +204,8 @@ class ProcessDriver:
         stat = live_process(state["pid"], state["start_ticks"])
         if stat is not None and not stat.zombie:
             status = ContainerState.PAUSED if stat.stopped else ContainerState.RUNNING
-            return _Observation(ContainerInfo(container_id, status), state["pid"], spec)
+            info = ContainerInfo(container_id, status)
+            return _Observation(info, state["pid"], spec, start_ticks=state["start_ticks"])
         # The process ended; its supervisor records how next, unless it is gone too.
         if read_json(files.exit) is not None:
             return self._observe(container_id)
@@ -240,6 +246,11 @@ class ProcessDriver:
                 return observed.info
             if not ended and loop.time() >= deadline:
                 return None
+            if observed.pgid is not None:
+                left = deadline - loop.time()
+                if await process_end(observed.pgid, observed.start_ticks, left) is not None:
+                    continue  # ended, or out of time: the next look tells which
+            # Polling: the supervisor is recording the exit, or there is no pidfd.
             await asyncio.sleep(self._poll_interval_s)
 
     async def _await_state(self, container_id: str, wanted: ContainerState) -> None:

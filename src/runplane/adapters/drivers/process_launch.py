@@ -1,8 +1,10 @@
 """Starting a runtime's supervisor and hearing back from it.
 
-The driver writes the launch dir (`meta.json`), starts the supervisor, reaps
-its intermediate process, and waits for the answer file: a container id, or
-the reason the command could not run.
+The driver writes the launch dir (`meta.json`), asks the launcher (a fork
+server for supervisors, see `supervisor`) to start a supervisor for it, and
+waits, without polling, for the pipe the supervisor closes once it answered;
+the answer file then holds a container id, or the reason the command could
+not run.
 """
 
 from __future__ import annotations
@@ -11,9 +13,13 @@ import asyncio
 import os
 import secrets
 import shutil
+import socket
 import subprocess
 import sys
+import threading
 import time
+import weakref
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,20 +31,22 @@ from runplane.adapters.drivers.process_files import (
     read_json,
     write_json_atomic,
 )
+from runplane.adapters.drivers.process_wait import readable
 from runplane.domain.errors import DriverError
 
 SUPERVISOR_MODULE = "runplane.adapters.drivers.supervisor"
 # Import the supervisor from this very runplane, whether it is installed or run
-# from a checkout. Not `python -m`: its runpy and the importlib machinery it
-# pulls in cost every start about a quarter of what the supervisor costs.
-# `sys.path[0]` is absolute, unlike the "" of `-c`: the supervisor changes
-# directory, and later imports must not find modules in the runtime's folder.
+# from a checkout. `sys.path[0]` is absolute, unlike the "" of `-c`: the
+# supervisor changes directory, and later imports must not find modules in
+# the runtime's folder.
 _PACKAGE_ROOT = Path(runplane.__file__).resolve().parent.parent
 _SUPERVISOR_CODE = (
     f"import sys; sys.path[0] = {str(_PACKAGE_ROOT)!r}; "
     f"from {SUPERVISOR_MODULE} import main; sys.exit(main())"
 )
 _LOG_TAIL_BYTES = 2000
+_LAUNCHER_EXIT_S = 5.0
+LAUNCHER_LOG = ".launcher.log"
 
 
 def prepare_launch(containers: Path, runtime_id: str, spec: dict[str, Any]) -> Path:
@@ -57,54 +65,127 @@ def prepare_launch(containers: Path, runtime_id: str, spec: dict[str, Any]) -> P
     return launch_dir
 
 
-def run_supervisor(launch_dir: Path, timeout_s: float) -> None:
-    """Start the supervisor and reap its intermediate process, which exits as
-    soon as the supervisor proper has forked away. Blocking: run it in a thread."""
-    files = ContainerFiles(launch_dir)
-    # -S: the supervisor needs the standard library only, and skipping `site`
-    # (the virtualenv's .pth files) takes about a third off every start.
-    command = [sys.executable, "-S", "-c", _SUPERVISOR_CODE, str(launch_dir)]
-    try:
-        with open(files.supervisor_log, "ab") as stderr:
-            proc = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=subprocess.DEVNULL,
-                stderr=stderr,
-                # Until it moves to the runtime's folder, it pins none of the user's.
-                cwd=_PACKAGE_ROOT,
-                start_new_session=True,
-                close_fds=True,
-            )
-    except OSError as exc:
-        raise DriverError(f"cannot start the runtime supervisor: {exc}") from exc
-    try:
-        code = proc.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
-        raise DriverError("the runtime supervisor did not start in time") from None
-    if code != 0:
-        tail = log_tail(files.supervisor_log)
-        raise DriverError(f"the runtime supervisor failed with exit code {code}: {tail}")
+class SupervisorLauncher:
+    """The launcher process, a fork server for supervisors: one Python started
+    once, with the supervisor's modules imported, forks each runtime's
+    supervisor in about a millisecond, where starting an interpreter per
+    runtime cost some twenty. Started on first use and again if it died; it
+    exits when runplane closes its end of the socket, or dies. The supervisors
+    it forks are detached: they outlive it and runplane alike. They inherit
+    the environment runplane had when the launcher started."""
+
+    def __init__(self, containers: Path) -> None:
+        self._containers = containers
+        self._lock = threading.Lock()
+        self._running: _LauncherProcess | None = None
+        self._finalizer: weakref.finalize[[], SupervisorLauncher] | None = None
+
+    def launch(self, launch_dir: Path) -> int:
+        """Have a supervisor started for `launch_dir`; return the read end of a
+        pipe that reaches end-of-file once it has answered (or died).
+        Blocking: run it in a thread."""
+        notify_read, notify_write = os.pipe()
+        try:
+            with self._lock:
+                self._send(os.fsencode(launch_dir), notify_write)
+        except BaseException:
+            os.close(notify_read)
+            raise
+        finally:
+            os.close(notify_write)
+        return notify_read
+
+    def close(self) -> None:
+        with self._lock:
+            self._discard()
+
+    def _send(self, message: bytes, fd: int) -> None:
+        for attempt in (1, 2):
+            if self._running is None or not self._running.alive():
+                self._discard()
+                self._running = _LauncherProcess.start(self._containers)
+                # Garbage-collected unclosed (a test's driver, say): end it then.
+                self._finalizer = weakref.finalize(self, self._running.close)
+            try:
+                socket.send_fds(self._running.socket, [message], [fd])
+                return
+            except OSError as exc:
+                self._discard()  # it died since it last served: start another
+                if attempt == 2:
+                    raise DriverError(f"cannot reach the runtime launcher: {exc}") from exc
+
+    def _discard(self) -> None:
+        if self._finalizer is not None:
+            self._finalizer()  # closes the launcher, once
+            self._finalizer = None
+        self._running = None
 
 
-async def await_answer(launch_dir: Path, timeout_s: float, poll_interval_s: float) -> str:
+@dataclass(frozen=True, slots=True)
+class _LauncherProcess:
+    process: subprocess.Popen[bytes]
+    socket: socket.socket
+
+    @classmethod
+    def start(cls, containers: Path) -> _LauncherProcess:
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        # -S: the supervisor needs the standard library only; skipping `site`
+        # (the virtualenv's .pth files) keeps the launcher small.
+        command = [sys.executable, "-S", "-c", _SUPERVISOR_CODE, str(theirs.fileno())]
+        try:
+            containers.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with open(containers / LAUNCHER_LOG, "ab") as stderr:
+                process = subprocess.Popen(
+                    command,
+                    stdin=subprocess.DEVNULL,
+                    stdout=subprocess.DEVNULL,
+                    stderr=stderr,
+                    # Until a supervisor moves to its runtime's folder, it pins none of the user's.
+                    cwd=_PACKAGE_ROOT,
+                    # Out of runplane's session: a Ctrl-C meant for runplane
+                    # must not hit it in the middle of a fork.
+                    start_new_session=True,
+                    close_fds=True,
+                    pass_fds=(theirs.fileno(),),
+                )
+        except OSError as exc:
+            ours.close()
+            raise DriverError(f"cannot start the runtime launcher: {exc}") from exc
+        finally:
+            theirs.close()
+        return cls(process, ours)
+
+    def alive(self) -> bool:
+        return self.process.poll() is None
+
+    def close(self) -> None:
+        self.socket.close()  # the launcher sees end-of-file and exits
+        try:
+            self.process.wait(timeout=_LAUNCHER_EXIT_S)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+
+async def await_answer(launch_dir: Path, notify_fd: int, timeout_s: float) -> str:
     """The started container's id; DriverError with the supervisor's reason if
-    the command could not run, or if no answer came within `timeout_s`."""
+    the command could not run, or if no answer came within `timeout_s`.
+    Closes `notify_fd`, the pipe `SupervisorLauncher.launch` returned."""
+    try:
+        answered = await readable(notify_fd, timeout_s)
+    finally:
+        os.close(notify_fd)
     answer_path = launch_result_path(launch_dir)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
-    while loop.time() < deadline:
-        answer = await asyncio.to_thread(read_json, answer_path)
-        if answer is not None:
-            await asyncio.to_thread(answer_path.unlink, missing_ok=True)
-            if "container_id" in answer:
-                return str(answer["container_id"])
-            raise DriverError(str(answer.get("error", "the runtime supervisor failed")))
-        await asyncio.sleep(poll_interval_s)
-    tail = await asyncio.to_thread(log_tail, ContainerFiles(launch_dir).supervisor_log)
-    raise DriverError(f"the runtime supervisor did not answer within {timeout_s:g}s: {tail}")
+    answer = await asyncio.to_thread(read_json, answer_path)
+    if answer is None:
+        tail = await asyncio.to_thread(log_tail, ContainerFiles(launch_dir).supervisor_log)
+        if answered:
+            raise DriverError(f"the runtime supervisor ended without answering: {tail}")
+        raise DriverError(f"the runtime supervisor did not answer within {timeout_s:g}s: {tail}")
+    await asyncio.to_thread(answer_path.unlink, missing_ok=True)
+    if "container_id" in answer:
+        return str(answer["container_id"])
+    raise DriverError(str(answer.get("error", "the runtime supervisor failed")))
 
 
 def discard_launch(launch_dir: Path) -> None:

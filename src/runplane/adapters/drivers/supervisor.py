@@ -1,22 +1,24 @@
-"""The per-runtime supervisor, as conmon or containerd-shim are for containers.
+"""The per-runtime supervisor, as conmon or containerd-shim are for containers,
+and the launcher that forks it.
 
-    python -m runplane.adapters.drivers.supervisor <launch dir>
+    python -m runplane.adapters.drivers.supervisor <socket fd>
 
 Only a parent can read a child's exit status, and runplane may restart while
-its runtimes run on, so each runtime gets a parent of its own. The supervisor
-daemonises (runplane reaps the intermediate process at once), spawns the
-command in a process group of its own (so pausing the runtime's group never
-stops the supervisor), renames the launch dir to the container's id, answers
-the driver through `<launch dir>.json`, waits for the child and writes
-`exit.json`. Like a container, a runtime ends with its main process: whatever
-is left in its process group is killed then.
+its runtimes run on, so each runtime gets a parent of its own. The driver
+keeps one launcher process (`serve_launches`) and sends it each launch dir
+over a socket; the launcher forks, the intermediate starts a session of its
+own and forks the supervisor proper, and exits (the launcher reaps it), so the
+supervisor is reparented away and outlives the launcher and runplane alike.
+The supervisor spawns the command in a process group of its own (so pausing
+the runtime's group never stops the supervisor), renames the launch dir to the
+container's id, answers the driver through `<launch dir>.json` and by closing
+the pipe the driver waits on, waits for the child and writes `exit.json`. Like
+a container, a runtime ends with its main process: whatever is left in its
+process group is killed then.
 
-Stdlib only, and no logging set-up: its stderr is `supervisor.log`. Every
-runtime start pays for the supervisor's interpreter start-up, so it imports
-only cheap modules (see `supervisor_files`), `ctypes` only once forked and
-`traceback` only on failure; `process_launch` runs `main` through `python -S
--c`, sparing it the `runpy` of `-m`. Hence also try/except/pass rather than
-`contextlib.suppress`, and `os.posix_spawnp` rather than `subprocess`.
+Stdlib only, and no logging set-up: a supervisor's stderr is its
+`supervisor.log`. The launcher imports what the supervisors need once; each
+supervisor is a fork, not a new interpreter.
 """
 
 # ruff: noqa: SIM105
@@ -32,6 +34,7 @@ from runplane.adapters.drivers.supervisor_files import (
     LOG_FILE,
     META_FILE,
     STATE_FILE,
+    SUPERVISOR_LOG_FILE,
     launch_result_name,
     make_container_id,
     proc_stat,
@@ -57,17 +60,72 @@ _ORPHAN_REAP_S = 2.0
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1:
-        print("usage: python -m runplane.adapters.drivers.supervisor <launch dir>", file=sys.stderr)
+    if len(args) != 1 or not args[0].isdigit():
+        print("usage: python -m runplane.adapters.drivers.supervisor <socket fd>", file=sys.stderr)
         return 2
-    # Absolute: the supervisor moves to / once the runtime runs.
-    launch_dir = os.path.abspath(args[0])
-    # Double fork: the intermediate exits now and runplane reaps it, so the
-    # supervisor is reparented away and never lingers as runplane's zombie.
-    if os.fork() > 0:
-        os._exit(0)
+    return serve_launches(int(args[0]))
+
+
+def serve_launches(sock_fd: int) -> int:
+    """The launcher: for every launch request on the socket (a launch dir, and
+    the write end of the pipe the driver waits on), fork a supervisor. Returns
+    when runplane closes its end, or dies."""
+    # Each supervisor needs it once forked; importing it here pays for it once.
+    import ctypes  # noqa: F401
+    import socket
+
+    sock = socket.socket(fileno=sock_fd)
+    while True:
+        message, fds, _flags, _address = socket.recv_fds(sock, 65536, 1)
+        if not message:
+            return 0
+        for fd in fds:
+            os.set_inheritable(fd, False)  # the runtime must not hold it open
+        try:
+            _fork_supervisor(sock, os.fsdecode(message), fds[0] if fds else None)
+        finally:
+            for fd in fds:
+                os.close(fd)
+
+
+def _fork_supervisor(sock: Any, launch_dir: str, notify_fd: int | None) -> None:
+    """Double fork: the intermediate exits at once and we reap it, so the
+    supervisor is reparented away, in a session of its own, and outlives both
+    the launcher and runplane."""
+    pid = os.fork()
+    if pid > 0:
+        os.waitpid(pid, 0)
+        return
+    code = 1
     try:
-        return supervise(launch_dir)
+        sock.close()
+        os.setsid()
+        _redirect_output(launch_dir)
+        if os.fork() > 0:
+            os._exit(0)
+        code = _supervise_reporting(launch_dir, notify_fd)
+    finally:
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _redirect_output(launch_dir: str) -> None:
+    """stdin and stdout on /dev/null, stderr on the launch's `supervisor.log`."""
+    devnull = os.open(os.devnull, os.O_RDWR)
+    log = os.open(
+        os.path.join(launch_dir, SUPERVISOR_LOG_FILE), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600
+    )
+    os.dup2(devnull, 0)
+    os.dup2(devnull, 1)
+    os.dup2(log, 2)
+    os.close(devnull)
+    os.close(log)
+
+
+def _supervise_reporting(launch_dir: str, notify_fd: int | None) -> int:
+    """`supervise`, answering the driver with the error when it fails."""
+    try:
+        return supervise(launch_dir, notify_fd)
     except BaseException as exc:
         import traceback
 
@@ -78,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
         return 1
 
 
-def supervise(launch_dir: str) -> int:
+def supervise(launch_dir: str, notify_fd: int | None = None) -> int:
     meta = read_json_object(os.path.join(launch_dir, META_FILE))
     if meta is None:
         _answer(launch_dir, {"error": f"no launch metadata in {launch_dir}"})
@@ -101,6 +159,8 @@ def supervise(launch_dir: str) -> int:
             pass
         os.waitpid(pid, 0)
         raise
+    if notify_fd is not None:
+        os.close(notify_fd)  # answered: the driver reads the answer now
     # Nothing here pins the folder runplane may want to delete.
     os.chdir("/")
     status = _wait_for_main(pid)

@@ -1,0 +1,53 @@
+"""Waiting on processes runplane did not start itself, without polling.
+
+A runtime's parent is its supervisor, so runplane cannot `waitpid` it; a
+pidfd (Linux 5.3+) turns readable when the process ends, whoever its parent
+is, and a pipe's read end reports end-of-file once every writer has gone.
+Either lets the event loop sleep until the moment comes: fifty runtimes
+stopping at once then cost fifty file descriptors, not thousands of /proc reads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+
+from runplane.adapters.drivers.process_files import live_process
+
+
+async def process_end(pid: int, start_ticks: int, timeout_s: float) -> bool | None:
+    """True once process `pid` (the one that started at `start_ticks`) has
+    ended, False if it outlives `timeout_s`, None where there is no pidfd to
+    wait on (the caller polls instead)."""
+    try:
+        fd = os.pidfd_open(pid)
+    except ProcessLookupError:
+        return True
+    except (AttributeError, OSError):
+        return None
+    try:
+        # The pid may have been reused between the caller's look and the open.
+        if live_process(pid, start_ticks) is None:
+            return True
+        return await readable(fd, timeout_s)
+    finally:
+        os.close(fd)
+
+
+async def readable(fd: int, timeout_s: float) -> bool:
+    """True once `fd` is readable (or at end-of-file), False after `timeout_s`."""
+    loop = asyncio.get_running_loop()
+    ready: asyncio.Future[None] = loop.create_future()
+
+    def wake() -> None:
+        if not ready.done():
+            ready.set_result(None)
+
+    loop.add_reader(fd, wake)
+    try:
+        await asyncio.wait_for(ready, max(timeout_s, 0.0))
+    except TimeoutError:
+        return False
+    finally:
+        loop.remove_reader(fd)
+    return True

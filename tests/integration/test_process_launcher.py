@@ -1,0 +1,121 @@
+"""The process driver's launcher, the fork server its supervisors come from:
+started on first use, restarted when it died, ended by `close`, and never
+something a runtime depends on or inherits from; and the pidfd wait a stop
+uses instead of polling."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import psutil
+import pytest
+
+from runplane.adapters.drivers.process import ProcessDriver
+from runplane.adapters.drivers.process_files import parse_container_id, read_proc_stat
+from runplane.adapters.drivers.process_launch import SUPERVISOR_MODULE
+from runplane.adapters.drivers.process_wait import process_end
+from runplane.domain.drivers import ContainerState
+
+SLEEP = {"command": ["sleep", "60"]}
+
+
+def launchers() -> list[psutil.Process]:
+    """This test process's launchers: children running the supervisor module."""
+    return [
+        child
+        for child in psutil.Process().children()
+        if child.status() != psutil.STATUS_ZOMBIE
+        and any(SUPERVISOR_MODULE in part for part in child.cmdline())
+    ]
+
+
+def pid_of(container_id: str) -> int:
+    parsed = parse_container_id(container_id)
+    assert parsed is not None
+    return parsed[0]
+
+
+def wait_exited(process: psutil.Process) -> None:
+    with contextlib.suppress(psutil.NoSuchProcess):
+        process.wait(timeout=5)
+
+
+@pytest.fixture
+async def driver(tmp_path: Path) -> AsyncIterator[ProcessDriver]:
+    driver = ProcessDriver(tmp_path / "state")
+    try:
+        yield driver
+    finally:
+        for info in await driver.list_containers():
+            await driver.remove(info.container_id)
+        driver.close()
+
+
+async def test_one_launcher_serves_every_start(driver: ProcessDriver) -> None:
+    assert launchers() == []
+    first = await driver.start("a", SLEEP)
+    second = await driver.start("b", SLEEP)
+
+    [launcher] = launchers()
+    # The supervisors are detached: neither is the launcher's child.
+    supervisors = {psutil.Process(pid_of(c.container_id)).ppid() for c in (first, second)}
+    assert all(psutil.Process(pid).ppid() != launcher.pid for pid in supervisors)
+
+
+async def test_a_runtime_holds_no_descriptor_but_its_own_three(driver: ProcessDriver) -> None:
+    started = await driver.start("a", SLEEP)
+
+    fds = sorted(int(name) for name in os.listdir(f"/proc/{pid_of(started.container_id)}/fd"))
+    assert fds == [0, 1, 2]
+
+
+async def test_a_killed_launcher_takes_no_runtime_with_it_and_is_started_again(
+    driver: ProcessDriver,
+) -> None:
+    before = await driver.start("a", SLEEP)
+    [launcher] = launchers()
+    launcher.send_signal(signal.SIGKILL)
+    wait_exited(launcher)
+
+    assert (await driver.inspect(before.container_id)).state is ContainerState.RUNNING
+    after = await driver.start("b", SLEEP)
+    assert (await driver.inspect(after.container_id)).state is ContainerState.RUNNING
+    [again] = launchers()
+    assert again.pid != launcher.pid
+
+
+async def test_close_ends_the_launcher_and_leaves_runtimes_running(
+    driver: ProcessDriver,
+) -> None:
+    started = await driver.start("a", SLEEP)
+    [launcher] = launchers()
+
+    driver.close()
+
+    assert not launcher.is_running()
+    assert (await driver.inspect(started.container_id)).state is ContainerState.RUNNING
+    # A start after close brings a launcher back.
+    await driver.start("b", SLEEP)
+    assert len(launchers()) == 1
+
+
+async def test_process_end_waits_for_the_process_it_names() -> None:
+    sleeper = await asyncio.create_subprocess_exec("sleep", "60")
+    try:
+        stat = read_proc_stat(sleeper.pid)
+        assert stat is not None
+        assert await process_end(sleeper.pid, stat.start_ticks, 0.05) is False
+        # Another process's start time: the pid was reused, the one meant is gone.
+        assert await process_end(sleeper.pid, stat.start_ticks + 1, 5) is True
+        asyncio.get_running_loop().call_later(0.05, sleeper.kill)
+        assert await process_end(sleeper.pid, stat.start_ticks, 5) is True
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            sleeper.kill()
+        await sleeper.wait()
+    assert await process_end(sleeper.pid, stat.start_ticks, 5) is True
