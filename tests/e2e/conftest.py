@@ -2,14 +2,16 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
-import psutil
 import pytest
 import redis
 
+from runplane.adapters.drivers.process_files import live_process, read_json
 from tests.support.redis import RedisServer
 from tests.support.serve import RunplaneServer
 
@@ -17,16 +19,24 @@ from tests.support.serve import RunplaneServer
 def remove_everything(server: RunplaneServer) -> None:
     """Leave no runtime process behind a test: remove every runtime through the
     API, then end what a removal could not reach (a runtime a killed server left
-    in a transient status, say) by its supervisor, which names the data dir."""
+    in a transient status, say) by the pids its container's state file names."""
     with contextlib.suppress(httpx.HTTPError, OSError), server.client() as http:
         for runtime in http.get("/v1/runtimes", params={"limit": 1000}).json()["runtimes"]:
             http.delete(f"/v1/runtimes/{runtime['runtime_id']}")
-    for process in psutil.process_iter(["cmdline"]):
-        if str(server.data_dir) in " ".join(process.info["cmdline"] or []):
-            with contextlib.suppress(psutil.Error):
-                for child in process.children(recursive=True):
-                    child.kill()
-                process.kill()
+    for state_file in (server.data_dir / "runtimes" / "containers").glob("*/state.json"):
+        state = read_json(state_file) or {}
+        if is_live(state.get("pid"), state.get("start_ticks")):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(state["pid"], signal.SIGKILL)  # the runtime's whole group
+        if is_live(state.get("supervisor_pid"), state.get("supervisor_start_ticks")):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(state["supervisor_pid"], signal.SIGKILL)
+
+
+def is_live(pid: object, start_ticks: object) -> bool:
+    if not isinstance(pid, int) or not isinstance(start_ticks, int):
+        return False
+    return live_process(pid, start_ticks) is not None
 
 
 _databases = itertools.count()

@@ -1,7 +1,6 @@
 """What a process runtime's supervisor and the `process` driver share: the
 container id format, the files under the state dir, and the /proc reads that
-tell a live process from a reused pid. The formats themselves are defined in
-`supervisor_files`, which the supervisor imports instead of this module.
+tell a live process from a reused pid.
 
 Layout, one folder per container, named after its id::
 
@@ -13,6 +12,7 @@ Layout, one folder per container, named after its id::
         supervisor.log   the supervisor's own stderr
     <state_dir>/containers/.launch-<token>/         a start in progress
     <state_dir>/containers/.launch-<token>.json     the supervisor's answer to it
+    <state_dir>/containers/.launcher.log            the launcher's own stderr
 """
 
 from __future__ import annotations
@@ -20,25 +20,25 @@ from __future__ import annotations
 import json
 import os
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from runplane.adapters.drivers.supervisor_files import (
-    EXIT_FILE,
-    LOG_FILE,
-    META_FILE,
-    STATE_FILE,
-    SUPERVISOR_LOG_FILE,
-    launch_result_name,
-    proc_stat,
-)
-from runplane.adapters.drivers.supervisor_files import (
-    make_container_id as make_container_id,  # part of this module's API
-)
+META_FILE = "meta.json"
+STATE_FILE = "state.json"
+EXIT_FILE = "exit.json"
+LOG_FILE = "output.log"
+SUPERVISOR_LOG_FILE = "supervisor.log"
 
+_HAS_PROC = sys.platform.startswith("linux") and os.path.exists("/proc/self/stat")
 CONTAINER_ID_PATTERN = re.compile(r"^p-([0-9]+)-([0-9]+)$")
 LAUNCH_PREFIX = ".launch-"
+
+
+def make_container_id(pid: int, start_ticks: int) -> str:
+    """`p-<pid>-<start ticks>`: the start time makes the id outlive pid reuse."""
+    return f"p-{pid}-{start_ticks}"
 
 
 def parse_container_id(container_id: str) -> tuple[int, int] | None:
@@ -54,7 +54,8 @@ def containers_dir(state_dir: Path) -> Path:
 
 
 def launch_result_path(launch_dir: Path) -> Path:
-    return launch_dir.with_name(launch_result_name(launch_dir.name))
+    """The file, beside the launch dir, holding the supervisor's answer."""
+    return launch_dir.with_name(f"{launch_dir.name}.json")
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,8 +132,31 @@ class ProcStat:
 
 
 def read_proc_stat(pid: int) -> ProcStat | None:
-    stat = proc_stat(pid)
-    return None if stat is None else ProcStat(state=stat[0], start_ticks=stat[1])
+    """The process `pid`, live or a zombie; None when there is no such process."""
+    if not _HAS_PROC:
+        return _psutil_stat(pid)
+    try:
+        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as handle:
+            data = handle.read()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
+    fields = data[data.rindex(")") + 2 :].split()
+    return ProcStat(state=fields[0], start_ticks=int(fields[19]))
+
+
+def _psutil_stat(pid: int) -> ProcStat | None:
+    """Where there is no /proc: psutil's create time stands in for the ticks."""
+    import psutil
+
+    try:
+        proc = psutil.Process(pid)
+        status = proc.status()
+        ticks = round(proc.create_time() * 100)
+    except psutil.NoSuchProcess:
+        return None
+    letters = {psutil.STATUS_STOPPED: "T", psutil.STATUS_ZOMBIE: "Z"}
+    return ProcStat(state=letters.get(status, "R"), start_ticks=ticks)
 
 
 def live_process(pid: int, start_ticks: int) -> ProcStat | None:

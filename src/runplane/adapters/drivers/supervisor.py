@@ -21,38 +21,31 @@ Stdlib only, and no logging set-up: a supervisor's stderr is its
 supervisor is a fork, not a new interpreter.
 """
 
-# ruff: noqa: SIM105
-
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
+import signal
+import socket
 import sys
 import time
+import traceback
+from pathlib import Path
+from typing import Any
 
-from runplane.adapters.drivers.supervisor_files import (
+from runplane.adapters.drivers.process_files import (
     EXIT_FILE,
     LOG_FILE,
     META_FILE,
     STATE_FILE,
     SUPERVISOR_LOG_FILE,
-    launch_result_name,
+    launch_result_path,
     make_container_id,
-    proc_stat,
-    read_json_object,
-    write_flat_json,
+    read_json,
+    read_proc_stat,
+    write_json_atomic,
 )
-
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    import signal as _signal
-    from typing import Any
-else:
-    try:
-        # `signal` is `_signal` plus enums that cost more to build than the rest
-        # of the supervisor's start-up: the plain numbers do here.
-        import _signal
-    except ImportError:  # not CPython
-        import signal as _signal
 
 _PR_SET_CHILD_SUBREAPER = 36
 _ORPHAN_REAP_S = 2.0
@@ -70,10 +63,6 @@ def serve_launches(sock_fd: int) -> int:
     """The launcher: for every launch request on the socket (a launch dir, and
     the write end of the pipe the driver waits on), fork a supervisor. Returns
     when runplane closes its end, or dies."""
-    # Each supervisor needs it once forked; importing it here pays for it once.
-    import ctypes  # noqa: F401
-    import socket
-
     sock = socket.socket(fileno=sock_fd)
     while True:
         message, fds, _flags, _address = socket.recv_fds(sock, 65536, 1)
@@ -88,7 +77,7 @@ def serve_launches(sock_fd: int) -> int:
                 os.close(fd)
 
 
-def _fork_supervisor(sock: Any, launch_dir: str, notify_fd: int | None) -> None:
+def _fork_supervisor(sock: socket.socket, launch_dir: str, notify_fd: int | None) -> None:
     """Double fork: the intermediate exits at once and we reap it, so the
     supervisor is reparented away, in a session of its own, and outlives both
     the launcher and runplane."""
@@ -127,8 +116,6 @@ def _supervise_reporting(launch_dir: str, notify_fd: int | None) -> int:
     try:
         return supervise(launch_dir, notify_fd)
     except BaseException as exc:
-        import traceback
-
         traceback.print_exc()
         # Once the launch dir is renamed the driver has had its answer already.
         if os.path.exists(launch_dir):
@@ -137,7 +124,7 @@ def _supervise_reporting(launch_dir: str, notify_fd: int | None) -> int:
 
 
 def supervise(launch_dir: str, notify_fd: int | None = None) -> int:
-    meta = read_json_object(os.path.join(launch_dir, META_FILE))
+    meta = read_json(Path(launch_dir, META_FILE))
     if meta is None:
         _answer(launch_dir, {"error": f"no launch metadata in {launch_dir}"})
         return 1
@@ -153,10 +140,8 @@ def supervise(launch_dir: str, notify_fd: int | None = None) -> int:
         container_dir = _register(launch_dir, pid, meta["runtime_id"])
     except BaseException:
         # Nobody could find, stop or wait for it: it must not run on.
-        try:
-            os.killpg(pid, _signal.SIGKILL)
-        except OSError:
-            pass
+        with contextlib.suppress(OSError):
+            os.killpg(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         raise
     if notify_fd is not None:
@@ -172,12 +157,12 @@ def supervise(launch_dir: str, notify_fd: int | None = None) -> int:
 def _register(launch_dir: str, pid: int, runtime_id: str) -> str:
     """Write the state file, move the launch dir to the container's id, and
     answer the driver; return the container's folder."""
-    stat = proc_stat(pid)
-    own = proc_stat(os.getpid())
+    stat = read_proc_stat(pid)
+    own = read_proc_stat(os.getpid())
     if stat is None or own is None:
         # The child stays at worst a zombie until we wait for it.
         raise RuntimeError("cannot read the started process from /proc")
-    start_ticks = stat[1]
+    start_ticks = stat.start_ticks
     container_id = make_container_id(pid, start_ticks)
     state: dict[str, str | int | float | None] = {
         "container_id": container_id,
@@ -185,10 +170,10 @@ def _register(launch_dir: str, pid: int, runtime_id: str) -> str:
         "pid": pid,
         "start_ticks": start_ticks,
         "supervisor_pid": os.getpid(),
-        "supervisor_start_ticks": own[1],
+        "supervisor_start_ticks": own.start_ticks,
         "started_at": time.time(),
     }
-    write_flat_json(os.path.join(launch_dir, STATE_FILE), state)
+    write_json_atomic(Path(launch_dir, STATE_FILE), state)
     container_dir = os.path.join(os.path.dirname(launch_dir), container_id)
     os.rename(launch_dir, container_dir)
     _answer(launch_dir, {"container_id": container_id})
@@ -231,11 +216,8 @@ def _spawn(launch_dir: str, spec: dict[str, Any], cwd: str) -> int:
 
 
 def _answer(launch_dir: str, answer: dict[str, str | int | float | None]) -> None:
-    head, name = os.path.split(launch_dir)
-    try:
-        write_flat_json(os.path.join(head, launch_result_name(name)), answer)
-    except OSError:
-        pass
+    with contextlib.suppress(OSError):
+        write_json_atomic(launch_result_path(Path(launch_dir)), answer)
 
 
 def _become_subreaper() -> None:
@@ -243,26 +225,22 @@ def _become_subreaper() -> None:
     in a container may never reap them."""
     if not sys.platform.startswith("linux"):
         return
-    try:
-        import ctypes
-
+    with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
 
 
 def _reset_signals() -> None:
     """Ignored signals and the signal mask survive exec: whatever runplane
     ignores or blocks (nohup's SIGHUP, say), the runtime must not inherit.
     Nor may the supervisor keep them: with SIGCHLD ignored it could not wait."""
-    for sig in _signal.valid_signals():
+    for sig in signal.valid_signals():
         try:
-            if _signal.getsignal(sig) == _signal.SIG_IGN:
-                _signal.signal(sig, _signal.SIG_DFL)
+            if signal.getsignal(sig) == signal.SIG_IGN:
+                signal.signal(sig, signal.SIG_DFL)
         except (OSError, ValueError):
             pass
-    _signal.pthread_sigmask(_signal.SIG_SETMASK, [])
+    signal.pthread_sigmask(signal.SIG_SETMASK, [])
 
 
 def _wait_for_main(pid: int) -> int:
@@ -276,10 +254,8 @@ def _wait_for_main(pid: int) -> int:
             continue
         # Still a zombie, `pid` holds its process group id: no other process
         # can have taken it, so killing the group hits only the runtime's leftovers.
-        try:
-            os.killpg(pid, _signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
-            pass
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(pid, signal.SIGKILL)
         return os.waitpid(pid, 0)[1]
 
 
@@ -292,10 +268,8 @@ def _record_exit(container_dir: str, returncode: int) -> None:
         "finished_at": time.time(),
     }
     # The container may have been removed meanwhile: then nobody wants the record.
-    try:
-        write_flat_json(os.path.join(container_dir, EXIT_FILE), exit_record)
-    except FileNotFoundError:
-        pass
+    with contextlib.suppress(FileNotFoundError):
+        write_json_atomic(Path(container_dir, EXIT_FILE), exit_record)
 
 
 def _reap_orphans() -> None:
