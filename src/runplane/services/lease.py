@@ -35,10 +35,12 @@ async def kept_alive(
 ) -> AsyncIterator[None]:
     """Renew the lease every third of its TTL until the block ends, then release it.
     Release runs even when the block was cancelled."""
-    renewer = asyncio.create_task(_renew_forever(leases, runtime_id, token, ttl_ms))
+    done = asyncio.Event()
+    renewer = asyncio.create_task(_renew_until(done, leases, runtime_id, token, ttl_ms))
     try:
         yield
     finally:
+        done.set()
         renewer.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await renewer
@@ -49,9 +51,17 @@ async def kept_alive(
             logger.warning("lease release failed", extra={"runtime_id": runtime_id})
 
 
-async def _renew_forever(leases: LeaseStore, runtime_id: str, token: str, ttl_ms: int) -> None:
+async def _renew_until(
+    done: asyncio.Event, leases: LeaseStore, runtime_id: str, token: str, ttl_ms: int
+) -> None:
+    """Renew until `done` is set. The event, not only the cancel that comes with
+    it, ends the loop: redis-py can swallow a cancellation that lands in the
+    middle of a command, and the renewal would then go on for ever."""
     while True:
-        await asyncio.sleep(ttl_ms / 3000)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(done.wait(), ttl_ms / 3000)
+        if done.is_set():
+            return
         try:
             still_ours = await leases.renew(runtime_id, token, ttl_ms)
         except Exception:

@@ -95,14 +95,8 @@ class ProcessDriver:
 
     async def start(self, runtime_id: str, spec: dict[str, Any]) -> StartedContainer:
         normalised = self.validate_spec(spec)
+        launch_dir, notify_fd = await asyncio.to_thread(self._launch, runtime_id, normalised)
         try:
-            launch_dir = await asyncio.to_thread(
-                prepare_launch, self._containers, runtime_id, normalised
-            )
-        except OSError as exc:
-            raise DriverError(f"cannot prepare the runtime's state dir: {exc}") from exc
-        try:
-            notify_fd = await asyncio.to_thread(self._launcher.launch, launch_dir)
             container_id = await await_answer(launch_dir, notify_fd, self._start_timeout_s)
         except DriverError:
             await asyncio.to_thread(discard_launch, launch_dir)
@@ -115,8 +109,22 @@ class ProcessDriver:
         )
         return StartedContainer(container_id, endpoint)
 
+    def _launch(self, runtime_id: str, spec: dict[str, Any]) -> tuple[Path, int]:
+        """Write the launch dir and have the launcher start its supervisor; the
+        launch dir and the pipe to wait on. Blocking: run it in a thread."""
+        try:
+            launch_dir = prepare_launch(self._containers, runtime_id, spec)
+        except OSError as exc:
+            raise DriverError(f"cannot prepare the runtime's state dir: {exc}") from exc
+        try:
+            return launch_dir, self._launcher.launch(launch_dir)
+        except BaseException:
+            discard_launch(launch_dir)
+            raise
+
     async def stop(self, container_id: str, *, timeout_s: float | None = None) -> ContainerInfo:
-        pgid, spec = await self._live(container_id)
+        pgid, live = await self._live(container_id)
+        spec = live.spec
         grace = spec.get("stop_timeout_s", DEFAULT_STOP_TIMEOUT_S)
         if timeout_s is not None:
             grace = timeout_s
@@ -128,7 +136,7 @@ class ProcessDriver:
         _signal_group(pgid, stop_signal)
         # A paused runtime has to run again to act on its stop signal.
         _signal_group(pgid, signal.SIGCONT)
-        final = await self._await_end(container_id, grace)
+        final = await self._await_end(container_id, grace, live)
         if final is None:
             logger.warning(
                 "process runtime outlived its stop timeout; killing it",
@@ -226,19 +234,25 @@ class ProcessDriver:
                 return observed
             await asyncio.sleep(self._poll_interval_s)
 
-    async def _live(self, container_id: str) -> tuple[int, dict[str, Any]]:
-        """The live container's process group and spec; ContainerGone otherwise."""
+    async def _live(self, container_id: str) -> tuple[int, _Observation]:
+        """The live container's process group, and the look that found it;
+        ContainerGone otherwise."""
         observed = await self._settled(container_id)
         if observed.pgid is None:
             raise ContainerGone(container_id)
-        return observed.pgid, observed.spec
+        return observed.pgid, observed
 
-    async def _await_end(self, container_id: str, timeout_s: float) -> ContainerInfo | None:
-        """The final state once the process ended, or None if it outlived `timeout_s`."""
+    async def _await_end(
+        self, container_id: str, timeout_s: float, live: _Observation | None = None
+    ) -> ContainerInfo | None:
+        """The final state once the process ended, or None if it outlived
+        `timeout_s`; `live` is a look just taken, when the caller has one."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
+        observed = (
+            live if live is not None else await asyncio.to_thread(self._observe, container_id)
+        )
         while True:
-            observed = await asyncio.to_thread(self._observe, container_id)
             ended = observed.pgid is None
             if ended and (
                 not observed.settling or loop.time() >= deadline + self._settle_timeout_s
@@ -246,12 +260,14 @@ class ProcessDriver:
                 return observed.info
             if not ended and loop.time() >= deadline:
                 return None
+            waited = None
             if observed.pgid is not None:
                 left = deadline - loop.time()
-                if await process_end(observed.pgid, observed.start_ticks, left) is not None:
-                    continue  # ended, or out of time: the next look tells which
-            # Polling: the supervisor is recording the exit, or there is no pidfd.
-            await asyncio.sleep(self._poll_interval_s)
+                waited = await process_end(observed.pgid, observed.start_ticks, left)
+            if waited is None:
+                # The supervisor is recording the exit, or there is no pidfd: poll.
+                await asyncio.sleep(self._poll_interval_s)
+            observed = await asyncio.to_thread(self._observe, container_id)
 
     async def _await_state(self, container_id: str, wanted: ContainerState) -> None:
         """Signals land asynchronously: wait (bounded) until the process shows

@@ -175,17 +175,23 @@ async def await_answer(launch_dir: Path, notify_fd: int, timeout_s: float) -> st
         answered = await readable(notify_fd, timeout_s)
     finally:
         os.close(notify_fd)
-    answer_path = launch_result_path(launch_dir)
-    answer = await asyncio.to_thread(read_json, answer_path)
+    answer = await asyncio.to_thread(_take_answer, launch_dir)
     if answer is None:
         tail = await asyncio.to_thread(log_tail, ContainerFiles(launch_dir).supervisor_log)
         if answered:
             raise DriverError(f"the runtime supervisor ended without answering: {tail}")
         raise DriverError(f"the runtime supervisor did not answer within {timeout_s:g}s: {tail}")
-    await asyncio.to_thread(answer_path.unlink, missing_ok=True)
     if "container_id" in answer:
         return str(answer["container_id"])
     raise DriverError(str(answer.get("error", "the runtime supervisor failed")))
+
+
+def _take_answer(launch_dir: Path) -> dict[str, Any] | None:
+    answer_path = launch_result_path(launch_dir)
+    answer = read_json(answer_path)
+    if answer is not None:
+        answer_path.unlink(missing_ok=True)
+    return answer
 
 
 def discard_launch(launch_dir: Path) -> None:
