@@ -27,7 +27,7 @@ class WorkerSet:
     def start(self) -> None:
         self._tasks = [asyncio.create_task(loop.run(), name=repr(loop)) for loop in self.loops]
 
-    async def stop(self, timeout_s: float = 30.0) -> None:
+    async def stop(self, timeout_s: float = 30.0, cancel_wait_s: float = 5.0) -> None:
         for loop in self.loops:
             loop.request_stop()
         if not self._tasks:
@@ -36,7 +36,14 @@ class WorkerSet:
         for task in pending:
             logger.warning("worker did not stop in time", extra={"worker": task.get_name()})
             task.cancel()
-        await asyncio.gather(*pending, return_exceptions=True)
+        if pending:
+            # Bounded: redis-py can swallow a cancel that lands mid-command.
+            ended, stuck = await asyncio.wait(pending, timeout=cancel_wait_s)
+            for task in ended:
+                if not task.cancelled():
+                    task.exception()  # retrieved: it ended, one way or another
+            for task in stuck:
+                logger.error("worker ignored its cancellation", extra={"worker": task.get_name()})
         for task in done:
             if not task.cancelled() and task.exception() is not None:
                 logger.error(
