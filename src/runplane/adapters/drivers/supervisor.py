@@ -68,16 +68,17 @@ def serve_launches(sock_fd: int) -> int:
         message, fds, _flags, _address = socket.recv_fds(sock, 65536, 1)
         if not message:
             return 0
-        for fd in fds:
-            os.set_inheritable(fd, False)  # the runtime must not hold it open
         try:
-            _fork_supervisor(sock, os.fsdecode(message), fds[0] if fds else None)
+            # Every request carries its pipe; one without is not runplane's.
+            if len(fds) == 1:
+                os.set_inheritable(fds[0], False)  # the runtime must not hold it open
+                _fork_supervisor(sock, os.fsdecode(message), fds[0])
         finally:
             for fd in fds:
                 os.close(fd)
 
 
-def _fork_supervisor(sock: socket.socket, launch_dir: str, notify_fd: int | None) -> None:
+def _fork_supervisor(sock: socket.socket, launch_dir: str, notify_fd: int) -> None:
     """Double fork: the intermediate exits at once and we reap it, so the
     supervisor is reparented away, in a session of its own, and outlives both
     the launcher and runplane."""
@@ -111,7 +112,7 @@ def _redirect_output(launch_dir: str) -> None:
     os.close(log)
 
 
-def _supervise_reporting(launch_dir: str, notify_fd: int | None) -> int:
+def _supervise_reporting(launch_dir: str, notify_fd: int) -> int:
     """`supervise`, answering the driver with the error when it fails."""
     try:
         return supervise(launch_dir, notify_fd)
@@ -123,7 +124,7 @@ def _supervise_reporting(launch_dir: str, notify_fd: int | None) -> int:
         return 1
 
 
-def supervise(launch_dir: str, notify_fd: int | None = None) -> int:
+def supervise(launch_dir: str, notify_fd: int) -> int:
     meta = read_json(Path(launch_dir, META_FILE))
     if meta is None:
         _answer(launch_dir, {"error": f"no launch metadata in {launch_dir}"})
@@ -144,8 +145,7 @@ def supervise(launch_dir: str, notify_fd: int | None = None) -> int:
             os.killpg(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         raise
-    if notify_fd is not None:
-        os.close(notify_fd)  # answered: the driver reads the answer now
+    os.close(notify_fd)  # answered: the driver reads the answer now
     # Nothing here pins the folder runplane may want to delete.
     os.chdir("/")
     status = _wait_for_main(pid)
