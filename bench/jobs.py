@@ -42,7 +42,6 @@ import redis.asyncio  # noqa: E402
 from tests.support.postgres import PostgresServer  # noqa: E402
 from tests.support.redis import RedisServer  # noqa: E402
 
-from runplane.adapters.drivers.memory import InMemoryDriver  # noqa: E402
 from runplane.adapters.drivers.process import ProcessDriver  # noqa: E402
 from runplane.adapters.redis.client import connect  # noqa: E402
 from runplane.adapters.redis.jobs import RedisJobResultPublisher  # noqa: E402
@@ -56,13 +55,14 @@ from runplane.adapters.system import SecretTokenGenerator, SystemClock  # noqa: 
 from runplane.domain.jobs import JobResult, job_stream  # noqa: E402
 from runplane.domain.operations import OpKind, OpSource, Outcome  # noqa: E402
 from runplane.ports import Driver  # noqa: E402
-from runplane.services.create import CreateRequest  # noqa: E402
-from runplane.services.dependencies import Dependencies  # noqa: E402
-from runplane.services.lifecycle import Lifecycle  # noqa: E402
+from runplane.services.lifecycle.create import CreateRequest  # noqa: E402
+from runplane.services.lifecycle.dependencies import Dependencies  # noqa: E402
+from runplane.services.lifecycle.service import Lifecycle  # noqa: E402
 from runplane.streams.entries import decode_entry  # noqa: E402
 from runplane.streams.group import GroupConsumer  # noqa: E402
 from runplane.streams.settings import ConsumerSettings  # noqa: E402
-from runplane.workers.jobs import JobHandler  # noqa: E402
+from runplane.testing.driver import InMemoryDriver  # noqa: E402
+from runplane.workers.jobs.handler import JobHandler  # noqa: E402
 
 DEFAULT_SIZES = {"memory": (400, 6), "process": (50, 4)}
 """driver -> (runtimes, rounds); a round is one job for every runtime."""
@@ -133,7 +133,7 @@ async def create_runtimes(life: Lifecycle, count: int, graceful_stop_s: float) -
 
 
 async def remove_runtimes(life: Lifecycle, ids: list[str]) -> None:
-    from runplane.services.requests import OperationRequest
+    from runplane.services.lifecycle.requests import OperationRequest
 
     for runtime_id in ids:
         await life[OpKind.REMOVE].handle(OperationRequest(runtime_id, OpSource.CLI))

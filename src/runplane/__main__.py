@@ -1,5 +1,5 @@
 """`python -m runplane` is the `runplane` command."""
 
-from runplane.cli import main
+from runplane.cli.app import main
 
 main()

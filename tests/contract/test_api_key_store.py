@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runplane.domain.keys import ApiKey
+from runplane.domain.api_keys import ApiKey
 from tests.support.store_backends import (
     T0,
     InMemoryBackend,

@@ -20,7 +20,7 @@ from runplane.adapters.drivers.docker import DockerDriver
 from runplane.adapters.drivers.process import ProcessDriver
 from runplane.domain.drivers import ContainerInfo, ContainerState
 from runplane.domain.errors import ContainerGone, InvalidSpec
-from runplane.ports import Driver
+from runplane.ports.drivers import Driver
 from tests.support.podman import IMAGE, PodmanService
 
 IGNORES_TERM = ["sh", "-c", "trap '' TERM; sleep 60"]

@@ -10,12 +10,12 @@ from dataclasses import dataclass
 import pytest
 import redis.asyncio
 
-from runplane.adapters.memory.leases import InMemoryLeaseStore
 from runplane.adapters.redis.client import MAX_CONNECTIONS, connect
-from runplane.adapters.redis.keys import lease_key
 from runplane.adapters.redis.leases import RedisLeaseStore
+from runplane.adapters.redis.names import lease_key
 from runplane.domain.errors import StoreUnavailable
-from runplane.ports import LeaseStore
+from runplane.ports.leases import LeaseStore
+from runplane.testing.leases import InMemoryLeaseStore
 from tests.support.clock import FakeClock
 from tests.support.redis import RedisServer, free_port
 

@@ -8,12 +8,12 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio
 
-from runplane.adapters.memory.leases import InMemoryOffsetStore
 from runplane.adapters.redis.client import connect
-from runplane.adapters.redis.keys import offsets_key
+from runplane.adapters.redis.names import offsets_key
 from runplane.adapters.redis.offsets import RedisOffsetStore
 from runplane.domain.errors import StoreUnavailable
-from runplane.ports import OffsetStore
+from runplane.ports.streams import OffsetStore
+from runplane.testing.leases import InMemoryOffsetStore
 from tests.support.redis import RedisServer, free_port
 
 STREAM = "runplane:events"

@@ -11,12 +11,13 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import select
 
-from runplane.adapters.memory.webhooks import InMemoryWebhookStore
 from runplane.adapters.secrets import SecretBox
 from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.webhook_store import SqlWebhookStore
 from runplane.adapters.sql.webhook_tables import webhooks as webhooks_table
-from runplane.services.webhook_model import Attempt, DeliveryStatus, Trigger, WebhookStore
+from runplane.domain.webhooks.model import Attempt, DeliveryStatus, Trigger
+from runplane.ports.webhooks import WebhookStore
+from runplane.testing.webhooks import InMemoryWebhookStore
 from tests.support.postgres import PostgresServer
 from tests.support.store_backends import (
     T0,

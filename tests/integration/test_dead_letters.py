@@ -12,7 +12,7 @@ import redis.asyncio
 
 from runplane.adapters.redis.client import connect
 from runplane.streams import StreamEntry, connect_bytes
-from runplane.streams.dead_letters import (
+from runplane.streams.dead_lettering import (
     DeadLetter,
     DeadLetterNotFound,
     DeadLetterUnreplayable,

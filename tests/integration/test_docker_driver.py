@@ -18,11 +18,11 @@ import pytest
 
 from runplane.adapters.drivers.docker import INSTANCE_LABEL, RUNTIME_ID_LABEL, DockerDriver
 from runplane.adapters.drivers.docker_events import DockerEventWatcher
-from runplane.adapters.memory.health import InMemoryHealthEvents
 from runplane.adapters.system import SystemClock
 from runplane.domain.drivers import ContainerState
 from runplane.domain.errors import DriverError, InvalidSpec, StoreUnavailable
-from runplane.domain.health import HealthEvent, HealthEventType
+from runplane.domain.health.events import HealthEvent, HealthEventType
+from runplane.testing.health_events import InMemoryHealthEvents
 from tests.support.podman import IMAGE, PodmanService
 
 SLEEPER = ["sh", "-c", "trap 'exit 143' TERM; sleep 60 & wait"]

@@ -19,7 +19,7 @@ from cloudevents.v1.http import from_json
 
 from runplane.adapters.redis.client import connect
 from runplane.adapters.redis.embedded import EmbeddedRedis
-from runplane.adapters.redis.events_reader import RedisEventReader
+from runplane.adapters.redis.event_reader import RedisEventReader
 from runplane.domain.event_reading import EventFilter, EventsTrimmed, StoredEvent
 from runplane.domain.events import EVENT_FIELD
 from tests.support.events import lifecycle_event
@@ -188,7 +188,7 @@ async def test_malformed_entries_are_skipped_with_a_warning(
         await client.xadd(stream, fields)  # type: ignore[arg-type]
     good += await add(client, stream, 1, first=2)
     reader = readers()
-    with caplog.at_level(logging.WARNING, logger="runplane.adapters.redis.events_reader"):
+    with caplog.at_level(logging.WARNING, logger="runplane.adapters.redis.event_reader"):
         page = await reader.page(after=None, limit=100, where=EVERYTHING)
         events = reader.follow(after="0", where=EVERYTHING)
         followed = await take(events, 2)

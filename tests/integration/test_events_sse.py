@@ -20,15 +20,15 @@ import redis.asyncio
 import uvicorn
 from cloudevents.v1.http import from_json
 
-from runplane.adapters.memory.stores import InMemoryApiKeyStore
 from runplane.adapters.redis.client import connect
-from runplane.adapters.redis.events_reader import RedisEventReader
-from runplane.api import routes_events
+from runplane.adapters.redis.event_reader import RedisEventReader
 from runplane.api.app import create_app
 from runplane.api.context import ApiContext
-from runplane.cli_events import SseMessage, parse_sse
+from runplane.api.routes import events as routes_events
+from runplane.cli.events import SseMessage, parse_sse
 from runplane.domain.events import EVENT_FIELD
-from runplane.services.keys import ApiKeys
+from runplane.services.api_keys import ApiKeys
+from runplane.testing.stores import InMemoryApiKeyStore
 from tests.support.events import lifecycle_event
 from tests.support.redis import RedisServer
 from tests.support.serve import free_port
@@ -177,7 +177,7 @@ async def test_events_tail_prints_events_and_stops_cleanly_on_ctrl_c(served: Ser
     tail = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
-        "import runplane.cli_events; from runplane.cli import main; main()",
+        "import runplane.cli.events; from runplane.cli.app import main; main()",
         *("events", "tail", "--since", "0", "--type", "runtime.stop"),
         *("--url", served.url, "--api-key", key),
         stdout=asyncio.subprocess.PIPE,
@@ -210,7 +210,7 @@ async def test_closing_the_reader_ends_open_streams_and_tail_says_where_to_resum
     tail = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
-        "import runplane.cli_events; from runplane.cli import main; main()",
+        "import runplane.cli.events; from runplane.cli.app import main; main()",
         *("events", "tail", "--since", "0", "--json", "--url", served.url, "--api-key", key),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

@@ -22,7 +22,7 @@ from runplane.adapters.drivers.process import ProcessDriver
 from runplane.adapters.probes import NetworkProber
 from runplane.adapters.redis.client import connect
 from runplane.adapters.redis.health import RedisHealthEventPublisher
-from runplane.adapters.redis.health_state import (
+from runplane.adapters.redis.health_reads import (
     RedisHealthEventReader,
     RedisLeaseProbe,
     RedisSnapshotPublisher,
@@ -32,11 +32,11 @@ from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.engine_health import SqlEngineHealthStore
 from runplane.adapters.sql.health_snapshots import SqlHealthSnapshotStore
 from runplane.adapters.sql.runtime_store import SqlRuntimeStore
-from runplane.domain.health import HealthEvent, HealthEventType
-from runplane.domain.health_spec import HealthCheck, ProbeType
-from runplane.domain.health_state import HealthSnapshot, HealthSummary, RuntimeSnapshot
+from runplane.domain.health.events import HealthEvent, HealthEventType
+from runplane.domain.health.probes import ProbeTarget
+from runplane.domain.health.reactions import HealthSnapshot, HealthSummary, RuntimeSnapshot
+from runplane.domain.health.spec import HealthCheck, ProbeType
 from runplane.domain.statuses import Status
-from runplane.services.probes import ProbeTarget
 from tests.support.postgres import PostgresServer
 from tests.support.redis import RedisServer
 from tests.support.store_backends import (

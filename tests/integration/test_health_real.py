@@ -16,15 +16,15 @@ from typing import Any
 
 import pytest
 
-from runplane.adapters.drivers.memory import InMemoryDriver
 from runplane.adapters.drivers.process import ProcessDriver
 from runplane.adapters.drivers.process_files import parse_container_id
 from runplane.domain.drivers import ContainerState
-from runplane.domain.health import HealthEvent, HealthEventType
+from runplane.domain.health.events import HealthEvent, HealthEventType
 from runplane.domain.operations import OpKind, OpSource, Outcome
 from runplane.domain.records import RuntimeRecord, StatusChange
 from runplane.domain.statuses import Status
-from runplane.services.create import CreateRequest
+from runplane.services.lifecycle.create import CreateRequest
+from runplane.testing.driver import InMemoryDriver
 from tests.support.health_real import RealHealth, looping, real_health
 from tests.support.redis import RedisServer
 from tests.support.streams import wait_until

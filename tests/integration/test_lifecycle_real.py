@@ -11,7 +11,6 @@ import pytest
 import pytest_asyncio
 import redis.asyncio
 
-from runplane.adapters.drivers.memory import InMemoryDriver
 from runplane.adapters.drivers.process import ProcessDriver
 from runplane.adapters.redis.client import connect
 from runplane.adapters.redis.leases import RedisLeaseStore
@@ -24,11 +23,12 @@ from runplane.domain.drivers import ContainerState
 from runplane.domain.errors import ErrorCode
 from runplane.domain.operations import OpKind, OpSource
 from runplane.domain.statuses import Status
-from runplane.ports import Driver
-from runplane.services.create import CreateRequest
-from runplane.services.dependencies import Dependencies
-from runplane.services.lifecycle import Lifecycle
-from runplane.services.requests import OperationRequest
+from runplane.ports.drivers import Driver
+from runplane.services.lifecycle.create import CreateRequest
+from runplane.services.lifecycle.dependencies import Dependencies
+from runplane.services.lifecycle.requests import OperationRequest
+from runplane.services.lifecycle.service import Lifecycle
+from runplane.testing.driver import InMemoryDriver
 from tests.support.postgres import PostgresServer
 from tests.support.redis import RedisServer
 

@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest_asyncio
 import redis.asyncio
 
-from runplane.adapters.drivers.memory import InMemoryDriver
 from runplane.adapters.redis.client import connect
-from runplane.adapters.redis.events import RedisEventPublisher
+from runplane.adapters.redis.event_publisher import RedisEventPublisher
 from runplane.adapters.redis.leases import RedisLeaseStore
 from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.migrate import upgrade_database
@@ -24,10 +23,11 @@ from runplane.adapters.sql.runtime_store import SqlRuntimeStore
 from runplane.adapters.system import SecretTokenGenerator, SystemClock
 from runplane.domain.events import OutboxEvent
 from runplane.domain.operations import OpKind, OpSource
-from runplane.services.create import CreateRequest
-from runplane.services.dependencies import Dependencies
-from runplane.services.lifecycle import Lifecycle
-from runplane.services.requests import OperationRequest
+from runplane.services.lifecycle.create import CreateRequest
+from runplane.services.lifecycle.dependencies import Dependencies
+from runplane.services.lifecycle.requests import OperationRequest
+from runplane.services.lifecycle.service import Lifecycle
+from runplane.testing.driver import InMemoryDriver
 from runplane.workers.outbox_relay import OutboxRelay
 from tests.support.redis import RedisServer
 

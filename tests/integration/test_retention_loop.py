@@ -6,7 +6,7 @@ import uuid
 
 from runplane.adapters.redis.client import connect
 from runplane.streams.retention import RetentionPolicy
-from runplane.workers.retention import RetentionLoop
+from runplane.workers.stream_trimmer import RetentionLoop
 from tests.support.redis import RedisServer
 
 

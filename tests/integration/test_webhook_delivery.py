@@ -25,10 +25,10 @@ from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.webhook_store import SqlWebhookStore
 from runplane.adapters.system import SecretTokenGenerator, SystemClock
 from runplane.domain.events import EVENT_FIELD
-from runplane.services.webhook_delivery import GONE_REASON, Deliverer
-from runplane.services.webhook_model import DeliveryStatus, Trigger, Webhook
-from runplane.services.webhook_rules import RetrySchedule, parse_retry_schedule
-from runplane.services.webhooks import WebhookService
+from runplane.domain.webhooks.model import DeliveryStatus, Trigger, Webhook
+from runplane.domain.webhooks.rules import RetrySchedule, parse_retry_schedule
+from runplane.services.webhooks.delivery import GONE_REASON, Deliverer
+from runplane.services.webhooks.management import WebhookService
 from runplane.streams import connect_bytes
 from runplane.workers.webhook_dispatcher import (
     WebhookDeliveryLoop,

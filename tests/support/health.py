@@ -9,23 +9,23 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from runplane.adapters.drivers.memory import InMemoryDriver, MemoryContainer
-from runplane.adapters.memory.health import InMemoryHealthEvents
-from runplane.adapters.memory.health_state import (
+from runplane.domain.drivers import ContainerInfo, ContainerState
+from runplane.domain.health.events import HealthEvent, HealthEventType
+from runplane.domain.health.probes import ProbeResult, ProbeTarget
+from runplane.domain.health.spec import HealthCheck
+from runplane.services.health.applier import HealthEventApplier, UnreachableHook
+from runplane.services.health.reporter import HealthReporter
+from runplane.services.health.restart_policy import RestartPolicyService
+from runplane.services.lifecycle.settler import TransientSettler
+from runplane.testing.driver import InMemoryDriver, MemoryContainer
+from runplane.testing.health import (
     InMemoryEngineHealthStore,
     InMemoryHealthEventReader,
     InMemoryHealthSnapshotStore,
     InMemoryLeaseProbe,
     InMemorySnapshotPublisher,
 )
-from runplane.domain.drivers import ContainerInfo, ContainerState
-from runplane.domain.health import HealthEvent, HealthEventType
-from runplane.domain.health_spec import HealthCheck
-from runplane.services.health_events import HealthEventApplier, UnreachableHook
-from runplane.services.health_reporter import HealthReporter
-from runplane.services.probes import ProbeResult, ProbeTarget
-from runplane.services.restart_policy import RestartPolicyService
-from runplane.services.settler import TransientSettler
+from runplane.testing.health_events import InMemoryHealthEvents
 from runplane.workers.health_monitor import HealthMonitor
 from runplane.workers.reconciler import Reconciler
 from runplane.workers.restarts import RestartScheduler

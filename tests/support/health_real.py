@@ -16,7 +16,7 @@ import redis.asyncio
 from runplane.adapters.probes import NetworkProber
 from runplane.adapters.redis.client import connect
 from runplane.adapters.redis.health import RedisHealthEventPublisher
-from runplane.adapters.redis.health_state import (
+from runplane.adapters.redis.health_reads import (
     RedisHealthEventReader,
     RedisLeaseProbe,
     RedisSnapshotPublisher,
@@ -30,18 +30,18 @@ from runplane.adapters.sql.migrate import upgrade_database
 from runplane.adapters.sql.operation_log import SqlOperationLog
 from runplane.adapters.sql.runtime_store import SqlRuntimeStore
 from runplane.adapters.system import SecretTokenGenerator, SystemClock
-from runplane.domain.health import HealthEvent
-from runplane.domain.health_state import decode_health_event
-from runplane.ports import Driver
-from runplane.services.dependencies import Dependencies, Timeouts
-from runplane.services.health_events import HealthEventApplier
-from runplane.services.health_reporter import HealthReporter
-from runplane.services.lifecycle import Lifecycle
-from runplane.services.restart_policy import RestartPolicyService
-from runplane.services.settler import TransientSettler
+from runplane.domain.health.events import HealthEvent
+from runplane.domain.health.reactions import decode_health_event
+from runplane.ports.drivers import Driver
+from runplane.services.health.applier import HealthEventApplier
+from runplane.services.health.reporter import HealthReporter
+from runplane.services.health.restart_policy import RestartPolicyService
+from runplane.services.lifecycle.dependencies import Dependencies, Timeouts
+from runplane.services.lifecycle.service import Lifecycle
+from runplane.services.lifecycle.settler import TransientSettler
 from runplane.streams.connection import connect_bytes
 from runplane.streams.offset import OffsetConsumer
-from runplane.workers.health_events import health_events_consumer
+from runplane.workers.health_consumer import health_events_consumer
 from runplane.workers.health_monitor import HealthMonitor
 from runplane.workers.reconciler import Reconciler
 from runplane.workers.restarts import RestartScheduler

@@ -19,11 +19,6 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import delete
 
-from runplane.adapters.memory.stores import (
-    InMemoryApiKeyStore,
-    InMemoryOperationLog,
-    InMemoryRuntimeStore,
-)
 from runplane.adapters.sql.api_key_store import SqlApiKeyStore
 from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.migrate import upgrade
@@ -33,7 +28,13 @@ from runplane.adapters.sql.schema import metadata
 from runplane.domain.operations import OpKind, OpSource, Outcome
 from runplane.domain.records import OperationEntry, RuntimeRecord
 from runplane.domain.statuses import Status
-from runplane.ports import ApiKeyStore, OperationLog, RuntimeStore
+from runplane.ports.api_keys import ApiKeyStore
+from runplane.ports.lifecycle import OperationLog, RuntimeStore
+from runplane.testing.stores import (
+    InMemoryApiKeyStore,
+    InMemoryOperationLog,
+    InMemoryRuntimeStore,
+)
 from tests.support.postgres import PostgresServer
 
 T0 = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)

@@ -14,19 +14,19 @@ from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from runplane.adapters.memory.webhooks import InMemoryWebhookStore
 from runplane.domain.events import Actor, LifecycleEvent
-from runplane.services.webhook_delivery import Deliverer
-from runplane.services.webhook_model import (
+from runplane.domain.webhooks.model import (
     Delivery,
     DeliveryStatus,
     SendRequest,
     SendResult,
     Webhook,
-    WebhookStore,
 )
-from runplane.services.webhook_rules import RetrySchedule
-from runplane.services.webhooks import WebhookService
+from runplane.domain.webhooks.rules import RetrySchedule
+from runplane.ports.webhooks import WebhookStore
+from runplane.services.webhooks.delivery import Deliverer
+from runplane.services.webhooks.management import WebhookService
+from runplane.testing.webhooks import InMemoryWebhookStore
 from tests.support.clock import FakeClock
 from tests.support.tokens import SequentialTokens
 

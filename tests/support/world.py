@@ -6,16 +6,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from runplane.adapters.drivers.memory import InMemoryDriver
-from runplane.adapters.memory.leases import InMemoryLeaseStore
-from runplane.adapters.memory.stores import InMemoryOperationLog, InMemoryRuntimeStore
 from runplane.domain.drivers import ContainerState
 from runplane.domain.operations import OperationResult, OpKind, OpSource
 from runplane.domain.records import OperationEntry, RuntimeRecord
-from runplane.services.create import CreateRequest
-from runplane.services.dependencies import Dependencies
-from runplane.services.lifecycle import Lifecycle
-from runplane.services.requests import OperationRequest
+from runplane.services.lifecycle.create import CreateRequest
+from runplane.services.lifecycle.dependencies import Dependencies
+from runplane.services.lifecycle.requests import OperationRequest
+from runplane.services.lifecycle.service import Lifecycle
+from runplane.testing.driver import InMemoryDriver
+from runplane.testing.leases import InMemoryLeaseStore
+from runplane.testing.stores import InMemoryOperationLog, InMemoryRuntimeStore
 from tests.support.clock import FakeClock
 from tests.support.tokens import SequentialTokens
 

@@ -7,10 +7,10 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from runplane.adapters.memory.stores import InMemoryApiKeyStore
 from runplane.api.app import create_app
 from runplane.api.context import ApiContext
-from runplane.services.keys import ApiKeys
+from runplane.services.api_keys import ApiKeys
+from runplane.testing.stores import InMemoryApiKeyStore
 from tests.support.world import SPEC, World
 
 

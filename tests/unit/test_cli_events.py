@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runplane.cli_events import SseMessage, describe, parse_sse
+from runplane.cli.events import SseMessage, describe, parse_sse
 from tests.support.events import envelope
 
 

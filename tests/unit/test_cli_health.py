@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from runplane.cli_health import show_health
+from runplane.cli.health import show_health
 
 
 def test_health_shows_summary_latest_event_and_recent_ones(

@@ -13,14 +13,14 @@ from cloudevents.v1.http import from_json
 from fastapi import FastAPI
 from sse_starlette import ServerSentEvent
 
-from runplane.adapters.memory.stores import InMemoryApiKeyStore
-from runplane.api import routes_events
 from runplane.api.app import create_app
 from runplane.api.context import ApiContext
-from runplane.cli_events import SseMessage, parse_sse
+from runplane.api.routes import events as routes_events
+from runplane.cli.events import SseMessage, parse_sse
 from runplane.domain.errors import StoreUnavailable
 from runplane.domain.event_reading import EventFilter, StoredEvent
-from runplane.services.keys import ApiKeys
+from runplane.services.api_keys import ApiKeys
+from runplane.testing.stores import InMemoryApiKeyStore
 from tests.support.events import InMemoryEventReader, lifecycle_event
 from tests.support.streams import sample
 from tests.support.world import World

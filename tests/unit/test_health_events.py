@@ -9,16 +9,16 @@ import json
 
 import pytest
 
-from runplane.adapters.memory.health_state import InMemorySnapshotPublisher
 from runplane.domain.errors import StoreUnavailable
-from runplane.domain.health import HealthEvent, HealthEventType
-from runplane.domain.health_state import RuntimeSnapshot
+from runplane.domain.health.events import HealthEvent, HealthEventType
+from runplane.domain.health.reactions import RuntimeSnapshot
 from runplane.domain.operations import OpKind
 from runplane.domain.records import StatusChange
 from runplane.domain.statuses import Status
 from runplane.streams.entries import StreamEntry
 from runplane.streams.handler import RetryLater
-from runplane.workers.health_events import HealthEventHandler
+from runplane.testing.health import InMemorySnapshotPublisher
+from runplane.workers.health_consumer import HealthEventHandler
 from tests.support.health import HealthWorld
 
 E = HealthEventType

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from runplane.adapters.drivers.memory import InMemoryDriver
 from runplane.domain.errors import DriverError
-from runplane.domain.health import HealthEventType
-from runplane.domain.health_state import HealthSummary
+from runplane.domain.health.events import HealthEventType
+from runplane.domain.health.reactions import HealthSummary
 from runplane.domain.operations import OpKind
 from runplane.domain.records import StatusChange
 from runplane.domain.statuses import Status
+from runplane.testing.driver import InMemoryDriver
 from runplane.workers.health_monitor import HealthMonitor
 from runplane.workers.leadership import Leadership
 from tests.support.health import HealthWorld

@@ -10,7 +10,7 @@ import pytest
 
 from runplane.adapters.drivers.process import ProcessDriver
 from runplane.domain.errors import InvalidSpec
-from runplane.domain.health_spec import (
+from runplane.domain.health.spec import (
     HealthCheck,
     ProbeType,
     RestartMode,

@@ -4,7 +4,7 @@ import pytest
 
 from runplane.domain.jobs import MAX_FIELD_CHARS
 from runplane.domain.operations import OpKind
-from runplane.workers.job_codec import MalformedJob, decode_job, job_id_of
+from runplane.workers.jobs.codec import MalformedJob, decode_job, job_id_of
 
 STREAM = "runtime:stop_jobs"
 

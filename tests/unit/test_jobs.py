@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import pytest
 
-from runplane.adapters.memory.jobs import InMemoryJobResults
 from runplane.domain.errors import DriverError, ErrorCode
 from runplane.domain.operations import OpKind, Outcome
 from runplane.domain.statuses import Status
 from runplane.streams.entries import StreamEntry
 from runplane.streams.handler import RetryLater
-from runplane.workers.jobs import JobHandler
+from runplane.testing.jobs import InMemoryJobResults
+from runplane.workers.jobs.handler import JobHandler
 from tests.support.world import World
 
 

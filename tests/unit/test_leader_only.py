@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import asyncio
 
-from runplane.adapters.memory.leases import InMemoryLeaseStore
-from runplane.workers.health_events import LeaderOnly
+from runplane.testing.leases import InMemoryLeaseStore
+from runplane.workers.health_consumer import LeaderOnly
 from runplane.workers.leadership import Leadership
 from tests.support.clock import FakeClock
 from tests.support.streams import wait_until

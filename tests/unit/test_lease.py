@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import asyncio
 
-from runplane.adapters.memory.leases import InMemoryLeaseStore
 from runplane.adapters.system import SystemClock
 from runplane.services import lease
+from runplane.testing.leases import InMemoryLeaseStore
 
 
 class SwallowingLeaseStore(InMemoryLeaseStore):

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
-from runplane.adapters.drivers.memory import InMemoryDriver
 from runplane.domain.drivers import ContainerInfo, ContainerState, StartedContainer
 from runplane.domain.errors import ContainerGone, DriverError, InvalidSpec
+from runplane.testing.driver import InMemoryDriver
 
 SPEC: dict[str, Any] = {"command": ["sleep", "60"]}
 

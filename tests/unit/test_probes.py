@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from runplane.domain.health import HealthEventType
-from runplane.domain.health_spec import HealthCheck, ProbeType
-from runplane.services.probes import ProbeResult, ProbeTarget, ProbeTracker, target_of
+from runplane.domain.health.events import HealthEventType
+from runplane.domain.health.probes import ProbeResult, ProbeTarget, ProbeTracker, target_of
+from runplane.domain.health.spec import HealthCheck, ProbeType
 from tests.support.clock import EPOCH
 from tests.support.store_backends import make_record
 

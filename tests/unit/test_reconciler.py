@@ -12,11 +12,11 @@ from typing import Any
 import pytest
 
 from runplane.domain.errors import ErrorCode
-from runplane.domain.health import HealthEventType
+from runplane.domain.health.events import HealthEventType
 from runplane.domain.operations import OpKind, OpSource, Outcome
 from runplane.domain.records import RuntimeRecord, StatusChange
+from runplane.domain.settlements import SETTLEMENTS, Seen
 from runplane.domain.statuses import TRANSIENT, TRANSITIONS, Status
-from runplane.services.settle import SETTLEMENTS, Seen
 from runplane.workers.leadership import Leadership
 from tests.support.health import HealthWorld
 from tests.support.tokens import SequentialTokens

@@ -7,11 +7,11 @@ from typing import Any
 
 import pytest
 
-from runplane.domain.health import HealthEvent, HealthEventType
-from runplane.domain.health_spec import RestartMode, RestartPolicy
+from runplane.domain.health.events import HealthEvent, HealthEventType
+from runplane.domain.health.spec import RestartMode, RestartPolicy
 from runplane.domain.operations import OpKind, OpSource
 from runplane.domain.statuses import Status
-from runplane.services.restart_policy import plan_restart
+from runplane.services.health.restart_policy import plan_restart
 from tests.support.health import HealthWorld
 
 E = HealthEventType

@@ -7,12 +7,12 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from runplane.adapters.memory.stores import InMemoryApiKeyStore
 from runplane.api.app import create_app
 from runplane.api.context import ApiContext
-from runplane.api.routes_health import HealthSources
-from runplane.api.routes_health import router as health_router
-from runplane.services.keys import ApiKeys
+from runplane.api.routes.health import HealthSources
+from runplane.api.routes.health import router as health_router
+from runplane.services.api_keys import ApiKeys
+from runplane.testing.stores import InMemoryApiKeyStore
 from tests.support.health import HealthWorld
 
 

@@ -8,11 +8,11 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from runplane.adapters.memory.stores import InMemoryApiKeyStore
-from runplane.api import routes_webhooks
 from runplane.api.app import create_app
 from runplane.api.context import ApiContext
-from runplane.services.keys import ApiKeys
+from runplane.api.routes import webhooks as routes_webhooks
+from runplane.services.api_keys import ApiKeys
+from runplane.testing.stores import InMemoryApiKeyStore
 from tests.support.webhooks import WebhookWorld, make_delivery, status
 from tests.support.world import World
 

@@ -10,7 +10,7 @@ import pytest
 from cryptography.fernet import Fernet
 
 from runplane.adapters.secrets import SecretBox
-from runplane.services.webhook_model import SecretUnreadable
+from runplane.domain.webhooks.model import SecretUnreadable
 
 
 def test_secrets_round_trip_and_are_not_stored_in_clear(tmp_path: Path) -> None:

@@ -3,7 +3,7 @@ from __future__ import annotations
 from runplane.domain.errors import DriverError, ErrorCode
 from runplane.domain.operations import OpKind, OpSource
 from runplane.domain.statuses import Status
-from runplane.services.create import CreateRequest
+from runplane.services.lifecycle.create import CreateRequest
 from tests.support.world import World
 
 

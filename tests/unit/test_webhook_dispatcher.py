@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 
 from runplane.domain.events import EVENT_FIELD
-from runplane.services.webhook_model import DeliveryStatus
+from runplane.domain.webhooks.model import DeliveryStatus
 from runplane.streams.entries import StreamEntry
 from runplane.workers.webhook_dispatcher import WebhookDeliveryLoop, WebhookFanout
 from tests.support.tokens import SequentialTokens

@@ -10,8 +10,8 @@ from datetime import timedelta
 import pytest
 from standardwebhooks import Webhook as StandardWebhook
 
-from runplane.services.webhook_model import DeliveryStatus, InvalidWebhook, SendResult, Trigger
-from runplane.services.webhook_rules import (
+from runplane.domain.webhooks.model import DeliveryStatus, InvalidWebhook, SendResult, Trigger
+from runplane.domain.webhooks.rules import (
     RetrySchedule,
     after_attempt,
     event_types_of,

@@ -9,7 +9,7 @@ from standardwebhooks import Webhook as StandardWebhook
 
 from runplane.adapters.http.webhook_sender import HttpWebhookSender, signed_headers
 from runplane.adapters.system import SystemClock
-from runplane.services.webhook_model import SendRequest
+from runplane.domain.webhooks.model import SendRequest
 from tests.support.webhooks import FakeResolver
 
 SECRET = "whsec_AAECAwQFBgcICQoLDA0ODxAREhMUFRYX"

@@ -8,9 +8,9 @@ import json
 import pytest
 from standardwebhooks import Webhook as StandardWebhook
 
-from runplane.services.webhook_delivery import GONE_REASON
-from runplane.services.webhook_model import DeliveryStatus, InvalidWebhook, SendResult, Trigger
-from runplane.services.webhooks import (
+from runplane.domain.webhooks.model import DeliveryStatus, InvalidWebhook, SendResult, Trigger
+from runplane.services.webhooks.delivery import GONE_REASON
+from runplane.services.webhooks.management import (
     DISABLED_EVENT_TYPE,
     TEST_EVENT_TYPE,
     WebhookChanges,

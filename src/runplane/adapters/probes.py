@@ -17,8 +17,8 @@ import time
 
 import httpx
 
-from runplane.domain.health_spec import HealthCheck, ProbeType
-from runplane.services.probes import ProbeResult, ProbeTarget
+from runplane.domain.health.probes import ProbeResult, ProbeTarget
+from runplane.domain.health.spec import HealthCheck, ProbeType
 
 
 class NetworkProber:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 
-from runplane.services.webhook_model import SecretUnreadable
+from runplane.domain.webhooks.model import SecretUnreadable
 
 
 class SecretBox:

@@ -5,17 +5,9 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from runplane import __version__
-from runplane.api import (
-    routes_events,
-    routes_health,
-    routes_jobs,
-    routes_operations,
-    routes_runtimes,
-    routes_system,
-    routes_webhooks,
-)
 from runplane.api.context import ApiContext
 from runplane.api.errors import install_error_handlers
+from runplane.api.routes import events, health, jobs, operations, runtimes, system, webhooks
 
 
 def create_app(context: ApiContext) -> FastAPI:
@@ -26,11 +18,11 @@ def create_app(context: ApiContext) -> FastAPI:
     )
     app.state.context = context
     install_error_handlers(app)
-    app.include_router(routes_runtimes.router)
-    app.include_router(routes_health.router)
-    app.include_router(routes_operations.router)
-    app.include_router(routes_jobs.router)
-    app.include_router(routes_events.router)
-    app.include_router(routes_webhooks.router)
-    app.include_router(routes_system.router)
+    app.include_router(runtimes.router)
+    app.include_router(health.router)
+    app.include_router(operations.router)
+    app.include_router(jobs.router)
+    app.include_router(events.router)
+    app.include_router(webhooks.router)
+    app.include_router(system.router)
     return app

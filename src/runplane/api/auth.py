@@ -8,7 +8,7 @@ from fastapi import Depends, Request
 
 from runplane.api.context import ApiContext
 from runplane.api.errors import ApiError
-from runplane.domain.keys import ApiKey
+from runplane.domain.api_keys import ApiKey
 
 
 def context_of(request: Request) -> ApiContext:

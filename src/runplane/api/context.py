@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from runplane.ports import DeadLetterQueue, JobQueue, OperationLog, RuntimeStore
-from runplane.services.keys import ApiKeys
-from runplane.services.lifecycle import Lifecycle
+from runplane.ports.lifecycle import OperationLog, RuntimeStore
+from runplane.ports.streams import DeadLetterQueue, JobQueue
+from runplane.services.api_keys import ApiKeys
+from runplane.services.lifecycle.service import Lifecycle
 
 ReadinessCheck = Callable[[], Awaitable[None]]
 """Raises when the component it checks is not usable."""

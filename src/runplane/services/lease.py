@@ -9,7 +9,7 @@ import logging
 import time
 from collections.abc import AsyncIterator
 
-from runplane.ports import LeaseStore
+from runplane.ports.leases import LeaseStore
 
 logger = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from runplane.domain.errors import StoreUnavailable
 from runplane.streams import metrics
 from runplane.streams.backoff import Backoff
 from runplane.streams.batch import Outcome, Status, run_batch
-from runplane.streams.dead_letters import dead_letter_fields
+from runplane.streams.dead_lettering import dead_letter_fields
 from runplane.streams.entries import StreamEntry
 from runplane.streams.handler import Handler, KeyFunc
 from runplane.streams.settings import ConsumerSettings

@@ -18,7 +18,7 @@ from typing import Any
 
 import redis.asyncio
 
-from runplane.ports import OffsetStore
+from runplane.ports.streams import OffsetStore
 from runplane.streams import metrics
 from runplane.streams.backoff import backoff_delay_s
 from runplane.streams.batch import Outcome, Status, call_handler

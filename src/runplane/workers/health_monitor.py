@@ -30,16 +30,19 @@ from prometheus_client import Histogram
 
 from runplane.domain.drivers import ContainerInfo, ContainerState
 from runplane.domain.errors import DriverError, InvalidSpec
-from runplane.domain.health import HealthEventType
-from runplane.domain.health_spec import health_check_of
-from runplane.domain.health_state import HealthSummary
+from runplane.domain.health.events import HealthEventType
+from runplane.domain.health.probes import ProbeTracker, target_of
+from runplane.domain.health.reactions import HealthSummary
+from runplane.domain.health.spec import health_check_of
 from runplane.domain.records import RuntimeRecord
 from runplane.domain.statuses import Status
-from runplane.ports import Clock, Driver, RuntimeStore
-from runplane.services.health_checks import operation_in_flight, records_in
-from runplane.services.health_ports import LeaseProbe, Prober
-from runplane.services.health_reporter import HealthReporter
-from runplane.services.probes import ProbeTracker, target_of
+from runplane.ports.drivers import Driver
+from runplane.ports.health import Prober
+from runplane.ports.leases import LeaseProbe
+from runplane.ports.lifecycle import RuntimeStore
+from runplane.ports.system import Clock
+from runplane.services.health.checks import operation_in_flight, records_in
+from runplane.services.health.reporter import HealthReporter
 from runplane.workers.leadership import Leadership
 
 logger = logging.getLogger(__name__)

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import logging
 
-from runplane.ports import LeaseStore, TokenGenerator
+from runplane.ports.leases import LeaseStore
+from runplane.ports.system import TokenGenerator
 
 logger = logging.getLogger(__name__)
 

@@ -26,14 +26,16 @@ from prometheus_client import Counter
 
 from runplane.domain.drivers import ContainerInfo, ContainerState
 from runplane.domain.errors import ContainerGone, DriverError
-from runplane.domain.health import HealthEvent
+from runplane.domain.health.events import HealthEvent
 from runplane.domain.records import RuntimeRecord
 from runplane.domain.statuses import TRANSIENT, Status
-from runplane.ports import Clock, Driver, RuntimeStore
-from runplane.services.health_checks import operation_in_flight, records_in
-from runplane.services.health_ports import LeaseProbe
-from runplane.services.health_reporter import HealthReporter
-from runplane.services.settler import TransientSettler, is_stuck
+from runplane.ports.drivers import Driver
+from runplane.ports.leases import LeaseProbe
+from runplane.ports.lifecycle import RuntimeStore
+from runplane.ports.system import Clock
+from runplane.services.health.checks import operation_in_flight, records_in
+from runplane.services.health.reporter import HealthReporter
+from runplane.services.lifecycle.settler import TransientSettler, is_stuck
 from runplane.workers.leadership import Leadership
 from runplane.workers.restarts import RestartScheduler
 

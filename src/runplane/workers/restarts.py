@@ -13,10 +13,10 @@ import logging
 
 from prometheus_client import Counter
 
-from runplane.domain.health import HealthEvent
-from runplane.domain.health_state import is_failure
+from runplane.domain.health.events import HealthEvent
+from runplane.domain.health.reactions import is_failure
 from runplane.domain.records import RuntimeRecord
-from runplane.services.restart_policy import RestartPolicyService
+from runplane.services.health.restart_policy import RestartPolicyService
 
 logger = logging.getLogger(__name__)
 

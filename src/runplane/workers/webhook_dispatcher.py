@@ -23,10 +23,11 @@ import redis.asyncio
 
 from runplane.domain.errors import StoreUnavailable
 from runplane.domain.events import EVENT_FIELD, EVENTS_STREAM
-from runplane.ports import Clock, TokenGenerator
-from runplane.services.webhook_delivery import Deliverer
-from runplane.services.webhook_model import Delivery, DeliveryStatus, Trigger, WebhookStore
-from runplane.services.webhook_rules import receives
+from runplane.domain.webhooks.model import Delivery, DeliveryStatus, Trigger
+from runplane.domain.webhooks.rules import receives
+from runplane.ports.system import Clock, TokenGenerator
+from runplane.ports.webhooks import WebhookStore
+from runplane.services.webhooks.delivery import Deliverer
 from runplane.streams.backoff import Every
 from runplane.streams.entries import StreamEntry
 from runplane.streams.group import GroupConsumer

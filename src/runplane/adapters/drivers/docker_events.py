@@ -31,8 +31,9 @@ from runplane.adapters.drivers.docker import DockerDriver, RecentSet
 from runplane.adapters.drivers.docker_spec import RUNTIME_ID_LABEL, container_info
 from runplane.domain.drivers import ContainerInfo, ContainerState
 from runplane.domain.errors import DriverError
-from runplane.domain.health import HealthEvent, HealthEventType
-from runplane.ports import Clock, HealthEventPublisher
+from runplane.domain.health.events import HealthEvent, HealthEventType
+from runplane.ports.health import HealthEventPublisher
+from runplane.ports.system import Clock
 
 logger = logging.getLogger(__name__)
 

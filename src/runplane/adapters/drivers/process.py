@@ -36,7 +36,7 @@ from runplane.adapters.drivers.process_wait import process_end
 from runplane.adapters.drivers.spec_checks import DEFAULT_STOP_TIMEOUT_S
 from runplane.domain.drivers import ContainerInfo, ContainerState, StartedContainer
 from runplane.domain.errors import ContainerGone, DriverError
-from runplane.domain.health_spec import check_health_parts
+from runplane.domain.health.spec import check_health_parts
 
 logger = logging.getLogger(__name__)
 

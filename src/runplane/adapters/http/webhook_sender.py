@@ -26,9 +26,9 @@ import httpx
 from standardwebhooks import Webhook as Signer
 
 from runplane import __version__
-from runplane.ports import Clock
-from runplane.services.webhook_model import InvalidWebhook, Resolver, SendRequest, SendResult
-from runplane.services.webhook_rules import Target, first_forbidden, parse_address, parse_target
+from runplane.domain.webhooks.model import InvalidWebhook, Resolver, SendRequest, SendResult
+from runplane.domain.webhooks.rules import Target, first_forbidden, parse_address, parse_target
+from runplane.ports.system import Clock
 
 DEFAULT_TIMEOUT_S = 10.0
 DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024

@@ -5,7 +5,7 @@ from __future__ import annotations
 import redis.asyncio
 
 from runplane.adapters.redis.client import unavailable_on_connection_errors
-from runplane.adapters.redis.keys import lease_key
+from runplane.adapters.redis.names import lease_key
 
 RELEASE_SCRIPT = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then

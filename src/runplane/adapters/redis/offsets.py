@@ -5,7 +5,7 @@ from __future__ import annotations
 import redis.asyncio
 
 from runplane.adapters.redis.client import unavailable_on_connection_errors
-from runplane.adapters.redis.keys import offsets_key
+from runplane.adapters.redis.names import offsets_key
 
 
 class RedisOffsetStore:

@@ -7,7 +7,7 @@ from sqlalchemy import func, insert, select
 
 from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.tables import api_keys, as_row
-from runplane.domain.keys import ApiKey
+from runplane.domain.api_keys import ApiKey
 
 
 class SqlApiKeyStore:

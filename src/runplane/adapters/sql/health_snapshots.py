@@ -10,8 +10,8 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.health_tables import health_snapshots
-from runplane.domain.health import HealthEventType
-from runplane.domain.health_state import HealthSnapshot, HealthSummary
+from runplane.domain.health.events import HealthEventType
+from runplane.domain.health.reactions import HealthSnapshot, HealthSummary
 
 _UPDATED = ("container_id", "event_type", "summary", "details", "observed_at")
 

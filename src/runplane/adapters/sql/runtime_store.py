@@ -26,7 +26,7 @@ from runplane.domain.errors import CasConflict, RuntimeAlreadyExists
 from runplane.domain.events import LifecycleEvent
 from runplane.domain.records import OperationEntry, RuntimeRecord, StatusChange
 from runplane.domain.statuses import Status
-from runplane.ports import RuntimePage
+from runplane.ports.lifecycle import RuntimePage
 
 
 def row_to_record(row: RowMapping) -> RuntimeRecord:

@@ -17,7 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.tables import plain_values
 from runplane.adapters.sql.webhook_tables import webhook_attempts, webhook_deliveries
-from runplane.services.webhook_model import Attempt, Delivery, DeliveryStatus, Trigger
+from runplane.domain.webhooks.model import Attempt, Delivery, DeliveryStatus, Trigger
 
 logger = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.tables import UtcDateTime
 from runplane.adapters.sql.webhook_deliveries import SqlDeliveryStore
 from runplane.adapters.sql.webhook_tables import webhooks
-from runplane.services.webhook_model import Webhook
+from runplane.domain.webhooks.model import Webhook
 
 
 def row_to_webhook(row: RowMapping) -> Webhook:

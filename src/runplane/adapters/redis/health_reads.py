@@ -1,0 +1,86 @@
+"""Health on Redis beyond publishing events: the `runtime:snapshots` stream, a
+bounded look back over `runtime:health_events`, and a look at a lease."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import redis.asyncio
+from redis.typing import FieldT
+
+from runplane.adapters.redis.client import unavailable_on_connection_errors
+from runplane.adapters.redis.names import lease_key
+from runplane.domain.health.events import HEALTH_EVENTS_STREAM, SNAPSHOTS_STREAM, HealthEvent
+from runplane.domain.health.reactions import (
+    MalformedHealthEvent,
+    RuntimeSnapshot,
+    decode_health_event,
+)
+
+DEFAULT_LOOK_BACK = 2_000
+"""How many of the newest health events `recent` looks through."""
+
+
+class RedisSnapshotPublisher:
+    def __init__(
+        self,
+        client: redis.asyncio.Redis,
+        stream: str = SNAPSHOTS_STREAM,
+        max_len: int | None = 1_000_000,
+    ) -> None:
+        self.client = client
+        self.stream = stream
+        self.max_len = max_len
+
+    async def publish(self, snapshot: RuntimeSnapshot) -> None:
+        fields: dict[FieldT, FieldT] = dict(snapshot.as_fields().items())
+        with unavailable_on_connection_errors("publish runtime snapshot"):
+            await self.client.xadd(
+                self.stream, fields, maxlen=self.max_len, approximate=self.max_len is not None
+            )
+
+
+class RedisHealthEventReader:
+    """A runtime's latest events among the stream's newest `look_back` entries:
+    enough for "what happened lately", never a scan of the whole stream."""
+
+    def __init__(
+        self,
+        client: redis.asyncio.Redis,
+        stream: str = HEALTH_EVENTS_STREAM,
+        look_back: int = DEFAULT_LOOK_BACK,
+    ) -> None:
+        self.client = client
+        self.stream = stream
+        self.look_back = look_back
+
+    async def recent(self, runtime_id: str, *, limit: int = 20) -> list[HealthEvent]:
+        with unavailable_on_connection_errors("read health events"):
+            entries: Any = await self.client.xrevrange(self.stream, count=self.look_back)
+        events: list[HealthEvent] = []
+        for _, raw_fields in entries:
+            fields = {_text(k): _text(v) for k, v in raw_fields.items()}
+            if fields.get("runtime_id") != runtime_id:
+                continue
+            try:
+                events.append(decode_health_event(fields))
+            except MalformedHealthEvent:
+                continue
+            if len(events) >= limit:
+                break
+        return events
+
+
+class RedisLeaseProbe:
+    """Whether `lease:{<name>}` exists: someone holds that runtime's lease."""
+
+    def __init__(self, client: redis.asyncio.Redis) -> None:
+        self.client = client
+
+    async def is_held(self, name: str) -> bool:
+        with unavailable_on_connection_errors("lease.is_held"):
+            return bool(await self.client.exists(lease_key(name)))
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value

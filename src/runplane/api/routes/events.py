@@ -1,0 +1,208 @@
+"""Lifecycle events over REST: pages of the durable stream (`GET /v1/events`) and
+the live SSE stream (`GET /v1/events/stream`), both scoped to a team key's team.
+
+The SSE stream sends each event as `id: <stream entry id>`, `event: <type>`,
+`data: <envelope JSON>`, with a keepalive comment every PING_S. It resumes after
+`Last-Event-ID` (header, or `?last_event_id=`) with no gap and no duplicate,
+because replay and live events both come from the durable stream. A client reads
+at its own pace: one that falls behind lags in the stream (nothing is dropped);
+if the stream is trimmed past its position, it gets one `event: resync` and the
+stream closes; one that stops reading is disconnected after SEND_TIMEOUT_S.
+Transient events (`runtime.state.changed`) are not in the durable stream, so
+they are not on this stream either: they cannot be resumed."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Header, Query, Request
+from prometheus_client import Gauge
+from pydantic import BaseModel
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from sse_starlette.sse import SendTimeoutError
+from starlette.types import Receive, Scope, Send
+
+from runplane.api.auth import Key, team_scope
+from runplane.api.errors import ApiError
+from runplane.api.routes.operations import ERRORS
+from runplane.domain.errors import ErrorCode
+from runplane.domain.event_reading import EventFilter, EventsTrimmed, StoredEvent, is_stream_id
+from runplane.domain.events import DURABLE_TYPES, TRANSIENT_TYPES
+from runplane.ports.events import EventReader
+
+logger = logging.getLogger(__name__)
+
+router = APIRouter(prefix="/v1", tags=["events"])
+
+PING_S = 15.0
+SEND_TIMEOUT_S = 60.0
+"""A client that has not taken one write in this long is disconnected."""
+RESYNC = "resync"
+
+SSE_CLIENTS = Gauge("runplane_sse_clients", "Open SSE event streams (GET /v1/events/stream).")
+
+
+class EventOut(BaseModel):
+    id: str
+    event: dict[str, Any]
+
+
+class EventPageOut(BaseModel):
+    events: list[EventOut]
+    next_cursor: str | None
+
+
+def event_reader(request: Request) -> EventReader:
+    """The reader bootstrap put on `app.state.event_reader`."""
+    reader: EventReader | None = getattr(request.app.state, "event_reader", None)
+    if reader is None:
+        raise ApiError(ErrorCode.SERVICE_UNAVAILABLE, "the event stream is not configured")
+    return reader
+
+
+Reader = Annotated[EventReader, Depends(event_reader)]
+
+
+def event_types(values: list[str] | None) -> frozenset[str]:
+    """Types from repeated and/or comma-separated values; only durable ones exist."""
+    names = frozenset(
+        name.strip() for value in values or () for name in value.split(",") if name.strip()
+    )
+    if transient := names & TRANSIENT_TYPES:
+        raise ApiError(
+            ErrorCode.INVALID_REQUEST,
+            f"{', '.join(sorted(transient))} is transient: the event stream does not keep it",
+        )
+    if unknown := names - DURABLE_TYPES:
+        raise ApiError(
+            ErrorCode.INVALID_REQUEST,
+            f"unknown event type {', '.join(sorted(unknown))}; "
+            f"known: {', '.join(sorted(DURABLE_TYPES))}",
+        )
+    return names
+
+
+def stream_position(value: str | None, name: str) -> str | None:
+    if value is not None and not is_stream_id(value):
+        raise ApiError(
+            ErrorCode.INVALID_REQUEST, f"{name} must be a stream entry id like 1700000000000-0"
+        )
+    return value
+
+
+def event_filter(key: Key, types: frozenset[str], runtime_id: str | None) -> EventFilter:
+    return EventFilter(types=types, runtime_id=runtime_id, team_id=team_scope(key))
+
+
+@router.get("/events", response_model=EventPageOut, responses=ERRORS)
+async def list_events(
+    key: Key,
+    reader: Reader,
+    after: Annotated[str | None, Query(description="the previous page's next_cursor")] = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    type: Annotated[
+        list[str] | None, Query(description="repeatable, or comma-separated: any of these")
+    ] = None,
+    runtime_id: Annotated[str | None, Query(max_length=128)] = None,
+) -> EventPageOut:
+    """Durable events, oldest first, paged by stream position."""
+    where = event_filter(key, event_types(type), runtime_id)
+    page = await reader.page(after=stream_position(after, "after"), limit=limit, where=where)
+    return EventPageOut(
+        events=[EventOut(id=e.entry_id, event=e.envelope) for e in page.events],
+        next_cursor=page.next_cursor,
+    )
+
+
+STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {
+        "description": "`id:` stream entry id, `event:` type, `data:` CloudEvents envelope",
+        "content": {"text/event-stream": {}},
+    },
+    **ERRORS,
+}
+
+
+@router.get("/events/stream", response_class=EventSourceResponse, responses=STREAM_RESPONSES)
+async def stream_events(
+    key: Key,
+    reader: Reader,
+    types: Annotated[
+        list[str] | None, Query(description="repeatable, or comma-separated: any of these")
+    ] = None,
+    runtime_id: Annotated[str | None, Query(max_length=128)] = None,
+    last_event_id: Annotated[
+        str | None, Query(description="resume after this entry id (as Last-Event-ID)")
+    ] = None,
+    last_event_id_header: Annotated[str | None, Header(alias="Last-Event-ID")] = None,
+) -> EventSourceResponse:
+    """Server-Sent Events: every new event, or every event after Last-Event-ID."""
+    where = event_filter(key, event_types(types), runtime_id)
+    resume = stream_position(last_event_id_header or last_event_id, "Last-Event-ID")
+    position = resume if resume is not None else await reader.last_id()
+    return EventStream(
+        event_frames(reader, position, where), ping=PING_S, send_timeout=SEND_TIMEOUT_S
+    )
+
+
+class EventStream(EventSourceResponse):
+    """An SSE response that disconnects a stuck client quietly (one log line)."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        except SendTimeoutError:
+            logger.warning("sse client too slow; disconnected", extra={"path": scope.get("path")})
+
+
+def frame(event: StoredEvent) -> ServerSentEvent:
+    data = json.dumps(event.envelope, separators=(",", ":"), sort_keys=True)
+    return ServerSentEvent(data=data, id=event.entry_id, event=event.type)
+
+
+async def event_frames(
+    reader: EventReader, position: str, where: EventFilter
+) -> AsyncIterator[ServerSentEvent]:
+    """The frames of one SSE client: events after `position`, then a resync
+    frame if the stream was trimmed past what it had received."""
+    SSE_CLIENTS.inc()
+    delivered = position
+    events = reader.follow(after=position, where=where)
+    try:
+        async for event in events:
+            yield frame(event)
+            delivered = event.entry_id
+    except EventsTrimmed:
+        logger.warning("sse client missed trimmed events; resync", extra={"entry_id": delivered})
+        yield await resync_frame(reader, delivered)
+    except Exception:
+        # The stream ends; the client reconnects with Last-Event-ID and misses nothing.
+        logger.warning("sse event stream failed", extra={"entry_id": delivered}, exc_info=True)
+    finally:
+        SSE_CLIENTS.dec()
+        close = getattr(events, "aclose", None)
+        if close is not None:
+            await close()
+
+
+async def resync_frame(reader: EventReader, delivered: str) -> ServerSentEvent:
+    """Tells the client events after `delivered` are gone: reload state, then
+    continue from `resume_id` (its `id:`, so an EventSource reconnecting on its own
+    continues from there rather than asking for the lost events again)."""
+    try:
+        resume_id: str | None = await reader.last_id()
+    except Exception:
+        logger.warning("sse resync without a resume id", extra={"entry_id": delivered})
+        resume_id = None
+    data = json.dumps(
+        {
+            "last_event_id": delivered,
+            "resume_id": resume_id,
+            "reason": "events after last_event_id are no longer retained; reload state",
+        },
+        separators=(",", ":"),
+    )
+    return ServerSentEvent(data=data, id=resume_id, event=RESYNC)

@@ -1,0 +1,114 @@
+"""Job submission and the dead letters, over REST (the CLI's `jobs` and `dlq`)."""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, ConfigDict, Field
+
+from runplane.api.auth import AdminKey, Context, Key
+from runplane.api.errors import ApiError
+from runplane.domain.dead_letters import DeadLetterNotFound, DeadLetterUnreplayable
+from runplane.domain.errors import ErrorCode
+from runplane.domain.operations import OpKind
+from runplane.ports.streams import DeadLetterQueue, JobQueue
+
+router = APIRouter(prefix="/v1", tags=["jobs"])
+
+
+class SubmitJobBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    op: OpKind
+    runtime_id: str = Field(max_length=128)
+    reason: str | None = Field(default=None, max_length=64)
+    job_id: str | None = Field(default=None, max_length=256)
+    team_id: str | None = Field(default=None, max_length=128)
+    spec: dict[str, Any] | None = None
+
+
+class SubmittedJobOut(BaseModel):
+    stream: str
+    entry_id: str
+    job_id: str
+
+
+class DeadLetterOut(BaseModel):
+    id: str
+    stream: str
+    entry_id: str
+    fields: dict[str, str]
+    error: str
+    deliveries: int
+
+
+def _jobs(ctx: Context) -> JobQueue:
+    if ctx.jobs is None:
+        raise ApiError(ErrorCode.SERVICE_UNAVAILABLE, "job streams are not configured")
+    return ctx.jobs
+
+
+def _dead_letters(ctx: Context) -> DeadLetterQueue:
+    if ctx.dead_letters is None:
+        raise ApiError(ErrorCode.SERVICE_UNAVAILABLE, "job streams are not configured")
+    return ctx.dead_letters
+
+
+@router.post("/jobs", status_code=202, response_model=SubmittedJobOut)
+async def submit_job(body: SubmitJobBody, ctx: Context, key: Key) -> SubmittedJobOut:
+    """Put a job on the operation's stream; its result arrives on `runtime:job_results`."""
+    if not key.admin and body.team_id not in (None, key.team_id):
+        raise ApiError(ErrorCode.INVALID_REQUEST, "a team key submits jobs for its own team")
+    fields = {"runtime_id": body.runtime_id}
+    optional = {
+        "reason": body.reason,
+        "job_id": body.job_id,
+        "team_id": body.team_id or key.team_id,
+        "spec": json.dumps(body.spec) if body.spec is not None else None,
+    }
+    fields.update({name: value for name, value in optional.items() if value})
+    stream, entry_id = await _jobs(ctx).submit(str(body.op), fields)
+    return SubmittedJobOut(
+        stream=stream, entry_id=entry_id, job_id=body.job_id or f"{stream}/{entry_id}"
+    )
+
+
+@router.get("/dead-letters", response_model=list[DeadLetterOut])
+async def list_dead_letters(
+    ctx: Context,
+    _: AdminKey,
+    after: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> list[DeadLetterOut]:
+    letters = await _dead_letters(ctx).list(after=after, count=limit)
+    return [
+        DeadLetterOut(
+            id=letter.id,
+            stream=letter.stream,
+            entry_id=letter.entry_id,
+            fields=letter.fields,
+            error=letter.error,
+            deliveries=letter.deliveries,
+        )
+        for letter in letters
+    ]
+
+
+@router.post("/dead-letters/{dead_letter_id}/replay")
+async def replay_dead_letter(dead_letter_id: str, ctx: Context, _: AdminKey) -> dict[str, str]:
+    try:
+        entry_id = await _dead_letters(ctx).replay(dead_letter_id)
+    except DeadLetterNotFound as exc:
+        raise ApiError(ErrorCode.NOT_FOUND, str(exc)) from exc
+    except DeadLetterUnreplayable as exc:
+        raise ApiError(ErrorCode.INVALID_STATE, str(exc)) from exc
+    return {"entry_id": entry_id}
+
+
+@router.delete("/dead-letters/{dead_letter_id}")
+async def drop_dead_letter(dead_letter_id: str, ctx: Context, _: AdminKey) -> dict[str, bool]:
+    if not await _dead_letters(ctx).drop(dead_letter_id):
+        raise ApiError(ErrorCode.NOT_FOUND, "no such dead letter")
+    return {"dropped": True}

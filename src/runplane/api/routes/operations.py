@@ -1,0 +1,115 @@
+"""The seven operations over REST, and the operation log."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header
+
+from runplane.api.auth import Context, Key, team_scope
+from runplane.api.errors import ApiError
+from runplane.api.schemas.runtimes import (
+    ErrorBody,
+    OperationBody,
+    OperationEntryOut,
+    OperationListOut,
+    OperationResultOut,
+)
+from runplane.domain.api_keys import ApiKey
+from runplane.domain.errors import ErrorCode
+from runplane.domain.operations import OperationResult, OpKind, OpSource, StopReason
+from runplane.services.lifecycle.requests import OperationRequest
+
+router = APIRouter(prefix="/v1", tags=["operations"])
+
+ERRORS: dict[int | str, dict[str, object]] = {
+    code: {"model": ErrorBody} for code in (400, 401, 404, 409, 500, 503)
+}
+IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=256)]
+
+
+def answer(result: OperationResult) -> OperationResultOut:
+    """200 with the result for a success (replay_no_op included), else the error body."""
+    if result.ok:
+        return OperationResultOut.of(result)
+    code = result.error_code or ErrorCode.INTERNAL
+    raise ApiError(code, result.error_message, operation_id=result.operation_id)
+
+
+def request_for(
+    op: OpKind, runtime_id: str, key: ApiKey, body: OperationBody | None, job_id: str | None
+) -> OperationRequest:
+    body = body or OperationBody()
+    reason = body.reason or (StopReason.REQUESTED.value if op is OpKind.STOP else "")
+    return OperationRequest(
+        runtime_id=runtime_id,
+        op_source=OpSource.REST,
+        job_id=job_id,
+        reason=reason,
+        actor=key.key_id,
+        team_scope=team_scope(key),
+        spec=body.spec,
+    )
+
+
+async def _operate(
+    op: OpKind,
+    runtime_id: str,
+    ctx: Context,
+    key: Key,
+    body: OperationBody | None,
+    job_id: str | None,
+) -> OperationResultOut:
+    request = request_for(op, runtime_id, key, body, job_id)
+    return answer(await ctx.lifecycle[op].handle(request))
+
+
+def _route(op: OpKind) -> None:
+    async def endpoint(
+        runtime_id: str,
+        ctx: Context,
+        key: Key,
+        idempotency_key: IdempotencyKey = None,
+        body: OperationBody | None = None,
+    ) -> OperationResultOut:
+        return await _operate(op, runtime_id, ctx, key, body, idempotency_key)
+
+    endpoint.__name__ = f"{op}_runtime"
+    router.add_api_route(
+        f"/runtimes/{{runtime_id}}/{op}",
+        endpoint,
+        methods=["POST"],
+        response_model=OperationResultOut,
+        responses=ERRORS,
+        summary=f"{op} a runtime",
+    )
+
+
+for _op in (OpKind.START, OpKind.STOP, OpKind.RESTART, OpKind.PATCH, OpKind.PAUSE, OpKind.RESUME):
+    _route(_op)
+
+
+@router.delete("/runtimes/{runtime_id}", response_model=OperationResultOut, responses=ERRORS)
+async def remove_runtime(
+    runtime_id: str, ctx: Context, key: Key, idempotency_key: IdempotencyKey = None
+) -> OperationResultOut:
+    return await _operate(OpKind.REMOVE, runtime_id, ctx, key, None, idempotency_key)
+
+
+@router.get("/runtimes/{runtime_id}/operations", response_model=OperationListOut)
+async def list_operations(
+    runtime_id: str, ctx: Context, key: Key, limit: int = 100
+) -> OperationListOut:
+    record = await ctx.runtimes.get(runtime_id)
+    if record is None or not key.can_see(record.team_id):
+        raise ApiError(ErrorCode.NOT_FOUND, "no such runtime")
+    entries = await ctx.operations.list_for_runtime(runtime_id, limit=max(1, min(limit, 1000)))
+    return OperationListOut(operations=[OperationEntryOut.of(e) for e in entries])
+
+
+@router.get("/operations/{operation_id}", response_model=OperationEntryOut)
+async def get_operation(operation_id: str, ctx: Context, key: Key) -> OperationEntryOut:
+    entry = await ctx.operations.get(operation_id)
+    if entry is None or not (key.admin or entry.team_id == key.team_id):
+        raise ApiError(ErrorCode.NOT_FOUND, "no such operation")
+    return OperationEntryOut.of(entry)

@@ -1,0 +1,115 @@
+"""Runtime records over REST: create, list, get, wait."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Query
+
+from runplane.api.auth import Context, Key, team_scope
+from runplane.api.errors import ApiError
+from runplane.api.routes.operations import ERRORS
+from runplane.api.schemas.runtimes import CreateRuntimeBody, RuntimeListOut, RuntimeOut
+from runplane.domain.api_keys import ApiKey
+from runplane.domain.errors import ErrorCode
+from runplane.domain.operations import OpSource
+from runplane.domain.records import RuntimeRecord
+from runplane.domain.statuses import Status
+from runplane.services.lifecycle.create import CreateRequest
+
+router = APIRouter(prefix="/v1", tags=["runtimes"])
+
+_WAIT_POLL_S = 0.1
+
+
+async def visible_record(ctx: Context, key: ApiKey, runtime_id: str) -> RuntimeRecord:
+    record = await ctx.runtimes.get(runtime_id)
+    if record is None or not key.can_see(record.team_id):
+        raise ApiError(ErrorCode.NOT_FOUND, "no such runtime")
+    return record
+
+
+@router.post("/runtimes", status_code=201, response_model=RuntimeOut, responses=ERRORS)
+async def create_runtime(
+    body: CreateRuntimeBody,
+    ctx: Context,
+    key: Key,
+    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=256)] = None,
+) -> RuntimeOut:
+    if not key.admin and body.team_id not in (None, key.team_id):
+        raise ApiError(ErrorCode.INVALID_REQUEST, "a team key creates runtimes in its own team")
+    result = await ctx.lifecycle.create.handle(
+        CreateRequest(
+            spec=body.spec,
+            op_source=OpSource.REST,
+            runtime_id=body.runtime_id,
+            team_id=body.team_id or key.team_id,
+            driver=body.driver,
+            start=body.start,
+            actor=key.key_id,
+            job_id=idempotency_key,
+        )
+    )
+    if not result.ok or result.record is None:
+        code = result.error_code or ErrorCode.INTERNAL
+        raise ApiError(code, result.error_message, operation_id=result.operation_id)
+    return RuntimeOut.of(result.record)
+
+
+@router.get("/runtimes", response_model=RuntimeListOut)
+async def list_runtimes(
+    ctx: Context,
+    key: Key,
+    status: Status | None = None,
+    team_id: str | None = None,
+    cursor: str | None = None,
+    limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+) -> RuntimeListOut:
+    scope = team_scope(key)
+    if scope is not None and team_id not in (None, scope):
+        return RuntimeListOut(runtimes=[], next_cursor=None)
+    page = await ctx.runtimes.list(
+        status=status, team_id=scope or team_id, after=cursor, limit=limit
+    )
+    return RuntimeListOut(
+        runtimes=[RuntimeOut.of(r) for r in page.records], next_cursor=page.next_cursor
+    )
+
+
+@router.get("/runtimes/{runtime_id}", response_model=RuntimeOut, responses=ERRORS)
+async def get_runtime(runtime_id: str, ctx: Context, key: Key) -> RuntimeOut:
+    return RuntimeOut.of(await visible_record(ctx, key, runtime_id))
+
+
+@router.get(
+    "/runtimes/{runtime_id}/wait",
+    response_model=RuntimeOut,
+    responses={**ERRORS, 408: {"description": "the status was not reached in time"}},
+)
+async def wait_for_status(
+    runtime_id: str,
+    ctx: Context,
+    key: Key,
+    status: Annotated[str, Query(description="one status, or several separated by commas")],
+    timeout: Annotated[float, Query(gt=0)] = 30.0,  # noqa: ASYNC109 - the API parameter
+) -> RuntimeOut:
+    wanted = _parse_statuses(status)
+    deadline = time.monotonic() + min(timeout, ctx.wait_max_timeout_s)
+    while True:
+        record = await visible_record(ctx, key, runtime_id)
+        if record.status in wanted:
+            return RuntimeOut.of(record)
+        if time.monotonic() >= deadline:
+            raise ApiError(
+                "timeout", f"runtime is still {record.status} after {timeout:g}s", status=408
+            )
+        await asyncio.sleep(_WAIT_POLL_S)
+
+
+def _parse_statuses(raw: str) -> set[Status]:
+    try:
+        return {Status(part.strip()) for part in raw.split(",") if part.strip()}
+    except ValueError as exc:
+        raise ApiError(ErrorCode.INVALID_REQUEST, f"unknown status in {raw!r}") from exc

@@ -1,0 +1,63 @@
+"""`runplane serve`: the API under uvicorn, and every worker, until a signal."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from collections.abc import Iterator
+
+import uvicorn
+from fastapi import FastAPI
+
+from runplane.bootstrap.assembly import assemble
+from runplane.config import Settings
+from runplane.domain.errors import DriverError
+
+logger = logging.getLogger(__name__)
+
+
+def serve(settings: Settings) -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    try:
+        asyncio.run(_serve(settings))
+    except DriverError as exc:  # the engine is unreachable: say so, no traceback
+        raise SystemExit(f"runplane: {exc}") from exc
+
+
+class _Server(uvicorn.Server):
+    """uvicorn re-raises SIGTERM/SIGINT once it has shut down, which would kill the
+    process before the embedded Redis and the adapters are closed; runplane
+    handles the signals itself instead."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def _serve(settings: Settings) -> None:
+    async with assemble(settings) as system:
+        config = uvicorn.Config(
+            system.app, host=settings.host, port=settings.port, log_level="info", lifespan="off"
+        )
+        server = _Server(config)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, _request_exit, server, system.app)
+        logger.info("runplane serving", extra={"url": settings.base_url})
+        system.workers.start()
+        try:
+            await server.serve()
+        finally:
+            # Drain: consumers finish and acknowledge what they hold, then close.
+            await system.workers.stop()
+    logger.info("runplane stopped")
+
+
+def _request_exit(server: uvicorn.Server, app: FastAPI) -> None:
+    server.should_exit = True
+    # Open SSE streams would keep uvicorn waiting: end them.
+    reader = getattr(app.state, "event_reader", None)
+    if reader is not None:
+        reader.close()

@@ -1,0 +1,72 @@
+"""The runplane command line. This entry point adds every sub-app explicitly.
+Everything but `serve`, `migrate` and `transitions` talks to the REST API
+(`--url`, default the local server)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from runplane.cli.client import err, out
+from runplane.cli.events import events_app
+from runplane.cli.health import runtime_health
+from runplane.cli.jobs import dlq_app, jobs_app
+from runplane.cli.keys import keys_app
+from runplane.cli.runtime import runtime_app
+from runplane.config import Settings
+from runplane.domain.statuses import transitions_as_json, transitions_as_mermaid
+
+app = typer.Typer(help="runplane: a lifecycle control plane for runtimes.", no_args_is_help=True)
+app.add_typer(runtime_app, name="runtime")
+app.add_typer(events_app, name="events")
+app.add_typer(jobs_app, name="jobs")
+app.add_typer(dlq_app, name="dlq")
+app.add_typer(keys_app, name="keys")
+runtime_app.command("health")(runtime_health)
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="listen address")] = None,
+    port: Annotated[int | None, typer.Option(help="listen port")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="where state lives")] = None,
+) -> None:
+    """Run the API and every worker."""
+    from runplane.bootstrap.serve import serve as run_server
+
+    overrides = {
+        k: v for k, v in {"host": host, "port": port, "data_dir": data_dir}.items() if v is not None
+    }
+    run_server(Settings().model_copy(update=overrides))
+
+
+@app.command()
+def migrate() -> None:
+    """Bring the database schema up to date."""
+    from runplane.bootstrap.assembly import migrate_database
+
+    settings = Settings()
+    migrate_database(settings)
+    out.print("database is up to date")
+
+
+@app.command()
+def transitions(
+    format: Annotated[str, typer.Option("--format", help="mermaid or json")] = "mermaid",
+) -> None:
+    """Print the status transition table."""
+    if format == "json":
+        sys.stdout.write(json.dumps(transitions_as_json(), indent=2) + "\n")
+    elif format == "mermaid":
+        sys.stdout.write(transitions_as_mermaid() + "\n")
+    else:
+        err.print("--format is mermaid or json")
+        raise typer.Exit(2)
+
+
+def main() -> None:
+    app()

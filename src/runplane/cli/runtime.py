@@ -1,0 +1,287 @@
+"""`runplane runtime ...`: the runtime commands of the CLI."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from typing import Annotated, Any
+
+import typer
+from rich.table import Table
+
+from runplane.cli.client import Client, JsonOpt, KeyOpt, UrlOpt, out
+
+CommandOpt = Annotated[str | None, typer.Option(help="the command line to run (process driver)")]
+SpecOpt = Annotated[str | None, typer.Option("--spec", help="the spec as a JSON object")]
+PortOpt = Annotated[int | None, typer.Option(help="the port the runtime listens on")]
+EnvOpt = Annotated[list[str] | None, typer.Option("--env", help="KEY=VALUE, repeatable")]
+CwdOpt = Annotated[str | None, typer.Option(help="working directory")]
+JobOpt = Annotated[str | None, typer.Option("--job-id", help="idempotency key")]
+
+
+def _operate(
+    op: str,
+    runtime_id: str,
+    url: str | None,
+    api_key: str | None,
+    as_json: bool,
+    body: dict[str, Any] | None = None,
+    job_id: str | None = None,
+) -> None:
+    headers = {"Idempotency-Key": job_id} if job_id else {}
+    method, path = (
+        ("DELETE", f"/v1/runtimes/{runtime_id}")
+        if op == "remove"
+        else ("POST", f"/v1/runtimes/{runtime_id}/{op}")
+    )
+    result = Client(url, api_key).call(method, path, json=body, headers=headers)
+    show_result(result, as_json)
+
+
+runtime_app = typer.Typer(help="Create, inspect and operate runtimes.", no_args_is_help=True)
+
+
+def show_runtime(runtime: dict[str, Any]) -> None:
+    table = Table(show_header=False, box=None)
+    for field in (
+        "runtime_id",
+        "team_id",
+        "status",
+        "version",
+        "driver",
+        "container_id",
+        "engine_endpoint",
+        "started_at",
+        "stopped_at",
+        "updated_at",
+    ):
+        table.add_row(field, str(runtime.get(field) or "-"))
+    table.add_row("spec", json.dumps(runtime.get("spec", {})))
+    out.print(table)
+
+
+def show_result(result: dict[str, Any], as_json: bool) -> None:
+    if as_json:
+        out.print_json(data=result)
+        return
+    runtime = result.get("runtime") or {}
+    code = result.get("error_code")
+    label = f"{result['outcome']}" + (f" ({code})" if code else "")
+    out.print(f"{label}: {runtime.get('runtime_id', '')} is {runtime.get('status', '?')}")
+
+
+def spec_from(
+    command: str | None,
+    spec_json: str | None,
+    port: int | None,
+    env: list[str] | None,
+    cwd: str | None,
+) -> dict[str, Any] | None:
+    spec: dict[str, Any] = json.loads(spec_json) if spec_json else {}
+    if command:
+        spec["command"] = shlex.split(command)
+    if port is not None:
+        spec["port"] = port
+    if env:
+        spec["env"] = dict(item.split("=", 1) for item in env)
+    if cwd:
+        spec["cwd"] = cwd
+    return spec or None
+
+
+@runtime_app.command("create")
+def create(
+    runtime_id: Annotated[str | None, typer.Argument(help="id (generated if omitted)")] = None,
+    command: CommandOpt = None,
+    spec: SpecOpt = None,
+    port: PortOpt = None,
+    env: EnvOpt = None,
+    cwd: CwdOpt = None,
+    team: Annotated[str | None, typer.Option(help="team (admin keys only)")] = None,
+    driver: Annotated[str | None, typer.Option(help="process or docker")] = None,
+    start: Annotated[bool, typer.Option(help="start it at once")] = True,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Create a runtime (and start it, unless --no-start)."""
+    body = {
+        "runtime_id": runtime_id,
+        "team_id": team,
+        "driver": driver,
+        "start": start,
+        "spec": spec_from(command, spec, port, env, cwd) or {},
+    }
+    runtime = Client(url, api_key).call("POST", "/v1/runtimes", json=body)
+    if as_json:
+        out.print_json(data=runtime)
+    else:
+        show_runtime(runtime)
+
+
+@runtime_app.command("ls")
+def list_runtimes(
+    status: Annotated[str | None, typer.Option(help="only this status")] = None,
+    team: Annotated[str | None, typer.Option(help="only this team")] = None,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """List runtimes (every page)."""
+    client = Client(url, api_key)
+    params: dict[str, Any] = {k: v for k, v in {"status": status, "team_id": team}.items() if v}
+    runtimes: list[dict[str, Any]] = []
+    while True:
+        page = client.call("GET", "/v1/runtimes", params=params)
+        runtimes.extend(page["runtimes"])
+        if not page.get("next_cursor"):
+            break
+        params["cursor"] = page["next_cursor"]
+    if as_json:
+        out.print_json(data=runtimes)
+        return
+    table = Table("RUNTIME", "TEAM", "STATUS", "DRIVER", "CONTAINER", "ENDPOINT", "UPDATED")
+    for r in runtimes:
+        table.add_row(
+            r["runtime_id"],
+            r["team_id"],
+            r["status"],
+            r["driver"],
+            r["container_id"] or "-",
+            r["engine_endpoint"] or "-",
+            r["updated_at"],
+        )
+    out.print(table)
+
+
+@runtime_app.command("get")
+def get(
+    runtime_id: str, url: UrlOpt = None, api_key: KeyOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Show one runtime."""
+    runtime = Client(url, api_key).call("GET", f"/v1/runtimes/{runtime_id}")
+    if as_json:
+        out.print_json(data=runtime)
+    else:
+        show_runtime(runtime)
+
+
+@runtime_app.command("start")
+def start(
+    runtime_id: str,
+    spec: SpecOpt = None,
+    command: CommandOpt = None,
+    job_id: JobOpt = None,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Start a runtime (optionally with a new spec)."""
+    new_spec = spec_from(command, spec, None, None, None)
+    _operate("start", runtime_id, url, api_key, as_json, {"spec": new_spec}, job_id)
+
+
+@runtime_app.command("stop")
+def stop(
+    runtime_id: str,
+    reason: Annotated[
+        str,
+        typer.Option(
+            help="requested, finished, cancelled, ttl_expired, idle, admin, orphaned or shutdown"
+        ),
+    ] = "requested",
+    job_id: JobOpt = None,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Stop a runtime."""
+    _operate("stop", runtime_id, url, api_key, as_json, {"reason": reason}, job_id)
+
+
+@runtime_app.command("patch")
+def patch(
+    runtime_id: str,
+    spec: SpecOpt = None,
+    command: CommandOpt = None,
+    port: PortOpt = None,
+    env: EnvOpt = None,
+    cwd: CwdOpt = None,
+    job_id: JobOpt = None,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Replace a running runtime's spec and restart it."""
+    new_spec = spec_from(command, spec, port, env, cwd)
+    _operate("patch", runtime_id, url, api_key, as_json, {"spec": new_spec}, job_id)
+
+
+def _simple_operation(name: str, op: str, doc: str) -> None:
+    """Register `runplane runtime <name> ID`: an operation that takes no body."""
+
+    def command(
+        runtime_id: str,
+        job_id: JobOpt = None,
+        url: UrlOpt = None,
+        api_key: KeyOpt = None,
+        as_json: JsonOpt = False,
+    ) -> None:
+        _operate(op, runtime_id, url, api_key, as_json, None, job_id)
+
+    command.__doc__ = doc
+    runtime_app.command(name)(command)
+
+
+_simple_operation("restart", "restart", "Stop and start a runtime under one lease.")
+_simple_operation("pause", "pause", "Freeze a running runtime.")
+_simple_operation("resume", "resume", "Thaw a paused runtime.")
+_simple_operation("rm", "remove", "Remove a runtime (stopping it first if it runs).")
+
+
+@runtime_app.command("wait")
+def wait(
+    runtime_id: str,
+    status: Annotated[str, typer.Option(help="status to wait for (comma-separated for any)")],
+    timeout: Annotated[float, typer.Option(help="seconds")] = 30.0,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Wait until a runtime reaches a status (exit 1 on timeout)."""
+    runtime = Client(url, api_key).call(
+        "GET", f"/v1/runtimes/{runtime_id}/wait", params={"status": status, "timeout": timeout}
+    )
+    if as_json:
+        out.print_json(data=runtime)
+    else:
+        out.print(f"{runtime['runtime_id']} is {runtime['status']}")
+
+
+@runtime_app.command("ops")
+def ops(
+    runtime_id: str, url: UrlOpt = None, api_key: KeyOpt = None, as_json: JsonOpt = False
+) -> None:
+    """Show a runtime's operation log, newest first."""
+    body = Client(url, api_key).call("GET", f"/v1/runtimes/{runtime_id}/operations")
+    if as_json:
+        out.print_json(data=body)
+        return
+    table = Table(
+        "FINISHED (UTC)", "OP", "SOURCE", "OUTCOME", "CODE", "FROM", "TO", "REASON", "MESSAGE"
+    )
+    for column in table.columns:
+        column.overflow = "fold"
+    for e in body["operations"]:
+        table.add_row(
+            e["finished_at"][:23].replace("T", " "),
+            e["op"],
+            e["op_source"],
+            e["outcome"],
+            e["error_code"] or "-",
+            e["status_from"] or "-",
+            e["status_to"] or "-",
+            e["reason"] or "-",
+            e["error_message"] or "-",
+        )
+    out.print(table)

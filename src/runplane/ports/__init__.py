@@ -1,0 +1,1 @@
+"""Protocols services and workers depend on, one module per concern."""

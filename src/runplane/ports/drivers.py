@@ -1,0 +1,35 @@
+"""Drivers: what runs a runtime (a process, a container) on a host."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from runplane.domain.drivers import ContainerInfo, StartedContainer
+
+
+class Driver(Protocol):
+    """Runs runtimes: OS processes, containers. Raises ContainerGone when the
+    container no longer exists, DriverError when the engine fails."""
+
+    name: str
+
+    def validate_spec(self, spec: dict[str, Any]) -> dict[str, Any]:
+        """The normalised spec; raises InvalidSpec with a readable message."""
+
+    async def start(self, runtime_id: str, spec: dict[str, Any]) -> StartedContainer: ...
+
+    async def stop(self, container_id: str, *, timeout_s: float | None = None) -> ContainerInfo:
+        """Stop gracefully, then kill past the timeout. Returns the final state."""
+
+    async def pause(self, container_id: str) -> None: ...
+
+    async def resume(self, container_id: str) -> None: ...
+
+    async def remove(self, container_id: str) -> None:
+        """Forget the container and its files; a missing one is not an error."""
+
+    async def inspect(self, container_id: str) -> ContainerInfo: ...
+
+    async def list_containers(self) -> Sequence[ContainerInfo]:
+        """Every container this driver manages, live or exited (for adoption)."""

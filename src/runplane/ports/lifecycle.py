@@ -1,0 +1,62 @@
+"""Runtime records and their operation log: where every status change is written."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
+
+from runplane.domain.events import LifecycleEvent
+from runplane.domain.records import OperationEntry, RuntimeRecord, StatusChange
+from runplane.domain.statuses import Status
+
+
+@dataclass(frozen=True, slots=True)
+class RuntimePage:
+    records: list[RuntimeRecord]
+    next_cursor: str | None
+
+
+class RuntimeStore(Protocol):
+    """Runtime records. Every status write is a compare-and-swap (StatusChange)."""
+
+    async def get(self, runtime_id: str) -> RuntimeRecord | None: ...
+
+    async def create(self, record: RuntimeRecord, *, events: Sequence[LifecycleEvent] = ()) -> None:
+        """Insert a new record (and its events into the outbox, in the same
+        transaction); raises RuntimeAlreadyExists if the id is taken."""
+
+    async def list(
+        self,
+        *,
+        status: Status | None = None,
+        team_id: str | None = None,
+        after: str | None = None,
+        limit: int = 100,
+    ) -> RuntimePage:
+        """Ordered by runtime_id; `after` is the previous page's `next_cursor`."""
+
+    async def compare_and_swap(
+        self,
+        change: StatusChange,
+        *,
+        entry: OperationEntry | None = None,
+        events: Sequence[LifecycleEvent] = (),
+    ) -> RuntimeRecord:
+        """Apply `change`, append `entry` and put `events` in the outbox, in one
+        transaction. Raises CasConflict when no row matches (wrong status, version
+        or container_id), and DuplicateJobId (nothing written) when entry.job_id is
+        already taken."""
+
+
+class OperationLog(Protocol):
+    async def append(self, entry: OperationEntry, *, events: Sequence[LifecycleEvent] = ()) -> None:
+        """Append `entry` (and put `events` in the outbox, same transaction).
+        Raises DuplicateJobId when entry.job_id is already taken."""
+
+    async def list_for_runtime(self, runtime_id: str, *, limit: int = 100) -> list[OperationEntry]:
+        """Newest first."""
+
+    async def get(self, operation_id: str) -> OperationEntry | None: ...
+
+    async def find_by_job_id(self, job_id: str) -> OperationEntry | None: ...

@@ -1,0 +1,107 @@
+"""Turning health events into runtime state (what the offset-mode consumer of
+`runtime:health_events` does with each event; workers/health_events.py reads
+the stream).
+
+For each event (REACTIONS in domain/health_state.py):
+1. the record's `engine_health` becomes the event's summary;
+2. `container_exited` / `container_oom` / `container_disappeared` move a
+   `running` record to `engine_unreachable`, `probe_recovered` moves an
+   `engine_unreachable` one back to `running`: a CAS that commits the durable
+   `runtime.unreachable` / `runtime.recovered` event and `runtime.state.changed`
+   with it. These are not operations: no operation-log entry. When the record is
+   in another status (a CAS conflict) only the summary is written;
+3. a `runtime:snapshots` entry is published when the runtime's (status,
+   summary) differs from the last one published for it. What was published is
+   remembered in memory: after a restart, each runtime's first event publishes
+   once.
+
+An event that changes nothing writes nothing (the common case: repeats). A
+summary is written without a version bump, a status change holding the
+runtime's lease (see health_writes.py). Events for another
+container than the record's (a late report about a container a restart
+replaced), unknown types, unknown runtimes and malformed entries are logged and
+passed over. A record in a transient status belongs to the operation in
+flight: its summary is left alone. An unreachable database raises
+StoreUnavailable, a lease held too long RuntimeBusy: the entry is retried."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+from prometheus_client import Counter
+
+from runplane.domain.health.events import HealthEvent
+from runplane.domain.health.reactions import REACTIONS, RuntimeSnapshot
+from runplane.domain.records import RuntimeRecord
+from runplane.domain.statuses import Status
+from runplane.ports.health import EngineHealthStore, SnapshotPublisher
+from runplane.services.health.writes import HealthWrites, wants_write
+from runplane.services.lifecycle.dependencies import Dependencies
+
+logger = logging.getLogger(__name__)
+
+SNAPSHOTS_PUBLISHED = Counter(
+    "runplane_runtime_snapshots_published_total", "Entries published to runtime:snapshots."
+)
+
+UnreachableHook = Callable[[RuntimeRecord, HealthEvent], Awaitable[object]]
+"""Called after a health event moved a runtime to engine_unreachable."""
+
+
+class HealthEventApplier:
+    def __init__(
+        self,
+        deps: Dependencies,
+        summaries: EngineHealthStore,
+        snapshots: SnapshotPublisher,
+        *,
+        on_unreachable: UnreachableHook | None = None,
+        lease_wait_ms: int = 500,
+    ) -> None:
+        self.runtimes = deps.runtimes
+        self.clock = deps.clock
+        self.snapshots = snapshots
+        self.writes = HealthWrites(deps, summaries, lease_wait_ms=lease_wait_ms)
+        self.on_unreachable = on_unreachable
+        self._published: dict[str, tuple[str, str]] = {}
+
+    async def handle(self, event: HealthEvent) -> RuntimeRecord | None:
+        """Apply one event; the record as it stands afterwards (None: passed over)."""
+        fields = {"runtime_id": event.runtime_id, "event_type": str(event.event_type)}
+        record = await self.runtimes.get(event.runtime_id)
+        if record is None:
+            logger.warning("health event for an unknown runtime passed over", extra=fields)
+            return None
+        if event.container_id and event.container_id != record.container_id:
+            logger.info("health event about a replaced container passed over", extra=fields)
+            return None
+        reaction = REACTIONS[event.event_type]
+        moved = False
+        if wants_write(record, reaction):
+            outcome = await self.writes.apply(record, reaction, event)
+            if outcome is None:
+                logger.info("health event about a replaced container passed over", extra=fields)
+                return None
+            record, moved = outcome
+        await self._publish_if_changed(record)
+        if moved and record.status is Status.ENGINE_UNREACHABLE and self.on_unreachable:
+            await self.on_unreachable(record, event)
+        return record
+
+    async def _publish_if_changed(self, record: RuntimeRecord) -> None:
+        shown = (str(record.status), record.engine_health or "")
+        if self._published.get(record.runtime_id) == shown:
+            return
+        snapshot = RuntimeSnapshot(record.runtime_id, shown[0], shown[1], self.clock.now())
+        try:
+            await self.snapshots.publish(snapshot)
+        except Exception as exc:
+            # Not remembered: the runtime's next event publishes it.
+            logger.warning(
+                "runtime snapshot not published",
+                extra={"runtime_id": record.runtime_id, "error": repr(exc)},
+            )
+            return
+        self._published[record.runtime_id] = shown
+        SNAPSHOTS_PUBLISHED.inc()

@@ -1,0 +1,43 @@
+"""Questions the health monitor and the reconciler both ask about runtimes:
+every record of some statuses (page by page), and whether a stop (or any
+other operation) is in flight for one, so its process ending is no failure."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterable
+
+from runplane.domain.records import RuntimeRecord
+from runplane.domain.statuses import Status
+from runplane.ports.leases import LeaseProbe
+from runplane.ports.lifecycle import RuntimeStore
+
+
+async def records_in(
+    runtimes: RuntimeStore, statuses: Iterable[Status], page_size: int = 500
+) -> AsyncIterator[RuntimeRecord]:
+    """Every record in any of `statuses`, one status after the other."""
+    for status in statuses:
+        cursor: str | None = None
+        while True:
+            page = await runtimes.list(status=status, after=cursor, limit=page_size)
+            for record in page.records:
+                yield record
+            cursor = page.next_cursor
+            if cursor is None:
+                break
+
+
+async def operation_in_flight(
+    runtimes: RuntimeStore, leases: LeaseProbe, record: RuntimeRecord
+) -> bool:
+    """An operation holds the runtime's lease, or the record is no longer the
+    `running` one that was read (a stop moved it to `stopping`, a restart
+    replaced its container): its container ending is then expected."""
+    if await leases.is_held(record.runtime_id):
+        return True
+    current = await runtimes.get(record.runtime_id)
+    return (
+        current is None
+        or current.status is not Status.RUNNING
+        or current.container_id != record.container_id
+    )

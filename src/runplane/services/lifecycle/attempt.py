@@ -1,0 +1,84 @@
+"""One call of an operation in flight, how it ends early, and its log entry."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from runplane.domain.errors import ErrorCode
+from runplane.domain.operations import OpKind, Outcome
+from runplane.domain.records import OperationEntry, RuntimeRecord, StatusChange
+from runplane.domain.statuses import Status
+from runplane.services.lifecycle.requests import OperationRequest
+
+
+class OperationFailed(Exception):
+    """Internal control flow: ends an attempt with a stable failure. Never escapes
+    an operation; `run` turns it into a failure result and its log entry."""
+
+    def __init__(self, code: ErrorCode, message: str, change: StatusChange | None = None):
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.change = change
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One call in flight: what was asked, when, and the record as last seen."""
+
+    request: OperationRequest
+    started_at: datetime
+    record: RuntimeRecord | None = None
+    status_from: Status | None = None
+
+    @property
+    def current(self) -> RuntimeRecord:
+        """The record once loaded; execute() only runs after the load."""
+        if self.record is None:
+            raise RuntimeError("attempt has no record loaded yet")
+        return self.record
+
+
+def entry_for(
+    attempt: Attempt,
+    op: OpKind,
+    outcome: Outcome,
+    *,
+    operation_id: str,
+    finished_at: datetime,
+    code: ErrorCode | None = None,
+    message: str = "",
+    claim_job: bool = True,
+    status_to: Status | None = None,
+    replay_of: str | None = None,
+) -> OperationEntry:
+    """The call's one operation-log entry. A call that does not claim its job id
+    (a retryable failure, a replay) keeps it under `details.job_id`."""
+    request = attempt.request
+    record = attempt.record
+    details: dict[str, object] = {}
+    if request.job_id and not claim_job:
+        details["job_id"] = request.job_id
+    if replay_of:
+        details["replay_of"] = replay_of
+    return OperationEntry(
+        operation_id=operation_id,
+        runtime_id=request.runtime_id[:128],
+        op=op,
+        op_source=request.op_source,
+        outcome=outcome,
+        started_at=attempt.started_at,
+        finished_at=finished_at,
+        team_id=record.team_id if record else None,
+        error_code=code,
+        error_message=message,
+        job_id=request.job_id if claim_job else None,
+        source_ref=request.source_ref,
+        reason=request.reason,
+        status_from=attempt.status_from,
+        status_to=status_to,
+        container_id=record.container_id if record else None,
+        actor=request.actor,
+        details=details,
+    )

@@ -1,0 +1,43 @@
+"""The collaborators every operation needs, validated once at construction."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+from runplane.ports.drivers import Driver
+from runplane.ports.leases import LeaseStore
+from runplane.ports.lifecycle import OperationLog, RuntimeStore
+from runplane.ports.system import Clock, TokenGenerator
+
+
+@dataclass(frozen=True, slots=True)
+class Timeouts:
+    """How long a runtime may sit in a transient status before it counts as stuck."""
+
+    start_s: float = 60.0
+    stop_s: float = 30.0
+    pause_s: float = 30.0
+
+    def for_restart(self) -> float:
+        return self.stop_s + self.start_s
+
+
+@dataclass(frozen=True, slots=True)
+class Dependencies:
+    runtimes: RuntimeStore
+    operations: OperationLog
+    leases: LeaseStore
+    drivers: Mapping[str, Driver]
+    clock: Clock
+    tokens: TokenGenerator
+    lease_ttl_ms: int = 10_000
+    timeouts: Timeouts = field(default_factory=Timeouts)
+    event_source: str = "/runplane"
+    """CloudEvents `source` of the events this instance writes: /runplane/<instance>."""
+
+    def __post_init__(self) -> None:
+        if not self.drivers:
+            raise ValueError("at least one driver is required")
+        if self.lease_ttl_ms < 100:
+            raise ValueError("lease_ttl_ms must be at least 100")

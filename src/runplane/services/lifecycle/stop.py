@@ -1,0 +1,65 @@
+"""stop: bring a runtime down. running/paused/unreachable/error -> stopping -> stopped.
+
+A container that vanished before the stop ends the runtime as `removed`, with
+success: what the caller wanted (nothing running) holds. Stopping a stopped or
+removed runtime is a replay. A stop always names a reason (StopReason). A stop
+that finds the runtime `stopping` finishes the stop a crashed call left half done.
+"""
+
+from __future__ import annotations
+
+from runplane.domain.drivers import ContainerState
+from runplane.domain.errors import DriverError, ErrorCode
+from runplane.domain.operations import STOP_REASONS, OperationResult, OpKind, StopReason
+from runplane.domain.statuses import Status
+from runplane.services.lifecycle.attempt import Attempt, OperationFailed
+from runplane.services.lifecycle.requests import OperationRequest
+from runplane.services.lifecycle.steps import ContainerSteps
+
+STOPPABLE = frozenset({Status.RUNNING, Status.PAUSED, Status.ENGINE_UNREACHABLE, Status.ERROR})
+ALREADY_DOWN = frozenset({Status.STOPPED, Status.REMOVED})
+
+
+class StopRuntime(ContainerSteps):
+    op = OpKind.STOP
+
+    def validate(self, request: OperationRequest) -> str | None:
+        problem = super().validate(request)
+        if problem is None and request.reason not in STOP_REASONS:
+            problem = f"stop needs a reason, one of: {', '.join(StopReason)}"
+        return problem
+
+    async def execute(self, attempt: Attempt) -> OperationResult:
+        record = attempt.current
+        if record.status in ALREADY_DOWN:
+            return await self.replay(attempt)
+        if record.status is Status.STOPPING:
+            return await self.finish_interrupted(attempt)
+        if record.status not in STOPPABLE:
+            raise OperationFailed(
+                ErrorCode.INVALID_STATE, f"cannot stop a runtime that is {record.status}"
+            )
+        await self.enter(attempt, Status.STOPPING)
+        return await self.settle(attempt, vanished=await self.halt(attempt))
+
+    async def finish_interrupted(self, attempt: Attempt) -> OperationResult:
+        """A stop that crashed mid-way (runplane killed) left the runtime `stopping`.
+        Holding the lease, no other operation is under way: look at the container
+        and finish the stop, without stopping anything twice."""
+        record = attempt.current
+        state = ContainerState.MISSING
+        if record.container_id:
+            try:
+                info = await self.driver_for(record).inspect(record.container_id)
+            except DriverError as exc:
+                raise self.driver_failure(attempt, Status.ERROR, exc) from exc
+            state = info.state
+        if state in (ContainerState.RUNNING, ContainerState.PAUSED):
+            return await self.settle(attempt, vanished=await self.halt(attempt))
+        return await self.settle(attempt, vanished=state is ContainerState.MISSING)
+
+    async def settle(self, attempt: Attempt, *, vanished: bool) -> OperationResult:
+        now = self.deps.clock.now()
+        if vanished:
+            return await self.finish(attempt, Status.REMOVED, stopped_at=now, removed_at=now)
+        return await self.finish(attempt, Status.STOPPED, stopped_at=now)

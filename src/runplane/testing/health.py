@@ -1,0 +1,85 @@
+"""In-memory health snapshot rows, runtime snapshots, a health event reader and
+a lease probe: the fakes of `services.health_ports`, holding state for tests."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import replace
+from datetime import datetime
+
+from runplane.domain.health.events import HealthEvent
+from runplane.domain.health.reactions import HealthSnapshot, RuntimeSnapshot
+from runplane.domain.records import RuntimeRecord
+from runplane.domain.statuses import Status
+from runplane.testing.health_events import InMemoryHealthEvents
+from runplane.testing.leases import InMemoryLeaseStore
+from runplane.testing.stores import InMemoryRuntimeStore
+
+
+class InMemoryHealthSnapshotStore:
+    def __init__(self) -> None:
+        self.rows: dict[str, HealthSnapshot] = {}
+
+    async def upsert(self, snapshot: HealthSnapshot) -> None:
+        self.rows[snapshot.runtime_id] = replace(snapshot, details=copy.deepcopy(snapshot.details))
+
+    async def get(self, runtime_id: str) -> HealthSnapshot | None:
+        row = self.rows.get(runtime_id)
+        return None if row is None else replace(row, details=copy.deepcopy(row.details))
+
+
+class InMemorySnapshotPublisher:
+    def __init__(self) -> None:
+        self.snapshots: list[RuntimeSnapshot] = []
+
+    async def publish(self, snapshot: RuntimeSnapshot) -> None:
+        self.snapshots.append(snapshot)
+
+    def of(self, runtime_id: str) -> list[RuntimeSnapshot]:
+        return [s for s in self.snapshots if s.runtime_id == runtime_id]
+
+
+class InMemoryHealthEventReader:
+    """Reads what an InMemoryHealthEvents publisher holds."""
+
+    def __init__(self, events: InMemoryHealthEvents) -> None:
+        self._events = events
+
+    async def recent(self, runtime_id: str, *, limit: int = 20) -> list[HealthEvent]:
+        mine = [e for e in reversed(self._events.events) if e.runtime_id == runtime_id]
+        return mine[:limit]
+
+
+class InMemoryLeaseProbe:
+    """Looks at an InMemoryLeaseStore."""
+
+    def __init__(self, leases: InMemoryLeaseStore) -> None:
+        self._leases = leases
+
+    async def is_held(self, name: str) -> bool:
+        return self._leases.holder(name) is not None
+
+
+class InMemoryEngineHealthStore:
+    """Writes `engine_health` into an InMemoryRuntimeStore's records, as the SQL
+    store's guarded UPDATE does (version untouched). It reaches into the store
+    until RuntimeStore grows `set_engine_health` of its own."""
+
+    def __init__(self, runtimes: InMemoryRuntimeStore) -> None:
+        self._runtimes = runtimes
+
+    async def set_engine_health(
+        self,
+        runtime_id: str,
+        summary: str,
+        *,
+        status: Status,
+        container_id: str | None,
+        at: datetime,
+    ) -> RuntimeRecord | None:
+        records = self._runtimes._records  # private: see the class docstring
+        record = records.get(runtime_id)
+        if record is None or record.status != status or record.container_id != container_id:
+            return None
+        records[runtime_id] = replace(record, engine_health=summary, updated_at=at)
+        return await self._runtimes.get(runtime_id)

@@ -1,0 +1,13 @@
+"""In-memory health events, for tests."""
+
+from __future__ import annotations
+
+from runplane.domain.health.events import HealthEvent
+
+
+class InMemoryHealthEvents:
+    def __init__(self) -> None:
+        self.events: list[HealthEvent] = []
+
+    async def publish(self, event: HealthEvent) -> None:
+        self.events.append(event)

@@ -1,0 +1,41 @@
+"""One group consumer per job stream, each feeding its operation's JobHandler."""
+
+from __future__ import annotations
+
+import redis.asyncio
+
+from runplane.domain.jobs import job_stream
+from runplane.domain.operations import OpKind
+from runplane.ports.streams import JobResultPublisher
+from runplane.ports.system import Clock
+from runplane.services.lifecycle.service import Lifecycle
+from runplane.streams.group import GroupConsumer
+from runplane.streams.settings import ConsumerSettings
+from runplane.workers.jobs.handler import JobHandler
+
+
+def job_consumers(
+    client: redis.asyncio.Redis,
+    *,
+    lifecycle: Lifecycle,
+    results: JobResultPublisher,
+    clock: Clock,
+    group: str,
+    consumer: str,
+    settings: ConsumerSettings,
+    lease_wait_ms: int,
+) -> list[GroupConsumer]:
+    """`client` must not decode responses (see streams.loop.check_client)."""
+    return [
+        GroupConsumer(
+            client,
+            stream=job_stream(op),
+            group=group,
+            consumer=consumer,
+            handler=JobHandler(
+                op, lifecycle, results, clock, lease_wait_ms, settings.max_deliveries
+            ),
+            settings=settings,
+        )
+        for op in OpKind
+    ]
