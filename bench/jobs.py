@@ -227,7 +227,10 @@ async def one_configuration(
         ids = await create_runtimes(life, runtimes, graceful_stop_s)
         results = TimedResults(RedisJobResultPublisher(client))
         handlers = {
-            job_stream(op): JobHandler(op, life, results, SystemClock(), 15_000, 5) for op in OPS
+            job_stream(op): JobHandler(
+                op, life, SqlRuntimeStore(database), results, SystemClock(), 15_000, 5
+            )
+            for op in OPS
         }
         stopping = asyncio.Event()
         tasks, consumers = start_consumers(kind, raw, client, handlers, stopping)

@@ -65,13 +65,16 @@ class Served:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def served(redis_server: RedisServer) -> AsyncIterator[Served]:
-    """create_app as bootstrap builds it, with the event reader on app.state."""
+    """create_app as bootstrap builds it, with the event reader in its context."""
     world = World.build()
     keys = ApiKeys(InMemoryApiKeyStore(), world.clock)
 
     async def ok() -> None:
         return None
 
+    client = connect(redis_server.url, decode_responses=False)
+    stream = unique("events")
+    reader = RedisEventReader(client, stream=stream, block_ms=200)
     app = create_app(
         ApiContext(
             lifecycle=world.lifecycle,
@@ -79,14 +82,11 @@ async def served(redis_server: RedisServer) -> AsyncIterator[Served]:
             operations=world.log,
             keys=keys,
             readiness={"fake": ok},
+            event_reader=reader,
         )
     )
     if not any(getattr(r, "path", "") == "/v1/events/stream" for r in app.routes):
         app.include_router(routes_events.router)
-    client = connect(redis_server.url, decode_responses=False)
-    stream = unique("events")
-    reader = RedisEventReader(client, stream=stream, block_ms=200)
-    app.state.event_reader = reader
     port = free_port()
     config = uvicorn.Config(
         app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", ws="none"

@@ -119,7 +119,7 @@ async def test_process_runtime_through_every_operation(
     assert removed.record is not None
     assert removed.record.status is Status.REMOVED
 
-    entries = await life.deps.operations.list_for_runtime(rid)
+    entries = await SqlOperationLog(database).list_for_runtime(rid)
     assert [e.op for e in reversed(entries)] == [
         OpKind.START,
         OpKind.PAUSE,
@@ -129,7 +129,7 @@ async def test_process_runtime_through_every_operation(
         OpKind.STOP,
         OpKind.REMOVE,
     ]
-    final = await life.deps.runtimes.get(rid)
+    final = await SqlRuntimeStore(database).get(rid)
     assert final is not None
     assert final.version == 15  # 7 operations x 2 writes, on top of version 1
 
@@ -167,6 +167,6 @@ async def test_unreachable_redis_is_service_unavailable(
     dead = lifecycle_on(database, clients, "redis://127.0.0.1:1/0", InMemoryDriver())
     result = await dead[OpKind.STOP].handle(op(rid, reason="requested"))
     assert result.error_code is ErrorCode.SERVICE_UNAVAILABLE
-    record = await life.deps.runtimes.get(rid)
+    record = await SqlRuntimeStore(database).get(rid)
     assert record is not None
     assert record.status is Status.RUNNING

@@ -115,7 +115,7 @@ class HealthWorld:
         )
 
     def applier(self, on_unreachable: UnreachableHook | None = None) -> HealthEventApplier:
-        deps = self.world.lifecycle.deps
+        deps = self.world.deps
         summaries = InMemoryEngineHealthStore(self.world.runtimes)
         return HealthEventApplier(deps, summaries, self.snapshots, on_unreachable=on_unreachable)
 
@@ -123,14 +123,16 @@ class HealthWorld:
         options.setdefault("backoff_base_s", 0.001)
         options.setdefault("backoff_cap_s", 0.01)
         options.setdefault("lease_wait_ms", 100)
-        return RestartScheduler(RestartPolicyService(self.world.lifecycle, **options))
+        return RestartScheduler(
+            RestartPolicyService(self.world.lifecycle, self.world.deps, **options)
+        )
 
     def reconciler(self, **options: Any) -> Reconciler:
         w = self.world
         return Reconciler(
             w.runtimes,
             {"memory": self.driver},
-            TransientSettler(w.lifecycle.deps),
+            TransientSettler(w.deps),
             self.reporter,
             self.lease_probe,
             w.clock,

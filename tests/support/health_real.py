@@ -82,7 +82,7 @@ class RealHealth:
         self.snapshots = RedisSnapshotPublisher(self.client, stream=self.snapshots_stream)
         self.reader = RedisHealthEventReader(self.client, stream=self.health_stream)
         self.scheduler = RestartScheduler(
-            RestartPolicyService(self.lifecycle, backoff_base_s=0.2, backoff_cap_s=1.0)
+            RestartPolicyService(self.lifecycle, self.deps, backoff_base_s=0.2, backoff_cap_s=1.0)
         )
 
     def monitor(self, interval_s: float = 1.0) -> HealthMonitor:

@@ -30,6 +30,7 @@ class World:
     leases: InMemoryLeaseStore
     driver: InMemoryDriver
     lifecycle: Lifecycle
+    deps: Dependencies
 
     @classmethod
     def build(cls, driver: InMemoryDriver | None = None) -> World:
@@ -48,7 +49,7 @@ class World:
             tokens=SequentialTokens(),
             lease_ttl_ms=5_000,
         )
-        return cls(clock, log, runtimes, leases, driver, Lifecycle.build(deps, "memory"))
+        return cls(clock, log, runtimes, leases, driver, Lifecycle.build(deps, "memory"), deps)
 
     async def create(
         self,

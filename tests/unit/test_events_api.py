@@ -3,6 +3,7 @@ SSE framing, resume, resync and the SSE client gauge."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -60,16 +61,16 @@ async def api(world: World) -> AsyncIterator[EventsApi]:
     async def ok() -> None:
         return None
 
+    reader = InMemoryEventReader()
     context = ApiContext(
         lifecycle=world.lifecycle,
         runtimes=world.runtimes,
         operations=world.log,
         keys=keys,
         readiness={"fake": ok},
+        event_reader=reader,
     )
     app = with_event_routes(create_app(context))
-    reader = InMemoryEventReader()
-    app.state.event_reader = reader
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://runplane") as client:
         yield EventsApi(app, client, keys, reader)
@@ -166,7 +167,7 @@ async def test_bad_filters_and_positions_are_invalid_requests(api: EventsApi) ->
 async def test_event_routes_need_a_key_and_a_configured_reader(api: EventsApi) -> None:
     assert (await api.http.get("/v1/events")).status_code == 401
     assert (await api.http.get("/v1/events/stream")).status_code == 401
-    del api.app.state.event_reader
+    api.app.state.context = dataclasses.replace(api.app.state.context, event_reader=None)
     admin = await api.key()
     for path in ("/v1/events", "/v1/events/stream"):
         answer = await api.http.get(path, headers=admin)

@@ -15,7 +15,9 @@ from tests.support.world import World
 
 
 def handler(world: World, op: OpKind, results: InMemoryJobResults) -> JobHandler:
-    return JobHandler(op, world.lifecycle, results, world.clock, lease_wait_ms=0, max_deliveries=3)
+    return JobHandler(
+        op, world.lifecycle, world.runtimes, results, world.clock, lease_wait_ms=0, max_deliveries=3
+    )
 
 
 def entry(

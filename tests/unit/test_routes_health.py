@@ -8,8 +8,7 @@ import httpx
 import pytest
 
 from runplane.api.app import create_app
-from runplane.api.context import ApiContext
-from runplane.api.routes.health import HealthSources
+from runplane.api.context import ApiContext, HealthSources
 from runplane.api.routes.health import router as health_router
 from runplane.services.api_keys import ApiKeys
 from runplane.testing.stores import InMemoryApiKeyStore
@@ -39,11 +38,10 @@ async def serve(hw: HealthWorld, *, configured: bool = True) -> AsyncIterator[He
         operations=hw.world.log,
         keys=keys,
         readiness={"fake": ok},
+        health=HealthSources(hw.rows, hw.reader) if configured else None,
     )
     app = create_app(context)
     app.include_router(health_router)  # what bootstrap's app adds
-    if configured:
-        app.state.health = HealthSources(hw.rows, hw.reader)
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://runplane") as client:
         yield HealthApi(hw, client, keys)

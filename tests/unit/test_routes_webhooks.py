@@ -42,12 +42,11 @@ async def _client(world: World, hooks: WebhookWorld | None) -> tuple[httpx.Async
         operations=world.log,
         keys=keys,
         readiness={"fake": ok},
+        webhooks=hooks.service if hooks is not None else None,
     )
     app = create_app(context)
     if not any(getattr(r, "path", "").startswith("/v1/webhooks") for r in app.routes):
         app.include_router(routes_webhooks.router)
-    if hooks is not None:
-        app.state.webhooks = hooks.service
     transport = httpx.ASGITransport(app=app)
     return httpx.AsyncClient(transport=transport, base_url="http://runplane"), keys
 

@@ -1,21 +1,36 @@
-"""What the API is handed by the composition root."""
+"""What the API is handed by the composition root: one typed context, read by
+every route through `context_of`."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
+from runplane.ports.events import EventReader
+from runplane.ports.health import HealthEventReader, HealthSnapshotStore
 from runplane.ports.lifecycle import OperationLog, RuntimeStore
 from runplane.ports.streams import DeadLetterQueue, JobQueue
 from runplane.services.api_keys import ApiKeys
 from runplane.services.lifecycle.service import Lifecycle
+from runplane.services.webhooks.management import WebhookService
 
 ReadinessCheck = Callable[[], Awaitable[None]]
 """Raises when the component it checks is not usable."""
 
 
 @dataclass(frozen=True, slots=True)
+class HealthSources:
+    """What the health route reads."""
+
+    snapshots: HealthSnapshotStore
+    events: HealthEventReader
+
+
+@dataclass(frozen=True, slots=True)
 class ApiContext:
+    """The optional parts are absent in apps built for one concern (tests); a
+    route whose part is absent answers 503 service_unavailable."""
+
     lifecycle: Lifecycle
     runtimes: RuntimeStore
     operations: OperationLog
@@ -23,4 +38,7 @@ class ApiContext:
     readiness: Mapping[str, ReadinessCheck]
     jobs: JobQueue | None = None
     dead_letters: DeadLetterQueue | None = None
+    event_reader: EventReader | None = None
+    webhooks: WebhookService | None = None
+    health: HealthSources | None = None
     wait_max_timeout_s: float = 300.0

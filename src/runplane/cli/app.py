@@ -47,7 +47,7 @@ def serve(
 @app.command()
 def migrate() -> None:
     """Bring the database schema up to date."""
-    from runplane.bootstrap.assembly import migrate_database
+    from runplane.bootstrap.infrastructure import migrate_database
 
     settings = Settings()
     migrate_database(settings)

@@ -25,7 +25,7 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from sse_starlette.sse import SendTimeoutError
 from starlette.types import Receive, Scope, Send
 
-from runplane.api.auth import Key, team_scope
+from runplane.api.auth import Key, context_of, team_scope
 from runplane.api.errors import ApiError
 from runplane.api.routes.operations import ERRORS
 from runplane.domain.errors import ErrorCode
@@ -56,8 +56,7 @@ class EventPageOut(BaseModel):
 
 
 def event_reader(request: Request) -> EventReader:
-    """The reader bootstrap put on `app.state.event_reader`."""
-    reader: EventReader | None = getattr(request.app.state, "event_reader", None)
+    reader = context_of(request).event_reader
     if reader is None:
         raise ApiError(ErrorCode.SERVICE_UNAVAILABLE, "the event stream is not configured")
     return reader

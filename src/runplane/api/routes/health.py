@@ -2,35 +2,26 @@
 engine-health summary, its health snapshot row (the latest event the monitor
 reported, with details) and its recent health events, newest first.
 
-Wiring: include `router` and set `app.state.health` to a HealthSources."""
+Wiring: include `router`; the ApiContext carries its HealthSources."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Query, Request
 from pydantic import BaseModel
 
-from runplane.api.auth import Context, Key
+from runplane.api.auth import Context, Key, context_of
+from runplane.api.context import HealthSources
 from runplane.api.errors import ApiError
 from runplane.api.routes.operations import ERRORS
 from runplane.api.routes.runtimes import visible_record
 from runplane.domain.errors import ErrorCode
 from runplane.domain.health.events import HealthEvent
 from runplane.domain.health.reactions import HealthSnapshot
-from runplane.ports.health import HealthEventReader, HealthSnapshotStore
 
 router = APIRouter(prefix="/v1", tags=["health"])
-
-
-@dataclass(frozen=True, slots=True)
-class HealthSources:
-    """What the health route reads, put on `app.state.health` by bootstrap."""
-
-    snapshots: HealthSnapshotStore
-    events: HealthEventReader
 
 
 class HealthEventOut(BaseModel):
@@ -78,7 +69,7 @@ class RuntimeHealthOut(BaseModel):
 
 
 def health_sources(request: Request) -> HealthSources:
-    sources: HealthSources | None = getattr(request.app.state, "health", None)
+    sources = context_of(request).health
     if sources is None:
         raise ApiError(ErrorCode.SERVICE_UNAVAILABLE, "health monitoring is not configured")
     return sources

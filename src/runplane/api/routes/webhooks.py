@@ -3,7 +3,7 @@
 A team key manages its team's webhooks; an admin key every webhook, and may
 create one for a team or (no team_id) for every team. A webhook outside the
 key's reach answers 404, as if absent. The service comes from
-`app.state.webhooks`; without one every call answers 503."""
+the ApiContext's `webhooks`; without one every call answers 503."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from typing import Annotated
 
 from fastapi import APIRouter, Query, Request, Response
 
-from runplane.api.auth import Key, team_scope
+from runplane.api.auth import Key, context_of, team_scope
 from runplane.api.errors import ApiError
 from runplane.api.schemas.runtimes import ErrorBody
 from runplane.api.schemas.webhooks import (
@@ -37,7 +37,7 @@ NO_WEBHOOK = "no such webhook"
 
 
 def webhooks_of(request: Request) -> WebhookService:
-    service: WebhookService | None = getattr(request.app.state, "webhooks", None)
+    service = context_of(request).webhooks
     if service is None:
         raise ApiError(ErrorCode.SERVICE_UNAVAILABLE, "webhooks are not configured")
     return service

@@ -31,6 +31,7 @@ from runplane.domain.operations import OperationResult, OpKind, OpSource
 from runplane.domain.records import RuntimeRecord
 from runplane.domain.statuses import Status
 from runplane.services import lease
+from runplane.services.lifecycle.dependencies import Dependencies
 from runplane.services.lifecycle.requests import OperationRequest
 from runplane.services.lifecycle.service import Lifecycle
 
@@ -73,6 +74,7 @@ class RestartPolicyService:
     def __init__(
         self,
         lifecycle: Lifecycle,
+        deps: Dependencies,
         *,
         backoff_base_s: float = 0.5,
         backoff_cap_s: float = 60.0,
@@ -82,7 +84,7 @@ class RestartPolicyService:
         if backoff_base_s <= 0 or backoff_cap_s < backoff_base_s:
             raise ValueError("need 0 < backoff_base_s <= backoff_cap_s")
         self.lifecycle = lifecycle
-        self.deps = lifecycle.deps
+        self.deps = deps
         self.backoff_base_s = backoff_base_s
         self.backoff_cap_s = backoff_cap_s
         self.lease_wait_ms = lease_wait_ms

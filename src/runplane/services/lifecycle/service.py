@@ -20,7 +20,6 @@ from runplane.services.lifecycle.stop import StopRuntime
 
 @dataclass(frozen=True, slots=True)
 class Lifecycle:
-    deps: Dependencies
     create: CreateRuntime
     operations: dict[OpKind, LifecycleOperation]
 
@@ -36,7 +35,7 @@ class Lifecycle:
             OpKind.RESUME: ResumeRuntime(deps),
             OpKind.REMOVE: RemoveRuntime(deps),
         }
-        return cls(deps, CreateRuntime(deps, start, default_driver), operations)
+        return cls(CreateRuntime(deps, start, default_driver), operations)
 
     def __getitem__(self, op: OpKind) -> LifecycleOperation:
         return self.operations[op]

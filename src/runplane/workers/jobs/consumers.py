@@ -6,6 +6,7 @@ import redis.asyncio
 
 from runplane.domain.jobs import job_stream
 from runplane.domain.operations import OpKind
+from runplane.ports.lifecycle import RuntimeStore
 from runplane.ports.streams import JobResultPublisher
 from runplane.ports.system import Clock
 from runplane.services.lifecycle.service import Lifecycle
@@ -18,6 +19,7 @@ def job_consumers(
     client: redis.asyncio.Redis,
     *,
     lifecycle: Lifecycle,
+    runtimes: RuntimeStore,
     results: JobResultPublisher,
     clock: Clock,
     group: str,
@@ -33,7 +35,7 @@ def job_consumers(
             group=group,
             consumer=consumer,
             handler=JobHandler(
-                op, lifecycle, results, clock, lease_wait_ms, settings.max_deliveries
+                op, lifecycle, runtimes, results, clock, lease_wait_ms, settings.max_deliveries
             ),
             settings=settings,
         )

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from runplane.domain.errors import ErrorCode, StoreUnavailable
 from runplane.domain.jobs import Job, JobResult
 from runplane.domain.operations import OperationResult, OpKind, OpSource, Outcome
+from runplane.ports.lifecycle import RuntimeStore
 from runplane.ports.streams import JobResultPublisher
 from runplane.ports.system import Clock
 from runplane.services.lifecycle.create import CreateRequest
@@ -34,6 +35,7 @@ RETRY_CODES = frozenset({ErrorCode.SERVICE_UNAVAILABLE})
 class JobHandler:
     op: OpKind
     lifecycle: Lifecycle
+    runtimes: RuntimeStore
     results: JobResultPublisher
     clock: Clock
     lease_wait_ms: int
@@ -62,7 +64,7 @@ class JobHandler:
 
     async def _run(self, job: Job) -> OperationResult:
         if self.op is OpKind.START and job.spec is not None:
-            exists = await self.lifecycle.deps.runtimes.get(job.runtime_id)
+            exists = await self.runtimes.get(job.runtime_id)
             if exists is None:
                 created = await self._create(job)
                 if created.error_code is not ErrorCode.CONFLICT:

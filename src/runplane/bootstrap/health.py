@@ -1,0 +1,116 @@
+"""Health: what the health API reads, and the health workers."""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+
+import redis.asyncio
+
+from runplane.adapters.probes import NetworkProber
+from runplane.adapters.redis.health import RedisHealthEventPublisher
+from runplane.adapters.redis.health_reads import (
+    RedisHealthEventReader,
+    RedisLeaseProbe,
+    RedisSnapshotPublisher,
+)
+from runplane.adapters.redis.offsets import RedisOffsetStore
+from runplane.adapters.sql.engine import SqlDatabase
+from runplane.adapters.sql.engine_health import SqlEngineHealthStore
+from runplane.adapters.sql.health_snapshots import SqlHealthSnapshotStore
+from runplane.api.context import HealthSources
+from runplane.bootstrap.streams import consumer_settings
+from runplane.config import Settings
+from runplane.services.health.applier import HealthEventApplier
+from runplane.services.health.reporter import HealthReporter
+from runplane.services.health.restart_policy import RestartPolicyService
+from runplane.services.lifecycle.dependencies import Dependencies
+from runplane.services.lifecycle.service import Lifecycle
+from runplane.services.lifecycle.settler import TransientSettler
+from runplane.workers.health_consumer import (
+    HEALTH_EVENTS_LEASE,
+    LeaderOnly,
+    health_events_consumer,
+)
+from runplane.workers.health_monitor import MONITOR_LEASE, HealthMonitor
+from runplane.workers.leadership import Leadership
+from runplane.workers.reconciler import RECONCILER_LEASE, Reconciler
+from runplane.workers.restarts import RestartScheduler
+from runplane.workers.runner import Loop
+
+
+def build_health(
+    stack: contextlib.AsyncExitStack,
+    settings: Settings,
+    database: SqlDatabase,
+    client: redis.asyncio.Redis,
+    stream_client: redis.asyncio.Redis,
+    lifecycle: Lifecycle,
+    deps: Dependencies,
+) -> tuple[HealthSources, list[Loop]]:
+    """What the health API reads, and the health workers: the monitor, the
+    health events consumer (one leader), the restart scheduler, the reconciler."""
+    rows = SqlHealthSnapshotStore(database)
+    reporter = HealthReporter(
+        RedisHealthEventPublisher(client, max_len=settings.health_events_stream_max_len),
+        rows,
+        deps.clock,
+    )
+    prober = NetworkProber()
+    stack.push_async_callback(prober.aclose)
+    lease_probe = RedisLeaseProbe(client)
+    restarts = RestartScheduler(
+        RestartPolicyService(
+            lifecycle,
+            deps,
+            backoff_base_s=settings.restart_backoff_base_s,
+            backoff_cap_s=max(settings.restart_backoff_cap_s, settings.restart_backoff_base_s),
+            lease_wait_ms=settings.stream_lease_wait_ms,
+        )
+    )
+    applier = HealthEventApplier(
+        deps,
+        SqlEngineHealthStore(database),
+        RedisSnapshotPublisher(client),
+        on_unreachable=restarts.on_unreachable,
+    )
+    offsets = RedisOffsetStore(client)
+    reading = dataclasses.replace(consumer_settings(settings), retention=None)
+    ttl_ms = settings.lease_ttl_ms
+
+    def consumer() -> Loop:
+        return health_events_consumer(stream_client, offsets, applier, settings=reading)
+
+    monitor = HealthMonitor(
+        deps.runtimes,
+        deps.drivers,
+        reporter,
+        prober,
+        lease_probe,
+        deps.clock,
+        leadership=Leadership(deps.leases, deps.tokens, MONITOR_LEASE, ttl_ms=ttl_ms),
+        interval_s=settings.health_monitor_interval_s,
+    )
+    round_ms = int((settings.reconcile_interval_s + settings.reconcile_jitter_s) * 1000)
+    reconciler = Reconciler(
+        deps.runtimes,
+        deps.drivers,
+        TransientSettler(deps),
+        reporter,
+        lease_probe,
+        deps.clock,
+        leadership=Leadership(
+            deps.leases, deps.tokens, RECONCILER_LEASE, ttl_ms=max(ttl_ms, 2 * round_ms)
+        ),
+        restarts=restarts,
+        interval_s=settings.reconcile_interval_s,
+        jitter_s=settings.reconcile_jitter_s,
+        stop_orphans=settings.stop_orphans,
+    )
+    events = LeaderOnly(
+        Leadership(deps.leases, deps.tokens, HEALTH_EVENTS_LEASE, ttl_ms=ttl_ms),
+        consumer,
+        check_interval_s=ttl_ms / 3000,
+    )
+    sources = HealthSources(rows, RedisHealthEventReader(client))
+    return sources, [monitor, events, restarts, reconciler]

@@ -1,0 +1,94 @@
+"""Infrastructure: Redis (external or embedded), the database, the drivers."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from pathlib import Path
+
+import redis.asyncio
+
+from runplane.adapters.drivers.docker import DEFAULT_DOCKER_HOST, DockerDriver
+from runplane.adapters.drivers.docker_events import DockerEventWatcher
+from runplane.adapters.drivers.process import ProcessDriver
+from runplane.adapters.redis.client import connect as connect_redis
+from runplane.adapters.redis.embedded import EmbeddedRedis
+from runplane.adapters.redis.health import RedisHealthEventPublisher
+from runplane.adapters.sql.engine import SqlDatabase
+from runplane.adapters.sql.migrate import upgrade_database, upgrade_sync
+from runplane.config import Settings
+from runplane.ports.drivers import Driver
+from runplane.services.lifecycle.dependencies import Dependencies
+from runplane.workers.runner import Loop
+
+logger = logging.getLogger(__name__)
+
+
+async def open_redis(
+    stack: contextlib.AsyncExitStack, settings: Settings
+) -> tuple[redis.asyncio.Redis, redis.asyncio.Redis]:
+    """A client that decodes responses, and one that keeps bytes for stream
+    consumers (one non-UTF-8 entry must not fail a read)."""
+    url = settings.redis_url or _start_embedded_redis(stack, settings.data_dir)
+    client = connect_redis(url)
+    stack.push_async_callback(client.aclose)
+    stream_client = connect_redis(url, decode_responses=False)
+    stack.push_async_callback(stream_client.aclose)
+    return client, stream_client
+
+
+async def open_database(stack: contextlib.AsyncExitStack, settings: Settings) -> SqlDatabase:
+    database = SqlDatabase.from_url(settings.resolved_database_url)
+    stack.push_async_callback(database.dispose)
+    await upgrade_database(database)
+    return database
+
+
+def build_drivers(
+    settings: Settings, stack: contextlib.ExitStack | contextlib.AsyncExitStack
+) -> dict[str, Driver]:
+    process = ProcessDriver(settings.data_dir / "runtimes")
+    stack.callback(process.close)  # its launcher; the runtimes run on
+    drivers: dict[str, Driver] = {"process": process}
+    if settings.driver == "docker" or settings.docker_host:
+        drivers["docker"] = DockerDriver(
+            settings.docker_host or DEFAULT_DOCKER_HOST, instance=settings.docker_instance
+        )
+    if settings.driver not in drivers:
+        raise ValueError(f"RUNPLANE_DRIVER={settings.driver!r}: use process or docker")
+    return drivers
+
+
+async def open_docker(
+    stack: contextlib.AsyncExitStack, deps: Dependencies, client: redis.asyncio.Redis
+) -> list[Loop]:
+    """Check the engine answers (a clear error at start-up if not) and watch its
+    events; nothing when the docker driver is not configured."""
+    docker = deps.drivers.get("docker")
+    if not isinstance(docker, DockerDriver):
+        return []
+    stack.push_async_callback(docker.aclose)
+    await docker.check()
+    return [DockerEventWatcher(docker, RedisHealthEventPublisher(client), deps.clock)]
+
+
+def _start_embedded_redis(stack: contextlib.AsyncExitStack, data_dir: Path) -> str:
+    embedded = EmbeddedRedis(data_dir / "redis")
+    url = embedded.start()
+    stack.callback(embedded.stop)
+    logger.info("embedded redis started", extra={"url": url})
+    return url
+
+
+async def adopt_runtimes(deps: Dependencies) -> None:
+    """Runtimes outlive runplane: count what each driver still runs, so an operator
+    sees at start-up that they were found again (drivers inspect statelessly)."""
+    for name, driver in deps.drivers.items():
+        containers = await driver.list_containers()
+        live = sum(1 for c in containers if c.state in {"running", "paused"})
+        logger.info("runtimes adopted", extra={"driver": name, "live": live})
+
+
+def migrate_database(settings: Settings) -> None:
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    upgrade_sync(settings.resolved_database_url)
