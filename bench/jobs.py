@@ -46,6 +46,7 @@ from runplane.adapters.drivers.process import ProcessDriver  # noqa: E402
 from runplane.adapters.redis.client import connect  # noqa: E402
 from runplane.adapters.redis.jobs import RedisJobResultPublisher  # noqa: E402
 from runplane.adapters.redis.leases import RedisLeaseStore  # noqa: E402
+from runplane.adapters.redis.names import DEAD_LETTER_STREAM  # noqa: E402
 from runplane.adapters.redis.offsets import RedisOffsetStore  # noqa: E402
 from runplane.adapters.sql.engine import SqlDatabase  # noqa: E402
 from runplane.adapters.sql.migrate import upgrade_database  # noqa: E402
@@ -170,7 +171,9 @@ def start_consumers(
             reference_loop(raw, RedisOffsetStore(client), handlers, stopping)
         )
         return [task], []
-    settings = ConsumerSettings(batch_size=64, max_concurrency=64, block_ms=50)
+    settings = ConsumerSettings(
+        batch_size=64, max_concurrency=64, block_ms=50, dead_letter_stream=DEAD_LETTER_STREAM
+    )
     consumers = [
         GroupConsumer(
             raw,

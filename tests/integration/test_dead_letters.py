@@ -10,16 +10,13 @@ import pytest
 import pytest_asyncio
 import redis.asyncio
 
-from runplane.adapters.redis.client import connect
-from runplane.streams import StreamEntry, connect_bytes
-from runplane.streams.dead_lettering import (
+from runplane.adapters.redis.client import connect, connect_bytes
+from runplane.adapters.redis.dead_letter_queue import RedisDeadLetterQueue
+from runplane.domain.dead_letters import (
     DeadLetter,
     DeadLetterNotFound,
     DeadLetterUnreplayable,
     dead_letter_fields,
-    drop_dead_letter,
-    list_dead_letters,
-    replay_dead_letter,
 )
 from tests.support.redis import RedisServer
 from tests.support.streams import unique
@@ -39,8 +36,8 @@ async def client(
 async def bury(
     client: redis.asyncio.Redis, dead_letters: str, stream: str, fields: dict[str, str]
 ) -> str:
-    entry = StreamEntry(stream, "1-1", fields, deliveries=5)
-    letter_id = await client.xadd(dead_letters, dead_letter_fields(entry, "RetryLater: down"))
+    letter = dead_letter_fields(stream, "1-1", fields, "RetryLater: down", 5)
+    letter_id = await client.xadd(dead_letters, letter)  # type: ignore[arg-type]
     return letter_id.decode() if isinstance(letter_id, bytes) else str(letter_id)
 
 
@@ -51,7 +48,7 @@ async def test_dead_letters_are_listed_oldest_first_and_paged(
     first = await bury(client, dead_letters, "runtime:start_jobs", {"runtime_id": "rt-1"})
     second = await bury(client, dead_letters, "runtime:stop_jobs", {"runtime_id": "rt-2"})
 
-    letters = await list_dead_letters(client, dead_letter_stream=dead_letters)
+    letters = await RedisDeadLetterQueue(client, dead_letters).list()
 
     assert letters == [
         DeadLetter(
@@ -61,7 +58,7 @@ async def test_dead_letters_are_listed_oldest_first_and_paged(
             second, "runtime:stop_jobs", "1-1", {"runtime_id": "rt-2"}, "RetryLater: down", 5
         ),
     ]
-    page = await list_dead_letters(client, dead_letter_stream=dead_letters, after=first, count=10)
+    page = await RedisDeadLetterQueue(client, dead_letters).list(after=first, count=10)
     assert [letter.id for letter in page] == [second]
 
 
@@ -72,7 +69,7 @@ async def test_replay_adds_the_fields_back_and_removes_the_dead_letter(
     fields = {"runtime_id": "rt-1", "job_id": "j-1", "spec": json.dumps({"image": "x"})}
     letter_id = await bury(client, dead_letters, stream, fields)
 
-    new_id = await replay_dead_letter(client, letter_id, dead_letter_stream=dead_letters)
+    new_id = await RedisDeadLetterQueue(client, dead_letters).replay(letter_id)
 
     [(entry_id, replayed)] = await client.xrange(stream)
     assert (entry_id.decode() if isinstance(entry_id, bytes) else entry_id) == new_id
@@ -85,11 +82,9 @@ async def test_drop_removes_one_dead_letter(client: redis.asyncio.Redis) -> None
     keep = await bury(client, dead_letters, "s", {"runtime_id": "rt-1"})
     drop = await bury(client, dead_letters, "s", {"runtime_id": "rt-2"})
 
-    assert await drop_dead_letter(client, drop, dead_letter_stream=dead_letters)
-    assert not await drop_dead_letter(client, drop, dead_letter_stream=dead_letters)
-    assert [x.id for x in await list_dead_letters(client, dead_letter_stream=dead_letters)] == [
-        keep
-    ]
+    assert await RedisDeadLetterQueue(client, dead_letters).drop(drop)
+    assert not await RedisDeadLetterQueue(client, dead_letters).drop(drop)
+    assert [x.id for x in await RedisDeadLetterQueue(client, dead_letters).list()] == [keep]
 
 
 async def test_replaying_what_is_not_there_or_is_broken_fails_clearly(
@@ -97,15 +92,15 @@ async def test_replaying_what_is_not_there_or_is_broken_fails_clearly(
 ) -> None:
     dead_letters = unique("dead")
     with pytest.raises(DeadLetterNotFound):
-        await replay_dead_letter(client, "1-1", dead_letter_stream=dead_letters)
+        await RedisDeadLetterQueue(client, dead_letters).replay("1-1")
     broken = await client.xadd(dead_letters, {"stream": "s", "fields": "not json"})
     broken_id = broken.decode() if isinstance(broken, bytes) else str(broken)
 
-    [letter] = await list_dead_letters(client, dead_letter_stream=dead_letters)
+    [letter] = await RedisDeadLetterQueue(client, dead_letters).list()
     assert letter.fields == {}
     assert letter.deliveries == 0
     with pytest.raises(DeadLetterUnreplayable, match="no fields"):
-        await replay_dead_letter(client, broken_id, dead_letter_stream=dead_letters)
+        await RedisDeadLetterQueue(client, dead_letters).replay(broken_id)
     assert await client.xlen(dead_letters) == 1
 
 

@@ -15,7 +15,8 @@ import pytest
 import pytest_asyncio
 import redis.asyncio
 
-from runplane.streams import GroupConsumer, RetryLater, StreamEntry, connect_bytes
+from runplane.adapters.redis.client import connect_bytes
+from runplane.streams import GroupConsumer, RetryLater, StreamEntry
 from runplane.streams.settings import ConsumerSettings
 from tests.support.redis import RedisServer
 from tests.support.streams import Recorder, fast, running, sample, unique, wait_until

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest_asyncio
 import redis.asyncio
 
+from runplane.adapters.redis.client import connect_bytes
 from runplane.adapters.redis.offsets import RedisOffsetStore
-from runplane.streams import OffsetConsumer, RetryLater, StreamEntry, connect_bytes
+from runplane.streams import OffsetConsumer, RetryLater, StreamEntry
 from runplane.streams.settings import ConsumerSettings
 from tests.support.redis import RedisServer
 from tests.support.streams import Recorder, fast, running, sample, unique, wait_until

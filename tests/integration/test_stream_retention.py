@@ -10,7 +10,8 @@ import pytest
 import pytest_asyncio
 import redis.asyncio
 
-from runplane.streams import GroupConsumer, RetentionPolicy, connect_bytes, trim
+from runplane.adapters.redis.client import connect_bytes
+from runplane.streams import GroupConsumer, RetentionPolicy, trim
 from runplane.streams import retention as retention_module
 from tests.support.redis import RedisServer
 from tests.support.streams import Recorder, fast, running, unique, wait_until

@@ -20,6 +20,7 @@ import redis.asyncio
 from standardwebhooks import Webhook as StandardWebhook
 
 from runplane.adapters.http.webhook_sender import HttpWebhookSender
+from runplane.adapters.redis.client import connect_bytes
 from runplane.adapters.secrets import SecretBox
 from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.webhook_store import SqlWebhookStore
@@ -29,7 +30,6 @@ from runplane.domain.webhooks.model import DeliveryStatus, Trigger, Webhook
 from runplane.domain.webhooks.rules import RetrySchedule, parse_retry_schedule
 from runplane.services.webhooks.delivery import GONE_REASON, Deliverer
 from runplane.services.webhooks.management import WebhookService
-from runplane.streams import connect_bytes
 from runplane.workers.webhook_dispatcher import (
     WebhookDeliveryLoop,
     WebhookFanout,

@@ -14,7 +14,7 @@ from typing import Any
 import redis.asyncio
 
 from runplane.adapters.probes import NetworkProber
-from runplane.adapters.redis.client import connect
+from runplane.adapters.redis.client import connect, connect_bytes
 from runplane.adapters.redis.health import RedisHealthEventPublisher
 from runplane.adapters.redis.health_reads import (
     RedisHealthEventReader,
@@ -39,7 +39,6 @@ from runplane.services.health.restart_policy import RestartPolicyService
 from runplane.services.lifecycle.dependencies import Dependencies, Timeouts
 from runplane.services.lifecycle.service import Lifecycle
 from runplane.services.lifecycle.settler import TransientSettler
-from runplane.streams.connection import connect_bytes
 from runplane.streams.offset import OffsetConsumer
 from runplane.workers.health_consumer import health_events_consumer
 from runplane.workers.health_monitor import HealthMonitor

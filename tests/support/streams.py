@@ -14,10 +14,12 @@ from typing import Any
 
 from prometheus_client import REGISTRY
 
+from runplane.adapters.redis.names import DEAD_LETTER_STREAM
 from runplane.streams import ConsumerSettings, StreamEntry
 from runplane.streams.loop import ConsumerLoop
 
 FAST = ConsumerSettings(
+    dead_letter_stream=DEAD_LETTER_STREAM,
     batch_size=16,
     block_ms=100,
     claim_idle_ms=200,

@@ -7,8 +7,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from runplane.domain.drivers import ContainerState
-from runplane.domain.operations import OperationResult, OpKind, OpSource
+from runplane.domain.operations import OpKind, OpSource
 from runplane.domain.records import OperationEntry, RuntimeRecord
+from runplane.domain.results import OperationResult
 from runplane.services.lifecycle.create import CreateRequest
 from runplane.services.lifecycle.dependencies import Dependencies
 from runplane.services.lifecycle.requests import OperationRequest

@@ -44,4 +44,4 @@ def test_the_default_key_is_the_runtime_id_or_else_the_entry_id() -> None:
 )
 def test_settings_refuse_nonsense(changes: dict[str, int | float]) -> None:
     with pytest.raises(ValueError, match="must"):
-        ConsumerSettings(**changes)  # type: ignore[arg-type]
+        ConsumerSettings(dead_letter_stream="dead", **changes)  # type: ignore[arg-type]

@@ -16,6 +16,7 @@ from runplane.adapters.redis.event_publisher import RedisEventPublisher
 from runplane.adapters.redis.event_reader import RedisEventReader
 from runplane.adapters.redis.jobs import RedisJobQueue, RedisJobResultPublisher
 from runplane.adapters.redis.leases import RedisLeaseStore
+from runplane.adapters.redis.names import EVENTS_STREAM, job_stream
 from runplane.adapters.sql.api_key_store import SqlApiKeyStore
 from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.operation_log import SqlOperationLog
@@ -36,7 +37,7 @@ from runplane.bootstrap.infrastructure import (
 from runplane.bootstrap.streams import consumer_settings, events_retention
 from runplane.bootstrap.webhooks import build_webhooks
 from runplane.config import Settings
-from runplane.domain.events import EVENTS_STREAM
+from runplane.domain.operations import OpKind
 from runplane.services.api_keys import ApiKeys
 from runplane.services.lifecycle.dependencies import Dependencies, Timeouts
 from runplane.services.lifecycle.service import Lifecycle
@@ -124,6 +125,7 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
                 *health_workers,
                 *job_consumers(
                     stream_client,
+                    streams={op: job_stream(op) for op in OpKind},
                     lifecycle=lifecycle,
                     runtimes=deps.runtimes,
                     results=RedisJobResultPublisher(client),

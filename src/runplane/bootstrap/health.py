@@ -14,6 +14,7 @@ from runplane.adapters.redis.health_reads import (
     RedisLeaseProbe,
     RedisSnapshotPublisher,
 )
+from runplane.adapters.redis.names import HEALTH_EVENTS_STREAM
 from runplane.adapters.redis.offsets import RedisOffsetStore
 from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.engine_health import SqlEngineHealthStore
@@ -79,7 +80,9 @@ def build_health(
     ttl_ms = settings.lease_ttl_ms
 
     def consumer() -> Loop:
-        return health_events_consumer(stream_client, offsets, applier, settings=reading)
+        return health_events_consumer(
+            stream_client, offsets, applier, settings=reading, stream=HEALTH_EVENTS_STREAM
+        )
 
     monitor = HealthMonitor(
         deps.runtimes,

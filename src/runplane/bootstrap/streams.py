@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from runplane.adapters.redis.names import DEAD_LETTER_STREAM
 from runplane.config import Settings
 from runplane.streams.retention import RetentionPolicy
 from runplane.streams.settings import ConsumerSettings
@@ -18,6 +19,7 @@ def consumer_settings(settings: Settings) -> ConsumerSettings:
         max_len=settings.job_stream_max_len, max_age_ms=settings.job_stream_max_age_ms
     )
     return ConsumerSettings(
+        dead_letter_stream=DEAD_LETTER_STREAM,
         batch_size=settings.stream_batch_size,
         block_ms=settings.stream_block_ms,
         max_concurrency=settings.stream_batch_size,

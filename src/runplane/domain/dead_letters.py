@@ -1,8 +1,13 @@
-"""Dead letters: stream entries that failed past their delivery cap."""
+"""Dead letters: stream entries that failed past their delivery cap, and their
+format on `runtime:dead_letters` (DESIGN §4): `stream`, `entry_id`, `fields`
+(JSON object of the original fields), `error`, `deliveries`."""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from runplane.domain.errors import RunplaneError
 
@@ -30,3 +35,47 @@ class DeadLetter:
     fields: dict[str, str]
     error: str
     deliveries: int
+
+
+MAX_ERROR_CHARS = 2_000
+"""An error message is cut to this length: a dead letter is for a person to
+read, and a runaway message must not bloat the stream."""
+
+
+def dead_letter_fields(
+    stream: str, entry_id: str, fields: Mapping[str, str], error: str, deliveries: int
+) -> dict[str, str]:
+    """The fields of the dead letter of entry `entry_id` of `stream`."""
+    return {
+        "stream": stream,
+        "entry_id": entry_id,
+        "fields": json.dumps(dict(fields), ensure_ascii=False),
+        "error": error[:MAX_ERROR_CHARS],
+        "deliveries": str(deliveries),
+    }
+
+
+def parse_dead_letter(dead_letter_id: bytes | str, raw: Mapping[Any, Any]) -> DeadLetter:
+    """A DeadLetter from a raw entry (bytes or text); missing or malformed parts
+    come out empty, so one broken dead letter never fails a listing."""
+    values = {_text(k): _text(v) for k, v in raw.items()}
+    try:
+        loaded = json.loads(values.get("fields", "{}"))
+    except ValueError:
+        loaded = {}
+    fields = {str(k): str(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
+    deliveries = values.get("deliveries", "0")
+    return DeadLetter(
+        id=_text(dead_letter_id),
+        stream=values.get("stream", ""),
+        entry_id=values.get("entry_id", ""),
+        fields=fields,
+        error=values.get("error", ""),
+        deliveries=int(deliveries) if deliveries.isdigit() else 0,
+    )
+
+
+def _text(value: object) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", errors="replace")
+    return str(value)

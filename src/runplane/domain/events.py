@@ -10,8 +10,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-EVENTS_STREAM = "runplane:events"
-EVENTS_CHANNEL = "runplane:events:live"
 EVENT_FIELD = "event"
 
 DURABLE_TYPES: frozenset[str] = frozenset(

@@ -8,14 +8,6 @@ from typing import Any
 from runplane.domain.errors import ErrorCode
 from runplane.domain.operations import OpKind, Outcome
 
-JOB_RESULTS_STREAM = "runtime:job_results"
-
-
-def job_stream(op: OpKind | str) -> str:
-    """The stream of one operation's jobs: `runtime:stop_jobs` for stop, ..."""
-    return f"runtime:{op}_jobs"
-
-
 MAX_FIELD_CHARS = 64 * 1024
 """A larger field is refused as invalid_request rather than stored or logged."""
 

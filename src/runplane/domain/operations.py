@@ -1,15 +1,8 @@
-"""Operation kinds, their sources, stop reasons and the result every call returns."""
+"""Operation kinds, their sources, stop reasons and outcomes."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING
-
-from runplane.domain.errors import ErrorCode
-
-if TYPE_CHECKING:
-    from runplane.domain.records import RuntimeRecord
 
 
 class OpKind(StrEnum):
@@ -48,28 +41,3 @@ STOP_REASONS: frozenset[str] = frozenset(str(reason) for reason in StopReason)
 class Outcome(StrEnum):
     SUCCESS = "success"
     FAILURE = "failure"
-
-
-@dataclass(frozen=True, slots=True)
-class OperationResult:
-    """What every operation returns. Business outcomes are data, never exceptions."""
-
-    outcome: Outcome
-    record: RuntimeRecord | None = None
-    error_code: ErrorCode | None = None
-    error_message: str = ""
-    operation_id: str | None = None
-
-    @property
-    def ok(self) -> bool:
-        return self.outcome is Outcome.SUCCESS
-
-    @classmethod
-    def success(cls, record: RuntimeRecord | None, *, replay: bool = False) -> OperationResult:
-        return cls(Outcome.SUCCESS, record, ErrorCode.REPLAY_NO_OP if replay else None)
-
-    @classmethod
-    def failure(
-        cls, code: ErrorCode, message: str, record: RuntimeRecord | None = None
-    ) -> OperationResult:
-        return cls(Outcome.FAILURE, record, code, message)

@@ -8,16 +8,14 @@ or raises `RetryLater`.
 
 from __future__ import annotations
 
-from runplane.streams.connection import connect_bytes
 from runplane.streams.entries import StreamEntry
 from runplane.streams.group import GroupConsumer
 from runplane.streams.handler import Handler, KeyFunc, RetryLater, by_runtime_id
 from runplane.streams.offset import OffsetConsumer
 from runplane.streams.retention import RetentionPolicy, trim
-from runplane.streams.settings import DEAD_LETTER_STREAM, ConsumerSettings
+from runplane.streams.settings import ConsumerSettings
 
 __all__ = [
-    "DEAD_LETTER_STREAM",
     "ConsumerSettings",
     "GroupConsumer",
     "Handler",
@@ -27,6 +25,5 @@ __all__ = [
     "RetryLater",
     "StreamEntry",
     "by_runtime_id",
-    "connect_bytes",
     "trim",
 ]

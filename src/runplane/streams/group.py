@@ -58,10 +58,9 @@ class GroupConsumer(ConsumerLoop):
         group: str,
         consumer: str,
         handler: Handler,
-        settings: ConsumerSettings | None = None,
+        settings: ConsumerSettings,
         key_of: KeyFunc = by_runtime_id,
     ) -> None:
-        settings = settings or ConsumerSettings()
         super().__init__(client, stream=stream, handler=handler, settings=settings, key_of=key_of)
         if not group or not consumer:
             raise ValueError("group and consumer names must not be empty")

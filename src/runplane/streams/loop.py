@@ -19,19 +19,23 @@ from typing import Any
 import redis.asyncio
 import redis.exceptions
 
-from runplane.adapters.redis.client import CONNECTION_ERRORS
+from runplane.domain.dead_letters import dead_letter_fields
 from runplane.domain.errors import StoreUnavailable
 from runplane.streams import metrics
 from runplane.streams.backoff import Backoff
 from runplane.streams.batch import Outcome, Status, run_batch
-from runplane.streams.dead_lettering import dead_letter_fields
 from runplane.streams.entries import StreamEntry
 from runplane.streams.handler import Handler, KeyFunc
 from runplane.streams.settings import ConsumerSettings
 
 logger = logging.getLogger(__name__)
 
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (*CONNECTION_ERRORS, StoreUnavailable)
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    redis.exceptions.ConnectionError,  # BusyLoadingError included
+    redis.exceptions.TimeoutError,
+    OSError,
+    StoreUnavailable,
+)
 """Redis (or the offset store) cannot be reached: wait and try again."""
 
 
@@ -193,7 +197,10 @@ class ConsumerLoop(ABC):
     def _queue_dead_letter(self, pipe: redis.asyncio.client.Pipeline, outcome: Outcome) -> None:
         """Queue the XADD of `outcome`'s dead letter on `pipe`."""
         max_len = self.settings.dead_letter_max_len
-        fields: dict[Any, Any] = dead_letter_fields(outcome.entry, outcome.error)
+        entry = outcome.entry
+        fields: dict[Any, Any] = dead_letter_fields(
+            entry.stream, entry.entry_id, entry.fields, outcome.error, entry.deliveries
+        )
         pipe.xadd(
             self.settings.dead_letter_stream,
             fields,

@@ -46,11 +46,10 @@ class OffsetConsumer(ConsumerLoop):
         stream: str,
         consumer: str,
         handler: Handler,
-        settings: ConsumerSettings | None = None,
+        settings: ConsumerSettings,
         key_of: KeyFunc = by_runtime_id,
         initial_id: str = FROM_START,
     ) -> None:
-        settings = settings or ConsumerSettings()
         super().__init__(client, stream=stream, handler=handler, settings=settings, key_of=key_of)
         if not consumer:
             raise ValueError("consumer name must not be empty")

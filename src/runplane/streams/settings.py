@@ -6,10 +6,8 @@ from dataclasses import dataclass
 
 from runplane.streams.retention import RetentionPolicy
 
-DEAD_LETTER_STREAM = "runtime:dead_letters"
 
-
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True)
 class ConsumerSettings:
     """Read, retry and housekeeping settings shared by both consumer modes.
 
@@ -26,7 +24,8 @@ class ConsumerSettings:
     max_deliveries: int = 5
     claim_idle_ms: int = 60_000
     claim_interval_s: float = 5.0
-    dead_letter_stream: str = DEAD_LETTER_STREAM
+    dead_letter_stream: str
+    """Where entries past `max_deliveries` go (the caller names it)."""
     dead_letter_max_len: int | None = 100_000
     """Approximate cap on the dead-letter stream; None keeps every entry."""
     backoff_base_s: float = 0.1

@@ -16,7 +16,6 @@ from collections.abc import Callable
 import redis.asyncio
 
 from runplane.domain.errors import StoreUnavailable
-from runplane.domain.health.events import HEALTH_EVENTS_STREAM
 from runplane.domain.health.reactions import (
     MalformedHealthEvent,
     UnknownHealthEventType,
@@ -72,8 +71,8 @@ def health_events_consumer(
     offsets: OffsetStore,
     applier: HealthEventApplier,
     *,
-    settings: ConsumerSettings | None = None,
-    stream: str = HEALTH_EVENTS_STREAM,
+    settings: ConsumerSettings,
+    stream: str,
     consumer: str = HEALTH_EVENTS_CONSUMER,
 ) -> OffsetConsumer:
     """An offset consumer of the health events; from the stream's start when no

@@ -22,7 +22,7 @@ from typing import Any
 import redis.asyncio
 
 from runplane.domain.errors import StoreUnavailable
-from runplane.domain.events import EVENT_FIELD, EVENTS_STREAM
+from runplane.domain.events import EVENT_FIELD
 from runplane.domain.webhooks.model import Delivery, DeliveryStatus, Trigger
 from runplane.domain.webhooks.rules import receives
 from runplane.ports.system import Clock, TokenGenerator
@@ -124,8 +124,8 @@ def webhook_consumer(
     *,
     consumer: str,
     settings: ConsumerSettings,
+    stream: str,
     group: str = WEBHOOK_GROUP,
-    stream: str = EVENTS_STREAM,
 ) -> GroupConsumer:
     """The group consumer of the events stream that feeds `fanout`. `client` must
     not decode responses (see streams.loop.check_client)."""

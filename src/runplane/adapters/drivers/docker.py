@@ -18,13 +18,20 @@ import contextlib
 import json
 import logging
 import math
-from collections import OrderedDict
-from collections.abc import AsyncIterator, Hashable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import aiodocker
 import aiohttp
 
+from runplane.adapters.drivers.docker_engine import (
+    DEFAULT_DOCKER_HOST,
+    RecentSet,
+    decoded_events,
+    engine_errors,
+    normalise_docker_host,
+    reason,
+)
 from runplane.adapters.drivers.docker_spec import (
     INSTANCE_LABEL,
     RUNTIME_ID_LABEL,
@@ -37,40 +44,6 @@ from runplane.domain.drivers import ContainerInfo, ContainerState, StartedContai
 from runplane.domain.errors import ContainerGone, DriverError
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
-_URL_SCHEMES = ("unix://", "tcp://", "http://", "https://")
-
-
-def normalise_docker_host(url: str) -> str:
-    """`unix:///path`, `tcp://host:port` or `http(s)://...`; a bare socket path
-    is taken for `unix://`. Raises ValueError for anything else."""
-    url = url.strip()
-    if url.startswith("/"):
-        return f"unix://{url}"
-    if not url.startswith(_URL_SCHEMES) or url.rstrip("/") in _URL_SCHEMES:
-        raise ValueError(f"docker host {url!r} must be unix:///path/to/socket or tcp://host:port")
-    return url
-
-
-class RecentSet:
-    """A bounded set (container ids, event keys): the oldest is forgotten first."""
-
-    def __init__(self, capacity: int) -> None:
-        self._items: OrderedDict[Hashable, None] = OrderedDict()
-        self._capacity = capacity
-
-    def add(self, item: Hashable) -> None:
-        self._items[item] = None
-        self._items.move_to_end(item)
-        while len(self._items) > self._capacity:
-            self._items.popitem(last=False)
-
-    def discard(self, item: Hashable) -> None:
-        self._items.pop(item, None)
-
-    def __contains__(self, item: object) -> bool:
-        return item in self._items
 
 
 class DockerDriver:
@@ -128,7 +101,7 @@ class DockerDriver:
             version: dict[str, Any] = await self.client.version()
         except (aiodocker.DockerError, aiohttp.ClientError, OSError, TimeoutError) as exc:
             raise DriverError(
-                f"cannot reach the container engine at {self.url} ({_reason(exc)}); "
+                f"cannot reach the container engine at {self.url} ({reason(exc)}); "
                 "set RUNPLANE_DOCKER_HOST to its socket (unix:///var/run/docker.sock, "
                 "unix:///run/podman/podman.sock) or tcp://host:port"
             ) from exc
@@ -260,7 +233,7 @@ class DockerDriver:
                     self.client._query("events", params=params, timeout=None)
                 )
                 stack.callback(response.close)  # _query leaves that to its caller
-            yield _decoded(response)
+            yield decoded_events(response)
 
     # -- helpers --------------------------------------------------------------
 
@@ -290,41 +263,10 @@ class DockerDriver:
         with contextlib.suppress(aiodocker.DockerError, aiohttp.ClientError, OSError):
             await self.client.containers.container(container_id).delete(force=True)
 
-    @contextlib.asynccontextmanager
-    async def _engine(
+    def _engine(
         self, op: str, container_id: str | None = None, *, image: str | None = None
-    ) -> AsyncIterator[None]:
-        """Engine failures as runplane's: 404 on a container is ContainerGone,
-        anything else DriverError."""
-        try:
-            yield
-        except aiodocker.DockerError as exc:
-            if exc.status == 404 and container_id is not None:
-                raise ContainerGone(container_id) from exc
-            if exc.status == 404 and image is not None and "image" in _reason(exc).lower():
-                raise DriverError(
-                    f"image {image!r} is not on the engine at {self.url}; runplane pulls "
-                    "nothing: pull, load or build it there first"
-                ) from exc
-            raise DriverError(f"docker {op} failed: {_reason(exc)}") from exc
-        except (aiohttp.ClientError, OSError, TimeoutError, json.JSONDecodeError) as exc:
-            raise DriverError(f"docker {op} failed: {_reason(exc)}") from exc
-
-
-async def _decoded(response: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
-    try:
-        async for line in response.content:
-            if line.strip():
-                event: dict[str, Any] = json.loads(line)
-                yield event
-    except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
-        raise DriverError(f"the docker event stream broke: {_reason(exc)}") from exc
-
-
-def _reason(exc: BaseException) -> str:
-    if isinstance(exc, aiodocker.DockerError):
-        return str(exc.message).strip()
-    return str(exc) or type(exc).__name__
+    ) -> contextlib.AbstractAsyncContextManager[None]:
+        return engine_errors(self.url, op, container_id, image=image)
 
 
 __all__ = ["DEFAULT_DOCKER_HOST", "INSTANCE_LABEL", "RUNTIME_ID_LABEL", "DockerDriver"]

@@ -27,7 +27,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from runplane.adapters.drivers.docker import DockerDriver, RecentSet
+from runplane.adapters.drivers.docker import DockerDriver
+from runplane.adapters.drivers.docker_engine import RecentSet
 from runplane.adapters.drivers.docker_spec import RUNTIME_ID_LABEL, container_info
 from runplane.domain.drivers import ContainerInfo, ContainerState
 from runplane.domain.errors import DriverError

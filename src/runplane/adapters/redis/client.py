@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 import redis.asyncio
 import redis.exceptions
@@ -76,6 +77,12 @@ def connect(
     client: redis.asyncio.Redis = redis.asyncio.Redis(connection_pool=pool, retry=retry)
     client.auto_close_connection_pool = True  # aclose() closes the pool it owns
     return client
+
+
+def connect_bytes(url: str, **options: Any) -> redis.asyncio.Redis:
+    """A client whose responses stay bytes, as stream consumers need: they decode
+    entries themselves, so one entry that is not UTF-8 cannot make a read fail."""
+    return connect(url, decode_responses=False, **options)
 
 
 @contextmanager

@@ -7,7 +7,8 @@ from collections.abc import Sequence
 import redis.asyncio
 
 from runplane.adapters.redis.client import unavailable_on_connection_errors
-from runplane.domain.events import EVENT_FIELD, EVENTS_CHANNEL, EVENTS_STREAM, OutboxEvent
+from runplane.adapters.redis.names import EVENTS_CHANNEL, EVENTS_STREAM
+from runplane.domain.events import EVENT_FIELD, OutboxEvent
 
 
 class RedisEventPublisher:

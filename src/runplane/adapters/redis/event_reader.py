@@ -21,6 +21,7 @@ import redis.asyncio
 import redis.exceptions
 
 from runplane.adapters.redis.client import unavailable_on_connection_errors
+from runplane.adapters.redis.names import EVENTS_STREAM
 from runplane.domain.event_reading import (
     ZERO_ID,
     EventFilter,
@@ -30,7 +31,7 @@ from runplane.domain.event_reading import (
     normalize_stream_id,
     parse_stream_id,
 )
-from runplane.domain.events import EVENT_FIELD, EVENTS_STREAM
+from runplane.domain.events import EVENT_FIELD
 
 logger = logging.getLogger(__name__)
 

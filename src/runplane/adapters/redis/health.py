@@ -6,7 +6,8 @@ import redis.asyncio
 from redis.typing import FieldT
 
 from runplane.adapters.redis.client import unavailable_on_connection_errors
-from runplane.domain.health.events import HEALTH_EVENTS_STREAM, HealthEvent
+from runplane.adapters.redis.names import HEALTH_EVENTS_STREAM
+from runplane.domain.health.events import HealthEvent
 
 
 class RedisHealthEventPublisher:

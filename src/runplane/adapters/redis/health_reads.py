@@ -9,8 +9,8 @@ import redis.asyncio
 from redis.typing import FieldT
 
 from runplane.adapters.redis.client import unavailable_on_connection_errors
-from runplane.adapters.redis.names import lease_key
-from runplane.domain.health.events import HEALTH_EVENTS_STREAM, SNAPSHOTS_STREAM, HealthEvent
+from runplane.adapters.redis.names import HEALTH_EVENTS_STREAM, SNAPSHOTS_STREAM, lease_key
+from runplane.domain.health.events import HealthEvent
 from runplane.domain.health.reactions import (
     MalformedHealthEvent,
     RuntimeSnapshot,

@@ -6,7 +6,8 @@ import redis.asyncio
 from redis.typing import FieldT
 
 from runplane.adapters.redis.client import unavailable_on_connection_errors
-from runplane.domain.jobs import JOB_RESULTS_STREAM, JobResult, job_stream
+from runplane.adapters.redis.names import JOB_RESULTS_STREAM, job_stream
+from runplane.domain.jobs import JobResult
 
 
 class RedisJobResultPublisher:

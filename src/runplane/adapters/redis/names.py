@@ -1,4 +1,5 @@
-"""Redis key names, in one place.
+"""Every Redis key and stream name runplane uses, in one place (DESIGN §4).
+Stream names are defaults: Settings may rename them.
 
 Keys that belong to one runtime or one consumer carry a Redis Cluster hash tag:
 the part in braces decides the slot, so a multi-key script over one runtime's
@@ -6,6 +7,21 @@ keys never crosses slots. The braces are literal characters of the key.
 """
 
 from __future__ import annotations
+
+EVENTS_STREAM = "runplane:events"
+"""Durable lifecycle events (field `event`: the CloudEvents JSON envelope)."""
+EVENTS_CHANNEL = "runplane:events:live"
+"""Pub/Sub mirror of EVENTS_STREAM, plus transient events."""
+JOB_RESULTS_STREAM = "runtime:job_results"
+DEAD_LETTER_STREAM = "runtime:dead_letters"
+HEALTH_EVENTS_STREAM = "runtime:health_events"
+SNAPSHOTS_STREAM = "runtime:snapshots"
+
+
+def job_stream(op: str) -> str:
+    """The stream of one operation's jobs: `runtime:stop_jobs` for stop, ..."""
+    return f"runtime:{op}_jobs"
+
 
 LEASE_PREFIX = "lease:"
 """`lease:{<runtime_id>}` holds the token of the operation that owns the runtime."""

@@ -17,7 +17,8 @@ from runplane.api.schemas.runtimes import (
 )
 from runplane.domain.api_keys import ApiKey
 from runplane.domain.errors import ErrorCode
-from runplane.domain.operations import OperationResult, OpKind, OpSource, StopReason
+from runplane.domain.operations import OpKind, OpSource, StopReason
+from runplane.domain.results import OperationResult
 from runplane.services.lifecycle.requests import OperationRequest
 
 router = APIRouter(prefix="/v1", tags=["operations"])

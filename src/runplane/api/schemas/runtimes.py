@@ -7,8 +7,8 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from runplane.domain.operations import OperationResult
 from runplane.domain.records import OperationEntry, RuntimeRecord
+from runplane.domain.results import OperationResult
 
 
 class CreateRuntimeBody(BaseModel):

@@ -8,9 +8,6 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-HEALTH_EVENTS_STREAM = "runtime:health_events"
-SNAPSHOTS_STREAM = "runtime:snapshots"
-
 
 class HealthEventType(StrEnum):
     CONTAINER_STARTED = "container_started"

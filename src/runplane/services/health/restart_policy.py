@@ -27,8 +27,9 @@ from datetime import timedelta
 
 from runplane.domain.errors import InvalidSpec
 from runplane.domain.health.spec import RestartMode, RestartPolicy, restart_policy_of
-from runplane.domain.operations import OperationResult, OpKind, OpSource
+from runplane.domain.operations import OpKind, OpSource
 from runplane.domain.records import RuntimeRecord
+from runplane.domain.results import OperationResult
 from runplane.domain.statuses import Status
 from runplane.services import lease
 from runplane.services.lifecycle.dependencies import Dependencies

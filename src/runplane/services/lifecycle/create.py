@@ -6,8 +6,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from runplane.domain.errors import ErrorCode, InvalidSpec, RuntimeAlreadyExists
-from runplane.domain.operations import OperationResult, OpSource
+from runplane.domain.operations import OpSource
 from runplane.domain.records import RuntimeRecord, is_valid_runtime_id
+from runplane.domain.results import OperationResult
 from runplane.domain.statuses import Status
 from runplane.services.lifecycle.dependencies import Dependencies
 from runplane.services.lifecycle.events import EventFactory

@@ -23,13 +23,14 @@ from runplane.domain.errors import (
     StoreUnavailable,
 )
 from runplane.domain.events import LifecycleEvent
-from runplane.domain.operations import OperationResult, OpKind, OpSource, Outcome
+from runplane.domain.operations import OpKind, OpSource, Outcome
 from runplane.domain.records import (
     OperationEntry,
     RuntimeRecord,
     StatusChange,
     is_valid_runtime_id,
 )
+from runplane.domain.results import OperationResult
 from runplane.domain.statuses import TRANSIENT, Status, check_transition
 from runplane.ports.drivers import Driver
 from runplane.services import lease

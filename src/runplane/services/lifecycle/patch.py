@@ -8,7 +8,8 @@ patch refuses it with invalid_state so that a patch never silently starts anythi
 from __future__ import annotations
 
 from runplane.domain.errors import ErrorCode
-from runplane.domain.operations import OperationResult, OpKind
+from runplane.domain.operations import OpKind
+from runplane.domain.results import OperationResult
 from runplane.domain.statuses import Status
 from runplane.services.lifecycle.attempt import Attempt, OperationFailed
 from runplane.services.lifecycle.requests import OperationRequest

@@ -5,7 +5,8 @@ A driver failure puts the runtime back where it was, with the failure reported."
 from __future__ import annotations
 
 from runplane.domain.errors import DriverError, ErrorCode
-from runplane.domain.operations import OperationResult, OpKind
+from runplane.domain.operations import OpKind
+from runplane.domain.results import OperationResult
 from runplane.domain.statuses import Status
 from runplane.services.lifecycle.attempt import Attempt, OperationFailed
 from runplane.services.lifecycle.steps import ContainerSteps

@@ -5,7 +5,8 @@ The record stays, as `removed`, so its history and a later start keep working.""
 from __future__ import annotations
 
 from runplane.domain.errors import ErrorCode
-from runplane.domain.operations import OperationResult, OpKind
+from runplane.domain.operations import OpKind
+from runplane.domain.results import OperationResult
 from runplane.domain.statuses import Status
 from runplane.services.lifecycle.attempt import Attempt, OperationFailed
 from runplane.services.lifecycle.steps import ContainerSteps

@@ -7,7 +7,8 @@ as `docker restart` does. A paused runtime must be resumed or stopped first.
 from __future__ import annotations
 
 from runplane.domain.errors import ErrorCode
-from runplane.domain.operations import OperationResult, OpKind
+from runplane.domain.operations import OpKind
+from runplane.domain.results import OperationResult
 from runplane.domain.statuses import Status
 from runplane.services.lifecycle.attempt import Attempt, OperationFailed
 from runplane.services.lifecycle.start import STARTABLE

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from runplane.domain.errors import DriverError, ErrorCode
-from runplane.domain.operations import OperationResult, OpKind
+from runplane.domain.operations import OpKind
+from runplane.domain.results import OperationResult
 from runplane.domain.statuses import Status
 from runplane.services.lifecycle.attempt import Attempt, OperationFailed
 from runplane.services.lifecycle.steps import ContainerSteps

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from runplane.domain.errors import ContainerGone, DriverError, ErrorCode, InvalidSpec
-from runplane.domain.operations import OperationResult
+from runplane.domain.results import OperationResult
 from runplane.domain.statuses import Status
 from runplane.services.lifecycle.attempt import Attempt, OperationFailed
 from runplane.services.lifecycle.operation import LifecycleOperation

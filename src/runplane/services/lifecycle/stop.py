@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from runplane.domain.drivers import ContainerState
 from runplane.domain.errors import DriverError, ErrorCode
-from runplane.domain.operations import STOP_REASONS, OperationResult, OpKind, StopReason
+from runplane.domain.operations import STOP_REASONS, OpKind, StopReason
+from runplane.domain.results import OperationResult
 from runplane.domain.statuses import Status
 from runplane.services.lifecycle.attempt import Attempt, OperationFailed
 from runplane.services.lifecycle.requests import OperationRequest

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import redis.asyncio
 
-from runplane.domain.jobs import job_stream
 from runplane.domain.operations import OpKind
 from runplane.ports.lifecycle import RuntimeStore
 from runplane.ports.streams import JobResultPublisher
@@ -18,6 +19,7 @@ from runplane.workers.jobs.handler import JobHandler
 def job_consumers(
     client: redis.asyncio.Redis,
     *,
+    streams: Mapping[OpKind, str],
     lifecycle: Lifecycle,
     runtimes: RuntimeStore,
     results: JobResultPublisher,
@@ -31,7 +33,7 @@ def job_consumers(
     return [
         GroupConsumer(
             client,
-            stream=job_stream(op),
+            stream=streams[op],
             group=group,
             consumer=consumer,
             handler=JobHandler(

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 from runplane.domain.errors import ErrorCode, StoreUnavailable
 from runplane.domain.jobs import Job, JobResult
-from runplane.domain.operations import OperationResult, OpKind, OpSource, Outcome
+from runplane.domain.operations import OpKind, OpSource, Outcome
+from runplane.domain.results import OperationResult
 from runplane.ports.lifecycle import RuntimeStore
 from runplane.ports.streams import JobResultPublisher
 from runplane.ports.system import Clock

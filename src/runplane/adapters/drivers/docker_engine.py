@@ -1,0 +1,87 @@
+"""Talking to a Docker Engine API: where it listens, its failures as runplane's
+errors, its event stream decoded, and the bounded memory the driver and the
+event watcher keep of containers."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from collections import OrderedDict
+from collections.abc import AsyncIterator, Hashable
+from typing import Any
+
+import aiodocker
+import aiohttp
+
+from runplane.domain.errors import ContainerGone, DriverError
+
+DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
+_URL_SCHEMES = ("unix://", "tcp://", "http://", "https://")
+
+
+def normalise_docker_host(url: str) -> str:
+    """`unix:///path`, `tcp://host:port` or `http(s)://...`; a bare socket path
+    is taken for `unix://`. Raises ValueError for anything else."""
+    url = url.strip()
+    if url.startswith("/"):
+        return f"unix://{url}"
+    if not url.startswith(_URL_SCHEMES) or url.rstrip("/") in _URL_SCHEMES:
+        raise ValueError(f"docker host {url!r} must be unix:///path/to/socket or tcp://host:port")
+    return url
+
+
+class RecentSet:
+    """A bounded set (container ids, event keys): the oldest is forgotten first."""
+
+    def __init__(self, capacity: int) -> None:
+        self._items: OrderedDict[Hashable, None] = OrderedDict()
+        self._capacity = capacity
+
+    def add(self, item: Hashable) -> None:
+        self._items[item] = None
+        self._items.move_to_end(item)
+        while len(self._items) > self._capacity:
+            self._items.popitem(last=False)
+
+    def discard(self, item: Hashable) -> None:
+        self._items.pop(item, None)
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._items
+
+
+@contextlib.asynccontextmanager
+async def engine_errors(
+    url: str, op: str, container_id: str | None = None, *, image: str | None = None
+) -> AsyncIterator[None]:
+    """Engine failures as runplane's: 404 on a container is ContainerGone,
+    anything else DriverError."""
+    try:
+        yield
+    except aiodocker.DockerError as exc:
+        if exc.status == 404 and container_id is not None:
+            raise ContainerGone(container_id) from exc
+        if exc.status == 404 and image is not None and "image" in reason(exc).lower():
+            raise DriverError(
+                f"image {image!r} is not on the engine at {url}; runplane pulls "
+                "nothing: pull, load or build it there first"
+            ) from exc
+        raise DriverError(f"docker {op} failed: {reason(exc)}") from exc
+    except (aiohttp.ClientError, OSError, TimeoutError, json.JSONDecodeError) as exc:
+        raise DriverError(f"docker {op} failed: {reason(exc)}") from exc
+
+
+async def decoded_events(response: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:
+    try:
+        async for line in response.content:
+            if line.strip():
+                event: dict[str, Any] = json.loads(line)
+                yield event
+    except (aiohttp.ClientError, OSError, TimeoutError, ValueError) as exc:
+        raise DriverError(f"the docker event stream broke: {reason(exc)}") from exc
+
+
+def reason(exc: BaseException) -> str:
+    if isinstance(exc, aiodocker.DockerError):
+        return str(exc.message).strip()
+    return str(exc) or type(exc).__name__
