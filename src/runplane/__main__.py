@@ -1,5 +1,5 @@
 """`python -m runplane` is the `runplane` command."""
 
-from runplane.cli.app import main
+from runplane.cli.main import main
 
 main()

@@ -21,7 +21,7 @@ from runplane.adapters.redis.client import connect
 from runplane.adapters.redis.embedded import EmbeddedRedis
 from runplane.adapters.redis.event_reader import RedisEventReader
 from runplane.domain.event_reading import EventFilter, EventsTrimmed, StoredEvent
-from runplane.domain.events import EVENT_FIELD
+from runplane.domain.lifecycle_events import EVENT_FIELD
 from tests.support.events import lifecycle_event
 from tests.support.redis import RedisServer
 from tests.support.streams import unique

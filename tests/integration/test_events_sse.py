@@ -26,7 +26,7 @@ from runplane.api.app import create_app
 from runplane.api.context import ApiContext
 from runplane.api.routes import events as routes_events
 from runplane.cli.events import SseMessage, parse_sse
-from runplane.domain.events import EVENT_FIELD
+from runplane.domain.lifecycle_events import EVENT_FIELD
 from runplane.services.api_keys import ApiKeys
 from runplane.testing.stores import InMemoryApiKeyStore
 from tests.support.events import lifecycle_event
@@ -177,7 +177,7 @@ async def test_events_tail_prints_events_and_stops_cleanly_on_ctrl_c(served: Ser
     tail = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
-        "import runplane.cli.events; from runplane.cli.app import main; main()",
+        "import runplane.cli.events; from runplane.cli.main import main; main()",
         *("events", "tail", "--since", "0", "--type", "runtime.stop"),
         *("--url", served.url, "--api-key", key),
         stdout=asyncio.subprocess.PIPE,
@@ -210,7 +210,7 @@ async def test_closing_the_reader_ends_open_streams_and_tail_says_where_to_resum
     tail = await asyncio.create_subprocess_exec(
         sys.executable,
         "-c",
-        "import runplane.cli.events; from runplane.cli.app import main; main()",
+        "import runplane.cli.events; from runplane.cli.main import main; main()",
         *("events", "tail", "--since", "0", "--json", "--url", served.url, "--api-key", key),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,

@@ -21,7 +21,7 @@ from runplane.adapters.sql.operation_log import SqlOperationLog
 from runplane.adapters.sql.outbox import SqlOutbox
 from runplane.adapters.sql.runtime_store import SqlRuntimeStore
 from runplane.adapters.system import SecretTokenGenerator, SystemClock
-from runplane.domain.events import OutboxEvent
+from runplane.domain.lifecycle_events import OutboxEvent
 from runplane.domain.operations import OpKind, OpSource
 from runplane.services.lifecycle.create import CreateRequest
 from runplane.services.lifecycle.dependencies import Dependencies

@@ -25,7 +25,7 @@ from runplane.adapters.secrets import SecretBox
 from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.webhook_store import SqlWebhookStore
 from runplane.adapters.system import SecretTokenGenerator, SystemClock
-from runplane.domain.events import EVENT_FIELD
+from runplane.domain.lifecycle_events import EVENT_FIELD
 from runplane.domain.webhooks.model import DeliveryStatus, Trigger, Webhook
 from runplane.domain.webhooks.rules import RetrySchedule, parse_retry_schedule
 from runplane.services.webhooks.delivery import GONE_REASON, Deliverer

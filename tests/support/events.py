@@ -17,7 +17,7 @@ from runplane.domain.event_reading import (
     StoredEvent,
     parse_stream_id,
 )
-from runplane.domain.events import Actor, LifecycleEvent
+from runplane.domain.lifecycle_events import Actor, LifecycleEvent
 
 MOMENT = datetime(2025, 1, 2, 3, 4, 5, 678000, tzinfo=UTC)
 

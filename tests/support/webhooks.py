@@ -14,7 +14,7 @@ from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from runplane.domain.events import Actor, LifecycleEvent
+from runplane.domain.lifecycle_events import Actor, LifecycleEvent
 from runplane.domain.webhooks.model import (
     Delivery,
     DeliveryStatus,

@@ -6,7 +6,7 @@ import json
 
 from cloudevents.v1.http import from_json
 
-from runplane.domain.events import DURABLE_TYPES, STATE_CHANGED
+from runplane.domain.lifecycle_events import DURABLE_TYPES, STATE_CHANGED
 from runplane.domain.operations import OpKind
 from tests.support.world import World
 

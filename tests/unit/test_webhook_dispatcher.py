@@ -8,7 +8,7 @@ from datetime import timedelta
 
 import pytest
 
-from runplane.domain.events import EVENT_FIELD
+from runplane.domain.lifecycle_events import EVENT_FIELD
 from runplane.domain.webhooks.model import DeliveryStatus
 from runplane.streams.entries import StreamEntry
 from runplane.workers.webhook_dispatcher import WebhookDeliveryLoop, WebhookFanout

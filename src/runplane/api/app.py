@@ -7,7 +7,16 @@ from fastapi import FastAPI
 from runplane import __version__
 from runplane.api.context import ApiContext
 from runplane.api.errors import install_error_handlers
-from runplane.api.routes import events, health, jobs, operations, runtimes, system, webhooks
+from runplane.api.routes import (
+    events,
+    health,
+    jobs,
+    keys,
+    operations,
+    runtimes,
+    status,
+    webhooks,
+)
 
 
 def create_app(context: ApiContext) -> FastAPI:
@@ -24,5 +33,6 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(jobs.router)
     app.include_router(events.router)
     app.include_router(webhooks.router)
-    app.include_router(system.router)
+    app.include_router(keys.router)
+    app.include_router(status.router)
     return app

@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 
-from runplane.ports.events import EventReader
 from runplane.ports.health import HealthEventReader, HealthSnapshotStore
 from runplane.ports.lifecycle import OperationLog, RuntimeStore
+from runplane.ports.lifecycle_events import EventReader
 from runplane.ports.streams import DeadLetterQueue, JobQueue
 from runplane.services.api_keys import ApiKeys
 from runplane.services.lifecycle.service import Lifecycle

@@ -16,7 +16,7 @@ from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.webhook_store import SqlWebhookStore
 from runplane.bootstrap.streams import consumer_settings
 from runplane.config import Settings
-from runplane.domain.events import OutboxEvent
+from runplane.domain.lifecycle_events import OutboxEvent
 from runplane.domain.webhooks.model import Webhook
 from runplane.domain.webhooks.rules import RetrySchedule, parse_retry_schedule
 from runplane.ports.system import Clock, TokenGenerator

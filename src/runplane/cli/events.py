@@ -11,7 +11,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 
-from runplane.cli.client import Client, JsonOpt, KeyOpt, UrlOpt, err
+from runplane.cli.rest_client import Client, JsonOpt, KeyOpt, UrlOpt, err
 
 events_app = typer.Typer(help="Lifecycle events.", no_args_is_help=True)
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 from rich.table import Table
 
-from runplane.cli.client import Client, JsonOpt, KeyOpt, UrlOpt, out
+from runplane.cli.rest_client import Client, JsonOpt, KeyOpt, UrlOpt, out
 
 jobs_app = typer.Typer(help="Submit lifecycle jobs to the job streams.", no_args_is_help=True)
 dlq_app = typer.Typer(

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from runplane.cli.client import Client, JsonOpt, KeyOpt, UrlOpt, err, out
+from runplane.cli.rest_client import Client, JsonOpt, KeyOpt, UrlOpt, err, out
 
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 

@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from runplane.cli.client import Client, JsonOpt, KeyOpt, UrlOpt, out
+from runplane.cli.rest_client import Client, JsonOpt, KeyOpt, UrlOpt, out
 
 CommandOpt = Annotated[str | None, typer.Option(help="the command line to run (process driver)")]
 SpecOpt = Annotated[str | None, typer.Option("--spec", help="the spec as a JSON object")]

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from runplane.domain.api_keys import ApiKey
 from runplane.domain.errors import CasConflict, DuplicateJobId, RuntimeAlreadyExists
-from runplane.domain.events import LifecycleEvent, OutboxEvent
+from runplane.domain.lifecycle_events import LifecycleEvent, OutboxEvent
 from runplane.domain.records import OperationEntry, RuntimeRecord, StatusChange, apply_change
 from runplane.domain.statuses import Status
 from runplane.ports.lifecycle import RuntimePage

@@ -16,8 +16,8 @@ import random
 from prometheus_client import Counter, Gauge
 
 from runplane.domain.errors import StoreUnavailable
-from runplane.ports.events import EventPublisher, Outbox
 from runplane.ports.leases import LeaseStore
+from runplane.ports.lifecycle_events import EventPublisher, Outbox
 from runplane.ports.system import Clock, TokenGenerator
 
 logger = logging.getLogger(__name__)

@@ -22,7 +22,7 @@ from typing import Any
 import redis.asyncio
 
 from runplane.domain.errors import StoreUnavailable
-from runplane.domain.events import EVENT_FIELD
+from runplane.domain.lifecycle_events import EVENT_FIELD
 from runplane.domain.webhooks.model import Delivery, DeliveryStatus, Trigger
 from runplane.domain.webhooks.rules import receives
 from runplane.ports.system import Clock, TokenGenerator

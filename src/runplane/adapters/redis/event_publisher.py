@@ -8,7 +8,7 @@ import redis.asyncio
 
 from runplane.adapters.redis.client import unavailable_on_connection_errors
 from runplane.adapters.redis.names import EVENTS_CHANNEL, EVENTS_STREAM
-from runplane.domain.events import EVENT_FIELD, OutboxEvent
+from runplane.domain.lifecycle_events import EVENT_FIELD, OutboxEvent
 
 
 class RedisEventPublisher:

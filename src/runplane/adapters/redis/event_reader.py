@@ -31,7 +31,7 @@ from runplane.domain.event_reading import (
     normalize_stream_id,
     parse_stream_id,
 )
-from runplane.domain.events import EVENT_FIELD
+from runplane.domain.lifecycle_events import EVENT_FIELD
 
 logger = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.outbox import insert_events
 from runplane.adapters.sql.tables import as_row, operations
 from runplane.domain.errors import DuplicateJobId, ErrorCode
-from runplane.domain.events import LifecycleEvent
+from runplane.domain.lifecycle_events import LifecycleEvent
 from runplane.domain.operations import OpKind, OpSource, Outcome
 from runplane.domain.records import OperationEntry
 from runplane.domain.statuses import Status

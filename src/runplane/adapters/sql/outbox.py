@@ -9,7 +9,7 @@ from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.tables import outbox
-from runplane.domain.events import LifecycleEvent, OutboxEvent
+from runplane.domain.lifecycle_events import LifecycleEvent, OutboxEvent
 
 _INSERT = insert(outbox)
 _PENDING = (

@@ -23,7 +23,7 @@ from runplane.adapters.sql.operation_log import insert_entry
 from runplane.adapters.sql.outbox import insert_events
 from runplane.adapters.sql.tables import as_row, plain_values, runtimes
 from runplane.domain.errors import CasConflict, RuntimeAlreadyExists
-from runplane.domain.events import LifecycleEvent
+from runplane.domain.lifecycle_events import LifecycleEvent
 from runplane.domain.records import OperationEntry, RuntimeRecord, StatusChange
 from runplane.domain.statuses import Status
 from runplane.ports.lifecycle import RuntimePage

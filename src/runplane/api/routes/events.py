@@ -30,8 +30,8 @@ from runplane.api.errors import ApiError
 from runplane.api.routes.operations import ERRORS
 from runplane.domain.errors import ErrorCode
 from runplane.domain.event_reading import EventFilter, EventsTrimmed, StoredEvent, is_stream_id
-from runplane.domain.events import DURABLE_TYPES, TRANSIENT_TYPES
-from runplane.ports.events import EventReader
+from runplane.domain.lifecycle_events import DURABLE_TYPES, TRANSIENT_TYPES
+from runplane.ports.lifecycle_events import EventReader
 
 logger = logging.getLogger(__name__)
 

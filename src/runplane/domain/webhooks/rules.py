@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
-from runplane.domain.events import DURABLE_TYPES
+from runplane.domain.lifecycle_events import DURABLE_TYPES
 from runplane.domain.webhooks.model import (
     Delivery,
     DeliveryStatus,

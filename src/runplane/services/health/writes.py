@@ -29,7 +29,7 @@ from runplane.domain.statuses import TRANSIENT, check_transition
 from runplane.ports.health import EngineHealthStore
 from runplane.services import lease
 from runplane.services.lifecycle.dependencies import Dependencies
-from runplane.services.lifecycle.events import EventFactory
+from runplane.services.lifecycle.event_factory import EventFactory
 
 logger = logging.getLogger(__name__)
 

@@ -11,7 +11,7 @@ from runplane.domain.records import RuntimeRecord, is_valid_runtime_id
 from runplane.domain.results import OperationResult
 from runplane.domain.statuses import Status
 from runplane.services.lifecycle.dependencies import Dependencies
-from runplane.services.lifecycle.events import EventFactory
+from runplane.services.lifecycle.event_factory import EventFactory
 from runplane.services.lifecycle.requests import OperationRequest
 from runplane.services.lifecycle.start import StartRuntime
 

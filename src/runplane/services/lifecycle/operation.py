@@ -22,7 +22,7 @@ from runplane.domain.errors import (
     ErrorCode,
     StoreUnavailable,
 )
-from runplane.domain.events import LifecycleEvent
+from runplane.domain.lifecycle_events import LifecycleEvent
 from runplane.domain.operations import OpKind, OpSource, Outcome
 from runplane.domain.records import (
     OperationEntry,
@@ -36,7 +36,7 @@ from runplane.ports.drivers import Driver
 from runplane.services import lease
 from runplane.services.lifecycle.attempt import Attempt, OperationFailed, entry_for
 from runplane.services.lifecycle.dependencies import Dependencies
-from runplane.services.lifecycle.events import EventFactory
+from runplane.services.lifecycle.event_factory import EventFactory
 from runplane.services.lifecycle.requests import OperationRequest
 
 logger = logging.getLogger(__name__)

@@ -27,7 +27,7 @@ from runplane.domain.statuses import TRANSIENT, Status, check_transition
 from runplane.ports.drivers import Driver
 from runplane.services import lease
 from runplane.services.lifecycle.dependencies import Dependencies
-from runplane.services.lifecycle.events import EventFactory
+from runplane.services.lifecycle.event_factory import EventFactory
 
 logger = logging.getLogger(__name__)
 

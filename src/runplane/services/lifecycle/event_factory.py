@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from runplane.domain.events import STATE_CHANGED, Actor, LifecycleEvent
+from runplane.domain.lifecycle_events import STATE_CHANGED, Actor, LifecycleEvent
 from runplane.domain.records import RuntimeRecord, StatusChange
 from runplane.services.lifecycle.dependencies import Dependencies
 

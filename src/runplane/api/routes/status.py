@@ -1,4 +1,4 @@
-"""Liveness, readiness, metrics and key management."""
+"""Liveness, readiness and metrics: what an orchestrator and Prometheus read."""
 
 from __future__ import annotations
 
@@ -8,12 +8,9 @@ from fastapi import APIRouter, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
-from runplane.api.auth import AdminKey, Context
-from runplane.api.errors import ApiError
-from runplane.api.schemas.runtimes import CreateKeyBody, KeyOut
-from runplane.domain.errors import ErrorCode
+from runplane.api.auth import Context
 
-router = APIRouter(tags=["system"])
+router = APIRouter(tags=["status"])
 
 _READY_TIMEOUT_S = 2.0
 
@@ -42,20 +39,3 @@ async def readyz(ctx: Context) -> JSONResponse:
 @router.get("/metrics")
 async def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
-
-
-@router.post("/v1/keys", status_code=201, response_model=KeyOut)
-async def create_key(body: CreateKeyBody, ctx: Context, _: AdminKey) -> KeyOut:
-    if not body.admin and not body.team_id:
-        raise ApiError(ErrorCode.INVALID_REQUEST, "a key needs a team_id unless it is admin")
-    key, plaintext = await ctx.keys.issue(
-        team_id=None if body.admin else body.team_id, admin=body.admin, name=body.name
-    )
-    return KeyOut(
-        key_id=key.key_id,
-        team_id=key.team_id,
-        admin=key.admin,
-        name=key.name,
-        created_at=key.created_at,
-        key=plaintext,
-    )

@@ -11,11 +11,11 @@ from typing import Annotated
 
 import typer
 
-from runplane.cli.client import err, out
 from runplane.cli.events import events_app
 from runplane.cli.health import runtime_health
 from runplane.cli.jobs import dlq_app, jobs_app
 from runplane.cli.keys import keys_app
+from runplane.cli.rest_client import err, out
 from runplane.cli.runtime import runtime_app
 from runplane.config import Settings
 from runplane.domain.statuses import transitions_as_json, transitions_as_mermaid

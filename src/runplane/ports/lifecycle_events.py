@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Protocol
 
 from runplane.domain.event_reading import EventFilter, EventPage, StoredEvent
-from runplane.domain.events import OutboxEvent
+from runplane.domain.lifecycle_events import OutboxEvent
 
 
 class Outbox(Protocol):
