@@ -8,7 +8,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import secrets
 import signal
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -22,6 +24,18 @@ from runplane.adapters.drivers.process_wait import process_end
 from runplane.domain.drivers import ContainerState
 
 SLEEP = {"command": ["sleep", "60"]}
+# Connects to the abstract socket its argument names once its interpreter has
+# started, closes the connection, and sleeps holding what it inherited only.
+REPORT_STARTED_UP = [
+    sys.executable,
+    "-I",
+    "-S",
+    "-c",
+    "import socket, sys, time\n"
+    "with socket.socket(socket.AF_UNIX) as s: s.connect('\\0' + sys.argv[1])\n"
+    "time.sleep(60)",
+]
+STARTUP_TIMEOUT_S = 30.0
 
 
 def launchers() -> list[psutil.Process]:
@@ -38,6 +52,13 @@ def pid_of(container_id: str) -> int:
     parsed = parse_container_id(container_id)
     assert parsed is not None
     return parsed[0]
+
+
+def descriptors(pid: int) -> dict[int, str]:
+    """A process's open descriptors, each with what it is: a path, `pipe:[…]`,
+    `socket:[…]`."""
+    folder = f"/proc/{pid}/fd"
+    return {int(name): os.readlink(f"{folder}/{name}") for name in os.listdir(folder)}
 
 
 def wait_exited(process: psutil.Process) -> None:
@@ -68,10 +89,24 @@ async def test_one_launcher_serves_every_start(driver: ProcessDriver) -> None:
 
 
 async def test_a_runtime_holds_no_descriptor_but_its_own_three(driver: ProcessDriver) -> None:
-    started = await driver.start("a", SLEEP)
+    # `start` returns once the command is exec'd, but a program opens files of
+    # its own while it starts (`sleep` has ld.so.cache, libc and its locale
+    # files on fd 3, one after another): only the program knows when that is over.
+    started_up = asyncio.Event()
 
-    fds = sorted(int(name) for name in os.listdir(f"/proc/{pid_of(started.container_id)}/fd"))
-    assert fds == [0, 1, 2]
+    async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await reader.read()  # end-of-file: the runtime closed its end again
+        writer.close()
+        started_up.set()
+
+    # Abstract (Linux): no path-length limit, no file to clean up.
+    name = f"runplane-test-{secrets.token_hex(8)}"
+    async with await asyncio.start_unix_server(on_connect, f"\0{name}"):
+        started = await driver.start("a", {"command": [*REPORT_STARTED_UP, name]})
+        await asyncio.wait_for(started_up.wait(), STARTUP_TIMEOUT_S)
+
+    fds = descriptors(pid_of(started.container_id))
+    assert sorted(fds) == [0, 1, 2], f"the runtime holds more than its own three: {fds}"
 
 
 async def test_a_killed_launcher_takes_no_runtime_with_it_and_is_started_again(
