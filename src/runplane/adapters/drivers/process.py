@@ -13,16 +13,14 @@ import logging
 import os
 import shutil
 import signal
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 from runplane.adapters.drivers.process_files import (
     ContainerFiles,
     containers_dir,
-    live_process,
     parse_container_id,
-    read_json,
     runtime_of,
 )
 from runplane.adapters.drivers.process_launch import (
@@ -31,6 +29,7 @@ from runplane.adapters.drivers.process_launch import (
     discard_launch,
     prepare_launch,
 )
+from runplane.adapters.drivers.process_observe import Observation, observe
 from runplane.adapters.drivers.process_spec import DEFAULT_STOP_SIGNAL, validate_process_spec
 from runplane.adapters.drivers.process_wait import process_end
 from runplane.adapters.drivers.spec_checks import DEFAULT_STOP_TIMEOUT_S
@@ -41,18 +40,6 @@ from runplane.domain.health.spec import check_health_parts
 logger = logging.getLogger(__name__)
 
 _SIGNAL_SETTLE_S = 2.0
-
-
-@dataclass(frozen=True, slots=True)
-class _Observation:
-    """One look at a container. `pgid` is set while its process is live;
-    `settling` while it has ended but its supervisor has not yet recorded how."""
-
-    info: ContainerInfo
-    pgid: int | None = None
-    spec: dict[str, Any] = field(default_factory=dict)
-    settling: bool = False
-    start_ticks: int = 0
 
 
 class ProcessDriver:
@@ -195,37 +182,10 @@ class ProcessDriver:
             return []
         return [name for name in names if parse_container_id(name) is not None]
 
-    def _observe(self, container_id: str) -> _Observation:
-        if parse_container_id(container_id) is None:
-            return _missing(container_id, "not a process container id")
-        files = ContainerFiles(self._containers / container_id)
-        meta = read_json(files.meta)
-        if meta is None:
-            return _missing(container_id, "no such container")
-        spec: dict[str, Any] = meta.get("spec", {})
-        exited = read_json(files.exit)
-        state = read_json(files.state)
-        if exited is not None:
-            return _Observation(_exited_info(container_id, exited), spec=spec)
-        if state is None:
-            return _missing(container_id, "the container has no state file")
-        stat = live_process(state["pid"], state["start_ticks"])
-        if stat is not None and not stat.zombie:
-            status = ContainerState.PAUSED if stat.stopped else ContainerState.RUNNING
-            info = ContainerInfo(container_id, status)
-            return _Observation(info, state["pid"], spec, start_ticks=state["start_ticks"])
-        # The process ended; its supervisor records how next, unless it is gone too.
-        if read_json(files.exit) is not None:
-            return self._observe(container_id)
-        supervisor = live_process(state["supervisor_pid"], state["supervisor_start_ticks"])
-        if supervisor is None or supervisor.zombie:
-            return _missing(container_id, "the process and its supervisor are gone")
-        info = ContainerInfo(
-            container_id, ContainerState.EXITED, detail="exited; exit status not recorded yet"
-        )
-        return _Observation(info, spec=spec, settling=True)
+    def _observe(self, container_id: str) -> Observation:
+        return observe(self._containers, container_id)
 
-    async def _settled(self, container_id: str) -> _Observation:
+    async def _settled(self, container_id: str) -> Observation:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._settle_timeout_s
         while True:
@@ -234,7 +194,7 @@ class ProcessDriver:
                 return observed
             await asyncio.sleep(self._poll_interval_s)
 
-    async def _live(self, container_id: str) -> tuple[int, _Observation]:
+    async def _live(self, container_id: str) -> tuple[int, Observation]:
         """The live container's process group, and the look that found it;
         ContainerGone otherwise."""
         observed = await self._settled(container_id)
@@ -243,7 +203,7 @@ class ProcessDriver:
         return observed.pgid, observed
 
     async def _await_end(
-        self, container_id: str, timeout_s: float, live: _Observation | None = None
+        self, container_id: str, timeout_s: float, live: Observation | None = None
     ) -> ContainerInfo | None:
         """The final state once the process ended, or None if it outlived
         `timeout_s`; `live` is a look just taken, when the caller has one."""
@@ -287,23 +247,6 @@ class ProcessDriver:
                 )
                 return
             await asyncio.sleep(self._poll_interval_s)
-
-
-def _missing(container_id: str, detail: str) -> _Observation:
-    return _Observation(ContainerInfo(container_id, ContainerState.MISSING, detail=detail))
-
-
-def _exited_info(container_id: str, record: dict[str, Any]) -> ContainerInfo:
-    exit_code, sig = record.get("exit_code"), record.get("signal")
-    detail = f"killed by {_signal_name(sig)}" if sig else f"exited with code {exit_code}"
-    return ContainerInfo(container_id, ContainerState.EXITED, exit_code, sig, detail)
-
-
-def _signal_name(number: int) -> str:
-    try:
-        return signal.Signals(number).name
-    except ValueError:
-        return f"signal {number}"
 
 
 def _signal_group(pgid: int, sig: signal.Signals) -> None:
