@@ -23,17 +23,18 @@ from tests.support.store_backends import (
 LATER = T0 + timedelta(seconds=30)
 
 
-def stop_change(record: RuntimeRecord, **overrides: object) -> StatusChange:
-    values: dict[str, object] = {
-        "runtime_id": record.runtime_id,
-        "expected_status": record.status,
-        "expected_version": record.version,
-        "status": Status.STOPPING,
-        "at": LATER,
-        "status_deadline": LATER + timedelta(seconds=30),
-    }
-    values.update(overrides)
-    return StatusChange(**values)  # type: ignore[arg-type]
+def stop_change(
+    record: RuntimeRecord, *, status: Status = Status.STOPPING, **overrides: object
+) -> StatusChange:
+    change = StatusChange(
+        runtime_id=record.runtime_id,
+        expected_status=record.status,
+        expected_version=record.version,
+        status=status,
+        at=LATER,
+        status_deadline=LATER + timedelta(seconds=30),
+    )
+    return replace(change, **overrides)
 
 
 class RuntimeStoreContract:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 from abc import ABC, abstractmethod
 from datetime import timedelta
+from typing import Unpack
 
 from runplane.domain.errors import (
     RETRYABLE,
@@ -25,6 +26,7 @@ from runplane.domain.errors import (
 from runplane.domain.events import LifecycleEvent
 from runplane.domain.operations import OperationResult, OpKind, OpSource, Outcome
 from runplane.domain.records import (
+    ChangeFields,
     OperationEntry,
     RuntimeRecord,
     StatusChange,
@@ -114,7 +116,7 @@ class LifecycleOperation(ABC):
             )
         return driver
 
-    def change(self, attempt: Attempt, to: Status, **fields: object) -> StatusChange:
+    def change(self, attempt: Attempt, to: Status, **fields: Unpack[ChangeFields]) -> StatusChange:
         """A CAS from the attempt's current record to `to`, through the transition gate."""
         record = attempt.current
         verdict = check_transition(record.status, to)
@@ -129,10 +131,10 @@ class LifecycleOperation(ABC):
             status=to,
             at=now,
             status_deadline=deadline,
-            **fields,  # type: ignore[arg-type]
+            **fields,
         )
 
-    async def enter(self, attempt: Attempt, to: Status, **fields: object) -> None:
+    async def enter(self, attempt: Attempt, to: Status, **fields: Unpack[ChangeFields]) -> None:
         """Move into a transient status (no log entry yet: the final CAS writes it)."""
         change = self.change(attempt, to, **fields)
         moved = self.events.state_changed(attempt.current, change, attempt.request.actor)
@@ -142,7 +144,12 @@ class LifecycleOperation(ABC):
             raise OperationFailed(ErrorCode.CONFLICT, str(exc)) from exc
 
     def fail_into(
-        self, attempt: Attempt, to: Status, code: ErrorCode, message: str, **fields: object
+        self,
+        attempt: Attempt,
+        to: Status,
+        code: ErrorCode,
+        message: str,
+        **fields: Unpack[ChangeFields],
     ) -> OperationFailed:
         """A failure that also moves the record (e.g. starting -> error)."""
         return OperationFailed(code, message, self.change(attempt, to, **fields))
@@ -150,7 +157,9 @@ class LifecycleOperation(ABC):
     def driver_failure(self, attempt: Attempt, to: Status, exc: DriverError) -> OperationFailed:
         return self.fail_into(attempt, to, ErrorCode.SERVICE_UNAVAILABLE, f"driver: {exc}")
 
-    async def finish(self, attempt: Attempt, to: Status, **fields: object) -> OperationResult:
+    async def finish(
+        self, attempt: Attempt, to: Status, **fields: Unpack[ChangeFields]
+    ) -> OperationResult:
         """The final CAS and its success entry, in one transaction."""
         change = self.change(attempt, to, **fields)
         entry = self._entry(attempt, Outcome.SUCCESS, status_to=to)
