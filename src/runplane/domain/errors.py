@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from runplane.domain.statuses import Status
 
 
 class ErrorCode(StrEnum):
@@ -54,6 +58,18 @@ class CasConflict(RunplaneError):
     def __init__(self, runtime_id: str, expected: str) -> None:
         super().__init__(f"runtime {runtime_id!r} is no longer {expected}")
         self.runtime_id = runtime_id
+
+
+class InvalidTransition(RunplaneError):
+    """A status change the transition table does not allow, refused before
+    anything is written. A caller's bug, not an outcome: a lifecycle operation
+    that meets it answers `invalid_state` with `reason`."""
+
+    def __init__(self, current: Status, target: Status, reason: str) -> None:
+        super().__init__(reason)
+        self.current = current
+        self.target = target
+        self.reason = reason
 
 
 class DuplicateJobId(RunplaneError):

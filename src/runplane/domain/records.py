@@ -10,7 +10,7 @@ from typing import Any, TypedDict
 
 from runplane.domain.errors import ErrorCode
 from runplane.domain.operations import OpKind, OpSource, Outcome
-from runplane.domain.statuses import Status
+from runplane.domain.statuses import Status, require_transition
 
 RUNTIME_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -64,7 +64,21 @@ class StatusChange:
     """A compare-and-swap: move `runtime_id` from (expected_status, expected_version
     [, expected_container_id]) to `status`, setting the given fields. Zero matching
     rows is a conflict, never an overwrite. Fields at `Keep.KEEP` keep their value;
-    `expected_container_id` at KEEP leaves the container unchecked."""
+    `expected_container_id` at KEEP leaves the container unchecked.
+
+    The transition table (`require_transition`) is checked twice, on purpose,
+    and both raise InvalidTransition:
+
+    - here, when the change is built (`dataclasses.replace` included): a move
+      the table refuses cannot be expressed, and its author hears at once, before
+      any driver call or write;
+    - by every RuntimeStore, before it writes: the store is the one place every
+      status write passes, so a change that reached it without this constructor
+      (fields set with `object.__setattr__`, a future writer of its own) is
+      refused there too, with nothing written.
+
+    Checking `expected_status -> status` is checking the record's own status:
+    the CAS writes nothing unless the row is in `expected_status`."""
 
     runtime_id: str
     expected_status: Status
@@ -80,6 +94,9 @@ class StatusChange:
     stopped_at: datetime | Keep | None = Keep.KEEP
     removed_at: datetime | Keep | None = Keep.KEEP
     status_deadline: datetime | Keep | None = Keep.KEEP
+
+    def __post_init__(self) -> None:
+        require_transition(self.expected_status, self.status)
 
     def updated_fields(self) -> dict[str, Any]:
         """The record columns this change writes, `status` and timestamps included."""

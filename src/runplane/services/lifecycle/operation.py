@@ -21,6 +21,7 @@ from runplane.domain.errors import (
     DriverError,
     DuplicateJobId,
     ErrorCode,
+    InvalidTransition,
     StoreUnavailable,
 )
 from runplane.domain.events import LifecycleEvent
@@ -32,7 +33,7 @@ from runplane.domain.records import (
     StatusChange,
     is_valid_runtime_id,
 )
-from runplane.domain.statuses import TRANSIENT, Status, check_transition
+from runplane.domain.statuses import TRANSIENT, Status
 from runplane.ports.drivers import Driver
 from runplane.services import lease
 from runplane.services.lifecycle.attempt import Attempt, OperationFailed, entry_for
@@ -117,22 +118,23 @@ class LifecycleOperation(ABC):
         return driver
 
     def change(self, attempt: Attempt, to: Status, **fields: Unpack[ChangeFields]) -> StatusChange:
-        """A CAS from the attempt's current record to `to`, through the transition gate."""
+        """A CAS from the attempt's current record to `to`. A move the transition
+        table refuses (StatusChange raises) ends the call with `invalid_state`."""
         record = attempt.current
-        verdict = check_transition(record.status, to)
-        if not verdict.accepted:
-            raise OperationFailed(ErrorCode.INVALID_STATE, verdict.reason)
         now = self.deps.clock.now()
         deadline = now + timedelta(seconds=self.time_bound_s()) if to in TRANSIENT else None
-        return StatusChange(
-            runtime_id=record.runtime_id,
-            expected_status=record.status,
-            expected_version=record.version,
-            status=to,
-            at=now,
-            status_deadline=deadline,
-            **fields,
-        )
+        try:
+            return StatusChange(
+                runtime_id=record.runtime_id,
+                expected_status=record.status,
+                expected_version=record.version,
+                status=to,
+                at=now,
+                status_deadline=deadline,
+                **fields,
+            )
+        except InvalidTransition as exc:
+            raise OperationFailed(ErrorCode.INVALID_STATE, exc.reason) from exc
 
     async def enter(self, attempt: Attempt, to: Status, **fields: Unpack[ChangeFields]) -> None:
         """Move into a transient status (no log entry yet: the final CAS writes it)."""
