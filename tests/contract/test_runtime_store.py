@@ -8,8 +8,9 @@ from datetime import timedelta, timezone
 import pytest
 
 from runplane.domain.errors import CasConflict, DuplicateJobId, RuntimeAlreadyExists
+from runplane.domain.lifecycle_events import Actor, LifecycleEvent
 from runplane.domain.records import RuntimeRecord, StatusChange
-from runplane.domain.statuses import Status
+from runplane.domain.statuses import TRANSITIONS, InvalidTransition, Status
 from tests.support.store_backends import (
     T0,
     InMemoryBackend,
@@ -22,18 +23,62 @@ from tests.support.store_backends import (
 
 LATER = T0 + timedelta(seconds=30)
 
+ALLOWED = [(current, target) for current in Status for target in sorted(TRANSITIONS[current])]
+REFUSED = [
+    (current, target)
+    for current in Status
+    for target in Status
+    if target not in TRANSITIONS[current]
+]
+NAMED_REFUSALS = [
+    (Status.PENDING, Status.RUNNING),
+    (Status.REMOVED, Status.STOPPED),
+    (Status.STOPPED, Status.PAUSED),
+    (Status.RUNNING, Status.RUNNING),
+    (Status.REMOVING, Status.STARTING),
+]
 
-def stop_change(record: RuntimeRecord, **overrides: object) -> StatusChange:
-    values: dict[str, object] = {
-        "runtime_id": record.runtime_id,
-        "expected_status": record.status,
-        "expected_version": record.version,
-        "status": Status.STOPPING,
-        "at": LATER,
-        "status_deadline": LATER + timedelta(seconds=30),
-    }
-    values.update(overrides)
-    return StatusChange(**values)  # type: ignore[arg-type]
+
+def stop_change(
+    record: RuntimeRecord, *, status: Status = Status.STOPPING, **overrides: object
+) -> StatusChange:
+    change = StatusChange(
+        runtime_id=record.runtime_id,
+        expected_status=record.status,
+        expected_version=record.version,
+        status=status,
+        at=LATER,
+        status_deadline=LATER + timedelta(seconds=30),
+    )
+    return replace(change, **overrides)
+
+
+def forged_change(record: RuntimeRecord, target: Status) -> StatusChange:
+    """A change from the record's status to `target` that never passed
+    StatusChange's own check (built for an allowed move, then its status set
+    underneath): what the store alone must refuse."""
+    change = stop_change(record, status=min(TRANSITIONS[record.status]))
+    object.__setattr__(change, "status", target)
+    return change
+
+
+def moved_event(record: RuntimeRecord, target: Status) -> LifecycleEvent:
+    return LifecycleEvent(
+        id=f"ev-{record.runtime_id}",
+        type="runtime.state.changed",
+        runtime_id=record.runtime_id,
+        time=LATER,
+        sequence=record.version + 1,
+        outcome="success",
+        team_id=record.team_id,
+        actor=Actor("system", "test"),
+        status_from=str(record.status),
+        status_to=str(target),
+    )
+
+
+def pair_id(pair: tuple[Status, Status]) -> str:
+    return f"{pair[0]}->{pair[1]}"
 
 
 class RuntimeStoreContract:
@@ -213,6 +258,59 @@ class RuntimeStoreContract:
         assert await stores.runtimes.get("rt-1") == record
         assert await stores.operations.get("op-2") is None
         assert await stores.operations.list_for_runtime("rt-1") == [first]
+
+    @pytest.mark.parametrize("move", NAMED_REFUSALS, ids=pair_id)
+    async def test_cas_refuses_a_move_the_table_does_not_allow(
+        self, stores: Stores, move: tuple[Status, Status]
+    ) -> None:
+        current, target = move
+        record = make_record(status=current)
+        await stores.runtimes.create(record)
+        with pytest.raises(InvalidTransition) as refused:
+            await stores.runtimes.compare_and_swap(
+                forged_change(record, target),
+                entry=make_entry(job_id="job-1"),
+                events=[moved_event(record, target)],
+            )
+        assert (refused.value.current, refused.value.target) == (current, target)
+        assert f"not to {target}" in refused.value.reason
+        assert await stores.runtimes.get("rt-1") == record
+        assert await stores.operations.get("op-1") is None
+        assert await stores.operations.find_by_job_id("job-1") is None
+        assert await stores.outbox.pending() == []
+
+    async def test_cas_refuses_every_move_the_table_does_not_allow(self, stores: Stores) -> None:
+        records = [make_record(f"rt-{n:03d}", status=move[0]) for n, move in enumerate(REFUSED)]
+        for record in records:
+            await stores.runtimes.create(record)
+        refused: list[tuple[Status, Status]] = []
+        for n, (record, (_, target)) in enumerate(zip(records, REFUSED, strict=True)):
+            with pytest.raises(InvalidTransition) as error:
+                await stores.runtimes.compare_and_swap(
+                    forged_change(record, target),
+                    entry=make_entry(f"op-{n}", record.runtime_id, job_id=f"job-{n}"),
+                    events=[moved_event(record, target)],
+                )
+            refused.append((error.value.current, error.value.target))
+        assert refused == REFUSED
+        assert (await stores.runtimes.list(limit=len(records))).records == records
+        for record in records:
+            assert await stores.operations.list_for_runtime(record.runtime_id) == []
+        assert await stores.outbox.pending() == []
+
+    async def test_cas_accepts_every_move_the_table_allows(self, stores: Stores) -> None:
+        for n, (current, target) in enumerate(ALLOWED):
+            record = make_record(f"rt-{n:03d}", status=current)
+            await stores.runtimes.create(record)
+            entry = make_entry(f"op-{n}", record.runtime_id, job_id=f"job-{n}")
+            updated = await stores.runtimes.compare_and_swap(
+                stop_change(record, status=target),
+                entry=entry,
+                events=[moved_event(record, target)],
+            )
+            assert (updated.status, updated.version) == (target, 2)
+            assert await stores.operations.list_for_runtime(record.runtime_id) == [entry]
+        assert len(await stores.outbox.pending()) == len(ALLOWED)
 
 
 class TestInMemoryRuntimeStore(InMemoryBackend, RuntimeStoreContract):

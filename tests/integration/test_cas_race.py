@@ -29,7 +29,8 @@ WRITERS = 2
 
 
 def next_change(record: RuntimeRecord, round_no: int) -> StatusChange:
-    target = Status.STOPPING if record.status is Status.RUNNING else Status.RUNNING
+    """running -> pausing -> running ...: moves the transition table allows."""
+    target = Status.PAUSING if record.status is Status.RUNNING else Status.RUNNING
     return StatusChange(
         runtime_id=record.runtime_id,
         expected_status=record.status,

@@ -23,6 +23,7 @@ from runplane.adapters.sql.api_key_store import SqlApiKeyStore
 from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.migrate import upgrade
 from runplane.adapters.sql.operation_log import SqlOperationLog
+from runplane.adapters.sql.outbox import SqlOutbox
 from runplane.adapters.sql.runtime_store import SqlRuntimeStore
 from runplane.adapters.sql.schema import metadata
 from runplane.domain.operations import OpKind, OpSource, Outcome
@@ -30,6 +31,7 @@ from runplane.domain.records import OperationEntry, RuntimeRecord
 from runplane.domain.statuses import Status
 from runplane.ports.api_keys import ApiKeyStore
 from runplane.ports.lifecycle import OperationLog, RuntimeStore
+from runplane.ports.lifecycle_events import Outbox
 from runplane.testing.stores import (
     InMemoryApiKeyStore,
     InMemoryOperationLog,
@@ -45,15 +47,21 @@ class Stores:
     runtimes: RuntimeStore
     operations: OperationLog
     api_keys: ApiKeyStore
+    outbox: Outbox
 
 
 def memory_stores() -> Stores:
     log = InMemoryOperationLog()
-    return Stores(InMemoryRuntimeStore(log), log, InMemoryApiKeyStore())
+    return Stores(InMemoryRuntimeStore(log), log, InMemoryApiKeyStore(), log.outbox)
 
 
 def sql_stores(database: SqlDatabase) -> Stores:
-    return Stores(SqlRuntimeStore(database), SqlOperationLog(database), SqlApiKeyStore(database))
+    return Stores(
+        SqlRuntimeStore(database),
+        SqlOperationLog(database),
+        SqlApiKeyStore(database),
+        SqlOutbox(database),
+    )
 
 
 async def migrated_sqlite_url(directory: Path) -> str:

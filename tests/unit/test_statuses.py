@@ -2,12 +2,16 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from runplane.domain.statuses import (
     PERSISTENT,
     TRANSIENT,
     TRANSITIONS,
+    InvalidTransition,
     Status,
     check_transition,
+    require_transition,
     transitions_as_json,
     transitions_as_mermaid,
 )
@@ -52,3 +56,10 @@ def test_exports_carry_the_whole_table() -> None:
     assert mermaid.startswith("stateDiagram-v2")
     edges = sum(len(v) for v in TRANSITIONS.values())
     assert mermaid.count("-->") == edges
+
+
+def test_require_transition_passes_allowed_moves_and_raises_on_refused_ones() -> None:
+    require_transition(Status.RUNNING, Status.STOPPING)
+    with pytest.raises(InvalidTransition) as refused:
+        require_transition(Status.STOPPED, Status.PAUSING)
+    assert refused.value.reason == check_transition(Status.STOPPED, Status.PAUSING).reason

@@ -5,11 +5,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from enum import Enum, auto
+from typing import Any, TypedDict
 
 from runplane.domain.errors import ErrorCode
 from runplane.domain.operations import OpKind, OpSource, Outcome
-from runplane.domain.statuses import Status
+from runplane.domain.statuses import Status, require_transition
 
 RUNTIME_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 
@@ -38,29 +39,64 @@ class RuntimeRecord:
     status_deadline: datetime | None = None
 
 
-_UNSET: Any = object()
+class Keep(Enum):
+    """A StatusChange field at `Keep.KEEP` leaves the record's value as it is;
+    None sets the column to NULL."""
+
+    KEEP = auto()
+
+
+class ChangeFields(TypedDict, total=False):
+    """The record fields an operation may set with a status change; the ones
+    left out keep their value. (The status deadline the operation sets itself.)"""
+
+    container_id: str | None
+    engine_endpoint: str | None
+    engine_health: str | None
+    spec: dict[str, Any]
+    started_at: datetime | None
+    stopped_at: datetime | None
+    removed_at: datetime | None
 
 
 @dataclass(frozen=True, slots=True)
 class StatusChange:
     """A compare-and-swap: move `runtime_id` from (expected_status, expected_version
     [, expected_container_id]) to `status`, setting the given fields. Zero matching
-    rows is a conflict, never an overwrite. Fields left at `_UNSET` keep their value."""
+    rows is a conflict, never an overwrite. Fields at `Keep.KEEP` keep their value;
+    `expected_container_id` at KEEP leaves the container unchecked.
+
+    The transition table (`require_transition`) is checked twice, on purpose,
+    and both raise InvalidTransition:
+
+    - here, when the change is built (`dataclasses.replace` included): a move
+      the table refuses cannot be expressed, and its author hears at once, before
+      any driver call or write;
+    - by every RuntimeStore, before it writes: the store is the one place every
+      status write passes, so a change that reached it without this constructor
+      (fields set with `object.__setattr__`, a future writer of its own) is
+      refused there too, with nothing written.
+
+    Checking `expected_status -> status` is checking the record's own status:
+    the CAS writes nothing unless the row is in `expected_status`."""
 
     runtime_id: str
     expected_status: Status
     expected_version: int
     status: Status
     at: datetime
-    expected_container_id: str | None = _UNSET
-    container_id: str | None = _UNSET
-    engine_endpoint: str | None = _UNSET
-    engine_health: str | None = _UNSET
-    spec: dict[str, Any] = _UNSET
-    started_at: datetime | None = _UNSET
-    stopped_at: datetime | None = _UNSET
-    removed_at: datetime | None = _UNSET
-    status_deadline: datetime | None = _UNSET
+    expected_container_id: str | Keep | None = Keep.KEEP
+    container_id: str | Keep | None = Keep.KEEP
+    engine_endpoint: str | Keep | None = Keep.KEEP
+    engine_health: str | Keep | None = Keep.KEEP
+    spec: dict[str, Any] | Keep = Keep.KEEP
+    started_at: datetime | Keep | None = Keep.KEEP
+    stopped_at: datetime | Keep | None = Keep.KEEP
+    removed_at: datetime | Keep | None = Keep.KEEP
+    status_deadline: datetime | Keep | None = Keep.KEEP
+
+    def __post_init__(self) -> None:
+        require_transition(self.expected_status, self.status)
 
     def updated_fields(self) -> dict[str, Any]:
         """The record columns this change writes, `status` and timestamps included."""
@@ -75,7 +111,7 @@ class StatusChange:
             "status_deadline",
         )
         values = {name: getattr(self, name) for name in names}
-        values = {k: v for k, v in values.items() if v is not _UNSET}
+        values = {k: v for k, v in values.items() if v is not Keep.KEEP}
         values.update(
             status=self.status,
             version=self.expected_version + 1,
@@ -86,7 +122,7 @@ class StatusChange:
 
     @property
     def checks_container(self) -> bool:
-        return self.expected_container_id is not _UNSET
+        return self.expected_container_id is not Keep.KEEP
 
 
 def apply_change(record: RuntimeRecord, change: StatusChange) -> RuntimeRecord:

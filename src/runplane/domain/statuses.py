@@ -6,6 +6,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
+from runplane.domain.errors import RunplaneError
+
 
 class Status(StrEnum):
     PENDING = "pending"
@@ -68,12 +70,33 @@ class TransitionVerdict:
     reason: str = ""
 
 
+class InvalidTransition(RunplaneError):
+    """A status change the transition table does not allow, refused before
+    anything is written. A caller's bug, not an outcome: a lifecycle operation
+    that meets it answers `invalid_state` with `reason`."""
+
+    def __init__(self, current: Status, target: Status, reason: str) -> None:
+        super().__init__(reason)
+        self.current = current
+        self.target = target
+        self.reason = reason
+
+
 def check_transition(current: Status, target: Status) -> TransitionVerdict:
-    """The single gate every status write passes before it reaches a store."""
+    """The table's answer for one move, without acting on it."""
     if target in TRANSITIONS[current]:
         return TransitionVerdict(True)
     allowed = ", ".join(sorted(TRANSITIONS[current])) or "nothing"
     return TransitionVerdict(False, f"{current} may move to {allowed}, not to {target}")
+
+
+def require_transition(current: Status, target: Status) -> None:
+    """The gate: raise InvalidTransition unless the table allows `current ->
+    target`. StatusChange passes it when built and every RuntimeStore before it
+    writes, so no caller checks for itself."""
+    verdict = check_transition(current, target)
+    if not verdict.accepted:
+        raise InvalidTransition(current, target, verdict.reason)
 
 
 def transitions_as_json() -> dict[str, list[str]]:

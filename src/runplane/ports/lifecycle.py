@@ -18,7 +18,8 @@ class RuntimePage:
 
 
 class RuntimeStore(Protocol):
-    """Runtime records. Every status write is a compare-and-swap (StatusChange)."""
+    """Runtime records. Every status write is a compare-and-swap (StatusChange),
+    gated by the transition table in the store itself."""
 
     async def get(self, runtime_id: str) -> RuntimeRecord | None: ...
 
@@ -44,9 +45,10 @@ class RuntimeStore(Protocol):
         events: Sequence[LifecycleEvent] = (),
     ) -> RuntimeRecord:
         """Apply `change`, append `entry` and put `events` in the outbox, in one
-        transaction. Raises CasConflict when no row matches (wrong status, version
-        or container_id), and DuplicateJobId (nothing written) when entry.job_id is
-        already taken."""
+        transaction. Raises InvalidTransition (nothing written) when the transition
+        table does not allow `expected_status -> status`, whatever built `change`;
+        CasConflict when no row matches (wrong status, version or container_id);
+        and DuplicateJobId (nothing written) when entry.job_id is already taken."""
 
 
 class OperationLog(Protocol):

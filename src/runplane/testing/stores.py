@@ -1,7 +1,7 @@
 """Dict-backed fakes of RuntimeStore, OperationLog and ApiKeyStore.
 
-Same semantics as the SQL stores (the contract tests run against both): CAS
-conflicts, unique job_ids, keyset pagination, values stored as copies and
+Same semantics as the SQL stores (the contract tests run against both): the
+transition gate, CAS conflicts, unique job_ids, keyset pagination, values stored as copies and
 datetimes handed back in UTC."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from runplane.domain.api_keys import ApiKey
 from runplane.domain.errors import CasConflict, DuplicateJobId, RuntimeAlreadyExists
 from runplane.domain.lifecycle_events import LifecycleEvent, OutboxEvent
 from runplane.domain.records import OperationEntry, RuntimeRecord, StatusChange, apply_change
-from runplane.domain.statuses import Status
+from runplane.domain.statuses import Status, require_transition
 from runplane.ports.lifecycle import RuntimePage
 
 if TYPE_CHECKING:
@@ -167,6 +167,7 @@ class InMemoryRuntimeStore:
         entry: OperationEntry | None = None,
         events: Sequence[LifecycleEvent] = (),
     ) -> RuntimeRecord:
+        require_transition(change.expected_status, change.status)
         record = self._records.get(change.runtime_id)
         if record is None or not _matches(record, change):
             raise CasConflict(change.runtime_id, change.expected_status.value)

@@ -25,7 +25,7 @@ from runplane.adapters.sql.tables import as_row, plain_values, runtimes
 from runplane.domain.errors import CasConflict, RuntimeAlreadyExists
 from runplane.domain.lifecycle_events import LifecycleEvent
 from runplane.domain.records import OperationEntry, RuntimeRecord, StatusChange
-from runplane.domain.statuses import Status
+from runplane.domain.statuses import Status, require_transition
 from runplane.ports.lifecycle import RuntimePage
 
 
@@ -148,7 +148,9 @@ class SqlRuntimeStore:
     ) -> RuntimeRecord:
         """One transaction: the conditional UPDATE, then the entry's INSERT. Zero
         rows raises CasConflict; a taken job_id raises DuplicateJobId and rolls
-        the UPDATE back."""
+        the UPDATE back. A move the transition table refuses raises
+        InvalidTransition before the database is touched."""
+        require_transition(change.expected_status, change.status)
         values = plain_values(change.updated_fields())
         statement = cas_statement(change, values)
         parameters = cas_parameters(change, values)
