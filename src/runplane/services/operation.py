@@ -173,6 +173,7 @@ class LifecycleOperation(ABC):
             await self.deps.operations.append(entry)
         except DuplicateJobId:
             return await self._replay_of_job(attempt)
+        self._log_done(attempt, entry)
         return OperationResult(
             Outcome.SUCCESS, attempt.record, ErrorCode.REPLAY_NO_OP, "", entry.operation_id
         )
@@ -230,6 +231,7 @@ class LifecycleOperation(ABC):
             replay_of=first.operation_id,
         )
         await self.deps.operations.append(entry)
+        self._log_done(attempt, entry)
         code = ErrorCode.REPLAY_NO_OP if first.outcome is Outcome.SUCCESS else first.error_code
         return OperationResult(first.outcome, record, code, first.error_message, first.operation_id)
 
@@ -319,6 +321,7 @@ class LifecycleOperation(ABC):
             "runtime_id": attempt.request.runtime_id[:128],
             "job_id": attempt.request.job_id,
             "op": str(self.op),
+            "op_source": str(attempt.request.op_source),
         }
 
     def _log_done(self, attempt: Attempt, entry: OperationEntry) -> None:
