@@ -113,7 +113,9 @@ class HealthMonitor:
                 try:
                     await self.tick()
                 except Exception as exc:
-                    logger.warning("health monitor round failed", extra={"error": repr(exc)})
+                    logger.warning(
+                        "health monitor round failed", extra={"error": repr(exc)}, exc_info=exc
+                    )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), self.interval_s)
         finally:
@@ -152,6 +154,7 @@ class HealthMonitor:
                 logger.warning(
                     "health check of a runtime failed",
                     extra={"runtime_id": record.runtime_id, "error": repr(exc)},
+                    exc_info=exc,
                 )
 
     async def _check(self, record: RuntimeRecord) -> None:
@@ -267,6 +270,7 @@ class HealthMonitor:
             logger.warning(
                 "health probe failed to run",
                 extra={"runtime_id": record.runtime_id, "error": repr(exc)},
+                exc_info=exc,
             )
         finally:
             watch.probe = None
