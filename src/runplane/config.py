@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from runplane.logs import LogFormat
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="RUNPLANE_", extra="ignore")
@@ -23,6 +25,8 @@ class Settings(BaseSettings):
     """The `runplane.instance` label on every container: one value per deployment
     (every instance of it), so containers are re-adopted whatever instance restarts."""
     instance_name: str | None = None
+    log_format: LogFormat = LogFormat.TEXT
+    """`text` (`time level logger message key=value ...`) or `json` (one object a line)."""
 
     job_group: str = "runplane"
     stream_batch_size: int = Field(default=64, ge=1)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import re
 from collections.abc import AsyncIterator
 
 import httpx
@@ -9,6 +11,8 @@ import pytest
 
 from runplane.api.app import create_app
 from runplane.api.context import ApiContext
+from runplane.domain.api_keys import ApiKey
+from runplane.logs import CorrelationFilter
 from runplane.services.api_keys import ApiKeys
 from runplane.testing.stores import InMemoryApiKeyStore
 from tests.support.world import SPEC, World
@@ -186,3 +190,63 @@ async def test_health_readiness_and_openapi(api: Api) -> None:
     spec = (await api.http.get("/openapi.json")).json()
     assert "/v1/runtimes/{runtime_id}/stop" in spec["paths"]
     assert (await api.http.get("/metrics")).status_code == 200
+
+
+async def test_a_request_id_is_echoed_and_stored_as_the_operation_source_ref(api: Api) -> None:
+    admin = await api.key()
+    created = await api.http.post(
+        "/v1/runtimes",
+        json={"runtime_id": "demo", "spec": SPEC},
+        headers=admin | {"X-Request-ID": "req-create"},
+    )
+    stopped = await api.http.post(
+        "/v1/runtimes/demo/stop", headers=admin | {"X-Request-ID": "req-abc"}
+    )
+    assert created.headers["X-Request-ID"] == "req-create"
+    assert stopped.headers["X-Request-ID"] == "req-abc"
+    start, stop = await api.world.entries("demo")
+    assert (start.source_ref, stop.source_ref) == ("req-create", "req-abc")
+
+
+async def test_a_missing_or_invalid_request_id_is_replaced_by_a_new_one(api: Api) -> None:
+    admin = await api.key()
+    plain = await api.http.get("/v1/runtimes", headers=admin)
+    too_long = await api.http.get("/v1/runtimes", headers=admin | {"X-Request-ID": "x" * 129})
+    refused = await api.http.get("/v1/runtimes")  # 401: answered with an id too
+    ids = [r.headers["X-Request-ID"] for r in (plain, too_long, refused)]
+    assert all(re.fullmatch("[0-9a-f]{32}", i) for i in ids)
+    assert len(set(ids)) == 3
+
+
+class CrashingKeyStore(InMemoryApiKeyStore):
+    async def find_by_hash(self, key_hash: str) -> ApiKey | None:
+        raise RuntimeError("a bug")
+
+
+async def test_a_crashed_request_answers_and_logs_with_its_request_id(world: World) -> None:
+    context = ApiContext(
+        lifecycle=world.lifecycle,
+        runtimes=world.runtimes,
+        operations=world.log,
+        keys=ApiKeys(CrashingKeyStore(), world.clock),
+        readiness={},
+    )
+    transport = httpx.ASGITransport(app=create_app(context), raise_app_exceptions=False)
+    seen: list[logging.LogRecord] = []
+    handler = logging.Handler()
+    handler.addFilter(CorrelationFilter())
+    handler.emit = seen.append  # type: ignore[method-assign]
+    errors = logging.getLogger("runplane.api.errors")
+    errors.addHandler(handler)
+    try:
+        async with httpx.AsyncClient(transport=transport, base_url="http://runplane") as client:
+            answer = await client.get(
+                "/v1/runtimes", headers={"Authorization": "Bearer rp_k", "X-Request-ID": "req-500"}
+            )
+    finally:
+        errors.removeHandler(handler)
+    assert (answer.status_code, answer.headers["X-Request-ID"]) == (500, "req-500")
+    [crashed] = seen
+    assert crashed.getMessage() == "request crashed"
+    assert crashed.__dict__["correlation_id"] == "req-500"
+    assert crashed.exc_info is not None

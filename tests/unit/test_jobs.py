@@ -44,7 +44,7 @@ async def test_stop_job_stops_and_publishes_one_result(world: World) -> None:
     last = (await world.entries())[-1]
     assert (last.op_source.value, last.source_ref, last.job_id) == (
         "stream",
-        "1-0",
+        "runtime:stop_jobs/1-0",
         "runtime:stop_jobs/1-0",
     )
 

@@ -51,9 +51,7 @@ async def test_a_refused_final_move_is_invalid_state_and_writes_no_change(world:
 
 async def test_a_refused_transient_move_is_invalid_state(world: World) -> None:
     record = await world.create()
-    result = await EnterStarting(world.deps).handle(
-        OperationRequest("rt-1", OpSource.REST)
-    )
+    result = await EnterStarting(world.deps).handle(OperationRequest("rt-1", OpSource.REST))
     assert result.error_code is ErrorCode.INVALID_STATE
     assert "not to starting" in result.error_message
     assert await world.record() == record

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from fastapi import FastAPI
+from starlette.datastructures import Headers, MutableHeaders
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runplane import __version__
 from runplane.api.context import ApiContext
@@ -17,10 +19,39 @@ from runplane.api.routes import (
     status,
     webhooks,
 )
+from runplane.logs import REQUEST_ID_HEADER, correlation, request_id_from
+
+
+class RequestIdMiddleware:
+    """Each HTTP request runs under a correlation id: its valid `X-Request-ID`,
+    else a new one, echoed in the response's `X-Request-ID`."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request_id = request_id_from(Headers(scope=scope).get(REQUEST_ID_HEADER))
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                MutableHeaders(scope=message)[REQUEST_ID_HEADER] = request_id
+            await send(message)
+
+        with correlation(request_id):
+            await self.app(scope, receive, send_with_id)
+
+
+class _App(FastAPI):
+    def build_middleware_stack(self) -> ASGIApp:
+        # Outside every other layer, so a 500 answer and the crash it logs carry the id too.
+        return RequestIdMiddleware(super().build_middleware_stack())
 
 
 def create_app(context: ApiContext) -> FastAPI:
-    app = FastAPI(
+    app = _App(
         title="runplane",
         version=__version__,
         description="Lifecycle control plane for runtimes: processes and containers.",

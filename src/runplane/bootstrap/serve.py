@@ -14,12 +14,13 @@ from fastapi import FastAPI
 from runplane.bootstrap.assembly import assemble
 from runplane.config import Settings
 from runplane.domain.errors import DriverError
+from runplane.logs import configure_logging
 
 logger = logging.getLogger(__name__)
 
 
 def serve(settings: Settings) -> None:
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    configure_logging(settings.log_format)
     try:
         asyncio.run(_serve(settings))
     except DriverError as exc:  # the engine is unreachable: say so, no traceback
@@ -38,8 +39,14 @@ class _Server(uvicorn.Server):
 
 async def _serve(settings: Settings) -> None:
     async with assemble(settings) as system:
+        # log_config=None: uvicorn's loggers keep the handler configure_logging set.
         config = uvicorn.Config(
-            system.app, host=settings.host, port=settings.port, log_level="info", lifespan="off"
+            system.app,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            log_level="info",
+            lifespan="off",
         )
         server = _Server(config)
         loop = asyncio.get_running_loop()

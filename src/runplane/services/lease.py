@@ -48,7 +48,7 @@ async def kept_alive(
             await asyncio.shield(leases.release(runtime_id, token))
         except Exception:
             # The lease expires by itself; a failed release only delays the next op.
-            logger.warning("lease release failed", extra={"runtime_id": runtime_id})
+            logger.warning("lease release failed", extra={"runtime_id": runtime_id}, exc_info=True)
 
 
 async def _renew_until(
@@ -65,7 +65,7 @@ async def _renew_until(
         try:
             still_ours = await leases.renew(runtime_id, token, ttl_ms)
         except Exception:
-            logger.warning("lease renewal failed", extra={"runtime_id": runtime_id})
+            logger.warning("lease renewal failed", extra={"runtime_id": runtime_id}, exc_info=True)
             continue
         if not still_ours:
             logger.error("lease lost while operating", extra={"runtime_id": runtime_id})

@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from runplane.logs import correlation, entry_correlation_id
 from runplane.streams.entries import StreamEntry
 from runplane.streams.handler import Handler, KeyFunc, RetryLater
 
@@ -59,18 +60,30 @@ async def call_handler(
 ) -> str | None:
     """Run `handler`; None when it returned, else the error as text. Never raises
     (cancellation aside): a handler's exception is about one entry, not the loop.
-    Past `timeout_s` the handler is cancelled and that counts as a failure."""
+    Past `timeout_s` the handler is cancelled and that counts as a failure. Every
+    line logged meanwhile carries the entry's job id as its correlation id."""
+    with correlation(entry_correlation_id(entry.stream, entry.entry_id, entry.fields)):
+        return await _call_handler(handler, entry, timeout_s)
+
+
+async def _call_handler(
+    handler: Handler, entry: StreamEntry, timeout_s: float | None
+) -> str | None:
     extra = {"stream": entry.stream, "entry_id": entry.entry_id, "deliveries": entry.deliveries}
     deadline = asyncio.timeout(timeout_s)
     try:
         async with deadline:
             await handler(entry)
     except RetryLater as exc:
-        logger.warning("stream handler asked to retry later", extra={**extra, "error": str(exc)})
+        logger.warning(
+            "stream handler asked to retry later", extra={**extra, "error": str(exc)}, exc_info=exc
+        )
         return describe(exc)
     except Exception as exc:
         if isinstance(exc, TimeoutError) and deadline.expired():
-            logger.error("stream handler timed out", extra={**extra, "timeout_s": timeout_s})
+            logger.error(
+                "stream handler timed out", extra={**extra, "timeout_s": timeout_s}, exc_info=exc
+            )
             return f"handler timed out after {timeout_s} s"
         # A bug, not an outage: the traceback is what someone needs to fix it.
         logger.exception("stream handler failed unexpectedly", extra=extra)

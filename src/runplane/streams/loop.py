@@ -21,6 +21,7 @@ import redis.exceptions
 
 from runplane.domain.dead_letters import dead_letter_fields
 from runplane.domain.errors import StoreUnavailable
+from runplane.logs import correlation, entry_correlation_id
 from runplane.streams import metrics
 from runplane.streams.backoff import Backoff
 from runplane.streams.batch import Outcome, Status, run_batch
@@ -128,8 +129,7 @@ class ConsumerLoop(ABC):
             else:
                 await self._pause("stream consumer got a redis error, backing off", exc)
         except Exception as exc:
-            logger.exception("stream consumer step failed", extra={"stream": self.stream})
-            await self._pause("stream consumer backing off after a failure", exc)
+            await self._pause("stream consumer step failed, backing off", exc, logging.ERROR)
         else:
             self._backoff.reset()
 
@@ -180,11 +180,13 @@ class ConsumerLoop(ABC):
                 extra={"stream": self.stream, "count": len(self._unsettled)},
             )
 
-    async def _pause(self, message: str, exc: BaseException) -> None:
+    async def _pause(self, message: str, exc: BaseException, level: int = logging.WARNING) -> None:
         delay_s = self._backoff.next_delay_s()
-        logger.warning(
+        logger.log(
+            level,
             message,
             extra={"stream": self.stream, "error": repr(exc), "delay_s": round(delay_s, 3)},
+            exc_info=exc,
         )
         await self._sleep(delay_s)
 
@@ -211,6 +213,11 @@ class ConsumerLoop(ABC):
     def _report_dead_letter(self, outcome: Outcome) -> None:
         """Count and log a dead letter once its XADD went through."""
         metrics.DEAD_LETTERED.labels(self.stream).inc()
+        entry = outcome.entry
+        with correlation(entry_correlation_id(entry.stream, entry.entry_id, entry.fields)):
+            self._log_dead_letter(outcome)
+
+    def _log_dead_letter(self, outcome: Outcome) -> None:
         logger.error(
             "stream entry dead-lettered",
             extra={

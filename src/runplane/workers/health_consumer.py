@@ -130,7 +130,7 @@ class LeaderOnly:
             leading = await self.leadership.hold()
         except Exception as exc:
             # Redis away: leadership unknown. Keep what runs (it waits for Redis too).
-            logger.warning("leadership check failed", extra={"error": repr(exc)})
+            logger.warning("leadership check failed", extra={"error": repr(exc)}, exc_info=exc)
             return
         if self._task is not None and self._task.done():
             logger.error("led loop ended on its own", extra={"lease": self.leadership.name})

@@ -116,7 +116,9 @@ class HealthMonitor:
                 try:
                     await self.tick()
                 except Exception as exc:
-                    logger.warning("health monitor round failed", extra={"error": repr(exc)})
+                    logger.warning(
+                        "health monitor round failed", extra={"error": repr(exc)}, exc_info=exc
+                    )
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), self.interval_s)
         finally:
@@ -155,6 +157,7 @@ class HealthMonitor:
                 logger.warning(
                     "health check of a runtime failed",
                     extra={"runtime_id": record.runtime_id, "error": repr(exc)},
+                    exc_info=exc,
                 )
 
     async def _check(self, record: RuntimeRecord) -> None:
@@ -270,6 +273,7 @@ class HealthMonitor:
             logger.warning(
                 "health probe failed to run",
                 extra={"runtime_id": record.runtime_id, "error": repr(exc)},
+                exc_info=exc,
             )
         finally:
             watch.probe = None

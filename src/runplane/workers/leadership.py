@@ -48,4 +48,6 @@ class Leadership:
         try:
             await self.leases.release(self.name, self.token)
         except Exception:
-            logger.warning("leadership lease not released", extra={"lease": self.name})
+            logger.warning(
+                "leadership lease not released", extra={"lease": self.name}, exc_info=True
+            )

@@ -117,7 +117,7 @@ class OutboxRelay:
         try:
             await self.leases.release(self.lease_name, self.token)
         except Exception:
-            logger.warning("outbox relay could not release its lease")
+            logger.warning("outbox relay could not release its lease", exc_info=True)
 
     def _delay_s(self, failures: int) -> float:
         if not failures:
@@ -127,7 +127,9 @@ class OutboxRelay:
 
     def _log_failure(self, exc: Exception) -> None:
         if isinstance(exc, StoreUnavailable):
-            logger.warning("outbox relay waiting for its stores", extra={"error": str(exc)})
+            logger.warning(
+                "outbox relay waiting for its stores", extra={"error": str(exc)}, exc_info=exc
+            )
         else:
             logger.exception("outbox relay step failed")
 

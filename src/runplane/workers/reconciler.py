@@ -92,7 +92,9 @@ class Reconciler:
                 try:
                     await self.reconcile_once()
                 except Exception as exc:
-                    logger.warning("reconciler round failed", extra={"error": repr(exc)})
+                    logger.warning(
+                        "reconciler round failed", extra={"error": repr(exc)}, exc_info=exc
+                    )
                 delay_s = self.interval_s + random.uniform(0, self.jitter_s)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._stopping.wait(), delay_s)
@@ -180,6 +182,7 @@ class Reconciler:
             logger.warning(
                 "orphan container not stopped",
                 extra={"container_id": info.container_id, "error": str(exc)},
+                exc_info=exc,
             )
             return False
         return True

@@ -91,6 +91,7 @@ class RestartScheduler:
             logger.warning(
                 "restart policy restart failed",
                 extra={"runtime_id": runtime_id, "error": repr(exc)},
+                exc_info=exc,
             )
         finally:
             self._pending.pop(runtime_id, None)

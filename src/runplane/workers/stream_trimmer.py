@@ -48,5 +48,7 @@ class RetentionLoop:
             try:
                 removed += await trim(self.client, stream, policy)
             except Exception as exc:  # Redis away: the next round trims
-                logger.warning("stream trim failed", extra={"stream": stream, "error": str(exc)})
+                logger.warning(
+                    "stream trim failed", extra={"stream": stream, "error": str(exc)}, exc_info=exc
+                )
         return removed

@@ -258,6 +258,8 @@ class WebhookDeliveryLoop:
         if delivery is not None:
             extra.update(delivery_id=delivery.id, webhook_id=delivery.webhook_id)
         if isinstance(exc, StoreUnavailable):
-            logger.warning("webhook delivery loop cannot reach the database", extra=extra)
+            logger.warning(
+                "webhook delivery loop cannot reach the database", extra=extra, exc_info=exc
+            )
         else:
             logger.exception("webhook delivery loop failed", extra=extra)

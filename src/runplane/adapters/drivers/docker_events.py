@@ -285,7 +285,11 @@ class DockerEventWatcher:
 
     def _log_failure(self, exc: Exception) -> None:
         error = str(exc) if isinstance(exc, DriverError) else repr(exc)
-        logger.warning("docker event stream lost", extra={"url": self.driver.url, "error": error})
+        logger.warning(
+            "docker event stream lost",
+            extra={"url": self.driver.url, "error": error},
+            exc_info=exc,
+        )
 
     async def _sleep(self, delay_s: float) -> None:
         with contextlib.suppress(TimeoutError):

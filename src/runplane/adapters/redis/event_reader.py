@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import json
 import logging
 from collections.abc import AsyncIterator, Iterator
@@ -228,7 +229,11 @@ class _Tail:
     def watching(self) -> Iterator[None]:
         self._followers += 1
         if self._task is None and not self._stopped:
-            self._task = asyncio.create_task(self._run(), name=f"events-tail:{self._stream}")
+            # A context of its own: the tail outlives the request that started it,
+            # so its lines must not carry that request's correlation id.
+            self._task = asyncio.create_task(
+                self._run(), name=f"events-tail:{self._stream}", context=contextvars.Context()
+            )
         try:
             yield
         finally:
@@ -273,6 +278,7 @@ class _Tail:
                     logger.warning(
                         "event stream tail failed",
                         extra={"stream": self._stream, "error": repr(exc)},
+                        exc_info=exc,
                     )
                     position = None
                     self._bump()  # followers retry their own reads and see the error

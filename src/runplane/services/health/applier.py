@@ -101,6 +101,7 @@ class HealthEventApplier:
             logger.warning(
                 "runtime snapshot not published",
                 extra={"runtime_id": record.runtime_id, "error": repr(exc)},
+                exc_info=exc,
             )
             return
         self._published[record.runtime_id] = shown

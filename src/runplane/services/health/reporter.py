@@ -69,7 +69,9 @@ class HealthReporter:
         try:
             await self.snapshots.upsert(HealthSnapshot.of(event))
         except Exception as exc:
-            logger.warning("health snapshot not saved", extra={**fields, "error": repr(exc)})
+            logger.warning(
+                "health snapshot not saved", extra={**fields, "error": repr(exc)}, exc_info=exc
+            )
         return event
 
     async def report_end(self, runtime_id: str, info: ContainerInfo) -> HealthEvent:

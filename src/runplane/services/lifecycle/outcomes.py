@@ -36,6 +36,7 @@ class Outcomes:
             await self.deps.operations.append(entry)
         except DuplicateJobId:
             return await self.replay_of_job(attempt)
+        self.log_done(attempt, entry)
         return OperationResult(
             Outcome.SUCCESS, attempt.record, ErrorCode.REPLAY_NO_OP, "", entry.operation_id
         )
@@ -70,6 +71,7 @@ class Outcomes:
             replay_of=first.operation_id,
         )
         await self.deps.operations.append(entry)
+        self.log_done(attempt, entry)
         code = ErrorCode.REPLAY_NO_OP if first.outcome is Outcome.SUCCESS else first.error_code
         return OperationResult(first.outcome, record, code, first.error_message, first.operation_id)
 
@@ -159,6 +161,7 @@ class Outcomes:
             "runtime_id": attempt.request.runtime_id[:128],
             "job_id": attempt.request.job_id,
             "op": str(self.op),
+            "op_source": str(attempt.request.op_source),
         }
 
     def log_done(self, attempt: Attempt, entry: OperationEntry) -> None:

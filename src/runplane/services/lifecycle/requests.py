@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from runplane.domain.operations import OpSource
+from runplane.logs import current_correlation_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -14,8 +15,9 @@ class OperationRequest:
     op_source: OpSource
     job_id: str | None = None
     """Idempotency: a repeat of a finished job_id returns the first result."""
-    source_ref: str = ""
-    """Opaque reference of the trigger: a stream entry id, a request id."""
+    source_ref: str = field(default_factory=current_correlation_id)
+    """The trigger's correlation id (a REST request id, a stream job id): by default
+    the one of the request or entry being handled (runplane.logs)."""
     reason: str = ""
     """Why: required for stop (a StopReason), free text elsewhere."""
     actor: str = ""

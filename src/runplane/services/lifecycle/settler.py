@@ -66,6 +66,7 @@ class TransientSettler:
                 logger.warning(
                     "stuck runtime not settled: the driver failed",
                     extra={"runtime_id": runtime_id, "error": str(exc)},
+                    exc_info=exc,
                 )
                 return None
 

@@ -9,6 +9,7 @@ from typing import Any
 from runplane.domain.jobs import MAX_FIELD_CHARS, Job
 from runplane.domain.operations import STOP_REASONS, OpKind
 from runplane.domain.records import is_valid_runtime_id
+from runplane.logs import entry_correlation_id
 
 KNOWN_FIELDS = frozenset({"runtime_id", "job_id", "reason", "requested_at_ms", "team_id", "spec"})
 
@@ -45,8 +46,7 @@ def decode_job(op: OpKind, stream: str, entry_id: str, fields: dict[str, str]) -
 
 def job_id_of(stream: str, entry_id: str, fields: dict[str, str]) -> str:
     """The job id a result carries, even for an entry that is not a valid job."""
-    job_id = fields.get("job_id", "")
-    return job_id if job_id and len(job_id) <= 256 else f"{stream}/{entry_id}"
+    return entry_correlation_id(stream, entry_id, fields)
 
 
 def _spec(op: OpKind, raw: str | None) -> dict[str, Any] | None:

@@ -1,5 +1,5 @@
 """Job consumers: one handler per job stream. Each entry becomes a call of the
-operation's `handle` (op_source=stream, source_ref=entry id) and exactly one
+operation's `handle` (op_source=stream, source_ref=job id) and exactly one
 result on `runtime:job_results` — malformed entries included.
 
 A business failure is a result and the entry is acknowledged. An
@@ -75,7 +75,7 @@ class JobHandler:
             runtime_id=job.runtime_id,
             op_source=OpSource.STREAM,
             job_id=job.job_id,
-            source_ref=job.source_ref,
+            source_ref=job.job_id,  # the entry's correlation id (runplane.logs)
             reason=job.reason,
             actor="system:stream",
             team_scope=job.team_id,
