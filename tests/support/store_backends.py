@@ -19,6 +19,10 @@ import pytest
 import pytest_asyncio
 from sqlalchemy import delete
 
+from runplane.adapters.memory.health_state import (
+    InMemoryEngineHealthStore,
+    InMemoryHealthSnapshotStore,
+)
 from runplane.adapters.memory.stores import (
     InMemoryApiKeyStore,
     InMemoryOperationLog,
@@ -26,14 +30,18 @@ from runplane.adapters.memory.stores import (
 )
 from runplane.adapters.sql.api_key_store import SqlApiKeyStore
 from runplane.adapters.sql.engine import SqlDatabase
+from runplane.adapters.sql.engine_health import SqlEngineHealthStore
+from runplane.adapters.sql.health_snapshots import SqlHealthSnapshotStore
 from runplane.adapters.sql.migrate import upgrade
 from runplane.adapters.sql.operation_log import SqlOperationLog
+from runplane.adapters.sql.outbox import SqlOutbox
 from runplane.adapters.sql.runtime_store import SqlRuntimeStore
 from runplane.adapters.sql.schema import metadata
 from runplane.domain.operations import OpKind, OpSource, Outcome
 from runplane.domain.records import OperationEntry, RuntimeRecord
 from runplane.domain.statuses import Status
-from runplane.ports import ApiKeyStore, OperationLog, RuntimeStore
+from runplane.ports import ApiKeyStore, OperationLog, Outbox, RuntimeStore
+from runplane.services.health_ports import EngineHealthStore, HealthSnapshotStore
 from tests.support.postgres import PostgresServer
 
 T0 = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
@@ -41,18 +49,38 @@ T0 = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 
 @dataclass(frozen=True, slots=True)
 class Stores:
+    """The ports one database serves, over the same data."""
+
     runtimes: RuntimeStore
     operations: OperationLog
     api_keys: ApiKeyStore
+    outbox: Outbox
+    engine_health: EngineHealthStore
+    health_snapshots: HealthSnapshotStore
 
 
 def memory_stores() -> Stores:
     log = InMemoryOperationLog()
-    return Stores(InMemoryRuntimeStore(log), log, InMemoryApiKeyStore())
+    runtimes = InMemoryRuntimeStore(log)
+    return Stores(
+        runtimes,
+        log,
+        InMemoryApiKeyStore(),
+        log.outbox,
+        InMemoryEngineHealthStore(runtimes),
+        InMemoryHealthSnapshotStore(),
+    )
 
 
 def sql_stores(database: SqlDatabase) -> Stores:
-    return Stores(SqlRuntimeStore(database), SqlOperationLog(database), SqlApiKeyStore(database))
+    return Stores(
+        SqlRuntimeStore(database),
+        SqlOperationLog(database),
+        SqlApiKeyStore(database),
+        SqlOutbox(database),
+        SqlEngineHealthStore(database),
+        SqlHealthSnapshotStore(database),
+    )
 
 
 async def migrated_sqlite_url(directory: Path) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 from runplane.adapters.memory.health import InMemoryHealthEvents
 from runplane.adapters.memory.leases import InMemoryLeaseStore
@@ -21,7 +21,15 @@ class InMemoryHealthSnapshotStore:
         self.rows: dict[str, HealthSnapshot] = {}
 
     async def upsert(self, snapshot: HealthSnapshot) -> None:
-        self.rows[snapshot.runtime_id] = replace(snapshot, details=copy.deepcopy(snapshot.details))
+        """Stored as the SQL row comes back: a copy, `observed_at` in UTC."""
+        observed_at = snapshot.observed_at
+        if observed_at.tzinfo is None or observed_at.utcoffset() is None:
+            raise ValueError(f"naive datetime {observed_at!r}: runplane stores timezone-aware UTC")
+        self.rows[snapshot.runtime_id] = replace(
+            snapshot,
+            observed_at=observed_at.astimezone(UTC),
+            details=copy.deepcopy(snapshot.details),
+        )
 
     async def get(self, runtime_id: str) -> HealthSnapshot | None:
         row = self.rows.get(runtime_id)
