@@ -13,6 +13,7 @@ from cloudevents.v1.http import from_json
 from fastapi import FastAPI
 from sse_starlette import ServerSentEvent
 
+from runplane.adapters.memory.event_stream import InMemoryEventReader
 from runplane.adapters.memory.stores import InMemoryApiKeyStore
 from runplane.api import routes_events
 from runplane.api.app import create_app
@@ -21,7 +22,7 @@ from runplane.cli_events import SseMessage, parse_sse
 from runplane.domain.errors import StoreUnavailable
 from runplane.domain.event_reading import EventFilter, StoredEvent
 from runplane.services.keys import ApiKeys
-from tests.support.events import InMemoryEventReader, lifecycle_event
+from tests.support.events import lifecycle_event
 from tests.support.streams import sample
 from tests.support.world import World
 
