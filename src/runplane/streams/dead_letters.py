@@ -18,6 +18,7 @@ from typing import Any
 import redis.asyncio
 
 from runplane.domain.dead_letters import DeadLetter, DeadLetterNotFound, DeadLetterUnreplayable
+from runplane.domain.event_reading import is_stream_id
 from runplane.streams.entries import StreamEntry, decode_text
 from runplane.streams.settings import DEAD_LETTER_STREAM
 
@@ -87,6 +88,8 @@ async def get_dead_letter(
     *,
     dead_letter_stream: str = DEAD_LETTER_STREAM,
 ) -> DeadLetter | None:
+    if not is_stream_id(dead_letter_id):
+        return None  # no entry has such an id (and XRANGE would refuse it)
     entries: Any = await client.xrange(dead_letter_stream, min=dead_letter_id, max=dead_letter_id)
     if not entries:
         return None
@@ -122,5 +125,7 @@ async def drop_dead_letter(
     dead_letter_stream: str = DEAD_LETTER_STREAM,
 ) -> bool:
     """Delete a dead letter; False if there was none with that id."""
+    if not is_stream_id(dead_letter_id):
+        return False  # no entry has such an id (and XDEL would refuse it)
     deleted: int = await client.xdel(dead_letter_stream, dead_letter_id)
     return deleted > 0
