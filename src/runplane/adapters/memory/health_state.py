@@ -11,7 +11,12 @@ from runplane.adapters.memory.health import InMemoryHealthEvents
 from runplane.adapters.memory.leases import InMemoryLeaseStore
 from runplane.adapters.memory.stores import InMemoryRuntimeStore
 from runplane.domain.health import HealthEvent
-from runplane.domain.health_state import HealthSnapshot, RuntimeSnapshot
+from runplane.domain.health_state import (
+    HealthSnapshot,
+    MalformedHealthEvent,
+    RuntimeSnapshot,
+    decode_health_event,
+)
 from runplane.domain.records import RuntimeRecord
 from runplane.domain.statuses import Status
 
@@ -48,14 +53,25 @@ class InMemorySnapshotPublisher:
 
 
 class InMemoryHealthEventReader:
-    """Reads what an InMemoryHealthEvents publisher holds."""
+    """Reads what an InMemoryHealthEvents publisher holds, as the Redis reader
+    reads the stream: each event as its flat fields decode (times in whole
+    milliseconds, details a JSON copy), and one that does not decode passed over."""
 
     def __init__(self, events: InMemoryHealthEvents) -> None:
         self._events = events
 
     async def recent(self, runtime_id: str, *, limit: int = 20) -> list[HealthEvent]:
-        mine = [e for e in reversed(self._events.events) if e.runtime_id == runtime_id]
-        return mine[:limit]
+        mine: list[HealthEvent] = []
+        for event in reversed(self._events.events):
+            if len(mine) >= limit:
+                break
+            if event.runtime_id != runtime_id:
+                continue
+            try:
+                mine.append(decode_health_event(event.as_fields()))
+            except MalformedHealthEvent:
+                continue
+        return mine
 
 
 class InMemoryLeaseProbe:
