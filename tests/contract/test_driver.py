@@ -1,7 +1,8 @@
-"""Driver contract: the process driver and the docker driver (on Podman's
-Docker-compatible socket) answer every lifecycle call alike. Each backend
-brings its own commands: host programs for processes, the busybox image
-`local/tiny` for containers."""
+"""Driver contract: the process driver, the docker driver (on Podman's
+Docker-compatible socket) and the in-memory fake answer every lifecycle call
+alike. Each backend brings its own commands: host programs for processes, the
+busybox image `local/tiny` for containers, and for the fake, which runs
+nothing, the same commands read as what its runtime does."""
 
 from __future__ import annotations
 
@@ -18,13 +19,16 @@ import pytest
 
 from runplane.adapters.drivers.docker import DockerDriver
 from runplane.adapters.drivers.process import ProcessDriver
-from runplane.domain.drivers import ContainerInfo, ContainerState
+from runplane.domain.drivers import ContainerInfo, ContainerState, StartedContainer
 from runplane.domain.errors import ContainerGone, InvalidSpec
 from runplane.ports.drivers import Driver
+from runplane.testing.driver import InMemoryDriver
 from tests.support.podman import IMAGE, PodmanService
 
 IGNORES_TERM = ["sh", "-c", "trap '' TERM; sleep 60"]
 """Ignores SIGTERM (and so does its child, which inherits the ignored signal)."""
+EXITS = ["sh", "-c"]
+"""`EXITS + ["exit N"]` ends by itself with code N."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,7 +69,7 @@ class DriverContract:
 
     async def test_list_containers_names_each_runtime(self, backend: Backend) -> None:
         first = await backend.driver.start("rt-a", backend.spec(backend.sleeper))
-        second = await backend.driver.start("rt-b", backend.spec(["sh", "-c", "exit 0"]))
+        second = await backend.driver.start("rt-b", backend.spec([*EXITS, "exit 0"]))
         await wait_for_state(backend.driver, second.container_id, ContainerState.EXITED)
 
         listed = {info.container_id: info for info in await backend.driver.list_containers()}
@@ -120,7 +124,7 @@ class DriverContract:
         assert (info.state, info.signal) == (ContainerState.EXITED, signal.SIGTERM)
 
     async def test_an_exit_by_itself_keeps_its_code(self, backend: Backend) -> None:
-        started = await backend.driver.start("r", backend.spec(["sh", "-c", "exit 3"]))
+        started = await backend.driver.start("r", backend.spec([*EXITS, "exit 3"]))
 
         info = await wait_for_state(backend.driver, started.container_id, ContainerState.EXITED)
 
@@ -214,3 +218,30 @@ class TestDockerDriver(DriverContract):
         finally:
             for driver in drivers:
                 await driver.aclose()
+
+
+class ScriptedMemoryDriver(InMemoryDriver):
+    """The in-memory driver with the runtime behaviour the other backends get from
+    this suite's commands: `sh -c 'exit N'` ends by itself with code N, and
+    IGNORES_TERM ignores its stop signal. Steering only: what the driver then
+    reports is the fake's own."""
+
+    async def start(self, runtime_id: str, spec: dict[str, Any]) -> StartedContainer:
+        started = await super().start(runtime_id, spec)
+        command = spec["command"]
+        if command == IGNORES_TERM:
+            self.ignore_stop_signal(started.container_id)
+        elif command[:2] == EXITS and command[2].startswith("exit "):
+            self.exit(started.container_id, int(command[2].removeprefix("exit ")))
+        return started
+
+
+class TestInMemoryDriver(DriverContract):
+    @pytest.fixture
+    def backend(self) -> Backend:
+        driver = ScriptedMemoryDriver()
+
+        def spec(command: list[str], **fields: Any) -> dict[str, Any]:
+            return {"command": command, **fields}
+
+        return Backend(driver, spec, ["sleep", "60"], driver.restarted)

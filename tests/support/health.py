@@ -1,6 +1,6 @@
-"""Health monitoring on the fakes world: a driver that marks its containers with
-their runtime (as the process driver's list does) and can OOM-kill them, a
-prober tests script, and every health part wired to the world's stores."""
+"""Health monitoring on the fakes world: a driver that can OOM-kill its
+containers and start strays, a prober tests script, and every health part
+wired to the world's stores."""
 
 from __future__ import annotations
 
@@ -33,8 +33,8 @@ from tests.support.world import World
 
 
 class MarkingDriver(InMemoryDriver):
-    """InMemoryDriver whose list carries each container's runtime id.
-    `before_inspect`, when set, runs (once) as an inspect begins: a race."""
+    """InMemoryDriver that can OOM-kill and start strays. `before_inspect`, when
+    set, runs (once) as an inspect begins: a race."""
 
     before_inspect: Callable[[], Awaitable[None]] | None = None
 
@@ -43,11 +43,6 @@ class MarkingDriver(InMemoryDriver):
         if hook is not None:
             await hook()
         return await super().inspect(container_id)
-
-    async def list_containers(self) -> list[ContainerInfo]:
-        listed = await super().list_containers()
-        owners = {cid: c.runtime_id for cid, c in self.containers.items()}
-        return [replace(info, runtime_id=owners.get(info.container_id)) for info in listed]
 
     def oom_kill(self, container_id: str) -> None:
         """The kernel killed it for memory: SIGKILL, and the engine says OOM."""

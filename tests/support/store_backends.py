@@ -21,6 +21,8 @@ from sqlalchemy import delete
 
 from runplane.adapters.sql.api_key_store import SqlApiKeyStore
 from runplane.adapters.sql.engine import SqlDatabase
+from runplane.adapters.sql.engine_health import SqlEngineHealthStore
+from runplane.adapters.sql.health_snapshots import SqlHealthSnapshotStore
 from runplane.adapters.sql.migrate import upgrade
 from runplane.adapters.sql.operation_log import SqlOperationLog
 from runplane.adapters.sql.outbox import SqlOutbox
@@ -30,8 +32,13 @@ from runplane.domain.operations import OpKind, OpSource, Outcome
 from runplane.domain.records import OperationEntry, RuntimeRecord
 from runplane.domain.statuses import Status
 from runplane.ports.api_keys import ApiKeyStore
+from runplane.ports.health import EngineHealthStore, HealthSnapshotStore
 from runplane.ports.lifecycle import OperationLog, RuntimeStore
 from runplane.ports.lifecycle_events import Outbox
+from runplane.testing.health import (
+    InMemoryEngineHealthStore,
+    InMemoryHealthSnapshotStore,
+)
 from runplane.testing.stores import (
     InMemoryApiKeyStore,
     InMemoryOperationLog,
@@ -44,15 +51,27 @@ T0 = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
 
 @dataclass(frozen=True, slots=True)
 class Stores:
+    """The ports one database serves, over the same data."""
+
     runtimes: RuntimeStore
     operations: OperationLog
     api_keys: ApiKeyStore
     outbox: Outbox
+    engine_health: EngineHealthStore
+    health_snapshots: HealthSnapshotStore
 
 
 def memory_stores() -> Stores:
     log = InMemoryOperationLog()
-    return Stores(InMemoryRuntimeStore(log), log, InMemoryApiKeyStore(), log.outbox)
+    runtimes = InMemoryRuntimeStore(log)
+    return Stores(
+        runtimes,
+        log,
+        InMemoryApiKeyStore(),
+        log.outbox,
+        InMemoryEngineHealthStore(runtimes),
+        InMemoryHealthSnapshotStore(),
+    )
 
 
 def sql_stores(database: SqlDatabase) -> Stores:
@@ -61,6 +80,8 @@ def sql_stores(database: SqlDatabase) -> Stores:
         SqlOperationLog(database),
         SqlApiKeyStore(database),
         SqlOutbox(database),
+        SqlEngineHealthStore(database),
+        SqlHealthSnapshotStore(database),
     )
 
 

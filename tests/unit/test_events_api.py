@@ -21,8 +21,9 @@ from runplane.cli.events import SseMessage, parse_sse
 from runplane.domain.errors import StoreUnavailable
 from runplane.domain.event_reading import EventFilter, StoredEvent
 from runplane.services.api_keys import ApiKeys
+from runplane.testing.event_stream import InMemoryEventReader
 from runplane.testing.stores import InMemoryApiKeyStore
-from tests.support.events import InMemoryEventReader, lifecycle_event
+from tests.support.events import lifecycle_event
 from tests.support.streams import sample
 from tests.support.world import World
 

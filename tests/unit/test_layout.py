@@ -13,13 +13,14 @@ PACKAGE = Path(__file__).resolve().parents[2] / "src" / "runplane"
 MAX_LINES = 300
 
 ALLOWED: dict[str, set[str]] = {
-    # layer -> the layers it may import (besides itself)
+    # layer -> the layers (or single modules) it may import, besides itself.
+    # The fakes name streams as the Redis adapters do, from the one names module.
     "domain": set(),
     "ports": {"domain"},
     "services": {"domain", "ports"},
     "streams": {"domain", "ports"},
     "adapters": {"domain", "ports"},
-    "testing": {"domain", "ports"},
+    "testing": {"domain", "ports", "adapters.redis.names"},
     "workers": {"domain", "ports", "services", "streams"},
     "api": {"domain", "ports", "services"},
     "cli": {"domain", "config", "bootstrap"},
@@ -72,6 +73,8 @@ def test_dependencies_point_inward() -> None:
         allowed = ALLOWED.get(own, set())
         for target in targets:
             theirs = layer(target)
+            if target.removeprefix("runplane.") in allowed:
+                continue
             if theirs in {own, "", *ANYWHERE} or "*" in allowed or theirs in allowed:
                 continue
             wrong.append(f"{module} -> {target}")

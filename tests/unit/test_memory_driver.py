@@ -178,3 +178,42 @@ async def test_calls_count_what_reached_the_driver_failures_included() -> None:
     await driver.pause(cid)
 
     assert (driver.calls["start"], driver.calls["pause"], driver.calls["stop"]) == (1, 2, 0)
+
+
+async def test_a_restarted_driver_shares_the_containers_and_their_numbering() -> None:
+    driver = InMemoryDriver()
+    first = (await driver.start("a", SPEC)).container_id
+
+    fresh = driver.restarted()
+    second = (await fresh.start("b", SPEC)).container_id
+    await fresh.pause(first)
+
+    assert (first, second) == ("m-1", "m-2")
+    assert (await driver.inspect(first)).state is ContainerState.PAUSED
+    assert [(i.container_id, i.runtime_id) for i in await driver.list_containers()] == [
+        ("m-1", "a"),
+        ("m-2", "b"),
+    ]
+    assert (driver.started, fresh.calls["start"], driver.calls["start"]) == (2, 1, 1)
+
+
+async def test_a_runtime_ignoring_its_stop_signal_is_killed_past_the_timeout() -> None:
+    driver = InMemoryDriver()
+    cid = (await driver.start("a", {**SPEC, "stop_timeout_s": 30})).container_id
+    driver.ignore_stop_signal(cid)
+
+    info = await driver.stop(cid, timeout_s=0.01)
+
+    assert (info.state, info.exit_code, info.signal) == (
+        ContainerState.EXITED,
+        128 + signal.SIGKILL,
+        signal.SIGKILL,
+    )
+
+
+def test_a_spec_must_name_what_runs() -> None:
+    driver = InMemoryDriver()
+
+    with pytest.raises(InvalidSpec, match="command or an image"):
+        driver.validate_spec({"port": 8080})
+    assert driver.validate_spec({"image": "x"}) == {"image": "x"}

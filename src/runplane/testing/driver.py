@@ -1,6 +1,7 @@
 """A dict-backed driver with the process driver's semantics and no processes,
-for unit tests and benchmarks. Tests steer it with `vanish`, `exit` and
-`fail_next`, and assert on what `inspect` then says."""
+for unit tests and benchmarks. Tests steer it with `vanish`, `exit`,
+`ignore_stop_signal` and `fail_next`, and assert on what `inspect` then says.
+The driver contract (tests/contract/test_driver.py) holds it to the real ones."""
 
 from __future__ import annotations
 
@@ -9,9 +10,10 @@ import copy
 import signal
 from collections import Counter, deque
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
+from runplane.domain.driver_specs import DEFAULT_STOP_TIMEOUT_S
 from runplane.domain.drivers import ContainerInfo, ContainerState, StartedContainer
 from runplane.domain.errors import ContainerGone, DriverError, InvalidSpec
 
@@ -24,6 +26,16 @@ class MemoryContainer:
     runtime_id: str
     spec: dict[str, Any]
     info: ContainerInfo
+    ignores_stop: bool = False
+    """Its process ignores its stop signal: a stop waits out its timeout, then kills."""
+
+
+@dataclass(slots=True)
+class _Engine:
+    """What outlives a driver: its containers, and how many were ever started."""
+
+    containers: dict[str, MemoryContainer] = field(default_factory=dict)
+    started: int = 0
 
 
 class InMemoryDriver:
@@ -31,9 +43,9 @@ class InMemoryDriver:
 
     `latency_s` makes every call take that long (benchmarks, races); even at 0
     each call yields to the event loop once, as a real driver would.
-    `validator` replaces the default spec check, which accepts any object and
-    checks only the fields it knows (`command`, `port`, `stop_timeout_s`,
-    `health`, `restart_policy`)."""
+    `validator` replaces the default spec check, which accepts any object that
+    names a `command` or an `image` and checks only the fields it knows
+    (`command`, `port`, `stop_timeout_s`, `health`, `restart_policy`)."""
 
     def __init__(
         self,
@@ -45,9 +57,9 @@ class InMemoryDriver:
         self.name = name
         self.latency_s = latency_s
         self._validator = validator or _validate_loosely
-        self._containers: dict[str, MemoryContainer] = {}
+        self._engine = _Engine()
+        self._containers = self._engine.containers
         self._failures: dict[str, deque[Exception]] = {op: deque() for op in OPERATIONS}
-        self._started = 0
         self.calls: Counter[str] = Counter()
         """Calls that reached the driver, per operation, failed ones included."""
 
@@ -70,6 +82,10 @@ class InMemoryDriver:
         await self._enter("stop")
         container = self._live(container_id)
         sig = _stop_signal(container.spec)
+        if container.ignores_stop:
+            grace = container.spec.get("stop_timeout_s", DEFAULT_STOP_TIMEOUT_S)
+            await asyncio.sleep(grace if timeout_s is None else timeout_s)
+            container, sig = self._live(container_id), signal.SIGKILL
         # Like a process killed by its stop signal: code 128 + N.
         info = ContainerInfo(
             container_id, ContainerState.EXITED, 128 + sig, sig, f"killed by {sig.name}"
@@ -97,8 +113,9 @@ class InMemoryDriver:
         return container.info
 
     async def list_containers(self) -> list[ContainerInfo]:
+        """Each with the runtime it was started for, as the process driver lists them."""
         await self._enter("list_containers")
-        return [container.info for container in self._containers.values()]
+        return [replace(c.info, runtime_id=c.runtime_id) for c in self._containers.values()]
 
     # -- helpers for tests ----------------------------------------------------
 
@@ -108,6 +125,21 @@ class InMemoryDriver:
         if op not in OPERATIONS:
             raise ValueError(f"unknown driver operation {op!r}; one of {sorted(OPERATIONS)}")
         self._failures[op].append(error or DriverError(f"injected {op} failure"))
+
+    def restarted(self) -> InMemoryDriver:
+        """A new driver over the same containers, as after a runplane restart: it
+        lists, stops and removes what this one started (`calls` and `fail_next`
+        are its own)."""
+        fresh = type(self)(name=self.name, latency_s=self.latency_s, validator=self._validator)
+        fresh._engine = self._engine
+        fresh._containers = self._engine.containers
+        return fresh
+
+    def ignore_stop_signal(self, container_id: str) -> None:
+        """The container's process ignores its stop signal: `stop` waits out the
+        timeout (the call's, else the spec's `stop_timeout_s`), then kills it."""
+        container = self._live(container_id)
+        self._containers[container_id] = replace(container, ignores_stop=True)
 
     def vanish(self, container_id: str) -> None:
         """The container disappears behind the driver's back (inspect: MISSING)."""
@@ -133,7 +165,15 @@ class InMemoryDriver:
     @property
     def started(self) -> int:
         """How many containers were ever started."""
-        return self._started
+        return self._engine.started
+
+    @property
+    def _started(self) -> int:
+        return self._engine.started
+
+    @_started.setter
+    def _started(self, value: int) -> None:
+        self._engine.started = value
 
     # -- internals ------------------------------------------------------------
 
@@ -162,9 +202,13 @@ def _stop_signal(spec: dict[str, Any]) -> signal.Signals:
 
 
 def _validate_loosely(spec: dict[str, Any]) -> dict[str, Any]:
-    """Any object, with the fields the process driver knows checked for shape."""
+    """Any object that names what runs (a `command`, as for the process driver, or
+    an `image`, as for docker), with the fields the process driver knows checked
+    for shape."""
     if not isinstance(spec, dict):
         raise InvalidSpec("spec must be an object")
+    if spec.get("command") is None and spec.get("image") is None:
+        raise InvalidSpec("spec must name what runs: a command or an image")
     command = spec.get("command")
     if command is not None and (
         not isinstance(command, list)

@@ -5,10 +5,15 @@ from __future__ import annotations
 
 import copy
 from dataclasses import replace
-from datetime import datetime
+from datetime import UTC, datetime
 
 from runplane.domain.health.events import HealthEvent
-from runplane.domain.health.reactions import HealthSnapshot, RuntimeSnapshot
+from runplane.domain.health.reactions import (
+    HealthSnapshot,
+    MalformedHealthEvent,
+    RuntimeSnapshot,
+    decode_health_event,
+)
 from runplane.domain.records import RuntimeRecord
 from runplane.domain.statuses import Status
 from runplane.testing.health_events import InMemoryHealthEvents
@@ -21,7 +26,15 @@ class InMemoryHealthSnapshotStore:
         self.rows: dict[str, HealthSnapshot] = {}
 
     async def upsert(self, snapshot: HealthSnapshot) -> None:
-        self.rows[snapshot.runtime_id] = replace(snapshot, details=copy.deepcopy(snapshot.details))
+        """Stored as the SQL row comes back: a copy, `observed_at` in UTC."""
+        observed_at = snapshot.observed_at
+        if observed_at.tzinfo is None or observed_at.utcoffset() is None:
+            raise ValueError(f"naive datetime {observed_at!r}: runplane stores timezone-aware UTC")
+        self.rows[snapshot.runtime_id] = replace(
+            snapshot,
+            observed_at=observed_at.astimezone(UTC),
+            details=copy.deepcopy(snapshot.details),
+        )
 
     async def get(self, runtime_id: str) -> HealthSnapshot | None:
         row = self.rows.get(runtime_id)
@@ -40,14 +53,25 @@ class InMemorySnapshotPublisher:
 
 
 class InMemoryHealthEventReader:
-    """Reads what an InMemoryHealthEvents publisher holds."""
+    """Reads what an InMemoryHealthEvents publisher holds, as the Redis reader
+    reads the stream: each event as its flat fields decode (times in whole
+    milliseconds, details a JSON copy), and one that does not decode passed over."""
 
     def __init__(self, events: InMemoryHealthEvents) -> None:
         self._events = events
 
     async def recent(self, runtime_id: str, *, limit: int = 20) -> list[HealthEvent]:
-        mine = [e for e in reversed(self._events.events) if e.runtime_id == runtime_id]
-        return mine[:limit]
+        mine: list[HealthEvent] = []
+        for event in reversed(self._events.events):
+            if len(mine) >= limit:
+                break
+            if event.runtime_id != runtime_id:
+                continue
+            try:
+                mine.append(decode_health_event(event.as_fields()))
+            except MalformedHealthEvent:
+                continue
+        return mine
 
 
 class InMemoryLeaseProbe:

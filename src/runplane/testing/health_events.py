@@ -10,4 +10,5 @@ class InMemoryHealthEvents:
         self.events: list[HealthEvent] = []
 
     async def publish(self, event: HealthEvent) -> None:
+        event.as_fields()  # what the stream could not carry (details not JSON) is refused
         self.events.append(event)

@@ -60,7 +60,7 @@ class InMemoryOutbox:
                     type=event.type,
                     durable=event.durable,
                     payload=event.to_json(),
-                    created_at=event.time,
+                    created_at=_stored_value(event.time),
                 )
             )
 
@@ -71,8 +71,9 @@ class InMemoryOutbox:
         self._sent.update(seqs)
 
     async def oldest_pending_at(self) -> datetime | None:
-        pending = await self.pending(limit=1)
-        return pending[0].created_at if pending else None
+        """The earliest event time among the pending events (not the lowest seq's:
+        events are not always committed in the order of their times)."""
+        return min((e.created_at for e in await self.pending(limit=len(self.events))), default=None)
 
 
 class InMemoryOperationLog:

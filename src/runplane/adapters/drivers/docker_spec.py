@@ -18,7 +18,7 @@ import re
 import signal
 from typing import Any
 
-from runplane.adapters.drivers.spec_checks import (
+from runplane.domain.driver_specs import (
     checked_object,
     copy_passed_through,
     kind,

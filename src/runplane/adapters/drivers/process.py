@@ -32,7 +32,7 @@ from runplane.adapters.drivers.process_launch import (
 from runplane.adapters.drivers.process_observe import Observation, observe
 from runplane.adapters.drivers.process_spec import DEFAULT_STOP_SIGNAL, validate_process_spec
 from runplane.adapters.drivers.process_wait import process_end
-from runplane.adapters.drivers.spec_checks import DEFAULT_STOP_TIMEOUT_S
+from runplane.domain.driver_specs import DEFAULT_STOP_TIMEOUT_S
 from runplane.domain.drivers import ContainerInfo, ContainerState, StartedContainer
 from runplane.domain.errors import ContainerGone, DriverError
 from runplane.domain.health.spec import check_health_parts

@@ -12,7 +12,7 @@ from __future__ import annotations
 import signal
 from typing import Any
 
-from runplane.adapters.drivers.spec_checks import (
+from runplane.domain.driver_specs import (
     checked_object,
     copy_passed_through,
     kind,

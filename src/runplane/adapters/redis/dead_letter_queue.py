@@ -20,6 +20,7 @@ from runplane.domain.dead_letters import (
     DeadLetterUnreplayable,
     parse_dead_letter,
 )
+from runplane.domain.event_reading import is_stream_id
 
 
 class RedisDeadLetterQueue:
@@ -35,6 +36,8 @@ class RedisDeadLetterQueue:
         return [parse_dead_letter(entry_id, raw) for entry_id, raw in entries or []]
 
     async def get(self, dead_letter_id: str) -> DeadLetter | None:
+        if not is_stream_id(dead_letter_id):
+            return None  # no entry has such an id (and XRANGE would refuse it)
         with unavailable_on_connection_errors("get dead letter"):
             entries: Any = await self.client.xrange(
                 self.stream, min=dead_letter_id, max=dead_letter_id
@@ -62,6 +65,8 @@ class RedisDeadLetterQueue:
 
     async def drop(self, dead_letter_id: str) -> bool:
         """Delete a dead letter; False if there was none with that id."""
+        if not is_stream_id(dead_letter_id):
+            return False  # no entry has such an id (and XDEL would refuse it)
         with unavailable_on_connection_errors("drop dead letter"):
             deleted: int = await self.client.xdel(self.stream, dead_letter_id)
         return deleted > 0
