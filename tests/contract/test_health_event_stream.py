@@ -15,13 +15,11 @@ import pytest
 import redis.asyncio
 
 from runplane.adapters.redis.client import connect
-from runplane.adapters.redis.health import RedisHealthEventPublisher
-from runplane.adapters.redis.health_reads import RedisHealthEventReader
+from runplane.adapters.redis.health import RedisHealthEventPublisher, RedisHealthEventReader
 from runplane.domain.errors import StoreUnavailable
 from runplane.domain.health.events import HealthEvent, HealthEventType
 from runplane.ports.health import HealthEventPublisher, HealthEventReader
-from runplane.testing.health import InMemoryHealthEventReader
-from runplane.testing.health_events import InMemoryHealthEvents
+from runplane.testing.health import InMemoryHealthEventReader, InMemoryHealthEvents
 from tests.support.redis import RedisServer, free_port
 from tests.support.streams import unique
 

@@ -12,12 +12,10 @@ import pytest
 import redis.asyncio
 
 from runplane.adapters.redis.client import connect
-from runplane.adapters.redis.health_reads import RedisLeaseProbe
-from runplane.adapters.redis.leases import RedisLeaseStore
+from runplane.adapters.redis.leases import RedisLeaseProbe, RedisLeaseStore
 from runplane.domain.errors import StoreUnavailable
 from runplane.ports.leases import LeaseProbe, LeaseStore
-from runplane.testing.health import InMemoryLeaseProbe
-from runplane.testing.leases import InMemoryLeaseStore
+from runplane.testing.leases import InMemoryLeaseProbe, InMemoryLeaseStore
 from tests.support.clock import FakeClock
 from tests.support.redis import RedisServer, free_port
 

@@ -12,7 +12,7 @@ import pytest
 import redis.asyncio
 
 from runplane.adapters.redis.client import connect
-from runplane.adapters.redis.health_reads import RedisSnapshotPublisher
+from runplane.adapters.redis.health import RedisSnapshotPublisher
 from runplane.domain.errors import StoreUnavailable
 from runplane.domain.health.reactions import RuntimeSnapshot
 from runplane.ports.health import SnapshotPublisher

@@ -22,7 +22,7 @@ from runplane.adapters.system import SystemClock
 from runplane.domain.drivers import ContainerState
 from runplane.domain.errors import DriverError, InvalidSpec, StoreUnavailable
 from runplane.domain.health.events import HealthEvent, HealthEventType
-from runplane.testing.health_events import InMemoryHealthEvents
+from runplane.testing.health import InMemoryHealthEvents
 from tests.support.podman import IMAGE, PodmanService
 
 SLEEPER = ["sh", "-c", "trap 'exit 143' TERM; sleep 60 & wait"]

@@ -21,13 +21,12 @@ import redis.asyncio
 from runplane.adapters.drivers.process import ProcessDriver
 from runplane.adapters.probes import NetworkProber
 from runplane.adapters.redis.client import connect
-from runplane.adapters.redis.health import RedisHealthEventPublisher
-from runplane.adapters.redis.health_reads import (
+from runplane.adapters.redis.health import (
+    RedisHealthEventPublisher,
     RedisHealthEventReader,
-    RedisLeaseProbe,
     RedisSnapshotPublisher,
 )
-from runplane.adapters.redis.leases import RedisLeaseStore
+from runplane.adapters.redis.leases import RedisLeaseProbe, RedisLeaseStore
 from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.engine_health import SqlEngineHealthStore
 from runplane.adapters.sql.health_snapshots import SqlHealthSnapshotStore

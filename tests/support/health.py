@@ -21,11 +21,11 @@ from runplane.testing.driver import InMemoryDriver, MemoryContainer
 from runplane.testing.health import (
     InMemoryEngineHealthStore,
     InMemoryHealthEventReader,
+    InMemoryHealthEvents,
     InMemoryHealthSnapshotStore,
-    InMemoryLeaseProbe,
     InMemorySnapshotPublisher,
 )
-from runplane.testing.health_events import InMemoryHealthEvents
+from runplane.testing.leases import InMemoryLeaseProbe
 from runplane.workers.health_monitor import HealthMonitor
 from runplane.workers.reconciler import Reconciler
 from runplane.workers.restarts import RestartScheduler

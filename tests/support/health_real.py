@@ -15,13 +15,12 @@ import redis.asyncio
 
 from runplane.adapters.probes import NetworkProber
 from runplane.adapters.redis.client import connect, connect_bytes
-from runplane.adapters.redis.health import RedisHealthEventPublisher
-from runplane.adapters.redis.health_reads import (
+from runplane.adapters.redis.health import (
+    RedisHealthEventPublisher,
     RedisHealthEventReader,
-    RedisLeaseProbe,
     RedisSnapshotPublisher,
 )
-from runplane.adapters.redis.leases import RedisLeaseStore
+from runplane.adapters.redis.leases import RedisLeaseProbe, RedisLeaseStore
 from runplane.adapters.redis.offsets import RedisOffsetStore
 from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.engine_health import SqlEngineHealthStore

@@ -35,10 +35,7 @@ from runplane.ports.api_keys import ApiKeyStore
 from runplane.ports.health import EngineHealthStore, HealthSnapshotStore
 from runplane.ports.lifecycle import OperationLog, RuntimeStore
 from runplane.ports.lifecycle_events import Outbox
-from runplane.testing.health import (
-    InMemoryEngineHealthStore,
-    InMemoryHealthSnapshotStore,
-)
+from runplane.testing.health import InMemoryEngineHealthStore, InMemoryHealthSnapshotStore
 from runplane.testing.stores import (
     InMemoryApiKeyStore,
     InMemoryOperationLog,

@@ -8,12 +8,12 @@ import dataclasses
 import redis.asyncio
 
 from runplane.adapters.probes import NetworkProber
-from runplane.adapters.redis.health import RedisHealthEventPublisher
-from runplane.adapters.redis.health_reads import (
+from runplane.adapters.redis.health import (
+    RedisHealthEventPublisher,
     RedisHealthEventReader,
-    RedisLeaseProbe,
     RedisSnapshotPublisher,
 )
+from runplane.adapters.redis.leases import RedisLeaseProbe
 from runplane.adapters.redis.names import HEALTH_EVENTS_STREAM
 from runplane.adapters.redis.offsets import RedisOffsetStore
 from runplane.adapters.sql.engine import SqlDatabase

@@ -1,5 +1,5 @@
-"""In-memory health snapshot rows, runtime snapshots, a health event reader and
-a lease probe: the fakes of `services.health_ports`, holding state for tests."""
+"""In-memory health: published events, snapshot rows, runtime snapshots, a
+health event reader and engine-health summaries; the fakes of `ports.health`."""
 
 from __future__ import annotations
 
@@ -16,9 +16,16 @@ from runplane.domain.health.reactions import (
 )
 from runplane.domain.records import RuntimeRecord
 from runplane.domain.statuses import Status
-from runplane.testing.health_events import InMemoryHealthEvents
-from runplane.testing.leases import InMemoryLeaseStore
 from runplane.testing.stores import InMemoryRuntimeStore
+
+
+class InMemoryHealthEvents:
+    def __init__(self) -> None:
+        self.events: list[HealthEvent] = []
+
+    async def publish(self, event: HealthEvent) -> None:
+        event.as_fields()  # what the stream could not carry (details not JSON) is refused
+        self.events.append(event)
 
 
 class InMemoryHealthSnapshotStore:
@@ -72,16 +79,6 @@ class InMemoryHealthEventReader:
             except MalformedHealthEvent:
                 continue
         return mine
-
-
-class InMemoryLeaseProbe:
-    """Looks at an InMemoryLeaseStore."""
-
-    def __init__(self, leases: InMemoryLeaseStore) -> None:
-        self._leases = leases
-
-    async def is_held(self, name: str) -> bool:
-        return self._leases.holder(name) is not None
 
 
 class InMemoryEngineHealthStore:

@@ -78,3 +78,13 @@ class InMemoryOffsetStore:
 
     async def save(self, consumer: str, stream: str, entry_id: str) -> None:
         self._offsets[(consumer, stream)] = entry_id
+
+
+class InMemoryLeaseProbe:
+    """Looks at an InMemoryLeaseStore."""
+
+    def __init__(self, leases: InMemoryLeaseStore) -> None:
+        self._leases = leases
+
+    async def is_held(self, name: str) -> bool:
+        return self._leases.holder(name) is not None

@@ -1,13 +1,21 @@
-"""Health events on Redis: the `runtime:health_events` stream."""
+"""Health on Redis: publishing to `runtime:health_events` and a bounded look
+back over it, and the `runtime:snapshots` stream."""
 
 from __future__ import annotations
+
+from typing import Any
 
 import redis.asyncio
 from redis.typing import FieldT
 
 from runplane.adapters.redis.client import unavailable_on_connection_errors
-from runplane.adapters.redis.names import HEALTH_EVENTS_STREAM
+from runplane.adapters.redis.names import HEALTH_EVENTS_STREAM, SNAPSHOTS_STREAM
 from runplane.domain.health.events import HealthEvent
+from runplane.domain.health.reactions import (
+    MalformedHealthEvent,
+    RuntimeSnapshot,
+    decode_health_event,
+)
 
 
 class RedisHealthEventPublisher:
@@ -25,3 +33,61 @@ class RedisHealthEventPublisher:
         fields: dict[FieldT, FieldT] = {k: v for k, v in event.as_fields().items()}  # noqa: C416
         with unavailable_on_connection_errors("publish health event"):
             await self.client.xadd(self.stream, fields, maxlen=self.max_len, approximate=True)
+
+
+DEFAULT_LOOK_BACK = 2_000
+"""How many of the newest health events `recent` looks through."""
+
+
+class RedisSnapshotPublisher:
+    def __init__(
+        self,
+        client: redis.asyncio.Redis,
+        stream: str = SNAPSHOTS_STREAM,
+        max_len: int | None = 1_000_000,
+    ) -> None:
+        self.client = client
+        self.stream = stream
+        self.max_len = max_len
+
+    async def publish(self, snapshot: RuntimeSnapshot) -> None:
+        fields: dict[FieldT, FieldT] = dict(snapshot.as_fields().items())
+        with unavailable_on_connection_errors("publish runtime snapshot"):
+            await self.client.xadd(
+                self.stream, fields, maxlen=self.max_len, approximate=self.max_len is not None
+            )
+
+
+class RedisHealthEventReader:
+    """A runtime's latest events among the stream's newest `look_back` entries:
+    enough for "what happened lately", never a scan of the whole stream."""
+
+    def __init__(
+        self,
+        client: redis.asyncio.Redis,
+        stream: str = HEALTH_EVENTS_STREAM,
+        look_back: int = DEFAULT_LOOK_BACK,
+    ) -> None:
+        self.client = client
+        self.stream = stream
+        self.look_back = look_back
+
+    async def recent(self, runtime_id: str, *, limit: int = 20) -> list[HealthEvent]:
+        with unavailable_on_connection_errors("read health events"):
+            entries: Any = await self.client.xrevrange(self.stream, count=self.look_back)
+        events: list[HealthEvent] = []
+        for _, raw_fields in entries:
+            fields = {_text(k): _text(v) for k, v in raw_fields.items()}
+            if fields.get("runtime_id") != runtime_id:
+                continue
+            try:
+                events.append(decode_health_event(fields))
+            except MalformedHealthEvent:
+                continue
+            if len(events) >= limit:
+                break
+        return events
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value

@@ -58,3 +58,14 @@ class RedisLeaseStore:
         with unavailable_on_connection_errors("lease.release"):
             reply: int = await self._release(keys=[lease_key(runtime_id)], args=[token])
         return reply == 1
+
+
+class RedisLeaseProbe:
+    """Whether `lease:{<name>}` exists: someone holds that runtime's lease."""
+
+    def __init__(self, client: redis.asyncio.Redis) -> None:
+        self.client = client
+
+    async def is_held(self, name: str) -> bool:
+        with unavailable_on_connection_errors("lease.is_held"):
+            return bool(await self.client.exists(lease_key(name)))
