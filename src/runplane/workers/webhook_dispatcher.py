@@ -28,8 +28,8 @@ from runplane.domain.webhooks.rules import receives
 from runplane.ports.system import Clock, TokenGenerator
 from runplane.ports.webhooks import WebhookStore
 from runplane.services.webhooks.delivery import Deliverer
-from runplane.streams.backoff import Every
 from runplane.streams.entries import StreamEntry
+from runplane.streams.every import Every
 from runplane.streams.group import GroupConsumer
 from runplane.streams.handler import RetryLater
 from runplane.streams.settings import ConsumerSettings
