@@ -186,3 +186,4 @@ async def test_only_the_leader_reconciles(hw: HealthWorld) -> None:
     other = Leadership(hw.world.leases, tokens, "runplane:reconciler")
     assert await hw.reconciler(leadership=lead).reconcile_once()
     assert not await hw.reconciler(leadership=other).reconcile_once()
+    await lead.release()
