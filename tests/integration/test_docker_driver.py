@@ -23,6 +23,7 @@ from runplane.domain.drivers import ContainerState
 from runplane.domain.errors import DriverError, InvalidSpec, StoreUnavailable
 from runplane.domain.health.events import HealthEvent, HealthEventType
 from runplane.testing.health import InMemoryHealthEvents
+from runplane.workers.engine_events import EngineEventsLoop
 from tests.support.podman import IMAGE, PodmanService
 
 SLEEPER = ["sh", "-c", "trap 'exit 143' TERM; sleep 60 & wait"]
@@ -83,15 +84,14 @@ async def driver(podman: PodmanService) -> AsyncIterator[DockerDriver]:
 @pytest.fixture
 async def watched(driver: DockerDriver) -> AsyncIterator[Watched]:
     events = InMemoryHealthEvents()
-    watcher = DockerEventWatcher(
-        driver, events, SystemClock(), backoff_initial_s=0.1, backoff_max_s=0.5
-    )
-    task = asyncio.create_task(watcher.run())
+    watcher = DockerEventWatcher(driver, events, SystemClock())
+    loop = EngineEventsLoop(watcher, reconnect_s=0.05, backoff_cap_s=0.5)
+    task = asyncio.create_task(loop.run())
     await asyncio.wait_for(watcher.connected.wait(), 10)
     try:
         yield Watched(driver, events, watcher)
     finally:
-        watcher.request_stop()
+        loop.request_stop()
         await asyncio.wait_for(task, 10)
 
 
@@ -281,8 +281,9 @@ class FailsFirst(InMemoryHealthEvents):
 
 async def test_an_event_whose_publish_failed_comes_again(driver: DockerDriver) -> None:
     events = FailsFirst()
-    watcher = DockerEventWatcher(driver, events, SystemClock(), backoff_initial_s=0.1)
-    task = asyncio.create_task(watcher.run())
+    watcher = DockerEventWatcher(driver, events, SystemClock())
+    loop = EngineEventsLoop(watcher, reconnect_s=0.05)
+    task = asyncio.create_task(loop.run())
     try:
         await asyncio.wait_for(watcher.connected.wait(), 10)
         started = await driver.start("quits", spec(["sh", "-c", "exit 4"]))
@@ -291,7 +292,7 @@ async def test_an_event_whose_publish_failed_comes_again(driver: DockerDriver) -
             assert time.monotonic() < deadline, "the event never came again"
             await asyncio.sleep(0.05)
     finally:
-        watcher.request_stop()
+        loop.request_stop()
         await asyncio.wait_for(task, 10)
 
     assert events.failed == 1

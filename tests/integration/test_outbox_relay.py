@@ -15,6 +15,7 @@ import redis.asyncio
 from runplane.adapters.redis.client import connect
 from runplane.adapters.redis.event_publisher import RedisEventPublisher
 from runplane.adapters.redis.leases import RedisLeaseStore
+from runplane.adapters.redis.names import lease_key
 from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.migrate import upgrade_database
 from runplane.adapters.sql.operation_log import SqlOperationLog
@@ -28,8 +29,10 @@ from runplane.services.lifecycle.dependencies import Dependencies
 from runplane.services.lifecycle.requests import OperationRequest
 from runplane.services.lifecycle.service import Lifecycle
 from runplane.testing.driver import InMemoryDriver
+from runplane.workers.leadership import Leadership
 from runplane.workers.outbox_relay import OutboxRelay
 from tests.support.redis import RedisServer
+from tests.support.streams import wait_until
 
 
 class Setup:
@@ -48,17 +51,20 @@ class Setup:
             tokens=SecretTokenGenerator(),
         )
         self.life = Lifecycle.build(deps, "memory")
+        self.relays: list[OutboxRelay] = []
 
     def relay(self, publisher: object | None = None) -> OutboxRelay:
-        return OutboxRelay(
+        leadership = Leadership(
+            self.leases, SecretTokenGenerator(), f"relay-{self.stream}", ttl_ms=2_000
+        )
+        relay = OutboxRelay(
             self.outbox,
             publisher or RedisEventPublisher(self.client, stream=self.stream),  # type: ignore[arg-type]
-            self.leases,
+            leadership,
             SystemClock(),
-            SecretTokenGenerator(),
-            lease_ttl_ms=2_000,
-            lease_name=f"relay-{self.stream}",
         )
+        self.relays.append(relay)
+        return relay
 
     async def stream_events(self) -> list[dict[str, object]]:
         entries = await self.client.xrange(self.stream)
@@ -78,7 +84,10 @@ async def setup(tmp_path: Path, redis_server: RedisServer) -> AsyncIterator[Setu
     db = SqlDatabase.from_url(f"sqlite+aiosqlite:///{tmp_path / 'r.db'}")
     await upgrade_database(db)
     client = connect(redis_server.url)
-    yield Setup(db, client, f"events-{uuid.uuid4().hex[:8]}")
+    setup = Setup(db, client, f"events-{uuid.uuid4().hex[:8]}")
+    yield setup
+    for relay in setup.relays:
+        await relay.leadership.release()
     await client.aclose()
     await db.dispose()
 
@@ -134,7 +143,7 @@ async def test_a_crash_after_publishing_repeats_events_with_the_same_ids(setup: 
     crashing = setup.relay(CrashAfterPublish(publisher))
     with contextlib.suppress(ConnectionError):
         await crashing.step()
-    await crashing.leases.release(crashing.lease_name, crashing.token)  # it died
+    await crashing.leadership.release()  # it died
     assert await setup.outbox.pending()  # nothing was marked sent
     relay = setup.relay()
     while await relay.step():
@@ -152,3 +161,18 @@ async def test_only_one_relay_leads(setup: Setup) -> None:
     assert sorted(published) == [False, True]
     await setup.churn("lead-2")
     assert not await (second if published[0] else first).step()
+
+
+async def test_a_running_relay_publishes_and_gives_its_lease_back_on_stop(setup: Setup) -> None:
+    relay = setup.relay()
+    running = asyncio.create_task(relay.run())
+    await setup.churn("run-1")
+
+    async def all_sent() -> bool:
+        return await setup.outbox.pending() == []
+
+    await wait_until(all_sent)
+    relay.request_stop()
+    await asyncio.wait_for(running, 5)
+    assert len(await setup.stream_events()) == 5
+    assert await setup.client.get(lease_key(relay.leadership.name)) is None

@@ -173,6 +173,8 @@ async def test_only_the_leader_monitors(hw: HealthWorld) -> None:
     await first.tick()
     await second.tick()
     assert hw.reported() == [E.CONTAINER_STARTED]
+    assert first.leadership is not None
+    await first.leadership.release()
 
 
 async def test_runtimes_of_another_driver_are_left_alone(hw: HealthWorld) -> None:

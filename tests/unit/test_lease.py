@@ -1,11 +1,13 @@
-"""Keeping a lease alive: the renewal ends with the block it guards, even when
-the lease store swallows the cancellation sent to a renewal in flight."""
+"""The held lease: renewed while held, released (shielded) after, lost when
+another took it or no renewal went through for a TTL; and the renewal ends with
+the block it guards, even when the store swallows the cancel sent to it."""
 
 from __future__ import annotations
 
 import asyncio
 
 from runplane.adapters.system import SystemClock
+from runplane.domain.errors import StoreUnavailable
 from runplane.services import lease
 from runplane.testing.leases import InMemoryLeaseStore
 
@@ -50,3 +52,82 @@ async def test_a_swallowed_cancel_still_ends_the_renewal_with_the_block() -> Non
     await asyncio.sleep(0.3)  # three renewal periods
     assert leases.renewals == renewals  # nothing renews any more
     assert await leases.try_acquire("rt-1", "next", 1000)  # and it was released
+
+
+class FailingRenewals(InMemoryLeaseStore):
+    """Renewals fail as Redis away would; the rest works."""
+
+    async def renew(self, runtime_id: str, token: str, ttl_ms: int) -> bool:
+        raise StoreUnavailable("redis is away")
+
+
+class SlowRelease(InMemoryLeaseStore):
+    """A release that takes a while, so a cancel can land in the middle of it."""
+
+    def __init__(self) -> None:
+        super().__init__(SystemClock())
+        self.releasing = asyncio.Event()
+
+    async def release(self, runtime_id: str, token: str) -> bool:
+        self.releasing.set()
+        await asyncio.sleep(0.05)
+        return await super().release(runtime_id, token)
+
+
+async def test_a_held_lease_outlives_its_ttl_while_the_block_runs() -> None:
+    leases = InMemoryLeaseStore(SystemClock())
+    async with lease.held(leases, "rt-1", "mine", ttl_ms=150) as ours:
+        assert ours
+        await asyncio.sleep(0.4)  # over two TTLs: renewed meanwhile
+        assert leases.holder("rt-1") == "mine"
+    assert leases.holder("rt-1") is None
+
+
+async def test_a_block_whose_lease_another_holds_runs_and_is_told_so() -> None:
+    leases = InMemoryLeaseStore(SystemClock())
+    assert await leases.try_acquire("rt-1", "theirs", 10_000)
+    async with lease.held(leases, "rt-1", "mine", ttl_ms=10_000, wait_ms=100) as ours:
+        assert not ours
+    assert leases.holder("rt-1") == "theirs"  # never ours to release
+
+
+async def test_the_release_runs_even_when_cancelled_again_midway() -> None:
+    leases = SlowRelease()
+
+    async def operate() -> None:
+        async with lease.held(leases, "rt-1", "mine", ttl_ms=10_000):
+            await asyncio.Event().wait()
+
+    operating = asyncio.create_task(operate())
+    await asyncio.sleep(0.01)
+    operating.cancel()
+    await leases.releasing.wait()
+    operating.cancel()  # a second cancel, in the middle of the release
+    await asyncio.wait([operating])
+    await asyncio.sleep(0.1)
+    assert leases.holder("rt-1") is None
+
+
+async def test_a_lease_another_took_is_lost_and_left_to_them() -> None:
+    leases = InMemoryLeaseStore(SystemClock())
+    held = await lease.take(leases, "leader", "mine", ttl_ms=150)
+    assert held is not None
+    assert not held.lost
+    await leases.release("leader", "mine")  # as if it expired
+    assert await leases.try_acquire("leader", "theirs", 10_000)
+    await asyncio.sleep(0.1)  # past a renewal
+    assert held.lost
+    await held.release()
+    assert leases.holder("leader") == "theirs"
+
+
+async def test_a_lease_not_renewed_for_a_whole_ttl_counts_as_lost() -> None:
+    leases = FailingRenewals(SystemClock())
+    held = await lease.take(leases, "leader", "mine", ttl_ms=150)
+    assert held is not None
+    await asyncio.sleep(0.05)
+    assert not held.lost
+    await asyncio.sleep(0.15)
+    assert held.lost
+    await held.release()
+    assert leases.holder("leader") is None

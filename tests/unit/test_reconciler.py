@@ -4,9 +4,7 @@ not report, orphans, lost restarts, one leader."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-import logging
 from dataclasses import replace
 from datetime import timedelta
 from typing import Any
@@ -188,22 +186,4 @@ async def test_only_the_leader_reconciles(hw: HealthWorld) -> None:
     other = Leadership(hw.world.leases, tokens, "runplane:reconciler")
     assert await hw.reconciler(leadership=lead).reconcile_once()
     assert not await hw.reconciler(leadership=other).reconcile_once()
-
-
-async def test_a_failed_round_is_logged_with_its_traceback(
-    hw: HealthWorld, caplog: pytest.LogCaptureFixture
-) -> None:
-    hw.driver.fail_next("list_containers", RuntimeError("engine answered nonsense"))
-    reconciler = hw.reconciler(interval_s=0.01, jitter_s=0)
-    with caplog.at_level(logging.WARNING, logger="runplane.workers.reconciler"):
-        running = asyncio.create_task(reconciler.run())
-        for _ in range(500):
-            if any(r.getMessage() == "reconciler round failed" for r in caplog.records):
-                break
-            await asyncio.sleep(0.01)
-        reconciler.request_stop()
-        await running
-    [failed] = [r for r in caplog.records if r.getMessage() == "reconciler round failed"]
-    assert failed.exc_info is not None
-    assert "engine answered nonsense" in caplog.text
-    assert "Traceback (most recent call last)" in caplog.text
+    await lead.release()

@@ -42,7 +42,8 @@ from runplane.services.api_keys import ApiKeys
 from runplane.services.lifecycle.dependencies import Dependencies, Timeouts
 from runplane.services.lifecycle.service import Lifecycle
 from runplane.workers.jobs.consumers import job_consumers
-from runplane.workers.outbox_relay import OutboxRelay
+from runplane.workers.leadership import Leadership
+from runplane.workers.outbox_relay import RELAY_LEASE, OutboxRelay
 from runplane.workers.runner import WorkerSet
 from runplane.workers.stream_trimmer import RetentionLoop
 
@@ -105,10 +106,8 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
         relay = OutboxRelay(
             SqlOutbox(database),
             RedisEventPublisher(client),
-            deps.leases,
+            Leadership(deps.leases, deps.tokens, RELAY_LEASE, ttl_ms=settings.lease_ttl_ms),
             clock,
-            deps.tokens,
-            lease_ttl_ms=settings.lease_ttl_ms,
         )
         webhooks, webhook_workers = await build_webhooks(
             stack, settings, database, client, stream_client, clock, deps.tokens

@@ -28,13 +28,9 @@ from runplane.services.health.restart_policy import RestartPolicyService
 from runplane.services.lifecycle.dependencies import Dependencies
 from runplane.services.lifecycle.service import Lifecycle
 from runplane.services.lifecycle.settler import TransientSettler
-from runplane.workers.health_consumer import (
-    HEALTH_EVENTS_LEASE,
-    LeaderOnly,
-    health_events_consumer,
-)
+from runplane.workers.health_consumer import HEALTH_EVENTS_LEASE, health_events_consumer
 from runplane.workers.health_monitor import MONITOR_LEASE, HealthMonitor
-from runplane.workers.leadership import Leadership
+from runplane.workers.leadership import LeaderOnly, Leadership
 from runplane.workers.reconciler import RECONCILER_LEASE, Reconciler
 from runplane.workers.restarts import RestartScheduler
 from runplane.workers.runner import Loop

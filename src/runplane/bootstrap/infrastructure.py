@@ -19,6 +19,7 @@ from runplane.adapters.sql.migrate import upgrade_database, upgrade_sync
 from runplane.config import Settings
 from runplane.ports.drivers import Driver
 from runplane.services.lifecycle.dependencies import Dependencies
+from runplane.workers.engine_events import EngineEventsLoop
 from runplane.workers.runner import Loop
 
 logger = logging.getLogger(__name__)
@@ -69,7 +70,8 @@ async def open_docker(
         return []
     stack.push_async_callback(docker.aclose)
     await docker.check()
-    return [DockerEventWatcher(docker, RedisHealthEventPublisher(client), deps.clock)]
+    watcher = DockerEventWatcher(docker, RedisHealthEventPublisher(client), deps.clock)
+    return [EngineEventsLoop(watcher)]
 
 
 def _start_embedded_redis(stack: contextlib.AsyncExitStack, data_dir: Path) -> str:

@@ -1,5 +1,5 @@
-"""What health monitoring depends on: health events, snapshots, engine-health
-summaries and probes."""
+"""What health monitoring depends on: health events, engine event watchers,
+snapshots, engine-health summaries and probes."""
 
 from __future__ import annotations
 
@@ -17,6 +17,16 @@ from runplane.domain.statuses import Status
 class HealthEventPublisher(Protocol):
     async def publish(self, event: HealthEvent) -> None:
         """Append to `runtime:health_events`; raises StoreUnavailable if Redis is down."""
+
+
+class EngineEventWatcher(Protocol):
+    """Follows a container engine's event stream and publishes what it tells
+    as health events (the docker driver's watcher)."""
+
+    async def watch(self) -> None:
+        """One connection: catch up on what was missed, then follow the events
+        until the stream ends (returns) or fails (raises). Called again to
+        reconnect; cancelled to stop."""
 
 
 class EngineHealthStore(Protocol):

@@ -1,5 +1,12 @@
-"""Holding a runtime's lease: acquire (at once or with a bounded wait), keep it
-renewed while a long driver call runs, release it by compare-and-delete."""
+"""The one held lease, for a runtime's operations and for a worker's leadership
+alike: acquire (at once or with a bounded wait), renew every third of the TTL
+while held, release by compare-and-delete shielded from cancellation.
+
+- `held(...)`: a block under the lease (it runs either way; it is told whether
+  the lease is held). `acquire` + `kept_alive` are its two halves, for a caller
+  that answers an acquisition fault differently from a fault inside the block.
+- `take(...)`: a `HeldLease` kept across calls (a Leadership), released by
+  `HeldLease.release()`."""
 
 from __future__ import annotations
 
@@ -16,57 +23,107 @@ logger = logging.getLogger(__name__)
 _POLL_S = 0.05
 
 
-async def acquire(
-    leases: LeaseStore, runtime_id: str, token: str, ttl_ms: int, wait_ms: int
-) -> bool:
-    """True once the lease is ours; False if it is still held after `wait_ms`."""
+async def acquire(leases: LeaseStore, name: str, token: str, ttl_ms: int, wait_ms: int) -> bool:
+    """True once the lease is ours; False if it is still held after `wait_ms`
+    (0: one try). Raises StoreUnavailable when the store cannot be reached."""
     deadline = time.monotonic() + wait_ms / 1000
     while True:
-        if await leases.try_acquire(runtime_id, token, ttl_ms):
+        if await leases.try_acquire(name, token, ttl_ms):
             return True
         if time.monotonic() >= deadline:
             return False
         await asyncio.sleep(_POLL_S)
 
 
+class HeldLease:
+    """A lease this holder has: renewed in the background every third of its
+    TTL until `release()`. `lost` once a renewal found it gone or another's, or
+    when no renewal succeeded for a whole TTL (it may have expired)."""
+
+    def __init__(self, leases: LeaseStore, name: str, token: str, ttl_ms: int) -> None:
+        self.leases = leases
+        self.name = name
+        self.token = token
+        self.ttl_ms = ttl_ms
+        self._valid_until = time.monotonic() + ttl_ms / 1000
+        self._gone = False
+        self._done = asyncio.Event()
+        self._renewer = asyncio.create_task(self._renew_until_done(), name=f"lease {name}")
+
+    def __repr__(self) -> str:
+        return f"HeldLease({self.name!r})"
+
+    @property
+    def lost(self) -> bool:
+        return self._gone or time.monotonic() >= self._valid_until
+
+    async def release(self) -> None:
+        """Stop renewing, then delete the lease if still ours. The delete runs
+        even when the caller is cancelled meanwhile; a failed one is logged (the
+        lease expires by itself, a little later)."""
+        if self._done.is_set():
+            return
+        self._done.set()
+        self._renewer.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._renewer
+        try:
+            await asyncio.shield(self.leases.release(self.name, self.token))
+        except Exception:
+            logger.warning("lease release failed", extra={"lease": self.name}, exc_info=True)
+
+    async def _renew_until_done(self) -> None:
+        """Renew until `_done` is set. The event, not only the cancel that comes
+        with it, ends the loop: redis-py can swallow a cancellation that lands in
+        the middle of a command, and the renewal would then go on for ever."""
+        period_s = self.ttl_ms / 3000
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._done.wait(), period_s)
+            if self._done.is_set():
+                return
+            asked_at = time.monotonic()
+            try:
+                still_ours = await self.leases.renew(self.name, self.token, self.ttl_ms)
+            except Exception:
+                logger.warning("lease renewal failed", extra={"lease": self.name}, exc_info=True)
+                continue
+            if not still_ours:
+                self._gone = True
+                logger.error("lease lost while held", extra={"lease": self.name})
+                return
+            self._valid_until = asked_at + self.ttl_ms / 1000
+
+
+async def take(
+    leases: LeaseStore, name: str, token: str, ttl_ms: int, wait_ms: int = 0
+) -> HeldLease | None:
+    """The lease, held and renewed from now on; None if another holds it."""
+    if not await acquire(leases, name, token, ttl_ms, wait_ms):
+        return None
+    return HeldLease(leases, name, token, ttl_ms)
+
+
 @contextlib.asynccontextmanager
-async def kept_alive(
-    leases: LeaseStore, runtime_id: str, token: str, ttl_ms: int
-) -> AsyncIterator[None]:
-    """Renew the lease every third of its TTL until the block ends, then release it.
-    Release runs even when the block was cancelled."""
-    done = asyncio.Event()
-    renewer = asyncio.create_task(_renew_until(done, leases, runtime_id, token, ttl_ms))
+async def kept_alive(leases: LeaseStore, name: str, token: str, ttl_ms: int) -> AsyncIterator[None]:
+    """For a lease just acquired: renew it while the block runs, then release it
+    (shielded: even when the block was cancelled)."""
+    held_lease = HeldLease(leases, name, token, ttl_ms)
     try:
         yield
     finally:
-        done.set()
-        renewer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await renewer
-        try:
-            await asyncio.shield(leases.release(runtime_id, token))
-        except Exception:
-            # The lease expires by itself; a failed release only delays the next op.
-            logger.warning("lease release failed", extra={"runtime_id": runtime_id}, exc_info=True)
+        await held_lease.release()
 
 
-async def _renew_until(
-    done: asyncio.Event, leases: LeaseStore, runtime_id: str, token: str, ttl_ms: int
-) -> None:
-    """Renew until `done` is set. The event, not only the cancel that comes with
-    it, ends the loop: redis-py can swallow a cancellation that lands in the
-    middle of a command, and the renewal would then go on for ever."""
-    while True:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(done.wait(), ttl_ms / 3000)
-        if done.is_set():
-            return
-        try:
-            still_ours = await leases.renew(runtime_id, token, ttl_ms)
-        except Exception:
-            logger.warning("lease renewal failed", extra={"runtime_id": runtime_id}, exc_info=True)
-            continue
-        if not still_ours:
-            logger.error("lease lost while operating", extra={"runtime_id": runtime_id})
-            return
+@contextlib.asynccontextmanager
+async def held(
+    leases: LeaseStore, name: str, token: str, ttl_ms: int, *, wait_ms: int = 0
+) -> AsyncIterator[bool]:
+    """Acquire the lease (waiting up to `wait_ms`), keep it renewed while the
+    block runs and release it after; yields whether it is held. Raises
+    StoreUnavailable, before the block, when the store cannot be reached."""
+    if not await acquire(leases, name, token, ttl_ms, wait_ms):
+        yield False
+        return
+    async with kept_alive(leases, name, token, ttl_ms):
+        yield True

@@ -20,9 +20,9 @@ import redis.asyncio
 import redis.exceptions
 
 from runplane.streams import metrics
-from runplane.streams.backoff import Every
 from runplane.streams.batch import Outcome, Status, call_handler
 from runplane.streams.entries import RawFields, StreamEntry, decode_entry, decode_text
+from runplane.streams.every import Every
 from runplane.streams.handler import Handler, KeyFunc, by_runtime_id
 from runplane.streams.loop import TRANSIENT_ERRORS, ConsumerLoop
 from runplane.streams.retention import trim

@@ -19,11 +19,11 @@ from typing import Any
 import redis.asyncio
 import redis.exceptions
 
+from runplane.domain.backoff import Backoff
 from runplane.domain.dead_letters import dead_letter_fields
 from runplane.domain.errors import StoreUnavailable
 from runplane.logs import correlation, entry_correlation_id
 from runplane.streams import metrics
-from runplane.streams.backoff import Backoff
 from runplane.streams.batch import Outcome, Status, run_batch
 from runplane.streams.entries import StreamEntry
 from runplane.streams.handler import Handler, KeyFunc

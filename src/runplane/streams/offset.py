@@ -18,9 +18,9 @@ from typing import Any
 
 import redis.asyncio
 
+from runplane.domain.backoff import backoff_delay_s
 from runplane.ports.streams import OffsetStore
 from runplane.streams import metrics
-from runplane.streams.backoff import backoff_delay_s
 from runplane.streams.batch import Outcome, Status, call_handler
 from runplane.streams.entries import StreamEntry, decode_entry, decode_text
 from runplane.streams.handler import Handler, KeyFunc, by_runtime_id

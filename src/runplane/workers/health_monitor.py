@@ -44,6 +44,7 @@ from runplane.ports.system import Clock
 from runplane.services.health.checks import operation_in_flight, records_in
 from runplane.services.health.reporter import HealthReporter
 from runplane.workers.leadership import Leadership
+from runplane.workers.periodic import PeriodicLoop
 
 logger = logging.getLogger(__name__)
 
@@ -101,31 +102,21 @@ class HealthMonitor:
         self.page_size = page_size
         self._gate = asyncio.Semaphore(max_concurrency)
         self._watches: dict[str, Watch] = {}
-        self._stopping = asyncio.Event()
+        self._loop = PeriodicLoop("health monitor", self.tick, interval_s=interval_s)
 
     def __repr__(self) -> str:
         return "HealthMonitor()"
 
     def request_stop(self) -> None:
-        self._stopping.set()
+        self._loop.request_stop()
 
     async def run(self) -> None:
-        logger.info("health monitor started", extra={"interval_s": self.interval_s})
         try:
-            while not self._stopping.is_set():
-                try:
-                    await self.tick()
-                except Exception as exc:
-                    logger.warning(
-                        "health monitor round failed", extra={"error": repr(exc)}, exc_info=exc
-                    )
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), self.interval_s)
+            await self._loop.run()
         finally:
             await self._drop(set(self._watches))
             if self.leadership is not None:
                 await self.leadership.release()
-            logger.info("health monitor stopped")
 
     async def tick(self) -> None:
         """One round over every watched runtime."""

@@ -15,10 +15,7 @@ Each round:
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
-import random
 from collections import Counter as Tally
 from collections.abc import Mapping
 
@@ -37,6 +34,7 @@ from runplane.services.health.checks import operation_in_flight, records_in
 from runplane.services.health.reporter import HealthReporter
 from runplane.services.lifecycle.settler import TransientSettler, is_stuck
 from runplane.workers.leadership import Leadership
+from runplane.workers.periodic import PeriodicLoop
 from runplane.workers.restarts import RestartScheduler
 
 logger = logging.getLogger(__name__)
@@ -78,26 +76,19 @@ class Reconciler:
         self.interval_s = interval_s
         self.jitter_s = jitter_s
         self.stop_orphans = stop_orphans
-        self._stopping = asyncio.Event()
+        self._loop = PeriodicLoop(
+            "reconciler", self.reconcile_once, interval_s=interval_s, jitter_s=jitter_s
+        )
 
     def __repr__(self) -> str:
         return "Reconciler()"
 
     def request_stop(self) -> None:
-        self._stopping.set()
+        self._loop.request_stop()
 
     async def run(self) -> None:
         try:
-            while not self._stopping.is_set():
-                try:
-                    await self.reconcile_once()
-                except Exception as exc:
-                    logger.warning(
-                        "reconciler round failed", extra={"error": repr(exc)}, exc_info=exc
-                    )
-                delay_s = self.interval_s + random.uniform(0, self.jitter_s)
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stopping.wait(), delay_s)
+            await self._loop.run()
         finally:
             if self.leadership is not None:
                 await self.leadership.release()

@@ -6,13 +6,12 @@ are told to resync if they fall behind what is kept."""
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 
 import redis.asyncio
 
 from runplane.streams.retention import RetentionPolicy, trim
+from runplane.workers.periodic import PeriodicLoop
 
 logger = logging.getLogger(__name__)
 
@@ -28,19 +27,16 @@ class RetentionLoop:
         self.client = client
         self.policies = policies
         self.interval_s = interval_s
-        self._stopping = asyncio.Event()
+        self._loop = PeriodicLoop("stream retention", self.trim_once, interval_s=interval_s)
 
     def __repr__(self) -> str:
         return f"RetentionLoop({sorted(self.policies)})"
 
     def request_stop(self) -> None:
-        self._stopping.set()
+        self._loop.request_stop()
 
     async def run(self) -> None:
-        while not self._stopping.is_set():
-            await self.trim_once()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), self.interval_s)
+        await self._loop.run()
 
     async def trim_once(self) -> int:
         removed = 0
@@ -49,6 +45,8 @@ class RetentionLoop:
                 removed += await trim(self.client, stream, policy)
             except Exception as exc:  # Redis away: the next round trims
                 logger.warning(
-                    "stream trim failed", extra={"stream": stream, "error": str(exc)}, exc_info=exc
+                    "stream trim failed",
+                    extra={"stream": stream, "error": repr(exc)},
+                    exc_info=True,
                 )
         return removed

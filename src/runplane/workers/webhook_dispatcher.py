@@ -12,7 +12,6 @@ to be attempted again after that."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Callable
@@ -28,11 +27,12 @@ from runplane.domain.webhooks.rules import receives
 from runplane.ports.system import Clock, TokenGenerator
 from runplane.ports.webhooks import WebhookStore
 from runplane.services.webhooks.delivery import Deliverer
-from runplane.streams.backoff import Every
 from runplane.streams.entries import StreamEntry
+from runplane.streams.every import Every
 from runplane.streams.group import GroupConsumer
 from runplane.streams.handler import RetryLater
 from runplane.streams.settings import ConsumerSettings
+from runplane.workers.periodic import PeriodicLoop
 
 logger = logging.getLogger(__name__)
 
@@ -135,8 +135,10 @@ def webhook_consumer(
 
 
 class WebhookDeliveryLoop:
-    """Attempts due deliveries, up to `max_concurrency` at once; `wake()` (the
-    fan-out's `on_added`) ends the wait for the next poll early."""
+    """Attempts due deliveries, up to `max_concurrency` at once, a batch a
+    round every `poll_interval_s` (at once after a full batch); `wake()` (the
+    fan-out's `on_added`) ends the wait for the next poll early. A failed round
+    backs off up to `backoff_cap_s`."""
 
     def __init__(
         self,
@@ -169,54 +171,33 @@ class WebhookDeliveryLoop:
         self.retention_s = retention_s
         self._purge_every = Every(purge_interval_s)
         self._slots = asyncio.Semaphore(max_concurrency)
-        self._stopping = asyncio.Event()
-        self._woken = asyncio.Event()
-        self._running = False
-        self._stopped = asyncio.Event()
+        self._loop = PeriodicLoop(
+            "webhook deliveries",
+            self._round,
+            interval_s=poll_interval_s,
+            backoff_cap_s=backoff_cap_s,
+        )
 
     def __repr__(self) -> str:
         return "WebhookDeliveryLoop()"
 
     def wake(self) -> None:
-        self._woken.set()
+        self._loop.wake()
 
     def request_stop(self) -> None:
         """Stop claiming; `run()` returns once the attempts in flight finished."""
-        self._stopping.set()
-        self._woken.set()
+        self._loop.request_stop()
 
     async def stop(self) -> None:
         """`request_stop()`, then wait until `run()` has returned."""
-        self.request_stop()
-        if self._running:
-            await self._stopped.wait()
+        await self._loop.stop()
 
     async def run(self) -> None:
-        if self._running:
-            raise RuntimeError("the webhook delivery loop is already running")
-        self._running = True
-        self._stopped.clear()
-        logger.info("webhook delivery loop started")
-        try:
-            await self._loop()
-        finally:
-            self._running = False
-            self._stopped.set()
-            logger.info("webhook delivery loop stopped")
+        await self._loop.run()
 
-    async def _loop(self) -> None:
-        failures = 0
-        while not self._stopping.is_set():
-            self._woken.clear()  # a wake() from here on ends the next wait early
-            try:
-                busy = await self.run_once() >= self.batch_size
-                failures = 0
-            except Exception as exc:
-                failures += 1
-                busy = False
-                self._log_failure(exc)
-            if not busy:
-                await self._wait(self._delay_s(failures))
+    async def _round(self) -> bool:
+        """A round; True when it claimed a full batch (more may be due)."""
+        return await self.run_once() >= self.batch_size
 
     async def run_once(self) -> int:
         """Claim one batch of due deliveries and attempt them; how many were claimed."""
@@ -241,25 +222,14 @@ class WebhookDeliveryLoop:
                 await self.deliverer.attempt(delivery, Trigger.SCHEDULED)
             except Exception as exc:
                 # Left claimed: attempted again once the claim runs out.
-                self._log_failure(exc, delivery)
-
-    async def _wait(self, delay_s: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._woken.wait(), delay_s)
-
-    def _delay_s(self, failures: int) -> float:
-        if failures == 0:
-            return self.poll_interval_s
-        return float(min(self.poll_interval_s * 2.0**failures, self.backoff_cap_s))
-
-    @staticmethod
-    def _log_failure(exc: Exception, delivery: Delivery | None = None) -> None:
-        extra = {"error": repr(exc)}
-        if delivery is not None:
-            extra.update(delivery_id=delivery.id, webhook_id=delivery.webhook_id)
-        if isinstance(exc, StoreUnavailable):
-            logger.warning(
-                "webhook delivery loop cannot reach the database", extra=extra, exc_info=exc
-            )
-        else:
-            logger.exception("webhook delivery loop failed", extra=extra)
+                level = logging.WARNING if isinstance(exc, StoreUnavailable) else logging.ERROR
+                logger.log(
+                    level,
+                    "webhook delivery attempt failed",
+                    extra={
+                        "delivery_id": delivery.id,
+                        "webhook_id": delivery.webhook_id,
+                        "error": repr(exc),
+                    },
+                    exc_info=exc,
+                )

@@ -9,11 +9,12 @@ labels, turned into the health events of DESIGN §4.
 - `destroy` (Podman: `remove`) not done by runplane: `container_disappeared`.
 - `health_status` unhealthy: `inspect_unhealthy`; healthy again: `probe_recovered`.
 
-On a dropped connection it backs off and reconnects with `since` a few
-seconds before the last event it handled, skips what it already handled (by
-id, action and time), and re-lists the containers: one that was running and
-has ended meanwhile, or is gone, is reported as if its events had been seen.
-A container's end is reported once, whichever of the two saw it.
+`watch()` is one connection; a worker (workers/engine_events.py) calls it
+again after a drop, backing off. A connection after the first asks for events
+`since` a few seconds before the last event it handled, skips what it already
+handled (by id, action and time), and re-lists the containers: one that was
+running and has ended meanwhile, or is gone, is reported as if its events had
+been seen. A container's end is reported once, whichever of the two saw it.
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -63,8 +63,6 @@ class DockerEventWatcher:
         *,
         overlap_s: float = 5.0,
         replay_quiet_s: float = 0.3,
-        backoff_initial_s: float = 0.2,
-        backoff_max_s: float = 5.0,
         remembered: int = 4096,
     ) -> None:
         self.driver = driver
@@ -72,12 +70,9 @@ class DockerEventWatcher:
         self.clock = clock
         self.overlap_s = overlap_s
         self.replay_quiet_s = replay_quiet_s
-        self.backoff_initial_s = backoff_initial_s
-        self.backoff_max_s = backoff_max_s
         self.connected = asyncio.Event()
         """Set while the event stream is up (after the re-list that follows a connect)."""
         self.connections = 0
-        self._stopping = asyncio.Event()
         self._known: dict[str, _Known] = {}
         self._seen = RecentSet(remembered)
         self._reported = RecentSet(remembered)
@@ -89,28 +84,16 @@ class DockerEventWatcher:
     def __repr__(self) -> str:
         return f"DockerEventWatcher({self.driver.url!r})"
 
-    def request_stop(self) -> None:
-        self._stopping.set()
-
-    async def run(self) -> None:
-        failures = 0
-        while not self._stopping.is_set():
-            connections = self.connections
-            try:
-                await self._until_stopped(self._session())
-            except Exception as exc:
-                self._log_failure(exc)
-            finally:
-                self.connected.clear()
-            failures = 0 if self.connections > connections else failures + 1
-            if not self._stopping.is_set():
-                await self._sleep(self._delay_s(failures))
-
-    # -- one connection -------------------------------------------------------
+    async def watch(self) -> None:
+        """One connection: connect (from shortly before the last event handled,
+        after a drop), handle the replayed backlog, re-list, then follow live
+        events until the stream ends (returns) or fails (raises)."""
+        try:
+            await self._session()
+        finally:
+            self.connected.clear()
 
     async def _session(self) -> None:
-        """Connect (from shortly before the last event handled, after a drop),
-        handle the replayed backlog, re-list, then follow live events."""
         resume_s = self._resume_from_s()
         async with self.driver.event_stream(since_s=resume_s) as stream:
             self._connected_at_s = self.clock.now().timestamp()
@@ -263,37 +246,6 @@ class DockerEventWatcher:
         self._reported.add(key)
         fields = {"runtime_id": runtime_id, "container_id": container_id}
         logger.info("docker health event", extra={**fields, "event_type": str(event_type)})
-
-    # -- looping --------------------------------------------------------------
-
-    async def _until_stopped(self, work: Any) -> None:
-        """Run `work` until it ends or a stop is requested (then cancel it)."""
-        task = asyncio.ensure_future(work)
-        stopper = asyncio.ensure_future(self._stopping.wait())
-        try:
-            await asyncio.wait({task, stopper}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            stopper.cancel()
-            if not task.done():
-                task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-
-    def _delay_s(self, failures: int) -> float:
-        backoff_s = min(self.backoff_max_s, self.backoff_initial_s * 2.0 ** max(failures - 1, 0))
-        return backoff_s * random.uniform(0.5, 1.0)
-
-    def _log_failure(self, exc: Exception) -> None:
-        error = str(exc) if isinstance(exc, DriverError) else repr(exc)
-        logger.warning(
-            "docker event stream lost",
-            extra={"url": self.driver.url, "error": error},
-            exc_info=exc,
-        )
-
-    async def _sleep(self, delay_s: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._stopping.wait(), delay_s)
 
 
 async def _pump(

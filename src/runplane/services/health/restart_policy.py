@@ -6,9 +6,9 @@
 - At most `max_retries` restarts within `window_s`, counted from the operation
   log (restarts with op_source=health), so the count is shared by every
   instance and survives a runplane restart.
-- The n-th restart in the window waits `min(cap, base * 2**n)`, times a random
-  factor in [0.5, 1) (jitter), so runtimes that fell together do not restart
-  in lockstep.
+- The n-th restart in the window waits the one backoff (`domain/backoff.py`):
+  `min(cap, base * 2**n)`, times a random factor in [0.5, 1) (jitter), so
+  runtimes that fell together do not restart in lockstep.
 
 The restart is the ordinary restart operation (op_source=health, one
 operation-log entry, its lifecycle events). It takes the runtime's lease first
@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
+from runplane.domain.backoff import backoff_delay_s
 from runplane.domain.errors import InvalidSpec
 from runplane.domain.health.spec import RestartMode, RestartPolicy, restart_policy_of
 from runplane.domain.operations import OpKind, OpSource
@@ -67,7 +68,7 @@ def plan_restart(
         return RestartPlan(
             False, f"gave up: {attempts} restarts within {policy.window_s:g} s already"
         )
-    delay_s = min(cap_s, base_s * 2.0**attempts) * (0.5 + jitter / 2)
+    delay_s = backoff_delay_s(attempts + 1, base_s=base_s, cap_s=cap_s, rand=lambda: jitter)
     return RestartPlan(True, f"restart_policy {policy.mode}", delay_s)
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import logging
-from collections.abc import AsyncIterator
 
 from prometheus_client import Counter
 
@@ -119,18 +118,12 @@ class HealthWrites:
             except CasConflict:
                 return None
 
-    @contextlib.asynccontextmanager
-    async def _lease(self, runtime_id: str) -> AsyncIterator[bool]:
+    def _lease(self, runtime_id: str) -> contextlib.AbstractAsyncContextManager[bool]:
         deps = self.deps
         token = deps.tokens.new_token()
-        held = await lease.acquire(
-            deps.leases, runtime_id, token, deps.lease_ttl_ms, self.lease_wait_ms
+        return lease.held(
+            deps.leases, runtime_id, token, deps.lease_ttl_ms, wait_ms=self.lease_wait_ms
         )
-        try:
-            yield held
-        finally:
-            if held:
-                await deps.leases.release(runtime_id, token)
 
     async def _move(
         self, record: RuntimeRecord, reaction: HealthReaction, event: HealthEvent

@@ -54,7 +54,7 @@ class TransientSettler:
         the settled record, or None when nothing was written."""
         deps = self.deps
         token = deps.tokens.new_token()
-        if not await deps.leases.try_acquire(runtime_id, token, deps.lease_ttl_ms):
+        if not await lease.acquire(deps.leases, runtime_id, token, deps.lease_ttl_ms, wait_ms=0):
             return None
         async with lease.kept_alive(deps.leases, runtime_id, token, deps.lease_ttl_ms):
             record = await deps.runtimes.get(runtime_id)

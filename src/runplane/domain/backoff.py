@@ -1,9 +1,17 @@
-"""Exponential backoff with jitter, and a monotonic interval timer."""
+"""The one backoff: exponential delays, capped, with "equal jitter".
+
+Every part of runplane that waits longer after each failure in a row uses it:
+the stream consumers (a Redis error, an offset-mode retry), the workers'
+PeriodicLoop (a failed round, a dropped engine event stream), and the restart
+policy (the n-th restart in its window). It lives in the domain because that is
+the one package all of them may import: the streams runtime imports no worker
+or adapter, services import no worker, adapters only domain and ports. It is
+arithmetic on an injected random source, no I/O, as the webhook retry schedule
+next to it (`domain/webhooks/rules.py`, a fixed table, not a formula) is."""
 
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable
 
 
@@ -12,7 +20,8 @@ def backoff_delay_s(
 ) -> float:
     """The delay before retry number `attempt` (1-based): base * 2^(attempt-1),
     capped, then "equal jitter" — half fixed, half random — so instances that
-    failed together do not retry together, yet none retries at once."""
+    failed together do not retry together, yet none retries at once. `rand`
+    returns a number in [0, 1)."""
     ceiling = min(cap_s, base_s * 2.0 ** min(attempt - 1, 62))
     return ceiling / 2 + rand() * ceiling / 2
 
@@ -23,6 +32,8 @@ class Backoff:
     def __init__(
         self, *, base_s: float, cap_s: float, rand: Callable[[], float] = random.random
     ) -> None:
+        if base_s <= 0 or cap_s < base_s:
+            raise ValueError(f"need 0 < base_s <= cap_s, got {base_s} and {cap_s}")
         self._base_s = base_s
         self._cap_s = cap_s
         self._rand = rand
@@ -40,23 +51,3 @@ class Backoff:
 
     def reset(self) -> None:
         self.attempts = 0
-
-
-class Every:
-    """True from `due()` once per `interval_s` (and at the first call)."""
-
-    def __init__(self, interval_s: float, *, clock: Callable[[], float] = time.monotonic) -> None:
-        self._interval_s = interval_s
-        self._clock = clock
-        self._next: float | None = None
-
-    def due(self) -> bool:
-        now = self._clock()
-        if self._next is not None and now < self._next:
-            return False
-        self._next = now + self._interval_s
-        return True
-
-    def reset(self) -> None:
-        """Make the next `due()` true."""
-        self._next = None

@@ -1,0 +1,153 @@
+"""The one stop-aware periodic loop every worker runs on.
+
+A round runs, then the loop waits `interval_s` (plus up to `jitter_s`, so
+instances started together drift apart) or until `wake()`, and runs the next.
+A round that returns True did a full batch (more may be waiting): the next
+runs at once. A round that raises is logged with its traceback — at WARNING
+for an `expected` fault (a store that cannot be reached), at ERROR otherwise —
+and the next waits the one backoff (`domain/backoff.py`) instead: from twice
+the interval (so, halved at most by its jitter, never less than the interval),
+doubling with each failure in a row up to `backoff_cap_s`; a round that
+succeeds resets it.
+
+`request_stop()` ends a wait at once; the round in flight finishes first,
+unless the loop is `interruptible` (its round is a long-lived session, such as
+an event stream), where the round is cancelled."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable
+
+from runplane.domain.backoff import Backoff
+from runplane.domain.errors import StoreUnavailable
+
+logger = logging.getLogger(__name__)
+
+Round = Callable[[], Awaitable[object]]
+
+
+class PeriodicLoop:
+    """Runs `work` round after round until stopped; see the module docstring."""
+
+    def __init__(
+        self,
+        name: str,
+        work: Round,
+        *,
+        interval_s: float,
+        jitter_s: float = 0.0,
+        backoff_cap_s: float = 10.0,
+        expected: tuple[type[Exception], ...] = (StoreUnavailable,),
+        interruptible: bool = False,
+        rand: Callable[[], float] = random.random,
+    ) -> None:
+        if interval_s <= 0 or jitter_s < 0:
+            raise ValueError("interval_s must be positive and jitter_s not negative")
+        self.name = name
+        self.interval_s = interval_s
+        self.jitter_s = jitter_s
+        self._work = work
+        self._backoff = Backoff(
+            base_s=2 * interval_s, cap_s=max(backoff_cap_s, 2 * interval_s), rand=rand
+        )
+        self._expected = expected
+        self._interruptible = interruptible
+        self._rand = rand
+        self._stopping = asyncio.Event()
+        self._woken = asyncio.Event()
+        self._stopped = asyncio.Event()
+        self._running = False
+
+    def __repr__(self) -> str:
+        return f"PeriodicLoop({self.name!r})"
+
+    @property
+    def running(self) -> bool:
+        return self._running
+
+    @property
+    def failures(self) -> int:
+        """Rounds failed in a row (0 after a round that succeeded)."""
+        return self._backoff.attempts
+
+    def wake(self) -> None:
+        """End the current wait early (or the next one, if a round is running)."""
+        self._woken.set()
+
+    def request_stop(self) -> None:
+        """Stop after the round in flight; synchronous, so a signal handler can call it."""
+        self._stopping.set()
+        self._woken.set()
+
+    async def stop(self) -> None:
+        """`request_stop()`, then wait until `run()` has returned."""
+        self.request_stop()
+        if self._running:
+            await self._stopped.wait()
+
+    async def run(self) -> None:
+        """Run rounds until stopped. A stopped loop does not run again."""
+        if self._running:
+            raise RuntimeError(f"{self!r} is already running")
+        self._running = True
+        self._stopped.clear()
+        logger.info("worker started", extra={"worker": self.name, "interval_s": self.interval_s})
+        try:
+            while not self._stopping.is_set():
+                delay_s = await self._round()
+                if delay_s > 0 and not self._stopping.is_set():
+                    await self._wait(delay_s)
+        finally:
+            self._running = False
+            self._stopped.set()
+            logger.info("worker stopped", extra={"worker": self.name})
+
+    async def _round(self) -> float:
+        """One round; how long to wait before the next."""
+        self._woken.clear()  # a wake() from here on ends the next wait early
+        try:
+            busy = await self._run_work()
+        except Exception as exc:
+            delay_s = self._backoff.next_delay_s()
+            self._log_failure(exc, delay_s)
+            return delay_s
+        self._backoff.reset()
+        if busy is True:
+            return 0.0
+        return self.interval_s + self._rand() * self.jitter_s
+
+    async def _run_work(self) -> object:
+        if not self._interruptible:
+            return await self._work()
+        work = asyncio.ensure_future(self._work())
+        stopping = asyncio.ensure_future(self._stopping.wait())
+        try:
+            await asyncio.wait({work, stopping}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            stopping.cancel()
+            if not work.done():
+                work.cancel()
+        await asyncio.wait({work})  # a cancelled round ends here, without raising
+        return None if work.cancelled() else work.result()
+
+    async def _wait(self, delay_s: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._woken.wait(), delay_s)
+
+    def _log_failure(self, exc: Exception, delay_s: float) -> None:
+        level = logging.WARNING if isinstance(exc, self._expected) else logging.ERROR
+        logger.log(
+            level,
+            "worker round failed",
+            extra={
+                "worker": self.name,
+                "error": repr(exc),
+                "failures": self.failures,
+                "delay_s": round(delay_s, 3),
+            },
+            exc_info=exc,
+        )
