@@ -61,6 +61,8 @@ class Runplane:
     redis: redis.asyncio.Redis
     database: SqlDatabase
     workers: WorkerSet
+    event_reader: RedisEventReader
+    """Closed first at shutdown: open SSE streams would keep uvicorn waiting."""
 
 
 @contextlib.asynccontextmanager
@@ -150,4 +152,4 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
             wait_max_timeout_s=settings.wait_max_timeout_s,
         )
         app = create_app(context)
-        yield Runplane(settings, lifecycle, keys, app, client, database, workers)
+        yield Runplane(settings, lifecycle, keys, app, client, database, workers, event_reader)

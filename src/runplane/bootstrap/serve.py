@@ -9,8 +9,8 @@ import signal
 from collections.abc import Iterator
 
 import uvicorn
-from fastapi import FastAPI
 
+from runplane.adapters.redis.event_reader import RedisEventReader
 from runplane.bootstrap.assembly import assemble
 from runplane.config import Settings
 from runplane.domain.errors import DriverError
@@ -51,7 +51,7 @@ async def _serve(settings: Settings) -> None:
         server = _Server(config)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, _request_exit, server, system.app)
+            loop.add_signal_handler(sig, _request_exit, server, system.event_reader)
         logger.info("runplane serving", extra={"url": settings.base_url})
         system.workers.start()
         try:
@@ -62,9 +62,6 @@ async def _serve(settings: Settings) -> None:
     logger.info("runplane stopped")
 
 
-def _request_exit(server: uvicorn.Server, app: FastAPI) -> None:
+def _request_exit(server: uvicorn.Server, event_reader: RedisEventReader) -> None:
     server.should_exit = True
-    # Open SSE streams would keep uvicorn waiting: end them.
-    reader = getattr(app.state, "event_reader", None)
-    if reader is not None:
-        reader.close()
+    event_reader.close()  # open SSE streams would keep uvicorn waiting: end them
