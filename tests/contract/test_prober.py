@@ -138,9 +138,11 @@ class ProberContract:
 
         result = await prober.probe(check, ProbeTarget(port=http_port))
 
-        assert time.monotonic() - started < TIMEOUT_S + 1.0
+        assert (
+            time.monotonic() - started < TIMEOUT_S + 10
+        )  # bounded, not hung: the target never answers
         assert (result.ok, result.detail) == (False, f"timed out after {TIMEOUT_S:g} s")
-        assert TIMEOUT_S * 0.9 <= result.latency_s < TIMEOUT_S + 1.0
+        assert TIMEOUT_S * 0.9 <= result.latency_s < TIMEOUT_S + 10
 
 
 class TestNetworkProber(ProberContract):

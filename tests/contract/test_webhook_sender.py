@@ -180,7 +180,7 @@ class TestHttpWebhookSender(WebhookSenderContract):
         self, backend: SenderBackend, receiver: Receiver
     ) -> None:
         def slow(got: Received) -> tuple[int, dict[str, str], bytes]:
-            time.sleep(1.5)
+            time.sleep(5)
             return 200, {}, b""
 
         receiver.behaviour = slow
@@ -188,7 +188,7 @@ class TestHttpWebhookSender(WebhookSenderContract):
 
         result = await backend.sender.send(backend.request())
 
-        assert time.monotonic() - started < 1.2
+        assert time.monotonic() - started < 4  # gave up at its timeout, not after 5 s
         assert (result.ok, result.status_code, result.error) == (
             False,
             None,

@@ -170,4 +170,4 @@ def test_sse_resumes_from_last_event_id_and_serve_stops_with_clients_open(
     serve.stop(signal.SIGTERM)
     assert serve.process is not None
     assert serve.process.returncode == 0
-    assert time.monotonic() - started < 10
+    assert time.monotonic() - started < 25  # not the clients' 30 s read timeout

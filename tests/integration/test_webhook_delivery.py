@@ -284,7 +284,7 @@ async def test_slow_and_large_answers_are_bounded(
 ) -> None:
     def behaviour(got: Received) -> tuple[int, dict[str, str], bytes]:
         if got.path == "/slow":
-            time.sleep(1.5)
+            time.sleep(5)
             return 200, {}, b""
         return 500, {}, b"x" * (4 * 1024 * 1024)
 
@@ -294,7 +294,7 @@ async def test_slow_and_large_answers_are_bounded(
         large, _ = await parts.service.create(url=f"{receiver.url}/large", team_id=None)
         started = time.monotonic()
         slow_attempt = (await parts.service.send_test(slow.id, None) or (None, None))[1]
-        assert time.monotonic() - started < 1.0
+        assert time.monotonic() - started < 4  # gave up at 0.3 s, not after 5 s
         large_attempt = (await parts.service.send_test(large.id, None) or (None, None))[1]
     assert slow_attempt is not None
     assert (slow_attempt.status_code, slow_attempt.error) == (None, "timed out after 0.3 s")
