@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from runplane.adapters.redis.names import JOB_GROUP
 from runplane.logs import LogFormat
 
 
@@ -28,7 +29,7 @@ class Settings(BaseSettings):
     log_format: LogFormat = LogFormat.TEXT
     """`text` (`time level logger message key=value ...`) or `json` (one object a line)."""
 
-    job_group: str = "runplane"
+    job_group: str = JOB_GROUP
     stream_batch_size: int = Field(default=64, ge=1)
     stream_block_ms: int = Field(default=1_000, ge=10)
     stream_claim_idle_ms: int = Field(default=120_000, ge=100)

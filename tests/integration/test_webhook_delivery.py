@@ -113,7 +113,9 @@ async def dispatcher(
 async def dispatching(
     parts: Dispatcher, client: redis.asyncio.Redis, stream: str
 ) -> AsyncIterator[None]:
-    consumer = webhook_consumer(client, parts.fanout, consumer="c1", settings=fast(), stream=stream)
+    consumer = webhook_consumer(
+        client, parts.fanout, consumer="c1", settings=fast(), stream=stream, group="webhooks"
+    )
     async with running(consumer):
         task = asyncio.create_task(parts.loop.run())
         try:

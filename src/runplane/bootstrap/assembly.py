@@ -16,7 +16,7 @@ from runplane.adapters.redis.event_publisher import RedisEventPublisher
 from runplane.adapters.redis.event_reader import RedisEventReader
 from runplane.adapters.redis.jobs import RedisJobQueue, RedisJobResultPublisher
 from runplane.adapters.redis.leases import RedisLeaseStore
-from runplane.adapters.redis.names import EVENTS_STREAM, job_stream
+from runplane.adapters.redis.names import EVENTS_STREAM, RELAY_LEASE, job_stream
 from runplane.adapters.sql.api_key_store import SqlApiKeyStore
 from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.operation_log import SqlOperationLog
@@ -43,7 +43,7 @@ from runplane.services.lifecycle.dependencies import Dependencies, Timeouts
 from runplane.services.lifecycle.service import Lifecycle
 from runplane.workers.jobs.consumers import job_consumers
 from runplane.workers.leadership import Leadership
-from runplane.workers.outbox_relay import RELAY_LEASE, OutboxRelay
+from runplane.workers.outbox_relay import OutboxRelay
 from runplane.workers.runner import WorkerSet
 from runplane.workers.stream_trimmer import RetentionLoop
 

@@ -14,7 +14,13 @@ from runplane.adapters.redis.health import (
     RedisSnapshotPublisher,
 )
 from runplane.adapters.redis.leases import RedisLeaseProbe
-from runplane.adapters.redis.names import HEALTH_EVENTS_STREAM
+from runplane.adapters.redis.names import (
+    HEALTH_EVENTS_CONSUMER,
+    HEALTH_EVENTS_LEASE,
+    HEALTH_EVENTS_STREAM,
+    MONITOR_LEASE,
+    RECONCILER_LEASE,
+)
 from runplane.adapters.redis.offsets import RedisOffsetStore
 from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.engine_health import SqlEngineHealthStore
@@ -28,10 +34,10 @@ from runplane.services.health.restart_policy import RestartPolicyService
 from runplane.services.lifecycle.dependencies import Dependencies
 from runplane.services.lifecycle.service import Lifecycle
 from runplane.services.lifecycle.settler import TransientSettler
-from runplane.workers.health_consumer import HEALTH_EVENTS_LEASE, health_events_consumer
-from runplane.workers.health_monitor import MONITOR_LEASE, HealthMonitor
+from runplane.workers.health_consumer import health_events_consumer
+from runplane.workers.health_monitor import HealthMonitor
 from runplane.workers.leadership import LeaderOnly, Leadership
-from runplane.workers.reconciler import RECONCILER_LEASE, Reconciler
+from runplane.workers.reconciler import Reconciler
 from runplane.workers.restarts import RestartScheduler
 from runplane.workers.runner import Loop
 
@@ -77,7 +83,12 @@ def build_health(
 
     def consumer() -> Loop:
         return health_events_consumer(
-            stream_client, offsets, applier, settings=reading, stream=HEALTH_EVENTS_STREAM
+            stream_client,
+            offsets,
+            applier,
+            settings=reading,
+            stream=HEALTH_EVENTS_STREAM,
+            consumer=HEALTH_EVENTS_CONSUMER,
         )
 
     monitor = HealthMonitor(

@@ -10,7 +10,7 @@ import redis.asyncio
 
 from runplane.adapters.http.webhook_sender import HttpWebhookSender, resolve_host
 from runplane.adapters.redis.event_publisher import RedisEventPublisher
-from runplane.adapters.redis.names import EVENTS_STREAM
+from runplane.adapters.redis.names import EVENTS_STREAM, WEBHOOK_GROUP
 from runplane.adapters.secrets import SecretBox
 from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.webhook_store import SqlWebhookStore
@@ -89,6 +89,7 @@ async def build_webhooks(
         stream_client,
         fanout,
         stream=EVENTS_STREAM,
+        group=WEBHOOK_GROUP,
         consumer=settings.consumer_name,
         settings=dataclasses.replace(consumer_settings(settings), retention=None),
     )

@@ -28,8 +28,6 @@ from runplane.streams.settings import ConsumerSettings
 
 logger = logging.getLogger(__name__)
 
-HEALTH_EVENTS_LEASE = "runplane:health-events"
-HEALTH_EVENTS_CONSUMER = "runplane:health-events"
 """The OffsetStore key of the consumer's position (shared by every instance)."""
 
 
@@ -68,7 +66,7 @@ def health_events_consumer(
     *,
     settings: ConsumerSettings,
     stream: str,
-    consumer: str = HEALTH_EVENTS_CONSUMER,
+    consumer: str,
 ) -> OffsetConsumer:
     """An offset consumer of the health events; from the stream's start when no
     position is saved yet (the first instance misses nothing)."""

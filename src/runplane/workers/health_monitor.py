@@ -48,7 +48,6 @@ from runplane.workers.periodic import PeriodicLoop
 
 logger = logging.getLogger(__name__)
 
-MONITOR_LEASE = "runplane:health-monitor"
 WATCHED = (Status.RUNNING, Status.ENGINE_UNREACHABLE)
 
 PROBE_LATENCY = Histogram(

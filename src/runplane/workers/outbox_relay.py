@@ -16,8 +16,6 @@ from runplane.ports.system import Clock
 from runplane.workers.leadership import Leadership
 from runplane.workers.periodic import PeriodicLoop
 
-RELAY_LEASE = "runplane:outbox-relay"
-
 PUBLISHED = Counter(
     "runplane_events_published_total", "Lifecycle events published by the relay.", ["durable"]
 )

@@ -39,7 +39,6 @@ from runplane.workers.restarts import RestartScheduler
 
 logger = logging.getLogger(__name__)
 
-RECONCILER_LEASE = "runplane:reconciler"
 _LIVE = (ContainerState.RUNNING, ContainerState.PAUSED)
 
 REPAIRS = Counter(

@@ -36,7 +36,6 @@ from runplane.workers.periodic import PeriodicLoop
 
 logger = logging.getLogger(__name__)
 
-WEBHOOK_GROUP = "webhooks"
 MAX_EVENT_ID_LENGTH = 128
 MAX_EVENT_TYPE_LENGTH = 64
 DEFAULT_RETENTION_S = 30 * 24 * 3600.0
@@ -125,7 +124,7 @@ def webhook_consumer(
     consumer: str,
     settings: ConsumerSettings,
     stream: str,
-    group: str = WEBHOOK_GROUP,
+    group: str,
 ) -> GroupConsumer:
     """The group consumer of the events stream that feeds `fanout`. `client` must
     not decode responses (see streams.loop.check_client)."""

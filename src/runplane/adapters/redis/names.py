@@ -18,6 +18,19 @@ HEALTH_EVENTS_STREAM = "runtime:health_events"
 SNAPSHOTS_STREAM = "runtime:snapshots"
 
 
+RELAY_LEASE = "runplane:outbox-relay"
+RECONCILER_LEASE = "runplane:reconciler"
+MONITOR_LEASE = "runplane:health-monitor"
+HEALTH_EVENTS_LEASE = "runplane:health-events"
+"""Leader leases of the singleton workers (keys `lease:{<name>}`)."""
+HEALTH_EVENTS_CONSUMER = "runplane:health-events"
+"""The offset consumer of `runtime:health_events` (its offsets key)."""
+JOB_GROUP = "runplane"
+"""The default consumer group of the job streams (RUNPLANE_JOB_GROUP)."""
+WEBHOOK_GROUP = "webhooks"
+"""The consumer group that turns lifecycle events into webhook deliveries."""
+
+
 def job_stream(op: str) -> str:
     """The stream of one operation's jobs: `runtime:stop_jobs` for stop, ..."""
     return f"runtime:{op}_jobs"
