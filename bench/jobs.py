@@ -46,16 +46,16 @@ from runplane.adapters.drivers.process import ProcessDriver  # noqa: E402
 from runplane.adapters.redis.client import connect  # noqa: E402
 from runplane.adapters.redis.jobs import RedisJobResultPublisher  # noqa: E402
 from runplane.adapters.redis.leases import RedisLeaseStore  # noqa: E402
-from runplane.adapters.redis.names import DEAD_LETTER_STREAM  # noqa: E402
+from runplane.adapters.redis.names import DEAD_LETTER_STREAM, job_stream  # noqa: E402
 from runplane.adapters.redis.offsets import RedisOffsetStore  # noqa: E402
 from runplane.adapters.sql.engine import SqlDatabase  # noqa: E402
 from runplane.adapters.sql.migrate import upgrade_database  # noqa: E402
 from runplane.adapters.sql.operation_log import SqlOperationLog  # noqa: E402
 from runplane.adapters.sql.runtime_store import SqlRuntimeStore  # noqa: E402
 from runplane.adapters.system import SecretTokenGenerator, SystemClock  # noqa: E402
-from runplane.domain.jobs import JobResult, job_stream  # noqa: E402
+from runplane.domain.jobs import JobResult  # noqa: E402
 from runplane.domain.operations import OpKind, OpSource, Outcome  # noqa: E402
-from runplane.ports import Driver  # noqa: E402
+from runplane.ports.drivers import Driver  # noqa: E402
 from runplane.services.lifecycle.create import CreateRequest  # noqa: E402
 from runplane.services.lifecycle.dependencies import Dependencies  # noqa: E402
 from runplane.services.lifecycle.service import Lifecycle  # noqa: E402
