@@ -112,6 +112,24 @@ class PostgresServer:
             self._run("pg_ctl", "-D", str(self.data_dir), "-m", "immediate", "-w", "stop")
         shutil.rmtree(self.cluster_dir, ignore_errors=True)
 
+    def stop_server(self, mode: str = "fast", *, wait: bool = True) -> None:
+        """`pg_ctl stop -m <mode>`, keeping the cluster for `start_server()`.
+        `smart` without `wait` leaves it shutting down: new connections are
+        refused ("the database system is shutting down", SQLSTATE 57P03) until
+        the last session ends; a `fast` stop after it ends the sessions."""
+        self._run("pg_ctl", "-D", str(self.data_dir), "-m", mode, "-w" if wait else "-W", "stop")
+        self._running = not wait
+
+    def start_server(self) -> None:
+        """Start the cluster again after `stop_server()`."""
+        self._pg_ctl_start()
+
+    def restart(self, mode: str = "fast") -> None:
+        """`pg_ctl restart -m <mode>`: sessions in flight are ended (`fast`),
+        then the server is back on the same port."""
+        self.stop_server(mode)
+        self.start_server()
+
     def _prepare_dirs(self) -> None:
         self.socket_dir.mkdir()
         self.log_path.touch()

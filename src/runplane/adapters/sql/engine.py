@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import URL, Connection, Engine, event, make_url
 from sqlalchemy import create_engine as sa_create_engine
-from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from runplane.domain.errors import StoreUnavailable
+from runplane.adapters.sql.faults import unavailable_as_store_error
 
 T = TypeVar("T")
 
@@ -102,26 +101,6 @@ def _begin_sqlite_transaction(connection: Connection) -> None:
     connection.exec_driver_sql(f"BEGIN {mode}")
 
 
-def is_unavailable(exc: BaseException) -> bool:
-    """Whether `exc` says the database cannot be reached (or is locked), as
-    opposed to a bug or a constraint violation."""
-    if isinstance(exc, OSError | sa_exc.OperationalError | sa_exc.InterfaceError):
-        return True
-    return isinstance(exc, sa_exc.DBAPIError) and exc.connection_invalidated
-
-
-@contextlib.contextmanager
-def unavailable_as_store_error() -> Iterator[None]:
-    """Raise connection failures as StoreUnavailable (without SQL or parameters)."""
-    try:
-        yield
-    except Exception as exc:
-        if not is_unavailable(exc):
-            raise
-        cause = exc.orig if isinstance(exc, sa_exc.DBAPIError) else exc
-        raise StoreUnavailable(f"database unavailable: {cause}") from exc
-
-
 class SqlDatabase:
     """An engine plus the write gate the stores share.
 
@@ -189,13 +168,13 @@ class SqlDatabase:
                 async with self._writer.begin() as connection:
                     return await connection.run_sync(work)
 
-    async def _in_thread(
+    def _in_thread(
         self,
         opening: Callable[[], contextlib.AbstractContextManager[Connection]],
         work: Callable[[Connection], T],
-    ) -> T:
+    ) -> asyncio.Future[T]:
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, _run, opening, work)
+        return loop.run_in_executor(self._executor, _run, opening, work)
 
     def _write_gate(self) -> contextlib.AbstractAsyncContextManager[Any]:
         return self._write_lock if self._write_lock is not None else contextlib.nullcontext()
