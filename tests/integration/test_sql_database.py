@@ -5,6 +5,7 @@ databases raising StoreUnavailable."""
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +22,9 @@ from runplane.adapters.sql.schema import metadata
 from runplane.domain.errors import StoreUnavailable
 from tests.support.postgres import PostgresServer, free_port
 from tests.support.store_backends import make_entry, migrated_postgres_url, migrated_sqlite_url
+
+WAIT_S = 60
+"""A bound on waits against hangs, never an assertion on speed."""
 
 
 @pytest.mark.parametrize(
@@ -109,3 +113,40 @@ async def test_an_unopenable_sqlite_file_is_store_unavailable(tmp_path: Path) ->
     (tmp_path / "a-file").write_text("not a directory")
     with pytest.raises(StoreUnavailable):
         await upgrade(f"sqlite+aiosqlite:///{tmp_path / 'a-file' / 'runplane.db'}")
+
+
+async def test_a_cancelled_sqlite_write_holds_the_writer_until_its_thread_ends(
+    tmp_path: Path,
+) -> None:
+    """The write's thread cannot be stopped: a cancelled caller returns only once
+    the transaction ended, so no later writer (nor the caller's own caller)
+    goes on while it may still commit."""
+    database = SqlDatabase.from_url(await migrated_sqlite_url(tmp_path))
+    log = SqlOperationLog(database)
+    began, finish = threading.Event(), threading.Event()
+
+    def slow_append(connection: Connection) -> None:
+        began.set()
+        finish.wait(WAIT_S)
+        connection.execute(text("INSERT INTO probe VALUES (1)"))
+
+    try:
+        async with database.writing() as connection:
+            await connection.execute(text("CREATE TABLE probe (n INTEGER)"))
+        writing = asyncio.create_task(database.write(slow_append))
+        assert await asyncio.to_thread(began.wait, WAIT_S)
+        writing.cancel()
+        for _ in range(20):  # loop turns, not time: the cancel is delivered at once
+            await asyncio.sleep(0)
+        answered_while_open = writing.done()
+        finish.set()
+        with pytest.raises(asyncio.CancelledError):
+            await writing
+        assert not answered_while_open
+        async with database.reading() as connection:
+            rows = (await connection.execute(text("SELECT n FROM probe"))).all()
+        assert len(rows) == 1  # the thread went on and committed before the cancel was answered
+        await log.append(make_entry())  # the writer lock is free again
+    finally:
+        finish.set()
+        await database.dispose()

@@ -164,7 +164,8 @@ class SqlDatabase:
         async with self._write_gate():
             with unavailable_as_store_error():
                 if self._sqlite is not None:
-                    return await self._in_thread(self._sqlite_writer.begin, work)
+                    future = self._in_thread(self._sqlite_writer.begin, work)
+                    return await _outlasting_cancellation(future)
                 async with self._writer.begin() as connection:
                     return await connection.run_sync(work)
 
@@ -184,6 +185,22 @@ class SqlDatabase:
         if self._sqlite is not None:
             self._sqlite.dispose()
             self._executor.shutdown(wait=False)
+
+
+async def _outlasting_cancellation(future: asyncio.Future[T]) -> T:
+    """Await a SQLite write's thread. Cancelling the caller does not stop the
+    thread: its transaction goes on and may commit. So a cancelled caller waits
+    for the thread to end (commit or roll back) before it re-raises the cancel,
+    and the writer lock it holds is never given up while its transaction is
+    open: the next writer, and the caller's own callers (a lease released after
+    the write), see the write settled, whichever way it went."""
+    try:
+        return await asyncio.shield(future)
+    except asyncio.CancelledError:
+        while not future.done():
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.wait([future])
+        raise  # the cancel, not the write's own outcome
 
 
 def _run(
