@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import pytest
 
-from runplane.domain.errors import DriverError, ErrorCode
+from runplane.domain.errors import DriverError, ErrorCode, StoreUnavailable
 from runplane.domain.operations import OpKind, Outcome
+from runplane.domain.records import RuntimeRecord
 from runplane.domain.statuses import Status
 from runplane.streams.entries import StreamEntry
 from runplane.streams.handler import RetryLater
 from runplane.testing.jobs import InMemoryJobResults
+from runplane.testing.stores import InMemoryRuntimeStore
 from runplane.workers.jobs.handler import JobHandler
 from tests.support.world import World
 
@@ -112,3 +114,21 @@ async def test_unpublishable_result_leaves_the_entry_for_later(world: World) -> 
     results.unavailable = True
     with pytest.raises(RetryLater):
         await handler(world, OpKind.STOP, results)(entry({"runtime_id": "rt-1", "reason": "idle"}))
+
+
+class UnreachableRuntimes(InMemoryRuntimeStore):
+    async def get(self, runtime_id: str) -> RuntimeRecord | None:
+        raise StoreUnavailable("database unavailable: connection refused")
+
+
+async def test_a_store_fault_before_the_operation_leaves_the_entry_for_later(
+    world: World,
+) -> None:
+    results = InMemoryJobResults()
+    start = JobHandler(
+        OpKind.START, world.lifecycle, UnreachableRuntimes(world.log), results, world.clock, 0, 3
+    )
+    job = {"runtime_id": "rt-new", "spec": '{"command": ["x"]}', "job_id": "job-1"}
+    with pytest.raises(RetryLater):  # not the StoreUnavailable itself: no "handler bug"
+        await start(entry(job, stream="runtime:start_jobs"))
+    assert results.results == []

@@ -5,11 +5,18 @@ already holds) or the replay of a job_id that already has a result."""
 from __future__ import annotations
 
 import logging
+from dataclasses import replace
 
-from runplane.domain.errors import RETRYABLE, CasConflict, DuplicateJobId, ErrorCode
+from runplane.domain.errors import (
+    RETRYABLE,
+    CasConflict,
+    DuplicateJobId,
+    ErrorCode,
+    StoreUnavailable,
+)
 from runplane.domain.lifecycle_events import LifecycleEvent
 from runplane.domain.operations import OpKind, Outcome
-from runplane.domain.records import OperationEntry, StatusChange
+from runplane.domain.records import OperationEntry, RuntimeRecord, StatusChange
 from runplane.domain.results import OperationResult
 from runplane.domain.statuses import Status
 from runplane.services.lifecycle.attempt import Attempt, OperationFailed, entry_for
@@ -52,7 +59,9 @@ class Outcomes:
         return await self._replay_of_entry(attempt, first)
 
     async def replay_of_job(self, attempt: Attempt) -> OperationResult:
-        """A concurrent call claimed our job_id first: answer with its result."""
+        """A concurrent call claimed our job_id first: answer with its result.
+        If that result cannot be found (the claim was not committed after all),
+        the call ends as a `conflict` failure: retryable, the job_id unclaimed."""
         job_id = attempt.request.job_id
         first = await self.deps.operations.find_by_job_id(job_id) if job_id else None
         if first is None:
@@ -82,37 +91,72 @@ class Outcomes:
         message: str,
         change: StatusChange | None = None,
     ) -> OperationResult:
-        """Write the failure's one log entry (with its status change, if any)."""
-        claim = code not in RETRYABLE
+        """Write the failure's one log entry (with its status change, if any) and
+        answer it. Never raises: whatever the store does, the call has a result.
+
+        A store fault while writing it answers `service_unavailable` whatever the
+        failure was: the entry is missing, so the caller (a stream job's next
+        delivery, a client's retry) must come again to get its one entry."""
         entry = self.entry(
             attempt,
             Outcome.FAILURE,
             code=code,
             message=message,
-            claim_job=claim,
+            claim_job=code not in RETRYABLE,
             status_to=change.status if change else attempt.status_from,
         )
-        record = attempt.record
-        error = (str(code), message)
         try:
-            if change is not None:
-                events = self.events_of(attempt, Outcome.FAILURE, change, error)
-                record = await self.deps.runtimes.compare_and_swap(
-                    change, entry=entry, events=events
-                )
-            else:
-                events = self.events_of(attempt, Outcome.FAILURE, None, error)
-                await self.deps.operations.append(entry, events=events)
+            record = await self._write_failure(attempt, entry, change)
         except DuplicateJobId:
-            return await self.replay_of_job(attempt)
-        except CasConflict:
-            events = self.events_of(attempt, Outcome.FAILURE, None, error)
-            await self.deps.operations.append(entry, events=events)
+            return await self._replay_instead_of(attempt)
+        except StoreUnavailable as exc:
+            return self._unrecorded(attempt, f"{message} (not recorded: {exc})")
         except Exception:
-            # Best effort: the outcome stands even if the log cannot be written.
+            # A bug in the write: the outcome stands, its traceback is logged.
             logger.exception("operation log write failed", extra=self.log_fields(attempt))
+            record = attempt.record
         self.log_done(attempt, entry)
         return OperationResult(Outcome.FAILURE, record, code, message, entry.operation_id)
+
+    async def _write_failure(
+        self, attempt: Attempt, entry: OperationEntry, change: StatusChange | None
+    ) -> RuntimeRecord | None:
+        """The entry, with `change` when the record is still as the attempt saw
+        it; without it (and without a `status_to`) when someone else moved the
+        record meanwhile."""
+        error = (str(entry.error_code), entry.error_message)
+        if change is not None:
+            events = self.events_of(attempt, Outcome.FAILURE, change, error)
+            try:
+                return await self.deps.runtimes.compare_and_swap(change, entry=entry, events=events)
+            except CasConflict:
+                # Another writer moved the record: this call did not move it.
+                entry = replace(entry, status_to=None)
+        events = self.events_of(attempt, Outcome.FAILURE, None, error)
+        await self.deps.operations.append(entry, events=events)
+        return attempt.record
+
+    async def _replay_instead_of(self, attempt: Attempt) -> OperationResult:
+        """Our failure lost its job_id to a call that finished first: its result,
+        or a `conflict` failure (never a claim) when it cannot be found."""
+        try:
+            return await self.replay_of_job(attempt)
+        except OperationFailed as failed:
+            return await self.failure(attempt, failed.code, failed.message)
+        except StoreUnavailable as exc:
+            return self._unrecorded(attempt, f"replaying job_id: {exc}")
+        except Exception as exc:
+            logger.exception("operation replay failed", extra=self.log_fields(attempt))
+            return self._unrecorded(attempt, f"{type(exc).__name__}: {exc}", ErrorCode.INTERNAL)
+
+    def _unrecorded(
+        self, attempt: Attempt, message: str, code: ErrorCode = ErrorCode.SERVICE_UNAVAILABLE
+    ) -> OperationResult:
+        """A failure whose log entry could not be written: retryable, so the
+        caller comes again and that call writes the entry."""
+        fields = self.log_fields(attempt) | {"error_code": str(code), "error_message": message}
+        logger.warning("operation finished unrecorded", extra=fields)
+        return OperationResult(Outcome.FAILURE, attempt.record, code, message)
 
     def events_of(
         self,

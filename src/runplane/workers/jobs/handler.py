@@ -48,7 +48,10 @@ class JobHandler:
         except MalformedJob as exc:
             await self._publish(self._malformed(entry, str(exc)))
             return
-        result = await self._run(job)
+        try:
+            result = await self._run(job)
+        except StoreUnavailable as exc:  # before the operation had its own answer
+            raise RetryLater(str(exc)) from exc
         last_chance = entry.deliveries >= self.max_deliveries
         if result.error_code in RETRY_CODES and not last_chance:
             logger.warning(
