@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 import pytest
@@ -12,9 +13,11 @@ import pytest
 from runplane.api.app import create_app
 from runplane.api.context import ApiContext
 from runplane.domain.api_keys import ApiKey
+from runplane.domain.errors import DriverError, StoreUnavailable
 from runplane.logs import CorrelationFilter
+from runplane.ports.lifecycle import RuntimePage
 from runplane.services.api_keys import ApiKeys
-from runplane.testing.stores import InMemoryApiKeyStore
+from runplane.testing.stores import InMemoryApiKeyStore, InMemoryRuntimeStore
 from tests.support.world import SPEC, World
 
 
@@ -85,6 +88,40 @@ async def test_pausing_a_stopped_runtime_is_409_invalid_state(api: Api) -> None:
     paused = await api.http.post("/v1/runtimes/d/pause", headers=admin)
     assert paused.status_code == 409
     assert paused.json()["error"]["code"] == "invalid_state"
+
+
+async def test_an_unreachable_driver_is_503_with_retry_after(api: Api) -> None:
+    admin = await api.key()
+    await api.http.post("/v1/runtimes", json={"runtime_id": "d", "spec": SPEC}, headers=admin)
+    api.world.driver.fail_next("stop", DriverError("engine down"))
+    stopped = await api.http.post("/v1/runtimes/d/stop", headers=admin)
+    assert stopped.status_code == 503
+    assert stopped.headers["Retry-After"] == "1"
+    assert stopped.json()["error"]["code"] == "service_unavailable"
+
+
+class UnreachableRuntimes(InMemoryRuntimeStore):
+    async def list(self, **_: Any) -> RuntimePage:
+        raise StoreUnavailable("database unavailable: the database system is shutting down")
+
+
+async def test_a_store_fault_in_a_route_is_503_with_retry_after(world: World) -> None:
+    keys = ApiKeys(InMemoryApiKeyStore(), world.clock)
+    context = ApiContext(
+        lifecycle=world.lifecycle,
+        runtimes=UnreachableRuntimes(world.log),
+        operations=world.log,
+        keys=keys,
+        readiness={},
+    )
+    _, plaintext = await keys.issue(team_id=None, admin=True)
+    transport = httpx.ASGITransport(app=create_app(context))
+    async with httpx.AsyncClient(transport=transport, base_url="http://runplane") as client:
+        listed = await client.get("/v1/runtimes", headers={"Authorization": f"Bearer {plaintext}"})
+    assert listed.status_code == 503
+    assert listed.headers["Retry-After"] == "1"
+    assert listed.json()["error"]["code"] == "service_unavailable"
+    assert "shutting down" in listed.json()["error"]["message"]
 
 
 async def test_bad_input_gets_400_with_the_error_body(api: Api) -> None:

@@ -44,14 +44,23 @@ class ApiError(Exception):
         self.operation_id = operation_id
 
 
+RETRY_AFTER_S = 1
+"""What a 503 (Redis, the database or the driver unreachable) tells a client to
+wait before it tries again: a restarting database is back within seconds."""
+
+
 def error_response(
     status: int, code: str, message: str, operation_id: str | None = None
 ) -> JSONResponse:
     detail: dict[str, str] = {"code": code, "message": message}
     if operation_id:
         detail["operation_id"] = operation_id
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return JSONResponse({"error": detail}, status_code=status, headers=headers)
+    headers: dict[str, str] = {}
+    if status == 401:
+        headers["WWW-Authenticate"] = "Bearer"
+    if status == 503:
+        headers["Retry-After"] = str(RETRY_AFTER_S)
+    return JSONResponse({"error": detail}, status_code=status, headers=headers or None)
 
 
 def install_error_handlers(app: FastAPI) -> None:
