@@ -1,14 +1,16 @@
 """Database faults on real servers come out of the stores as StoreUnavailable,
 never as a driver's DBAPIError: a Postgres shutting down (new connections
 refused with CannotConnectNowError), a `pg_ctl restart -m fast` under a call in
-flight. The cluster is this module's own, since it is stopped and restarted."""
+flight; and a stop job whose final write meets such a refusal after its driver
+acted is delivered again (never acknowledged as `internal`) and finished by its
+redelivery. The cluster is this module's own, since it is stopped and restarted."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 
 import asyncpg
 import pytest
@@ -19,7 +21,19 @@ from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.migrate import upgrade
 from runplane.adapters.sql.operation_log import SqlOperationLog
 from runplane.adapters.sql.runtime_store import SqlRuntimeStore
+from runplane.adapters.system import SecretTokenGenerator, SystemClock
+from runplane.domain.drivers import ContainerInfo
 from runplane.domain.errors import StoreUnavailable
+from runplane.domain.operations import OpKind, OpSource, Outcome
+from runplane.services.lifecycle.create import CreateRequest
+from runplane.services.lifecycle.dependencies import Dependencies
+from runplane.services.lifecycle.service import Lifecycle
+from runplane.streams.entries import StreamEntry
+from runplane.streams.handler import RetryLater
+from runplane.testing.driver import InMemoryDriver
+from runplane.testing.jobs import InMemoryJobResults
+from runplane.testing.leases import InMemoryLeaseStore
+from runplane.workers.jobs.handler import JobHandler
 from tests.support.postgres import PostgresServer
 from tests.support.store_backends import make_entry, make_record
 
@@ -138,3 +152,66 @@ async def test_a_stopped_postgres_is_store_unavailable(
     finally:
         await asyncio.to_thread(own_postgres.start_server)
     assert await runtimes.get("rt-1") is None
+
+
+class StopThenRefuse(InMemoryDriver):
+    """Stops for real, then Postgres starts refusing connections (and the pool
+    holds none): the final CAS meets a CannotConnectNowError."""
+
+    def __init__(self, refuse: Callable[[], Awaitable[None]]) -> None:
+        super().__init__()
+        self.refuse = refuse
+
+    async def stop(self, container_id: str, *, timeout_s: float | None = None) -> ContainerInfo:
+        info = await super().stop(container_id, timeout_s=timeout_s)
+        await self.refuse()
+        return info
+
+
+async def test_a_refusal_after_the_driver_acted_is_retried_then_finished(
+    own_postgres: PostgresServer, database: SqlDatabase
+) -> None:
+    dsn = raw_dsn(own_postgres, database)
+    held: list[asyncpg.Connection] = []
+
+    async def refuse() -> None:
+        held.append(await asyncpg.connect(dsn))
+        await asyncio.to_thread(own_postgres.stop_server, "smart", wait=False)
+        await until_connections_are_refused(dsn)
+        await database.engine.dispose()
+
+    driver = StopThenRefuse(refuse)
+    clock = SystemClock()
+    deps = Dependencies(
+        runtimes=SqlRuntimeStore(database),
+        operations=SqlOperationLog(database),
+        leases=InMemoryLeaseStore(clock),
+        drivers={driver.name: driver},
+        clock=clock,
+        tokens=SecretTokenGenerator(),
+    )
+    lifecycle = Lifecycle.build(deps, driver.name)
+    created = await lifecycle.create.handle(
+        CreateRequest(spec={"command": ["x"]}, op_source=OpSource.REST, runtime_id="rt-1")
+    )
+    assert created.ok, created
+    results = InMemoryJobResults()
+    handler = JobHandler(OpKind.STOP, lifecycle, deps.runtimes, results, clock, 0, 3)
+    fields = {"runtime_id": "rt-1", "reason": "idle", "job_id": "job-1"}
+    try:
+        with pytest.raises(RetryLater, match="shutting down"):
+            await handler(StreamEntry("runtime:stop_jobs", "1-0", fields, 1, False))
+    finally:
+        await asyncio.to_thread(own_postgres.stop_server, "fast")
+        for connection in held:
+            connection.terminate()
+        await asyncio.to_thread(own_postgres.start_server)
+    assert results.results == []  # not acknowledged: no `internal`, no failure
+    await handler(StreamEntry("runtime:stop_jobs", "1-0", fields, 2, False))
+    [published] = results.results
+    assert (published.outcome, published.status) == (Outcome.SUCCESS, "stopped")
+    assert driver.calls["stop"] == 1
+    entries = await deps.operations.list_for_runtime("rt-1")
+    assert [(e.op, e.outcome, e.job_id) for e in entries[:1]] == [
+        (OpKind.STOP, Outcome.SUCCESS, "job-1")
+    ]
