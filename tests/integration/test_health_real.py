@@ -1,19 +1,24 @@
 """Health monitoring end to end on real processes, SQLite and a real Redis:
 kill -9 to engine_unreachable and back (restart policy), probes failing then
-recovering, a stop cut between its two writes settled by the reconciler, and
-10,000 repeated events that publish snapshots only on changes."""
+recovering, a stop cut between its two writes settled by the reconciler,
+10,000 repeated events that publish snapshots only on changes, and a burst of
+repeats that writes only what its first event writes."""
 
 from __future__ import annotations
 
 import asyncio
+import collections
+import contextlib
 import os
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import event
+from sqlalchemy.engine import Engine
 
 from runplane.adapters.drivers.process import ProcessDriver
 from runplane.adapters.drivers.process_files import parse_container_id
@@ -221,6 +226,69 @@ async def test_ten_thousand_repeated_events_publish_snapshots_only_on_changes(
         for n in range(5):
             shown = [s["engine_health"] for s in await system.snapshot_entries(f"r{n}")]
             assert shown == ["healthy", "probe_failed"] * 5
+
+
+class Statements:
+    """Counts the SQL statements every engine runs while counting: writes by
+    their first word, reads of the runtimes table apart."""
+
+    def __init__(self) -> None:
+        self.writes: collections.Counter[str] = collections.Counter()
+        self.record_reads = 0
+
+    def __call__(self, _conn: object, _cursor: object, statement: str, *_rest: object) -> None:
+        verb = statement.lstrip().split(None, 1)[0].upper()
+        if verb in ("INSERT", "UPDATE", "DELETE"):
+            self.writes[verb] += 1
+        elif verb == "SELECT" and "FROM runtimes" in statement:
+            self.record_reads += 1
+
+    @contextlib.contextmanager
+    def counting(self) -> Iterator[None]:
+        event.listen(Engine, "before_cursor_execute", self)
+        try:
+            yield
+        finally:
+            event.remove(Engine, "before_cursor_execute", self)
+
+
+async def test_a_burst_of_repeats_writes_what_its_first_event_writes(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    """2,000 alike inspect_unhealthy events: one summary write, one snapshot,
+    one read of the record (trusted for the whole burst here), nothing else."""
+    async with real_health(tmp_path, redis_server.url, InMemoryDriver()) as system:
+        record = await create_on(system, "burst")
+        fields = HealthEvent(
+            "burst", record.container_id or "", E.INSPECT_UNHEALTHY, system.deps.clock.now()
+        ).as_fields()
+        async with system.client.pipeline(transaction=False) as pipe:
+            for _ in range(2_000):
+                pipe.xadd(system.health_stream, fields)  # type: ignore[arg-type]
+            ids = await pipe.execute()
+        consumer = system.consumer(system.applier(trust_record_s=3_600))
+        statements = Statements()
+        with statements.counting():
+            async with looping(consumer):
+                await wait_until(lambda: consumer.position == ids[-1], timeout_s=40)
+        assert statements.writes == {"UPDATE": 1}  # the summary, without a version bump
+        assert statements.record_reads == 1
+        after = await record_of(system, "burst")
+        assert (after.version, after.engine_health) == (record.version, "inspect_unhealthy")
+        shown = [(s["status"], s["engine_health"]) for s in await system.snapshot_entries("burst")]
+        assert shown == [("running", "inspect_unhealthy")]
+        assert (
+            await system.deps.operations.list_for_runtime("burst")
+            == (await system.deps.operations.list_for_runtime("burst"))[-1:]
+        )  # the create's entry only
+
+
+async def create_on(system: RealHealth, runtime_id: str) -> RuntimeRecord:
+    created = await system.lifecycle.create.handle(
+        CreateRequest(spec={"command": ["x"]}, op_source=OpSource.CLI, runtime_id=runtime_id)
+    )
+    assert created.record is not None, created
+    return created.record
 
 
 async def _health_is(system: RealHealth, runtime_id: str, summary: str) -> bool:

@@ -94,19 +94,20 @@ class RealHealth:
             interval_s=interval_s,
         )
 
-    def applier(self) -> HealthEventApplier:
+    def applier(self, **options: Any) -> HealthEventApplier:
         return HealthEventApplier(
             self.deps,
             SqlEngineHealthStore(self.database),
             self.snapshots,
             on_unreachable=self.scheduler.on_unreachable,
+            **options,
         )
 
-    def consumer(self) -> OffsetConsumer:
+    def consumer(self, applier: HealthEventApplier | None = None) -> OffsetConsumer:
         return health_events_consumer(
             self.stream_client,
             RedisOffsetStore(self.client),
-            self.applier(),
+            applier or self.applier(),
             settings=fast(),
             stream=self.health_stream,
             consumer=f"{self.name}:consumer",

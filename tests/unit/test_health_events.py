@@ -17,7 +17,7 @@ from runplane.domain.records import StatusChange
 from runplane.domain.statuses import Status
 from runplane.streams.entries import StreamEntry
 from runplane.streams.handler import RetryLater
-from runplane.testing.health import InMemorySnapshotPublisher
+from runplane.testing.health import InMemoryEngineHealthStore, InMemorySnapshotPublisher
 from runplane.workers.health_consumer import HealthEventHandler
 from tests.support.health import HealthWorld
 
@@ -290,3 +290,86 @@ async def test_a_summary_written_meanwhile_does_not_spoil_an_operations_cas(
         StatusChange("rt-1", Status.RUNNING, record.version, Status.STOPPING, hw.world.clock.now())
     )
     assert stopping.engine_health == "probe_failed"
+
+
+class DownStore:
+    """The database is down: every read fails."""
+
+    async def get(self, runtime_id: str) -> None:
+        raise StoreUnavailable("database unavailable")
+
+
+async def test_a_repeat_that_changes_nothing_is_applied_without_reading(
+    hw: HealthWorld,
+) -> None:
+    record = await hw.world.create()
+    cid = record.container_id or ""
+    applier = hw.applier()
+    first = await applier.handle(event(hw, E.INSPECT_UNHEALTHY, cid))
+    applier.runtimes = DownStore()  # type: ignore[assignment]
+    for _ in range(100):
+        assert await applier.handle(event(hw, E.INSPECT_UNHEALTHY, cid)) == first
+    assert await hw.world.record() == first
+    assert [s.engine_health for s in hw.snapshots.snapshots] == ["inspect_unhealthy"]
+
+
+async def test_a_repeat_past_the_trust_window_reads_the_record_again(hw: HealthWorld) -> None:
+    record = await hw.world.create()
+    cid = record.container_id or ""
+    applier = hw.applier()
+    await applier.handle(event(hw, E.INSPECT_UNHEALTHY, cid))
+    summaries = InMemoryEngineHealthStore(hw.world.runtimes)
+    at = hw.world.clock.now()
+    await summaries.set_engine_health(
+        "rt-1", "healthy", status=Status.RUNNING, container_id=cid, at=at
+    )
+    hw.world.clock.advance(1)
+    await applier.handle(event(hw, E.INSPECT_UNHEALTHY, cid))
+    assert (await hw.world.record()).engine_health == "inspect_unhealthy"
+
+
+async def test_a_changing_event_after_repeats_is_written(hw: HealthWorld) -> None:
+    record = await hw.world.create()
+    cid = record.container_id or ""
+    applier = hw.applier()
+    for _ in range(5):
+        await applier.handle(event(hw, E.INSPECT_UNHEALTHY, cid))
+    await applier.handle(event(hw, E.PROBE_FAILED, cid))
+    assert (await hw.world.record()).engine_health == "probe_failed"
+    await applier.handle(event(hw, E.CONTAINER_EXITED, cid, exit_code=1))
+    after = await hw.world.record()
+    assert (after.status, after.engine_health) == (Status.ENGINE_UNREACHABLE, "exited")
+    assert [s.engine_health for s in hw.snapshots.snapshots] == [
+        "inspect_unhealthy",
+        "probe_failed",
+        "exited",
+    ]
+
+
+async def test_a_status_change_is_never_decided_on_memory(hw: HealthWorld) -> None:
+    """An exit seen while paused only sets the summary; once resumed, the same
+    exit moves the runtime, however recent the record in memory."""
+    record = await hw.world.create()
+    cid = record.container_id or ""
+    applier = hw.applier()
+    assert (await hw.world.do(OpKind.PAUSE)).ok
+    await applier.handle(event(hw, E.CONTAINER_EXITED, cid, exit_code=1))
+    assert (await hw.world.record()).status is Status.PAUSED
+    assert (await hw.world.do(OpKind.RESUME)).ok
+    await applier.handle(event(hw, E.CONTAINER_EXITED, cid, exit_code=1))
+    assert (await hw.world.record()).status is Status.ENGINE_UNREACHABLE
+
+
+async def test_a_runtime_in_a_transient_status_is_not_remembered(hw: HealthWorld) -> None:
+    record = await hw.world.create()
+    cid = record.container_id or ""
+    pausing = await hw.world.runtimes.compare_and_swap(
+        StatusChange("rt-1", Status.RUNNING, record.version, Status.PAUSING, hw.world.clock.now())
+    )
+    applier = hw.applier()
+    await applier.handle(event(hw, E.INSPECT_UNHEALTHY, cid))
+    await hw.world.runtimes.compare_and_swap(
+        StatusChange("rt-1", Status.PAUSING, pausing.version, Status.PAUSED, hw.world.clock.now())
+    )
+    await applier.handle(event(hw, E.INSPECT_UNHEALTHY, cid))
+    assert (await hw.world.record()).engine_health == "inspect_unhealthy"

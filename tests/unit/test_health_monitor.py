@@ -3,11 +3,15 @@ keeps quiet about (an exit while a stop is in flight)."""
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from runplane.domain.errors import DriverError
 from runplane.domain.health.events import HealthEventType
+from runplane.domain.health.probes import ProbeResult, ProbeTarget
 from runplane.domain.health.reactions import HealthSummary
+from runplane.domain.health.spec import HealthCheck
 from runplane.domain.operations import OpKind
 from runplane.domain.records import StatusChange
 from runplane.domain.statuses import Status
@@ -190,3 +194,49 @@ async def test_runtimes_of_another_driver_are_left_alone(hw: HealthWorld) -> Non
     )
     await other.tick()
     assert hw.reported() == []
+
+
+class FinishingProber:
+    """A probe that, cancelled, finishes its request before it returns (until
+    `finish` is set); a second cancel ends it."""
+
+    def __init__(self) -> None:
+        self.in_flight = asyncio.Event()
+        self.finish = asyncio.Event()
+
+    async def probe(self, check: HealthCheck, target: ProbeTarget) -> ProbeResult:
+        self.in_flight.set()
+        try:
+            await self.finish.wait()
+        except asyncio.CancelledError:
+            await self.finish.wait()
+        return ProbeResult(True, 0.001, "finished")
+
+
+async def test_a_round_cancelled_while_it_cancels_a_probe_ends_cancelled(
+    hw: HealthWorld,
+) -> None:
+    """The round drops a runtime no longer watched and waits for its probe to
+    end; a cancel of the round itself meanwhile is raised, not taken for the
+    probe's and swallowed."""
+    await hw.world.create(spec=PROBED)
+    prober = FinishingProber()
+    monitor = HealthMonitor(
+        hw.world.runtimes,
+        {"memory": hw.driver},
+        hw.reporter,
+        prober,
+        hw.lease_probe,
+        hw.world.clock,
+    )
+    hw.world.clock.advance(6)  # past the initial delay
+    await monitor.tick()
+    await prober.in_flight.wait()
+    assert (await hw.world.do(OpKind.STOP)).ok  # no longer watched
+    dropping = asyncio.create_task(monitor.tick())
+    for _ in range(5):
+        await asyncio.sleep(0)  # the round now waits for the cancelled probe
+    dropping.cancel()
+    await asyncio.wait([dropping], timeout=5)  # bounded against a hang only
+    prober.finish.set()
+    assert dropping.cancelled()

@@ -54,6 +54,42 @@ async def test_a_swallowed_cancel_still_ends_the_renewal_with_the_block() -> Non
     assert await leases.try_acquire("rt-1", "next", 1000)  # and it was released
 
 
+class FinishingRenewal(InMemoryLeaseStore):
+    """A renewal that, cancelled, finishes its command before it returns (until
+    `finish` is set); a second cancel ends it."""
+
+    def __init__(self) -> None:
+        super().__init__(SystemClock())
+        self.in_flight = asyncio.Event()
+        self.finish = asyncio.Event()
+
+    async def renew(self, runtime_id: str, token: str, ttl_ms: int) -> bool:
+        self.in_flight.set()
+        try:
+            await self.finish.wait()
+        except asyncio.CancelledError:
+            await self.finish.wait()
+        return await super().renew(runtime_id, token, ttl_ms)
+
+
+async def test_a_cancel_of_the_releaser_is_raised_after_the_release() -> None:
+    """Cancelled while it waits for the renewal to end, release() still deletes
+    the lease, and then ends cancelled: the cancel was the caller's, not the
+    renewal's."""
+    leases = FinishingRenewal()
+    assert await leases.try_acquire("rt-1", "token", 300)
+    held = lease.HeldLease(leases, "rt-1", "token", 300)
+    await leases.in_flight.wait()
+    releasing = asyncio.create_task(held.release())
+    for _ in range(3):
+        await asyncio.sleep(0)  # release() is now waiting for the renewal
+    releasing.cancel()
+    await asyncio.wait([releasing], timeout=5)  # bounded against a hang only
+    leases.finish.set()
+    assert releasing.cancelled()
+    assert await leases.try_acquire("rt-1", "next", 1000)  # released all the same
+
+
 class FailingRenewals(InMemoryLeaseStore):
     """Renewals fail as Redis away would; the rest works."""
 

@@ -3,6 +3,8 @@ operation (op_source=health) on the fakes world."""
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 from typing import Any
 
 import pytest
@@ -10,8 +12,11 @@ import pytest
 from runplane.domain.health.events import HealthEvent, HealthEventType
 from runplane.domain.health.spec import RestartMode, RestartPolicy
 from runplane.domain.operations import OpKind, OpSource
+from runplane.domain.records import OperationEntry
 from runplane.domain.statuses import Status
-from runplane.services.health.restart_policy import plan_restart
+from runplane.ports.lifecycle import OperationLog
+from runplane.services.health.restart_policy import RestartPolicyService, plan_restart
+from runplane.workers.restarts import RestartScheduler
 from tests.support.health import HealthWorld
 
 E = HealthEventType
@@ -150,6 +155,43 @@ async def test_a_stopped_scheduler_drops_what_still_waits(hw: HealthWorld) -> No
     await scheduler.run()
     assert scheduler.pending == frozenset()
     assert (await hw.world.record()).status is Status.ENGINE_UNREACHABLE
+
+
+class YieldingOperationLog:
+    """The world's operation log, whose reads take a turn of the event loop as
+    a database read would."""
+
+    def __init__(self, log: OperationLog) -> None:
+        self.log = log
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.log, name)
+
+    async def list_for_runtime(self, runtime_id: str, *, limit: int = 100) -> list[OperationEntry]:
+        await asyncio.sleep(0)
+        return await self.log.list_for_runtime(runtime_id, limit=limit)
+
+
+async def test_two_asks_at_once_schedule_one_restart(hw: HealthWorld) -> None:
+    """The consumer and the reconciler ask together: the second ask, made while
+    the first still reads the restarts in its window, is declined."""
+    await hw.world.create(spec=policy("always"))
+    await crash(hw)
+    await hw.deliver(hw.applier())
+    down = await hw.world.record()
+    assert down.status is Status.ENGINE_UNREACHABLE
+    deps = dataclasses.replace(hw.world.deps, operations=YieldingOperationLog(hw.world.log))
+    scheduler = RestartScheduler(
+        RestartPolicyService(hw.world.lifecycle, deps, backoff_base_s=0.001, backoff_cap_s=0.01)
+    )
+    asked = await asyncio.gather(
+        scheduler.on_unreachable(down, None), scheduler.on_unreachable(down, None)
+    )
+    await scheduler.wait_idle()
+    assert sorted(asked) == [False, True]
+    restarts = [e for e in await hw.world.entries() if e.op is OpKind.RESTART]
+    assert len(restarts) == 1
+    assert (await hw.world.record()).status is Status.RUNNING
 
 
 @pytest.fixture

@@ -59,14 +59,21 @@ class HeldLease:
 
     async def release(self) -> None:
         """Stop renewing, then delete the lease if still ours. The delete runs
-        even when the caller is cancelled meanwhile; a failed one is logged (the
-        lease expires by itself, a little later)."""
+        even when the caller is cancelled meanwhile, and the caller's cancel is
+        raised after it; a failed delete is logged (the lease expires by itself,
+        a little later)."""
         if self._done.is_set():
             return
         self._done.set()
         self._renewer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._renewer
+        try:
+            # Waits for the renewer without raising its cancellation, so a
+            # cancel of the caller's own is never mistaken for it and swallowed.
+            await asyncio.wait([self._renewer])
+        finally:
+            await self._delete()
+
+    async def _delete(self) -> None:
         try:
             await asyncio.shield(self.leases.release(self.name, self.token))
         except Exception:
@@ -88,6 +95,8 @@ class HeldLease:
             except Exception:
                 logger.warning("lease renewal failed", extra={"lease": self.name}, exc_info=True)
                 continue
+            if self._done.is_set():
+                return  # released meanwhile: what the renewal found no longer matters
             if not still_ours:
                 self._gone = True
                 logger.error("lease lost while held", extra={"lease": self.name})

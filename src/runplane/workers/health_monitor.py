@@ -21,7 +21,6 @@ One instance monitors at a time when a Leadership is given."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -279,8 +278,9 @@ class HealthMonitor:
         probe, watch.probe = watch.probe, None
         if probe is not None and not probe.done():
             probe.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await probe
+            # Not `await probe`: its CancelledError would look like the one a
+            # cancel of this round raises, and suppressing it would swallow both.
+            await asyncio.wait([probe])
 
     async def _drop(self, runtime_ids: set[str]) -> None:
         for runtime_id in runtime_ids:

@@ -1,6 +1,6 @@
 """Restarts the restart policy decided on, each after its backoff delay.
 
-At most one restart is pending per runtime. The delays live in this process:
+At most one restart is pending (or being planned) per runtime. The delays live in this process:
 if it stops first, the reconciler finds the runtime still `engine_unreachable`
 and asks again (`on_unreachable(record, None)`), so a restart is delayed, not
 lost."""
@@ -31,6 +31,8 @@ class RestartScheduler:
     def __init__(self, policy: RestartPolicyService) -> None:
         self.policy = policy
         self._pending: dict[str, asyncio.Task[None]] = {}
+        self._planning: set[str] = set()
+        """Runtimes whose plan is being made (not scheduled yet)."""
         self._stopping = asyncio.Event()
 
     def __repr__(self) -> str:
@@ -47,10 +49,20 @@ class RestartScheduler:
         `cause` None (not known any more) counts as a failure. `quiet`: a decline
         is logged at debug level (the reconciler asks again every round)."""
         runtime_id = record.runtime_id
-        if runtime_id in self._pending or self._stopping.is_set():
+        if runtime_id in self._pending or runtime_id in self._planning:
             return False
-        failed = True if cause is None else is_failure(cause)
-        plan = await self.policy.plan(record, failed=failed)
+        if self._stopping.is_set():
+            return False
+        # Claimed before the plan's await: a second call meanwhile (the consumer
+        # and the reconciler asking together) must not schedule it twice.
+        self._planning.add(runtime_id)
+        try:
+            failed = True if cause is None else is_failure(cause)
+            plan = await self.policy.plan(record, failed=failed)
+        finally:
+            self._planning.discard(runtime_id)
+        if self._stopping.is_set():
+            return False
         fields = {"runtime_id": runtime_id, "reason": plan.reason}
         if not plan.restart:
             if not quiet:

@@ -111,8 +111,9 @@ class DockerEventWatcher:
                     await self._handle(event, "event")
             finally:
                 pump.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await pump
+                # Not `await pump`: its CancelledError would look like the one a
+                # cancel of this session raises, and suppressing it would swallow both.
+                await asyncio.wait([pump])
         logger.warning("docker event stream ended", extra={"url": self.driver.url})
 
     async def _replay(self, queue: asyncio.Queue[dict[str, Any] | BaseException | None]) -> None:

@@ -1,8 +1,8 @@
 """Turning health events into runtime state (what the offset-mode consumer of
-`runtime:health_events` does with each event; workers/health_events.py reads
-the stream).
+`runtime:health_events` does with each event; workers/health_consumer.py
+reads the stream).
 
-For each event (REACTIONS in domain/health_state.py):
+For each event (REACTIONS in domain/health/reactions.py):
 1. the record's `engine_health` becomes the event's summary;
 2. `container_exited` / `container_oom` / `container_disappeared` move a
    `running` record to `engine_unreachable`, `probe_recovered` moves an
@@ -15,14 +15,17 @@ For each event (REACTIONS in domain/health_state.py):
    remembered in memory: after a restart, each runtime's first event publishes
    once.
 
-An event that changes nothing writes nothing (the common case: repeats). A
+An event that changes nothing writes nothing (the common case: repeats), and
+a summary-only one (no status change asked) that changes nothing on the record
+as last read or written a moment ago (last_seen.py: trusted for a second) does
+not even read it: a burst of repeats costs the database one read a second. A
 summary is written without a version bump, a status change holding the
-runtime's lease (see health_writes.py). Events for another
-container than the record's (a late report about a container a restart
-replaced), unknown types, unknown runtimes and malformed entries are logged and
-passed over. A record in a transient status belongs to the operation in
-flight: its summary is left alone. An unreachable database raises
-StoreUnavailable, a lease held too long RuntimeBusy: the entry is retried."""
+runtime's lease (see writes.py). Events for another container than the
+record's (a late report about a container a restart replaced), unknown types,
+unknown runtimes and malformed entries are logged and passed over. A record in
+a transient status belongs to the operation in flight: its summary is left
+alone. An unreachable database raises StoreUnavailable, a lease held too long
+RuntimeBusy: the entry is retried."""
 
 from __future__ import annotations
 
@@ -36,6 +39,7 @@ from runplane.domain.health.reactions import REACTIONS, RuntimeSnapshot
 from runplane.domain.records import RuntimeRecord
 from runplane.domain.statuses import Status
 from runplane.ports.health import EngineHealthStore, SnapshotPublisher
+from runplane.services.health.last_seen import DEFAULT_TRUST_S, LastSeen
 from runplane.services.health.writes import HealthWrites, wants_write
 from runplane.services.lifecycle.dependencies import Dependencies
 
@@ -58,23 +62,37 @@ class HealthEventApplier:
         *,
         on_unreachable: UnreachableHook | None = None,
         lease_wait_ms: int = 500,
+        trust_record_s: float = DEFAULT_TRUST_S,
     ) -> None:
         self.runtimes = deps.runtimes
         self.clock = deps.clock
         self.snapshots = snapshots
         self.writes = HealthWrites(deps, summaries, lease_wait_ms=lease_wait_ms)
         self.on_unreachable = on_unreachable
+        self.last_seen = LastSeen(deps.clock, trust_s=trust_record_s)
         self._published: dict[str, tuple[str, str]] = {}
 
     async def handle(self, event: HealthEvent) -> RuntimeRecord | None:
         """Apply one event; the record as it stands afterwards (None: passed over)."""
+        known = self.last_seen.recall(event.runtime_id)
+        if known is not None and _changes_nothing(known, event):
+            await self._publish_if_changed(known)  # a failed publish is retried here
+            return known
+        self.last_seen.forget(event.runtime_id)
+        record = await self._apply(event)
+        if record is not None:
+            self.last_seen.note(record)
+        return record
+
+    async def _apply(self, event: HealthEvent) -> RuntimeRecord | None:
         fields = {"runtime_id": event.runtime_id, "event_type": str(event.event_type)}
         record = await self.runtimes.get(event.runtime_id)
         if record is None:
             logger.warning("health event for an unknown runtime passed over", extra=fields)
             return None
-        if event.container_id and event.container_id != record.container_id:
+        if not _names_container_of(event, record):
             logger.info("health event about a replaced container passed over", extra=fields)
+            self.last_seen.note(record)
             return None
         reaction = REACTIONS[event.event_type]
         moved = False
@@ -106,3 +124,19 @@ class HealthEventApplier:
             return
         self._published[record.runtime_id] = shown
         SNAPSHOTS_PUBLISHED.inc()
+
+
+def _names_container_of(event: HealthEvent, record: RuntimeRecord) -> bool:
+    """Whether the event is about the record's container (an event naming none is)."""
+    return not event.container_id or event.container_id == record.container_id
+
+
+def _changes_nothing(record: RuntimeRecord, event: HealthEvent) -> bool:
+    """Whether applying `event` to `record` would leave it as it is. Never said
+    of an event that may change a status (an end, a recovery): a status change
+    is not decided on memory, since an operation may have made it due meanwhile
+    (a paused runtime resumed)."""
+    reaction = REACTIONS[event.event_type]
+    if reaction.from_status is not None:
+        return False
+    return _names_container_of(event, record) and not wants_write(record, reaction)
