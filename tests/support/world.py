@@ -15,6 +15,7 @@ from runplane.services.lifecycle.dependencies import Dependencies
 from runplane.services.lifecycle.requests import OperationRequest
 from runplane.services.lifecycle.service import Lifecycle
 from runplane.testing.driver import InMemoryDriver
+from runplane.testing.health import InMemoryHealthEvents
 from runplane.testing.leases import InMemoryLeaseStore
 from runplane.testing.stores import InMemoryOperationLog, InMemoryRuntimeStore
 from tests.support.clock import FakeClock
@@ -32,6 +33,7 @@ class World:
     driver: InMemoryDriver
     lifecycle: Lifecycle
     deps: Dependencies
+    health_events: InMemoryHealthEvents
 
     @classmethod
     def build(cls, driver: InMemoryDriver | None = None) -> World:
@@ -41,6 +43,7 @@ class World:
         runtimes = InMemoryRuntimeStore(log)
         leases = InMemoryLeaseStore(clock)
         driver = driver or InMemoryDriver()
+        health_events = InMemoryHealthEvents()
         deps = Dependencies(
             runtimes=runtimes,
             operations=log,
@@ -49,8 +52,10 @@ class World:
             clock=clock,
             tokens=SequentialTokens(),
             lease_ttl_ms=5_000,
+            health_events=health_events,
         )
-        return cls(clock, log, runtimes, leases, driver, Lifecycle.build(deps, "memory"), deps)
+        lifecycle = Lifecycle.build(deps, "memory")
+        return cls(clock, log, runtimes, leases, driver, lifecycle, deps, health_events)
 
     async def create(
         self,

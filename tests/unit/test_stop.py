@@ -1,11 +1,15 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
-from runplane.domain.errors import DriverError, ErrorCode
+from runplane.domain.errors import DriverError, ErrorCode, StoreUnavailable
+from runplane.domain.health.events import HealthEvent, HealthEventType
 from runplane.domain.operations import OpKind, OpSource, Outcome
 from runplane.domain.records import RuntimeRecord, StatusChange
 from runplane.domain.statuses import Status
+from runplane.services.lifecycle.requests import OperationRequest
+from runplane.services.lifecycle.service import Lifecycle
 from tests.support.world import World
 
 
@@ -46,6 +50,51 @@ async def test_vanished_container_ends_removed_with_success(world: World) -> Non
     record = await world.record()
     assert record.status is Status.REMOVED
     assert record.removed_at is not None
+
+
+async def test_vanished_container_is_forgotten_and_reported_disappeared(world: World) -> None:
+    started = await world.create()
+    world.driver.vanish(started.container_id or "")
+    result = await world.do(OpKind.STOP)
+    assert result.error_code is None
+    assert (await world.record()).container_id is None
+    assert [(e.runtime_id, e.container_id, e.event_type) for e in world.health_events.events] == [
+        ("rt-1", started.container_id, HealthEventType.CONTAINER_DISAPPEARED)
+    ]
+    assert (await world.entries())[-1].container_id == started.container_id  # kept in the log
+
+
+async def test_exited_container_is_removed_with_its_leftovers(world: World) -> None:
+    started = await world.create()
+    world.driver.exit(started.container_id or "", exit_code=1)
+    assert (await world.do(OpKind.STOP)).ok
+    assert (await world.record()).status is Status.REMOVED
+    assert not world.knows(started.container_id)
+    assert len(world.health_events.events) == 1
+
+
+class UnreachableHealthEvents:
+    async def publish(self, event: HealthEvent) -> None:
+        raise StoreUnavailable("redis down")
+
+
+async def test_an_unpublished_disappearance_does_not_change_the_outcome(world: World) -> None:
+    started = await world.create()
+    world.driver.vanish(started.container_id or "")
+    deps = replace(world.deps, health_events=UnreachableHealthEvents())
+    stop = Lifecycle.build(deps, "memory")[OpKind.STOP]
+    result = await stop.handle(
+        OperationRequest(runtime_id="rt-1", op_source=OpSource.REST, reason="requested")
+    )
+    assert result.ok
+    assert result.error_code is None
+    assert (await world.record()).status is Status.REMOVED
+
+
+async def test_a_stopped_runtime_reports_no_disappearance(world: World) -> None:
+    await world.create()
+    assert (await world.do(OpKind.STOP)).ok
+    assert world.health_events.events == []
 
 
 async def test_stop_needs_a_known_reason(world: World) -> None:
