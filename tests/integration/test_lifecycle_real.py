@@ -170,6 +170,29 @@ async def test_a_stop_of_an_ended_process_removes_it_and_reports_it_disappeared(
     ]
 
 
+async def test_a_start_with_the_spec_a_process_runtime_runs_is_a_replay(
+    database: SqlDatabase,
+    redis_server: RedisServer,
+    tmp_path: Path,
+    clients: list[redis.asyncio.Redis],
+) -> None:
+    """The process driver stores its normalised spec: the caller's is compared in that form."""
+    driver = ProcessDriver(tmp_path / "runtimes")
+    life = lifecycle_on(database, clients, redis_server.url, driver)
+    rid = f"same-{uuid.uuid4().hex[:8]}"
+    spec = {"command": ["sleep", "300"]}
+    created = await life.create.handle(
+        CreateRequest(spec=spec, op_source=OpSource.CLI, runtime_id=rid)
+    )
+    assert created.record is not None
+    assert created.record.spec != spec
+    again = await life[OpKind.START].handle(op(rid, spec=spec))
+    assert again.error_code is ErrorCode.REPLAY_NO_OP
+    assert again.record is not None
+    assert again.record.container_id == created.record.container_id
+    assert (await life[OpKind.STOP].handle(op(rid, reason="finished"))).ok
+
+
 async def test_lease_is_renewed_through_a_slow_driver_call(
     database: SqlDatabase, redis_server: RedisServer, clients: list[redis.asyncio.Redis]
 ) -> None:

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from typing import Any
+
 from runplane.domain.errors import DriverError, ErrorCode
 from runplane.domain.operations import OpKind, OpSource
 from runplane.domain.statuses import Status
 from runplane.services.lifecycle.create import CreateRequest
-from tests.support.world import World
+from runplane.testing.driver import InMemoryDriver
+from tests.support.world import SPEC, World
 
 
 async def test_create_and_start_gives_a_running_record(world: World) -> None:
@@ -97,3 +100,26 @@ async def test_start_of_a_paused_runtime_is_invalid_state(world: World) -> None:
     await world.do(OpKind.PAUSE)
     result = await world.do(OpKind.START)
     assert result.error_code is ErrorCode.INVALID_STATE
+
+
+def with_defaults(spec: dict[str, Any]) -> dict[str, Any]:
+    """A driver's normalisation: fills in what the caller left out."""
+    return {"env": {}, "stop_timeout_s": 10} | spec
+
+
+async def test_start_with_the_same_spec_on_a_running_runtime_is_a_replay() -> None:
+    world = World.build(InMemoryDriver(validator=with_defaults))
+    record = await world.create(spec=SPEC)
+    assert record.spec != SPEC  # stored normalised
+    result = await world.do(OpKind.START, spec=SPEC)
+    assert result.ok
+    assert result.error_code is ErrorCode.REPLAY_NO_OP
+    assert world.driver.started == 1
+    assert (await world.record()).version == record.version
+
+
+async def test_start_with_another_spec_on_a_running_runtime_is_invalid_state(world: World) -> None:
+    await world.create()
+    result = await world.do(OpKind.START, spec={"command": ["sleep", "5"]})
+    assert result.error_code is ErrorCode.INVALID_STATE
+    assert world.driver.started == 1

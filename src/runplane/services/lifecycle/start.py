@@ -1,11 +1,15 @@
 """start: bring a runtime up. pending/stopped/error/removed -> starting -> running.
 
 A start may carry a new spec for a known runtime (it replaces the stored one).
-Starting a running runtime is a replay; a runtime in a transient status, paused or
+Starting a running runtime is a replay, with its own spec or one that the driver
+normalises to it (a different spec on a running runtime is `invalid_state`:
+restart or patch it); a runtime in a transient status, paused or
 unreachable cannot be started (resume, restart or stop it instead).
 """
 
 from __future__ import annotations
+
+from typing import Any
 
 from runplane.domain.errors import ErrorCode
 from runplane.domain.operations import OpKind
@@ -25,14 +29,21 @@ class StartRuntime(ContainerSteps):
 
     async def execute(self, attempt: Attempt) -> OperationResult:
         record = attempt.current
-        wants_new_spec = attempt.request.spec is not None and attempt.request.spec != record.spec
-        if record.status is Status.RUNNING and not wants_new_spec:
+        wanted = attempt.request.spec or None
+        if record.status is Status.RUNNING and not self.changes_spec(attempt, wanted):
             return await self.replay(attempt)
         if record.status not in STARTABLE:
             raise OperationFailed(
                 ErrorCode.INVALID_STATE, f"cannot start a runtime that is {record.status}"
             )
-        spec = self.checked_spec(attempt, attempt.request.spec or record.spec)
+        spec = self.checked_spec(attempt, wanted or record.spec)
         await self.enter(attempt, Status.STARTING, spec=spec)
         await self.discard(attempt)  # a start makes a new container: drop the last one
         return await self.boot(attempt, spec)
+
+    def changes_spec(self, attempt: Attempt, wanted: dict[str, Any] | None) -> bool:
+        """Whether the request asks for another spec than the stored one. The stored
+        spec is the driver's normalised form, so the request's is normalised first."""
+        if wanted is None:
+            return False
+        return self.checked_spec(attempt, wanted) != attempt.current.spec
