@@ -3,6 +3,7 @@ state, so service tests assert on state rather than on calls."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,6 +25,19 @@ from tests.support.tokens import SequentialTokens
 SPEC: dict[str, Any] = {"command": ["sleep", "1000"]}
 
 
+class StaleReads(InMemoryRuntimeStore):
+    """A store whose reads, once `stale` is set, answer the record as it was
+    before a write another instance made meanwhile (the read raced that write)."""
+
+    stale: RuntimeRecord | None = None
+
+    async def get(self, runtime_id: str) -> RuntimeRecord | None:
+        if self.stale is not None and self.stale.runtime_id == runtime_id:
+            stale, self.stale = self.stale, None
+            return stale
+        return await super().get(runtime_id)
+
+
 @dataclass
 class World:
     clock: FakeClock
@@ -36,11 +50,16 @@ class World:
     health_events: InMemoryHealthEvents
 
     @classmethod
-    def build(cls, driver: InMemoryDriver | None = None) -> World:
-        """`driver`: an InMemoryDriver (or subclass) named "memory"; a new one by default."""
+    def build(
+        cls,
+        driver: InMemoryDriver | None = None,
+        store: Callable[[InMemoryOperationLog], InMemoryRuntimeStore] = InMemoryRuntimeStore,
+    ) -> World:
+        """`driver`: an InMemoryDriver (or subclass) named "memory"; a new one by default.
+        `store`: builds the runtime store on the log (an InMemoryRuntimeStore subclass)."""
         clock = FakeClock()
         log = InMemoryOperationLog()
-        runtimes = InMemoryRuntimeStore(log)
+        runtimes = store(log)
         leases = InMemoryLeaseStore(clock)
         driver = driver or InMemoryDriver()
         health_events = InMemoryHealthEvents()

@@ -7,7 +7,7 @@ from runplane.domain.operations import OpKind, OpSource
 from runplane.domain.statuses import Status
 from runplane.services.lifecycle.create import CreateRequest
 from runplane.testing.driver import InMemoryDriver
-from tests.support.world import SPEC, World
+from tests.support.world import SPEC, StaleReads, World
 
 
 async def test_create_and_start_gives_a_running_record(world: World) -> None:
@@ -123,3 +123,17 @@ async def test_start_with_another_spec_on_a_running_runtime_is_invalid_state(wor
     result = await world.do(OpKind.START, spec={"command": ["sleep", "5"]})
     assert result.error_code is ErrorCode.INVALID_STATE
     assert world.driver.started == 1
+
+
+async def test_a_start_that_loses_its_cas_to_an_equal_start_is_a_replay() -> None:
+    world = World.build(store=StaleReads)
+    await world.create()
+    assert (await world.do(OpKind.STOP)).ok
+    stopped = await world.record()
+    assert (await world.do(OpKind.START)).ok  # another instance's start
+    assert isinstance(world.runtimes, StaleReads)
+    world.runtimes.stale = stopped
+    result = await world.do(OpKind.START, spec=SPEC)
+    assert result.error_code is ErrorCode.REPLAY_NO_OP
+    assert world.driver.started == 2
+    assert (await world.record()).status is Status.RUNNING

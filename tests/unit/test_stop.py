@@ -3,6 +3,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
+from runplane.domain.drivers import ContainerInfo
 from runplane.domain.errors import DriverError, ErrorCode, StoreUnavailable
 from runplane.domain.health.events import HealthEvent, HealthEventType
 from runplane.domain.operations import OpKind, OpSource, Outcome
@@ -10,7 +11,9 @@ from runplane.domain.records import RuntimeRecord, StatusChange
 from runplane.domain.statuses import Status
 from runplane.services.lifecycle.requests import OperationRequest
 from runplane.services.lifecycle.service import Lifecycle
-from tests.support.world import World
+from runplane.testing.driver import InMemoryDriver
+from runplane.testing.stores import InMemoryRuntimeStore
+from tests.support.world import StaleReads, World
 
 
 async def test_stop_moves_running_to_stopped_and_logs_one_entry(world: World) -> None:
@@ -245,3 +248,65 @@ async def test_a_half_done_stop_of_a_live_container_stops_it(world: World) -> No
     assert (await world.do(OpKind.STOP)).ok
     assert (await world.record()).status is Status.STOPPED
     assert not world.is_running(record.container_id)
+
+
+class StoppedMeanwhile(InMemoryDriver):
+    """Another instance finishes the stop (or fails it) while this one's driver
+    call runs: the final compare-and-swap then loses."""
+
+    runtimes: InMemoryRuntimeStore
+    settles_to = Status.STOPPED
+
+    async def stop(self, container_id: str, *, timeout_s: float | None = None) -> ContainerInfo:
+        info = await super().stop(container_id, timeout_s=timeout_s)
+        record = await self.runtimes.get("rt-1")
+        assert record is not None
+        change = StatusChange(
+            runtime_id="rt-1",
+            expected_status=record.status,
+            expected_version=record.version,
+            status=self.settles_to,
+            at=record.updated_at,
+        )
+        await self.runtimes.compare_and_swap(change)
+        return info
+
+
+async def test_a_lost_transient_cas_on_a_stopped_runtime_is_a_replay() -> None:
+    world = World.build(store=StaleReads)
+    running = await world.create()
+    assert (await world.do(OpKind.STOP)).ok  # another instance's stop
+    assert isinstance(world.runtimes, StaleReads)
+    world.runtimes.stale = running
+    result = await world.do(OpKind.STOP)
+    assert result.outcome is Outcome.SUCCESS
+    assert result.error_code is ErrorCode.REPLAY_NO_OP
+    assert result.record is not None
+    assert result.record.status is Status.STOPPED
+    last = (await world.entries())[-1]
+    assert (last.error_code, last.status_from, last.status_to) == (
+        ErrorCode.REPLAY_NO_OP,
+        Status.STOPPED,
+        Status.STOPPED,
+    )
+
+
+async def test_a_lost_final_cas_on_a_stopped_runtime_is_a_replay() -> None:
+    driver = StoppedMeanwhile()
+    world = World.build(driver)
+    driver.runtimes = world.runtimes
+    await world.create()
+    result = await world.do(OpKind.STOP)
+    assert result.error_code is ErrorCode.REPLAY_NO_OP
+    assert (await world.record()).status is Status.STOPPED
+
+
+async def test_a_lost_cas_elsewhere_is_a_conflict() -> None:
+    driver = StoppedMeanwhile()
+    driver.settles_to = Status.ERROR
+    world = World.build(driver)
+    driver.runtimes = world.runtimes
+    await world.create()
+    result = await world.do(OpKind.STOP)
+    assert result.error_code is ErrorCode.CONFLICT
+    assert (await world.record()).status is Status.ERROR

@@ -9,10 +9,9 @@ unreachable cannot be started (resume, restart or stop it instead).
 
 from __future__ import annotations
 
-from typing import Any
-
 from runplane.domain.errors import ErrorCode
 from runplane.domain.operations import OpKind
+from runplane.domain.records import RuntimeRecord
 from runplane.domain.results import OperationResult
 from runplane.domain.statuses import Status
 from runplane.services.lifecycle.attempt import Attempt, OperationFailed
@@ -30,7 +29,7 @@ class StartRuntime(ContainerSteps):
     async def execute(self, attempt: Attempt) -> OperationResult:
         record = attempt.current
         wanted = attempt.request.spec or None
-        if record.status is Status.RUNNING and not self.changes_spec(attempt, wanted):
+        if self.already_holds(attempt, record):
             return await self.replay(attempt)
         if record.status not in STARTABLE:
             raise OperationFailed(
@@ -41,9 +40,10 @@ class StartRuntime(ContainerSteps):
         await self.discard(attempt)  # a start makes a new container: drop the last one
         return await self.boot(attempt, spec)
 
-    def changes_spec(self, attempt: Attempt, wanted: dict[str, Any] | None) -> bool:
-        """Whether the request asks for another spec than the stored one. The stored
-        spec is the driver's normalised form, so the request's is normalised first."""
-        if wanted is None:
+    def already_holds(self, attempt: Attempt, record: RuntimeRecord) -> bool:
+        """Running, on the spec the request names (if any). The stored spec is the
+        driver's normalised form, so the request's is normalised first."""
+        if record.status is not Status.RUNNING:
             return False
-        return self.checked_spec(attempt, wanted) != attempt.current.spec
+        wanted = attempt.request.spec or None
+        return wanted is None or self.checked_spec(attempt, wanted) == record.spec

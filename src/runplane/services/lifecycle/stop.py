@@ -16,6 +16,7 @@ from runplane.domain.drivers import ContainerState
 from runplane.domain.errors import DriverError, ErrorCode
 from runplane.domain.health.events import HealthEvent, HealthEventType
 from runplane.domain.operations import STOP_REASONS, OpKind, StopReason
+from runplane.domain.records import RuntimeRecord
 from runplane.domain.results import OperationResult
 from runplane.domain.statuses import Status
 from runplane.services.lifecycle.attempt import Attempt, OperationFailed
@@ -30,6 +31,9 @@ ALREADY_DOWN = frozenset({Status.STOPPED, Status.REMOVED})
 
 class StopRuntime(ContainerSteps):
     op = OpKind.STOP
+
+    def already_holds(self, attempt: Attempt, record: RuntimeRecord) -> bool:
+        return record.status in ALREADY_DOWN
 
     def validate(self, request: OperationRequest) -> str | None:
         problem = super().validate(request)
