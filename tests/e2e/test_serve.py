@@ -136,6 +136,28 @@ def test_concurrent_stops_have_one_effect(serve: RunplaneServer) -> None:
     assert len(effective) == 1
 
 
+def test_a_create_sent_twice_with_an_idempotency_key_creates_once(serve: RunplaneServer) -> None:
+    spec = {"command": ["sleep", "300"]}
+    with serve.client() as http:
+        answers = [
+            http.post("/v1/runtimes", json=body, headers={"Idempotency-Key": key})
+            for body, key in [
+                ({"spec": spec}, "create-once"),
+                ({"spec": spec}, "create-once"),
+                ({"runtime_id": "once", "spec": spec}, "create-once-named"),
+                ({"runtime_id": "once", "spec": spec}, "create-once-named"),
+            ]
+        ]
+        listed = http.get("/v1/runtimes").json()["runtimes"]
+    assert [a.status_code for a in answers] == [201, 200, 201, 200]
+    assert answers[1].headers["Idempotent-Replayed"] == "true"
+    assert answers[1].json()["runtime_id"] == answers[0].json()["runtime_id"]
+    assert answers[3].json()["container_id"] == answers[2].json()["container_id"]
+    assert sorted(r["runtime_id"] for r in listed) == sorted(
+        [answers[0].json()["runtime_id"], "once"]
+    )
+
+
 def test_runtimes_survive_a_runplane_restart(serve: RunplaneServer) -> None:
     serve.cli("runtime", "create", "survivor", "--command", "sleep 300", check=True)
     pid = runtime_pid(serve, "survivor")

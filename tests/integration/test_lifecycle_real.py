@@ -13,6 +13,7 @@ import redis.asyncio
 
 from runplane.adapters.drivers.process import ProcessDriver
 from runplane.adapters.redis.client import connect
+from runplane.adapters.redis.health import RedisHealthEventPublisher
 from runplane.adapters.redis.leases import RedisLeaseStore
 from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.migrate import upgrade_database
@@ -62,8 +63,10 @@ def lifecycle_on(
     redis_url: str,
     driver: Driver,
     ttl_ms: int = 30_000,
+    health_stream: str | None = None,
 ) -> Lifecycle:
     clients.append(connect(redis_url))
+    health_events = RedisHealthEventPublisher(clients[-1], health_stream) if health_stream else None
     deps = Dependencies(
         runtimes=SqlRuntimeStore(database),
         operations=SqlOperationLog(database),
@@ -72,6 +75,7 @@ def lifecycle_on(
         clock=SystemClock(),
         tokens=SecretTokenGenerator(),
         lease_ttl_ms=ttl_ms,
+        health_events=health_events,
     )
     return Lifecycle.build(deps, driver.name)
 
@@ -132,6 +136,61 @@ async def test_process_runtime_through_every_operation(
     final = await SqlRuntimeStore(database).get(rid)
     assert final is not None
     assert final.version == 15  # 7 operations x 2 writes, on top of version 1
+
+
+async def test_a_stop_of_an_ended_process_removes_it_and_reports_it_disappeared(
+    database: SqlDatabase,
+    redis_server: RedisServer,
+    tmp_path: Path,
+    clients: list[redis.asyncio.Redis],
+) -> None:
+    driver = ProcessDriver(tmp_path / "runtimes")
+    stream = f"health-{uuid.uuid4().hex[:8]}"
+    life = lifecycle_on(database, clients, redis_server.url, driver, health_stream=stream)
+    rid = f"gone-{uuid.uuid4().hex[:8]}"
+    created = await life.create.handle(
+        CreateRequest(spec={"command": ["true"]}, op_source=OpSource.CLI, runtime_id=rid)
+    )
+    assert created.record is not None
+    cid = created.record.container_id or ""
+    for _ in range(1000):  # bounded wait for the process to end by itself
+        if (await driver.inspect(cid)).state is ContainerState.EXITED:
+            break
+        await asyncio.sleep(0.01)
+    stopped = await life[OpKind.STOP].handle(op(rid, reason="requested"))
+    assert stopped.ok
+    record = await SqlRuntimeStore(database).get(rid)
+    assert record is not None
+    assert record.status is Status.REMOVED
+    assert record.container_id is None
+    assert (await driver.inspect(cid)).state is ContainerState.MISSING  # its folder is gone
+    published = await clients[-1].xrange(stream)
+    assert [(f["runtime_id"], f["container_id"], f["event_type"]) for _, f in published] == [
+        (rid, cid, "container_disappeared")
+    ]
+
+
+async def test_a_start_with_the_spec_a_process_runtime_runs_is_a_replay(
+    database: SqlDatabase,
+    redis_server: RedisServer,
+    tmp_path: Path,
+    clients: list[redis.asyncio.Redis],
+) -> None:
+    """The process driver stores its normalised spec: the caller's is compared in that form."""
+    driver = ProcessDriver(tmp_path / "runtimes")
+    life = lifecycle_on(database, clients, redis_server.url, driver)
+    rid = f"same-{uuid.uuid4().hex[:8]}"
+    spec = {"command": ["sleep", "300"]}
+    created = await life.create.handle(
+        CreateRequest(spec=spec, op_source=OpSource.CLI, runtime_id=rid)
+    )
+    assert created.record is not None
+    assert created.record.spec != spec
+    again = await life[OpKind.START].handle(op(rid, spec=spec))
+    assert again.error_code is ErrorCode.REPLAY_NO_OP
+    assert again.record is not None
+    assert again.record.container_id == created.record.container_id
+    assert (await life[OpKind.STOP].handle(op(rid, reason="finished"))).ok
 
 
 async def test_lease_is_renewed_through_a_slow_driver_call(

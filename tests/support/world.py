@@ -3,6 +3,7 @@ state, so service tests assert on state rather than on calls."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -15,12 +16,26 @@ from runplane.services.lifecycle.dependencies import Dependencies
 from runplane.services.lifecycle.requests import OperationRequest
 from runplane.services.lifecycle.service import Lifecycle
 from runplane.testing.driver import InMemoryDriver
+from runplane.testing.health import InMemoryHealthEvents
 from runplane.testing.leases import InMemoryLeaseStore
 from runplane.testing.stores import InMemoryOperationLog, InMemoryRuntimeStore
 from tests.support.clock import FakeClock
 from tests.support.tokens import SequentialTokens
 
 SPEC: dict[str, Any] = {"command": ["sleep", "1000"]}
+
+
+class StaleReads(InMemoryRuntimeStore):
+    """A store whose reads, once `stale` is set, answer the record as it was
+    before a write another instance made meanwhile (the read raced that write)."""
+
+    stale: RuntimeRecord | None = None
+
+    async def get(self, runtime_id: str) -> RuntimeRecord | None:
+        if self.stale is not None and self.stale.runtime_id == runtime_id:
+            stale, self.stale = self.stale, None
+            return stale
+        return await super().get(runtime_id)
 
 
 @dataclass
@@ -32,15 +47,22 @@ class World:
     driver: InMemoryDriver
     lifecycle: Lifecycle
     deps: Dependencies
+    health_events: InMemoryHealthEvents
 
     @classmethod
-    def build(cls, driver: InMemoryDriver | None = None) -> World:
-        """`driver`: an InMemoryDriver (or subclass) named "memory"; a new one by default."""
+    def build(
+        cls,
+        driver: InMemoryDriver | None = None,
+        store: Callable[[InMemoryOperationLog], InMemoryRuntimeStore] = InMemoryRuntimeStore,
+    ) -> World:
+        """`driver`: an InMemoryDriver (or subclass) named "memory"; a new one by default.
+        `store`: builds the runtime store on the log (an InMemoryRuntimeStore subclass)."""
         clock = FakeClock()
         log = InMemoryOperationLog()
-        runtimes = InMemoryRuntimeStore(log)
+        runtimes = store(log)
         leases = InMemoryLeaseStore(clock)
         driver = driver or InMemoryDriver()
+        health_events = InMemoryHealthEvents()
         deps = Dependencies(
             runtimes=runtimes,
             operations=log,
@@ -49,8 +71,10 @@ class World:
             clock=clock,
             tokens=SequentialTokens(),
             lease_ttl_ms=5_000,
+            health_events=health_events,
         )
-        return cls(clock, log, runtimes, leases, driver, Lifecycle.build(deps, "memory"), deps)
+        lifecycle = Lifecycle.build(deps, "memory")
+        return cls(clock, log, runtimes, leases, driver, lifecycle, deps, health_events)
 
     async def create(
         self,

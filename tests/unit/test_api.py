@@ -170,6 +170,23 @@ async def test_idempotency_key_replays_the_first_result(api: Api) -> None:
     assert second.json()["runtime"]["status"] == "running"
 
 
+@pytest.mark.parametrize("runtime_id", [None, "idem-1"])
+async def test_a_create_sent_twice_with_an_idempotency_key_creates_once(
+    api: Api, runtime_id: str | None
+) -> None:
+    key = await api.key() | {"Idempotency-Key": "create-1"}
+    body = {"spec": SPEC} | ({"runtime_id": runtime_id} if runtime_id else {})
+    first = await api.http.post("/v1/runtimes", json=body, headers=key)
+    second = await api.http.post("/v1/runtimes", json=body, headers=key)
+    assert first.status_code == 201
+    assert "Idempotent-Replayed" not in first.headers
+    assert second.status_code == 200
+    assert second.headers["Idempotent-Replayed"] == "true"
+    assert second.json()["runtime_id"] == first.json()["runtime_id"]
+    listed = await api.http.get("/v1/runtimes", headers=key)
+    assert [r["runtime_id"] for r in listed.json()["runtimes"]] == [first.json()["runtime_id"]]
+
+
 async def test_wait_returns_at_once_or_408(api: Api) -> None:
     admin = await api.key()
     await api.http.post("/v1/runtimes", json={"runtime_id": "w", "spec": SPEC}, headers=admin)

@@ -111,7 +111,9 @@ def flaky_world(driver: InMemoryDriver | None = None) -> FlakyWorld:
     runtimes = FlakyRuntimes(log)
     deps = replace(world.deps, runtimes=runtimes, operations=log)
     lifecycle = Lifecycle.build(deps, "memory")
-    return FlakyWorld(world.clock, log, runtimes, world.leases, world.driver, lifecycle, deps)
+    return FlakyWorld(
+        world.clock, log, runtimes, world.leases, world.driver, lifecycle, deps, world.health_events
+    )
 
 
 def job_entry(deliveries: int, **fields: str) -> StreamEntry:

@@ -1,10 +1,13 @@
 from __future__ import annotations
 
+from typing import Any
+
 from runplane.domain.errors import DriverError, ErrorCode
 from runplane.domain.operations import OpKind, OpSource
 from runplane.domain.statuses import Status
 from runplane.services.lifecycle.create import CreateRequest
-from tests.support.world import World
+from runplane.testing.driver import InMemoryDriver
+from tests.support.world import SPEC, StaleReads, World
 
 
 async def test_create_and_start_gives_a_running_record(world: World) -> None:
@@ -97,3 +100,110 @@ async def test_start_of_a_paused_runtime_is_invalid_state(world: World) -> None:
     await world.do(OpKind.PAUSE)
     result = await world.do(OpKind.START)
     assert result.error_code is ErrorCode.INVALID_STATE
+
+
+def with_defaults(spec: dict[str, Any]) -> dict[str, Any]:
+    """A driver's normalisation: fills in what the caller left out."""
+    return {"env": {}, "stop_timeout_s": 10} | spec
+
+
+async def test_start_with_the_same_spec_on_a_running_runtime_is_a_replay() -> None:
+    world = World.build(InMemoryDriver(validator=with_defaults))
+    record = await world.create(spec=SPEC)
+    assert record.spec != SPEC  # stored normalised
+    result = await world.do(OpKind.START, spec=SPEC)
+    assert result.ok
+    assert result.error_code is ErrorCode.REPLAY_NO_OP
+    assert world.driver.started == 1
+    assert (await world.record()).version == record.version
+
+
+async def test_start_with_another_spec_on_a_running_runtime_is_invalid_state(world: World) -> None:
+    await world.create()
+    result = await world.do(OpKind.START, spec={"command": ["sleep", "5"]})
+    assert result.error_code is ErrorCode.INVALID_STATE
+    assert world.driver.started == 1
+
+
+async def test_a_start_that_loses_its_cas_to_an_equal_start_is_a_replay() -> None:
+    world = World.build(store=StaleReads)
+    await world.create()
+    assert (await world.do(OpKind.STOP)).ok
+    stopped = await world.record()
+    assert (await world.do(OpKind.START)).ok  # another instance's start
+    assert isinstance(world.runtimes, StaleReads)
+    world.runtimes.stale = stopped
+    result = await world.do(OpKind.START, spec=SPEC)
+    assert result.error_code is ErrorCode.REPLAY_NO_OP
+    assert world.driver.started == 2
+    assert (await world.record()).status is Status.RUNNING
+
+
+def create_request(**fields: Any) -> CreateRequest:
+    return CreateRequest(spec=SPEC, op_source=OpSource.REST, team_id="team-a", **fields)
+
+
+async def test_a_repeated_create_without_an_id_returns_the_first_result(world: World) -> None:
+    first = await world.lifecycle.create.handle(create_request(job_id="k-1"))
+    again = await world.lifecycle.create.handle(create_request(job_id="k-1"))
+    assert first.ok
+    assert first.error_code is None
+    assert again.ok
+    assert again.error_code is ErrorCode.REPLAY_NO_OP
+    assert again.operation_id == first.operation_id
+    assert first.record is not None
+    assert again.record is not None
+    assert again.record.runtime_id == first.record.runtime_id
+    assert len((await world.runtimes.list()).records) == 1  # no orphan
+    assert world.driver.started == 1
+
+
+async def test_a_repeated_create_with_an_id_returns_the_first_result(world: World) -> None:
+    first = await world.lifecycle.create.handle(create_request(runtime_id="rt-1", job_id="k-2"))
+    again = await world.lifecycle.create.handle(create_request(runtime_id="rt-1", job_id="k-2"))
+    assert again.error_code is ErrorCode.REPLAY_NO_OP
+    assert again.operation_id == first.operation_id
+    assert world.driver.started == 1
+
+
+async def test_a_repeated_create_without_start_creates_one_record(world: World) -> None:
+    first = await world.lifecycle.create.handle(create_request(job_id="k-3", start=False))
+    again = await world.lifecycle.create.handle(create_request(job_id="k-3", start=False))
+    assert first.error_code is None
+    assert again.error_code is ErrorCode.REPLAY_NO_OP
+    assert len((await world.runtimes.list()).records) == 1
+    assert (await world.runtimes.list()).records[0].status is Status.PENDING
+
+
+async def test_a_create_interrupted_before_its_start_is_resumed_by_its_repeat(
+    world: World,
+) -> None:
+    """The first call created the record, then the driver was down: the repeat starts it."""
+    world.driver.fail_next("start", DriverError("engine down"))
+    first = await world.lifecycle.create.handle(create_request(job_id="k-4"))
+    again = await world.lifecycle.create.handle(create_request(job_id="k-4"))
+    assert first.error_code is ErrorCode.SERVICE_UNAVAILABLE
+    assert again.ok
+    assert again.error_code is None
+    assert again.record is not None
+    assert again.record.status is Status.RUNNING
+    assert len((await world.runtimes.list()).records) == 1
+
+
+async def test_a_taken_id_with_another_spec_is_still_a_conflict(world: World) -> None:
+    await world.lifecycle.create.handle(create_request(runtime_id="rt-1", job_id="k-5"))
+    other = await world.lifecycle.create.handle(
+        CreateRequest(
+            spec={"command": ["other"]}, op_source=OpSource.REST, runtime_id="rt-1", job_id="k-6"
+        )
+    )
+    assert other.error_code is ErrorCode.CONFLICT
+
+
+async def test_another_teams_job_id_gets_no_result_of_ours(world: World) -> None:
+    await world.lifecycle.create.handle(create_request(job_id="k-7"))
+    theirs = await world.lifecycle.create.handle(
+        CreateRequest(spec=SPEC, op_source=OpSource.REST, team_id="team-b", job_id="k-7")
+    )
+    assert theirs.error_code is ErrorCode.CONFLICT
+    assert theirs.record is None

@@ -1,12 +1,19 @@
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
-from runplane.domain.errors import DriverError, ErrorCode
+from runplane.domain.drivers import ContainerInfo
+from runplane.domain.errors import DriverError, ErrorCode, StoreUnavailable
+from runplane.domain.health.events import HealthEvent, HealthEventType
 from runplane.domain.operations import OpKind, OpSource, Outcome
 from runplane.domain.records import RuntimeRecord, StatusChange
 from runplane.domain.statuses import Status
-from tests.support.world import World
+from runplane.services.lifecycle.requests import OperationRequest
+from runplane.services.lifecycle.service import Lifecycle
+from runplane.testing.driver import InMemoryDriver
+from runplane.testing.stores import InMemoryRuntimeStore
+from tests.support.world import StaleReads, World
 
 
 async def test_stop_moves_running_to_stopped_and_logs_one_entry(world: World) -> None:
@@ -46,6 +53,51 @@ async def test_vanished_container_ends_removed_with_success(world: World) -> Non
     record = await world.record()
     assert record.status is Status.REMOVED
     assert record.removed_at is not None
+
+
+async def test_vanished_container_is_forgotten_and_reported_disappeared(world: World) -> None:
+    started = await world.create()
+    world.driver.vanish(started.container_id or "")
+    result = await world.do(OpKind.STOP)
+    assert result.error_code is None
+    assert (await world.record()).container_id is None
+    assert [(e.runtime_id, e.container_id, e.event_type) for e in world.health_events.events] == [
+        ("rt-1", started.container_id, HealthEventType.CONTAINER_DISAPPEARED)
+    ]
+    assert (await world.entries())[-1].container_id == started.container_id  # kept in the log
+
+
+async def test_exited_container_is_removed_with_its_leftovers(world: World) -> None:
+    started = await world.create()
+    world.driver.exit(started.container_id or "", exit_code=1)
+    assert (await world.do(OpKind.STOP)).ok
+    assert (await world.record()).status is Status.REMOVED
+    assert not world.knows(started.container_id)
+    assert len(world.health_events.events) == 1
+
+
+class UnreachableHealthEvents:
+    async def publish(self, event: HealthEvent) -> None:
+        raise StoreUnavailable("redis down")
+
+
+async def test_an_unpublished_disappearance_does_not_change_the_outcome(world: World) -> None:
+    started = await world.create()
+    world.driver.vanish(started.container_id or "")
+    deps = replace(world.deps, health_events=UnreachableHealthEvents())
+    stop = Lifecycle.build(deps, "memory")[OpKind.STOP]
+    result = await stop.handle(
+        OperationRequest(runtime_id="rt-1", op_source=OpSource.REST, reason="requested")
+    )
+    assert result.ok
+    assert result.error_code is None
+    assert (await world.record()).status is Status.REMOVED
+
+
+async def test_a_stopped_runtime_reports_no_disappearance(world: World) -> None:
+    await world.create()
+    assert (await world.do(OpKind.STOP)).ok
+    assert world.health_events.events == []
 
 
 async def test_stop_needs_a_known_reason(world: World) -> None:
@@ -196,3 +248,65 @@ async def test_a_half_done_stop_of_a_live_container_stops_it(world: World) -> No
     assert (await world.do(OpKind.STOP)).ok
     assert (await world.record()).status is Status.STOPPED
     assert not world.is_running(record.container_id)
+
+
+class StoppedMeanwhile(InMemoryDriver):
+    """Another instance finishes the stop (or fails it) while this one's driver
+    call runs: the final compare-and-swap then loses."""
+
+    runtimes: InMemoryRuntimeStore
+    settles_to = Status.STOPPED
+
+    async def stop(self, container_id: str, *, timeout_s: float | None = None) -> ContainerInfo:
+        info = await super().stop(container_id, timeout_s=timeout_s)
+        record = await self.runtimes.get("rt-1")
+        assert record is not None
+        change = StatusChange(
+            runtime_id="rt-1",
+            expected_status=record.status,
+            expected_version=record.version,
+            status=self.settles_to,
+            at=record.updated_at,
+        )
+        await self.runtimes.compare_and_swap(change)
+        return info
+
+
+async def test_a_lost_transient_cas_on_a_stopped_runtime_is_a_replay() -> None:
+    world = World.build(store=StaleReads)
+    running = await world.create()
+    assert (await world.do(OpKind.STOP)).ok  # another instance's stop
+    assert isinstance(world.runtimes, StaleReads)
+    world.runtimes.stale = running
+    result = await world.do(OpKind.STOP)
+    assert result.outcome is Outcome.SUCCESS
+    assert result.error_code is ErrorCode.REPLAY_NO_OP
+    assert result.record is not None
+    assert result.record.status is Status.STOPPED
+    last = (await world.entries())[-1]
+    assert (last.error_code, last.status_from, last.status_to) == (
+        ErrorCode.REPLAY_NO_OP,
+        Status.STOPPED,
+        Status.STOPPED,
+    )
+
+
+async def test_a_lost_final_cas_on_a_stopped_runtime_is_a_replay() -> None:
+    driver = StoppedMeanwhile()
+    world = World.build(driver)
+    driver.runtimes = world.runtimes
+    await world.create()
+    result = await world.do(OpKind.STOP)
+    assert result.error_code is ErrorCode.REPLAY_NO_OP
+    assert (await world.record()).status is Status.STOPPED
+
+
+async def test_a_lost_cas_elsewhere_is_a_conflict() -> None:
+    driver = StoppedMeanwhile()
+    driver.settles_to = Status.ERROR
+    world = World.build(driver)
+    driver.runtimes = world.runtimes
+    await world.create()
+    result = await world.do(OpKind.STOP)
+    assert result.error_code is ErrorCode.CONFLICT
+    assert (await world.record()).status is Status.ERROR

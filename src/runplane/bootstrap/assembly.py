@@ -14,6 +14,7 @@ from fastapi import FastAPI
 from runplane.adapters.redis.dead_letter_queue import RedisDeadLetterQueue
 from runplane.adapters.redis.event_publisher import RedisEventPublisher
 from runplane.adapters.redis.event_reader import RedisEventReader
+from runplane.adapters.redis.health import RedisHealthEventPublisher
 from runplane.adapters.redis.jobs import RedisJobQueue, RedisJobResultPublisher
 from runplane.adapters.redis.leases import RedisLeaseStore
 from runplane.adapters.redis.names import EVENTS_STREAM, RELAY_LEASE, job_stream
@@ -87,6 +88,9 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
             tokens=SecretTokenGenerator(),
             lease_ttl_ms=settings.lease_ttl_ms,
             event_source=f"/runplane/{settings.consumer_name}",
+            health_events=RedisHealthEventPublisher(
+                client, max_len=settings.health_events_stream_max_len
+            ),
             timeouts=Timeouts(
                 start_s=settings.start_timeout_s,
                 stop_s=settings.stop_timeout_s,

@@ -6,7 +6,7 @@ import asyncio
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query
+from fastapi import APIRouter, Header, Query, Response
 
 from runplane.api.auth import Context, Key, team_scope
 from runplane.api.errors import ApiError
@@ -36,8 +36,11 @@ async def create_runtime(
     body: CreateRuntimeBody,
     ctx: Context,
     key: Key,
+    response: Response,
     idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=256)] = None,
 ) -> RuntimeOut:
+    """201 with the new runtime; a repeat of an Idempotency-Key answers the first
+    result again with 200 and `Idempotent-Replayed: true` (replay_no_op)."""
     if not key.admin and body.team_id not in (None, key.team_id):
         raise ApiError(ErrorCode.INVALID_REQUEST, "a team key creates runtimes in its own team")
     result = await ctx.lifecycle.create.handle(
@@ -55,6 +58,9 @@ async def create_runtime(
     if not result.ok or result.record is None:
         code = result.error_code or ErrorCode.INTERNAL
         raise ApiError(code, result.error_message, operation_id=result.operation_id)
+    if result.error_code is ErrorCode.REPLAY_NO_OP:
+        response.status_code = 200
+        response.headers["Idempotent-Replayed"] = "true"
     return RuntimeOut.of(result.record)
 
 

@@ -23,6 +23,12 @@ class OperationFailed(Exception):
         self.change = change
 
 
+class WantedStateHolds(Exception):
+    """Internal control flow: a compare-and-swap lost, and the record as it now
+    stands is already what the operation wanted (a stop finds it stopped). `run`
+    answers with a replay (`replay_no_op`), as if the call had found it so."""
+
+
 @dataclass(slots=True)
 class Attempt:
     """One call in flight: what was asked, when, and the record as last seen."""

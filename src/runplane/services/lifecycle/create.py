@@ -1,12 +1,22 @@
-"""create: register a runtime (status `pending`), optionally starting it at once."""
+"""create: register a runtime (status `pending`), optionally starting it at once.
+
+A create with a job_id (the REST Idempotency-Key) is idempotent: a repeat answers
+the first call's result with `replay_no_op` and creates nothing. The first call's
+start claims the job_id in the operation log, and the repeat finds it there. A
+create without a runtime_id derives the id from the team and the job_id, so a
+repeat whose first call has not finished (or did not start the runtime) names the
+same record; finding it with the same team, driver and spec, the repeat carries
+on from where the first left off (its start replays, waits for or resumes it).
+"""
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from typing import Any
 
 from runplane.domain.errors import ErrorCode, InvalidSpec, RuntimeAlreadyExists
-from runplane.domain.operations import OpSource
+from runplane.domain.operations import OpSource, Outcome
 from runplane.domain.records import RuntimeRecord, is_valid_runtime_id
 from runplane.domain.results import OperationResult
 from runplane.domain.statuses import Status
@@ -40,6 +50,10 @@ class CreateRuntime:
         self.default_driver = default_driver
 
     async def handle(self, request: CreateRequest) -> OperationResult:
+        if request.job_id:
+            earlier = await self._earlier_result(request, request.job_id)
+            if earlier is not None:
+                return earlier
         record_or_failure = self._new_record(request)
         if isinstance(record_or_failure, OperationResult):
             return record_or_failure
@@ -57,22 +71,54 @@ class CreateRuntime:
         try:
             await self.deps.runtimes.create(record, events=[created])
         except RuntimeAlreadyExists as exc:
-            return OperationResult.failure(ErrorCode.CONFLICT, str(exc))
+            return await self._repeat(request, record, exc)
         if not request.start:
             return OperationResult.success(record)
+        return await self._start(request, record.runtime_id)
+
+    async def _earlier_result(self, request: CreateRequest, job_id: str) -> OperationResult | None:
+        """The first result of a job_id the operation log already holds, else None."""
+        first = await self.deps.operations.find_by_job_id(job_id)
+        if first is None:
+            return None
+        if first.team_id != _team_of(request):
+            return OperationResult.failure(
+                ErrorCode.CONFLICT, "this job_id is taken by an operation outside this team"
+            )
+        return await self._start(request, first.runtime_id)  # replays the first result
+
+    async def _repeat(
+        self, request: CreateRequest, record: RuntimeRecord, exc: RuntimeAlreadyExists
+    ) -> OperationResult:
+        """The id is taken: `conflict`, unless this is the same create again (a
+        job_id, and a record with the same team, driver and spec)."""
+        existing = await self.deps.runtimes.get(record.runtime_id)
+        if (
+            not request.job_id
+            or existing is None
+            or (existing.team_id, existing.driver, existing.spec)
+            != (record.team_id, record.driver, record.spec)
+        ):
+            return OperationResult.failure(ErrorCode.CONFLICT, str(exc))
+        if request.start:
+            return await self._start(request, record.runtime_id)
+        return OperationResult(Outcome.SUCCESS, existing, ErrorCode.REPLAY_NO_OP)
+
+    async def _start(self, request: CreateRequest, runtime_id: str) -> OperationResult:
         return await self.starter.handle(
             OperationRequest(
-                runtime_id=record.runtime_id,
+                runtime_id=runtime_id,
                 op_source=request.op_source,
                 job_id=request.job_id,
                 actor=request.actor,
                 reason="create",
+                team_scope=_team_of(request),
                 lease_wait_ms=request.lease_wait_ms,
             )
         )
 
     def _new_record(self, request: CreateRequest) -> RuntimeRecord | OperationResult:
-        runtime_id = request.runtime_id or f"rt-{self.deps.tokens.new_token()[:12]}"
+        runtime_id = request.runtime_id or self._new_runtime_id(request)
         if not is_valid_runtime_id(runtime_id):
             return OperationResult.failure(
                 ErrorCode.INVALID_REQUEST, "runtime_id must be 1-128 characters of [A-Za-z0-9._:-]"
@@ -91,7 +137,7 @@ class CreateRuntime:
         now = self.deps.clock.now()
         return RuntimeRecord(
             runtime_id=runtime_id,
-            team_id=request.team_id or DEFAULT_TEAM,
+            team_id=_team_of(request),
             status=Status.PENDING,
             version=1,
             driver=driver_name,
@@ -99,3 +145,15 @@ class CreateRuntime:
             created_at=now,
             updated_at=now,
         )
+
+    def _new_runtime_id(self, request: CreateRequest) -> str:
+        """A fresh id; derived from the team and the job_id when there is one, so
+        that a repeat of the create names the same runtime."""
+        if not request.job_id:
+            return f"rt-{self.deps.tokens.new_token()[:12]}"
+        key = f"{_team_of(request)}\0{request.job_id}".encode()
+        return f"rt-{hashlib.sha256(key).hexdigest()[:12]}"
+
+
+def _team_of(request: CreateRequest) -> str:
+    return request.team_id or DEFAULT_TEAM

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from runplane.ports.drivers import Driver
+from runplane.ports.health import HealthEventPublisher
 from runplane.ports.leases import LeaseStore
 from runplane.ports.lifecycle import OperationLog, RuntimeStore
 from runplane.ports.system import Clock, TokenGenerator
@@ -35,6 +36,9 @@ class Dependencies:
     timeouts: Timeouts = field(default_factory=Timeouts)
     event_source: str = "/runplane"
     """CloudEvents `source` of the events this instance writes: /runplane/<instance>."""
+    health_events: HealthEventPublisher | None = None
+    """Where an operation reports what it found about a container (a stop that
+    finds it vanished: `container_disappeared`); best effort, None: not reported."""
 
     def __post_init__(self) -> None:
         if not self.drivers:

@@ -1,7 +1,9 @@
 """The skeleton every lifecycle operation shares:
 
 validate -> lease -> load -> decide (replay / proceed / fail) -> transient CAS ->
-driver -> final CAS + operation-log entry (one transaction).
+driver -> final CAS + operation-log entry (one transaction). A CAS that loses
+reads the record again: a replay if it already is what the call wanted
+(`already_holds`), `conflict` otherwise.
 
 `handle` takes the runtime's lease; `run` assumes the caller holds it (restart and
 patch compose under one lease). Every call writes exactly one operation-log entry,
@@ -35,7 +37,7 @@ from runplane.domain.results import OperationResult
 from runplane.domain.statuses import TRANSIENT, InvalidTransition, Status
 from runplane.ports.drivers import Driver
 from runplane.services import lease
-from runplane.services.lifecycle.attempt import Attempt, OperationFailed
+from runplane.services.lifecycle.attempt import Attempt, OperationFailed, WantedStateHolds
 from runplane.services.lifecycle.dependencies import Dependencies
 from runplane.services.lifecycle.event_factory import EventFactory
 from runplane.services.lifecycle.outcomes import Outcomes
@@ -103,6 +105,11 @@ class LifecycleOperation(ABC):
             raise OperationFailed(ErrorCode.NOT_FOUND, "no such runtime")
         return record
 
+    def already_holds(self, attempt: Attempt, record: RuntimeRecord) -> bool:
+        """Whether `record` is already what this call wants (what execute() would
+        answer with a replay). Asked when a compare-and-swap lost the race."""
+        return False
+
     @abstractmethod
     async def execute(self, attempt: Attempt) -> OperationResult:
         """Decide and act on `attempt.record`; end with `self.finish(...)`, a replay
@@ -144,7 +151,7 @@ class LifecycleOperation(ABC):
         try:
             attempt.record = await self.deps.runtimes.compare_and_swap(change, events=[moved])
         except CasConflict as exc:
-            raise OperationFailed(ErrorCode.CONFLICT, str(exc)) from exc
+            raise await self.lost_race(attempt, exc) from exc
 
     def fail_into(
         self,
@@ -170,11 +177,21 @@ class LifecycleOperation(ABC):
         try:
             record = await self.deps.runtimes.compare_and_swap(change, entry=entry, events=events)
         except CasConflict as exc:
-            raise OperationFailed(ErrorCode.CONFLICT, str(exc)) from exc
+            raise await self.lost_race(attempt, exc) from exc
         except DuplicateJobId:
             return await self.outcomes.replay_of_job(attempt)
         self.outcomes.log_done(attempt, entry)
         return OperationResult(Outcome.SUCCESS, record, operation_id=entry.operation_id)
+
+    async def lost_race(self, attempt: Attempt, exc: CasConflict) -> Exception:
+        """How a lost compare-and-swap ends the call: a replay when the record, read
+        again, already is what this call wants; `conflict` otherwise."""
+        fresh = await self.deps.runtimes.get(attempt.current.runtime_id)
+        if fresh is None or not self.already_holds(attempt, fresh):
+            return OperationFailed(ErrorCode.CONFLICT, str(exc))
+        attempt.record = fresh
+        attempt.status_from = fresh.status  # the replay's entry: found it so, changed nothing
+        return WantedStateHolds()
 
     async def replay(self, attempt: Attempt) -> OperationResult:
         """The wanted state already holds: success, `replay_no_op`, no effect."""
@@ -188,12 +205,7 @@ class LifecycleOperation(ABC):
 
     async def _run(self, attempt: Attempt) -> OperationResult:
         try:
-            earlier = await self.outcomes.earlier_result(attempt)
-            if earlier is not None:
-                return earlier
-            attempt.record = await self.load(attempt)
-            attempt.status_from = attempt.record.status
-            return await self.execute(attempt)
+            return await self._load_and_execute(attempt)
         except OperationFailed as failed:
             return await self.outcomes.failure(attempt, failed.code, failed.message, failed.change)
         except StoreUnavailable as exc:
@@ -203,3 +215,14 @@ class LifecycleOperation(ABC):
             return await self.outcomes.failure(
                 attempt, ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}"
             )
+
+    async def _load_and_execute(self, attempt: Attempt) -> OperationResult:
+        earlier = await self.outcomes.earlier_result(attempt)
+        if earlier is not None:
+            return earlier
+        attempt.record = await self.load(attempt)
+        attempt.status_from = attempt.record.status
+        try:
+            return await self.execute(attempt)
+        except WantedStateHolds:
+            return await self.replay(attempt)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from runplane.domain.errors import ErrorCode
 from runplane.domain.operations import OpKind
+from runplane.domain.records import RuntimeRecord
 from runplane.domain.results import OperationResult
 from runplane.domain.statuses import Status
 from runplane.services.lifecycle.attempt import Attempt, OperationFailed
@@ -28,11 +29,17 @@ class PatchRuntime(ContainerSteps):
             problem = "patch needs a spec object"
         return problem
 
+    def already_holds(self, attempt: Attempt, record: RuntimeRecord) -> bool:
+        """Running on the (normalised) spec the patch names."""
+        assert attempt.request.spec is not None
+        spec = self.checked_spec(attempt, attempt.request.spec)
+        return record.status is Status.RUNNING and spec == record.spec
+
     async def execute(self, attempt: Attempt) -> OperationResult:
         record = attempt.current
         assert attempt.request.spec is not None
         spec = self.checked_spec(attempt, attempt.request.spec)
-        if record.status is Status.RUNNING and spec == record.spec:
+        if self.already_holds(attempt, record):
             return await self.replay(attempt)
         if record.status is not Status.RUNNING:
             raise OperationFailed(

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from runplane.domain.errors import DriverError, ErrorCode
 from runplane.domain.operations import OpKind
+from runplane.domain.records import RuntimeRecord
 from runplane.domain.results import OperationResult
 from runplane.domain.statuses import Status
 from runplane.services.lifecycle.attempt import Attempt, OperationFailed
@@ -14,6 +15,9 @@ from runplane.services.lifecycle.steps import ContainerSteps
 
 class PauseRuntime(ContainerSteps):
     op = OpKind.PAUSE
+
+    def already_holds(self, attempt: Attempt, record: RuntimeRecord) -> bool:
+        return record.status is Status.PAUSED
 
     def time_bound_s(self) -> float:
         return self.deps.timeouts.pause_s

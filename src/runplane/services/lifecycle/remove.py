@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from runplane.domain.errors import ErrorCode
 from runplane.domain.operations import OpKind
+from runplane.domain.records import RuntimeRecord
 from runplane.domain.results import OperationResult
 from runplane.domain.statuses import Status
 from runplane.services.lifecycle.attempt import Attempt, OperationFailed
@@ -16,6 +17,9 @@ REMOVABLE = frozenset({Status.STOPPED, Status.PAUSED, Status.ERROR, Status.ENGIN
 
 class RemoveRuntime(ContainerSteps):
     op = OpKind.REMOVE
+
+    def already_holds(self, attempt: Attempt, record: RuntimeRecord) -> bool:
+        return record.status is Status.REMOVED
 
     async def execute(self, attempt: Attempt) -> OperationResult:
         record = attempt.current

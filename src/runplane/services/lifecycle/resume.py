@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from runplane.domain.errors import DriverError, ErrorCode
 from runplane.domain.operations import OpKind
+from runplane.domain.records import RuntimeRecord
 from runplane.domain.results import OperationResult
 from runplane.domain.statuses import Status
 from runplane.services.lifecycle.attempt import Attempt, OperationFailed
@@ -12,6 +13,9 @@ from runplane.services.lifecycle.steps import ContainerSteps
 
 class ResumeRuntime(ContainerSteps):
     op = OpKind.RESUME
+
+    def already_holds(self, attempt: Attempt, record: RuntimeRecord) -> bool:
+        return record.status is Status.RUNNING
 
     def time_bound_s(self) -> float:
         return self.deps.timeouts.pause_s
