@@ -28,6 +28,7 @@ from runplane.api.routes import events as routes_events
 from runplane.cli.events import SseMessage, parse_sse
 from runplane.domain.lifecycle_events import EVENT_FIELD
 from runplane.services.api_keys import ApiKeys
+from runplane.services.event_fanout import EventFanout
 from runplane.testing.stores import InMemoryApiKeyStore
 from tests.support.events import lifecycle_event
 from tests.support.redis import RedisServer
@@ -47,7 +48,7 @@ class Served:
     url: str
     redis: redis.asyncio.Redis
     stream: str
-    reader: RedisEventReader
+    reader: EventFanout
     keys: ApiKeys
 
     async def key(self, team: str | None = None) -> dict[str, str]:
@@ -74,7 +75,7 @@ async def served(redis_server: RedisServer) -> AsyncIterator[Served]:
 
     client = connect(redis_server.url, decode_responses=False)
     stream = unique("events")
-    reader = RedisEventReader(client, stream=stream, block_ms=200)
+    reader = EventFanout(RedisEventReader(client, stream=stream, block_ms=200))
     app = create_app(
         ApiContext(
             lifecycle=world.lifecycle,
