@@ -75,6 +75,11 @@ class EventFanout:
     def followers(self) -> int:
         return len(self._subscribers)
 
+    @property
+    def lagging(self) -> int:
+        """Followers cut for falling behind whose streams have not ended yet."""
+        return sum(subscription.cut for subscription in self._subscribers)
+
     async def last_id(self) -> str:
         return await self._reader.last_id()
 
