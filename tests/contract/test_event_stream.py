@@ -1,11 +1,13 @@
 """EventPublisher and EventReader contract: the lifecycle event stream, written by
-the publisher and read back by the reader, in memory and on a real Redis alike:
-order, the live channel, filters, paging, following, trimming, and malformed
-entries passed over."""
+the publisher and read back by the reader, in memory and on a real Redis alike,
+and through the fan-out `serve` puts in front of the reader: order, the live
+channel, filters, paging, replays, following, trimming, and malformed entries
+passed over."""
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -26,6 +28,7 @@ from runplane.domain.event_reading import (
 )
 from runplane.domain.lifecycle_events import EVENT_FIELD, STATE_CHANGED, OutboxEvent
 from runplane.ports.lifecycle_events import EventPublisher, EventReader
+from runplane.services.event_fanout import EventFanout
 from runplane.testing.event_stream import InMemoryEventPublisher, InMemoryEventReader
 from tests.support.events import lifecycle_event
 from tests.support.redis import RedisServer, free_port
@@ -87,11 +90,15 @@ def ids_of(events: list[StoredEvent]) -> list[str]:
 
 
 class EventStreamContract:
-    """Every publisher + reader pair passes these; a subclass provides `stream`."""
+    """Every publisher + reader pair passes these; a subclass provides `backend`."""
 
     @pytest.fixture
-    def stream(self) -> EventStream:
+    def backend(self) -> EventStream:
         raise NotImplementedError
+
+    @pytest.fixture
+    def stream(self, backend: EventStream) -> EventStream:
+        return backend
 
     async def test_an_empty_stream_starts_at_zero(self, stream: EventStream) -> None:
         assert await stream.reader.last_id() == ZERO_ID
@@ -185,6 +192,33 @@ class EventStreamContract:
         assert ids_of(page.events) == ids[2:]
         assert ids_of(everything.events) == ids[2:]
 
+    async def test_replay_pages_after_a_position(self, stream: EventStream) -> None:
+        ids = await publish(stream, *(outbox_event(n) for n in range(1, 6)))
+        await publish(stream, outbox_event(6, type_="runtime.stop"))
+
+        full = await stream.reader.replay(after=ids[0], limit=2, where=EVERYTHING)
+        rest = await stream.reader.replay(
+            after=str(full.next_cursor),
+            limit=10,
+            where=EventFilter(types=frozenset({"runtime.start"})),
+        )
+
+        assert (ids_of(full.events), full.next_cursor) == (ids[1:3], ids[2])
+        assert (ids_of(rest.events), rest.next_cursor) == (ids[3:], None)
+
+    async def test_replay_raises_events_trimmed_where_a_page_goes_on(
+        self, stream: EventStream
+    ) -> None:
+        ids = await publish(stream, *(outbox_event(n) for n in range(1, 6)))
+        await stream.trim_through(ids[1])
+
+        with pytest.raises(EventsTrimmed) as raised:
+            await stream.reader.replay(after=ids[0], limit=10, where=EVERYTHING)
+        kept = await stream.reader.replay(after=ids[2], limit=10, where=EVERYTHING)
+
+        assert raised.value.after == ids[0]
+        assert ids_of(kept.events) == ids[3:]
+
     async def test_malformed_entries_are_passed_over(self, stream: EventStream) -> None:
         good = await publish(stream, outbox_event(1))
         for fields in MALFORMED:
@@ -193,11 +227,13 @@ class EventStreamContract:
         newest = await stream.add_entry({EVENT_FIELD: "null"})
 
         page = await stream.reader.page(after=None, limit=100, where=EVERYTHING)
+        replayed = await stream.reader.replay(after=ZERO_ID, limit=100, where=EVERYTHING)
         events = stream.reader.follow(after=ZERO_ID, where=EVERYTHING)
         followed = await take(events, 2)
         await events.aclose()  # type: ignore[attr-defined]
 
         assert ids_of(page.events) == good
+        assert ids_of(replayed.events) == good
         assert ids_of(followed) == good
         assert await stream.reader.last_id() == newest
 
@@ -272,7 +308,7 @@ class EventStreamContract:
 
 class TestInMemoryEventStream(EventStreamContract):
     @pytest.fixture
-    def stream(self) -> EventStream:
+    def backend(self) -> EventStream:
         reader = InMemoryEventReader()
         publisher = InMemoryEventPublisher(reader)
 
@@ -307,7 +343,7 @@ class TestRedisEventStream(EventStreamContract):
         return unique("events")
 
     @pytest.fixture
-    async def stream(
+    async def backend(
         self, client: redis.asyncio.Redis, reader_client: redis.asyncio.Redis, name: str
     ) -> AsyncIterator[EventStream]:
         channel = f"{name}:live"
@@ -366,3 +402,26 @@ class TestRedisEventStream(EventStreamContract):
         finally:
             await reader.aclose()
             await client.aclose()
+
+
+class FannedOut:
+    """The same stream read through an EventFanout, as `runplane serve` reads it."""
+
+    @pytest.fixture
+    async def stream(self, backend: EventStream) -> AsyncIterator[EventStream]:
+        fanout = EventFanout(backend.reader)
+
+        def close() -> None:
+            fanout.close()
+            backend.close()
+
+        yield dataclasses.replace(backend, reader=fanout, close=close)
+        await fanout.aclose()
+
+
+class TestFannedOutInMemoryEventStream(FannedOut, TestInMemoryEventStream):
+    pass
+
+
+class TestFannedOutRedisEventStream(FannedOut, TestRedisEventStream):
+    pass

@@ -22,6 +22,7 @@ from runplane.adapters.redis.embedded import EmbeddedRedis
 from runplane.adapters.redis.event_reader import RedisEventReader
 from runplane.domain.event_reading import EventFilter, EventsTrimmed, StoredEvent
 from runplane.domain.lifecycle_events import EVENT_FIELD
+from runplane.services.event_fanout import EventFanout
 from tests.support.events import lifecycle_event
 from tests.support.redis import RedisServer
 from tests.support.streams import unique
@@ -212,7 +213,9 @@ async def test_many_followers_share_one_blocking_read(
 async def many_followers_share_one_blocking_read(
     client: redis.asyncio.Redis, reader: RedisEventReader, db: str, stream: str
 ) -> None:
-    followers = [reader.follow(after="0", where=EVERYTHING) for _ in range(20)]
+    """Through the fan-out `serve` puts in front of the reader."""
+    fanout = EventFanout(reader)
+    followers = [fanout.follow(after="0", where=EVERYTHING) for _ in range(20)]
     pending = [asyncio.ensure_future(take(f, 3)) for f in followers]
     await asyncio.sleep(0.2)
     listing = await client.client_list()
@@ -223,6 +226,7 @@ async def many_followers_share_one_blocking_read(
         assert [e.entry_id for e in got] == ids
     for follower in followers:
         await follower.aclose()  # type: ignore[attr-defined]
+    await fanout.aclose()
 
 
 async def test_close_ends_every_follower(

@@ -1,7 +1,9 @@
 """The SSE event stream over real HTTP (uvicorn) on a real redis-server: a
 client that disconnects, misses 100 events and reconnects with Last-Event-ID
-gets exactly those 100, in order, then live ones; team keys see only their team;
-closing the reader ends open streams; `runplane events tail` follows it."""
+gets exactly those 100, in order, then live ones; 200 clients each get every
+event; a client that stops reading is cut with a `runplane.lagging` frame and
+resumes losing nothing; team keys see only their team; closing the reader ends
+open streams; `runplane events tail` follows it."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ import asyncio
 import contextlib
 import json
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -28,8 +31,9 @@ from runplane.api.routes import events as routes_events
 from runplane.cli.events import SseMessage, parse_sse
 from runplane.domain.lifecycle_events import EVENT_FIELD
 from runplane.services.api_keys import ApiKeys
+from runplane.services.event_fanout import EventFanout
 from runplane.testing.stores import InMemoryApiKeyStore
-from tests.support.events import lifecycle_event
+from tests.support.events import envelope
 from tests.support.redis import RedisServer
 from tests.support.serve import free_port
 from tests.support.streams import sample, unique, wait_until
@@ -47,17 +51,17 @@ class Served:
     url: str
     redis: redis.asyncio.Redis
     stream: str
-    reader: RedisEventReader
+    reader: EventFanout
     keys: ApiKeys
 
     async def key(self, team: str | None = None) -> dict[str, str]:
         _, plaintext = await self.keys.issue(team_id=team, admin=team is None)
         return {"Authorization": f"Bearer {plaintext}"}
 
-    async def add(self, first: int, count: int, **changes: Any) -> list[str]:
+    async def add(self, first: int, count: int, *, pad: str = "", **changes: Any) -> list[str]:
         ids = []
         for n in range(first, first + count):
-            event = lifecycle_event(n, **changes).to_json()
+            event = json.dumps(envelope(n, **changes) | ({"pad": pad} if pad else {}))
             raw = await self.redis.xadd(self.stream, {EVENT_FIELD: event})
             ids.append(raw.decode() if isinstance(raw, bytes) else raw)
         return ids
@@ -65,7 +69,13 @@ class Served:
 
 @pytest_asyncio.fixture(loop_scope="session")
 async def served(redis_server: RedisServer) -> AsyncIterator[Served]:
-    """create_app as bootstrap builds it, with the event reader in its context."""
+    async with serving(redis_server) as served:
+        yield served
+
+
+@contextlib.asynccontextmanager
+async def serving(redis_server: RedisServer, **fanout: Any) -> AsyncIterator[Served]:
+    """create_app as bootstrap builds it, with the event fan-out in its context."""
     world = World.build()
     keys = ApiKeys(InMemoryApiKeyStore(), world.clock)
 
@@ -74,7 +84,7 @@ async def served(redis_server: RedisServer) -> AsyncIterator[Served]:
 
     client = connect(redis_server.url, decode_responses=False)
     stream = unique("events")
-    reader = RedisEventReader(client, stream=stream, block_ms=200)
+    reader = EventFanout(RedisEventReader(client, stream=stream, block_ms=200), **fanout)
     app = create_app(
         ApiContext(
             lifecycle=world.lifecycle,
@@ -105,10 +115,12 @@ async def served(redis_server: RedisServer) -> AsyncIterator[Served]:
         await client.aclose()
 
 
-async def messages(lines: AsyncIterator[str], count: int) -> list[SseMessage]:
+async def messages(
+    lines: AsyncIterator[str], count: int, *, timeout_s: float = 10
+) -> list[SseMessage]:
     found: list[SseMessage] = []
     block: list[str] = []
-    async with asyncio.timeout(10):
+    async with asyncio.timeout(timeout_s):
         while len(found) < count:
             line = await anext(lines)
             block.append(line)
@@ -231,6 +243,90 @@ async def test_closing_the_reader_ends_open_streams_and_tail_says_where_to_resum
     assert [event["id"] for event in printed] == ["evt-1", "evt-2"]
     assert tail.returncode == 1
     assert f"--since {ids[-1]}" in " ".join(stderr.decode().split())
+
+
+async def test_200_followers_each_receive_every_event(served: Served) -> None:
+    admin = await served.key()
+    count = 100
+    async with httpx.AsyncClient(
+        base_url=served.url, timeout=30, limits=httpx.Limits(max_connections=250)
+    ) as http:
+
+        async def follow(ready: asyncio.Event) -> list[str]:
+            async with http.stream("GET", "/v1/events/stream", headers=admin) as response:
+                assert response.status_code == 200
+                ready.set()
+                got = await messages(response.aiter_lines(), count, timeout_s=60)
+                return [m.id or "" for m in got]
+
+        joined = [asyncio.Event() for _ in range(200)]
+        followers = [asyncio.ensure_future(follow(ready)) for ready in joined]
+        async with asyncio.timeout(30):
+            await asyncio.gather(*(ready.wait() for ready in joined))
+        await wait_until(lambda: served.reader.followers == 200)
+        ids = await served.add(1, count)
+        received = await asyncio.gather(*followers)
+    assert received == [ids] * 200
+
+
+async def test_a_follower_that_stops_reading_is_cut_alone_and_resumes_losing_nothing(
+    redis_server: RedisServer,
+) -> None:
+    async with serving(redis_server, buffer_events=16) as served:
+        admin = await served.key()
+        slow = await _stalled_follower(served.url, admin)
+        ids: list[str] = []
+        async with subscribed(served, admin) as fast:
+            await wait_until(lambda: served.reader.followers == 2)
+            while not served.reader.lagging:  # rounds the reading follower keeps up with
+                ids += await served.add(len(ids) + 1, 4, pad=PAD)
+                assert [m.id for m in await messages(fast, 4)] == ids[-4:]
+        got = list(parse_sse(await _drain(slow)))
+        delivered = [m.id for m in got[:-1]]
+        assert delivered == ids[: len(delivered)]
+        assert (got[-1].event, got[-1].id) == ("runplane.lagging", delivered[-1])
+        headers = admin | {"Last-Event-ID": got[-1].id or ""}
+        async with subscribed(served, headers) as resumed:
+            rest = await messages(resumed, len(ids) - len(delivered))
+        assert delivered + [m.id for m in rest] == ids
+
+
+PAD = "x" * 32_768
+"""Padding in each event: the stalled client's socket and the server's buffers
+fill up after a few hundred of them."""
+
+
+async def _stalled_follower(url: str, headers: dict[str, str]) -> socket.socket:
+    """An SSE request on a socket with a small receive buffer that nobody reads."""
+    host, port = url.removeprefix("http://").split(":")
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 16_384)  # before connect: no autotuning
+    sock.setblocking(False)
+    loop = asyncio.get_running_loop()
+    await loop.sock_connect(sock, (host, int(port)))
+    lines = ["GET /v1/events/stream HTTP/1.1", f"Host: {host}", "Connection: close"]
+    lines += [f"{name}: {value}" for name, value in headers.items()]
+    await loop.sock_sendall(sock, ("\r\n".join(lines) + "\r\n\r\n").encode())
+    return sock
+
+
+async def _drain(sock: socket.socket) -> list[str]:
+    """Everything the server sent until it closed, as the lines of the SSE body."""
+    loop = asyncio.get_running_loop()
+    raw = bytearray()
+    async with asyncio.timeout(60):
+        while chunk := await loop.sock_recv(sock, 1 << 20):
+            raw += chunk
+    sock.close()
+    head, _, body = bytes(raw).partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 200"), head
+    text = bytearray()
+    while body:  # chunked transfer encoding
+        size_line, _, body = body.partition(b"\r\n")
+        size = int(size_line, 16)
+        text += body[:size]
+        body = body[size + 2 :]
+    return text.decode().splitlines()
 
 
 def _default_sigint() -> None:

@@ -1,5 +1,5 @@
-"""The event routes over an in-memory EventReader: filters, team scope, paging,
-SSE framing, resume, resync and the SSE client gauge."""
+"""The event routes over the fan-out of an in-memory EventReader: filters, team
+scope, paging, SSE framing, resume, resync, lagging and the SSE client gauge."""
 
 from __future__ import annotations
 
@@ -19,8 +19,9 @@ from runplane.api.context import ApiContext
 from runplane.api.routes import events as routes_events
 from runplane.cli.events import SseMessage, parse_sse
 from runplane.domain.errors import StoreUnavailable
-from runplane.domain.event_reading import EventFilter, StoredEvent
+from runplane.domain.event_reading import EventFilter, EventPage, StoredEvent
 from runplane.services.api_keys import ApiKeys
+from runplane.services.event_fanout import EventFanout
 from runplane.testing.event_stream import InMemoryEventReader
 from runplane.testing.stores import InMemoryApiKeyStore
 from tests.support.events import lifecycle_event
@@ -34,6 +35,7 @@ class EventsApi:
     http: httpx.AsyncClient
     keys: ApiKeys
     reader: InMemoryEventReader
+    fanout: EventFanout
 
     async def key(self, team: str | None = None) -> dict[str, str]:
         _, plaintext = await self.keys.issue(team_id=team, admin=team is None)
@@ -63,18 +65,27 @@ async def api(world: World) -> AsyncIterator[EventsApi]:
         return None
 
     reader = InMemoryEventReader()
+    fanout = EventFanout(reader)
     context = ApiContext(
         lifecycle=world.lifecycle,
         runtimes=world.runtimes,
         operations=world.log,
         keys=keys,
         readiness={"fake": ok},
-        event_reader=reader,
+        event_reader=fanout,
     )
     app = with_event_routes(create_app(context))
     transport = httpx.ASGITransport(app=app)
     async with httpx.AsyncClient(transport=transport, base_url="http://runplane") as client:
-        yield EventsApi(app, client, keys, reader)
+        yield EventsApi(app, client, keys, reader, fanout)
+    await fanout.aclose()
+
+
+async def frames_of(frames: AsyncIterator[bytes | ServerSentEvent]) -> list[SseMessage]:
+    """The messages of the next chunk the route writes."""
+    chunk = await anext(frames)
+    encoded = chunk.encode() if isinstance(chunk, ServerSentEvent) else chunk
+    return list(parse_sse(encoded.decode().splitlines()))
 
 
 def add_mixed(reader: InMemoryEventReader) -> None:
@@ -223,52 +234,65 @@ async def test_a_client_resuming_past_trimmed_events_is_told_to_resync(api: Even
 
 async def test_a_live_follower_gets_new_events_in_order(api: EventsApi) -> None:
     api.reader.add(lifecycle_event(1))
-    frames = routes_events.event_frames(api.reader, await api.reader.last_id(), EventFilter())
+    frames = routes_events.event_frames(api.fanout, await api.reader.last_id(), EventFilter())
     for n in range(2, 5):
         api.reader.add(lifecycle_event(n))
-    got = [await anext(frames) for _ in range(3)]
+    got = await frames_of(frames)  # the replay, in one write
     api.reader.add(lifecycle_event(5))
-    got.append(await anext(frames))
-    await frames.aclose()
+    got += await frames_of(frames)  # then live
+    await frames.aclose()  # type: ignore[attr-defined]
     assert [f.id for f in got] == ["2-0", "3-0", "4-0", "5-0"]
 
 
-async def test_a_follower_overtaken_by_trimming_resyncs_from_what_it_received(
+async def test_a_follower_cut_by_trimming_past_the_live_events_resumes_or_resyncs(
     api: EventsApi,
 ) -> None:
-    frames = routes_events.event_frames(api.reader, "0", EventFilter())
+    frames = routes_events.event_frames(api.fanout, "0", EventFilter())
     api.reader.add(lifecycle_event(1))
     api.reader.add(lifecycle_event(2))
-    assert [(await anext(frames)).id for _ in range(2)] == ["1-0", "2-0"]
+    assert [m.id for m in await frames_of(frames)] == ["1-0", "2-0"]
     for n in range(3, 7):
         api.reader.add(lifecycle_event(n))
-    api.reader.trim("4-0")  # 3 and 4 went before the client read them
-    resync = await anext(frames)
-    assert (resync.event, resync.id) == ("resync", "6-0")
-    assert json.loads(str(resync.data))["last_event_id"] == "2-0"
+    api.reader.trim("4-0")  # 3 and 4 went before even the live reader read them
+    cut = await frames_of(frames)
+    assert [(m.event, m.id) for m in cut] == [("runplane.lagging", "2-0")]
+    assert "Last-Event-ID" in json.loads(cut[0].data)["reason"]
     with pytest.raises(StopAsyncIteration):
         await anext(frames)
+    resumed = routes_events.event_frames(api.fanout, "2-0", EventFilter())
+    resync = await frames_of(resumed)
+    assert [(m.event, m.id) for m in resync] == [("resync", "6-0")]
+    assert json.loads(resync[0].data)["last_event_id"] == "2-0"
 
 
 async def test_the_sse_clients_gauge_counts_open_streams(api: EventsApi) -> None:
     before = sample("runplane_sse_clients")
     api.reader.add(lifecycle_event(1))
-    frames = routes_events.event_frames(api.reader, "0", EventFilter())
+    frames = routes_events.event_frames(api.fanout, "0", EventFilter())
     await anext(frames)
     assert sample("runplane_sse_clients") == before + 1
-    await frames.aclose()
+    await frames.aclose()  # type: ignore[attr-defined]
     assert sample("runplane_sse_clients") == before
 
 
 class FailingReader(InMemoryEventReader):
-    async def follow(self, *, after: str | None, where: EventFilter) -> AsyncIterator[StoredEvent]:
-        yield StoredEvent("1-0", {"type": "runtime.start", "data": {"team_id": "t"}})
+    """Its replay hands out one page, then Redis is gone."""
+
+    async def replay(self, *, after: str, limit: int, where: EventFilter) -> EventPage:
+        if after == "0-0":
+            return EventPage([StoredEvent("1-0", {"type": "runtime.start"})], "1-0")
         raise StoreUnavailable("redis unavailable during events.follow")
 
 
 async def test_a_failing_reader_ends_the_stream_after_what_was_delivered(api: EventsApi) -> None:
     before = sample("runplane_sse_clients")
-    frames = routes_events.event_frames(FailingReader(), "0", EventFilter())
-    got: list[ServerSentEvent] = [frame async for frame in frames]
-    assert [f.id for f in got] == ["1-0"]
+    fanout = EventFanout(FailingReader())
+    frames = routes_events.event_frames(fanout, "0", EventFilter())
+    got = [m for chunk in [c async for c in frames] for m in parse_sse(_text(chunk).splitlines())]
+    await fanout.aclose()
+    assert [m.id for m in got] == ["1-0"]
     assert sample("runplane_sse_clients") == before
+
+
+def _text(chunk: bytes | ServerSentEvent) -> str:
+    return (chunk.encode() if isinstance(chunk, ServerSentEvent) else chunk).decode()

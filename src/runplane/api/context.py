@@ -8,9 +8,9 @@ from dataclasses import dataclass
 
 from runplane.ports.health import HealthEventReader, HealthSnapshotStore
 from runplane.ports.lifecycle import OperationLog, RuntimeStore
-from runplane.ports.lifecycle_events import EventReader
 from runplane.ports.streams import DeadLetterQueue, JobQueue
 from runplane.services.api_keys import ApiKeys
+from runplane.services.event_fanout import EventFanout
 from runplane.services.lifecycle.service import Lifecycle
 from runplane.services.webhooks.management import WebhookService
 
@@ -38,7 +38,8 @@ class ApiContext:
     readiness: Mapping[str, ReadinessCheck]
     jobs: JobQueue | None = None
     dead_letters: DeadLetterQueue | None = None
-    event_reader: EventReader | None = None
+    event_reader: EventFanout | None = None
+    """Pages pass through to the stream; SSE clients share its one live reader."""
     webhooks: WebhookService | None = None
     health: HealthSources | None = None
     wait_max_timeout_s: float = 300.0

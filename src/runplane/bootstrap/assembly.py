@@ -40,6 +40,7 @@ from runplane.bootstrap.webhooks import build_webhooks
 from runplane.config import Settings
 from runplane.domain.operations import OpKind
 from runplane.services.api_keys import ApiKeys
+from runplane.services.event_fanout import EventFanout
 from runplane.services.lifecycle.dependencies import Dependencies, Timeouts
 from runplane.services.lifecycle.service import Lifecycle
 from runplane.workers.jobs.consumers import job_consumers
@@ -62,7 +63,7 @@ class Runplane:
     redis: redis.asyncio.Redis
     database: SqlDatabase
     workers: WorkerSet
-    event_reader: RedisEventReader
+    event_reader: EventFanout
     """Closed first at shutdown: open SSE streams would keep uvicorn waiting."""
 
 
@@ -73,7 +74,8 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
     async with contextlib.AsyncExitStack() as stack:
         client, stream_client = await open_redis(stack, settings)
         # Closed before the client (LIFO). Bytes client: a non-UTF-8 entry is skipped.
-        event_reader = RedisEventReader(stream_client)
+        # One live read for every SSE client; closing it closes the reader.
+        event_reader = EventFanout(RedisEventReader(stream_client))
         stack.push_async_callback(event_reader.aclose)
         database = await open_database(stack, settings)
 

@@ -10,11 +10,11 @@ from collections.abc import Iterator
 
 import uvicorn
 
-from runplane.adapters.redis.event_reader import RedisEventReader
 from runplane.bootstrap.assembly import assemble
 from runplane.config import Settings
 from runplane.domain.errors import DriverError
 from runplane.logs import configure_logging
+from runplane.services.event_fanout import EventFanout
 
 logger = logging.getLogger(__name__)
 
@@ -62,6 +62,6 @@ async def _serve(settings: Settings) -> None:
     logger.info("runplane stopped")
 
 
-def _request_exit(server: uvicorn.Server, event_reader: RedisEventReader) -> None:
+def _request_exit(server: uvicorn.Server, event_reader: EventFanout) -> None:
     server.should_exit = True
     event_reader.close()  # open SSE streams would keep uvicorn waiting: end them

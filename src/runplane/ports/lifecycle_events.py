@@ -41,6 +41,12 @@ class EventReader(Protocol):
         filter may answer fewer than `limit` events with a `next_cursor`. A
         cursor older than what the stream retains goes on from its oldest entry."""
 
+    async def replay(self, *, after: str, limit: int, where: EventFilter) -> EventPage:
+        """page() for a follower resuming after `after`: the same pages, but it
+        raises EventsTrimmed when entries after `after` were trimmed before they
+        were read, where page() would go on from the oldest entry left. A read of
+        what is there, never a wait for more."""
+
     def follow(self, *, after: str | None, where: EventFilter) -> AsyncIterator[StoredEvent]:
         """Every matching event strictly after `after` (after the newest entry
         when None), in stream order, then each new one as it is added: no gap, no
@@ -48,3 +54,7 @@ class EventReader(Protocol):
         entries after the position were trimmed before they were read, and
         StoreUnavailable when the stream cannot be read."""
         ...
+
+    def close(self) -> None:
+        """End every follower, after its current read. Safe to call from a
+        signal handler."""

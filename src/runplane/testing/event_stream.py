@@ -65,6 +65,11 @@ class InMemoryEventReader:
         added, self._added = self._added, asyncio.Event()
         added.set()
 
+    def _check_retained(self, position: str) -> None:
+        at = parse_stream_id(position)
+        if at != (0, 0) and at < self.trimmed_through:
+            raise EventsTrimmed(position)
+
     def _after(self, position: str) -> list[StoredEvent]:
         at = parse_stream_id(position)
         return [e for e in self.entries if parse_stream_id(e.entry_id) > at]
@@ -84,13 +89,15 @@ class InMemoryEventReader:
                     return EventPage(found, event.entry_id)
         return EventPage(found, None)
 
+    async def replay(self, *, after: str, limit: int, where: EventFilter) -> EventPage:
+        self._check_retained(after)
+        return await self.page(after=after, limit=limit, where=where)
+
     async def follow(self, *, after: str | None, where: EventFilter) -> AsyncIterator[StoredEvent]:
         position = after if after is not None else await self.last_id()
         while True:
             added = self._added
-            at = parse_stream_id(position)
-            if at != (0, 0) and at < self.trimmed_through:
-                raise EventsTrimmed(position)
+            self._check_retained(position)
             for event in self._after(position):
                 position = event.entry_id
                 if where.matches(event):

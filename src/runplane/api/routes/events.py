@@ -3,10 +3,13 @@ the live SSE stream (`GET /v1/events/stream`), both scoped to a team key's team.
 
 The SSE stream sends each event as `id: <stream entry id>`, `event: <type>`,
 `data: <envelope JSON>`, with a keepalive comment every PING_S. It resumes after
-`Last-Event-ID` (header, or `?last_event_id=`) with no gap and no duplicate,
-because replay and live events both come from the durable stream. A client reads
-at its own pace: one that falls behind lags in the stream (nothing is dropped);
-if the stream is trimmed past its position, it gets one `event: resync` and the
+`Last-Event-ID` (header, or `?last_event_id=`) with no gap and no duplicate: the
+replay is read from the durable stream, then the live events come from the
+instance's one reader (services/event_fanout.py), each event encoded once for
+every client it goes to. A client that falls too far behind the live events is
+cut: it gets one `event: runplane.lagging` (its `id:` the last event it was sent)
+and the stream closes; it reconnects with Last-Event-ID and loses nothing. If
+the stream was trimmed past its position, it gets one `event: resync` and the
 stream closes; one that stops reading is disconnected after SEND_TIMEOUT_S.
 Transient events (`runtime.state.changed`) are not in the durable stream, so
 they are not on this stream either: they cannot be resumed."""
@@ -19,7 +22,7 @@ from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
-from prometheus_client import Gauge
+from prometheus_client import Counter, Gauge
 from pydantic import BaseModel
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from sse_starlette.sse import SendTimeoutError
@@ -31,7 +34,7 @@ from runplane.api.routes.operations import ERRORS
 from runplane.domain.errors import ErrorCode
 from runplane.domain.event_reading import EventFilter, EventsTrimmed, StoredEvent, is_stream_id
 from runplane.domain.lifecycle_events import DURABLE_TYPES, TRANSIENT_TYPES
-from runplane.ports.lifecycle_events import EventReader
+from runplane.services.event_fanout import EventFanout, FollowerLagging
 
 logger = logging.getLogger(__name__)
 
@@ -41,8 +44,14 @@ PING_S = 15.0
 SEND_TIMEOUT_S = 60.0
 """A client that has not taken one write in this long is disconnected."""
 RESYNC = "resync"
+LAGGING = "runplane.lagging"
+ENCODED_FRAMES = 4_096
+"""Recent events whose encoded frame is kept, so each is encoded once, not per client."""
 
 SSE_CLIENTS = Gauge("runplane_sse_clients", "Open SSE event streams (GET /v1/events/stream).")
+SSE_CUT = Counter(
+    "runplane_sse_lagging_total", "SSE streams cut because the client fell behind the live events."
+)
 
 
 class EventOut(BaseModel):
@@ -55,14 +64,14 @@ class EventPageOut(BaseModel):
     next_cursor: str | None
 
 
-def event_reader(request: Request) -> EventReader:
+def event_reader(request: Request) -> EventFanout:
     reader = context_of(request).event_reader
     if reader is None:
         raise ApiError(ErrorCode.SERVICE_UNAVAILABLE, "the event stream is not configured")
     return reader
 
 
-Reader = Annotated[EventReader, Depends(event_reader)]
+Reader = Annotated[EventFanout, Depends(event_reader)]
 
 
 def event_types(values: list[str] | None) -> frozenset[str]:
@@ -162,32 +171,72 @@ def frame(event: StoredEvent) -> ServerSentEvent:
     return ServerSentEvent(data=data, id=event.entry_id, event=event.type)
 
 
+class EncodedFrames:
+    """The encoded frame of each recent event, by identity: the fan-out hands the
+    same StoredEvent to every client, so a thousand clients cost one encoding.
+    Each entry holds its event, so no other object can reuse its id meanwhile."""
+
+    def __init__(self, size: int) -> None:
+        self._size = size
+        self._frames: dict[int, tuple[StoredEvent, bytes]] = {}
+
+    def __call__(self, event: StoredEvent) -> bytes:
+        found = self._frames.get(id(event))
+        if found is not None and found[0] is event:
+            return found[1]
+        encoded = frame(event).encode()
+        if len(self._frames) >= self._size:
+            del self._frames[next(iter(self._frames))]
+        self._frames[id(event)] = (event, encoded)
+        return encoded
+
+
+encoded_frame = EncodedFrames(ENCODED_FRAMES)
+
+
 async def event_frames(
-    reader: EventReader, position: str, where: EventFilter
-) -> AsyncIterator[ServerSentEvent]:
-    """The frames of one SSE client: events after `position`, then a resync
-    frame if the stream was trimmed past what it had received."""
+    reader: EventFanout, position: str, where: EventFilter
+) -> AsyncIterator[bytes | ServerSentEvent]:
+    """The frames of one SSE client: events after `position`, each batch that
+    arrived together in one write; then a resync frame if the stream was trimmed
+    past what it had received, or a lagging frame if it fell behind."""
     SSE_CLIENTS.inc()
     delivered = position
-    events = reader.follow(after=position, where=where)
+    batches = reader.follow_batches(after=position, where=where)
     try:
-        async for event in events:
-            yield frame(event)
-            delivered = event.entry_id
+        async for batch in batches:
+            yield b"".join(map(encoded_frame, batch))
+            delivered = batch[-1].entry_id
     except EventsTrimmed:
         logger.warning("sse client missed trimmed events; resync", extra={"entry_id": delivered})
         yield await resync_frame(reader, delivered)
+    except FollowerLagging as lagging:
+        SSE_CUT.inc()
+        logger.warning("sse client fell behind; cut", extra={"entry_id": lagging.after})
+        yield lagging_frame(lagging.after)
     except Exception:
         # The stream ends; the client reconnects with Last-Event-ID and misses nothing.
         logger.warning("sse event stream failed", extra={"entry_id": delivered}, exc_info=True)
     finally:
         SSE_CLIENTS.dec()
-        close = getattr(events, "aclose", None)
-        if close is not None:
-            await close()
+        await batches.aclose()
 
 
-async def resync_frame(reader: EventReader, delivered: str) -> ServerSentEvent:
+def lagging_frame(delivered: str) -> ServerSentEvent:
+    """Tells the client it was cut: nothing is lost, it resumes after `delivered`
+    (also its `id:`, so an EventSource reconnecting on its own sends it)."""
+    data = json.dumps(
+        {
+            "last_event_id": delivered,
+            "reason": "this client fell too far behind the live events; "
+            "reconnect with Last-Event-ID to resume",
+        },
+        separators=(",", ":"),
+    )
+    return ServerSentEvent(data=data, id=delivered, event=LAGGING)
+
+
+async def resync_frame(reader: EventFanout, delivered: str) -> ServerSentEvent:
     """Tells the client events after `delivered` are gone: reload state, then
     continue from `resume_id` (its `id:`, so an EventSource reconnecting on its own
     continues from there rather than asking for the lost events again)."""
