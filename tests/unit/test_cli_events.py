@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
+import http.server
+import json
+import threading
+
+from typer.testing import CliRunner
+
 from runplane.cli.events import SseMessage, describe, parse_sse
+from runplane.cli.main import app
 from tests.support.events import envelope
 
 
@@ -31,3 +38,46 @@ def test_describe_renders_time_type_runtime_change_and_outcome() -> None:
         "running->stopped",
         "success",
     ]
+
+
+def test_tail_resumes_after_a_lagging_cut_from_the_last_event_shown() -> None:
+    """The server cuts a follower that fell behind with `runplane.lagging`; tail
+    reconnects with Last-Event-ID at once and misses nothing."""
+    asked: list[str | None] = []
+    first = envelope(1, type="runtime.start")
+    second = envelope(2, type="runtime.stop")
+    answers = [
+        f"id: 1-0\nevent: runtime.start\ndata: {json.dumps(first)}\n\n"
+        'id: 1-0\nevent: runplane.lagging\ndata: {"last_event_id": "1-0"}\n\n',
+        f"id: 2-0\nevent: runtime.stop\ndata: {json.dumps(second)}\n\n",
+    ]
+
+    class Sse(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            asked.append(self.headers.get("Last-Event-ID"))
+            body = answers[len(asked) - 1].encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/event-stream")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Sse)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        done = CliRunner().invoke(
+            app,
+            ["events", "tail", "--url", url, "--api-key", "k", "--json"],
+            catch_exceptions=False,
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert asked == [None, "1-0"]
+    shown = [json.loads(line)["type"] for line in done.stdout.splitlines() if line.startswith("{")]
+    assert shown == ["runtime.start", "runtime.stop"]
+    assert done.exit_code == 1  # the server closed the resumed stream: tail says how to resume

@@ -17,6 +17,8 @@ events_app = typer.Typer(help="Lifecycle events.", no_args_is_help=True)
 
 STREAM_PATH = "/v1/events/stream"
 READ_TIMEOUT_S = 60.0
+LAGGING = "runplane.lagging"
+"""The last frame of a stream the server cut because this client fell behind."""
 """The server sends a keepalive every 15 s; this much silence means it is gone."""
 
 
@@ -85,17 +87,26 @@ def tail(
         headers["Last-Event-ID"] = since
     last = since
     try:
-        with client.http.stream(
-            "GET",
-            STREAM_PATH,
-            params={k: v for k, v in params.items() if v},
-            headers=headers,
-            timeout=httpx.Timeout(10.0, read=READ_TIMEOUT_S),
-        ) as response:
-            _fail_on_error(response)
-            for message in parse_sse(response.iter_lines()):
-                last = message.id or last
-                _show(message, as_json)
+        while True:
+            with client.http.stream(
+                "GET",
+                STREAM_PATH,
+                params={k: v for k, v in params.items() if v},
+                headers=headers,
+                timeout=httpx.Timeout(10.0, read=READ_TIMEOUT_S),
+            ) as response:
+                _fail_on_error(response)
+                lagging = False
+                for message in parse_sse(response.iter_lines()):
+                    last = message.id or last
+                    lagging = message.event == LAGGING
+                    if not lagging:
+                        _show(message, as_json)
+            if not lagging:
+                break
+            # Cut for falling behind: go on from the last event shown.
+            err.print(f"[yellow]fell behind the live events; resuming after {last}[/yellow]")
+            headers["Last-Event-ID"] = last or "0"
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
     except httpx.HTTPError as exc:
@@ -103,6 +114,7 @@ def tail(
         raise typer.Exit(2) from exc
     err.print(f"the server closed the event stream; resume with --since {last or 0}")
     raise typer.Exit(1)
+
 
 
 def _fail_on_error(response: httpx.Response) -> None:
