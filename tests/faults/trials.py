@@ -1,7 +1,7 @@
 """The fault trials: jobs in flight, a fault injected, the damage counted.
 
     python -m tests.faults.trials [--trials kill,redis,postgres,rest]
-        [--runtimes 100] [--jobs 2000] [--rest-ops 600] [--settle-timeout-s 120] [--json]
+        [--runtimes 100] [--jobs 2000] [--rest-ops 2000] [--settle-timeout-s 120] [--json]
 
 Each trial runs on servers of its own (tests/faults/cluster.py): it creates
 the runtimes over REST, puts its jobs in flight (stream jobs, or REST clients
@@ -258,7 +258,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--trials", default=",".join(TRIALS), help="comma-separated: %(default)s")
     parser.add_argument("--runtimes", type=int, default=100)
     parser.add_argument("--jobs", type=int, default=2000, help="stream jobs per trial")
-    parser.add_argument("--rest-ops", type=int, default=600, help="REST operations (rest trial)")
+    parser.add_argument("--rest-ops", type=int, default=2000, help="REST operations (rest trial)")
     parser.add_argument("--settle-timeout-s", type=float, default=120.0)
     parser.add_argument("--json", action="store_true", help="print JSON instead of the table")
     args = parser.parse_args(argv)
