@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck system-deps clean
+.PHONY: install run test lint typecheck system-deps faults clean
 
 install: $(STAMP)
 
@@ -30,6 +30,11 @@ typecheck: install
 
 test: install system-deps lint typecheck
 	$(BIN)/pytest tests
+
+# The fault trials at full size (docs/reliability.md); FAULTS_ARGS adds options,
+# e.g. FAULTS_ARGS="--trials kill --jobs 500" or FAULTS_ARGS=--json.
+faults: install system-deps
+	$(BIN)/python -m tests.faults.trials $(FAULTS_ARGS)
 
 clean:
 	rm -rf $(VENV) .runplane .pytest_cache .mypy_cache .ruff_cache
