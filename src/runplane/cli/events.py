@@ -116,7 +116,6 @@ def tail(
     raise typer.Exit(1)
 
 
-
 def _fail_on_error(response: httpx.Response) -> None:
     if not response.is_error:
         return
