@@ -213,7 +213,7 @@ def test_a_stop_cut_short_by_a_crash_is_settled_after_the_restart(
         "stopped",
     )
     assert entry["details"]["inferred"] is True
-    assert "status_deadline" in entry["reason"]
+    assert "interrupted" in entry["reason"]
     assert settled["stopped_at"] is not None
 
 

@@ -69,7 +69,7 @@ async def test_a_stop_killed_between_its_writes_is_settled_stopped(hw: HealthWor
     assert (entry.status_from, entry.status_to) == (Status.STOPPING, Status.STOPPED)
     assert entry.details["inferred"] is True
     assert entry.details["seen"] == "gone"
-    assert "status_deadline" in entry.reason
+    assert "interrupted" in entry.reason
     assert entry.actor == "system:reconciler"
     stop_event = json.loads(hw.world.log.outbox.events[-2].payload)
     assert stop_event["type"] == "runtime.stop"
@@ -120,15 +120,25 @@ async def test_a_removal_is_finished(hw: HealthWorld) -> None:
     assert not hw.world.knows(record.container_id)
 
 
-async def test_nothing_is_settled_before_the_deadline_or_under_a_lease(hw: HealthWorld) -> None:
+async def test_a_transient_runtime_under_a_lease_is_left_to_its_operation(
+    hw: HealthWorld,
+) -> None:
     await hw.world.create()
     stuck = await interrupt(hw, Status.STOPPING)
-    hw.world.clock.set(hw.world.clock.now() - timedelta(seconds=2))  # 29 s in: not yet
-    assert not await hw.reconciler().reconcile_once()
-    hw.world.clock.advance(2)
     assert await hw.world.leases.try_acquire("rt-1", "a-live-stop", 60_000)
     assert not await hw.reconciler().reconcile_once()
     assert await hw.world.record() == stuck
+
+
+async def test_the_lease_gone_not_the_deadline_says_an_operation_was_interrupted(
+    hw: HealthWorld,
+) -> None:
+    await hw.world.create()
+    await interrupt(hw, Status.STOPPING)
+    hw.world.clock.set(hw.world.clock.now() - timedelta(seconds=29))  # 1 s in, lease free
+    found = await hw.reconciler().reconcile_once()
+    assert found["settled_stopping"] == 1
+    assert (await hw.world.record()).status is Status.STOPPED
 
 
 async def test_a_running_runtime_whose_container_vanished_is_reported(hw: HealthWorld) -> None:

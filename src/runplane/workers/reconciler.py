@@ -32,7 +32,7 @@ from runplane.ports.lifecycle import RuntimeStore
 from runplane.ports.system import Clock
 from runplane.services.health.checks import operation_in_flight, records_in
 from runplane.services.health.reporter import HealthReporter
-from runplane.services.lifecycle.settler import TransientSettler, is_stuck
+from runplane.services.lifecycle.settler import TransientSettler
 from runplane.workers.leadership import Leadership
 from runplane.workers.periodic import PeriodicLoop
 from runplane.workers.restarts import RestartScheduler
@@ -97,7 +97,7 @@ class Reconciler:
         found: Tally[str] = Tally()
         if self.leadership is not None and not await self.leadership.hold():
             return found
-        await self._settle_stuck(found)
+        await self._settle_interrupted(found)
         await self._check_running(found)
         for driver in self.drivers.values():
             await self._check_orphans(driver, found)
@@ -108,10 +108,11 @@ class Reconciler:
             logger.info("reconciler round done", extra=dict(found))
         return found
 
-    async def _settle_stuck(self, found: Tally[str]) -> None:
-        now = self.clock.now()
-        stuck = [r async for r in records_in(self.runtimes, sorted(TRANSIENT)) if is_stuck(r, now)]
-        for record in stuck:
+    async def _settle_interrupted(self, found: Tally[str]) -> None:
+        """Every runtime in a transient status whose lease nobody holds: the
+        operation that entered it is gone (the settler checks under the lease)."""
+        transient = [r async for r in records_in(self.runtimes, sorted(TRANSIENT))]
+        for record in transient:
             if await self.settler.settle(record.runtime_id) is not None:
                 found[f"settled_{record.status}"] += 1
 

@@ -42,6 +42,7 @@ from runplane.services.lifecycle.dependencies import Dependencies
 from runplane.services.lifecycle.event_factory import EventFactory
 from runplane.services.lifecycle.outcomes import Outcomes
 from runplane.services.lifecycle.requests import OperationRequest
+from runplane.services.lifecycle.settler import TransientSettler, is_interrupted
 
 logger = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class LifecycleOperation(ABC):
         self.deps = deps
         self.events = EventFactory(deps)
         self.outcomes = Outcomes(deps, self.op)
+        self.settler = TransientSettler(deps)
 
     # -- entry points ---------------------------------------------------------------
 
@@ -104,6 +106,27 @@ class LifecycleOperation(ABC):
         if record is None or (scope is not None and record.team_id != scope):
             raise OperationFailed(ErrorCode.NOT_FOUND, "no such runtime")
         return record
+
+    async def resumed(self, record: RuntimeRecord) -> RuntimeRecord:
+        """`record`, settled first when an interrupted attempt left it in a
+        transient status: this call holds the lease, so that attempt's holder is
+        gone. The driver says what holds (a start that launched is running), so
+        a repeat of the interrupted call answers what happened, and any other
+        call proceeds at once instead of waiting for the status deadline."""
+        if not is_interrupted(record) or self.resumes_itself(record.status):
+            return record
+        try:
+            settled = await self.settler.settle_held(record, why="found interrupted")
+        except DriverError as exc:
+            raise OperationFailed(ErrorCode.SERVICE_UNAVAILABLE, f"driver: {exc}") from exc
+        if settled is None:
+            raise OperationFailed(ErrorCode.CONFLICT, "the runtime changed while being settled")
+        return settled
+
+    def resumes_itself(self, status: Status) -> bool:
+        """Whether execute() finishes an interrupted attempt that left `status`
+        itself (a stop finds `stopping`), instead of having it settled first."""
+        return False
 
     def already_holds(self, attempt: Attempt, record: RuntimeRecord) -> bool:
         """Whether `record` is already what this call wants (what execute() would
@@ -220,7 +243,7 @@ class LifecycleOperation(ABC):
         earlier = await self.outcomes.earlier_result(attempt)
         if earlier is not None:
             return earlier
-        attempt.record = await self.load(attempt)
+        attempt.record = await self.resumed(await self.load(attempt))
         attempt.status_from = attempt.record.status
         try:
             return await self.execute(attempt)

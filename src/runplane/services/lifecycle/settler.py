@@ -34,14 +34,10 @@ logger = logging.getLogger(__name__)
 RECONCILER_ACTOR = "system:reconciler"
 
 
-def is_stuck(record: RuntimeRecord | None, now: datetime) -> bool:
-    """In a transient status and past its deadline."""
-    return (
-        record is not None
-        and record.status in TRANSIENT
-        and record.status_deadline is not None
-        and record.status_deadline <= now
-    )
+def is_interrupted(record: RuntimeRecord | None) -> bool:
+    """In a transient status, seen by a holder of its lease: the operation that
+    entered it holds the lease until it leaves it, so its holder is gone."""
+    return record is not None and record.status in TRANSIENT
 
 
 class TransientSettler:
@@ -50,18 +46,20 @@ class TransientSettler:
         self.events = EventFactory(deps)
 
     async def settle(self, runtime_id: str) -> RuntimeRecord | None:
-        """Settle the runtime if it is stuck and no operation holds its lease;
-        the settled record, or None when nothing was written."""
+        """Settle the runtime if it is in a transient status and no operation
+        holds its lease (the lease's expiry, not the status deadline, says its
+        operation is gone); the settled record, or None when nothing was written."""
         deps = self.deps
         token = deps.tokens.new_token()
         if not await lease.acquire(deps.leases, runtime_id, token, deps.lease_ttl_ms, wait_ms=0):
             return None
         async with lease.kept_alive(deps.leases, runtime_id, token, deps.lease_ttl_ms):
             record = await deps.runtimes.get(runtime_id)
-            if record is None or not is_stuck(record, deps.clock.now()):
+            if not is_interrupted(record):
                 return None
+            assert record is not None
             try:
-                return await self._settle(record)
+                return await self._settle(record, why="its operation was interrupted")
             except DriverError as exc:
                 logger.warning(
                     "stuck runtime not settled: the driver failed",
@@ -70,7 +68,13 @@ class TransientSettler:
                 )
                 return None
 
-    async def _settle(self, record: RuntimeRecord) -> RuntimeRecord | None:
+    async def settle_held(self, record: RuntimeRecord, *, why: str) -> RuntimeRecord | None:
+        """Settle `record`, in a transient status, for a caller that holds its
+        lease (an operation that found its runtime so); None when the CAS lost.
+        DriverError when the driver cannot say what runs."""
+        return await self._settle(record, why=why)
+
+    async def _settle(self, record: RuntimeRecord, *, why: str) -> RuntimeRecord | None:
         driver = self.deps.drivers.get(record.driver)
         if driver is None:
             logger.warning(
@@ -83,7 +87,7 @@ class TransientSettler:
         plan = settlement_for(record.status, seen)
         await self._finish(driver, record, plan, info)
         change = self._change(record, plan, info)
-        entry = self._entry(record, plan, seen, change, started_at)
+        entry = self._entry(record, plan, seen, change, started_at, why)
         error = (str(entry.error_code), entry.error_message) if entry.error_code else None
         events = self.events.for_outcome(
             str(entry.op),
@@ -167,11 +171,10 @@ class TransientSettler:
         seen: Seen,
         change: StatusChange,
         started_at: datetime,
+        why: str,
     ) -> OperationEntry:
         op = OPERATION_OF[record.status]
-        reason = (
-            f"{record.status} past its status_deadline; the driver reports the container {seen}"
-        )
+        reason = f"{record.status}: {why}; the driver reports the container {seen}"
         deadline = record.status_deadline.isoformat() if record.status_deadline else None
         return OperationEntry(
             operation_id=self.deps.tokens.new_token(),

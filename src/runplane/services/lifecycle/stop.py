@@ -32,6 +32,9 @@ ALREADY_DOWN = frozenset({Status.STOPPED, Status.REMOVED})
 class StopRuntime(ContainerSteps):
     op = OpKind.STOP
 
+    def resumes_itself(self, status: Status) -> bool:
+        return status is Status.STOPPING
+
     def already_holds(self, attempt: Attempt, record: RuntimeRecord) -> bool:
         return record.status in ALREADY_DOWN
 
