@@ -4,6 +4,7 @@ not report, orphans, lost restarts, one leader."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 from dataclasses import replace
 from datetime import timedelta
@@ -19,6 +20,7 @@ from runplane.domain.settlements import SETTLEMENTS, Seen
 from runplane.domain.statuses import TRANSIENT, TRANSITIONS, Status
 from runplane.workers.leadership import Leadership
 from tests.support.health import HealthWorld
+from tests.support.streams import wait_until
 from tests.support.tokens import SequentialTokens
 
 E = HealthEventType
@@ -197,3 +199,38 @@ async def test_only_the_leader_reconciles(hw: HealthWorld) -> None:
     assert await hw.reconciler(leadership=lead).reconcile_once()
     assert not await hw.reconciler(leadership=other).reconcile_once()
     await lead.release()
+
+
+async def test_interrupted_runtimes_are_settled_between_rounds_on_every_instance(
+    hw: HealthWorld,
+) -> None:
+    """Another instance leads the reconciler, so this one's full rounds do
+    nothing; its interrupted-settling pass (every 10 ms here) still settles a
+    runtime whose lease ended, without leading and without waiting for a round."""
+    await hw.world.create()
+    await interrupt(hw, Status.STOPPING)
+    tokens = SequentialTokens()
+    leader = Leadership(hw.world.leases, tokens, "runplane:reconciler", ttl_ms=60_000)
+    assert await leader.hold()
+    follower = Leadership(hw.world.leases, tokens, "runplane:reconciler", ttl_ms=60_000)
+    reconciler = hw.reconciler(
+        leadership=follower, interval_s=1800, jitter_s=0, settle_interval_s=0.01
+    )
+    assert not await reconciler.reconcile_once()  # not leading: a round does nothing
+    task = asyncio.create_task(reconciler.run())
+    try:
+        await wait_until(lambda: _stopped(hw))
+    finally:
+        reconciler.request_stop()
+        await task
+        await leader.release()
+    entry = (await hw.world.entries())[-1]
+    assert (entry.op_source, entry.status_from, entry.status_to) == (
+        OpSource.RECONCILER,
+        Status.STOPPING,
+        Status.STOPPED,
+    )
+
+
+async def _stopped(hw: HealthWorld) -> bool:
+    return (await hw.world.record()).status is Status.STOPPED

@@ -15,6 +15,7 @@ Each round:
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections import Counter as Tally
 from collections.abc import Mapping
@@ -60,6 +61,7 @@ class Reconciler:
         restarts: RestartScheduler | None = None,
         interval_s: float = 30.0,
         jitter_s: float = 5.0,
+        settle_interval_s: float = 5.0,
         stop_orphans: bool = False,
     ) -> None:
         if interval_s <= 0 or jitter_s < 0:
@@ -78,16 +80,23 @@ class Reconciler:
         self._loop = PeriodicLoop(
             "reconciler", self.reconcile_once, interval_s=interval_s, jitter_s=jitter_s
         )
+        # Interrupted operations are settled sooner than a full round comes, on
+        # every instance (each settlement holds its runtime's lease): a runtime a
+        # kill left transient is settled about when the dead holder's lease ends.
+        self._settling = PeriodicLoop(
+            "interrupted settling", self.settle_interrupted, interval_s=settle_interval_s
+        )
 
     def __repr__(self) -> str:
         return "Reconciler()"
 
     def request_stop(self) -> None:
         self._loop.request_stop()
+        self._settling.request_stop()
 
     async def run(self) -> None:
         try:
-            await self._loop.run()
+            await asyncio.gather(self._loop.run(), self._settling.run())
         finally:
             if self.leadership is not None:
                 await self.leadership.release()
@@ -97,7 +106,7 @@ class Reconciler:
         found: Tally[str] = Tally()
         if self.leadership is not None and not await self.leadership.hold():
             return found
-        await self._settle_interrupted(found)
+        found.update(await self.settle_interrupted())
         await self._check_running(found)
         for driver in self.drivers.values():
             await self._check_orphans(driver, found)
@@ -108,13 +117,16 @@ class Reconciler:
             logger.info("reconciler round done", extra=dict(found))
         return found
 
-    async def _settle_interrupted(self, found: Tally[str]) -> None:
-        """Every runtime in a transient status whose lease nobody holds: the
-        operation that entered it is gone (the settler checks under the lease)."""
+    async def settle_interrupted(self) -> Tally[str]:
+        """Settle every runtime in a transient status whose lease nobody holds:
+        the operation that entered it is gone (the settler checks under the
+        lease); what was settled, by status."""
+        found: Tally[str] = Tally()
         transient = [r async for r in records_in(self.runtimes, sorted(TRANSIENT))]
         for record in transient:
             if await self.settler.settle(record.runtime_id) is not None:
                 found[f"settled_{record.status}"] += 1
+        return found
 
     async def _check_running(self, found: Tally[str]) -> None:
         async for record in records_in(self.runtimes, [Status.RUNNING]):
