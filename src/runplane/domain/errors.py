@@ -10,6 +10,10 @@ class ErrorCode(StrEnum):
     NOT_FOUND = "not_found"
     CONFLICT = "conflict"
     INVALID_STATE = "invalid_state"
+    FORBIDDEN = "forbidden"
+    """The caller's team policy does not allow this spec (command, image, ...)."""
+    QUOTA_EXCEEDED = "quota_exceeded"
+    """The team already has as many runtimes (or running runtimes) as its quota."""
     SERVICE_UNAVAILABLE = "service_unavailable"
     INTERNAL = "internal"
     REPLAY_NO_OP = "replay_no_op"
@@ -20,13 +24,20 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.NOT_FOUND: 404,
     ErrorCode.CONFLICT: 409,
     ErrorCode.INVALID_STATE: 409,
+    ErrorCode.FORBIDDEN: 403,
+    ErrorCode.QUOTA_EXCEEDED: 403,
     ErrorCode.SERVICE_UNAVAILABLE: 503,
     ErrorCode.INTERNAL: 500,
     ErrorCode.REPLAY_NO_OP: 200,
 }
 
 RETRYABLE: frozenset[ErrorCode] = frozenset(
-    {ErrorCode.CONFLICT, ErrorCode.SERVICE_UNAVAILABLE, ErrorCode.INTERNAL}
+    {
+        ErrorCode.CONFLICT,
+        ErrorCode.SERVICE_UNAVAILABLE,
+        ErrorCode.INTERNAL,
+        ErrorCode.QUOTA_EXCEEDED,
+    }
 )
 """Failures that say nothing final about the request: a retry may succeed, so a
 failed attempt does not claim its job_id / Idempotency-Key."""

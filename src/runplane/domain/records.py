@@ -12,7 +12,10 @@ from runplane.domain.errors import ErrorCode
 from runplane.domain.operations import OpKind, OpSource, Outcome
 from runplane.domain.statuses import Status, require_transition
 
-RUNTIME_ID_PATTERN = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+RUNTIME_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+"""DESIGN §2's characters, starting with a letter or digit: never `.` or `..`,
+which would name a directory wherever an id becomes a path."""
+RUNTIME_ID_RULE = "1-128 characters of [A-Za-z0-9._:-], starting with a letter or digit"
 
 
 def is_valid_runtime_id(runtime_id: str) -> bool:

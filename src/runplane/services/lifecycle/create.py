@@ -17,7 +17,7 @@ from typing import Any
 
 from runplane.domain.errors import ErrorCode, InvalidSpec, RuntimeAlreadyExists
 from runplane.domain.operations import OpSource, Outcome
-from runplane.domain.records import RuntimeRecord, is_valid_runtime_id
+from runplane.domain.records import RUNTIME_ID_RULE, RuntimeRecord, is_valid_runtime_id
 from runplane.domain.results import OperationResult
 from runplane.domain.statuses import Status
 from runplane.services.lifecycle.dependencies import Dependencies
@@ -121,7 +121,7 @@ class CreateRuntime:
         runtime_id = request.runtime_id or self._new_runtime_id(request)
         if not is_valid_runtime_id(runtime_id):
             return OperationResult.failure(
-                ErrorCode.INVALID_REQUEST, "runtime_id must be 1-128 characters of [A-Za-z0-9._:-]"
+                ErrorCode.INVALID_REQUEST, f"runtime_id must be {RUNTIME_ID_RULE}"
             )
         driver_name = request.driver or self.default_driver
         driver = self.deps.drivers.get(driver_name)

@@ -28,6 +28,7 @@ from runplane.domain.errors import (
 )
 from runplane.domain.operations import OpKind, OpSource, Outcome
 from runplane.domain.records import (
+    RUNTIME_ID_RULE,
     ChangeFields,
     RuntimeRecord,
     StatusChange,
@@ -94,7 +95,7 @@ class LifecycleOperation(ABC):
     def validate(self, request: OperationRequest) -> str | None:
         """A readable problem with the request, or None. Subclasses extend it."""
         if not is_valid_runtime_id(request.runtime_id):
-            return "runtime_id must be 1-128 characters of [A-Za-z0-9._:-]"
+            return f"runtime_id must be {RUNTIME_ID_RULE}"
         if not isinstance(request.op_source, OpSource):
             return f"unknown op_source {request.op_source!r}"
         return None

@@ -8,7 +8,7 @@ from typing import Any
 
 from runplane.domain.jobs import MAX_FIELD_CHARS, Job
 from runplane.domain.operations import STOP_REASONS, OpKind
-from runplane.domain.records import is_valid_runtime_id
+from runplane.domain.records import RUNTIME_ID_RULE, is_valid_runtime_id
 from runplane.logs import entry_correlation_id
 
 KNOWN_FIELDS = frozenset({"runtime_id", "job_id", "reason", "requested_at_ms", "team_id", "spec"})
@@ -25,7 +25,7 @@ def decode_job(op: OpKind, stream: str, entry_id: str, fields: dict[str, str]) -
         raise MalformedJob(f"field too large (limit {MAX_FIELD_CHARS} characters)")
     runtime_id = fields.get("runtime_id", "")
     if not is_valid_runtime_id(runtime_id):
-        raise MalformedJob("runtime_id is required: 1-128 characters of [A-Za-z0-9._:-]")
+        raise MalformedJob(f"runtime_id is required: {RUNTIME_ID_RULE}")
     job_id = fields.get("job_id") or default_job_id
     if len(job_id) > 256:
         raise MalformedJob("job_id is longer than 256 characters")
