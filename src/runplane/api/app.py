@@ -17,6 +17,7 @@ from runplane.api.routes import (
     operations,
     runtimes,
     status,
+    teams,
     webhooks,
 )
 from runplane.logs import REQUEST_ID_HEADER, correlation, request_id_from
@@ -65,5 +66,6 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(events.router)
     app.include_router(webhooks.router)
     app.include_router(keys.router)
+    app.include_router(teams.router)
     app.include_router(status.router)
     return app

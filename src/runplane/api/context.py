@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from runplane.ports.health import HealthEventReader, HealthSnapshotStore
 from runplane.ports.lifecycle import OperationLog, RuntimeStore
 from runplane.ports.streams import DeadLetterQueue, JobQueue
+from runplane.ports.team_policies import TeamPolicyStore
 from runplane.services.api_keys import ApiKeys
 from runplane.services.event_fanout import EventFanout
 from runplane.services.lifecycle.service import Lifecycle
@@ -43,3 +44,5 @@ class ApiContext:
     webhooks: WebhookService | None = None
     health: HealthSources | None = None
     wait_max_timeout_s: float = 300.0
+    policies: TeamPolicyStore | None = None
+    """Team policies (`/v1/teams/{team_id}/policy`)."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -23,6 +24,7 @@ from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.operation_log import SqlOperationLog
 from runplane.adapters.sql.outbox import SqlOutbox
 from runplane.adapters.sql.runtime_store import SqlRuntimeStore
+from runplane.adapters.sql.team_policies import SqlTeamPolicyStore
 from runplane.adapters.system import SecretTokenGenerator, SystemClock
 from runplane.api.app import create_app
 from runplane.api.context import ApiContext
@@ -39,6 +41,7 @@ from runplane.bootstrap.streams import consumer_settings, events_retention
 from runplane.bootstrap.webhooks import build_webhooks
 from runplane.config import Settings
 from runplane.domain.operations import OpKind
+from runplane.services.admission import Admission
 from runplane.services.api_keys import ApiKeys
 from runplane.services.event_fanout import EventFanout
 from runplane.services.lifecycle.dependencies import Dependencies, Timeouts
@@ -81,8 +84,12 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
 
         clock = SystemClock()
         drivers = build_drivers(settings, stack)
+        runtimes = SqlRuntimeStore(database)
+        policies = SqlTeamPolicyStore(database)
+        # Until runtimes run as a user of their own, they run as serve's user.
+        runs_as_root = os.geteuid() == 0
         deps = Dependencies(
-            runtimes=SqlRuntimeStore(database),
+            runtimes=runtimes,
             operations=SqlOperationLog(database),
             leases=RedisLeaseStore(client),
             drivers=drivers,
@@ -98,6 +105,7 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
                 stop_s=settings.stop_timeout_s,
                 pause_s=settings.pause_timeout_s,
             ),
+            admission=Admission(policies, runtimes, runs_as_root=runs_as_root),
         )
         lifecycle = Lifecycle.build(deps, default_driver=settings.driver)
         keys = ApiKeys(SqlApiKeyStore(database), clock)
@@ -156,6 +164,7 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
             webhooks=webhooks,
             health=health_sources,
             wait_max_timeout_s=settings.wait_max_timeout_s,
+            policies=policies,
         )
         app = create_app(context)
         yield Runplane(settings, lifecycle, keys, app, client, database, workers, event_reader)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -36,6 +36,9 @@ class RuntimeStore(Protocol):
         limit: int = 100,
     ) -> RuntimePage:
         """Ordered by runtime_id; `after` is the previous page's `next_cursor`."""
+
+    async def count_for_team(self, team_id: str, statuses: Collection[Status]) -> int:
+        """How many of the team's records are in one of `statuses` (its quotas)."""
 
     async def compare_and_swap(
         self,

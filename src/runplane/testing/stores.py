@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import copy
 import itertools
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import fields, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -160,6 +160,10 @@ class InMemoryRuntimeStore:
         records = [_stored(record) for record in matching[:limit]]
         more = len(matching) > limit
         return RuntimePage(records, records[-1].runtime_id if more else None)
+
+    async def count_for_team(self, team_id: str, statuses: Collection[Status]) -> int:
+        wanted = frozenset(statuses)
+        return sum(1 for r in self._records.values() if r.team_id == team_id and r.status in wanted)
 
     async def compare_and_swap(
         self,

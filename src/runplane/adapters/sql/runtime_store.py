@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -12,6 +12,7 @@ from sqlalchemy import (
     RowMapping,
     Update,
     bindparam,
+    func,
     insert,
     select,
     update,
@@ -138,6 +139,18 @@ class SqlRuntimeStore:
         records = [row_to_record(row) for row in rows[:limit]]
         more = len(rows) > limit
         return RuntimePage(records, records[-1].runtime_id if more else None)
+
+    async def count_for_team(self, team_id: str, statuses: Collection[Status]) -> int:
+        if not statuses:
+            return 0
+        query = (
+            select(func.count())
+            .select_from(runtimes)
+            .where(runtimes.c.team_id == team_id)
+            .where(runtimes.c.status.in_(sorted(s.value for s in statuses)))
+        )
+        total = await self._database.read(lambda connection: connection.execute(query).scalar())
+        return int(total or 0)
 
     async def compare_and_swap(
         self,

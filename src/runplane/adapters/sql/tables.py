@@ -157,3 +157,16 @@ def plain_values(values: Mapping[str, Any]) -> dict[str, Any]:
 def as_row(record: Any) -> dict[str, Any]:
     """A domain dataclass (RuntimeRecord, OperationEntry, ApiKey) as column values."""
     return plain_values({f.name: getattr(record, f.name) for f in fields(record)})
+
+
+team_policies = Table(
+    "team_policies",
+    metadata,
+    Column("team_id", identifier(64), primary_key=True),
+    Column("commands", JsonDocument, nullable=False),
+    Column("images", JsonDocument, nullable=False),
+    Column("networks", JsonDocument, nullable=False),
+    Column("max_runtimes", Integer),
+    Column("max_running", Integer),
+)
+"""One row per team an admin gave a policy (domain/policy.py); no row: deny."""

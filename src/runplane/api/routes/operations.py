@@ -50,6 +50,7 @@ def request_for(
         actor=key.key_id,
         team_scope=team_scope(key),
         spec=body.spec,
+        restricted=not key.admin,
     )
 
 

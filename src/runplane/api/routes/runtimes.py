@@ -53,6 +53,7 @@ async def create_runtime(
             start=body.start,
             actor=key.key_id,
             job_id=idempotency_key,
+            restricted=not key.admin,
         )
     )
     if not result.ok or result.record is None:

@@ -20,6 +20,8 @@ from runplane.domain.operations import OpSource, Outcome
 from runplane.domain.records import RUNTIME_ID_RULE, RuntimeRecord, is_valid_runtime_id
 from runplane.domain.results import OperationResult
 from runplane.domain.statuses import Status
+from runplane.services.admission import document_problem
+from runplane.services.lifecycle.admit import admit_create
 from runplane.services.lifecycle.dependencies import Dependencies
 from runplane.services.lifecycle.event_factory import EventFactory
 from runplane.services.lifecycle.requests import OperationRequest
@@ -39,6 +41,8 @@ class CreateRequest:
     actor: str = ""
     job_id: str | None = None
     lease_wait_ms: int = 0
+    restricted: bool = False
+    """A team key: its spec must pass the team policy (services/admission.py)."""
 
 
 class CreateRuntime:
@@ -58,6 +62,11 @@ class CreateRuntime:
         if isinstance(record_or_failure, OperationResult):
             return record_or_failure
         record = record_or_failure
+        refused = await admit_create(
+            self.deps, record, self._start_request(request, record.runtime_id), start=request.start
+        )
+        if refused is not None:
+            return refused
         created = EventFactory(self.deps).outcome_event(
             "runtime.create",
             record,
@@ -105,16 +114,18 @@ class CreateRuntime:
         return OperationResult(Outcome.SUCCESS, existing, ErrorCode.REPLAY_NO_OP)
 
     async def _start(self, request: CreateRequest, runtime_id: str) -> OperationResult:
-        return await self.starter.handle(
-            OperationRequest(
-                runtime_id=runtime_id,
-                op_source=request.op_source,
-                job_id=request.job_id,
-                actor=request.actor,
-                reason="create",
-                team_scope=_team_of(request),
-                lease_wait_ms=request.lease_wait_ms,
-            )
+        return await self.starter.handle(self._start_request(request, runtime_id))
+
+    def _start_request(self, request: CreateRequest, runtime_id: str) -> OperationRequest:
+        return OperationRequest(
+            runtime_id=runtime_id,
+            op_source=request.op_source,
+            job_id=request.job_id,
+            actor=request.actor,
+            reason="create",
+            team_scope=_team_of(request),
+            lease_wait_ms=request.lease_wait_ms,
+            restricted=request.restricted,
         )
 
     def _new_record(self, request: CreateRequest) -> RuntimeRecord | OperationResult:
@@ -130,6 +141,9 @@ class CreateRuntime:
             return OperationResult.failure(
                 ErrorCode.INVALID_REQUEST, f"unknown driver {driver_name!r}; known: {known}"
             )
+        problem = document_problem(request.spec)
+        if problem:
+            return OperationResult.failure(ErrorCode.INVALID_REQUEST, problem)
         try:
             spec = driver.validate_spec(request.spec)
         except InvalidSpec as exc:

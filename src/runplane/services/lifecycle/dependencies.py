@@ -10,6 +10,7 @@ from runplane.ports.health import HealthEventPublisher
 from runplane.ports.leases import LeaseStore
 from runplane.ports.lifecycle import OperationLog, RuntimeStore
 from runplane.ports.system import Clock, TokenGenerator
+from runplane.services.admission import Admission
 
 
 @dataclass(frozen=True, slots=True)
@@ -39,6 +40,9 @@ class Dependencies:
     health_events: HealthEventPublisher | None = None
     """Where an operation reports what it found about a container (a stop that
     finds it vanished: `container_disappeared`); best effort, None: not reported."""
+    admission: Admission | None = None
+    """Team policies and quotas for creates and starts; None: no team is limited
+    (only tests and benchmarks; `serve` always has one)."""
 
     def __post_init__(self) -> None:
         if not self.drivers:

@@ -124,6 +124,11 @@ class LifecycleOperation(ABC):
             raise OperationFailed(ErrorCode.CONFLICT, "the runtime changed while being settled")
         return settled
 
+    async def admit(self, attempt: Attempt) -> None:
+        """Raise OperationFailed when the caller's team may not do this (its policy,
+        its quotas: services/admission.py). Operations that run a spec extend it."""
+        return None
+
     def resumes_itself(self, status: Status) -> bool:
         """Whether execute() finishes an interrupted attempt that left `status`
         itself (a stop finds `stopping`), instead of having it settled first."""
@@ -246,6 +251,7 @@ class LifecycleOperation(ABC):
             return earlier
         attempt.record = await self.resumed(await self.load(attempt))
         attempt.status_from = attempt.record.status
+        await self.admit(attempt)
         try:
             return await self.execute(attempt)
         except WantedStateHolds:

@@ -28,3 +28,5 @@ class OperationRequest:
     """start: optional replacement spec; patch: the new spec (required)."""
     lease_wait_ms: int = 0
     """0: answer conflict at once when the lease is held (REST); >0: wait (streams)."""
+    restricted: bool = False
+    """A team key: its spec must pass the team policy (services/admission.py)."""

@@ -7,12 +7,27 @@ from typing import Any
 from runplane.domain.errors import ContainerGone, DriverError, ErrorCode, InvalidSpec
 from runplane.domain.results import OperationResult
 from runplane.domain.statuses import Status
+from runplane.services.admission import document_problem
+from runplane.services.lifecycle.admit import admit_operation
 from runplane.services.lifecycle.attempt import Attempt, OperationFailed
 from runplane.services.lifecycle.operation import LifecycleOperation
+from runplane.services.lifecycle.requests import OperationRequest
 
 
 class ContainerSteps(LifecycleOperation):
     """LifecycleOperation plus the shared driver steps."""
+
+    def validate(self, request: OperationRequest) -> str | None:
+        problem = super().validate(request)
+        if problem is None and request.spec is not None:
+            problem = document_problem(request.spec)
+        return problem
+
+    async def admit(self, attempt: Attempt) -> None:
+        """The team's policy for the spec the call brings (normalised), and its quotas."""
+        wanted = attempt.request.spec
+        spec = self.checked_spec(attempt, wanted) if isinstance(wanted, dict) and wanted else None
+        await admit_operation(self.deps, attempt, self.op, spec)
 
     def checked_spec(self, attempt: Attempt, spec: dict[str, Any]) -> dict[str, Any]:
         """The driver's normalised spec, or invalid_request."""
