@@ -125,6 +125,18 @@ class RuntimeStoreContract:
         assert [r.runtime_id for r in both.records] == ["c"]
         assert everything.next_cursor is None
 
+    async def test_count_for_team_counts_its_records_in_the_statuses(self, stores: Stores) -> None:
+        await stores.runtimes.create(make_record("a", team_id="t1", status=Status.RUNNING))
+        await stores.runtimes.create(make_record("b", team_id="t1", status=Status.PAUSED))
+        await stores.runtimes.create(make_record("c", team_id="t1", status=Status.REMOVED))
+        await stores.runtimes.create(make_record("d", team_id="t2", status=Status.RUNNING))
+        live = {Status.RUNNING, Status.PAUSED}
+        assert await stores.runtimes.count_for_team("t1", live) == 2
+        assert await stores.runtimes.count_for_team("t1", set(Status)) == 3
+        assert await stores.runtimes.count_for_team("t2", live) == 1
+        assert await stores.runtimes.count_for_team("t3", live) == 0
+        assert await stores.runtimes.count_for_team("t1", ()) == 0
+
     async def test_list_orders_ids_bytewise(self, stores: Stores) -> None:
         ids = ["b", "B", "a.b", "a-b", "A:1", "0", "a_b", "ab"]
         for runtime_id in ids:

@@ -11,6 +11,7 @@ from runplane.domain.drivers import ContainerState
 from runplane.domain.operations import OpKind, OpSource
 from runplane.domain.records import OperationEntry, RuntimeRecord
 from runplane.domain.results import OperationResult
+from runplane.services.admission import Admission
 from runplane.services.lifecycle.create import CreateRequest
 from runplane.services.lifecycle.dependencies import Dependencies
 from runplane.services.lifecycle.requests import OperationRequest
@@ -19,6 +20,7 @@ from runplane.testing.driver import InMemoryDriver
 from runplane.testing.health import InMemoryHealthEvents
 from runplane.testing.leases import InMemoryLeaseStore
 from runplane.testing.stores import InMemoryOperationLog, InMemoryRuntimeStore
+from runplane.testing.team_policies import InMemoryTeamPolicyStore
 from tests.support.clock import FakeClock
 from tests.support.tokens import SequentialTokens
 
@@ -54,9 +56,11 @@ class World:
         cls,
         driver: InMemoryDriver | None = None,
         store: Callable[[InMemoryOperationLog], InMemoryRuntimeStore] = InMemoryRuntimeStore,
+        policies: InMemoryTeamPolicyStore | None = None,
     ) -> World:
         """`driver`: an InMemoryDriver (or subclass) named "memory"; a new one by default.
-        `store`: builds the runtime store on the log (an InMemoryRuntimeStore subclass)."""
+        `store`: builds the runtime store on the log (an InMemoryRuntimeStore subclass).
+        `policies`: team policies and quotas are enforced (services/admission.py)."""
         clock = FakeClock()
         log = InMemoryOperationLog()
         runtimes = store(log)
@@ -72,6 +76,9 @@ class World:
             tokens=SequentialTokens(),
             lease_ttl_ms=5_000,
             health_events=health_events,
+            admission=Admission(policies, runtimes, runs_as_root=False)
+            if policies is not None
+            else None,
         )
         lifecycle = Lifecycle.build(deps, "memory")
         return cls(clock, log, runtimes, leases, driver, lifecycle, deps, health_events)

@@ -11,7 +11,7 @@ class TeamPolicyBody(BaseModel):
     """Every field is optional; a quota left out is unlimited. The rules the
     shapes cannot say (an absolute executable, "..." only last) answer 400 too."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)
 
     commands: list[list[str]] = Field(
         default_factory=list,
