@@ -17,6 +17,7 @@ from runplane.cli.jobs import dlq_app, jobs_app
 from runplane.cli.keys import keys_app
 from runplane.cli.rest_client import err, out
 from runplane.cli.runtime import runtime_app
+from runplane.cli.teams import teams_app
 from runplane.config import Settings
 from runplane.domain.statuses import transitions_as_json, transitions_as_mermaid
 
@@ -26,6 +27,7 @@ app.add_typer(events_app, name="events")
 app.add_typer(jobs_app, name="jobs")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(keys_app, name="keys")
+app.add_typer(teams_app, name="teams")
 runtime_app.command("health")(runtime_health)
 
 
