@@ -5,7 +5,7 @@ operation-log entry, and nothing else changed."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Protocol
 
 from runplane.domain.errors import ErrorCode
 from runplane.domain.operations import OpKind, OpSource
@@ -23,8 +23,25 @@ DOORS = frozenset({OpSource.REST, OpSource.STREAM, OpSource.CLI})
 (reconciler, health restarts) do not."""
 
 
+class CreateCall(Protocol):
+    """What admission reads of a CreateRequest (create.py)."""
+
+    @property
+    def op_source(self) -> OpSource: ...
+    @property
+    def actor(self) -> str: ...
+    @property
+    def job_id(self) -> str | None: ...
+    @property
+    def start(self) -> bool: ...
+    @property
+    def restricted(self) -> bool: ...
+    @property
+    def lease_wait_ms(self) -> int: ...
+
+
 async def admit_create(
-    deps: Dependencies, record: RuntimeRecord, request: OperationRequest, *, start: bool
+    deps: Dependencies, record: RuntimeRecord, create: CreateCall
 ) -> OperationResult | None:
     """None when the new `record` (spec normalised) may be created (and started);
     else the refusal, logged as the failed start of the create (reason `create`)."""
@@ -34,14 +51,24 @@ async def admit_create(
         team_id=record.team_id,
         driver=record.driver,
         spec=record.spec,
-        restricted=request.restricted,
+        restricted=create.restricted,
         adds_record=True,
-        starts=start,
-        counts_quota=request.op_source in DOORS,
+        starts=create.start,
+        counts_quota=create.op_source in DOORS,
     )
     refusal = await deps.admission.check(ask)
     if refusal is None or await _repeat_of_a_create(deps, record, refusal):
         return None
+    request = OperationRequest(
+        runtime_id=record.runtime_id,
+        op_source=create.op_source,
+        job_id=create.job_id,
+        actor=create.actor,
+        reason="create",
+        team_scope=record.team_id,
+        lease_wait_ms=create.lease_wait_ms,
+        restricted=create.restricted,
+    )
     attempt = Attempt(request, deps.clock.now(), record=record)
     return await Outcomes(deps, OpKind.START).failure(attempt, refusal.code, refusal.message)
 

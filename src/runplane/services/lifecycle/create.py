@@ -62,9 +62,7 @@ class CreateRuntime:
         if isinstance(record_or_failure, OperationResult):
             return record_or_failure
         record = record_or_failure
-        refused = await admit_create(
-            self.deps, record, self._start_request(request, record.runtime_id), start=request.start
-        )
+        refused = await admit_create(self.deps, record, request)
         if refused is not None:
             return refused
         created = EventFactory(self.deps).outcome_event(
@@ -114,18 +112,17 @@ class CreateRuntime:
         return OperationResult(Outcome.SUCCESS, existing, ErrorCode.REPLAY_NO_OP)
 
     async def _start(self, request: CreateRequest, runtime_id: str) -> OperationResult:
-        return await self.starter.handle(self._start_request(request, runtime_id))
-
-    def _start_request(self, request: CreateRequest, runtime_id: str) -> OperationRequest:
-        return OperationRequest(
-            runtime_id=runtime_id,
-            op_source=request.op_source,
-            job_id=request.job_id,
-            actor=request.actor,
-            reason="create",
-            team_scope=_team_of(request),
-            lease_wait_ms=request.lease_wait_ms,
-            restricted=request.restricted,
+        return await self.starter.handle(
+            OperationRequest(
+                runtime_id=runtime_id,
+                op_source=request.op_source,
+                job_id=request.job_id,
+                actor=request.actor,
+                reason="create",
+                team_scope=_team_of(request),
+                lease_wait_ms=request.lease_wait_ms,
+                restricted=request.restricted,
+            )
         )
 
     def _new_record(self, request: CreateRequest) -> RuntimeRecord | OperationResult:
