@@ -24,7 +24,7 @@ from runplane.services.lifecycle.requests import OperationRequest
 router = APIRouter(prefix="/v1", tags=["operations"])
 
 ERRORS: dict[int | str, dict[str, object]] = {
-    code: {"model": ErrorBody} for code in (400, 401, 404, 409, 500, 503)
+    code: {"model": ErrorBody} for code in (400, 401, 403, 404, 409, 500, 503)
 }
 IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=256)]
 

@@ -15,7 +15,6 @@ from runplane.domain.policy import InvalidPolicy, policy_from_document
 from runplane.ports.team_policies import TeamPolicyStore
 
 router = APIRouter(prefix="/v1/teams", tags=["teams"])
-_RESPONSES = {**ERRORS, 403: ERRORS[400]}
 
 
 def _policies(ctx: Context) -> TeamPolicyStore:
@@ -30,7 +29,7 @@ def _team(team_id: str) -> str:
     return team_id
 
 
-@router.get("/{team_id}/policy", response_model=TeamPolicyOut, responses=_RESPONSES)
+@router.get("/{team_id}/policy", response_model=TeamPolicyOut, responses=ERRORS)
 async def get_policy(team_id: str, ctx: Context, key: Key) -> TeamPolicyOut:
     """404 when the team has none (it may run nothing), or for another team's key."""
     if not key.admin and team_id != key.team_id:
@@ -41,7 +40,7 @@ async def get_policy(team_id: str, ctx: Context, key: Key) -> TeamPolicyOut:
     return TeamPolicyOut.of(team_id, policy)
 
 
-@router.put("/{team_id}/policy", response_model=TeamPolicyOut, responses=_RESPONSES)
+@router.put("/{team_id}/policy", response_model=TeamPolicyOut, responses=ERRORS)
 async def put_policy(
     team_id: str, body: TeamPolicyBody, ctx: Context, _: AdminKey
 ) -> TeamPolicyOut:
@@ -54,7 +53,7 @@ async def put_policy(
     return TeamPolicyOut.of(team_id, policy)
 
 
-@router.delete("/{team_id}/policy", status_code=204, responses=_RESPONSES)
+@router.delete("/{team_id}/policy", status_code=204, responses=ERRORS)
 async def delete_policy(team_id: str, ctx: Context, _: AdminKey) -> Response:
     """The team's keys may run nothing again; 404 when it had no policy."""
     if not await _policies(ctx).delete(_team(team_id)):
