@@ -212,6 +212,27 @@ def test_team_keys_run_only_what_a_policy_allows(serve: RunplaneServer) -> None:
     assert serve.cli("teams", "policy", "get", "alpha").returncode == 1
 
 
+def test_a_team_quota_holds_for_every_key(serve: RunplaneServer) -> None:
+    serve.cli("teams", "policy", "set", "gamma", "--max-runtimes", "1", check=True)
+    spec = {"command": ["sleep", "300"]}
+    with serve.client() as admin:
+        first = admin.post(
+            "/v1/runtimes", json={"runtime_id": "g1", "team_id": "gamma", "spec": spec}
+        )
+        second = admin.post(
+            "/v1/runtimes", json={"runtime_id": "g2", "team_id": "gamma", "spec": spec}
+        )
+        assert first.status_code == 201
+        assert second.status_code == 403
+        assert second.json()["error"]["code"] == "quota_exceeded"
+        assert admin.get("/v1/runtimes/g2").status_code == 404
+        assert admin.delete("/v1/runtimes/g1").status_code == 200
+        third = admin.post(
+            "/v1/runtimes", json={"runtime_id": "g2", "team_id": "gamma", "spec": spec}
+        )
+        assert third.status_code == 201
+
+
 def test_embedded_defaults_serve_and_clean_up(tmp_path: Path) -> None:
     """`make run`'s configuration: no Redis URL (embedded Redis), SQLite."""
     server = RunplaneServer.launch(tmp_path / "embedded")
