@@ -9,7 +9,6 @@ trimmed past raises EventsTrimmed."""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,6 +18,8 @@ import redis.exceptions
 
 from runplane.adapters.redis.client import unavailable_on_connection_errors
 from runplane.adapters.redis.names import EVENTS_STREAM
+from runplane.adapters.redis.passed_over import pass_over
+from runplane.domain.documents import InvalidDocument, loads
 from runplane.domain.event_reading import (
     ZERO_ID,
     EventFilter,
@@ -200,17 +201,19 @@ class RedisEventReader:
         return parse_stream_id(oldest_kept) > after
 
     def _decode(self, entry_id: str, fields: dict[Any, Any]) -> StoredEvent | None:
-        """The entry's envelope, or None (logged) when it holds none."""
+        """The entry's envelope, or None (passed over, logged once) when it holds
+        none: bad JSON, not UTF-8, a lone surrogate, nesting past the limit (which
+        would raise RecursionError, or break the JSON answer later), no `type`."""
         raw = fields.get(EVENT_FIELD, fields.get(EVENT_FIELD.encode()))
         try:
-            envelope = json.loads(raw) if raw is not None else None
-        except (UnicodeDecodeError, ValueError):
-            envelope = None
+            if isinstance(raw, bytes):
+                raw = raw.decode("utf-8")  # json.loads would guess UTF-16/32 for odd bytes
+            envelope = loads(raw) if raw is not None else None
+        except (InvalidDocument, UnicodeDecodeError) as exc:
+            pass_over(self._stream, entry_id, str(exc))
+            return None
         if not isinstance(envelope, dict) or not isinstance(envelope.get("type"), str):
-            logger.warning(
-                "malformed event entry skipped",
-                extra={"stream": self._stream, "entry_id": entry_id},
-            )
+            pass_over(self._stream, entry_id, "no event envelope with a type")
             return None
         return StoredEvent(entry_id, envelope)
 
