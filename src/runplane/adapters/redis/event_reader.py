@@ -21,6 +21,7 @@ from runplane.adapters.redis.names import EVENTS_STREAM
 from runplane.adapters.redis.passed_over import pass_over
 from runplane.domain.documents import InvalidDocument, loads
 from runplane.domain.event_reading import (
+    MAX_ID_PART,
     ZERO_ID,
     EventFilter,
     EventPage,
@@ -103,6 +104,8 @@ class RedisEventReader:
 
     async def page(self, *, after: str | None, limit: int, where: EventFilter) -> EventPage:
         found: list[StoredEvent] = []
+        if after is not None and parse_stream_id(after) == (MAX_ID_PART, MAX_ID_PART):
+            return EventPage(found, None)  # nothing can follow; "(" + it is an error
         start = "-" if after is None else f"({normalize_stream_id(after)}"
         scanned = 0
         last = after
