@@ -33,13 +33,18 @@ def submit(
     as_json: JsonOpt = False,
 ) -> None:
     """Submit a job; its result arrives on runtime:job_results."""
+    try:
+        parsed_spec = json.loads(spec) if spec else None
+    except ValueError as exc:
+        err.print(f"[red]invalid_request[/red]: --spec is not JSON: {escape(str(exc))}")
+        raise typer.Exit(2) from exc
     body = {
         "op": op,
         "runtime_id": runtime_id,
         "reason": reason,
         "job_id": job_id,
         "team_id": team,
-        "spec": json.loads(spec) if spec else None,
+        "spec": parsed_spec,
     }
     submitted = Client(url, api_key).call("POST", "/v1/jobs", json=body)
     if as_json:
