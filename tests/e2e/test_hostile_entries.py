@@ -156,3 +156,41 @@ def test_the_dlq_cli_shows_the_400_cleanly(serve: RunplaneServer) -> None:
         assert "Traceback" not in done.stderr
     listed = serve.cli("dlq", "ls", "--after", "1-0")
     assert listed.returncode == 0, listed.stderr
+
+
+def test_a_hostile_start_job_gets_its_result_once_and_the_next_job_runs(
+    serve: RunplaneServer, redis_url: str
+) -> None:
+    """The issue's cases on the real wiring (SQLite store): a lone surrogate
+    used to be stored and retried 5 times as an infrastructure fault, a deep
+    spec raised RecursionError and got no result at all."""
+    client = raw(redis_url)
+    hostile = {
+        "surrogate": b'{"command": ["sleep", "60"], "env": {"A": "\\ud800"}}',
+        "deep": b'{"command": ["sleep", "60"], "x": ' + DEEP.encode() + b"}",
+    }
+    for job_id, spec in hostile.items():
+        client.xadd(
+            "runtime:start_jobs",
+            {b"runtime_id": b"hj-1", b"job_id": job_id.encode(), b"spec": spec},
+        )
+    good = json.dumps({"command": ["sleep", "600"], "stop_timeout_s": 5}).encode()
+    client.xadd("runtime:start_jobs", {b"runtime_id": b"hj-2", b"job_id": b"good", b"spec": good})
+    deadline = time.monotonic() + 120
+    while True:
+        results = [
+            {k.decode(): v.decode() for k, v in fields.items()}
+            for _, fields in client.xrange("runtime:job_results")
+        ]
+        if {"surrogate", "deep", "good"} <= {r["job_id"] for r in results}:
+            break
+        assert time.monotonic() < deadline, results
+        time.sleep(0.2)
+    by_job = {r["job_id"]: r for r in results}
+    assert len(by_job) == len(results) == 3
+    assert by_job["surrogate"]["error_code"] == by_job["deep"]["error_code"] == "invalid_request"
+    assert by_job["good"]["outcome"] == "success", by_job["good"]
+    assert client.xlen("runtime:dead_letters") == 0
+    with serve.client() as http:
+        assert http.get("/v1/runtimes/hj-1").status_code == 404  # nothing was stored
+        assert http.get("/v1/runtimes/hj-2").json()["status"] == "running"
