@@ -25,7 +25,7 @@ from runplane.domain.lifecycle_events import EVENT_FIELD
 from runplane.services.event_fanout import EventFanout
 from tests.support.events import lifecycle_event
 from tests.support.redis import RedisServer
-from tests.support.streams import unique
+from tests.support.streams import sample, unique
 
 EVERYTHING = EventFilter()
 
@@ -185,19 +185,25 @@ async def test_malformed_entries_are_skipped_with_a_warning(
         {EVENT_FIELD: "[1, 2]"},
         {EVENT_FIELD: '{"no": "type"}'},
         {EVENT_FIELD: b"\xff\xfe\x00"},
+        {EVENT_FIELD: '{"type": "x", "data": ' + "[" * 10_000 + "]" * 10_000 + "}"},
+        {EVENT_FIELD: '{"type": "x", "subject": "\\ud800"}'},
     ):
         await client.xadd(stream, fields)  # type: ignore[arg-type]
     good += await add(client, stream, 1, first=2)
     reader = readers()
-    with caplog.at_level(logging.WARNING, logger="runplane.adapters.redis.event_reader"):
+    before = sample("runplane_stream_entries_passed_over_total", stream=stream)
+    with caplog.at_level(logging.WARNING, logger="runplane.adapters.redis.passed_over"):
         page = await reader.page(after=None, limit=100, where=EVERYTHING)
         events = reader.follow(after="0", where=EVERYTHING)
         followed = await take(events, 2)
         await events.aclose()  # type: ignore[attr-defined]
     assert [e.entry_id for e in page.events] == good
     assert [e.entry_id for e in followed] == good
-    skipped = [r for r in caplog.records if r.getMessage() == "malformed event entry skipped"]
-    assert len(skipped) == 10
+    skipped = [
+        r for r in caplog.records if r.getMessage() == "undecodable stream entry passed over"
+    ]
+    assert len(skipped) == 7  # each id once, though read twice
+    assert sample("runplane_stream_entries_passed_over_total", stream=stream) - before == 14
 
 
 async def test_many_followers_share_one_blocking_read(

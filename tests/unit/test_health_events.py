@@ -139,6 +139,13 @@ async def test_unknown_types_runtimes_and_malformed_entries_are_passed_over(
     await handler(entry(good | {"event_type": "probe_failed", "occurred_at_ms": "soon"}))
     await handler(entry(good | {"event_type": "probe_failed", "details": "[1]"}))
     await handler(entry({"event_type": "probe_failed"}))
+    hostile = good | {"event_type": "probe_failed"}
+    await handler(entry(hostile | {"details": '{"a": ' + "[" * 10_000 + "]" * 10_000 + "}"}))
+    await handler(entry(hostile | {"details": '{"a": "\\ud800"}'}))
+    await handler(entry(hostile | {"container_id": "\udc80"}))
+    await handler(entry(hostile | {"occurred_at_ms": "9" * 30}))
+    await handler(entry(hostile | {"occurred_at_ms": "9" * 5_000}))
+    await handler(StreamEntry("runtime:health_events", "2-0", hostile, undecodable=True))
     assert (await hw.world.record()).engine_health is None
     assert hw.snapshots.snapshots == []
 

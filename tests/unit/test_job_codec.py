@@ -67,3 +67,18 @@ def test_malformed_entries_say_why(op: OpKind, fields: dict[str, str], problem: 
 def test_a_result_always_has_a_job_id() -> None:
     assert job_id_of(STREAM, "9-9", {}) == "runtime:stop_jobs/9-9"
     assert job_id_of(STREAM, "9-9", {"job_id": "mine"}) == "mine"
+
+
+@pytest.mark.parametrize(
+    ("fields", "problem"),
+    [
+        ({"runtime_id": "a", "spec": "[" * 10_000 + "]" * 10_000}, "deeper than 32"),
+        ({"runtime_id": "a", "spec": '{"env": {"A": "\\ud800"}}'}, "not valid Unicode"),
+        ({"runtime_id": "a", "team_id": "\ud800"}, "not valid Unicode"),
+        ({"runtime_id": "a", "team_id": "a:b"}, "team_id"),
+        ({"runtime_id": "a", "\udcff": "x"}, "field name"),
+    ],
+)
+def test_hostile_text_and_specs_are_malformed_jobs(fields: dict[str, str], problem: str) -> None:
+    with pytest.raises(MalformedJob, match=problem):
+        decode_job(OpKind.START, STREAM, "1-0", fields)

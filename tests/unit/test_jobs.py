@@ -132,3 +132,26 @@ async def test_a_store_fault_before_the_operation_leaves_the_entry_for_later(
     with pytest.raises(RetryLater):  # not the StoreUnavailable itself: no "handler bug"
         await start(entry(job, stream="runtime:start_jobs"))
     assert results.results == []
+
+
+async def test_an_unexpected_decoding_error_is_the_entrys_failure_not_a_retry(
+    world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(*_: object) -> None:
+        raise RecursionError("a decoder bug")
+
+    monkeypatch.setattr("runplane.workers.jobs.handler.decode_job", broken)
+    results = InMemoryJobResults()
+    await handler(world, OpKind.STOP, results)(entry({"runtime_id": "rt-1", "job_id": "j-9"}))
+    [result] = results.results
+    assert (result.job_id, result.error_code) == ("j-9", ErrorCode.INVALID_REQUEST)
+    assert result.error_message == "entry could not be decoded as a job"
+
+
+async def test_text_that_is_not_unicode_is_never_echoed_into_a_result(world: World) -> None:
+    results = InMemoryJobResults()
+    fields = {"runtime_id": "rt-\ud800", "job_id": "j-\ud800", "reason": "idle"}
+    await handler(world, OpKind.STOP, results)(entry(fields, "4-0"))
+    [result] = results.results
+    assert (result.job_id, result.runtime_id) == ("runtime:stop_jobs/4-0", "")
+    assert result.error_code is ErrorCode.INVALID_REQUEST

@@ -71,6 +71,13 @@ async def test_each_matching_webhook_gets_one_delivery(hooks: WebhookWorld) -> N
         {EVENT_FIELD: '{"type": "runtime.start"}'},
         {EVENT_FIELD: '{"id": "%s", "type": "runtime.start"}' % ("x" * 129)},
         {EVENT_FIELD: '{"id": "", "type": "runtime.start"}'},
+        {
+            EVENT_FIELD: '{"id": "e", "type": "runtime.start", "data": '
+            + "[" * 10_000
+            + "]" * 10_000
+            + "}"
+        },
+        {EVENT_FIELD: '{"id": "e", "type": "runtime.start", "subject": "\\ud800"}'},
     ],
 )
 async def test_entries_that_are_not_events_are_skipped(

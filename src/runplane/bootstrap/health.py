@@ -123,5 +123,5 @@ def build_health(
         consumer,
         check_interval_s=ttl_ms / 3000,
     )
-    sources = HealthSources(rows, RedisHealthEventReader(client))
+    sources = HealthSources(rows, RedisHealthEventReader(stream_client))
     return sources, [monitor, events, restarts, reconciler]

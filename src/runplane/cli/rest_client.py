@@ -9,6 +9,7 @@ from typing import Annotated, Any
 import httpx
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 from runplane.config import Settings
 
@@ -36,11 +37,15 @@ class Client:
         except httpx.HTTPError as exc:
             err.print(f"[red]cannot reach runplane at {self.base}: {exc}[/red]")
             raise typer.Exit(2) from exc
-        body = response.json() if response.content else {}
+        try:
+            body = response.json() if response.content else {}
+        except ValueError:  # not JSON (a proxy's page, say): shown as text below
+            body = {}
         if response.is_error:
             error = body.get("error", {}) if isinstance(body, dict) else {}
             code = error.get("code", str(response.status_code))
-            err.print(f"[red]{code}[/red]: {error.get('message', response.text)}")
+            message = error.get("message", response.text)
+            err.print(f"[red]{escape(str(code))}[/red]: {escape(str(message))}")
             raise typer.Exit(1)
         return body
 

@@ -5,11 +5,30 @@ format on `runtime:dead_letters` (DESIGN §4): `stream`, `entry_id`, `fields`
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from runplane.domain.documents import InvalidDocument, loads
 from runplane.domain.errors import RunplaneError
+
+_ENTRY_ID = re.compile(r"^(\d{1,20})-(\d{1,20})$")
+MAX_ID_PART = 2**64 - 1
+"""Both halves of a Redis stream id are unsigned 64-bit integers."""
+ID_RULE = "a dead letter id is a stream entry id, <ms>-<seq> (digits)"
+
+
+def is_entry_id(value: str) -> bool:
+    """`<ms>-<seq>`, each half within 64 bits: an id Redis accepts as such
+    (anything else makes XRANGE or XDEL answer an error, not "none")."""
+    found = _ENTRY_ID.fullmatch(value)
+    return found is not None and all(int(part) <= MAX_ID_PART for part in found.groups())
+
+
+def is_last_possible_id(value: str) -> bool:
+    """Nothing can follow this id (an exclusive range after it is an error)."""
+    return value == f"{MAX_ID_PART}-{MAX_ID_PART}"
 
 
 class DeadLetterNotFound(RunplaneError):
@@ -60,8 +79,8 @@ def parse_dead_letter(dead_letter_id: bytes | str, raw: Mapping[Any, Any]) -> De
     come out empty, so one broken dead letter never fails a listing."""
     values = {_text(k): _text(v) for k, v in raw.items()}
     try:
-        loaded = json.loads(values.get("fields", "{}"))
-    except ValueError:
+        loaded = loads(values.get("fields", "{}"))  # bounded depth, valid Unicode
+    except InvalidDocument:
         loaded = {}
     fields = {str(k): str(v) for k, v in loaded.items()} if isinstance(loaded, dict) else {}
     deliveries = values.get("deliveries", "0")

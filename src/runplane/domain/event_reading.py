@@ -16,9 +16,14 @@ ZERO_ID = "0-0"
 """Before every entry: reading after it replays everything the stream retains."""
 
 
+MAX_ID_PART = 2**64 - 1
+"""Both halves of an entry id are unsigned 64-bit integers: Redis refuses more."""
+
+
 def is_stream_id(value: str) -> bool:
-    """`<ms>-<seq>` or `<ms>`, as Redis Streams spell an entry id."""
-    return _STREAM_ID.match(value) is not None
+    """`<ms>-<seq>` or `<ms>`, as Redis Streams spell an entry id, within 64 bits."""
+    found = _STREAM_ID.fullmatch(value)
+    return found is not None and all(int(p or 0) <= MAX_ID_PART for p in found.groups())
 
 
 def parse_stream_id(value: str) -> tuple[int, int]:

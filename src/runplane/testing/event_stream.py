@@ -5,9 +5,9 @@ contract suite (tests/contract/test_event_stream.py)."""
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator, Mapping, Sequence
 
+from runplane.domain.documents import InvalidDocument, loads
 from runplane.domain.event_reading import (
     ZERO_ID,
     EventFilter,
@@ -128,8 +128,8 @@ def _decoded(entry: tuple[str, dict[str, str]]) -> StoredEvent | None:
     entry_id, fields = entry
     raw = fields.get(EVENT_FIELD)
     try:
-        envelope = json.loads(raw) if raw is not None else None
-    except ValueError:
+        envelope = loads(raw) if raw is not None else None
+    except InvalidDocument:
         envelope = None
     if not isinstance(envelope, dict) or not isinstance(envelope.get("type"), str):
         return None

@@ -41,6 +41,9 @@ class HealthEventHandler:
 
     async def __call__(self, entry: StreamEntry) -> None:
         fields = {"stream": entry.stream, "entry_id": entry.entry_id}
+        if entry.undecodable:  # U+FFFD stands in for bytes that were not UTF-8
+            logger.warning("health event that is not UTF-8 passed over", extra=fields)
+            return
         try:
             event = decode_health_event(entry.fields)
         except UnknownHealthEventType as exc:

@@ -12,7 +12,6 @@ to be attempted again after that."""
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
@@ -20,6 +19,7 @@ from typing import Any
 
 import redis.asyncio
 
+from runplane.domain.documents import InvalidDocument, loads
 from runplane.domain.errors import StoreUnavailable
 from runplane.domain.lifecycle_events import EVENT_FIELD
 from runplane.domain.webhooks.model import Delivery, DeliveryStatus, Trigger
@@ -48,8 +48,8 @@ def parse_event(entry: StreamEntry) -> tuple[str, dict[str, Any]] | None:
     if raw is None or entry.undecodable:
         return None
     try:
-        event = json.loads(raw)
-    except ValueError:
+        event = loads(raw)  # bounded depth and valid Unicode: never RecursionError
+    except InvalidDocument:
         return None
     if not isinstance(event, dict):
         return None

@@ -18,9 +18,10 @@ from runplane.domain.dead_letters import (
     DeadLetter,
     DeadLetterNotFound,
     DeadLetterUnreplayable,
+    is_entry_id,
+    is_last_possible_id,
     parse_dead_letter,
 )
-from runplane.domain.event_reading import is_stream_id
 
 
 class RedisDeadLetterQueue:
@@ -29,14 +30,17 @@ class RedisDeadLetterQueue:
         self.stream = stream
 
     async def list(self, *, after: str | None = None, count: int = 100) -> list[DeadLetter]:
-        """Oldest first; `after` is the last id of the previous page."""
+        """Oldest first; `after` is the last id of the previous page. The caller
+        checks `after` (is_entry_id): Redis would answer an error for another."""
+        if after is not None and (not is_entry_id(after) or is_last_possible_id(after)):
+            return []
         start = "-" if after is None else "(" + after
         with unavailable_on_connection_errors("list dead letters"):
             entries: Any = await self.client.xrange(self.stream, min=start, max="+", count=count)
         return [parse_dead_letter(entry_id, raw) for entry_id, raw in entries or []]
 
     async def get(self, dead_letter_id: str) -> DeadLetter | None:
-        if not is_stream_id(dead_letter_id):
+        if not is_entry_id(dead_letter_id):
             return None  # no entry has such an id (and XRANGE would refuse it)
         with unavailable_on_connection_errors("get dead letter"):
             entries: Any = await self.client.xrange(
@@ -65,7 +69,7 @@ class RedisDeadLetterQueue:
 
     async def drop(self, dead_letter_id: str) -> bool:
         """Delete a dead letter; False if there was none with that id."""
-        if not is_stream_id(dead_letter_id):
+        if not is_entry_id(dead_letter_id):
             return False  # no entry has such an id (and XDEL would refuse it)
         with unavailable_on_connection_errors("drop dead letter"):
             deleted: int = await self.client.xdel(self.stream, dead_letter_id)

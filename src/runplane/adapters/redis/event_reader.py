@@ -9,7 +9,6 @@ trimmed past raises EventsTrimmed."""
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import AsyncIterator
 from typing import Any
@@ -19,7 +18,10 @@ import redis.exceptions
 
 from runplane.adapters.redis.client import unavailable_on_connection_errors
 from runplane.adapters.redis.names import EVENTS_STREAM
+from runplane.adapters.redis.passed_over import pass_over
+from runplane.domain.documents import InvalidDocument, loads
 from runplane.domain.event_reading import (
+    MAX_ID_PART,
     ZERO_ID,
     EventFilter,
     EventPage,
@@ -102,6 +104,8 @@ class RedisEventReader:
 
     async def page(self, *, after: str | None, limit: int, where: EventFilter) -> EventPage:
         found: list[StoredEvent] = []
+        if after is not None and parse_stream_id(after) == (MAX_ID_PART, MAX_ID_PART):
+            return EventPage(found, None)  # nothing can follow; "(" + it is an error
         start = "-" if after is None else f"({normalize_stream_id(after)}"
         scanned = 0
         last = after
@@ -200,17 +204,19 @@ class RedisEventReader:
         return parse_stream_id(oldest_kept) > after
 
     def _decode(self, entry_id: str, fields: dict[Any, Any]) -> StoredEvent | None:
-        """The entry's envelope, or None (logged) when it holds none."""
+        """The entry's envelope, or None (passed over, logged once) when it holds
+        none: bad JSON, not UTF-8, a lone surrogate, nesting past the limit (which
+        would raise RecursionError, or break the JSON answer later), no `type`."""
         raw = fields.get(EVENT_FIELD, fields.get(EVENT_FIELD.encode()))
         try:
-            envelope = json.loads(raw) if raw is not None else None
-        except (UnicodeDecodeError, ValueError):
-            envelope = None
+            if isinstance(raw, bytes):
+                raw = raw.decode("utf-8")  # json.loads would guess UTF-16/32 for odd bytes
+            envelope = loads(raw) if raw is not None else None
+        except (InvalidDocument, UnicodeDecodeError) as exc:
+            pass_over(self._stream, entry_id, str(exc))
+            return None
         if not isinstance(envelope, dict) or not isinstance(envelope.get("type"), str):
-            logger.warning(
-                "malformed event entry skipped",
-                extra={"stream": self._stream, "entry_id": entry_id},
-            )
+            pass_over(self._stream, entry_id, "no event envelope with a type")
             return None
         return StoredEvent(entry_id, envelope)
 

@@ -10,6 +10,7 @@ from redis.typing import FieldT
 
 from runplane.adapters.redis.client import unavailable_on_connection_errors
 from runplane.adapters.redis.names import HEALTH_EVENTS_STREAM, SNAPSHOTS_STREAM
+from runplane.adapters.redis.passed_over import pass_over
 from runplane.domain.health.events import HealthEvent
 from runplane.domain.health.reactions import (
     MalformedHealthEvent,
@@ -60,7 +61,11 @@ class RedisSnapshotPublisher:
 
 class RedisHealthEventReader:
     """A runtime's latest events among the stream's newest `look_back` entries:
-    enough for "what happened lately", never a scan of the whole stream."""
+    enough for "what happened lately", never a scan of the whole stream.
+
+    Give it a `bytes` client (decode_responses=False): a `str` client fails the
+    whole read on one non-UTF-8 entry. An entry of the runtime that does not
+    decode is passed over (adapters/redis/passed_over.py)."""
 
     def __init__(
         self,
@@ -76,13 +81,15 @@ class RedisHealthEventReader:
         with unavailable_on_connection_errors("read health events"):
             entries: Any = await self.client.xrevrange(self.stream, count=self.look_back)
         events: list[HealthEvent] = []
-        for _, raw_fields in entries:
-            fields = {_text(k): _text(v) for k, v in raw_fields.items()}
-            if fields.get("runtime_id") != runtime_id:
-                continue
+        for raw_id, raw_fields in entries:
+            raw_runtime_id = raw_fields.get(b"runtime_id", raw_fields.get("runtime_id"))
+            if raw_runtime_id not in (runtime_id, runtime_id.encode()):
+                continue  # another runtime's: not decoded at all
             try:
+                fields = {_text(k): _text(v) for k, v in raw_fields.items()}
                 events.append(decode_health_event(fields))
-            except MalformedHealthEvent:
+            except (MalformedHealthEvent, UnicodeDecodeError) as exc:
+                pass_over(self.stream, _text(raw_id), str(exc))
                 continue
             if len(events) >= limit:
                 break
@@ -90,4 +97,4 @@ class RedisHealthEventReader:
 
 
 def _text(value: bytes | str) -> str:
-    return value.decode("utf-8", errors="replace") if isinstance(value, bytes) else value
+    return value.decode("utf-8") if isinstance(value, bytes) else value

@@ -10,7 +10,12 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from runplane.api.auth import AdminKey, Context, Key
 from runplane.api.errors import ApiError
-from runplane.domain.dead_letters import DeadLetterNotFound, DeadLetterUnreplayable
+from runplane.domain.dead_letters import (
+    ID_RULE,
+    DeadLetterNotFound,
+    DeadLetterUnreplayable,
+    is_entry_id,
+)
 from runplane.domain.errors import ErrorCode
 from runplane.domain.operations import OpKind
 from runplane.ports.streams import DeadLetterQueue, JobQueue
@@ -82,6 +87,8 @@ async def list_dead_letters(
     after: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[DeadLetterOut]:
+    if after is not None:
+        _check_id(after, "after")
     letters = await _dead_letters(ctx).list(after=after, count=limit)
     return [
         DeadLetterOut(
@@ -98,6 +105,7 @@ async def list_dead_letters(
 
 @router.post("/dead-letters/{dead_letter_id}/replay")
 async def replay_dead_letter(dead_letter_id: str, ctx: Context, _: AdminKey) -> dict[str, str]:
+    _check_id(dead_letter_id, "dead_letter_id")
     try:
         entry_id = await _dead_letters(ctx).replay(dead_letter_id)
     except DeadLetterNotFound as exc:
@@ -109,6 +117,13 @@ async def replay_dead_letter(dead_letter_id: str, ctx: Context, _: AdminKey) -> 
 
 @router.delete("/dead-letters/{dead_letter_id}")
 async def drop_dead_letter(dead_letter_id: str, ctx: Context, _: AdminKey) -> dict[str, bool]:
+    _check_id(dead_letter_id, "dead_letter_id")
     if not await _dead_letters(ctx).drop(dead_letter_id):
         raise ApiError(ErrorCode.NOT_FOUND, "no such dead letter")
     return {"dropped": True}
+
+
+def _check_id(value: str, name: str) -> None:
+    """Checked before Redis sees it: Redis answers a malformed id with an error."""
+    if not is_entry_id(value):
+        raise ApiError(ErrorCode.INVALID_REQUEST, f"{name}: {ID_RULE}")

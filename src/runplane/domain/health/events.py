@@ -8,6 +8,9 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+MAX_OCCURRED_MS = 253_402_300_799_999
+"""9999-12-31T23:59:59.999Z: a later `occurred_at_ms` is not a time a datetime holds."""
+
 
 class HealthEventType(StrEnum):
     CONTAINER_STARTED = "container_started"

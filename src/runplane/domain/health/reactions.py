@@ -4,14 +4,14 @@ change it asks for, the per-runtime health snapshot row and the
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
-from runplane.domain.health.events import HealthEvent, HealthEventType
+from runplane.domain.documents import InvalidDocument, check_text, loads
+from runplane.domain.health.events import MAX_OCCURRED_MS, HealthEvent, HealthEventType
 from runplane.domain.records import is_valid_runtime_id
 from runplane.domain.statuses import Status
 
@@ -130,7 +130,12 @@ class UnknownHealthEventType(MalformedHealthEvent):
 
 def decode_health_event(fields: Mapping[str, str]) -> HealthEvent:
     """A HealthEvent from a stream entry's flat fields; MalformedHealthEvent (or
-    its UnknownHealthEventType) when the entry cannot be used."""
+    its UnknownHealthEventType) when the entry cannot be used; never another error."""
+    for name, value in fields.items():
+        try:
+            check_text("a field", name + value)
+        except InvalidDocument as exc:
+            raise MalformedHealthEvent(str(exc)) from None
     runtime_id = fields.get("runtime_id", "")
     if not is_valid_runtime_id(runtime_id):
         raise MalformedHealthEvent("runtime_id is missing or not a runtime id")
@@ -143,8 +148,8 @@ def decode_health_event(fields: Mapping[str, str]) -> HealthEvent:
         occurred_ms = int(fields.get("occurred_at_ms", ""))
     except ValueError:
         raise MalformedHealthEvent("occurred_at_ms is missing or not an integer") from None
-    if occurred_ms <= 0:
-        raise MalformedHealthEvent("occurred_at_ms must be positive")
+    if not 0 < occurred_ms <= MAX_OCCURRED_MS:  # datetime overflows past year 9999
+        raise MalformedHealthEvent("occurred_at_ms must be positive and before year 10000")
     return HealthEvent(
         runtime_id=runtime_id,
         container_id=fields.get("container_id", ""),
@@ -158,9 +163,9 @@ def _details(raw: str | None) -> dict[str, Any]:
     if not raw:
         return {}
     try:
-        details = json.loads(raw)
-    except json.JSONDecodeError:
-        raise MalformedHealthEvent("details is not JSON") from None
+        details = loads(raw)  # bounded depth and valid Unicode, never RecursionError
+    except InvalidDocument as exc:
+        raise MalformedHealthEvent(f"details: {exc}") from None
     if not isinstance(details, dict):
         raise MalformedHealthEvent("details must be a JSON object")
     return details

@@ -3,9 +3,15 @@ Every problem becomes a readable message; nothing here raises past `decode_job`.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
+from runplane.domain.documents import (
+    InvalidDocument,
+    check_spec,
+    check_text,
+    is_valid_team_id,
+    loads,
+)
 from runplane.domain.jobs import MAX_FIELD_CHARS, Job
 from runplane.domain.operations import STOP_REASONS, OpKind
 from runplane.domain.records import RUNTIME_ID_RULE, is_valid_runtime_id
@@ -23,6 +29,8 @@ def decode_job(op: OpKind, stream: str, entry_id: str, fields: dict[str, str]) -
     oversized = [name for name, value in fields.items() if len(value) > MAX_FIELD_CHARS]
     if oversized or any(len(name) > 256 for name in fields):
         raise MalformedJob(f"field too large (limit {MAX_FIELD_CHARS} characters)")
+    for name, value in fields.items():
+        _text(name, value)
     runtime_id = fields.get("runtime_id", "")
     if not is_valid_runtime_id(runtime_id):
         raise MalformedJob(f"runtime_id is required: {RUNTIME_ID_RULE}")
@@ -32,13 +40,16 @@ def decode_job(op: OpKind, stream: str, entry_id: str, fields: dict[str, str]) -
     reason = fields.get("reason", "")
     if op is OpKind.STOP and reason not in STOP_REASONS:
         raise MalformedJob(f"stop needs a reason, one of: {', '.join(sorted(STOP_REASONS))}")
+    team_id = fields.get("team_id") or None
+    if team_id is not None and not is_valid_team_id(team_id):
+        raise MalformedJob("team_id must be 1-64 letters, digits, '_' or '-'")
     return Job(
         op=op,
         runtime_id=runtime_id,
         job_id=job_id,
         source_ref=entry_id,
         reason=reason,
-        team_id=fields.get("team_id") or None,
+        team_id=team_id,
         spec=_spec(op, fields.get("spec")),
         requested_at_ms=_int_or_none("requested_at_ms", fields.get("requested_at_ms")),
     )
@@ -57,12 +68,24 @@ def _spec(op: OpKind, raw: str | None) -> dict[str, Any] | None:
     if op not in (OpKind.START, OpKind.PATCH):
         raise MalformedJob(f"{op} takes no spec")
     try:
-        spec = json.loads(raw)
-    except ValueError as exc:
-        raise MalformedJob(f"spec is not valid JSON: {exc}") from exc
+        # Bounded depth, size and valid Unicode: a 10,000-deep or "\\ud800" spec
+        # is this entry's invalid_request, never a RecursionError or a store fault.
+        spec = loads(raw)
+        check_spec(spec)
+    except InvalidDocument as exc:
+        raise MalformedJob(f"spec: {exc}") from exc
     if not isinstance(spec, dict):
         raise MalformedJob("spec must be a JSON object")
     return spec
+
+
+def _text(name: str, value: str) -> None:
+    """Field names and values must be valid Unicode (no lone surrogates)."""
+    try:
+        check_text("field name", name)
+        check_text(f"field {name[:64]!r}", value)
+    except InvalidDocument as exc:
+        raise MalformedJob(str(exc)) from exc
 
 
 def _int_or_none(name: str, raw: str | None) -> int | None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 
+from runplane.domain.documents import InvalidDocument, check_text
 from runplane.domain.errors import ErrorCode, StoreUnavailable
 from runplane.domain.jobs import Job, JobResult
 from runplane.domain.operations import OpKind, OpSource, Outcome
@@ -47,6 +48,15 @@ class JobHandler:
             job = self._decode(entry)
         except MalformedJob as exc:
             await self._publish(self._malformed(entry, str(exc)))
+            return
+        except Exception:  # decoding is total: a bug here is this entry's failure
+            # Retrying would only fail again the same way (and dead-letter the
+            # entry without a result); DESIGN §4 wants one result per entry.
+            logger.exception(
+                "job entry could not be decoded",
+                extra={"stream": entry.stream, "entry_id": entry.entry_id},
+            )
+            await self._publish(self._malformed(entry, "entry could not be decoded as a job"))
             return
         try:
             result = await self._run(job)
@@ -117,10 +127,13 @@ class JobHandler:
         )
 
     def _malformed(self, entry: StreamEntry, message: str) -> JobResult:
-        runtime_id = entry.fields.get("runtime_id", "")
+        runtime_id = entry.fields.get("runtime_id", "")[:128]
+        job_id = job_id_of(entry.stream, entry.entry_id, entry.fields)
+        if not is_unicode(job_id):  # echoed into the results stream: must encode
+            job_id = f"{entry.stream}/{entry.entry_id}"
         return JobResult(
-            job_id=job_id_of(entry.stream, entry.entry_id, entry.fields),
-            runtime_id=runtime_id[:128] if not entry.undecodable else "",
+            job_id=job_id,
+            runtime_id=runtime_id if not entry.undecodable and is_unicode(runtime_id) else "",
             op=str(self.op),
             outcome=Outcome.FAILURE,
             finished_at_ms=self._now_ms(),
@@ -136,3 +149,11 @@ class JobHandler:
 
     def _now_ms(self) -> int:
         return int(self.clock.now().timestamp() * 1000)
+
+
+def is_unicode(text: str) -> bool:
+    try:
+        check_text("text", text)
+    except InvalidDocument:
+        return False
+    return True
