@@ -107,6 +107,19 @@ async def test_a_start_or_patch_with_a_forbidden_spec_changes_nothing(
     assert (after[-1].status_from, after[-1].status_to) == (Status.STOPPED, Status.STOPPED)
 
 
+async def test_a_team_start_holds_the_stored_spec_to_todays_policy(
+    world: World, policies: InMemoryTeamPolicyStore
+) -> None:
+    await policies.put("alpha", ALLOW_SLEEP)
+    assert (await create(world, "r1")).ok
+    await world.do(OpKind.STOP, "r1")
+    await policies.put("alpha", TeamPolicy(commands=(("/bin/true",),)))
+    refused = await world.do(OpKind.START, "r1", restricted=True)
+    assert refused.error_code is ErrorCode.FORBIDDEN
+    assert (await world.record("r1")).status is Status.STOPPED
+    assert (await world.do(OpKind.START, "r1")).ok  # an admin (unrestricted) still may
+
+
 async def test_spec_documents_are_limited_for_every_caller(world: World) -> None:
     deep: dict[str, Any] = {}
     node = deep

@@ -81,6 +81,8 @@ async def admit_operation(
     if deps.admission is None:
         return
     record, request = attempt.current, attempt.request
+    if spec is None and request.restricted and op in (OpKind.START, OpKind.RESTART):
+        spec = record.spec  # what will run is held to today's policy, not the one it was made under
     ask = Admittance(
         team_id=record.team_id,
         driver=record.driver,
