@@ -179,15 +179,15 @@ def test_team_keys_are_isolated_and_keys_are_required(serve: RunplaneServer) -> 
     beta = serve.cli("keys", "create", "--team", "beta", check=True).stdout.strip()
     with serve.client(alpha) as a, serve.client(beta) as b, serve.client("") as anonymous:
         made = a.post(
-            "/v1/runtimes", json={"runtime_id": "mine", "spec": {"command": ["sleep", "300"]}}
+            "/v1/runtimes", json={"runtime_id": "alpha:mine", "spec": {"command": ["sleep", "300"]}}
         )
         assert made.status_code == 201
-        assert b.get("/v1/runtimes/mine").status_code == 404
-        assert b.post("/v1/runtimes/mine/stop").status_code == 404
+        assert b.get("/v1/runtimes/alpha:mine").status_code == 404
+        assert b.post("/v1/runtimes/alpha:mine/stop").status_code == 404
         assert b.get("/v1/runtimes").json()["runtimes"] == []
         assert anonymous.get("/v1/runtimes").status_code == 401
-        assert anonymous.post("/v1/runtimes/mine/stop").status_code == 401
-        assert a.get("/v1/runtimes/mine").json()["status"] == "running"
+        assert anonymous.post("/v1/runtimes/alpha:mine/stop").status_code == 401
+        assert a.get("/v1/runtimes/alpha:mine").json()["status"] == "running"
 
 
 def test_embedded_defaults_serve_and_clean_up(tmp_path: Path) -> None:
