@@ -17,6 +17,7 @@ import pytest_asyncio
 import redis.asyncio
 
 from runplane.adapters.redis.client import connect
+from runplane.adapters.redis.jobs import RedisJobQueue
 from runplane.adapters.redis.leases import RedisLeaseStore
 from runplane.adapters.sql.api_key_store import SqlApiKeyStore
 from runplane.adapters.sql.engine import SqlDatabase
@@ -29,10 +30,12 @@ from runplane.api.context import ApiContext
 from runplane.ports.api_keys import ApiKeyStore
 from runplane.ports.leases import LeaseStore
 from runplane.ports.lifecycle import OperationLog, RuntimeStore
+from runplane.ports.streams import JobQueue
 from runplane.services.api_keys import ApiKeys
 from runplane.services.lifecycle.dependencies import Dependencies
 from runplane.services.lifecycle.service import Lifecycle
 from runplane.testing.driver import InMemoryDriver
+from runplane.testing.job_streams import InMemoryJobQueue, InMemoryStreams
 from runplane.testing.leases import InMemoryLeaseStore
 from runplane.testing.stores import InMemoryApiKeyStore, InMemoryOperationLog, InMemoryRuntimeStore
 from tests.support.postgres import PostgresServer
@@ -82,12 +85,14 @@ async def tenants(
     database: SqlDatabase | None = None
     client: redis.asyncio.Redis | None = None
     leases: LeaseStore
+    jobs: JobQueue
     if request.param == "memory":
         log = InMemoryOperationLog()
         runtimes: RuntimeStore = InMemoryRuntimeStore(log)
         operations: OperationLog = log
         key_store: ApiKeyStore = InMemoryApiKeyStore()
         leases = InMemoryLeaseStore(SystemClock())
+        jobs = InMemoryJobQueue(InMemoryStreams())
     else:
         if request.param == "sqlite":
             url = f"sqlite+aiosqlite:///{tmp_path / 'runplane.db'}"
@@ -99,6 +104,7 @@ async def tenants(
         runtimes, operations, key_store = stores_on(database)
         client = connect(redis_server.url)
         leases = RedisLeaseStore(client)
+        jobs = RedisJobQueue(client)
     deps = Dependencies(
         runtimes=runtimes,
         operations=operations,
@@ -115,6 +121,7 @@ async def tenants(
         operations=operations,
         keys=keys,
         readiness={},
+        jobs=jobs,
     )
 
     async def key(team: str | None) -> Headers:
@@ -302,3 +309,34 @@ async def test_a_refused_call_is_logged_for_its_caller_only(tenants: Tenants) ->
     # Beta's own calls, and an admin's on beta's runtime, are in beta's list.
     stopped = await t.http.post("/v1/runtimes/beta:web/stop", headers=t.admin)
     assert stopped.json()["operation_id"] in await t.operation_ids("beta:web", t.beta)
+
+
+async def test_a_team_key_submits_jobs_in_its_namespace_or_for_its_runtimes(
+    tenants: Tenants,
+) -> None:
+    """A start job with a spec creates the runtime it does not find: a team key
+    may name only its namespace, or a runtime it already has; another team's
+    id is refused exactly like a free one."""
+    t = tenants
+    await t.runtime("beta:web", "beta")
+    await t.runtime("legacy", "alpha")  # an admin named it outside the namespace
+    start = {"op": "start", "spec": SPEC}
+    answers = {
+        runtime_id: await t.http.post(
+            "/v1/jobs", json=start | {"runtime_id": runtime_id}, headers=t.alpha
+        )
+        for runtime_id in ("beta:web", "beta:nothing", "web", "alpha:new", "legacy")
+    }
+    assert error_of(answers["beta:web"]) == error_of(answers["beta:nothing"])
+    assert error_of(answers["beta:web"]) == error_of(answers["web"])
+    assert error_of(answers["web"]) == (
+        400,
+        "invalid_request",
+        "a team key names runtimes alpha:<name> (or leaves runtime_id out)",
+    )
+    assert answers["alpha:new"].status_code == 202, answers["alpha:new"].text
+    assert answers["legacy"].status_code == 202, answers["legacy"].text
+    bad = await t.http.post(
+        "/v1/jobs", json=start | {"runtime_id": "alpha:new", "job_id": ""}, headers=t.alpha
+    )
+    assert error_of(bad)[:2] == (400, "invalid_request")

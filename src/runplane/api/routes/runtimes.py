@@ -71,18 +71,25 @@ async def create_runtime(
     return RuntimeOut.of(result.record)
 
 
+def in_namespace(key: ApiKey, runtime_id: str) -> bool:
+    """Whether `runtime_id` is `<the key's team>:<name>`."""
+    prefix = f"{key.team_id or ''}:"
+    return runtime_id.startswith(prefix) and runtime_id != prefix
+
+
+def outside_namespace(key: ApiKey) -> ApiError:
+    return ApiError(
+        ErrorCode.INVALID_REQUEST,
+        f"a team key names runtimes {key.team_id or ''}:<name> (or leaves runtime_id out)",
+    )
+
+
 def check_team_create(key: ApiKey, body: CreateRuntimeBody) -> None:
     """A team key creates in its own team, under its own namespace."""
-    team = key.team_id or ""
-    if body.team_id not in (None, team):
+    if body.team_id not in (None, key.team_id):
         raise ApiError(ErrorCode.INVALID_REQUEST, "a team key creates runtimes in its own team")
-    prefix = f"{team}:"
-    runtime_id = body.runtime_id
-    if runtime_id is not None and not (runtime_id.startswith(prefix) and runtime_id != prefix):
-        raise ApiError(
-            ErrorCode.INVALID_REQUEST,
-            f"a team key names runtimes {prefix}<name> (or leaves runtime_id out)",
-        )
+    if body.runtime_id is not None and not in_namespace(key, body.runtime_id):
+        raise outside_namespace(key)
 
 
 @router.get("/runtimes", response_model=RuntimeListOut)
