@@ -9,6 +9,9 @@ from runplane.domain.errors import ErrorCode
 from runplane.domain.operations import OpKind, OpSource
 from runplane.domain.statuses import Status
 from runplane.services.lifecycle.create import CreateRequest
+from runplane.streams.entries import StreamEntry
+from runplane.testing.jobs import InMemoryJobResults
+from runplane.workers.jobs.handler import JobHandler
 from tests.support.world import SPEC, World
 
 
@@ -157,3 +160,31 @@ async def test_a_replay_never_hands_over_a_runtime_the_caller_cannot_see(world: 
     assert again.error_code is ErrorCode.NOT_FOUND
     assert again.record is None
     assert (await world.record("alpha:web")).status is Status.RUNNING
+
+
+def stop_jobs(world: World, results: InMemoryJobResults) -> JobHandler:
+    return JobHandler(
+        OpKind.STOP, world.lifecycle, world.runtimes, results, world.clock, 0, max_deliveries=3
+    )
+
+
+async def test_stream_jobs_of_two_teams_may_share_a_job_id(world: World) -> None:
+    await two_teams(world)
+    results = InMemoryJobResults()
+    handle = stop_jobs(world, results)
+    for entry_id, team in (("1-0", "alpha"), ("2-0", "beta")):
+        fields = {"runtime_id": f"{team}:web", "reason": "idle", "job_id": "k", "team_id": team}
+        await handle(StreamEntry("runtime:stop_jobs", entry_id, fields, 1, False))
+    assert [(r.error_code, r.status) for r in results.results] == [(None, "stopped")] * 2
+    assert (await world.record("beta:web")).status is Status.STOPPED
+
+
+async def test_a_stream_job_id_that_breaks_the_rule_gets_invalid_request(world: World) -> None:
+    await two_teams(world)
+    results = InMemoryJobResults()
+    fields = {"runtime_id": "beta:web", "reason": "idle", "job_id": "a b"}
+    await stop_jobs(world, results)(StreamEntry("runtime:stop_jobs", "1-0", fields, 1, False))
+    [result] = results.results
+    assert (result.job_id, result.error_code) == ("a b", ErrorCode.INVALID_REQUEST)
+    assert "job_id" in result.error_message
+    assert (await world.record("beta:web")).status is Status.RUNNING
