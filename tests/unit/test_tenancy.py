@@ -5,12 +5,14 @@ stores to the same job_id semantics)."""
 
 from __future__ import annotations
 
-from runplane.domain.errors import ErrorCode
+from runplane.domain.errors import ErrorCode, StoreUnavailable
 from runplane.domain.operations import OpKind, OpSource
+from runplane.domain.records import RuntimeRecord
 from runplane.domain.statuses import Status
 from runplane.services.lifecycle.create import CreateRequest
 from runplane.streams.entries import StreamEntry
 from runplane.testing.jobs import InMemoryJobResults
+from runplane.testing.stores import InMemoryRuntimeStore
 from runplane.workers.jobs.handler import JobHandler
 from tests.support.world import SPEC, World
 
@@ -188,3 +190,20 @@ async def test_a_stream_job_id_that_breaks_the_rule_gets_invalid_request(world: 
     assert (result.job_id, result.error_code) == ("a b", ErrorCode.INVALID_REQUEST)
     assert "job_id" in result.error_message
     assert (await world.record("beta:web")).status is Status.RUNNING
+
+
+class DownRuntimes(InMemoryRuntimeStore):
+    """A runtime store whose reads fail: the database went away."""
+
+    async def get(self, runtime_id: str) -> RuntimeRecord | None:
+        raise StoreUnavailable("database unavailable")
+
+
+async def test_a_team_call_with_the_store_down_is_retryable_and_logged() -> None:
+    world = World.build(store=DownRuntimes)
+    result = await world.do(OpKind.STOP, "alpha:web", job_id="k", team_scope="alpha")
+    assert result.error_code is ErrorCode.SERVICE_UNAVAILABLE
+    assert result.operation_id is not None
+    entry = await world.log.get(result.operation_id)
+    assert entry is not None
+    assert (entry.team_id, entry.job_id, entry.details["job_id"]) == ("alpha", None, "k")

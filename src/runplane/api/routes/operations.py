@@ -30,7 +30,7 @@ ERRORS: dict[int | str, dict[str, object]] = {
 IDEMPOTENCY_KEY_RULE = "1-256 printable ASCII characters, no spaces"
 
 
-def idempotency_key(
+def checked_idempotency_key(
     value: Annotated[
         str | None,
         Header(
@@ -47,7 +47,7 @@ def idempotency_key(
     return value
 
 
-IdempotencyKey = Annotated[str | None, Depends(idempotency_key)]
+IdempotencyKey = Annotated[str | None, Depends(checked_idempotency_key)]
 
 
 def answer(result: OperationResult) -> OperationResultOut:

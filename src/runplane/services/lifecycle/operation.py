@@ -254,6 +254,11 @@ class LifecycleOperation(ABC):
             named = await self.deps.runtimes.get(request.runtime_id)
         except StoreUnavailable as exc:
             return await self.outcomes.failure(attempt, ErrorCode.SERVICE_UNAVAILABLE, str(exc))
+        except Exception as exc:
+            logger.exception("operation crashed", extra=self.outcomes.log_fields(attempt))
+            return await self.outcomes.failure(
+                attempt, ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}"
+            )
         if request.team_scope is None:
             attempt.team_id = named.team_id if named else None
         elif named is None or not _visible(attempt, named):
