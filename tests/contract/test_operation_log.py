@@ -44,15 +44,18 @@ class OperationLogContract:
 
     async def test_unknown_ids_are_none(self, stores: Stores) -> None:
         assert await stores.operations.get("nope") is None
-        assert await stores.operations.find_by_job_id("nope") is None
+        assert await stores.operations.find_by_job_id("team-a", "nope") is None
+        assert await stores.operations.find_by_job_id(None, "nope") is None
         assert await stores.operations.list_for_runtime("nope") == []
 
     async def test_find_by_job_id(self, stores: Stores) -> None:
         await stores.operations.append(make_entry("op-1", job_id="job-1"))
         await stores.operations.append(make_entry("op-2", job_id="job-2"))
-        found = await stores.operations.find_by_job_id("job-2")
+        found = await stores.operations.find_by_job_id("team-a", "job-2")
         assert found is not None
         assert found.operation_id == "op-2"
+        assert await stores.operations.find_by_job_id("team-b", "job-2") is None
+        assert await stores.operations.find_by_job_id(None, "job-2") is None
 
     async def test_a_taken_job_id_is_refused_and_the_first_kept(self, stores: Stores) -> None:
         first = make_entry("op-1", job_id="job-1")
@@ -60,8 +63,51 @@ class OperationLogContract:
         with pytest.raises(DuplicateJobId) as raised:
             await stores.operations.append(make_entry("op-2", job_id="job-1"))
         assert raised.value.job_id == "job-1"
-        assert await stores.operations.find_by_job_id("job-1") == first
+        assert await stores.operations.find_by_job_id("team-a", "job-1") == first
         assert await stores.operations.get("op-2") is None
+
+    async def test_the_same_job_id_in_two_teams_is_two_operations(self, stores: Stores) -> None:
+        alpha = make_entry("op-a", job_id="job-1", team_id="alpha", outcome=Outcome.SUCCESS)
+        beta = make_entry(
+            "op-b",
+            job_id="job-1",
+            team_id="beta",
+            outcome=Outcome.FAILURE,
+            error_code=ErrorCode.NOT_FOUND,
+            error_message="no such runtime",
+        )
+        await stores.operations.append(alpha)
+        await stores.operations.append(beta)
+        assert await stores.operations.find_by_job_id("alpha", "job-1") == alpha
+        assert await stores.operations.find_by_job_id("beta", "job-1") == beta
+        with pytest.raises(DuplicateJobId):
+            await stores.operations.append(make_entry("op-b2", job_id="job-1", team_id="beta"))
+        assert await stores.operations.get("op-b2") is None
+
+    async def test_calls_of_no_team_claim_job_ids_among_themselves(self, stores: Stores) -> None:
+        """An entry without a team (an admin's call on a runtime that does not
+        exist) claims its job_id too, in a namespace of its own."""
+        first = make_entry("op-1", job_id="job-1", team_id=None)
+        await stores.operations.append(first)
+        with pytest.raises(DuplicateJobId):
+            await stores.operations.append(make_entry("op-2", job_id="job-1", team_id=None))
+        assert await stores.operations.find_by_job_id(None, "job-1") == first
+        assert await stores.operations.find_by_job_id("team-a", "job-1") is None
+        teamed = make_entry("op-3", job_id="job-1")
+        await stores.operations.append(teamed)
+        assert await stores.operations.find_by_job_id("team-a", "job-1") == teamed
+
+    async def test_the_list_keeps_to_a_team_when_asked(self, stores: Stores) -> None:
+        await stores.operations.append(make_entry("op-a1", team_id="alpha"))
+        await stores.operations.append(make_entry("op-b", team_id="beta"))
+        await stores.operations.append(make_entry("op-none", team_id=None))
+        await stores.operations.append(make_entry("op-a2", team_id="alpha"))
+        every = await stores.operations.list_for_runtime("rt-1")
+        assert {e.operation_id for e in every} == {"op-a1", "op-b", "op-none", "op-a2"}
+        alphas = await stores.operations.list_for_runtime("rt-1", team_id="alpha")
+        assert [e.operation_id for e in alphas] == ["op-a2", "op-a1"]
+        limited = await stores.operations.list_for_runtime("rt-1", team_id="alpha", limit=1)
+        assert [e.operation_id for e in limited] == ["op-a2"]
 
     async def test_entries_without_job_id_do_not_collide(self, stores: Stores) -> None:
         await stores.operations.append(make_entry("op-1"))

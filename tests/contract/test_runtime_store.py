@@ -224,7 +224,7 @@ class RuntimeStoreContract:
             await stores.runtimes.compare_and_swap(change, entry=make_entry(job_id="job-1"))
         assert await stores.runtimes.get("rt-1") == record
         assert await stores.operations.get("op-1") is None
-        assert await stores.operations.find_by_job_id("job-1") is None
+        assert await stores.operations.find_by_job_id("team-a", "job-1") is None
 
     async def test_cas_on_an_unknown_runtime_conflicts(self, stores: Stores) -> None:
         with pytest.raises(CasConflict):
@@ -256,7 +256,7 @@ class RuntimeStoreContract:
         entry = make_entry(job_id="job-1")
         await stores.runtimes.compare_and_swap(stop_change(record), entry=entry)
         assert await stores.operations.get("op-1") == entry
-        assert await stores.operations.find_by_job_id("job-1") == entry
+        assert await stores.operations.find_by_job_id("team-a", "job-1") == entry
 
     async def test_cas_with_a_taken_job_id_writes_nothing(self, stores: Stores) -> None:
         record = make_record()
@@ -288,7 +288,7 @@ class RuntimeStoreContract:
         assert f"not to {target}" in refused.value.reason
         assert await stores.runtimes.get("rt-1") == record
         assert await stores.operations.get("op-1") is None
-        assert await stores.operations.find_by_job_id("job-1") is None
+        assert await stores.operations.find_by_job_id("team-a", "job-1") is None
         assert await stores.outbox.pending() == []
 
     async def test_cas_refuses_every_move_the_table_does_not_allow(self, stores: Stores) -> None:

@@ -182,21 +182,21 @@ def test_team_keys_are_isolated_and_keys_are_required(serve: RunplaneServer) -> 
         # Made by an admin key in alpha's team: a team key runs only what its policy
         # allows (test_team_keys_run_only_what_a_policy_allows).
         with serve.client() as admin:
-            body = {"runtime_id": "mine", "team_id": "alpha", "spec": spec}
+            body = {"runtime_id": "alpha:mine", "team_id": "alpha", "spec": spec}
             assert admin.post("/v1/runtimes", json=body).status_code == 201
-        assert b.get("/v1/runtimes/mine").status_code == 404
-        assert b.post("/v1/runtimes/mine/stop").status_code == 404
+        assert b.get("/v1/runtimes/alpha:mine").status_code == 404
+        assert b.post("/v1/runtimes/alpha:mine/stop").status_code == 404
         assert b.get("/v1/runtimes").json()["runtimes"] == []
         assert anonymous.get("/v1/runtimes").status_code == 401
-        assert anonymous.post("/v1/runtimes/mine/stop").status_code == 401
-        assert a.get("/v1/runtimes/mine").json()["status"] == "running"
+        assert anonymous.post("/v1/runtimes/alpha:mine/stop").status_code == 401
+        assert a.get("/v1/runtimes/alpha:mine").json()["status"] == "running"
 
 
 def test_team_keys_run_only_what_a_policy_allows(serve: RunplaneServer) -> None:
     alpha = serve.cli("keys", "create", "--team", "alpha", check=True).stdout.strip()
     steal = {"command": ["/bin/cat", str(serve.data_dir / "admin.key")]}
     with serve.client(alpha) as a:
-        unset = a.post("/v1/runtimes", json={"runtime_id": "steal", "spec": steal})
+        unset = a.post("/v1/runtimes", json={"runtime_id": "alpha:steal", "spec": steal})
         assert unset.status_code == 403
         assert unset.json()["error"]["code"] == "forbidden"
         serve.cli("teams", "policy", "set", "alpha", "--command", "/bin/sleep *", check=True)
@@ -204,10 +204,10 @@ def test_team_keys_run_only_what_a_policy_allows(serve: RunplaneServer) -> None:
         assert shown["commands"] == [["/bin/sleep", "*"]]
         assert a.get("/v1/teams/alpha/policy").json() == shown
         assert a.get("/v1/teams/beta/policy").status_code == 404
-        refused = a.post("/v1/runtimes", json={"runtime_id": "steal", "spec": steal})
+        refused = a.post("/v1/runtimes", json={"runtime_id": "alpha:steal", "spec": steal})
         assert refused.status_code == 403
         assert refused.json()["error"]["code"] == "forbidden"
-        assert a.get("/v1/runtimes/steal").status_code == 404
+        assert a.get("/v1/runtimes/alpha:steal").status_code == 404
     serve.cli("teams", "policy", "rm", "alpha", check=True)
     assert serve.cli("teams", "policy", "get", "alpha").returncode == 1
 

@@ -143,18 +143,18 @@ async def test_bad_input_gets_400_with_the_error_body(api: Api) -> None:
 async def test_team_keys_see_only_their_team(api: Api) -> None:
     alpha, beta = await api.key("alpha"), await api.key("beta")
     made = await api.http.post(
-        "/v1/runtimes", json={"runtime_id": "a1", "spec": SPEC}, headers=alpha
+        "/v1/runtimes", json={"runtime_id": "alpha:a1", "spec": SPEC}, headers=alpha
     )
     assert made.json()["team_id"] == "alpha"
-    assert (await api.http.get("/v1/runtimes/a1", headers=beta)).status_code == 404
-    assert (await api.http.post("/v1/runtimes/a1/stop", headers=beta)).status_code == 404
-    assert (await api.http.delete("/v1/runtimes/a1", headers=beta)).status_code == 404
-    assert (await api.http.get("/v1/runtimes/a1/operations", headers=beta)).status_code == 404
+    assert (await api.http.get("/v1/runtimes/alpha:a1", headers=beta)).status_code == 404
+    assert (await api.http.post("/v1/runtimes/alpha:a1/stop", headers=beta)).status_code == 404
+    assert (await api.http.delete("/v1/runtimes/alpha:a1", headers=beta)).status_code == 404
+    assert (await api.http.get("/v1/runtimes/alpha:a1/operations", headers=beta)).status_code == 404
     listed = await api.http.get("/v1/runtimes", headers=beta)
     assert listed.json()["runtimes"] == []
-    assert (await api.world.record("a1")).status.value == "running"
+    assert (await api.world.record("alpha:a1")).status.value == "running"
     mine = await api.http.get("/v1/runtimes", headers=alpha)
-    assert [r["runtime_id"] for r in mine.json()["runtimes"]] == ["a1"]
+    assert [r["runtime_id"] for r in mine.json()["runtimes"]] == ["alpha:a1"]
 
 
 async def test_idempotency_key_replays_the_first_result(api: Api) -> None:

@@ -57,11 +57,22 @@ def test_start_and_patch_carry_a_json_spec() -> None:
         (OpKind.STOP, {"runtime_id": "a", "reason": "idle", "requested_at_ms": "x"}, "integer"),
         (OpKind.STOP, {"runtime_id": "a", "reason": "x" * (MAX_FIELD_CHARS + 1)}, "too large"),
         (OpKind.STOP, {"runtime_id": "a", "reason": "idle", "job_id": "j" * 300}, "job_id"),
+        (OpKind.STOP, {"runtime_id": "a", "reason": "idle", "job_id": "j 1"}, "job_id"),
+        (OpKind.STOP, {"runtime_id": "a", "reason": "idle", "job_id": "j\t1"}, "job_id"),
+        (OpKind.STOP, {"runtime_id": "a", "reason": "idle", "job_id": "caf\xe9"}, "job_id"),
+        (OpKind.STOP, {"runtime_id": "a", "reason": "idle", "job_id": "\x00"}, "job_id"),
     ],
 )
 def test_malformed_entries_say_why(op: OpKind, fields: dict[str, str], problem: str) -> None:
     with pytest.raises(MalformedJob, match=problem):
         decode_job(op, STREAM, "1-0", fields)
+
+
+def test_an_empty_job_id_field_is_no_job_id() -> None:
+    job = decode_job(
+        OpKind.STOP, STREAM, "5-1", {"runtime_id": "a", "reason": "idle", "job_id": ""}
+    )
+    assert job.job_id == "runtime:stop_jobs/5-1"
 
 
 def test_a_result_always_has_a_job_id() -> None:

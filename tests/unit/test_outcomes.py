@@ -52,10 +52,10 @@ class FlakyLog(InMemoryOperationLog):
             raise DuplicateJobId(entry.job_id)
         await super().append(entry, events=events)
 
-    async def find_by_job_id(self, job_id: str) -> OperationEntry | None:
+    async def find_by_job_id(self, team_id: str | None, job_id: str) -> OperationEntry | None:
         if self.down:
             raise DOWN
-        return await super().find_by_job_id(job_id)
+        return await super().find_by_job_id(team_id, job_id)
 
 
 class FlakyRuntimes(InMemoryRuntimeStore):
@@ -187,7 +187,7 @@ async def test_a_store_fault_after_the_driver_stopped_is_retried_then_finished()
     [published] = results.results
     assert (published.outcome, published.status) == (Outcome.SUCCESS, "stopped")
     assert world.driver.calls["stop"] == 1  # stopped once, finished by the redelivery
-    claimed = await world.log.find_by_job_id("job-1")
+    claimed = await world.log.find_by_job_id("team-a", "job-1")
     assert claimed is not None
     assert claimed.outcome is Outcome.SUCCESS
     assert not world.is_running(record.container_id)

@@ -167,9 +167,11 @@ class YieldingOperationLog:
     def __getattr__(self, name: str) -> Any:
         return getattr(self.log, name)
 
-    async def list_for_runtime(self, runtime_id: str, *, limit: int = 100) -> list[OperationEntry]:
+    async def list_for_runtime(
+        self, runtime_id: str, *, team_id: str | None = None, limit: int = 100
+    ) -> list[OperationEntry]:
         await asyncio.sleep(0)
-        return await self.log.list_for_runtime(runtime_id, limit=limit)
+        return await self.log.list_for_runtime(runtime_id, team_id=team_id, limit=limit)
 
 
 async def test_two_asks_at_once_schedule_one_restart(hw: HealthWorld) -> None:

@@ -83,9 +83,12 @@ async def test_a_runtime_never_observed_has_no_snapshot(api: HealthApi) -> None:
 
 async def test_another_teams_runtime_is_not_found(api: HealthApi) -> None:
     await api.hw.world.create(team_id="team-a")
-    answer = await api.http.get("/v1/runtimes/rt-1/health", headers=await api.key("team-b"))
+    team_b = await api.key("team-b")
+    answer = await api.http.get("/v1/runtimes/rt-1/health", headers=team_b)
+    missing = await api.http.get("/v1/runtimes/rt-none/health", headers=team_b)
     assert answer.status_code == 404
     assert answer.json()["error"]["code"] == "not_found"
+    assert answer.json() == missing.json()  # nothing tells a taken id from a free one
 
 
 async def test_without_health_sources_the_route_is_unavailable() -> None:

@@ -38,7 +38,8 @@ class Api:
         return {"Authorization": f"Bearer {plaintext}"}
 
     async def create(self, headers: Headers, runtime_id: str, spec: Any = SLEEP) -> httpx.Response:
-        body = {"runtime_id": runtime_id, "spec": spec}
+        # Every team key here is alpha's, and names runtimes in its namespace.
+        body = {"runtime_id": f"alpha:{runtime_id}", "spec": spec}
         return await self.http.post("/v1/runtimes", json=body, headers=headers)
 
 
@@ -77,12 +78,12 @@ async def test_a_team_key_cannot_read_the_admin_key_with_or_without_a_policy(api
     refused = await api.create(alpha, "steal", STEAL)
     assert error_of(refused) == (403, "forbidden")
     assert "matches none" in refused.json()["error"]["message"]
-    assert (await api.http.get("/v1/runtimes/steal", headers=admin)).status_code == 404
+    assert (await api.http.get("/v1/runtimes/alpha:steal", headers=admin)).status_code == 404
     assert api.world.driver.calls["start"] == 0
     allowed = await api.create(alpha, "nap")
     assert allowed.status_code == 201
     assert allowed.json()["status"] == "running"
-    patched = await api.http.post("/v1/runtimes/nap/patch", json={"spec": STEAL}, headers=alpha)
+    patched = await api.http.post("/v1/runtimes/alpha:nap/patch", json={"spec": STEAL}, headers=alpha)
     assert error_of(patched) == (403, "forbidden")
 
 
@@ -103,7 +104,7 @@ async def test_the_nth_plus_one_create_is_quota_exceeded(api: Api) -> None:
     assert error_of(third) == (403, "quota_exceeded")
     assert "max_runtimes" in third.json()["error"]["message"]
     listed = await api.http.get("/v1/runtimes", headers=alpha)
-    assert [r["runtime_id"] for r in listed.json()["runtimes"]] == ["one", "two"]
+    assert [r["runtime_id"] for r in listed.json()["runtimes"]] == ["alpha:one", "alpha:two"]
 
 
 async def test_a_stream_job_over_quota_gets_a_quota_exceeded_result(api: Api) -> None:

@@ -45,7 +45,7 @@ async def test_create_generates_an_id_when_none_given(world: World) -> None:
         CreateRequest(spec={"command": ["x"]}, op_source=OpSource.REST)
     )
     assert result.record is not None
-    assert result.record.runtime_id.startswith("rt-")
+    assert result.record.runtime_id.startswith("default:rt-")  # the team's namespace
 
 
 async def test_create_rejects_an_invalid_spec(world: World) -> None:
@@ -200,10 +200,30 @@ async def test_a_taken_id_with_another_spec_is_still_a_conflict(world: World) ->
     assert other.error_code is ErrorCode.CONFLICT
 
 
-async def test_another_teams_job_id_gets_no_result_of_ours(world: World) -> None:
-    await world.lifecycle.create.handle(create_request(job_id="k-7"))
+async def test_another_teams_job_id_is_another_operation(world: World) -> None:
+    """Job ids are unique per team: the same one in two teams is two creates,
+    each repeat replaying its own team's result and nothing of the other's."""
+    ours = await world.lifecycle.create.handle(create_request(job_id="k-7"))
     theirs = await world.lifecycle.create.handle(
         CreateRequest(spec=SPEC, op_source=OpSource.REST, team_id="team-b", job_id="k-7")
     )
-    assert theirs.error_code is ErrorCode.CONFLICT
-    assert theirs.record is None
+    assert (ours.error_code, theirs.error_code) == (None, None)
+    assert ours.record is not None
+    assert theirs.record is not None
+    assert theirs.record.team_id == "team-b"
+    assert theirs.record.runtime_id.startswith("team-b:")
+    assert theirs.record.runtime_id != ours.record.runtime_id
+    assert theirs.operation_id != ours.operation_id
+    ours_again = await world.lifecycle.create.handle(create_request(job_id="k-7"))
+    theirs_again = await world.lifecycle.create.handle(
+        CreateRequest(spec=SPEC, op_source=OpSource.REST, team_id="team-b", job_id="k-7")
+    )
+    assert (ours_again.error_code, ours_again.operation_id) == (
+        ErrorCode.REPLAY_NO_OP,
+        ours.operation_id,
+    )
+    assert (theirs_again.error_code, theirs_again.operation_id) == (
+        ErrorCode.REPLAY_NO_OP,
+        theirs.operation_id,
+    )
+    assert world.driver.started == 2

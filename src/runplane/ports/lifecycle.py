@@ -55,13 +55,22 @@ class RuntimeStore(Protocol):
 
 
 class OperationLog(Protocol):
+    """One entry per operation call. An entry's `team_id` is the team the call
+    was made for (the caller's; an admin's or the system's call takes the
+    runtime's team), None for a call of no team (an admin's call on a runtime
+    that does not exist). Job ids are unique per team: (team_id, job_id), with
+    the calls of no team as one more namespace."""
+
     async def append(self, entry: OperationEntry, *, events: Sequence[LifecycleEvent] = ()) -> None:
         """Append `entry` (and put `events` in the outbox, same transaction).
-        Raises DuplicateJobId when entry.job_id is already taken."""
+        Raises DuplicateJobId when entry.job_id is already taken in its team."""
 
-    async def list_for_runtime(self, runtime_id: str, *, limit: int = 100) -> list[OperationEntry]:
-        """Newest first."""
+    async def list_for_runtime(
+        self, runtime_id: str, *, team_id: str | None = None, limit: int = 100
+    ) -> list[OperationEntry]:
+        """Newest first; only the entries of `team_id` when it is given."""
 
     async def get(self, operation_id: str) -> OperationEntry | None: ...
 
-    async def find_by_job_id(self, job_id: str) -> OperationEntry | None: ...
+    async def find_by_job_id(self, team_id: str | None, job_id: str) -> OperationEntry | None:
+        """The entry that claimed `job_id` in `team_id` (None: the calls of no team)."""

@@ -1,8 +1,8 @@
 """Dict-backed fakes of RuntimeStore, OperationLog and ApiKeyStore.
 
 Same semantics as the SQL stores (the contract tests run against both): the
-transition gate, CAS conflicts, unique job_ids, keyset pagination, values stored as copies and
-datetimes handed back in UTC."""
+transition gate, CAS conflicts, job_ids unique per team, keyset pagination,
+values stored as copies and datetimes handed back in UTC."""
 
 from __future__ import annotations
 
@@ -79,7 +79,8 @@ class InMemoryOutbox:
 class InMemoryOperationLog:
     def __init__(self) -> None:
         self._entries: dict[str, tuple[int, OperationEntry]] = {}
-        self._by_job_id: dict[str, str] = {}
+        self._by_job_id: dict[tuple[str | None, str], str] = {}
+        """(team_id, job_id) -> operation_id; None is the namespace of no team."""
         self._sequence = itertools.count()
         self.outbox = InMemoryOutbox()
 
@@ -91,7 +92,7 @@ class InMemoryOperationLog:
     def check_appendable(self, entry: OperationEntry) -> None:
         """Raise (DuplicateJobId, or ValueError for a reused operation_id) if
         `entry` cannot be appended."""
-        if entry.job_id is not None and entry.job_id in self._by_job_id:
+        if entry.job_id is not None and (entry.team_id, entry.job_id) in self._by_job_id:
             raise DuplicateJobId(entry.job_id)
         if entry.operation_id in self._entries:
             raise ValueError(f"operation {entry.operation_id!r} already exists")
@@ -100,11 +101,17 @@ class InMemoryOperationLog:
         """Append a checked entry without awaiting (the runtime store's CAS uses it)."""
         self._entries[entry.operation_id] = (next(self._sequence), _stored(entry))
         if entry.job_id is not None:
-            self._by_job_id[entry.job_id] = entry.operation_id
+            self._by_job_id[entry.team_id, entry.job_id] = entry.operation_id
 
-    async def list_for_runtime(self, runtime_id: str, *, limit: int = 100) -> list[OperationEntry]:
+    async def list_for_runtime(
+        self, runtime_id: str, *, team_id: str | None = None, limit: int = 100
+    ) -> list[OperationEntry]:
         """Newest first: by finished_at, then by the order they were appended."""
-        matching = [item for item in self._entries.values() if item[1].runtime_id == runtime_id]
+        matching = [
+            item
+            for item in self._entries.values()
+            if item[1].runtime_id == runtime_id and team_id in (None, item[1].team_id)
+        ]
         matching.sort(key=lambda item: (item[1].finished_at, item[0]), reverse=True)
         return [_stored(entry) for _, entry in matching[:limit]]
 
@@ -112,8 +119,8 @@ class InMemoryOperationLog:
         item = self._entries.get(operation_id)
         return None if item is None else _stored(item[1])
 
-    async def find_by_job_id(self, job_id: str) -> OperationEntry | None:
-        operation_id = self._by_job_id.get(job_id)
+    async def find_by_job_id(self, team_id: str | None, job_id: str) -> OperationEntry | None:
+        operation_id = self._by_job_id.get((team_id, job_id))
         return None if operation_id is None else await self.get(operation_id)
 
 

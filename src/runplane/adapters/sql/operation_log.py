@@ -1,4 +1,4 @@
-"""SqlOperationLog: one row per operation call; `job_id` is unique."""
+"""SqlOperationLog: one row per operation call; `job_id` is unique per team."""
 
 from __future__ import annotations
 
@@ -50,11 +50,16 @@ def row_to_entry(row: RowMapping) -> OperationEntry:
 _INSERT = insert(operations)
 
 
+def job_team(team_id: str | None) -> str:
+    """The `job_team` column of an entry of `team_id`: "" for no team."""
+    return team_id or ""
+
+
 def insert_entry(connection: Connection, entry: OperationEntry) -> None:
-    """Insert `entry` in the caller's transaction; a taken job_id raises
-    DuplicateJobId, and the caller's transaction then rolls back."""
+    """Insert `entry` in the caller's transaction; a job_id taken in its team
+    raises DuplicateJobId, and the caller's transaction then rolls back."""
     try:
-        connection.execute(_INSERT, as_row(entry))
+        connection.execute(_INSERT, as_row(entry) | {"job_team": job_team(entry.team_id)})
     except sa_exc.IntegrityError as exc:
         if entry.job_id is not None and "job_id" in str(exc.orig):
             raise DuplicateJobId(entry.job_id) from exc
@@ -72,13 +77,15 @@ class SqlOperationLog:
 
         await self._database.write(work)
 
-    async def list_for_runtime(self, runtime_id: str, *, limit: int = 100) -> list[OperationEntry]:
+    async def list_for_runtime(
+        self, runtime_id: str, *, team_id: str | None = None, limit: int = 100
+    ) -> list[OperationEntry]:
         """Newest first: by finished_at, then by the order they were appended."""
-        query = (
-            select(operations)
-            .where(operations.c.runtime_id == runtime_id)
-            .order_by(operations.c.finished_at.desc(), operations.c.seq.desc())
-            .limit(limit)
+        query = select(operations).where(operations.c.runtime_id == runtime_id)
+        if team_id is not None:
+            query = query.where(operations.c.team_id == team_id)
+        query = query.order_by(operations.c.finished_at.desc(), operations.c.seq.desc()).limit(
+            limit
         )
         rows = await self._database.read(
             lambda connection: connection.execute(query).mappings().all()
@@ -88,8 +95,10 @@ class SqlOperationLog:
     async def get(self, operation_id: str) -> OperationEntry | None:
         return await self._find_one(operations.c.operation_id == operation_id)
 
-    async def find_by_job_id(self, job_id: str) -> OperationEntry | None:
-        return await self._find_one(operations.c.job_id == job_id)
+    async def find_by_job_id(self, team_id: str | None, job_id: str) -> OperationEntry | None:
+        return await self._find_one(
+            (operations.c.job_team == job_team(team_id)) & (operations.c.job_id == job_id)
+        )
 
     async def _find_one(self, predicate: ColumnElement[bool]) -> OperationEntry | None:
         query = select(operations).where(predicate)

@@ -22,6 +22,7 @@ from sqlalchemy import (
     Table,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 
@@ -105,7 +106,8 @@ operations = Table(
     Column("outcome", String(16), nullable=False),
     Column("error_code", String(32)),
     Column("error_message", Text, nullable=False),
-    Column("job_id", String(512), unique=True),
+    Column("job_id", String(512)),
+    Column("job_team", String(128), nullable=False, server_default=""),
     Column("source_ref", Text, nullable=False),
     Column("reason", Text, nullable=False),
     Column("status_from", String(32)),
@@ -116,9 +118,12 @@ operations = Table(
     Column("started_at", UtcDateTime, nullable=False),
     Column("finished_at", UtcDateTime, nullable=False),
     Index("ix_operations_runtime_id_finished_at", "runtime_id", "finished_at", "seq"),
+    UniqueConstraint("job_team", "job_id", name="uq_operations_job_team_job_id"),
 )
 """One row per operation call. `seq` is monotonic: the tie-break for equal
-`finished_at`. No foreign key to runtimes: a `not_found` call is logged too."""
+`finished_at`. No foreign key to runtimes: a `not_found` call is logged too.
+Job ids are unique per team: `job_team` is `team_id`, or "" for a call of no
+team (no team id is empty), since NULLs would never collide in a unique key."""
 
 api_keys = Table(
     "api_keys",

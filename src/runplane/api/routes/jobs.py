@@ -10,12 +10,15 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from runplane.api.auth import AdminKey, Context, Key
 from runplane.api.errors import ApiError
+from runplane.api.routes.operations import IDEMPOTENCY_KEY_RULE
+from runplane.api.routes.runtimes import in_namespace, outside_namespace
 from runplane.domain.dead_letters import (
     ID_RULE,
     DeadLetterNotFound,
     DeadLetterUnreplayable,
     is_entry_id,
 )
+from runplane.domain.documents import is_valid_idempotency_key
 from runplane.domain.errors import ErrorCode
 from runplane.domain.operations import OpKind
 from runplane.ports.streams import DeadLetterQueue, JobQueue
@@ -66,6 +69,14 @@ async def submit_job(body: SubmitJobBody, ctx: Context, key: Key) -> SubmittedJo
     """Put a job on the operation's stream; its result arrives on `runtime:job_results`."""
     if not key.admin and body.team_id not in (None, key.team_id):
         raise ApiError(ErrorCode.INVALID_REQUEST, "a team key submits jobs for its own team")
+    if not key.admin and not in_namespace(key, body.runtime_id):
+        # A start job with a spec creates a runtime it does not find: outside
+        # the team's namespace that would tell a free id from another team's.
+        record = await ctx.runtimes.get(body.runtime_id)
+        if record is None or not key.can_see(record.team_id):
+            raise outside_namespace(key)
+    if body.job_id is not None and not is_valid_idempotency_key(body.job_id):
+        raise ApiError(ErrorCode.INVALID_REQUEST, f"job_id must be {IDEMPOTENCY_KEY_RULE}")
     fields = {"runtime_id": body.runtime_id}
     optional = {
         "reason": body.reason,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header
+from fastapi import APIRouter, Depends, Header
 
 from runplane.api.auth import Context, Key, team_scope
 from runplane.api.errors import ApiError
@@ -16,6 +16,7 @@ from runplane.api.schemas.runtimes import (
     OperationResultOut,
 )
 from runplane.domain.api_keys import ApiKey
+from runplane.domain.documents import is_valid_idempotency_key
 from runplane.domain.errors import ErrorCode
 from runplane.domain.operations import OpKind, OpSource, StopReason
 from runplane.domain.results import OperationResult
@@ -26,7 +27,27 @@ router = APIRouter(prefix="/v1", tags=["operations"])
 ERRORS: dict[int | str, dict[str, object]] = {
     code: {"model": ErrorBody} for code in (400, 401, 403, 404, 409, 500, 503)
 }
-IdempotencyKey = Annotated[str | None, Header(alias="Idempotency-Key", max_length=256)]
+IDEMPOTENCY_KEY_RULE = "1-256 printable ASCII characters, no spaces"
+
+
+def checked_idempotency_key(
+    value: Annotated[
+        str | None,
+        Header(
+            alias="Idempotency-Key",
+            description=f"The call's job_id, unique in the caller's team: {IDEMPOTENCY_KEY_RULE}",
+            json_schema_extra={"pattern": "^[!-~]{1,256}$", "minLength": 1, "maxLength": 256},
+        ),
+    ] = None,
+) -> str | None:
+    """The Idempotency-Key header, checked here (not by the schema) to answer
+    one clear message; an empty one is refused, never taken as the job id ""."""
+    if value is not None and not is_valid_idempotency_key(value):
+        raise ApiError(ErrorCode.INVALID_REQUEST, f"Idempotency-Key must be {IDEMPOTENCY_KEY_RULE}")
+    return value
+
+
+IdempotencyKey = Annotated[str | None, Depends(checked_idempotency_key)]
 
 
 def answer(result: OperationResult) -> OperationResultOut:
@@ -71,7 +92,7 @@ def _route(op: OpKind) -> None:
         runtime_id: str,
         ctx: Context,
         key: Key,
-        idempotency_key: IdempotencyKey = None,
+        idempotency_key: IdempotencyKey,
         body: OperationBody | None = None,
     ) -> OperationResultOut:
         return await _operate(op, runtime_id, ctx, key, body, idempotency_key)
@@ -93,7 +114,7 @@ for _op in (OpKind.START, OpKind.STOP, OpKind.RESTART, OpKind.PATCH, OpKind.PAUS
 
 @router.delete("/runtimes/{runtime_id}", response_model=OperationResultOut, responses=ERRORS)
 async def remove_runtime(
-    runtime_id: str, ctx: Context, key: Key, idempotency_key: IdempotencyKey = None
+    runtime_id: str, ctx: Context, key: Key, idempotency_key: IdempotencyKey
 ) -> OperationResultOut:
     return await _operate(OpKind.REMOVE, runtime_id, ctx, key, None, idempotency_key)
 
@@ -102,15 +123,21 @@ async def remove_runtime(
 async def list_operations(
     runtime_id: str, ctx: Context, key: Key, limit: int = 100
 ) -> OperationListOut:
+    """The runtime's operations, newest first. A team key sees its team's calls
+    only: an admin's or the system's call on the runtime is logged in its team,
+    another team's refused call in that other team."""
     record = await ctx.runtimes.get(runtime_id)
     if record is None or not key.can_see(record.team_id):
         raise ApiError(ErrorCode.NOT_FOUND, "no such runtime")
-    entries = await ctx.operations.list_for_runtime(runtime_id, limit=max(1, min(limit, 1000)))
+    entries = await ctx.operations.list_for_runtime(
+        runtime_id, team_id=team_scope(key), limit=max(1, min(limit, 1000))
+    )
     return OperationListOut(operations=[OperationEntryOut.of(e) for e in entries])
 
 
 @router.get("/operations/{operation_id}", response_model=OperationEntryOut)
 async def get_operation(operation_id: str, ctx: Context, key: Key) -> OperationEntryOut:
+    """One entry: a team key sees its own team's entries only."""
     entry = await ctx.operations.get(operation_id)
     if entry is None or not (key.admin or entry.team_id == key.team_id):
         raise ApiError(ErrorCode.NOT_FOUND, "no such operation")

@@ -6,18 +6,19 @@ import asyncio
 import time
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Query, Response
+from fastapi import APIRouter, Query, Response
 
 from runplane.api.auth import Context, Key, team_scope
 from runplane.api.errors import ApiError
-from runplane.api.routes.operations import ERRORS
+from runplane.api.routes.operations import ERRORS, IdempotencyKey
 from runplane.api.schemas.runtimes import CreateRuntimeBody, RuntimeListOut, RuntimeOut
 from runplane.domain.api_keys import ApiKey
+from runplane.domain.documents import is_valid_team_id
 from runplane.domain.errors import ErrorCode
 from runplane.domain.operations import OpSource
 from runplane.domain.records import RuntimeRecord
 from runplane.domain.statuses import Status
-from runplane.services.lifecycle.create import CreateRequest
+from runplane.services.lifecycle.create import TEAM_ID_RULE, CreateRequest
 
 router = APIRouter(prefix="/v1", tags=["runtimes"])
 
@@ -37,12 +38,18 @@ async def create_runtime(
     ctx: Context,
     key: Key,
     response: Response,
-    idempotency_key: Annotated[str | None, Header(alias="Idempotency-Key", max_length=256)] = None,
+    idempotency_key: IdempotencyKey,
 ) -> RuntimeOut:
     """201 with the new runtime; a repeat of an Idempotency-Key answers the first
-    result again with 200 and `Idempotent-Replayed: true` (replay_no_op)."""
-    if not key.admin and body.team_id not in (None, key.team_id):
-        raise ApiError(ErrorCode.INVALID_REQUEST, "a team key creates runtimes in its own team")
+    result again with 200 and `Idempotent-Replayed: true` (replay_no_op).
+
+    A team key names its runtimes `<team>:<name>` (or leaves runtime_id out for
+    a generated `<team>:rt-...`): no team can even try an id of another team's,
+    so a taken id never tells it that another team's runtime exists."""
+    if body.team_id is not None and not is_valid_team_id(body.team_id):
+        raise ApiError(ErrorCode.INVALID_REQUEST, f"team_id must be {TEAM_ID_RULE}")
+    if not key.admin:
+        check_team_create(key, body)
     result = await ctx.lifecycle.create.handle(
         CreateRequest(
             spec=body.spec,
@@ -63,6 +70,27 @@ async def create_runtime(
         response.status_code = 200
         response.headers["Idempotent-Replayed"] = "true"
     return RuntimeOut.of(result.record)
+
+
+def in_namespace(key: ApiKey, runtime_id: str) -> bool:
+    """Whether `runtime_id` is `<the key's team>:<name>`."""
+    prefix = f"{key.team_id or ''}:"
+    return runtime_id.startswith(prefix) and runtime_id != prefix
+
+
+def outside_namespace(key: ApiKey) -> ApiError:
+    return ApiError(
+        ErrorCode.INVALID_REQUEST,
+        f"a team key names runtimes {key.team_id or ''}:<name> (or leaves runtime_id out)",
+    )
+
+
+def check_team_create(key: ApiKey, body: CreateRuntimeBody) -> None:
+    """A team key creates in its own team, under its own namespace."""
+    if body.team_id not in (None, key.team_id):
+        raise ApiError(ErrorCode.INVALID_REQUEST, "a team key creates runtimes in its own team")
+    if body.runtime_id is not None and not in_namespace(key, body.runtime_id):
+        raise outside_namespace(key)
 
 
 @router.get("/runtimes", response_model=RuntimeListOut)

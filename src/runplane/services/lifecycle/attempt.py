@@ -37,6 +37,16 @@ class Attempt:
     started_at: datetime
     record: RuntimeRecord | None = None
     status_from: Status | None = None
+    team_id: str | None = None
+    """The team the call is made for: it scopes the job_id and owns the log
+    entry. The caller's (`request.team_scope`: a team key, a stream job naming
+    its team), else the team of the runtime named (an admin, the system), once
+    known; None for a call of no team (an admin's on a runtime that does not
+    exist). Never the runtime's team for a caller that cannot see it."""
+
+    def __post_init__(self) -> None:
+        if self.team_id is None:
+            self.team_id = self.request.team_scope
 
     @property
     def current(self) -> RuntimeRecord:
@@ -76,7 +86,7 @@ def entry_for(
         outcome=outcome,
         started_at=attempt.started_at,
         finished_at=finished_at,
-        team_id=record.team_id if record else None,
+        team_id=attempt.team_id,
         error_code=code,
         error_message=message,
         job_id=request.job_id if claim_job else None,

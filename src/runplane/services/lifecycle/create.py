@@ -15,6 +15,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any
 
+from runplane.domain.documents import is_valid_team_id
 from runplane.domain.errors import ErrorCode, InvalidSpec, RuntimeAlreadyExists
 from runplane.domain.operations import OpSource, Outcome
 from runplane.domain.records import RUNTIME_ID_RULE, RuntimeRecord, is_valid_runtime_id
@@ -28,6 +29,7 @@ from runplane.services.lifecycle.requests import OperationRequest
 from runplane.services.lifecycle.start import StartRuntime
 
 DEFAULT_TEAM = "default"
+TEAM_ID_RULE = "1-64 characters of A-Z, a-z, 0-9, _ and -"
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,14 +86,12 @@ class CreateRuntime:
         return await self._start(request, record.runtime_id)
 
     async def _earlier_result(self, request: CreateRequest, job_id: str) -> OperationResult | None:
-        """The first result of a job_id the operation log already holds, else None."""
-        first = await self.deps.operations.find_by_job_id(job_id)
+        """The first result of a job_id the operation log already holds in the
+        create's team, else None. Another team's use of the same job_id is not
+        seen: job ids are unique per team."""
+        first = await self.deps.operations.find_by_job_id(_team_of(request), job_id)
         if first is None:
             return None
-        if first.team_id != _team_of(request):
-            return OperationResult.failure(
-                ErrorCode.CONFLICT, "this job_id is taken by an operation outside this team"
-            )
         return await self._start(request, first.runtime_id)  # replays the first result
 
     async def _repeat(
@@ -126,6 +126,10 @@ class CreateRuntime:
         )
 
     def _new_record(self, request: CreateRequest) -> RuntimeRecord | OperationResult:
+        if request.team_id is not None and not is_valid_team_id(request.team_id):
+            return OperationResult.failure(
+                ErrorCode.INVALID_REQUEST, f"team_id must be {TEAM_ID_RULE}"
+            )
         runtime_id = request.runtime_id or self._new_runtime_id(request)
         if not is_valid_runtime_id(runtime_id):
             return OperationResult.failure(
@@ -158,12 +162,16 @@ class CreateRuntime:
         )
 
     def _new_runtime_id(self, request: CreateRequest) -> str:
-        """A fresh id; derived from the team and the job_id when there is one, so
-        that a repeat of the create names the same runtime."""
+        """A fresh id in the team's namespace, `<team>:rt-<12 hex>`; derived from
+        the team and the job_id when there is one, so that a repeat of the create
+        names the same runtime. The prefix keeps a team's ids apart from every
+        other team's: a job_id chosen to make a hash collide with another team's
+        runtime could otherwise learn that it exists."""
+        team = _team_of(request)
         if not request.job_id:
-            return f"rt-{self.deps.tokens.new_token()[:12]}"
-        key = f"{_team_of(request)}\0{request.job_id}".encode()
-        return f"rt-{hashlib.sha256(key).hexdigest()[:12]}"
+            return f"{team}:rt-{self.deps.tokens.new_token()[:12]}"
+        key = f"{team}\0{request.job_id}".encode()
+        return f"{team}:rt-{hashlib.sha256(key).hexdigest()[:12]}"
 
 
 def _team_of(request: CreateRequest) -> str:

@@ -47,6 +47,14 @@ from runplane.services.lifecycle.settler import TransientSettler, is_interrupted
 
 logger = logging.getLogger(__name__)
 
+NO_SUCH_RUNTIME = "no such runtime"
+"""The one answer for a runtime that does not exist or that the caller cannot see."""
+
+
+def _visible(attempt: Attempt, record: RuntimeRecord) -> bool:
+    scope = attempt.request.team_scope
+    return scope is None or record.team_id == scope
+
 
 class LifecycleOperation(ABC):
     op: OpKind
@@ -62,9 +70,9 @@ class LifecycleOperation(ABC):
     async def handle(self, request: OperationRequest) -> OperationResult:
         """Take the runtime's lease, run, release."""
         attempt = Attempt(request, self.deps.clock.now())
-        problem = self.validate(request)
-        if problem:
-            return await self.outcomes.failure(attempt, ErrorCode.INVALID_REQUEST, problem)
+        refused = await self._screen(attempt)
+        if refused is not None:
+            return refused
         token = self.deps.tokens.new_token()
         ttl_ms = self.deps.lease_ttl_ms
         try:
@@ -85,9 +93,9 @@ class LifecycleOperation(ABC):
     async def run(self, request: OperationRequest) -> OperationResult:
         """The operation for a caller that already holds the runtime's lease."""
         attempt = Attempt(request, self.deps.clock.now())
-        problem = self.validate(request)
-        if problem:
-            return await self.outcomes.failure(attempt, ErrorCode.INVALID_REQUEST, problem)
+        refused = await self._screen(attempt)
+        if refused is not None:
+            return refused
         return await self._run(attempt)
 
     # -- what each operation supplies ----------------------------------------------
@@ -103,9 +111,10 @@ class LifecycleOperation(ABC):
     async def load(self, attempt: Attempt) -> RuntimeRecord:
         """The record to operate on; not_found if absent or outside the caller's team."""
         record = await self.deps.runtimes.get(attempt.request.runtime_id)
-        scope = attempt.request.team_scope
-        if record is None or (scope is not None and record.team_id != scope):
-            raise OperationFailed(ErrorCode.NOT_FOUND, "no such runtime")
+        if record is None or not _visible(attempt, record):
+            raise OperationFailed(ErrorCode.NOT_FOUND, NO_SUCH_RUNTIME)
+        if attempt.team_id is None:
+            attempt.team_id = record.team_id
         return record
 
     async def resumed(self, record: RuntimeRecord) -> RuntimeRecord:
@@ -231,6 +240,35 @@ class LifecycleOperation(ABC):
         return self.deps.timeouts.stop_s
 
     # -- internals ------------------------------------------------------------------
+
+    async def _screen(self, attempt: Attempt) -> OperationResult | None:
+        """Before the lease: the answer for a call refused outright, else None.
+
+        A caller that cannot see the runtime is answered `not_found` without
+        touching its lease, as for a runtime that does not exist: taking it would
+        answer `conflict` while the runtime is busy (an existence oracle) and
+        hold off its own team's calls. An admin's (or the system's) call with a
+        job_id learns the runtime's team here, to look the job_id up in it."""
+        request = attempt.request
+        problem = self.validate(request)
+        if problem:
+            return await self.outcomes.failure(attempt, ErrorCode.INVALID_REQUEST, problem)
+        if request.team_scope is None and not request.job_id:
+            return None  # the load names the team
+        try:
+            named = await self.deps.runtimes.get(request.runtime_id)
+        except StoreUnavailable as exc:
+            return await self.outcomes.failure(attempt, ErrorCode.SERVICE_UNAVAILABLE, str(exc))
+        except Exception as exc:
+            logger.exception("operation crashed", extra=self.outcomes.log_fields(attempt))
+            return await self.outcomes.failure(
+                attempt, ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}"
+            )
+        if request.team_scope is None:
+            attempt.team_id = named.team_id if named else None
+        elif named is None or not _visible(attempt, named):
+            return await self.outcomes.failure(attempt, ErrorCode.NOT_FOUND, NO_SUCH_RUNTIME)
+        return None
 
     async def _run(self, attempt: Attempt) -> OperationResult:
         try:

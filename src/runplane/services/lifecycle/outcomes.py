@@ -49,11 +49,13 @@ class Outcomes:
         )
 
     async def earlier_result(self, attempt: Attempt) -> OperationResult | None:
-        """The stored result when the attempt's job_id already has one, else None."""
+        """The stored result when the attempt's job_id already has one in its
+        team, else None. Only the call's own team is asked: another team's job_id
+        never replays, shows or blocks anything here."""
         job_id = attempt.request.job_id
         if not job_id:
             return None
-        first = await self.deps.operations.find_by_job_id(job_id)
+        first = await self.deps.operations.find_by_job_id(attempt.team_id, job_id)
         if first is None:
             return None
         return await self._replay_of_entry(attempt, first)
@@ -63,7 +65,8 @@ class Outcomes:
         If that result cannot be found (the claim was not committed after all),
         the call ends as a `conflict` failure: retryable, the job_id unclaimed."""
         job_id = attempt.request.job_id
-        first = await self.deps.operations.find_by_job_id(job_id) if job_id else None
+        found = self.deps.operations.find_by_job_id
+        first = await found(attempt.team_id, job_id) if job_id else None
         if first is None:
             raise OperationFailed(ErrorCode.CONFLICT, "job_id claimed concurrently")
         return await self._replay_of_entry(attempt, first)
@@ -71,6 +74,9 @@ class Outcomes:
     async def _replay_of_entry(self, attempt: Attempt, first: OperationEntry) -> OperationResult:
         """The stored result of a finished job, and one log entry saying it was replayed."""
         record = await self.deps.runtimes.get(first.runtime_id)
+        scope = attempt.request.team_scope
+        if record is not None and scope is not None and record.team_id != scope:
+            record = None  # the first call was refused: it named a runtime it cannot see
         entry = self.entry(
             attempt,
             first.outcome,

@@ -9,6 +9,7 @@ from runplane.domain.documents import (
     InvalidDocument,
     check_spec,
     check_text,
+    is_valid_idempotency_key,
     is_valid_team_id,
     loads,
 )
@@ -34,9 +35,9 @@ def decode_job(op: OpKind, stream: str, entry_id: str, fields: dict[str, str]) -
     runtime_id = fields.get("runtime_id", "")
     if not is_valid_runtime_id(runtime_id):
         raise MalformedJob(f"runtime_id is required: {RUNTIME_ID_RULE}")
-    job_id = fields.get("job_id") or default_job_id
-    if len(job_id) > 256:
-        raise MalformedJob("job_id is longer than 256 characters")
+    job_id = fields.get("job_id") or default_job_id  # an empty field is no job_id
+    if not is_valid_idempotency_key(job_id):
+        raise MalformedJob("job_id must be 1-256 printable ASCII characters, no spaces")
     reason = fields.get("reason", "")
     if op is OpKind.STOP and reason not in STOP_REASONS:
         raise MalformedJob(f"stop needs a reason, one of: {', '.join(sorted(STOP_REASONS))}")
