@@ -47,6 +47,10 @@ async def _serve(settings: Settings) -> None:
             log_config=None,
             log_level="info",
             lifespan="off",
+            # What a slow or idle client can hold: see docs/security.md, "Request limits".
+            timeout_keep_alive=settings.http_keep_alive_s,
+            limit_concurrency=settings.http_max_concurrency or None,
+            h11_max_incomplete_event_size=settings.http_max_header_bytes,
         )
         server = _Server(config)
         loop = asyncio.get_running_loop()
