@@ -76,6 +76,9 @@ class Settings(BaseSettings):
     """Concurrent GET /v1/runtimes/{id}/wait per team key on one instance; 0: no bound."""
     max_streams_per_key: int = Field(default=16, ge=0)
     """Concurrent SSE followers per team key on one instance; 0: no bound."""
+    http_header_timeout_s: float = Field(default=10.0, gt=0)
+    """A connection whose request line and headers are not whole in this long (from
+    connecting, or from the previous response) is closed."""
     http_keep_alive_s: int = Field(default=5, ge=1)
     """An idle keep-alive connection is closed after this long."""
     http_max_concurrency: int = Field(default=4096, ge=0)
