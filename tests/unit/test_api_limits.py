@@ -22,7 +22,7 @@ from runplane.services.api_keys import ApiKeys
 from runplane.testing.rate_limits import InMemoryRateLimiter
 from runplane.testing.stores import InMemoryApiKeyStore
 from tests.support.streams import wait_until
-from tests.support.world import World
+from tests.support.world import SPEC, World
 
 LIMITS = ApiLimits(
     max_request_bytes=4096, rate_limit_per_s=1.0, rate_limit_burst=3, max_waits_per_key=2
@@ -105,6 +105,24 @@ async def test_deep_nesting_is_refused_before_it_is_parsed(api: Api) -> None:
     assert response.status_code == 400
     assert "nested deeper than 32" in response.json()["error"]["message"]
     assert (await api.world.runtimes.get("deep")) is None
+    unclosed = await api.http.post(
+        "/v1/runtimes", content=b"[" * 1_000_000, headers={"Content-Type": "application/json"}
+    )
+    assert unclosed.status_code == 400
+    assert _error(unclosed) == "invalid_request"
+    shallow_but_wide = {"runtime_id": "wide", "spec": SPEC | {"labels": [[[[1]]]] * 1000}}
+    wide = await api.http.post("/v1/runtimes", json=shallow_but_wide, headers=admin)
+    assert wide.status_code == 201, wide.text  # many brackets, none deeper than 32
+
+
+async def test_a_surrogate_sent_as_raw_utf8_bytes_is_refused(api: Api) -> None:
+    admin = await api.key()
+    body = b'{"runtime_id": "raw", "spec": {"command": ["echo", "\xed\xa0\x80"]}}'
+    response = await api.http.post(
+        "/v1/runtimes", content=body, headers=admin | {"Content-Type": "application/json"}
+    )
+    assert response.status_code == 400
+    assert (await api.world.runtimes.get("raw")) is None
 
 
 async def test_a_body_that_is_not_json_is_a_400(api: Api) -> None:
