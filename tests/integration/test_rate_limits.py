@@ -11,7 +11,6 @@ import redis.asyncio
 
 from runplane.adapters.redis.client import connect
 from runplane.adapters.redis.rate_limits import RedisRateLimiter
-from runplane.api import auth
 from runplane.api.app import create_app
 from runplane.api.context import ApiContext
 from runplane.api.limits import ApiLimits
@@ -94,7 +93,6 @@ async def test_with_redis_unreachable_requests_are_not_limited(
     caplog: pytest.LogCaptureFixture,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(auth, "_last_outage_log", [0.0])  # the warning is due again
     world = World.build()
     keys = ApiKeys(InMemoryApiKeyStore(), world.clock)
     dead = connect(f"redis://127.0.0.1:{free_port()}/0", retries=1)

@@ -11,7 +11,7 @@ from runplane import __version__
 from runplane.api.concurrency import KeySlots, SharedReads
 from runplane.api.context import ApiContext
 from runplane.api.errors import error_response, install_error_handlers
-from runplane.api.limits import RateLimited, RequestLimitsMiddleware
+from runplane.api.limits import Outage, RateLimited, RequestLimitsMiddleware
 from runplane.api.routes import (
     events,
     health,
@@ -77,6 +77,7 @@ def create_app(context: ApiContext) -> FastAPI:
     app.state.context = context
     app.state.wait_slots = KeySlots("waits", context.limits.max_waits_per_key)
     app.state.stream_slots = KeySlots("event streams", context.limits.max_streams_per_key)
+    app.state.rate_limit_outage = Outage()
     app.state.wait_reads = SharedReads[RuntimeRecord | None](WAIT_POLL_S)
     install_error_handlers(app)
     app.add_exception_handler(RateLimited, _rate_limited)  # type: ignore[arg-type]

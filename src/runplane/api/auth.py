@@ -2,23 +2,15 @@
 
 from __future__ import annotations
 
-import logging
-import time
 from typing import Annotated
 
 from fastapi import Depends, Request
 
 from runplane.api.context import ApiContext
 from runplane.api.errors import ApiError
-from runplane.api.limits import RateLimited
+from runplane.api.limits import Outage, RateLimited
 from runplane.domain.api_keys import ApiKey
 from runplane.domain.errors import StoreUnavailable
-
-logger = logging.getLogger(__name__)
-
-OUTAGE_LOG_EVERY_S = 30.0
-"""While Redis is unreachable, the fail-open warning is logged once in this long."""
-_last_outage_log = [0.0]
 
 
 def context_of(request: Request) -> ApiContext:
@@ -37,26 +29,25 @@ async def current_key(request: Request) -> ApiKey:
     if key is None:
         raise ApiError("unauthorized", "unknown API key", status=401)
     request.state.api_key = key
-    await charge(context_of(request), key)
+    await charge(request, key)
     return key
 
 
-async def charge(ctx: ApiContext, key: ApiKey) -> None:
+async def charge(request: Request, key: ApiKey) -> None:
     """Take one request from the key's budget, shared by every instance; admin
     keys are exempt. Fails open: while Redis is unreachable nothing is limited
     (a warning says so), as an outage must not turn every call into an error."""
+    ctx = context_of(request)
+    outage: Outage = request.app.state.rate_limit_outage
     limits = ctx.limits
-    if ctx.rate_limiter is None or key.admin or limits.rate_limit_per_s <= 0:
+    if ctx.rate_limiter is None or key.admin or limits.rate_limit_per_s <= 0 or outage.active():
         return
     try:
         wait_s = await ctx.rate_limiter.take(
             key.key_id, limits.rate_limit_per_s, limits.rate_limit_burst
         )
     except StoreUnavailable as exc:
-        now = time.monotonic()
-        if now - _last_outage_log[0] >= OUTAGE_LOG_EVERY_S:
-            _last_outage_log[0] = now
-            logger.warning("rate limits not enforced: Redis unreachable", extra={"error": str(exc)})
+        outage.begin(exc)
         return
     if wait_s > 0:
         raise RateLimited(

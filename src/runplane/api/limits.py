@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import math
+import time
 from dataclasses import dataclass
 
 from starlette.datastructures import Headers
@@ -48,6 +49,31 @@ class RateLimited(ApiError):
     def __init__(self, message: str, retry_after_s: float) -> None:
         super().__init__("rate_limited", message, status=429)
         self.retry_after_s = max(1, math.ceil(retry_after_s))
+
+
+class Outage:
+    """The rate limiter's store is unreachable: requests skip it for SKIP_S (a
+    blackholed Redis would otherwise add its connect timeouts and retries to
+    every request), and the warning is logged at most once every LOG_EVERY_S."""
+
+    SKIP_S = 5.0
+    LOG_EVERY_S = 30.0
+
+    def __init__(self) -> None:
+        self.until = 0.0
+        self.logged = float("-inf")
+
+    def active(self) -> bool:
+        return time.monotonic() < self.until
+
+    def begin(self, error: Exception) -> None:
+        now = time.monotonic()
+        self.until = now + self.SKIP_S
+        if now - self.logged >= self.LOG_EVERY_S:
+            self.logged = now
+            logger.warning(
+                "rate limits not enforced: Redis unreachable", extra={"error": str(error)}
+            )
 
 
 class _Refused(Exception):
