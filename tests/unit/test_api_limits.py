@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -13,7 +14,7 @@ import pytest
 from fastapi import FastAPI
 
 from runplane.api.app import create_app
-from runplane.api.concurrency import KeySlots
+from runplane.api.concurrency import KeySlots, SharedReads
 from runplane.api.context import ApiContext
 from runplane.api.limits import ApiLimits
 from runplane.domain.errors import StoreUnavailable
@@ -212,3 +213,24 @@ async def test_a_key_past_its_concurrent_waits_gets_429_and_the_others_proceed(a
     assert [a.status_code for a in answers] == [200, 200]
     assert all(a.json()["status"] == "stopped" for a in answers)
     assert slots.held(alpha_id) == 0
+
+
+async def test_concurrent_waits_share_one_store_read() -> None:
+    reads = SharedReads[int](interval_s=60.0)
+    calls = 0
+    gate = asyncio.Event()
+
+    async def read() -> int:
+        nonlocal calls
+        calls += 1
+        await gate.wait()
+        return calls
+
+    waiters = [asyncio.create_task(reads.read("rt", read)) for _ in range(100)]
+    await wait_until(lambda: calls == 1)
+    gate.set()
+    assert set(await asyncio.gather(*waiters)) == {1}
+    assert calls == 1
+    # A caller that began after that read started gets a read of its own.
+    assert await reads.read("rt", read, since=time.monotonic()) == 2
+    assert await reads.read("rt", read) == 2  # and later callers share that one
