@@ -64,6 +64,28 @@ class Settings(BaseSettings):
     webhook_allow_private: bool = False
     webhook_retry_schedule_s: str = "5,300,1800,7200,18000,36000,36000"
 
+    max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
+    """A larger request body is refused (413) before it is read, key or no key."""
+    request_body_timeout_s: float = Field(default=10.0, gt=0)
+    """A body not received whole in this long is refused (408), its connection closed."""
+    rate_limit_per_s: float = Field(default=50.0, ge=0)
+    """Requests a second per team key, shared by every instance (Redis); 0: no limit.
+    Admin keys are not limited."""
+    rate_limit_burst: int = Field(default=200, ge=1)
+    max_waits_per_key: int = Field(default=16, ge=0)
+    """Concurrent GET /v1/runtimes/{id}/wait per team key on one instance; 0: no bound."""
+    max_streams_per_key: int = Field(default=16, ge=0)
+    """Concurrent SSE followers per team key on one instance; 0: no bound."""
+    http_header_timeout_s: float = Field(default=10.0, gt=0)
+    """A connection whose request line and headers are not whole in this long (from
+    connecting, or from the previous response) is closed."""
+    http_keep_alive_s: int = Field(default=5, ge=1)
+    """An idle keep-alive connection is closed after this long."""
+    http_max_concurrency: int = Field(default=4096, ge=0)
+    """Open connections (or requests in flight) past which uvicorn answers 503; 0: none."""
+    http_max_header_bytes: int = Field(default=16 * 1024, ge=1024)
+    """The request line and headers may not exceed this (h11's incomplete event size)."""
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:

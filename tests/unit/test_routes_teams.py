@@ -83,7 +83,9 @@ async def test_a_team_key_cannot_read_the_admin_key_with_or_without_a_policy(api
     allowed = await api.create(alpha, "nap")
     assert allowed.status_code == 201
     assert allowed.json()["status"] == "running"
-    patched = await api.http.post("/v1/runtimes/alpha:nap/patch", json={"spec": STEAL}, headers=alpha)
+    patched = await api.http.post(
+        "/v1/runtimes/alpha:nap/patch", json={"spec": STEAL}, headers=alpha
+    )
     assert error_of(patched) == (403, "forbidden")
 
 

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runplane import __version__
+from runplane.api.concurrency import KeySlots, SharedReads
 from runplane.api.context import ApiContext
-from runplane.api.errors import install_error_handlers
+from runplane.api.errors import error_response, install_error_handlers
+from runplane.api.limits import Outage, RateLimited, RequestLimitsMiddleware
 from runplane.api.routes import (
     events,
     health,
@@ -20,6 +23,7 @@ from runplane.api.routes import (
     teams,
     webhooks,
 )
+from runplane.domain.records import RuntimeRecord
 from runplane.logs import REQUEST_ID_HEADER, correlation, request_id_from
 
 
@@ -48,7 +52,21 @@ class RequestIdMiddleware:
 class _App(FastAPI):
     def build_middleware_stack(self) -> ASGIApp:
         # Outside every other layer, so a 500 answer and the crash it logs carry the id too.
-        return RequestIdMiddleware(super().build_middleware_stack())
+        # The limits come next: before routing and authentication read anything.
+        limits = self.state.context.limits
+        return RequestIdMiddleware(
+            RequestLimitsMiddleware(super().build_middleware_stack(), limits)
+        )
+
+
+WAIT_POLL_S = 0.1
+"""How often a wait reads its runtime; the read is shared by every wait on it."""
+
+
+async def _rate_limited(_: Request, exc: RateLimited) -> JSONResponse:
+    response = error_response(429, exc.code, exc.message)
+    response.headers["Retry-After"] = str(exc.retry_after_s)
+    return response
 
 
 def create_app(context: ApiContext) -> FastAPI:
@@ -58,7 +76,12 @@ def create_app(context: ApiContext) -> FastAPI:
         description="Lifecycle control plane for runtimes: processes and containers.",
     )
     app.state.context = context
+    app.state.wait_slots = KeySlots("waits", context.limits.max_waits_per_key)
+    app.state.stream_slots = KeySlots("event streams", context.limits.max_streams_per_key)
+    app.state.rate_limit_outage = Outage()
+    app.state.wait_reads = SharedReads[RuntimeRecord | None](WAIT_POLL_S)
     install_error_handlers(app)
+    app.add_exception_handler(RateLimited, _rate_limited)  # type: ignore[arg-type]
     app.include_router(runtimes.router)
     app.include_router(health.router)
     app.include_router(operations.router)

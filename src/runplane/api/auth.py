@@ -8,7 +8,9 @@ from fastapi import Depends, Request
 
 from runplane.api.context import ApiContext
 from runplane.api.errors import ApiError
+from runplane.api.limits import Outage, RateLimited
 from runplane.domain.api_keys import ApiKey
+from runplane.domain.errors import StoreUnavailable
 
 
 def context_of(request: Request) -> ApiContext:
@@ -27,7 +29,32 @@ async def current_key(request: Request) -> ApiKey:
     if key is None:
         raise ApiError("unauthorized", "unknown API key", status=401)
     request.state.api_key = key
+    await charge(request, key)
     return key
+
+
+async def charge(request: Request, key: ApiKey) -> None:
+    """Take one request from the key's budget, shared by every instance; admin
+    keys are exempt. Fails open: while Redis is unreachable nothing is limited
+    (a warning says so), as an outage must not turn every call into an error."""
+    ctx = context_of(request)
+    outage: Outage = request.app.state.rate_limit_outage
+    limits = ctx.limits
+    if ctx.rate_limiter is None or key.admin or limits.rate_limit_per_s <= 0 or outage.active():
+        return
+    try:
+        wait_s = await ctx.rate_limiter.take(
+            key.key_id, limits.rate_limit_per_s, limits.rate_limit_burst
+        )
+    except StoreUnavailable as exc:
+        outage.begin(exc)
+        return
+    if wait_s > 0:
+        raise RateLimited(
+            f"this key is over its rate limit of {limits.rate_limit_per_s:g} requests/s "
+            f"(burst {limits.rate_limit_burst})",
+            wait_s,
+        )
 
 
 async def admin_key(key: Annotated[ApiKey, Depends(current_key)]) -> ApiKey:

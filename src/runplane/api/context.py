@@ -4,10 +4,12 @@ every route through `context_of`."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
+from runplane.api.limits import ApiLimits
 from runplane.ports.health import HealthEventReader, HealthSnapshotStore
 from runplane.ports.lifecycle import OperationLog, RuntimeStore
+from runplane.ports.rate_limits import RateLimiter
 from runplane.ports.streams import DeadLetterQueue, JobQueue
 from runplane.ports.team_policies import TeamPolicyStore
 from runplane.services.api_keys import ApiKeys
@@ -46,3 +48,6 @@ class ApiContext:
     wait_max_timeout_s: float = 300.0
     policies: TeamPolicyStore | None = None
     """Team policies (`/v1/teams/{team_id}/policy`)."""
+    limits: ApiLimits = field(default_factory=ApiLimits)
+    rate_limiter: RateLimiter | None = None
+    """Per-key budgets shared by every instance; None: no rate limit."""

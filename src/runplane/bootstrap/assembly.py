@@ -19,6 +19,7 @@ from runplane.adapters.redis.health import RedisHealthEventPublisher
 from runplane.adapters.redis.jobs import RedisJobQueue, RedisJobResultPublisher
 from runplane.adapters.redis.leases import RedisLeaseStore
 from runplane.adapters.redis.names import EVENTS_STREAM, RELAY_LEASE, job_stream
+from runplane.adapters.redis.rate_limits import RedisRateLimiter
 from runplane.adapters.sql.api_key_store import SqlApiKeyStore
 from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.operation_log import SqlOperationLog
@@ -28,6 +29,7 @@ from runplane.adapters.sql.team_policies import SqlTeamPolicyStore
 from runplane.adapters.system import SecretTokenGenerator, SystemClock
 from runplane.api.app import create_app
 from runplane.api.context import ApiContext
+from runplane.api.limits import ApiLimits
 from runplane.bootstrap.admin_key import ensure_admin_key
 from runplane.bootstrap.health import build_health
 from runplane.bootstrap.infrastructure import (
@@ -68,6 +70,17 @@ class Runplane:
     workers: WorkerSet
     event_reader: EventFanout
     """Closed first at shutdown: open SSE streams would keep uvicorn waiting."""
+
+
+def api_limits(settings: Settings) -> ApiLimits:
+    return ApiLimits(
+        max_request_bytes=settings.max_request_bytes,
+        request_body_timeout_s=settings.request_body_timeout_s,
+        rate_limit_per_s=settings.rate_limit_per_s,
+        rate_limit_burst=settings.rate_limit_burst,
+        max_waits_per_key=settings.max_waits_per_key,
+        max_streams_per_key=settings.max_streams_per_key,
+    )
 
 
 @contextlib.asynccontextmanager
@@ -165,6 +178,8 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
             health=health_sources,
             wait_max_timeout_s=settings.wait_max_timeout_s,
             policies=policies,
+            limits=api_limits(settings),
+            rate_limiter=RedisRateLimiter(client),
         )
         app = create_app(context)
         yield Runplane(settings, lifecycle, keys, app, client, database, workers, event_reader)

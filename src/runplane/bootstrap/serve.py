@@ -9,8 +9,10 @@ import signal
 from collections.abc import Iterator
 
 import uvicorn
+from starlette.types import ASGIApp
 
 from runplane.bootstrap.assembly import assemble
+from runplane.bootstrap.http_protocol import with_header_timeout
 from runplane.config import Settings
 from runplane.domain.errors import DriverError
 from runplane.logs import configure_logging
@@ -37,17 +39,31 @@ class _Server(uvicorn.Server):
         yield
 
 
+def uvicorn_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
+    """uvicorn as `serve` runs it. What a slow or idle client can hold
+    (docs/security.md): headers of at most http_max_header_bytes, for at most
+    http_header_timeout_s; a body for request_body_timeout_s (the API's limit);
+    an idle keep-alive connection for http_keep_alive_s. Past
+    http_max_concurrency connections or requests in flight, new ones get 503."""
+    # log_config=None: uvicorn's loggers keep the handler configure_logging set.
+    return uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        log_level="info",
+        lifespan="off",
+        http=with_header_timeout(settings.http_header_timeout_s),
+        ws="none",
+        timeout_keep_alive=settings.http_keep_alive_s,
+        limit_concurrency=settings.http_max_concurrency or None,
+        h11_max_incomplete_event_size=settings.http_max_header_bytes,
+    )
+
+
 async def _serve(settings: Settings) -> None:
     async with assemble(settings) as system:
-        # log_config=None: uvicorn's loggers keep the handler configure_logging set.
-        config = uvicorn.Config(
-            system.app,
-            host=settings.host,
-            port=settings.port,
-            log_config=None,
-            log_level="info",
-            lifespan="off",
-        )
+        config = uvicorn_config(system.app, settings)
         server = _Server(config)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):

@@ -27,12 +27,14 @@ class InvalidDocument(ValueError):
 
 
 def loads(raw: str | bytes, *, max_depth: int = MAX_DEPTH) -> Any:
-    """`json.loads` that raises InvalidDocument, never RecursionError, for any input."""
-    if _nesting_exceeds(raw, max_depth):
-        raise InvalidDocument(f"JSON is nested deeper than {max_depth} levels")
+    """`json.loads` that raises InvalidDocument, never RecursionError, for any input.
+    The C decoder stops a hostile nesting at the interpreter's recursion limit;
+    `check` then holds the document to `max_depth`."""
     try:
         value = json.loads(raw)
     except (ValueError, RecursionError) as exc:
+        if isinstance(exc, RecursionError):
+            raise InvalidDocument(f"JSON is nested deeper than {max_depth} levels") from exc
         raise InvalidDocument(f"not valid JSON: {exc}") from exc
     check(value, max_depth=max_depth)
     return value
@@ -94,28 +96,3 @@ def _is_unicode(text: str) -> bool:
     except UnicodeEncodeError:
         return False
     return True
-
-
-def _nesting_exceeds(raw: str | bytes, max_depth: int) -> bool:
-    """A cheap scan of brackets outside strings: True when nesting passes max_depth.
-    Runs before json.loads so a hostile document never reaches the decoder's recursion."""
-    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw
-    depth = 0
-    in_string = escaped = False
-    for char in text:
-        if in_string:
-            if escaped:
-                escaped = False
-            elif char == "\\":
-                escaped = True
-            elif char == '"':
-                in_string = False
-        elif char == '"':
-            in_string = True
-        elif char in "[{":
-            depth += 1
-            if depth > max_depth:
-                return True
-        elif char in "]}":
-            depth -= 1
-    return False

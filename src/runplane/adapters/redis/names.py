@@ -54,3 +54,12 @@ def lease_key(runtime_id: str) -> str:
 
 def offsets_key(consumer: str) -> str:
     return OFFSETS_PREFIX + hash_tag(consumer)
+
+
+RATE_LIMIT_PREFIX = "runplane:ratelimit:"
+"""`runplane:ratelimit:{<key_id>}` holds one API key's request budget (GCRA: the
+theoretical arrival time in microseconds); it expires once the budget is full."""
+
+
+def rate_limit_key(bucket: str) -> str:
+    return RATE_LIMIT_PREFIX + hash_tag(bucket)

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
@@ -29,6 +29,7 @@ from sse_starlette.sse import SendTimeoutError
 from starlette.types import Receive, Scope, Send
 
 from runplane.api.auth import Key, context_of, team_scope
+from runplane.api.concurrency import KeySlots
 from runplane.api.errors import ApiError
 from runplane.api.routes.operations import ERRORS
 from runplane.domain.errors import ErrorCode
@@ -131,6 +132,7 @@ STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
         "content": {"text/event-stream": {}},
     },
     **ERRORS,
+    429: {"description": "this key already follows max_streams_per_key streams here"},
 }
 
 
@@ -138,6 +140,7 @@ STREAM_RESPONSES: dict[int | str, dict[str, Any]] = {
 async def stream_events(
     key: Key,
     reader: Reader,
+    request: Request,
     types: Annotated[
         list[str] | None, Query(description="repeatable, or comma-separated: any of these")
     ] = None,
@@ -151,19 +154,31 @@ async def stream_events(
     where = event_filter(key, event_types(types), runtime_id)
     resume = stream_position(last_event_id_header or last_event_id, "Last-Event-ID")
     position = resume if resume is not None else await reader.last_id()
+    slots: KeySlots = request.app.state.stream_slots
+    release = slots.take(key)  # held until the response ends, however it ends
     return EventStream(
-        event_frames(reader, position, where), ping=PING_S, send_timeout=SEND_TIMEOUT_S
+        event_frames(reader, position, where),
+        ping=PING_S,
+        send_timeout=SEND_TIMEOUT_S,
+        on_close=release,
     )
 
 
 class EventStream(EventSourceResponse):
-    """An SSE response that disconnects a stuck client quietly (one log line)."""
+    """An SSE response that disconnects a stuck client quietly (one log line)
+    and gives back its follower slot when it ends."""
+
+    def __init__(self, *args: Any, on_close: Callable[[], None], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._on_close = on_close
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
         except SendTimeoutError:
             logger.warning("sse client too slow; disconnected", extra={"path": scope.get("path")})
+        finally:
+            self._on_close()
 
 
 def frame(event: StoredEvent) -> ServerSentEvent:
