@@ -4,12 +4,14 @@ status of DESIGN §3, whatever raised it."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from runplane.domain.api_keys import ApiKeyRejected
 from runplane.domain.errors import HTTP_STATUS, ErrorCode, StoreUnavailable
 
 logger = logging.getLogger(__name__)
@@ -50,12 +52,16 @@ wait before it tries again: a restarting database is back within seconds."""
 
 
 def error_response(
-    status: int, code: str, message: str, operation_id: str | None = None
+    status: int,
+    code: str,
+    message: str,
+    operation_id: str | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     detail: dict[str, str] = {"code": code, "message": message}
     if operation_id:
         detail["operation_id"] = operation_id
-    headers: dict[str, str] = {}
+    headers = dict(headers or {})
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
     if status == 503:
@@ -79,7 +85,12 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _CODE_BY_HTTP.get(exc.status_code, "internal" if exc.status_code >= 500 else "error")
-        return error_response(exc.status_code, code, str(exc.detail))
+        # Starlette's own headers stay: `Allow` on a 405 says which methods the path takes.
+        return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+
+    @app.exception_handler(ApiKeyRejected)
+    async def _rejected_key(_: Request, exc: ApiKeyRejected) -> JSONResponse:
+        return error_response(401, "unauthorized", str(exc))
 
     @app.exception_handler(StoreUnavailable)
     async def _unavailable(_: Request, exc: StoreUnavailable) -> JSONResponse:
