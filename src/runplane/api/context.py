@@ -43,3 +43,5 @@ class ApiContext:
     webhooks: WebhookService | None = None
     health: HealthSources | None = None
     wait_max_timeout_s: float = 300.0
+    metrics_token: str | None = None
+    """The bearer token `/metrics` takes besides an admin key (settings.metrics_token)."""

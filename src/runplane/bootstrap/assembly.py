@@ -156,6 +156,7 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
             webhooks=webhooks,
             health=health_sources,
             wait_max_timeout_s=settings.wait_max_timeout_s,
+            metrics_token=settings.metrics_token,
         )
         app = create_app(context)
         yield Runplane(settings, lifecycle, keys, app, client, database, workers, event_reader)
