@@ -9,6 +9,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from runplane import __version__
 from runplane.api.context import ApiContext
 from runplane.api.errors import install_error_handlers
+from runplane.api.openapi import install_openapi
 from runplane.api.routes import (
     events,
     health,
@@ -58,6 +59,7 @@ def create_app(context: ApiContext) -> FastAPI:
     )
     app.state.context = context
     install_error_handlers(app)
+    install_openapi(app)
     app.include_router(runtimes.router)
     app.include_router(health.router)
     app.include_router(operations.router)

@@ -11,6 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from runplane.api.routing import allowed_methods
 from runplane.domain.api_keys import ApiKeyRejected
 from runplane.domain.errors import HTTP_STATUS, ErrorCode, StoreUnavailable
 
@@ -83,10 +84,13 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(400, "invalid_request", problems or "invalid request")
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _CODE_BY_HTTP.get(exc.status_code, "internal" if exc.status_code >= 500 else "error")
-        # Starlette's own headers stay: `Allow` on a 405 says which methods the path takes.
-        return error_response(exc.status_code, code, str(exc.detail), headers=exc.headers)
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # `Allow`: every method the path takes (RFC 9110)
+            methods = allowed_methods(request.app.routes, request.url.path)
+            headers["Allow"] = ", ".join(methods) or headers.get("Allow", "")
+        return error_response(exc.status_code, code, str(exc.detail), headers=headers)
 
     @app.exception_handler(ApiKeyRejected)
     async def _rejected_key(_: Request, exc: ApiKeyRejected) -> JSONResponse:

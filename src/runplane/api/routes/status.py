@@ -17,6 +17,7 @@ from pydantic import BaseModel
 
 from runplane.api.auth import Context, current_key
 from runplane.api.errors import ApiError
+from runplane.api.openapi import SECURITY_SCHEME
 from runplane.api.schemas.errors import ErrorBody
 
 logger = logging.getLogger(__name__)
@@ -77,6 +78,7 @@ _METRICS_RESPONSES: dict[int | str, dict[str, object]] = {
     200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}},
     401: {"model": ErrorBody, "description": "no key, or not the metrics token"},
     403: {"model": ErrorBody, "description": "a team key"},
+    503: {"model": ErrorBody, "description": "the database cannot check the key"},
 }
 
 
@@ -85,6 +87,7 @@ _METRICS_RESPONSES: dict[int | str, dict[str, object]] = {
     response_class=Response,
     responses=_METRICS_RESPONSES,
     dependencies=[Depends(metrics_reader)],
+    openapi_extra={"security": [{SECURITY_SCHEME: []}]},
 )
 async def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
