@@ -12,6 +12,7 @@ document does not name fails `make test`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -89,7 +90,62 @@ def truthful(schema: dict[str, Any], routes: Sequence[Any]) -> dict[str, Any]:
             operation = schema["paths"].get(view.path_format, {}).get(method.lower())
             if operation is not None:
                 _document(operation, view.path_format, method, view.dependant)
+    _link_created_resources(schema)
+    _add_examples(schema)
     return schema
+
+
+REQUEST_EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
+    ("/v1/runtimes", "post"): {
+        "runtime_id": "demo",
+        "spec": {"command": ["sleep", "30"], "stop_timeout_s": 5},
+        "start": True,
+    },
+    ("/v1/keys", "post"): {"team_id": "alpha", "name": "ci", "expires_in_s": 2_592_000},
+}
+"""A working body for the creates whose schema cannot say what a valid spec is."""
+
+
+def _add_examples(schema: dict[str, Any]) -> None:
+    for (path, method), example in REQUEST_EXAMPLES.items():
+        body = schema["paths"].get(path, {}).get(method, {}).get("requestBody", {})
+        media = body.get("content", {}).get("application/json")
+        if media is not None:
+            media["example"] = example
+
+
+def _link_created_resources(schema: dict[str, Any]) -> None:
+    """OpenAPI links from each create (`POST /v1/x` answering 201) to the calls on
+    what it made (`/v1/x/{x_id}/...`): clients and Schemathesis' stateful phase
+    follow them from a created runtime, webhook or key to its own calls."""
+    paths: dict[str, Any] = schema["paths"]
+    for collection, item in paths.items():
+        created = item.get("post", {}).get("responses", {}).get("201")
+        if created is None:
+            continue
+        fields = _body_fields(schema, created)
+        links: dict[str, Any] = {}
+        for path, operations in paths.items():
+            if not path.startswith(collection + "/{"):
+                continue
+            name = path.removeprefix(collection + "/{").partition("}")[0]
+            field = name if name in fields else "id" if "id" in fields else None
+            for method in operations if field else ():
+                pointer = path.replace("~", "~0").replace("/", "~1")
+                links[re.sub(r"\W+", "_", f"{method}{path}").strip("_")] = {
+                    "operationRef": f"#/paths/{pointer}/{method}",
+                    "parameters": {name: f"$response.body#/{field}"},
+                }
+        if links:
+            created["links"] = links
+
+
+def _body_fields(schema: dict[str, Any], response: dict[str, Any]) -> set[str]:
+    ref = response.get("content", {}).get("application/json", {}).get("schema", {}).get("$ref")
+    if not isinstance(ref, str):
+        return set()
+    body = schema["components"]["schemas"].get(ref.rpartition("/")[2], {})
+    return set(body.get("properties", {}))
 
 
 def _add_error_body(schemas: dict[str, Any]) -> None:
@@ -115,12 +171,30 @@ def _document(operation: dict[str, Any], path: str, method: str, dependant: Depe
             response = responses.setdefault(str(code), {"description": description})
             if response.get("description") in (None, "", "Additional Response"):
                 response["description"] = description
+    _document_replay(operation)
     if current_key in calls or path.startswith("/v1/"):
         operation["security"] = [{SECURITY_SCHEME: []}]
     for status, response in responses.items():
         if status.isdigit() and int(status) >= 400:
             _as_error(int(status), response)
     operation["responses"] = dict(sorted(responses.items()))
+
+
+def _document_replay(operation: dict[str, Any]) -> None:
+    """A create that takes an Idempotency-Key answers a repeat 200, not 201."""
+    headers = {p.get("name") for p in operation.get("parameters", []) if p.get("in") == "header"}
+    created = operation["responses"].get("201")
+    if "Idempotency-Key" in headers and created is not None:
+        operation["responses"].setdefault(
+            "200",
+            {
+                "description": "a repeat of an Idempotency-Key: the first result again",
+                "content": created.get("content", {}),
+                "headers": {
+                    "Idempotent-Replayed": {"schema": {"type": "string", "enum": ["true"]}}
+                },
+            },
+        )
 
 
 def _as_error(code: int, response: dict[str, Any]) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StrictBool
 
 from runplane.domain.api_keys import ApiKey, KeyState
 from runplane.services.api_keys import MAX_KEY_LIFETIME
@@ -17,7 +17,7 @@ class CreateKeyBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     team_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_-]{1,64}$")
-    admin: bool = False
+    admin: StrictBool = False
     name: str = Field(default="", max_length=128)
     expires_in_s: int | None = Field(
         default=None, ge=1, le=MAX_EXPIRES_IN_S, description="the key expires this long from now"

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from runplane.api.schemas.errors import ErrorBody as ErrorBody
 from runplane.domain.records import OperationEntry, RuntimeRecord
@@ -19,7 +19,7 @@ class CreateRuntimeBody(BaseModel):
     team_id: str | None = Field(default=None, max_length=128)
     driver: str | None = Field(default=None, max_length=64)
     spec: dict[str, Any]
-    start: bool = True
+    start: StrictBool = True  # `0` or "yes" is a 400, not a guess
 
 
 class OperationBody(BaseModel):
