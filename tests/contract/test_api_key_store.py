@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, timedelta
 
 import pytest
@@ -102,6 +103,17 @@ class ApiKeyStoreContract:
         assert (await stores.api_keys.revoke("k-admin", later)).outcome is RevokeOutcome.REVOKED
         last = await stores.api_keys.revoke("k-new", later)
         assert last.outcome is RevokeOutcome.LAST_ADMIN_KEY
+
+    async def test_two_revocations_racing_leave_one_admin_key(self, stores: Stores) -> None:
+        for key_id in ("k-a", "k-b"):
+            await stores.api_keys.add(make_key(key_id, team_id=None, admin=True))
+        first, second = await asyncio.gather(
+            stores.api_keys.revoke("k-a", T0), stores.api_keys.revoke("k-b", T0)
+        )
+        outcomes = sorted([first.outcome, second.outcome])
+        assert outcomes == sorted([RevokeOutcome.REVOKED, RevokeOutcome.LAST_ADMIN_KEY])
+        page = await stores.api_keys.list()
+        assert [k.state(T0) for k in page.keys].count(KeyState.ACTIVE) == 1
 
 
 class TestInMemoryApiKeyStore(InMemoryBackend, ApiKeyStoreContract):

@@ -54,6 +54,7 @@ class SqlApiKeyStore:
 
     async def revoke(self, key_id: str, at: datetime) -> Revocation:
         async with self._database.writing() as connection:
+            admins = await _lock_admin_keys(connection)
             query = select(api_keys).where(api_keys.c.key_id == key_id).with_for_update()
             row = (await connection.execute(query)).mappings().first()
             if row is None:
@@ -61,7 +62,8 @@ class SqlApiKeyStore:
             key = ApiKey(**row)
             if key.revoked_at is not None:
                 return Revocation(RevokeOutcome.ALREADY_REVOKED, key)
-            if key.admin and not await _another_active_admin(connection, key_id, at):
+            others = (a for a in admins if a.key_id != key_id)
+            if key.admin and not any(a.state(at) is KeyState.ACTIVE for a in others):
                 return Revocation(RevokeOutcome.LAST_ADMIN_KEY, key)
             await connection.execute(
                 update(api_keys).where(api_keys.c.key_id == key_id).values(revoked_at=at)
@@ -74,11 +76,15 @@ class SqlApiKeyStore:
         return int(total or 0)
 
 
-async def _another_active_admin(connection: AsyncConnection, key_id: str, at: datetime) -> bool:
-    """Every admin row is locked (Postgres; SQLite has one writer at a time), so two
-    revocations racing for the last two admin keys cannot both pass this check."""
-    query = select(api_keys).where(api_keys.c.admin.is_(True)).with_for_update()
-    rows = (await connection.execute(query)).mappings().all()
-    return any(
-        ApiKey(**row).state(at) is KeyState.ACTIVE for row in rows if row["key_id"] != key_id
+async def _lock_admin_keys(connection: AsyncConnection) -> list[ApiKey]:
+    """Every admin row, locked in key_id order before anything else (Postgres;
+    SQLite has one writer at a time): two revocations racing for the last two
+    admin keys cannot both pass the check, and, taking their locks in one
+    order, cannot deadlock."""
+    query = (
+        select(api_keys)
+        .where(api_keys.c.admin.is_(True))
+        .order_by(api_keys.c.key_id)
+        .with_for_update()
     )
+    return [ApiKey(**row) for row in (await connection.execute(query)).mappings().all()]
