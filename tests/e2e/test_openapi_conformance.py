@@ -12,6 +12,9 @@ Left out, and why:
 - `positive_data_acceptance`: a schema-valid request may still be invalid by
   rules the schema cannot state (a spec's `command` for the process driver, an
   expiry in the past); those answer 400 `invalid_request`, as documented.
+- `use_after_free`: `DELETE /v1/runtimes/{id}` is the `remove` operation; the
+  record stays, in status `removed`, and may be started again (DESIGN §2), so
+  a GET after it answers 200 by design.
 - `/v1/events/stream`: an SSE stream never ends by itself, so no request to it
   completes; `tests/integration/test_events_sse.py` covers it.
 """
@@ -62,7 +65,7 @@ def schemathesis(
             "--checks",
             "all",
             "--exclude-checks",
-            "positive_data_acceptance",
+            "positive_data_acceptance,use_after_free",
             "--exclude-path",
             "/v1/events/stream",
             "--max-examples",
