@@ -84,6 +84,7 @@ def schemathesis(
         text=True,
         timeout=RUN_TIMEOUT_S,
         env=os.environ | {"NO_COLOR": "1", "COLUMNS": "160"},
+        cwd=report.parent,  # its `.schemathesis/` cache of past crashes stays out of the tree
     )
 
 
