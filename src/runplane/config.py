@@ -61,6 +61,13 @@ class Settings(BaseSettings):
     restart_backoff_cap_s: float = Field(default=60.0, gt=0)
     health_events_stream_max_len: int | None = Field(default=1_000_000, ge=1)
 
+    metrics_token: str | None = Field(default=None, min_length=16)
+    """`/metrics` answers `Authorization: Bearer <metrics_token>` (or an admin key);
+    unset, it needs an admin key."""
+    metrics_port: int | None = Field(default=None, ge=1, le=65535)
+    """A listener of its own, on `host`, serving `/metrics` without a key: for a
+    scraper on a network the API's clients cannot reach. Unset: no such listener."""
+
     webhook_allow_private: bool = False
     webhook_retry_schedule_s: str = "5,300,1800,7200,18000,36000,36000"
 

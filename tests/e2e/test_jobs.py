@@ -11,7 +11,6 @@ import uuid
 from collections import Counter
 from pathlib import Path
 
-import httpx
 import redis
 
 from tests.e2e.conftest import remove_everything
@@ -145,7 +144,8 @@ def test_a_thousand_stop_jobs_and_twenty_malformed_entries(
     for stream in ("runtime:stop_jobs", "runtime:start_jobs", "runtime:patch_jobs"):
         assert pending(redis_url, stream) == 0
     assert all(effective_stops(serve, rid) == 1 for rid in ids[:10])
-    metrics = httpx.get(f"{serve.url}/metrics").text  # 1000 jobs + 12 malformed entries
+    with serve.client() as http:  # /metrics takes an admin key
+        metrics = http.get("/metrics").text  # 1000 jobs + 12 malformed entries
     assert metric(metrics, "runplane_stream_consumed_total", "runtime:stop_jobs") == 1012
     assert metric(metrics, "runplane_stream_acknowledged_total", "runtime:stop_jobs") == 1012
     assert metric(metrics, "runplane_stream_dead_lettered_total", "runtime:stop_jobs") == 0

@@ -243,7 +243,7 @@ async def test_health_readiness_and_openapi(api: Api) -> None:
     assert ready.json()["checks"] == {"fake": "ok"}
     spec = (await api.http.get("/openapi.json")).json()
     assert "/v1/runtimes/{runtime_id}/stop" in spec["paths"]
-    assert (await api.http.get("/metrics")).status_code == 200
+    assert (await api.http.get("/metrics", headers=await api.key())).status_code == 200
 
 
 async def test_a_request_id_is_echoed_and_stored_as_the_operation_source_ref(api: Api) -> None:

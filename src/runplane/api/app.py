@@ -12,6 +12,7 @@ from runplane.api.concurrency import KeySlots, SharedReads
 from runplane.api.context import ApiContext
 from runplane.api.errors import error_response, install_error_handlers
 from runplane.api.limits import Outage, RateLimited, RequestLimitsMiddleware
+from runplane.api.openapi import install_openapi
 from runplane.api.routes import (
     events,
     health,
@@ -82,6 +83,7 @@ def create_app(context: ApiContext) -> FastAPI:
     app.state.wait_reads = SharedReads[RuntimeRecord | None](WAIT_POLL_S)
     install_error_handlers(app)
     app.add_exception_handler(RateLimited, _rate_limited)  # type: ignore[arg-type]
+    install_openapi(app)
     app.include_router(runtimes.router)
     app.include_router(health.router)
     app.include_router(operations.router)

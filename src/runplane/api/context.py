@@ -51,3 +51,5 @@ class ApiContext:
     limits: ApiLimits = field(default_factory=ApiLimits)
     rate_limiter: RateLimiter | None = None
     """Per-key budgets shared by every instance; None: no rate limit."""
+    metrics_token: str | None = None
+    """The bearer token `/metrics` takes besides an admin key (settings.metrics_token)."""

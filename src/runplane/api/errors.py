@@ -4,12 +4,15 @@ status of DESIGN §3, whatever raised it."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from runplane.api.routing import allowed_methods
+from runplane.domain.api_keys import ApiKeyRejected
 from runplane.domain.errors import HTTP_STATUS, ErrorCode, StoreUnavailable
 
 logger = logging.getLogger(__name__)
@@ -50,12 +53,16 @@ wait before it tries again: a restarting database is back within seconds."""
 
 
 def error_response(
-    status: int, code: str, message: str, operation_id: str | None = None
+    status: int,
+    code: str,
+    message: str,
+    operation_id: str | None = None,
+    headers: Mapping[str, str] | None = None,
 ) -> JSONResponse:
     detail: dict[str, str] = {"code": code, "message": message}
     if operation_id:
         detail["operation_id"] = operation_id
-    headers: dict[str, str] = {}
+    headers = dict(headers or {})
     if status == 401:
         headers["WWW-Authenticate"] = "Bearer"
     if status == 503:
@@ -77,9 +84,17 @@ def install_error_handlers(app: FastAPI) -> None:
         return error_response(400, "invalid_request", problems or "invalid request")
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = _CODE_BY_HTTP.get(exc.status_code, "internal" if exc.status_code >= 500 else "error")
-        return error_response(exc.status_code, code, str(exc.detail))
+        headers = dict(exc.headers or {})
+        if exc.status_code == 405:  # `Allow`: every method the path takes (RFC 9110)
+            methods = allowed_methods(request.app.routes, request.url.path)
+            headers["Allow"] = ", ".join(methods) or headers.get("Allow", "")
+        return error_response(exc.status_code, code, str(exc.detail), headers=headers)
+
+    @app.exception_handler(ApiKeyRejected)
+    async def _rejected_key(_: Request, exc: ApiKeyRejected) -> JSONResponse:
+        return error_response(401, "unauthorized", str(exc))
 
     @app.exception_handler(StoreUnavailable)
     async def _unavailable(_: Request, exc: StoreUnavailable) -> JSONResponse:

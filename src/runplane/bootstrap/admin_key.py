@@ -6,6 +6,7 @@ import logging
 import os
 from pathlib import Path
 
+from runplane.domain.api_keys import ApiKeyRejected
 from runplane.services.api_keys import ApiKeys
 
 logger = logging.getLogger(__name__)
@@ -13,10 +14,14 @@ logger = logging.getLogger(__name__)
 
 async def ensure_admin_key(keys: ApiKeys, path: Path) -> None:
     """On first start, write an admin key to `<data dir>/admin.key` (mode 0600);
-    write a new one if the stored key no longer opens this database."""
+    write a new one if the stored key no longer opens this database (unknown,
+    revoked or expired): restarting serve is the way back from a lock-out."""
     stored = _read_key(path)
-    if stored and await keys.authenticate(stored) is not None:
-        return
+    try:
+        if stored and await keys.authenticate(stored) is not None:
+            return
+    except ApiKeyRejected:  # revoked or expired: the file must open the API again
+        logger.warning("the admin key file holds a revoked or expired key: writing a new one")
     _, plaintext = await keys.issue(team_id=None, admin=True, name="bootstrap admin")
     _write_key(path, plaintext)
     logger.info("admin key written", extra={"path": str(path)})

@@ -180,6 +180,7 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
             policies=policies,
             limits=api_limits(settings),
             rate_limiter=RedisRateLimiter(client),
+            metrics_token=settings.metrics_token,
         )
         app = create_app(context)
         yield Runplane(settings, lifecycle, keys, app, client, database, workers, event_reader)

@@ -9,6 +9,7 @@ import signal
 from collections.abc import Iterator
 
 import uvicorn
+from prometheus_client import make_asgi_app
 from starlette.types import ASGIApp
 
 from runplane.bootstrap.assembly import assemble
@@ -64,20 +65,36 @@ def uvicorn_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
 async def _serve(settings: Settings) -> None:
     async with assemble(settings) as system:
         config = uvicorn_config(system.app, settings)
-        server = _Server(config)
+        servers = [_Server(config), *_metrics_listener(settings)]
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, _request_exit, server, system.event_reader)
+            loop.add_signal_handler(sig, _request_exit, servers, system.event_reader)
         logger.info("runplane serving", extra={"url": settings.base_url})
         system.workers.start()
         try:
-            await server.serve()
+            await asyncio.gather(*(server.serve() for server in servers))
         finally:
             # Drain: consumers finish and acknowledge what they hold, then close.
             await system.workers.stop()
     logger.info("runplane stopped")
 
 
-def _request_exit(server: uvicorn.Server, event_reader: EventFanout) -> None:
-    server.should_exit = True
+def _metrics_listener(settings: Settings) -> list[_Server]:
+    """`/metrics` alone, without a key, on `metrics_port` (same host as the API)."""
+    if settings.metrics_port is None:
+        return []
+    config = uvicorn.Config(
+        make_asgi_app(),
+        host=settings.host,
+        port=settings.metrics_port,
+        log_config=None,
+        log_level="warning",
+        lifespan="off",
+    )
+    return [_Server(config)]
+
+
+def _request_exit(servers: list[_Server], event_reader: EventFanout) -> None:
+    for server in servers:
+        server.should_exit = True
     event_reader.close()  # open SSE streams would keep uvicorn waiting: end them

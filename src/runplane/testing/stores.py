@@ -1,4 +1,5 @@
-"""Dict-backed fakes of RuntimeStore, OperationLog and ApiKeyStore.
+"""Dict-backed fakes of RuntimeStore and OperationLog (ApiKeyStore's is in
+`testing/api_keys.py`, re-exported here).
 
 Same semantics as the SQL stores (the contract tests run against both): the
 transition gate, CAS conflicts, job_ids unique per team, keyset pagination,
@@ -13,12 +14,12 @@ from dataclasses import fields, replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from runplane.domain.api_keys import ApiKey
 from runplane.domain.errors import CasConflict, DuplicateJobId, RuntimeAlreadyExists
 from runplane.domain.lifecycle_events import LifecycleEvent, OutboxEvent
 from runplane.domain.records import OperationEntry, RuntimeRecord, StatusChange, apply_change
 from runplane.domain.statuses import Status, require_transition
 from runplane.ports.lifecycle import RuntimePage
+from runplane.testing.api_keys import InMemoryApiKeyStore as InMemoryApiKeyStore
 
 if TYPE_CHECKING:
     from _typeshed import DataclassInstance
@@ -191,21 +192,3 @@ class InMemoryRuntimeStore:
             self._log.add(entry)
         self._log.outbox.add(events)
         return _stored(updated)
-
-
-class InMemoryApiKeyStore:
-    def __init__(self) -> None:
-        self._keys: dict[str, ApiKey] = {}
-
-    async def add(self, key: ApiKey) -> None:
-        """Raises ValueError when the key's id or hash is already stored."""
-        if key.key_id in self._keys or await self.find_by_hash(key.key_hash) is not None:
-            raise ValueError(f"api key {key.key_id!r} (or its hash) already exists")
-        self._keys[key.key_id] = _stored(key)
-
-    async def find_by_hash(self, key_hash: str) -> ApiKey | None:
-        found = (key for key in self._keys.values() if key.key_hash == key_hash)
-        return next(found, None)
-
-    async def count(self) -> int:
-        return len(self._keys)

@@ -134,6 +134,8 @@ api_keys = Table(
     Column("admin", Boolean, nullable=False),
     Column("name", Text, nullable=False),
     Column("created_at", UtcDateTime, nullable=False),
+    Column("expires_at", UtcDateTime),
+    Column("revoked_at", UtcDateTime),
 )
 
 outbox = Table(

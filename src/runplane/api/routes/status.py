@@ -1,18 +1,35 @@
-"""Liveness, readiness and metrics: what an orchestrator and Prometheus read."""
+"""Liveness, readiness and metrics: what an orchestrator and Prometheus read.
+
+`/healthz` and `/readyz` are open and say nothing of any tenant (a failed check
+names the component and the kind of fault, never its message, which could carry
+an address). `/metrics` takes the `metrics_token` setting or an admin key."""
 
 from __future__ import annotations
 
 import asyncio
+import hmac
+import logging
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Depends, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from pydantic import BaseModel
 
-from runplane.api.auth import Context
+from runplane.api.auth import Context, current_key
+from runplane.api.errors import ApiError
+from runplane.api.openapi import SECURITY_SCHEME
+from runplane.api.schemas.errors import ErrorBody
+
+logger = logging.getLogger(__name__)
 
 router = APIRouter(tags=["status"])
 
 _READY_TIMEOUT_S = 2.0
+
+
+class Readiness(BaseModel):
+    status: str
+    checks: dict[str, str]
 
 
 @router.get("/healthz")
@@ -20,7 +37,11 @@ async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/readyz")
+@router.get(
+    "/readyz",
+    response_model=Readiness,
+    responses={503: {"model": Readiness, "description": "a component is not usable"}},
+)
 async def readyz(ctx: Context) -> JSONResponse:
     checks: dict[str, str] = {}
     for name, check in ctx.readiness.items():
@@ -28,7 +49,8 @@ async def readyz(ctx: Context) -> JSONResponse:
             await asyncio.wait_for(check(), _READY_TIMEOUT_S)
             checks[name] = "ok"
         except Exception as exc:
-            checks[name] = f"failed: {type(exc).__name__}: {exc}"
+            logger.warning("readiness check failed", extra={"check": name}, exc_info=True)
+            checks[name] = f"failed: {type(exc).__name__}"
     ready = all(value == "ok" for value in checks.values())
     return JSONResponse(
         {"status": "ready" if ready else "unavailable", "checks": checks},
@@ -36,6 +58,36 @@ async def readyz(ctx: Context) -> JSONResponse:
     )
 
 
-@router.get("/metrics")
+async def metrics_reader(request: Request, ctx: Context) -> None:
+    """The metrics token, else an admin key: per-team counts are not for a team."""
+    scheme, _, token = request.headers.get("authorization", "").partition(" ")
+    token = token.strip()
+    expected = ctx.metrics_token
+    if expected and scheme.lower() == "bearer" and _same(token, expected):
+        return
+    key = await current_key(request)
+    if not key.admin:
+        raise ApiError("forbidden", "/metrics needs the metrics token or an admin key", status=403)
+
+
+def _same(token: str, expected: str) -> bool:
+    return hmac.compare_digest(token.encode(), expected.encode())
+
+
+_METRICS_RESPONSES: dict[int | str, dict[str, object]] = {
+    200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}}},
+    401: {"model": ErrorBody, "description": "no key, or not the metrics token"},
+    403: {"model": ErrorBody, "description": "a team key"},
+    503: {"model": ErrorBody, "description": "the database cannot check the key"},
+}
+
+
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses=_METRICS_RESPONSES,
+    dependencies=[Depends(metrics_reader)],
+    openapi_extra={"security": [{SECURITY_SCHEME: []}]},
+)
 async def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from runplane.api.schemas.errors import ErrorBody as ErrorBody
 from runplane.domain.records import OperationEntry, RuntimeRecord
 from runplane.domain.results import OperationResult
 
@@ -18,7 +19,7 @@ class CreateRuntimeBody(BaseModel):
     team_id: str | None = Field(default=None, max_length=128)
     driver: str | None = Field(default=None, max_length=64)
     spec: dict[str, Any]
-    start: bool = True
+    start: StrictBool = True  # `0` or "yes" is a 400, not a guess
 
 
 class OperationBody(BaseModel):
@@ -26,14 +27,6 @@ class OperationBody(BaseModel):
 
     reason: str | None = Field(default=None, max_length=64)
     spec: dict[str, Any] | None = None
-
-
-class CreateKeyBody(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    team_id: str | None = Field(default=None, max_length=128)
-    admin: bool = False
-    name: str = Field(default="", max_length=128)
 
 
 class RuntimeOut(BaseModel):
@@ -143,23 +136,3 @@ class OperationEntryOut(BaseModel):
 
 class OperationListOut(BaseModel):
     operations: list[OperationEntryOut]
-
-
-class KeyOut(BaseModel):
-    key_id: str
-    team_id: str | None
-    admin: bool
-    name: str
-    created_at: datetime
-    key: str | None = None
-    """The plaintext key: present only in the answer that created it."""
-
-
-class ErrorDetail(BaseModel):
-    code: str
-    message: str
-    operation_id: str | None = None
-
-
-class ErrorBody(BaseModel):
-    error: ErrorDetail

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from runplane.domain.webhooks.model import Attempt, Delivery, DeliveryLog, Webhook
 
@@ -16,7 +16,7 @@ class CreateWebhookBody(BaseModel):
     event_types: list[str] = Field(
         default_factory=list, description="empty: every subscribable event type"
     )
-    enabled: bool = True
+    enabled: StrictBool = True
     team_id: str | None = Field(
         default=None,
         max_length=128,
@@ -29,7 +29,7 @@ class UpdateWebhookBody(BaseModel):
 
     url: str | None = Field(default=None, min_length=1, max_length=2048)
     event_types: list[str] | None = None
-    enabled: bool | None = None
+    enabled: StrictBool | None = None
 
 
 class WebhookOut(BaseModel):
