@@ -27,6 +27,7 @@ from runplane.adapters.system import SecretTokenGenerator, SystemClock
 from runplane.api.app import create_app
 from runplane.api.context import ApiContext
 from runplane.bootstrap.admin_key import ensure_admin_key
+from runplane.bootstrap.data_dir import secure_data_dir
 from runplane.bootstrap.health import build_health
 from runplane.bootstrap.infrastructure import (
     adopt_runtimes,
@@ -70,7 +71,7 @@ class Runplane:
 @contextlib.asynccontextmanager
 async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
     """Open every adapter, yield the system, close everything on the way out."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    secure_data_dir(settings.data_dir)
     async with contextlib.AsyncExitStack() as stack:
         client, stream_client = await open_redis(stack, settings)
         # Closed before the client (LIFO). Bytes client: a non-UTF-8 entry is skipped.
