@@ -97,17 +97,22 @@ async def test_a_runtime_runs_as_nobody_clean_in_its_own_dir_and_cannot_read_the
 
 
 async def test_the_spec_env_and_a_relative_cwd_inside_the_work_dir_are_used(
-    driver: ProcessDriver, data_dir: Path, work: Path, sandbox: RuntimeSandbox
+    driver: ProcessDriver, data_dir: Path, work: Path
 ) -> None:
-    (sandbox.prepare("rel") / "app").mkdir()
-    os.chown(work / "rel" / "app", NOBODY_UID, -1)
-    spec = {"command": hostile_command(data_dir / "admin.key"), "cwd": "app", "env": {"A": "1"}}
+    spec = {
+        "command": hostile_command(data_dir / "admin.key"),
+        "cwd": "app/data",
+        "env": {"A": "1"},
+    }
     started = await driver.start("rel", spec)
 
     report = await read_report(driver, started.container_id)
 
-    assert report["cwd"] == str(work / "rel" / "app")
+    assert report["cwd"] == str(work / "rel" / "app" / "data")
     assert "A" in report["env"]
+    # Created at start, as the runtime user's.
+    assert os.stat(work / "rel" / "app").st_uid == NOBODY_UID
+    assert os.stat(work / "rel" / "app" / "data").st_uid == NOBODY_UID
 
 
 async def test_a_symlink_out_of_the_work_dir_is_refused_as_cwd(

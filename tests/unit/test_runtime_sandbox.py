@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from runplane.adapters.drivers import process_user
 from runplane.adapters.drivers.process_spec import validate_process_spec
 from runplane.adapters.drivers.process_user import (
     RuntimeSandbox,
@@ -104,3 +105,18 @@ def test_the_work_dir_defaults_beside_the_data_dir(tmp_path: Path) -> None:
     chosen = Settings(data_dir=tmp_path / "data", work_dir=tmp_path / "w")
     assert chosen.resolved_work_dir == tmp_path / "w"
     assert Settings().runtime_user == "nobody"
+
+
+def test_without_root_runtimes_run_as_runplanes_user_and_another_name_is_warned_once(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(os, "geteuid", lambda: 4321)
+    monkeypatch.setattr(os, "getegid", lambda: 4321)
+    monkeypatch.setattr(process_user, "_warned", set())
+
+    users = [resolve_runtime_user("someone-else") for _ in range(3)]
+
+    assert {(u.uid, u.gid, u.switch) for u in users} == {(4321, 4321, False)}
+    warnings = [r for r in caplog.records if "cannot switch users" in r.getMessage()]
+    assert len(warnings) == 1
+    assert process_user.runtimes_run_as_root("root") is False

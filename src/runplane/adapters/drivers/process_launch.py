@@ -58,7 +58,7 @@ def prepare_launch(
     runs with (the sandbox's, nothing of runplane's)."""
     containers.mkdir(mode=0o700, parents=True, exist_ok=True)
     sandbox.prepare(runtime_id)
-    cwd = sandbox.cwd(runtime_id, spec.get("cwd"))
+    cwd = sandbox.cwd(runtime_id, spec.get("cwd"), create=True)
     launch_dir = containers / f"{LAUNCH_PREFIX}{secrets.token_hex(8)}"
     launch_dir.mkdir(mode=0o700)
     meta = {

@@ -7,7 +7,8 @@ environment: the runtime sandbox.
 - Working directory: `<work root>/<runtime_id>`, mode 0700, owned by that user.
   The work root sits outside the data dir, which is 0700: the runtime user
   could not enter it. A relative spec `cwd` is resolved inside the work dir
-  and may not leave it (symlinks included); an absolute one is taken as given.
+  and may not leave it (symlinks included), and created at start if missing;
+  an absolute one is taken as given.
 - Environment: a fixed minimal one plus the spec's `env`; nothing of runplane's.
 """
 
@@ -104,10 +105,26 @@ class RuntimeSandbox:
             os.chown(path, self.user.uid, self.user.gid, follow_symlinks=False)
         return path
 
-    def cwd(self, runtime_id: str, spec_cwd: str | None) -> str:
+    def cwd(self, runtime_id: str, spec_cwd: str | None, *, create: bool = False) -> str:
         """The runtime's working directory: its work dir, a relative `spec_cwd`
-        inside it, or an absolute `spec_cwd` as given."""
-        return resolve_cwd(self.work_dir(runtime_id), spec_cwd)
+        inside it (created, the runtime user's, when `create`), or an absolute
+        `spec_cwd` as given."""
+        path = resolve_cwd(self.work_dir(runtime_id), spec_cwd)
+        if create and spec_cwd and not os.path.isabs(spec_cwd):
+            self._make_inside(path)
+        return path
+
+    def _make_inside(self, path: str) -> None:
+        """Create the folders of `path` (already resolved inside a work dir)
+        that are missing, as Docker does a WORKDIR."""
+        missing = []
+        while not os.path.lexists(path):
+            missing.append(path)
+            path = os.path.dirname(path)
+        for folder in reversed(missing):
+            os.mkdir(folder, WORK_DIR_MODE)
+            if self.user.switch:
+                os.chown(folder, self.user.uid, self.user.gid, follow_symlinks=False)
 
     def env(self, runtime_id: str, spec_env: dict[str, str]) -> dict[str, str]:
         return clean_env(self.user.name, self.work_dir(runtime_id), spec_env)
