@@ -80,9 +80,9 @@ class NetworkProber:
             user = sandbox.user if sandbox else resolve_runtime_user("")
             env = clean_env(user.name, Path(cwd), target.env)
         else:
-            # Blocking, but a mkdir/chown at most: the runtime's dir exists
-            # already when it runs under the process driver.
-            await asyncio.to_thread(sandbox.prepare, target.runtime_id)
+            # The process driver made it at start; a docker runtime's is made here.
+            if not sandbox.work_dir(target.runtime_id).is_dir():
+                await asyncio.to_thread(sandbox.prepare, target.runtime_id)
             cwd = sandbox.cwd(target.runtime_id, target.cwd)
             env = sandbox.env(target.runtime_id, target.env)
         credentials = sandbox.credentials() if sandbox else {}
