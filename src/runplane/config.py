@@ -8,6 +8,7 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from runplane.adapters.drivers.process_user import runtimes_run_as_root
 from runplane.adapters.redis.names import JOB_GROUP
 from runplane.logs import LogFormat
 
@@ -68,6 +69,17 @@ class Settings(BaseSettings):
     """A listener of its own, on `host`, serving `/metrics` without a key: for a
     scraper on a network the API's clients cannot reach. Unset: no such listener."""
 
+    runtime_user: str = "nobody"
+    """The user process runtimes and exec probes run as when runplane runs as
+    root (supplementary groups dropped). "" means runplane's own user
+    (development, tests). A runplane that is not root cannot switch users:
+    runtimes run as its own user, and a name other than that is warned about."""
+    work_dir: Path | None = None
+    """Where each process runtime gets its working directory, `<work_dir>/<id>`
+    (0700, owned by the runtime user); the root is 0711. Default: beside the
+    data dir, `<data_dir>-work`, since the data dir (0700) is closed to the
+    runtime user."""
+
     webhook_allow_private: bool = False
     webhook_retry_schedule_s: str = "5,300,1800,7200,18000,36000,36000"
 
@@ -98,6 +110,19 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite+aiosqlite:///{(self.data_dir / 'runplane.db').resolve()}"
+
+    @property
+    def resolved_work_dir(self) -> Path:
+        if self.work_dir is not None:
+            return self.work_dir.resolve()
+        data_dir = self.data_dir.resolve()
+        return data_dir.with_name(f"{data_dir.name}-work")
+
+    @property
+    def runtimes_run_as_root(self) -> bool:
+        """Whether process runtimes (and exec probes) would run as uid 0: runplane
+        is root and `runtime_user` is "" or names root."""
+        return runtimes_run_as_root(self.runtime_user)
 
     @property
     def consumer_name(self) -> str:

@@ -260,15 +260,16 @@ async def test_log_holds_stdout_and_stderr(driver: ProcessDriver) -> None:
     assert driver.log_path(started.container_id).parent.name == started.container_id
 
 
-async def test_env_is_merged_over_the_parent_and_cwd_is_used(
+async def test_the_env_is_clean_plus_the_specs_and_cwd_is_used(
     driver: ProcessDriver, tmp_path: Path
 ) -> None:
-    code = "import os; print(os.environ['RP_X'], 'PATH' in os.environ, os.getcwd(), flush=True)"
+    code = "import os; print(os.environ['RP_X'], sorted(os.environ), os.getcwd(), flush=True)"
     started = await driver.start("r", python(code, env={"RP_X": "hello"}, cwd=str(tmp_path)))
 
     log = await wait_for_log(driver, started.container_id, "hello")
 
-    assert log.split() == ["hello", "True", str(tmp_path)]
+    names = ["HOME", "LANG", "LOGNAME", "PATH", "RP_X", "USER"]
+    assert log.split("\n")[0] == f"hello {names} {tmp_path}"
 
 
 async def test_a_missing_program_is_a_driver_error(driver: ProcessDriver) -> None:

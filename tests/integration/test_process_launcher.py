@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import os
 import secrets
 import signal
@@ -68,6 +69,9 @@ def wait_exited(process: psutil.Process) -> None:
 
 @pytest.fixture
 async def driver(tmp_path: Path) -> AsyncIterator[ProcessDriver]:
+    # Earlier tests' drivers, never closed, end their launchers when collected:
+    # collect now, so the launchers counted here are this test's alone.
+    gc.collect()
     driver = ProcessDriver(tmp_path / "state")
     try:
         yield driver

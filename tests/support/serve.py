@@ -36,6 +36,9 @@ class RunplaneServer:
     @classmethod
     def launch(cls, data_dir: Path, **settings: str) -> RunplaneServer:
         port = free_port()
+        # Runtimes run as runplane's own user unless a test asks otherwise: the
+        # suite's interpreter and tmp dirs live where `nobody` cannot reach.
+        settings.setdefault("runtime_user", "")
         env = dict(os.environ)
         env.update({f"RUNPLANE_{k.upper()}": v for k, v in settings.items()})
         env.update(RUNPLANE_DATA_DIR=str(data_dir), RUNPLANE_PORT=str(port))

@@ -53,8 +53,10 @@ def test_the_target_is_the_endpoint_unless_the_check_names_a_port() -> None:
     record = make_record(
         engine_endpoint="10.0.0.5:7000", spec={"command": ["x"], "env": {"A": "1"}}
     )
-    assert target_of(record, CHECK) == ProbeTarget("10.0.0.5", 7000, {"A": "1"}, None)
+    assert target_of(record, CHECK) == ProbeTarget(
+        "10.0.0.5", 7000, {"A": "1"}, None, record.runtime_id
+    )
     own_port = HealthCheck(ProbeType.HTTP, port=9000)
     assert target_of(record, own_port).port == 9000
     bare = make_record(engine_endpoint=None, spec={"command": ["x"], "port": 8123, "cwd": "/tmp"})
-    assert target_of(bare, CHECK) == ProbeTarget("127.0.0.1", 8123, {}, "/tmp")
+    assert target_of(bare, CHECK) == ProbeTarget("127.0.0.1", 8123, {}, "/tmp", bare.runtime_id)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import os
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 
@@ -31,6 +30,7 @@ from runplane.api.app import create_app
 from runplane.api.context import ApiContext
 from runplane.api.limits import ApiLimits
 from runplane.bootstrap.admin_key import ensure_admin_key
+from runplane.bootstrap.data_dir import secure_data_dir
 from runplane.bootstrap.health import build_health
 from runplane.bootstrap.infrastructure import (
     adopt_runtimes,
@@ -86,7 +86,7 @@ def api_limits(settings: Settings) -> ApiLimits:
 @contextlib.asynccontextmanager
 async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
     """Open every adapter, yield the system, close everything on the way out."""
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    secure_data_dir(settings.data_dir)
     async with contextlib.AsyncExitStack() as stack:
         client, stream_client = await open_redis(stack, settings)
         # Closed before the client (LIFO). Bytes client: a non-UTF-8 entry is skipped.
@@ -99,8 +99,8 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
         drivers = build_drivers(settings, stack)
         runtimes = SqlRuntimeStore(database)
         policies = SqlTeamPolicyStore(database)
-        # Until runtimes run as a user of their own, they run as serve's user.
-        runs_as_root = os.geteuid() == 0
+        # Team process runtimes are refused while runtimes would run as root.
+        runs_as_root = settings.runtimes_run_as_root
         deps = Dependencies(
             runtimes=runtimes,
             operations=SqlOperationLog(database),

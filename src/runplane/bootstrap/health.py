@@ -7,6 +7,7 @@ import dataclasses
 
 import redis.asyncio
 
+from runplane.adapters.drivers.process import ProcessDriver
 from runplane.adapters.probes import NetworkProber
 from runplane.adapters.redis.health import (
     RedisHealthEventPublisher,
@@ -59,7 +60,8 @@ def build_health(
         rows,
         deps.clock,
     )
-    prober = NetworkProber()
+    process = deps.drivers.get("process")
+    prober = NetworkProber(process.sandbox if isinstance(process, ProcessDriver) else None)
     stack.push_async_callback(prober.aclose)
     lease_probe = RedisLeaseProbe(client)
     restarts = RestartScheduler(

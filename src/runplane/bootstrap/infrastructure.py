@@ -11,12 +11,15 @@ import redis.asyncio
 from runplane.adapters.drivers.docker import DEFAULT_DOCKER_HOST, DockerDriver
 from runplane.adapters.drivers.docker_events import DockerEventWatcher
 from runplane.adapters.drivers.process import ProcessDriver
+from runplane.adapters.drivers.process_user import RuntimeSandbox
 from runplane.adapters.redis.client import connect as connect_redis
 from runplane.adapters.redis.embedded import EmbeddedRedis
 from runplane.adapters.redis.health import RedisHealthEventPublisher
 from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.migrate import upgrade_database, upgrade_sync
+from runplane.bootstrap.data_dir import secure_data_dir
 from runplane.config import Settings
+from runplane.domain.errors import DriverError
 from runplane.ports.drivers import Driver
 from runplane.services.lifecycle.dependencies import Dependencies
 from runplane.workers.engine_events import EngineEventsLoop
@@ -48,7 +51,7 @@ async def open_database(stack: contextlib.AsyncExitStack, settings: Settings) ->
 def build_drivers(
     settings: Settings, stack: contextlib.ExitStack | contextlib.AsyncExitStack
 ) -> dict[str, Driver]:
-    process = ProcessDriver(settings.data_dir / "runtimes")
+    process = ProcessDriver(settings.data_dir / "runtimes", sandbox=runtime_sandbox(settings))
     stack.callback(process.close)  # its launcher; the runtimes run on
     drivers: dict[str, Driver] = {"process": process}
     if settings.driver == "docker" or settings.docker_host:
@@ -58,6 +61,16 @@ def build_drivers(
     if settings.driver not in drivers:
         raise ValueError(f"RUNPLANE_DRIVER={settings.driver!r}: use process or docker")
     return drivers
+
+
+def runtime_sandbox(settings: Settings) -> RuntimeSandbox:
+    """Who process runtimes and exec probes run as, where, with what env.
+    DriverError if `runtime_user` names no user (runplane as root)."""
+    work_dir = settings.resolved_work_dir
+    if work_dir.is_relative_to(settings.data_dir.resolve()):
+        # The data dir is 0700 and closed up at start: the runtime user could not enter.
+        raise DriverError(f"RUNPLANE_WORK_DIR={work_dir} must be outside the data dir")
+    return RuntimeSandbox.of(settings.runtime_user, work_dir)
 
 
 async def open_docker(
@@ -92,5 +105,5 @@ async def adopt_runtimes(deps: Dependencies) -> None:
 
 
 def migrate_database(settings: Settings) -> None:
-    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    secure_data_dir(settings.data_dir)
     upgrade_sync(settings.resolved_database_url)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
 from collections.abc import Iterator
 
@@ -24,6 +25,9 @@ logger = logging.getLogger(__name__)
 
 def serve(settings: Settings) -> None:
     configure_logging(settings.log_format)
+    # Before anything is written: the database (and its -wal/-shm), the
+    # embedded Redis files, the runtimes' state and logs are runplane's alone.
+    os.umask(0o077)
     try:
         asyncio.run(_serve(settings))
     except DriverError as exc:  # the engine is unreachable: say so, no traceback

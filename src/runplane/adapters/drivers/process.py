@@ -31,6 +31,7 @@ from runplane.adapters.drivers.process_launch import (
 )
 from runplane.adapters.drivers.process_observe import Observation, observe
 from runplane.adapters.drivers.process_spec import DEFAULT_STOP_SIGNAL, validate_process_spec
+from runplane.adapters.drivers.process_user import RuntimeSandbox
 from runplane.adapters.drivers.process_wait import process_end
 from runplane.domain.driver_specs import DEFAULT_STOP_TIMEOUT_S
 from runplane.domain.drivers import ContainerInfo, ContainerState, StartedContainer
@@ -44,7 +45,11 @@ _SIGNAL_SETTLE_S = 2.0
 
 class ProcessDriver:
     """Container id: `p-<pid>-<start ticks>`. Files, logs included, live under
-    `<state_dir>/containers/<container_id>/` (the log is `output.log`)."""
+    `<state_dir>/containers/<container_id>/` (the log is `output.log`).
+
+    `sandbox`: the user, working directory and environment runtimes get (see
+    `process_user`); by default runplane's own user, with work dirs under
+    `<state_dir>/work`. The composition root passes the settings' one."""
 
     name = "process"
 
@@ -56,14 +61,20 @@ class ProcessDriver:
         kill_grace_s: float = 5.0,
         settle_timeout_s: float = 1.0,
         poll_interval_s: float = 0.005,
+        sandbox: RuntimeSandbox | None = None,
     ) -> None:
         # Absolute: the supervisor runs in another working directory.
         self._containers = containers_dir(Path(state_dir).resolve())
+        self._sandbox = sandbox or RuntimeSandbox.of("", Path(state_dir) / "work")
         self._start_timeout_s = start_timeout_s
         self._kill_grace_s = kill_grace_s
         self._settle_timeout_s = settle_timeout_s
         self._poll_interval_s = poll_interval_s
         self._launcher = SupervisorLauncher(self._containers)
+
+    @property
+    def sandbox(self) -> RuntimeSandbox:
+        return self._sandbox
 
     def close(self) -> None:
         """End the launcher process; runtimes and their supervisors run on."""
@@ -100,7 +111,7 @@ class ProcessDriver:
         """Write the launch dir and have the launcher start its supervisor; the
         launch dir and the pipe to wait on. Blocking: run it in a thread."""
         try:
-            launch_dir = prepare_launch(self._containers, runtime_id, spec)
+            launch_dir = prepare_launch(self._containers, runtime_id, spec, self._sandbox)
         except OSError as exc:
             raise DriverError(f"cannot prepare the runtime's state dir: {exc}") from exc
         try:
@@ -156,7 +167,11 @@ class ProcessDriver:
             _signal_group(observed.pgid, signal.SIGKILL)
             # Let the supervisor record the end before its folder goes away.
             await self._await_end(container_id, self._kill_grace_s)
-        await asyncio.to_thread(_remove_tree, self._containers / container_id)
+        files = ContainerFiles(self._containers / container_id)
+        runtime_id = await asyncio.to_thread(runtime_of, files)
+        await asyncio.to_thread(_remove_tree, files.root)
+        if runtime_id is not None:
+            await asyncio.to_thread(self._wipe_unused, runtime_id)
         logger.info("process runtime removed", extra={"container_id": container_id})
 
     async def inspect(self, container_id: str) -> ContainerInfo:
@@ -172,6 +187,14 @@ class ProcessDriver:
             runtime_id = await asyncio.to_thread(runtime_of, files)
             listed.append(replace(info, runtime_id=runtime_id))
         return listed
+
+    def _wipe_unused(self, runtime_id: str) -> None:
+        """The runtime's work dir goes with its last container: a runtime id
+        used again later (by anyone) starts in an empty one."""
+        for other in self._container_ids():
+            if runtime_of(ContainerFiles(self._containers / other)) == runtime_id:
+                return
+        self._sandbox.wipe(runtime_id)
 
     # -- observing ----------------------------------------------------------
 

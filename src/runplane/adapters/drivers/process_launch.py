@@ -31,6 +31,7 @@ from runplane.adapters.drivers.process_files import (
     read_json,
     write_json_atomic,
 )
+from runplane.adapters.drivers.process_user import RuntimeSandbox
 from runplane.adapters.drivers.process_wait import readable
 from runplane.domain.errors import DriverError
 
@@ -49,16 +50,23 @@ _LAUNCHER_EXIT_S = 5.0
 LAUNCHER_LOG = ".launcher.log"
 
 
-def prepare_launch(containers: Path, runtime_id: str, spec: dict[str, Any]) -> Path:
-    """A fresh launch dir holding what the supervisor needs to start `spec`."""
+def prepare_launch(
+    containers: Path, runtime_id: str, spec: dict[str, Any], sandbox: RuntimeSandbox
+) -> Path:
+    """A fresh launch dir holding what the supervisor needs to start `spec`:
+    the command, and the user, working directory and whole environment it
+    runs with (the sandbox's, nothing of runplane's)."""
     containers.mkdir(mode=0o700, parents=True, exist_ok=True)
+    sandbox.prepare(runtime_id)
+    cwd = sandbox.cwd(runtime_id, spec.get("cwd"), create=True)
     launch_dir = containers / f"{LAUNCH_PREFIX}{secrets.token_hex(8)}"
     launch_dir.mkdir(mode=0o700)
     meta = {
         "runtime_id": runtime_id,
         "spec": spec,
-        # A relative cwd means runplane's working directory, as its user reads it.
-        "cwd": os.path.abspath(spec.get("cwd", os.getcwd())),
+        "cwd": cwd,
+        "env": sandbox.env(runtime_id, spec["env"]),
+        "credentials": sandbox.credentials(),
         "created_at": time.time(),
     }
     write_json_atomic(ContainerFiles(launch_dir).meta, meta)
@@ -71,8 +79,9 @@ class SupervisorLauncher:
     supervisor in about a millisecond, where starting an interpreter per
     runtime cost some twenty. Started on first use and again if it died; it
     exits when runplane closes its end of the socket, or dies. The supervisors
-    it forks are detached: they outlive it and runplane alike. They inherit
-    the environment runplane had when the launcher started."""
+    it forks are detached: they outlive it and runplane alike. They run as
+    runplane's user (they write the container's files); each runtime gets
+    the environment and user its meta file names."""
 
     def __init__(self, containers: Path) -> None:
         self._containers = containers

@@ -3,12 +3,14 @@ behaviour, checked once and normalised so what is stored is what runs.
 
 Normalised form: `command`, `env`, `stop_signal` (a name such as "SIGTERM") and
 `stop_timeout_s` (a float) are always present; `cwd`, `port`, `health` and
-`restart_policy` only when given. Null counts as absent. Validating a
+`restart_policy` only when given. A relative `cwd` is inside the runtime's
+working directory (see `process_user`). Null counts as absent. Validating a
 normalised spec returns it unchanged.
 """
 
 from __future__ import annotations
 
+import posixpath
 import signal
 from typing import Any
 
@@ -92,6 +94,10 @@ def _env(value: object) -> dict[str, str]:
 def _cwd(value: object) -> str:
     if not isinstance(value, str) or not value or "\0" in value:
         raise InvalidSpec(f"cwd must be a non-empty path string, not {kind(value)}")
+    # A relative cwd lies inside the runtime's own working directory; `..`
+    # may not lead out of it (symlinks are checked when it starts).
+    if not posixpath.isabs(value) and posixpath.normpath(value).split("/")[0] == "..":
+        raise InvalidSpec(f"cwd {value!r} leads out of the runtime's working directory")
     return value
 
 

@@ -14,7 +14,9 @@ the runtime's group never stops the supervisor), renames the launch dir to the
 container's id, answers the driver through `<launch dir>.json` and by closing
 the pipe the driver waits on, waits for the child and writes `exit.json`. Like
 a container, a runtime ends with its main process: whatever is left in its
-process group is killed then.
+process group is killed then. The supervisor stays runplane's user (it writes
+the container's files); the command runs as the user, in the directory and
+with the environment the driver wrote into `meta.json` (see `process_user`).
 
 Stdlib only, and no logging set-up: a supervisor's stderr is its
 `supervisor.log`. The launcher imports what the supervisors need once; each
@@ -28,6 +30,7 @@ import ctypes
 import os
 import signal
 import socket
+import subprocess
 import sys
 import time
 import traceback
@@ -49,6 +52,7 @@ from runplane.adapters.drivers.process_files import (
 
 _PR_SET_CHILD_SUBREAPER = 36
 _ORPHAN_REAP_S = 2.0
+_SPAWNED: list[subprocess.Popen[bytes]] = []
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -133,7 +137,7 @@ def supervise(launch_dir: str, notify_fd: int) -> int:
     _reset_signals()
     spec: dict[str, Any] = meta["spec"]
     try:
-        pid = _spawn(launch_dir, spec, meta["cwd"])
+        pid = _spawn(launch_dir, meta)
     except OSError as exc:
         _answer(launch_dir, {"error": f"cannot execute {spec['command'][0]!r}: {exc}"})
         return 1
@@ -180,39 +184,36 @@ def _register(launch_dir: str, pid: int, runtime_id: str) -> str:
     return container_dir
 
 
-def _spawn(launch_dir: str, spec: dict[str, Any], cwd: str) -> int:
-    """Start the command in a process group of its own, in `cwd`, stdin on
-    /dev/null and stdout and stderr on the log; return its pid. OSError,
-    naming the program or the folder, if it cannot run."""
-    command: list[str] = spec["command"]
-    env = {**os.environ, **spec["env"]}
-    # posix_spawnp searches its caller's PATH; the runtime's is the one to search.
-    if "PATH" in spec["env"]:
-        os.environ["PATH"] = env["PATH"]
-    # Python opens every descriptor close-on-exec, and runplane starts the
-    # supervisor with nothing else open: the child gets 0-2 only.
-    log = os.open(os.path.join(launch_dir, LOG_FILE), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o666)
+def _spawn(launch_dir: str, meta: dict[str, Any]) -> int:
+    """Start the command in a process group of its own, as the meta file's
+    user (supplementary groups dropped), in its `cwd` with its whole `env`,
+    stdin on /dev/null and stdout and stderr on the log; return its pid.
+    OSError, naming the program or the folder, if it cannot run."""
+    command: list[str] = meta["spec"]["command"]
+    # The supervisor (runplane's user) opens the log and hands it over: the
+    # runtime user needs no access to the data dir. Python opens every
+    # descriptor close-on-exec: the child gets 0-2 only.
+    log = os.open(os.path.join(launch_dir, LOG_FILE), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
     try:
-        # No posix_spawn attribute sets the working directory: the supervisor
-        # moves there first (and on to / once the runtime runs).
-        os.chdir(cwd)
-        file_actions = [
-            (os.POSIX_SPAWN_OPEN, 0, os.devnull, os.O_RDWR, 0),
-            (os.POSIX_SPAWN_DUP2, log, 1),
-            (os.POSIX_SPAWN_DUP2, log, 2),
-        ]
-        # Ignored signals were reset in the supervisor already. (glibc's
-        # posix_spawn does leave its internal signals 32 and 33 ignored, which
-        # glibc programs can neither see nor change; CPython's subprocess
-        # takes that path too, when it can.)
-        try:
-            return os.posix_spawnp(command[0], command, env, file_actions=file_actions, setpgroup=0)
-        except OSError as exc:
-            # The exec failed (glibc reports it here, having reaped the child):
-            # name the program, as subprocess did.
-            raise OSError(exc.errno, exc.strerror, command[0]) from None
+        # The child sets its groups, then gid, then uid, after fork and
+        # before exec; the program is searched on the runtime's own PATH.
+        # Ignored signals were reset in the supervisor already.
+        child = subprocess.Popen(
+            command,
+            stdin=subprocess.DEVNULL,
+            stdout=log,
+            stderr=log,
+            cwd=meta["cwd"],
+            env=meta["env"],
+            process_group=0,
+            **meta.get("credentials", {}),
+        )
     finally:
         os.close(log)
+    # Held until the supervisor exits: a collected Popen would queue itself
+    # for a reaping of its own, and we wait for the child ourselves.
+    _SPAWNED.append(child)
+    return child.pid
 
 
 def _answer(launch_dir: str, answer: dict[str, str | int | float | None]) -> None:

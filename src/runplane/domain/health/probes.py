@@ -21,12 +21,14 @@ DEFAULT_HOST = "127.0.0.1"
 
 @dataclass(frozen=True, slots=True)
 class ProbeTarget:
-    """Where a probe goes: `host:port` for http/tcp; `env`/`cwd` for exec."""
+    """Where a probe goes: `host:port` for http/tcp; for exec, the runtime
+    whose user and working directory it runs with, and its spec's `env`/`cwd`."""
 
     host: str = DEFAULT_HOST
     port: int | None = None
     env: dict[str, str] = field(default_factory=dict)
     cwd: str | None = None
+    runtime_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,7 @@ def target_of(record: RuntimeRecord, check: HealthCheck) -> ProbeTarget:
         port=check.port if check.port is not None else port,
         env=dict(env) if isinstance(env, dict) else {},
         cwd=cwd if isinstance(cwd, str) else None,
+        runtime_id=record.runtime_id,
     )
 
 
