@@ -5,11 +5,34 @@ missing one, and a refused call stays out of the runtime's team's log."""
 
 from __future__ import annotations
 
-import httpx
+from collections.abc import Iterator
+from pathlib import Path
 
+import httpx
+import pytest
+
+from tests.e2e.conftest import remove_everything
+from tests.support.isolation import work_root
 from tests.support.serve import RunplaneServer
 
-SLEEP = {"command": ["sleep", "300"]}
+SLEEP = {"command": ["/bin/sleep", "300"]}
+
+
+@pytest.fixture
+def serve(tmp_path: Path, redis_url: str) -> Iterator[RunplaneServer]:
+    """serve as deployed: team runtimes run as `nobody` (never as root), and both
+    teams' policies allow the sleep these tests run."""
+    with work_root() as work:
+        server = RunplaneServer.launch(
+            tmp_path / "data", redis_url=redis_url, runtime_user="nobody", work_dir=str(work)
+        )
+        try:
+            for team in ("alpha", "beta"):
+                server.cli("teams", "policy", "set", team, "--command", "/bin/sleep *", check=True)
+            yield server
+        finally:
+            remove_everything(server)
+            server.stop()
 
 
 def operation_ids(http: httpx.Client, runtime_id: str) -> set[str]:

@@ -9,6 +9,7 @@ import pytest
 
 from runplane.adapters.drivers.docker_spec import validate_docker_spec
 from runplane.adapters.drivers.process_spec import validate_process_spec
+from runplane.domain.errors import InvalidSpec
 from runplane.domain.policy import InvalidPolicy, TeamPolicy, policy_from_document
 from runplane.domain.policy_rules import ROOT_REFUSAL, spec_refusal, template_matches
 
@@ -78,8 +79,15 @@ def test_a_relative_executable_is_refused_even_if_a_pattern_would_match() -> Non
 def test_cwd_must_be_relative_and_stay_inside() -> None:
     base = {"command": ["/bin/sleep", "5"]}
     assert process(base | {"cwd": "work/sub"}) is None
-    for cwd in ("/etc", "../elsewhere", "a/../../b"):
-        refusal = process(base | {"cwd": cwd})
+    refusal = process(base | {"cwd": "/etc"})
+    assert refusal is not None
+    assert "cwd must be a relative path" in refusal
+    # The policy's own `..` rule, on a spec the driver has not seen; the process
+    # driver already refuses a cwd that climbs out, for every caller.
+    for cwd in ("../elsewhere", "a/../../b"):
+        with pytest.raises(InvalidSpec, match="leads out"):
+            validate_process_spec(base | {"cwd": cwd})
+        refusal = spec_refusal(POLICY, "process", base | {"cwd": cwd}, runs_as_root=False)
         assert refusal is not None
         assert "cwd must be a relative path" in refusal
 
