@@ -168,6 +168,29 @@ def docker_escapes(arena: Arena) -> tuple[str, bool]:
     return ", ".join(codes), ok and arena.docker
 
 
+@attack("a start job over REST (POST /v1/jobs) outside the policy")
+def job_outside_policy(arena: Arena) -> tuple[str, bool]:
+    team, key = arena.team_key()
+    arena.allow(team, commands=[["/bin/sleep", "*"]])
+    admin_key = str(arena.server.data_dir / "admin.key")
+    body = {
+        "op": "start",
+        "runtime_id": f"{team}:job",
+        "spec": {"command": ["/bin/cat", admin_key]},
+    }
+    with arena.as_team(key) as http:
+        sent = http.post("/v1/jobs", json=body)
+        if sent.status_code != 202:
+            return answer(sent), False
+        result = arena.result_of(sent.json()["job_id"])
+        got = http.get(f"/v1/runtimes/{team}:job")
+    code = result.get("error_code", "?")
+    return (
+        f"202, then result {code}; runtime {got.status_code}",
+        code == "forbidden" and got.status_code == 404,
+    )
+
+
 @attack("another team's Idempotency-Key")
 def foreign_idempotency_key(arena: Arena) -> tuple[str, bool]:
     alpha, alpha_key = arena.team_key()

@@ -176,3 +176,30 @@ async def test_a_bad_team_id_is_400(api: Api) -> None:
     for team in ("a:b", "x" * 65):
         answer = await api.http.put(f"/v1/teams/{team}/policy", json={}, headers=admin)
         assert error_of(answer) == (400, "invalid_request")
+
+
+async def test_a_team_keys_job_is_held_to_its_policy_on_the_stream(api: Api) -> None:
+    """`POST /v1/jobs` by a team key marks the entry restricted: its consumer
+    holds it to the team policy, as the key's REST calls are."""
+    admin = await api.key()
+    await api.http.put(
+        "/v1/teams/alpha/policy", json={"commands": [["/bin/sleep", "*"]]}, headers=admin
+    )
+    results = InMemoryJobResults()
+    world = api.world
+    start = JobHandler(
+        OpKind.START, world.lifecycle, world.runtimes, results, world.clock, 0, max_deliveries=3
+    )
+    restricted = {"team_id": "alpha", "restricted": "true", "actor": "key_alpha"}
+    for number, spec in ((1, STEAL), (2, SLEEP)):
+        fields = {"runtime_id": f"alpha:j{number}", "spec": json.dumps(spec)} | restricted
+        await start(StreamEntry("runtime:start_jobs", f"{number}-0", fields, 1, False))
+    refused, allowed = results.results
+    assert (refused.outcome, refused.error_code) == (Outcome.FAILURE, ErrorCode.FORBIDDEN)
+    assert await world.runtimes.get("alpha:j1") is None
+    assert allowed.outcome is Outcome.SUCCESS
+    [entry] = await world.entries("alpha:j2")
+    assert entry.actor == "key_alpha"
+    forged = {"runtime_id": "alpha:j3", "restricted": "yes", "team_id": "alpha"}
+    await start(StreamEntry("runtime:start_jobs", "3-0", forged, 1, False))
+    assert results.results[-1].error_code is ErrorCode.INVALID_REQUEST

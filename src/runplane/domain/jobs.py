@@ -24,6 +24,11 @@ class Job:
     team_id: str | None = None
     spec: dict[str, Any] | None = None
     requested_at_ms: int | None = None
+    actor: str = "system:stream"
+    """Who asked: the API key id of a job submitted over REST (`POST /v1/jobs`)."""
+    restricted: bool = False
+    """Submitted by a team key over REST: held to the team policy like its REST
+    calls. Producers writing to Redis directly are operators (docs/security.md)."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -83,6 +83,9 @@ async def submit_job(body: SubmitJobBody, ctx: Context, key: Key) -> SubmittedJo
         "job_id": body.job_id,
         "team_id": body.team_id or key.team_id,
         "spec": json.dumps(body.spec) if body.spec is not None else None,
+        # A team key's job is held to its team's policy, as its REST calls are.
+        "actor": key.key_id,
+        "restricted": None if key.admin else "true",
     }
     fields.update({name: value for name, value in optional.items() if value})
     stream, entry_id = await _jobs(ctx).submit(str(body.op), fields)

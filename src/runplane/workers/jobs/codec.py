@@ -18,7 +18,9 @@ from runplane.domain.operations import STOP_REASONS, OpKind
 from runplane.domain.records import RUNTIME_ID_RULE, is_valid_runtime_id
 from runplane.logs import entry_correlation_id
 
-KNOWN_FIELDS = frozenset({"runtime_id", "job_id", "reason", "requested_at_ms", "team_id", "spec"})
+KNOWN_FIELDS = frozenset(
+    {"runtime_id", "job_id", "reason", "requested_at_ms", "team_id", "spec", "actor", "restricted"}
+)
 
 
 class MalformedJob(ValueError):
@@ -53,7 +55,27 @@ def decode_job(op: OpKind, stream: str, entry_id: str, fields: dict[str, str]) -
         team_id=team_id,
         spec=_spec(op, fields.get("spec")),
         requested_at_ms=_int_or_none("requested_at_ms", fields.get("requested_at_ms")),
+        actor=_actor(fields.get("actor")),
+        restricted=_restricted(fields.get("restricted"), team_id),
     )
+
+
+def _actor(raw: str | None) -> str:
+    if not raw:
+        return "system:stream"
+    if len(raw) > 128:
+        raise MalformedJob("actor is longer than 128 characters")
+    return raw
+
+
+def _restricted(raw: str | None, team_id: str | None) -> bool:
+    if raw in (None, "", "false"):
+        return False
+    if raw != "true":
+        raise MalformedJob("restricted must be 'true' or 'false'")
+    if team_id is None:
+        raise MalformedJob("a restricted job names its team_id")
+    return True
 
 
 def job_id_of(stream: str, entry_id: str, fields: dict[str, str]) -> str:

@@ -90,10 +90,11 @@ class JobHandler:
             job_id=job.job_id,
             source_ref=job.job_id,  # the entry's correlation id (runplane.logs)
             reason=job.reason,
-            actor="system:stream",
+            actor=job.actor,
             team_scope=job.team_id,
             spec=job.spec,
             lease_wait_ms=self.lease_wait_ms,
+            restricted=job.restricted,
         )
         return await self.lifecycle[self.op].handle(request)
 
@@ -105,9 +106,10 @@ class JobHandler:
                 op_source=OpSource.STREAM,
                 runtime_id=job.runtime_id,
                 team_id=job.team_id,
-                actor="system:stream",
+                actor=job.actor,
                 job_id=job.job_id,
                 lease_wait_ms=self.lease_wait_ms,
+                restricted=job.restricted,
             )
         )
 
