@@ -42,10 +42,14 @@ HOST_TRANSITIONS: Mapping[HostStatus, frozenset[HostStatus]] = {
     # Draining -> cordoned is also where a finished drain will land (next: moving runtimes).
     HostStatus.DRAINING: frozenset({HostStatus.DOWN, HostStatus.CORDONED, HostStatus.UP}),
     HostStatus.CORDONED: frozenset({HostStatus.DOWN, HostStatus.DRAINING, HostStatus.UP}),
-    # A heartbeat brings a down host back to its admin status, whichever it is.
+    # A heartbeat brings a down host back, to its admin status only (see below).
     HostStatus.DOWN: frozenset({HostStatus.UP, HostStatus.DRAINING, HostStatus.CORDONED}),
 }
-"""Every status move a host store accepts; the store refuses any other."""
+"""Every status move a host store accepts, with one more rule
+(`require_host_transition`): a host that is not `down` has the status its admin
+asked for (`status == admin_status`). So a move to `down` keeps the admin
+status; a move out of `down` lands on it (a cordoned host comes back cordoned,
+never `up`); an admin move sets both. A move to the same status is no move."""
 
 
 class HostAction(StrEnum):
@@ -66,8 +70,9 @@ the status a host already has changes nothing (an idempotent answer)."""
 
 
 class InvalidHostTransition(RunplaneError):
-    def __init__(self, current: HostStatus, target: HostStatus) -> None:
-        super().__init__(f"a host cannot move from {current} to {target}")
+    def __init__(self, current: HostStatus, target: HostStatus, why: str = "") -> None:
+        because = f": {why}" if why else ""
+        super().__init__(f"a host cannot move from {current} to {target}{because}")
         self.current = current
         self.target = target
 
@@ -87,9 +92,15 @@ class HostAlreadyExists(RunplaneError):
         self.host_id = host_id
 
 
-def require_host_transition(current: HostStatus, target: HostStatus) -> None:
+def require_host_transition(
+    current: HostStatus, target: HostStatus, admin_status: HostStatus
+) -> None:
+    """Raise InvalidHostTransition unless `current -> target` is in the table and
+    `target` is `down` or the host's admin status."""
     if target not in HOST_TRANSITIONS[current]:
         raise InvalidHostTransition(current, target)
+    if target is not HostStatus.DOWN and target is not admin_status:
+        raise InvalidHostTransition(current, target, f"its admin status is {admin_status}")
 
 
 HOST_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
@@ -186,7 +197,8 @@ class Host:
 @dataclass(frozen=True, slots=True)
 class HostStatusChange:
     """A compare-and-set of one host: from (expected_status, expected_version)
-    to `status` (and `admin_status`). `heartbeat_before`, when set, also needs
+    to `status` (and `admin_status`). A store also expects, for a move out of
+    `down`, the stored admin status to be `status`. `heartbeat_before`, when set, also needs
     the host's last heartbeat older than it: a heartbeat that lands between the
     monitor's read and its write wins, and the host is not marked down."""
 
@@ -199,10 +211,9 @@ class HostStatusChange:
     heartbeat_before: datetime | None = None
 
     def __post_init__(self) -> None:
-        if self.status != self.expected_status:
-            require_host_transition(self.expected_status, self.status)
         if self.admin_status not in ADMIN_STATUSES:
             raise InvalidHost(f"admin_status {self.admin_status} is not one an admin sets")
+        require_host_transition(self.expected_status, self.status, self.admin_status)
 
 
 @dataclass(frozen=True, slots=True)

@@ -63,12 +63,12 @@ class InMemoryHostStore:
     async def compare_and_set(
         self, change: HostStatusChange, *, events: Sequence[LifecycleEvent] = ()
     ) -> Host:
-        if change.status != change.expected_status:
-            require_host_transition(change.expected_status, change.status)
+        require_host_transition(change.expected_status, change.status, change.admin_status)
         known = self._hosts.get(change.host_id)
         if (
             known is None
             or (known.status, known.version) != (change.expected_status, change.expected_version)
+            or (change.expected_status is HostStatus.DOWN and known.admin_status != change.status)
             or (
                 change.heartbeat_before is not None
                 and not known.last_heartbeat_at < change.heartbeat_before

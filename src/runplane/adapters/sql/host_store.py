@@ -105,8 +105,7 @@ class SqlHostStore:
     async def compare_and_set(
         self, change: HostStatusChange, *, events: Sequence[LifecycleEvent] = ()
     ) -> Host:
-        if change.status != change.expected_status:
-            require_host_transition(change.expected_status, change.status)
+        require_host_transition(change.expected_status, change.status, change.admin_status)
         statement = (
             update(hosts)
             .where(
@@ -121,6 +120,9 @@ class SqlHostStore:
             )
             .returning(*hosts.c)
         )
+        if change.expected_status is HostStatus.DOWN:
+            # Back from down only to what its admin last set.
+            statement = statement.where(hosts.c.admin_status == change.status.value)
         if change.heartbeat_before is not None:
             statement = statement.where(hosts.c.last_heartbeat_at < change.heartbeat_before)
 
