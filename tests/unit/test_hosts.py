@@ -21,6 +21,8 @@ from runplane.domain.hosts import (
     parse_labels,
 )
 from runplane.domain.lifecycle_events import Actor
+from runplane.domain.webhooks.model import Webhook
+from runplane.domain.webhooks.rules import receives
 from runplane.services.hosts.registry import (
     HostActionRefused,
     HostDetails,
@@ -243,3 +245,18 @@ def test_team_scoped_reads_never_see_host_events() -> None:
     event = StoredEvent("1-0", envelope)
     assert not EventFilter(team_id="alpha").matches(event)
     assert EventFilter().matches(event)
+
+
+async def test_team_webhooks_never_receive_host_events(hosts: Hosts) -> None:
+    await hosts.registry.register(DETAILS)
+    hosts.clock.advance(DOWN_AFTER_S + 1)
+    await hosts.registry.mark_missed()
+    created = EPOCH - timedelta(days=1)
+
+    def webhook(team_id: str | None) -> Webhook:
+        return Webhook("wh", team_id, "https://example.com", (), True, created, created)
+
+    for envelope in hosts.events():
+        assert envelope["type"] in {"host.up", "host.down"}
+        assert receives(webhook(None), envelope)
+        assert not receives(webhook("alpha"), envelope)
