@@ -105,6 +105,19 @@ class Settings(BaseSettings):
     http_max_header_bytes: int = Field(default=16 * 1024, ge=1024)
     """The request line and headers may not exceed this (h11's incomplete event size)."""
 
+    host_id: str = Field(
+        default_factory=lambda: _hostname_id(socket.gethostname()),
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$",
+    )
+    """The host `serve` registers the machine as (docs/hosts.md); default its hostname."""
+    host_address: str = ""
+    """How other parts reach this host (informational; a host opens no port)."""
+    host_labels: str = ""
+    """`key=value,...` labels of this host, for placement selectors: `zone=a,gpu=false`."""
+    host_heartbeat_s: float = Field(default=2.0, gt=0)
+    host_down_after_s: float = Field(default=10.0, gt=0)
+    """A host whose last heartbeat is older than this is marked `down` (`host.down`)."""
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -138,3 +151,10 @@ class Settings(BaseSettings):
     @property
     def base_url(self) -> str:
         return f"http://{self.host}:{self.port}"
+
+
+def _hostname_id(hostname: str) -> str:
+    """The hostname as a host id: characters outside [A-Za-z0-9._-] become `-`."""
+    cleaned = "".join(c if c.isascii() and (c.isalnum() or c in "._-") else "-" for c in hostname)
+    cleaned = cleaned.lstrip("._-")[:128]
+    return cleaned or "localhost"

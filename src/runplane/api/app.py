@@ -16,6 +16,7 @@ from runplane.api.openapi import install_openapi
 from runplane.api.routes import (
     events,
     health,
+    hosts,
     jobs,
     keys,
     operations,
@@ -93,4 +94,5 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(keys.router)
     app.include_router(teams.router)
     app.include_router(status.router)
+    app.include_router(hosts.router)
     return app

@@ -32,6 +32,7 @@ from runplane.api.limits import ApiLimits
 from runplane.bootstrap.admin_key import ensure_admin_key
 from runplane.bootstrap.data_dir import secure_data_dir
 from runplane.bootstrap.health import build_health
+from runplane.bootstrap.hosts import build_hosts
 from runplane.bootstrap.infrastructure import (
     adopt_runtimes,
     build_drivers,
@@ -144,9 +145,11 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
         health_sources, health_workers = build_health(
             stack, settings, database, client, stream_client, lifecycle, deps
         )
+        hosts, host_workers = build_hosts(settings, database, deps)
         workers = WorkerSet(
             [
                 relay,
+                *host_workers,
                 *engine_watchers,
                 RetentionLoop(stream_client, {EVENTS_STREAM: events_retention(settings)}),
                 *webhook_workers,
@@ -181,6 +184,7 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
             limits=api_limits(settings),
             rate_limiter=RedisRateLimiter(client),
             metrics_token=settings.metrics_token,
+            hosts=hosts,
         )
         app = create_app(context)
         yield Runplane(settings, lifecycle, keys, app, client, database, workers, event_reader)

@@ -17,6 +17,7 @@ from runplane.bootstrap.assembly import assemble
 from runplane.bootstrap.http_protocol import with_header_timeout
 from runplane.config import Settings
 from runplane.domain.errors import DriverError
+from runplane.domain.hosts import InvalidHost
 from runplane.logs import configure_logging
 from runplane.services.event_fanout import EventFanout
 
@@ -30,7 +31,8 @@ def serve(settings: Settings) -> None:
     os.umask(0o077)
     try:
         asyncio.run(_serve(settings))
-    except DriverError as exc:  # the engine is unreachable: say so, no traceback
+    # The engine is unreachable, or RUNPLANE_HOST_LABELS is malformed: say so, no traceback.
+    except (DriverError, InvalidHost) as exc:
         raise SystemExit(f"runplane: {exc}") from exc
 
 

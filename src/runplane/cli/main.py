@@ -13,6 +13,7 @@ import typer
 
 from runplane.cli.events import events_app
 from runplane.cli.health import runtime_health
+from runplane.cli.hosts import hosts_app
 from runplane.cli.jobs import dlq_app, jobs_app
 from runplane.cli.keys import keys_app
 from runplane.cli.rest_client import err, out
@@ -28,6 +29,7 @@ app.add_typer(jobs_app, name="jobs")
 app.add_typer(dlq_app, name="dlq")
 app.add_typer(keys_app, name="keys")
 app.add_typer(teams_app, name="teams")
+app.add_typer(hosts_app, name="hosts")
 runtime_app.command("health")(runtime_health)
 
 

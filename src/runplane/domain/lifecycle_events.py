@@ -25,6 +25,8 @@ DURABLE_TYPES: frozenset[str] = frozenset(
         "runtime.unreachable",
         "runtime.recovered",
         "webhook.disabled",
+        "host.up",
+        "host.down",
     }
 )
 """The types a webhook or an SSE filter can subscribe to."""
@@ -42,7 +44,10 @@ class Actor:
 @dataclass(frozen=True, slots=True)
 class LifecycleEvent:
     """One event. `id` is unique and stays the same on every retry of it;
-    `sequence` is the record version the event describes."""
+    `sequence` is the record version the event describes. `runtime_id` is the
+    subject: a runtime's id, or a host's for a host event (`resource_type`
+    "host"). A host event has no `team_id` (hosts belong to no team), so a team
+    key's reads and webhooks never see it; admin keys see every event."""
 
     id: str
     type: str
@@ -50,7 +55,7 @@ class LifecycleEvent:
     time: datetime
     sequence: int
     outcome: str
-    team_id: str
+    team_id: str | None
     actor: Actor
     source: str = "/runplane"
     status_from: str | None = None
@@ -58,6 +63,9 @@ class LifecycleEvent:
     reason: str = ""
     metadata: dict[str, str] = field(default_factory=dict)
     error: dict[str, str] | None = None
+    host_id: str | None = None
+    """The host the runtime lives on (None: not placed); the host of a host event."""
+    resource_type: str = "runtime"
 
     @property
     def durable(self) -> bool:
@@ -78,7 +86,8 @@ class LifecycleEvent:
                 "outcome": self.outcome,
                 "team_id": self.team_id,
                 "actor": {"type": self.actor.type, "id": self.actor.id, "name": self.actor.name},
-                "resource": {"id": self.runtime_id, "type": "runtime"},
+                "resource": {"id": self.runtime_id, "type": self.resource_type},
+                "host_id": self.host_id,
                 "status_from": self.status_from,
                 "status_to": self.status_to,
                 "reason": self.reason,

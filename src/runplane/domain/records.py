@@ -40,6 +40,8 @@ class RuntimeRecord:
     removed_at: datetime | None = None
     last_op_at: datetime | None = None
     status_deadline: datetime | None = None
+    host_id: str | None = None
+    """The host the runtime was placed on (DESIGN §9); None until placement records it."""
 
 
 class Keep(Enum):

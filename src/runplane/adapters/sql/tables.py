@@ -15,6 +15,7 @@ from sqlalchemy import (
     Column,
     DateTime,
     Dialect,
+    Float,
     Index,
     Integer,
     MetaData,
@@ -89,6 +90,7 @@ runtimes = Table(
     Column("removed_at", UtcDateTime),
     Column("last_op_at", UtcDateTime),
     Column("status_deadline", UtcDateTime),
+    Column("host_id", String(128)),
     Index("ix_runtimes_team_id_runtime_id", "team_id", "runtime_id"),
     Index("ix_runtimes_status_runtime_id", "status", "runtime_id"),
     Index("ix_runtimes_status_deadline", "status_deadline"),
@@ -177,3 +179,22 @@ team_policies = Table(
     Column("max_running", Integer),
 )
 """One row per team an admin gave a policy (domain/policy.py); no row: deny."""
+
+hosts = Table(
+    "hosts",
+    metadata,
+    Column("host_id", identifier(128), primary_key=True),
+    Column("address", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("admin_status", String(16), nullable=False),
+    Column("version", Integer, nullable=False),
+    Column("labels", JsonDocument, nullable=False),
+    Column("cpus", Float),
+    Column("memory_mb", Integer),
+    Column("max_runtimes", Integer),
+    Column("drivers", JsonDocument, nullable=False),
+    Column("registered_at", UtcDateTime, nullable=False),
+    Column("last_heartbeat_at", UtcDateTime, nullable=False),
+)
+"""One row per host (domain/hosts.py). `version` moves with every status or
+details write, not with heartbeats: a heartbeat only sets `last_heartbeat_at`."""

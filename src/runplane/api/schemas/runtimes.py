@@ -46,6 +46,9 @@ class RuntimeOut(BaseModel):
     removed_at: datetime | None
     last_op_at: datetime | None
     status_deadline: datetime | None
+    host_id: str | None = Field(
+        default=None, description="the host the runtime lives on; null until placed"
+    )
 
     @classmethod
     def of(cls, record: RuntimeRecord) -> RuntimeOut:
@@ -66,6 +69,7 @@ class RuntimeOut(BaseModel):
             removed_at=record.removed_at,
             last_op_at=record.last_op_at,
             status_deadline=record.status_deadline,
+            host_id=record.host_id,
         )
 
 

@@ -51,6 +51,7 @@ class EventFactory:
             status_to=status_to,
             reason=reason,
             error={"code": error[0], "message": error[1]} if error else None,
+            host_id=record.host_id,
         )
 
     def state_changed(

@@ -1,0 +1,41 @@
+"""Host records: where hosts register, heartbeat and change status."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Protocol
+
+from runplane.domain.hosts import Host, HostStatus, HostStatusChange, Registration
+from runplane.domain.lifecycle_events import LifecycleEvent
+
+
+class HostStore(Protocol):
+    """Host records. Status writes are compare-and-sets (HostStatusChange) gated
+    by the host transition table in the store itself; each commits its events
+    to the outbox in the same transaction."""
+
+    async def register(self, host: Host, *, events: Sequence[LifecycleEvent] = ()) -> Registration:
+        """Insert `host` and put `events` in the outbox, in one transaction; or,
+        when its id is taken, update the address, labels, capacity, drivers and
+        last heartbeat, keeping status, admin status, registered_at, and writing
+        no events (`created` False). The version moves either way."""
+
+    async def heartbeat(self, host_id: str, at: datetime) -> Host | None:
+        """Set the last heartbeat to `at` (never backwards); the version stays.
+        None when no such host."""
+
+    async def compare_and_set(
+        self, change: HostStatusChange, *, events: Sequence[LifecycleEvent] = ()
+    ) -> Host:
+        """Apply `change` and put `events` in the outbox, one transaction.
+        InvalidHostTransition (nothing written) for a move the table refuses;
+        HostConflict when no row matches (status, version, or a heartbeat not
+        older than `heartbeat_before`)."""
+
+    async def get(self, host_id: str) -> Host | None: ...
+
+    async def list(
+        self, *, status: HostStatus | None = None, labels: Mapping[str, str] | None = None
+    ) -> list[Host]:
+        """Every host with `status` and all of `labels`, by host_id."""

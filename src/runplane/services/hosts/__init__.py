@@ -1,0 +1,1 @@
+"""Hosts: registering, heartbeats, host loss detection and admin moves."""
