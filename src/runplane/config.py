@@ -105,6 +105,15 @@ class Settings(BaseSettings):
     http_max_header_bytes: int = Field(default=16 * 1024, ge=1024)
     """The request line and headers may not exceed this (h11's incomplete event size)."""
 
+    agent_host_id: str | None = Field(default=None, pattern=r"^[A-Za-z0-9_.-]{1,128}$")
+    """The host `runplane agent` serves (its call stream); default the machine's name."""
+    agent_max_calls: int = Field(default=32, ge=1)
+    """Driver calls one agent runs side by side (one at a time per runtime)."""
+    agent_answer_ttl_s: float = Field(default=3600.0, gt=0)
+    """How long an agent keeps a call's answer, for a repeat of its call_id."""
+    host_call_timeout_s: float = Field(default=30.0, gt=0)
+    """How long a caller waits for an agent's answer (a stop: its grace on top)."""
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:
@@ -130,6 +139,10 @@ class Settings(BaseSettings):
         live instances, and the same after a restart, so a restarted instance
         re-reads the entries it held when it died at once (no claim delay)."""
         return self.instance_name or f"{socket.gethostname()}:{self.port}"
+
+    @property
+    def resolved_agent_host_id(self) -> str:
+        return self.agent_host_id or socket.gethostname()
 
     @property
     def admin_key_path(self) -> Path:
