@@ -27,6 +27,7 @@ class AgentProcess:
             "RUNPLANE_RUNTIME_USER": "",
         }
         self.process: subprocess.Popen[bytes] | None = None
+        self._local: ProcessDriver | None = None
 
     def start(self) -> None:
         self.base_dir.mkdir(parents=True, exist_ok=True)
@@ -54,8 +55,19 @@ class AgentProcess:
                 self.process.wait(5)
 
     def local_driver(self) -> ProcessDriver:
-        """A driver over the agent's state: to look at what it runs."""
-        return ProcessDriver(self.data_dir / "runtimes")
+        """A driver over the agent's state: to look at what it runs (one, closed
+        by `close_local`)."""
+        if self._local is None:
+            self._local = ProcessDriver(self.data_dir / "runtimes")
+        return self._local
+
+    async def close_local(self) -> None:
+        """Remove every runtime the agent left, then close the local driver."""
+        driver = self.local_driver()
+        for info in await driver.list_containers():
+            await driver.remove(info.container_id)
+        driver.close()
+        self._local = None
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
