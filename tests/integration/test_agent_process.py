@@ -18,12 +18,13 @@ from runplane.adapters.drivers.process_files import parse_container_id
 from runplane.adapters.redis.client import connect
 from runplane.adapters.redis.host_calls import RedisHostCallSender
 from runplane.adapters.redis.leases import RedisLeaseStore
-from runplane.adapters.redis.names import AGENT_GROUP, fence_call_key, host_calls_stream
+from runplane.adapters.redis.names import fence_call_key, host_calls_stream
 from runplane.domain.drivers import ContainerState
 from runplane.domain.host_calls import CallInterrupted, CallOp
 from runplane.services.driver_call import driver_call
 from runplane.services.remote_driver import RemoteDriver
 from tests.support.agents import AgentProcess
+from tests.support.host_calls import until_drained
 from tests.support.redis import RedisServer
 
 IGNORES_SIGTERM = [
@@ -117,8 +118,7 @@ async def test_a_runplane_agent_answers_and_a_kill_mid_call_never_runs_it_twice(
     assert runtime_process.is_running()
     assert runtime_process.status() != psutil.STATUS_ZOMBIE
     assert (await driver.inspect(started.container_id)).state is ContainerState.RUNNING
-    stream = host_calls_stream(agent.host_id)
-    assert (await client.xpending(stream, AGENT_GROUP))["pending"] == 0
+    await until_drained(client, host_calls_stream(agent.host_id))  # nothing left pending
 
     # The next operation inspects, then stops anew (a new call), once.
     with driver_call(runtime_id, token, 3):

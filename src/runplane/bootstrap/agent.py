@@ -9,14 +9,20 @@ import logging
 import os
 import signal
 
+from runplane.adapters.drivers.docker import DockerDriver
+from runplane.adapters.drivers.docker_events import DockerEventWatcher
 from runplane.adapters.redis.client import connect as connect_redis
+from runplane.adapters.redis.health import RedisHealthEventPublisher
 from runplane.adapters.redis.host_calls import RedisHostCallInbox
+from runplane.adapters.system import SystemClock
 from runplane.bootstrap.data_dir import secure_data_dir
 from runplane.bootstrap.infrastructure import build_drivers
 from runplane.config import Settings
 from runplane.domain.errors import DriverError
 from runplane.logs import configure_logging
 from runplane.workers.agent import AgentLoop
+from runplane.workers.engine_events import EngineEventsLoop
+from runplane.workers.runner import Loop, WorkerSet
 
 logger = logging.getLogger(__name__)
 
@@ -43,10 +49,32 @@ async def run_agent(settings: Settings) -> None:
         stack.push_async_callback(client.aclose)
         drivers = build_drivers(settings, stack)
         inbox = RedisHostCallInbox(client, host_id, answer_ttl_s=settings.agent_answer_ttl_s)
-        loop = AgentLoop(inbox, drivers, max_calls=settings.agent_max_calls)
+        loops: list[Loop] = [AgentLoop(inbox, drivers, max_calls=settings.agent_max_calls)]
+        loops += await _engine_events(stack, settings, drivers.get("docker"))
+        workers = WorkerSet(loops)
+        stopped = asyncio.Event()
         running = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
-            running.add_signal_handler(signum, loop.request_stop)
+            running.add_signal_handler(signum, stopped.set)
         logger.info("agent serving", extra={"host_id": host_id, "drivers": sorted(drivers)})
-        await loop.run()
+        workers.start()
+        await stopped.wait()
+        await workers.stop()
         logger.info("agent stopped", extra={"host_id": host_id})
+
+
+async def _engine_events(
+    stack: contextlib.AsyncExitStack, settings: Settings, docker: object
+) -> list[Loop]:
+    """The host's docker event stream (die, oom, health_status, destroy), read
+    here, next to the engine, into the shared `runtime:health_events` that
+    serve's health consumer applies. Nothing without a docker driver."""
+    if not isinstance(docker, DockerDriver):
+        return []
+    stack.push_async_callback(docker.aclose)
+    await docker.check()
+    assert settings.redis_url is not None
+    client = connect_redis(settings.redis_url)  # the publisher writes text
+    stack.push_async_callback(client.aclose)
+    publisher = RedisHealthEventPublisher(client, max_len=settings.health_events_stream_max_len)
+    return [EngineEventsLoop(DockerEventWatcher(docker, publisher, SystemClock()))]
