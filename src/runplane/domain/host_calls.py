@@ -104,7 +104,8 @@ def parse_call(raw: bytes | str) -> HostCall:
         op = CallOp(str(fields.get("op")))
     except ValueError as exc:
         raise MalformedCall(f"unknown op {fields.get('op')!r:.40}") from exc
-    spec = fields.get("spec") or {}
+    spec = fields.get("spec")
+    spec = {} if spec is None else spec
     timeout_s = fields.get("timeout_s")
     version = fields.get("record_version", -1)
     deadline = fields.get("deadline")
