@@ -25,6 +25,7 @@ from runplane.domain.host_calls import (
     started_from_wire,
     started_to_wire,
 )
+from runplane.services import driver_call
 
 STOP = HostCall(
     call_id="c-1",
@@ -105,3 +106,17 @@ def test_answers_carry_values_and_driver_errors() -> None:
             answer_value(error_answer(kind, "x"))
     with pytest.raises(DriverError, match="agent: boom"):
         answer_value(error_answer(AnswerError.DRIVER_ERROR, "boom"))
+
+
+async def test_the_driver_call_context_follows_the_operation_and_its_versions() -> None:
+    assert driver_call.current() is None
+    driver_call.at_version(3)  # outside an operation: nothing to move
+    with driver_call.holding("rt", "tok") as held:
+        assert driver_call.current() is held
+        assert held.record_version == -1
+        driver_call.at_version(7)
+        assert driver_call.current() == driver_call.DriverCall("rt", "tok", 7)
+        with driver_call.driver_call("other", "tok-2", 1):
+            assert driver_call.current() == driver_call.DriverCall("other", "tok-2", 1)
+        assert driver_call.current() is held
+    assert driver_call.current() is None
