@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from runplane.domain.driver_specs import DEFAULT_STOP_TIMEOUT_S
 from runplane.domain.drivers import ContainerInfo, StartedContainer
 from runplane.domain.errors import DriverError
 from runplane.domain.host_calls import (
@@ -26,9 +27,6 @@ from runplane.domain.host_calls import (
 )
 from runplane.ports.host_calls import HostCallSender
 from runplane.services import driver_call
-
-DEFAULT_STOP_S = 10.0
-"""A stop without a timeout: the drivers' own default grace."""
 
 
 class RemoteDriver:
@@ -68,8 +66,11 @@ class RemoteDriver:
         return started_from_wire(value)
 
     async def stop(self, container_id: str, *, timeout_s: float | None = None) -> ContainerInfo:
-        # The caller waits for the whole grace, then the kill, then the margin.
-        bound = (timeout_s if timeout_s is not None else DEFAULT_STOP_S) + self._call_timeout_s
+        # The caller waits for the grace, then the kill, then the margin. Without a
+        # timeout the spec's stop_timeout_s applies, unknown here: the default is
+        # assumed, and a longer grace outlasts the wait (the stop still happens).
+        grace = timeout_s if timeout_s is not None else DEFAULT_STOP_TIMEOUT_S
+        bound = grace + self._call_timeout_s
         value = await self.call(
             CallOp.STOP, container_id=container_id, timeout_s=timeout_s, wait_s=bound
         )
