@@ -18,13 +18,13 @@ from runplane.adapters.drivers.process_files import parse_container_id
 from runplane.adapters.redis.client import connect
 from runplane.adapters.redis.host_calls import RedisHostCallSender
 from runplane.adapters.redis.leases import RedisLeaseStore
-from runplane.adapters.redis.names import fence_call_key, host_calls_stream
+from runplane.adapters.redis.names import host_calls_stream
 from runplane.domain.drivers import ContainerState
 from runplane.domain.host_calls import CallInterrupted, CallOp
 from runplane.services.driver_call import driver_call
 from runplane.services.remote_driver import RemoteDriver
 from tests.support.agents import AgentProcess
-from tests.support.host_calls import until_drained
+from tests.support.host_calls import until_claimed, until_drained, until_logged
 from tests.support.redis import RedisServer
 
 IGNORES_SIGTERM = [
@@ -64,24 +64,6 @@ def remote(client: redis.asyncio.Redis, agent: AgentProcess) -> RemoteDriver:
     )
 
 
-async def until_logged(agent: AgentProcess, container_id: str, text: str) -> None:
-    log_path = agent.local_driver().log_path(container_id)
-    for _ in range(200):
-        if log_path.exists() and text in log_path.read_text():
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{text!r} never logged by {container_id}")
-
-
-async def until_claimed(client: redis.asyncio.Redis, runtime_id: str, call_id: str) -> None:
-    """The agent is inside the call: it claimed it and has not answered."""
-    for _ in range(400):
-        if await client.get(fence_call_key(runtime_id, call_id)) == "claimed":
-            return
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"{call_id} never claimed")
-
-
 async def test_a_runplane_agent_answers_and_a_kill_mid_call_never_runs_it_twice(
     client: redis.asyncio.Redis, agent: AgentProcess
 ) -> None:
@@ -93,7 +75,9 @@ async def test_a_runplane_agent_answers_and_a_kill_mid_call_never_runs_it_twice(
     parsed = parse_container_id(started.container_id)
     assert parsed is not None
     runtime_process = psutil.Process(parsed[0])
-    await until_logged(agent, started.container_id, "ready")  # SIGTERM is ignored from now
+    await until_logged(
+        agent.local_driver(), started.container_id, "ready"
+    )  # SIGTERM is ignored from now
     assert (await driver.inspect(started.container_id)).state is ContainerState.RUNNING
 
     # A stop with a long grace: the agent sends SIGTERM (ignored), then waits.

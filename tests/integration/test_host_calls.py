@@ -5,6 +5,7 @@ as a `runplane agent` subprocess."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -13,17 +14,22 @@ import redis.asyncio
 
 from runplane.adapters.redis.client import connect
 from runplane.adapters.redis.host_calls import RedisHostCallSender
+from runplane.adapters.redis.leases import RedisLeaseStore
 from runplane.adapters.redis.names import host_calls_stream
 from runplane.domain.drivers import ContainerState
 from runplane.domain.host_calls import CallFenced, CallInterrupted, CallOp, HostUnreachable
 from tests.support.host_calls import (
+    IGNORES_SIGTERM,
     SLEEPER,
+    TTL_MS,
     Host,
     containers_of,
     leased,
     remote,
     under,
+    until_claimed,
     until_drained,
+    until_logged,
 )
 from tests.support.redis import RedisServer
 
@@ -165,3 +171,28 @@ async def test_a_call_claimed_by_an_agent_that_died_is_answered_interrupted(
         with pytest.raises(CallInterrupted):
             await driver.call(CallOp.STOP, container_id=started.container_id, call_id="stop-1")
     assert (await host.driver.inspect(started.container_id)).state is ContainerState.RUNNING
+
+
+async def test_a_new_lease_holders_call_waits_for_the_old_one_in_flight(
+    client: redis.asyncio.Redis, host: Host
+) -> None:
+    """The window between the fence and the act: the old holder's stop, checked
+    while its lease held, is under way when the lease passes on; the new
+    holder's call for that runtime runs only once the stop has ended."""
+    driver = remote(client, host)
+    runtime_id, old_token = await leased(client)
+    with under(runtime_id, old_token, 1):
+        started = await driver.start(runtime_id, {"command": IGNORES_SIGTERM})
+    await until_logged(host.driver, started.container_id, "ready")
+    with under(runtime_id, old_token, 2):
+        old_stop = asyncio.create_task(driver.stop(started.container_id, timeout_s=1))
+    await until_claimed(client, runtime_id)
+    await client.delete(f"lease:{{{runtime_id}}}")  # the old lease ends mid-call...
+    new_token = "new-holder"
+    assert await RedisLeaseStore(client).try_acquire(runtime_id, new_token, TTL_MS)
+    with under(runtime_id, new_token, 3):
+        await driver.remove(started.container_id)  # ...and the new holder's call waits
+    assert old_stop.done()
+    assert (await old_stop).state is ContainerState.EXITED
+    with under(runtime_id, old_token, 2), pytest.raises(CallFenced, match="lease"):
+        await driver.pause(started.container_id)  # the old holder, late: refused

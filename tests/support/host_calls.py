@@ -18,12 +18,18 @@ from runplane.adapters.drivers.process import ProcessDriver
 from runplane.adapters.redis.client import connect
 from runplane.adapters.redis.host_calls import RedisHostCallInbox, RedisHostCallSender
 from runplane.adapters.redis.leases import RedisLeaseStore
-from runplane.adapters.redis.names import AGENT_GROUP
+from runplane.adapters.redis.names import AGENT_GROUP, fence_call_key
 from runplane.services.driver_call import driver_call
 from runplane.services.remote_driver import RemoteDriver
 from runplane.workers.agent import AgentLoop
 
 SLEEPER = [sys.executable, "-c", "import time; time.sleep(60)"]
+IGNORES_SIGTERM = [
+    sys.executable,
+    "-c",
+    "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+    "print('ready', flush=True); time.sleep(120)",
+]
 TTL_MS = 60_000
 
 
@@ -92,3 +98,25 @@ async def until_drained(client: redis.asyncio.Redis, stream: str) -> None:
 
 async def containers_of(host: Host, runtime_id: str) -> list[Any]:
     return [i for i in await host.driver.list_containers() if i.runtime_id == runtime_id]
+
+
+async def until_logged(driver: ProcessDriver, container_id: str, text: str) -> None:
+    """The runtime wrote `text` (e.g. it now ignores SIGTERM). Bounded."""
+    log_path = driver.log_path(container_id)
+    for _ in range(200):
+        if log_path.exists() and text in log_path.read_text():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{text!r} never logged by {container_id}")
+
+
+async def until_claimed(client: redis.asyncio.Redis, runtime_id: str, call_id: str = "") -> None:
+    """An agent is inside a call for the runtime: claimed, not yet answered
+    (`call_id`, or any). Bounded."""
+    pattern = fence_call_key(runtime_id, call_id or "*")
+    for _ in range(400):
+        for key in await client.keys(pattern):
+            if await client.get(key) == "claimed":
+                return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no call claimed for {runtime_id}")
