@@ -117,6 +117,12 @@ class Settings(BaseSettings):
     host_heartbeat_s: float = Field(default=2.0, gt=0)
     host_down_after_s: float = Field(default=10.0, gt=0)
     """A host whose last heartbeat is older than this is marked `down` (`host.down`)."""
+    agent_max_calls: int = Field(default=32, ge=1)
+    """Driver calls one agent runs side by side (one at a time per runtime)."""
+    agent_answer_ttl_s: float = Field(default=3600.0, gt=0)
+    """How long an agent keeps a call's answer, for a repeat of its call_id."""
+    host_call_timeout_s: float = Field(default=30.0, gt=0)
+    """How long a caller waits for an agent's answer (a stop: its grace on top)."""
 
     @property
     def resolved_database_url(self) -> str:

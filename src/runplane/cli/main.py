@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from runplane.cli.agent import agent
 from runplane.cli.events import events_app
 from runplane.cli.health import runtime_health
 from runplane.cli.hosts import hosts_app
@@ -31,6 +32,7 @@ app.add_typer(keys_app, name="keys")
 app.add_typer(teams_app, name="teams")
 app.add_typer(hosts_app, name="hosts")
 runtime_app.command("health")(runtime_health)
+app.command("agent")(agent)
 
 
 @app.command()

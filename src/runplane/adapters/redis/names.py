@@ -64,3 +64,34 @@ theoretical arrival time in microseconds); it expires once the budget is full.""
 
 def rate_limit_key(bucket: str) -> str:
     return RATE_LIMIT_PREFIX + hash_tag(bucket)
+
+
+HOST_PREFIX = "runplane:host:"
+"""Keys of one host's agent, hash-tagged by host so they share one slot:
+`runplane:host:{<host_id>}:calls` (the stream of driver calls to it) and
+`runplane:host:{<host_id>}:reply:<call_id>` (a list holding one call's answer)."""
+AGENT_GROUP = "agent"
+"""The consumer group (and consumer) of a host's call stream: its one agent."""
+
+
+def host_calls_stream(host_id: str) -> str:
+    return HOST_PREFIX + hash_tag(host_id) + ":calls"
+
+
+def host_reply_key(host_id: str, call_id: str) -> str:
+    return HOST_PREFIX + hash_tag(host_id) + ":reply:" + call_id
+
+
+FENCE_PREFIX = "runplane:fence:"
+"""`runplane:fence:{<runtime_id>}` holds the highest record version an agent
+applied a call for; `runplane:fence:{<runtime_id>}:call:<call_id>` a call's
+state (`claimed`, then its answer). Same slot as `lease:{<runtime_id>}`, so the
+agent's check-and-claim is one script."""
+
+
+def fence_key(runtime_id: str) -> str:
+    return FENCE_PREFIX + hash_tag(runtime_id)
+
+
+def fence_call_key(runtime_id: str, call_id: str) -> str:
+    return FENCE_PREFIX + hash_tag(runtime_id) + ":call:" + call_id
