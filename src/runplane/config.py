@@ -8,7 +8,6 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from runplane.adapters.drivers.process_user import runtimes_run_as_root
 from runplane.adapters.redis.names import JOB_GROUP
 from runplane.logs import LogFormat
 
@@ -136,12 +135,6 @@ class Settings(BaseSettings):
             return self.work_dir.resolve()
         data_dir = self.data_dir.resolve()
         return data_dir.with_name(f"{data_dir.name}-work")
-
-    @property
-    def runtimes_run_as_root(self) -> bool:
-        """Whether process runtimes (and exec probes) would run as uid 0: runplane
-        is root and `runtime_user` is "" or names root."""
-        return runtimes_run_as_root(self.runtime_user)
 
     @property
     def consumer_name(self) -> str:

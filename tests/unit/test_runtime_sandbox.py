@@ -95,9 +95,10 @@ def test_an_unknown_runtime_user_is_an_error_for_root() -> None:
 
 def test_as_root_runtimes_run_as_root_only_without_a_runtime_user(tmp_path: Path) -> None:
     root = os.geteuid() == 0
-    assert Settings(data_dir=tmp_path, runtime_user="").runtimes_run_as_root is root
-    assert Settings(data_dir=tmp_path, runtime_user="root").runtimes_run_as_root is root
-    assert Settings(data_dir=tmp_path).runtimes_run_as_root is False
+    as_root = process_user.runtimes_run_as_root
+    assert as_root(Settings(data_dir=tmp_path, runtime_user="").runtime_user) is root
+    assert as_root(Settings(data_dir=tmp_path, runtime_user="root").runtime_user) is root
+    assert as_root(Settings(data_dir=tmp_path).runtime_user) is False
 
 
 def test_the_work_dir_defaults_beside_the_data_dir(tmp_path: Path) -> None:

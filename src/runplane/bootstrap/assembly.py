@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import redis.asyncio
 from fastapi import FastAPI
 
+from runplane.adapters.drivers.process_user import runtimes_run_as_root
 from runplane.adapters.redis.dead_letter_queue import RedisDeadLetterQueue
 from runplane.adapters.redis.event_publisher import RedisEventPublisher
 from runplane.adapters.redis.event_reader import RedisEventReader
@@ -101,7 +102,7 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
         runtimes = SqlRuntimeStore(database)
         policies = SqlTeamPolicyStore(database)
         # Team process runtimes are refused while runtimes would run as root.
-        runs_as_root = settings.runtimes_run_as_root
+        runs_as_root = runtimes_run_as_root(settings.runtime_user)
         deps = Dependencies(
             runtimes=runtimes,
             operations=SqlOperationLog(database),
