@@ -86,6 +86,10 @@ class HostConflict(RunplaneError):
         self.host_id = host_id
 
 
+class NoHostAvailable(RunplaneError):
+    """No host can take a runtime (none up with its driver, its labels, room)."""
+
+
 class HostAlreadyExists(RunplaneError):
     def __init__(self, host_id: str) -> None:
         super().__init__(f"host {host_id!r} already exists")

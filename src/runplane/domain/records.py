@@ -62,6 +62,7 @@ class ChangeFields(TypedDict, total=False):
     started_at: datetime | None
     stopped_at: datetime | None
     removed_at: datetime | None
+    host_id: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,7 @@ class StatusChange:
     stopped_at: datetime | Keep | None = Keep.KEEP
     removed_at: datetime | Keep | None = Keep.KEEP
     status_deadline: datetime | Keep | None = Keep.KEEP
+    host_id: str | Keep | None = Keep.KEEP
 
     def __post_init__(self) -> None:
         require_transition(self.expected_status, self.status)
@@ -114,6 +116,7 @@ class StatusChange:
             "stopped_at",
             "removed_at",
             "status_deadline",
+            "host_id",
         )
         values = {name: getattr(self, name) for name in names}
         values = {k: v for k, v in values.items() if v is not Keep.KEEP}

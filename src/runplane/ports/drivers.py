@@ -33,3 +33,15 @@ class Driver(Protocol):
 
     async def list_containers(self) -> Sequence[ContainerInfo]:
         """Every container this driver manages, live or exited (for adoption)."""
+
+
+class DriverRouter(Protocol):
+    """Which driver acts for a runtime: the local one for this instance's own
+    host, a `RemoteDriver` (its host's agent) for any other (docs/hosts.md)."""
+
+    local_host_id: str | None
+    """The host this instance runs runtimes on itself; None when it runs none."""
+
+    def driver(self, host_id: str | None, name: str) -> Driver | None:
+        """The `name` driver of `host_id` (None: the local host); None when that
+        host cannot be reached from here or this kind is not known."""

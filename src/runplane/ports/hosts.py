@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from runplane.domain.hosts import Host, HostStatus, HostStatusChange, Registration
 from runplane.domain.lifecycle_events import LifecycleEvent
@@ -39,3 +39,17 @@ class HostStore(Protocol):
         self, *, status: HostStatus | None = None, labels: Mapping[str, str] | None = None
     ) -> list[Host]:
         """Every host with `status` and all of `labels`, by host_id."""
+
+
+class HostPlacement(Protocol):
+    """Where runtimes go (services/hosts/placement.py; docs/hosts.md)."""
+
+    async def choose(
+        self, driver: str, spec: Mapping[str, Any], *, exclude: Collection[str] = ()
+    ) -> str:
+        """The host a new (or moving) runtime goes to: up, offering `driver`,
+        matching the spec's `placement.host_labels`, with room, least loaded;
+        never one in `exclude`. Raises NoHostAvailable with a readable reason."""
+
+    async def status_of(self, host_id: str) -> HostStatus | None:
+        """The host's status now; None for a host that is not registered."""

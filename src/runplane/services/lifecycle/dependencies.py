@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
-from runplane.ports.drivers import Driver
+from runplane.ports.drivers import Driver, DriverRouter
 from runplane.ports.health import HealthEventPublisher
+from runplane.ports.hosts import HostPlacement
 from runplane.ports.leases import LeaseStore
 from runplane.ports.lifecycle import OperationLog, RuntimeStore
 from runplane.ports.system import Clock, TokenGenerator
@@ -43,9 +44,25 @@ class Dependencies:
     admission: Admission | None = None
     """Team policies and quotas for creates and starts; None: no team is limited
     (only tests and benchmarks; `serve` always has one)."""
+    router: DriverRouter | None = None
+    """Which host's driver acts for a runtime; None: every call runs on `drivers`
+    here (tests, benchmarks: one host, this process)."""
+    placement: HostPlacement | None = None
+    """Where new and moving runtimes go; None: on `router.local_host_id` (or no
+    host recorded, without a router)."""
 
     def __post_init__(self) -> None:
         if not self.drivers:
             raise ValueError("at least one driver is required")
         if self.lease_ttl_ms < 100:
             raise ValueError("lease_ttl_ms must be at least 100")
+
+    @property
+    def local_host_id(self) -> str | None:
+        return self.router.local_host_id if self.router is not None else None
+
+    def driver_on(self, host_id: str | None, name: str) -> Driver | None:
+        """The `name` driver that acts on `host_id`'s runtimes, seen from here."""
+        if self.router is None:
+            return self.drivers.get(name)
+        return self.router.driver(host_id, name)
