@@ -16,12 +16,14 @@ from runplane.adapters.redis.dead_letter_queue import RedisDeadLetterQueue
 from runplane.adapters.redis.event_publisher import RedisEventPublisher
 from runplane.adapters.redis.event_reader import RedisEventReader
 from runplane.adapters.redis.health import RedisHealthEventPublisher
+from runplane.adapters.redis.host_calls import RedisHostCallSender
 from runplane.adapters.redis.jobs import RedisJobQueue, RedisJobResultPublisher
 from runplane.adapters.redis.leases import RedisLeaseStore
 from runplane.adapters.redis.names import EVENTS_STREAM, RELAY_LEASE, job_stream
 from runplane.adapters.redis.rate_limits import RedisRateLimiter
 from runplane.adapters.sql.api_key_store import SqlApiKeyStore
 from runplane.adapters.sql.engine import SqlDatabase
+from runplane.adapters.sql.host_store import SqlHostStore
 from runplane.adapters.sql.operation_log import SqlOperationLog
 from runplane.adapters.sql.outbox import SqlOutbox
 from runplane.adapters.sql.runtime_store import SqlRuntimeStore
@@ -48,6 +50,7 @@ from runplane.domain.operations import OpKind
 from runplane.services.admission import Admission
 from runplane.services.api_keys import ApiKeys
 from runplane.services.event_fanout import EventFanout
+from runplane.services.hosts.routing import HostRouter
 from runplane.services.lifecycle.dependencies import Dependencies, Timeouts
 from runplane.services.lifecycle.service import Lifecycle
 from runplane.workers.jobs.consumers import job_consumers
@@ -103,6 +106,13 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
         policies = SqlTeamPolicyStore(database)
         # Team process runtimes are refused while runtimes would run as root.
         runs_as_root = runtimes_run_as_root(settings.runtime_user)
+        host_store = SqlHostStore(database)
+        router = HostRouter(
+            settings.host_id,
+            drivers,
+            RedisHostCallSender(client),
+            call_timeout_s=settings.host_call_timeout_s,
+        )
         deps = Dependencies(
             runtimes=runtimes,
             operations=SqlOperationLog(database),
@@ -121,6 +131,7 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
                 pause_s=settings.pause_timeout_s,
             ),
             admission=Admission(policies, runtimes, runs_as_root=runs_as_root),
+            router=router,
         )
         lifecycle = Lifecycle.build(deps, default_driver=settings.driver)
         keys = ApiKeys(SqlApiKeyStore(database), clock)
@@ -144,7 +155,7 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
             stack, settings, database, client, stream_client, clock, deps.tokens
         )
         health_sources, health_workers = build_health(
-            stack, settings, database, client, stream_client, lifecycle, deps
+            stack, settings, database, client, stream_client, lifecycle, deps, host_store
         )
         hosts, host_workers = build_hosts(settings, database, deps)
         workers = WorkerSet(

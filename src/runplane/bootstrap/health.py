@@ -29,9 +29,12 @@ from runplane.adapters.sql.health_snapshots import SqlHealthSnapshotStore
 from runplane.api.context import HealthSources
 from runplane.bootstrap.streams import consumer_settings
 from runplane.config import Settings
+from runplane.ports.hosts import HostStore
+from runplane.services import lease
 from runplane.services.health.applier import HealthEventApplier
 from runplane.services.health.reporter import HealthReporter
 from runplane.services.health.restart_policy import RestartPolicyService
+from runplane.services.hosts.routing import HostDirectory
 from runplane.services.lifecycle.dependencies import Dependencies
 from runplane.services.lifecycle.service import Lifecycle
 from runplane.services.lifecycle.settler import TransientSettler
@@ -51,6 +54,7 @@ def build_health(
     stream_client: redis.asyncio.Redis,
     lifecycle: Lifecycle,
     deps: Dependencies,
+    hosts: HostStore,
 ) -> tuple[HealthSources, list[Loop]]:
     """What the health API reads, and the health workers: the monitor, the
     health events consumer (one leader), the restart scheduler, the reconciler."""
@@ -80,6 +84,7 @@ def build_health(
         on_unreachable=restarts.on_unreachable,
     )
     offsets = RedisOffsetStore(client)
+    directory = HostDirectory(hosts)
     reading = dataclasses.replace(consumer_settings(settings), retention=None)
     ttl_ms = settings.lease_ttl_ms
 
@@ -101,6 +106,8 @@ def build_health(
         lease_probe,
         deps.clock,
         leadership=Leadership(deps.leases, deps.tokens, MONITOR_LEASE, ttl_ms=ttl_ms),
+        route=deps.driver_on,
+        hosts=directory,
         interval_s=settings.health_monitor_interval_s,
     )
     round_ms = int((settings.reconcile_interval_s + settings.reconcile_jitter_s) * 1000)
@@ -115,6 +122,11 @@ def build_health(
             deps.leases, deps.tokens, RECONCILER_LEASE, ttl_ms=max(ttl_ms, 2 * round_ms)
         ),
         restarts=restarts,
+        route=deps.driver_on,
+        hosts=directory,
+        hold=lambda runtime_id: lease.held(
+            deps.leases, runtime_id, deps.tokens.new_token(), deps.lease_ttl_ms
+        ),
         interval_s=settings.reconcile_interval_s,
         jitter_s=settings.reconcile_jitter_s,
         settle_interval_s=settings.lease_ttl_ms / 2000,

@@ -17,6 +17,7 @@ import time
 from collections.abc import AsyncIterator
 
 from runplane.ports.leases import LeaseStore
+from runplane.services import driver_call
 
 logger = logging.getLogger(__name__)
 
@@ -116,10 +117,13 @@ async def take(
 @contextlib.asynccontextmanager
 async def kept_alive(leases: LeaseStore, name: str, token: str, ttl_ms: int) -> AsyncIterator[None]:
     """For a lease just acquired: renew it while the block runs, then release it
-    (shielded: even when the block was cancelled)."""
+    (shielded: even when the block was cancelled). Driver calls made in the
+    block carry the lease (`driver_call`): a runtime's agent on another host
+    acts only for its current holder."""
     held_lease = HeldLease(leases, name, token, ttl_ms)
     try:
-        yield
+        with driver_call.holding(name, token):
+            yield
     finally:
         await held_lease.release()
 

@@ -42,6 +42,7 @@ from runplane.ports.lifecycle import RuntimeStore
 from runplane.ports.system import Clock
 from runplane.services.health.checks import operation_in_flight, records_in
 from runplane.services.health.reporter import HealthReporter
+from runplane.services.hosts.routing import DriverRoute, HostDirectory
 from runplane.workers.leadership import Leadership
 from runplane.workers.periodic import PeriodicLoop
 
@@ -83,6 +84,8 @@ class HealthMonitor:
         clock: Clock,
         *,
         leadership: Leadership | None = None,
+        route: DriverRoute | None = None,
+        hosts: HostDirectory | None = None,
         interval_s: float = 1.0,
         page_size: int = 500,
         max_concurrency: int = 32,
@@ -91,6 +94,8 @@ class HealthMonitor:
             raise ValueError("interval_s must be positive")
         self.runtimes = runtimes
         self.drivers = drivers
+        self.route = route or (lambda _host, name: drivers.get(name))
+        self.hosts = hosts
         self.reporter = reporter
         self.prober = prober
         self.leases = leases
@@ -123,10 +128,14 @@ class HealthMonitor:
             return
         seen: set[str] = set()
         checks: list[asyncio.Task[None]] = []
+        # A down host's runtimes cannot be looked at: the host monitor reported them.
+        lost = await self.hosts.unreachable() if self.hosts is not None else frozenset()
         async for record in records_in(self.runtimes, WATCHED, self.page_size):
             if record.runtime_id in seen:
                 continue  # moved between the two listings: looked at once
             seen.add(record.runtime_id)
+            if record.host_id in lost:
+                continue
             checks.append(asyncio.create_task(self._guarded_check(record)))
         await asyncio.gather(*checks)
         await self._drop(set(self._watches) - seen)
@@ -150,7 +159,7 @@ class HealthMonitor:
                 )
 
     async def _check(self, record: RuntimeRecord) -> None:
-        driver = self.drivers.get(record.driver)
+        driver = self.route(record.host_id, record.driver)
         if driver is None or not record.container_id:
             return
         watch = self._watches.get(record.runtime_id)

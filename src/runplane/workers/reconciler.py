@@ -18,7 +18,8 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter as Tally
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
+from contextlib import AbstractAsyncContextManager
 
 from prometheus_client import Counter
 
@@ -33,6 +34,7 @@ from runplane.ports.lifecycle import RuntimeStore
 from runplane.ports.system import Clock
 from runplane.services.health.checks import operation_in_flight, records_in
 from runplane.services.health.reporter import HealthReporter
+from runplane.services.hosts.routing import DriverRoute, HostDirectory
 from runplane.services.lifecycle.settler import TransientSettler
 from runplane.workers.leadership import Leadership
 from runplane.workers.periodic import PeriodicLoop
@@ -59,6 +61,9 @@ class Reconciler:
         *,
         leadership: Leadership | None = None,
         restarts: RestartScheduler | None = None,
+        route: DriverRoute | None = None,
+        hosts: HostDirectory | None = None,
+        hold: Callable[[str], AbstractAsyncContextManager[bool]] | None = None,
         interval_s: float = 30.0,
         jitter_s: float = 5.0,
         settle_interval_s: float = 5.0,
@@ -68,6 +73,9 @@ class Reconciler:
             raise ValueError("interval_s must be positive and jitter_s not negative")
         self.runtimes = runtimes
         self.drivers = drivers
+        self.route = route or (lambda _host, name: drivers.get(name))
+        self.hosts = hosts
+        self.hold = hold
         self.settler = settler
         self.reporter = reporter
         self.leases = leases
@@ -108,8 +116,8 @@ class Reconciler:
             return found
         found.update(await self.settle_interrupted())
         await self._check_running(found)
-        for driver in self.drivers.values():
-            await self._check_orphans(driver, found)
+        for host_id, driver in await self._every_driver():
+            await self._check_orphans(driver, found, host_id)
         await self._revisit_unreachable(found)
         for kind, count in found.items():
             REPAIRS.labels(kind=kind).inc(count)
@@ -128,9 +136,24 @@ class Reconciler:
                 found[f"settled_{record.status}"] += 1
         return found
 
+    async def _every_driver(self) -> list[tuple[str | None, Driver]]:
+        """Each driver of each host that answers (without hosts: the local ones)."""
+        if self.hosts is None:
+            return [(None, driver) for driver in self.drivers.values()]
+        found: list[tuple[str | None, Driver]] = []
+        for host_id, kinds in (await self.hosts.reachable()).items():
+            for kind in kinds:
+                driver = self.route(host_id, kind)
+                if driver is not None:
+                    found.append((host_id, driver))
+        return found
+
     async def _check_running(self, found: Tally[str]) -> None:
+        lost = await self.hosts.unreachable() if self.hosts is not None else frozenset()
         async for record in records_in(self.runtimes, [Status.RUNNING]):
-            driver = self.drivers.get(record.driver)
+            if record.host_id in lost:
+                continue
+            driver = self.route(record.host_id, record.driver)
             if driver is None or not record.container_id:
                 continue
             if self.reporter.terminal_reported(record.runtime_id, record.container_id):
@@ -146,11 +169,16 @@ class Reconciler:
             event = await self.reporter.report_end(record.runtime_id, info)
             found[str(event.event_type)] += 1
 
-    async def _check_orphans(self, driver: Driver, found: Tally[str]) -> None:
-        for info in await driver.list_containers():
+    async def _check_orphans(self, driver: Driver, found: Tally[str], host_id: str | None) -> None:
+        try:
+            containers = await driver.list_containers()
+        except DriverError as exc:
+            logger.warning("containers not listed", extra={"host_id": host_id, "error": str(exc)})
+            return
+        for info in containers:
             if info.state not in _LIVE or not info.runtime_id:
                 continue
-            if await self._is_orphan(driver, info):
+            if await self._is_orphan(driver, info, host_id):
                 found["orphan"] += 1
                 logger.warning(
                     "orphan container found",
@@ -159,14 +187,15 @@ class Reconciler:
                 if self.stop_orphans and await self._stop(driver, info):
                     found["orphan_stopped"] += 1
 
-    async def _is_orphan(self, driver: Driver, info: ContainerInfo) -> bool:
+    async def _is_orphan(self, driver: Driver, info: ContainerInfo, host_id: str | None) -> bool:
         """No record points to it, and no operation may be about to (transient
         status, lease held). Looked at again after reading the record: a restart
         may have stopped it meanwhile."""
         runtime_id = info.runtime_id or ""
         record = await self.runtimes.get(runtime_id)
+        owned = host_id is None or record is None or record.host_id in (host_id, None)
         if record is not None and (
-            record.container_id == info.container_id or record.status in TRANSIENT
+            (owned and record.container_id == info.container_id) or record.status in TRANSIENT
         ):
             return False
         if await self.leases.is_held(runtime_id):
@@ -177,6 +206,14 @@ class Reconciler:
             return False
 
     async def _stop(self, driver: Driver, info: ContainerInfo) -> bool:
+        """Stop an orphan under its runtime's lease (a host's agent acts only for
+        the holder); a busy lease: an operation is on it, look again next round."""
+        if self.hold is None:
+            return await self._stop_held(driver, info)
+        async with self.hold(info.runtime_id or "") as held:
+            return held and await self._stop_held(driver, info)
+
+    async def _stop_held(self, driver: Driver, info: ContainerInfo) -> bool:
         try:
             await driver.stop(info.container_id)
         except ContainerGone:

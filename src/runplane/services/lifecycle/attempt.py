@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from runplane.domain.errors import ErrorCode
@@ -43,6 +43,8 @@ class Attempt:
     its team), else the team of the runtime named (an admin, the system), once
     known; None for a call of no team (an admin's on a runtime that does not
     exist). Never the runtime's team for a caller that cannot see it."""
+    details: dict[str, object] = field(default_factory=dict)
+    """Added to the call's log entry (a start that moved hosts: `rescheduled`)."""
 
     def __post_init__(self) -> None:
         if self.team_id is None:
@@ -73,7 +75,7 @@ def entry_for(
     (a retryable failure, a replay) keeps it under `details.job_id`."""
     request = attempt.request
     record = attempt.record
-    details: dict[str, object] = {}
+    details: dict[str, object] = dict(attempt.details)
     if request.job_id and not claim_job:
         details["job_id"] = request.job_id
     if replay_of:

@@ -11,6 +11,7 @@ on from where the first left off (its start replays, waits for or resumes it).
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 from dataclasses import dataclass
 from typing import Any
@@ -23,8 +24,10 @@ from runplane.domain.results import OperationResult
 from runplane.domain.statuses import Status
 from runplane.services.admission import document_problem
 from runplane.services.lifecycle.admit import admit_create
+from runplane.services.lifecycle.attempt import OperationFailed
 from runplane.services.lifecycle.dependencies import Dependencies
 from runplane.services.lifecycle.event_factory import EventFactory
+from runplane.services.lifecycle.hosting import place_new
 from runplane.services.lifecycle.requests import OperationRequest
 from runplane.services.lifecycle.start import StartRuntime
 
@@ -63,10 +66,16 @@ class CreateRuntime:
         record_or_failure = self._new_record(request)
         if isinstance(record_or_failure, OperationResult):
             return record_or_failure
-        record = record_or_failure
-        refused = await admit_create(self.deps, record, request)
+        refused = await admit_create(self.deps, record_or_failure, request)
         if refused is not None:
             return refused
+        try:
+            host_id = await place_new(self.deps, record_or_failure.driver, record_or_failure.spec)
+        except OperationFailed as failed:
+            if request.start:
+                return OperationResult.failure(failed.code, failed.message)
+            host_id = None  # placed when it is started
+        record = dataclasses.replace(record_or_failure, host_id=host_id)
         created = EventFactory(self.deps).outcome_event(
             "runtime.create",
             record,

@@ -30,6 +30,7 @@ from runplane.domain.operations import OpKind, OpSource, Outcome
 from runplane.domain.records import (
     RUNTIME_ID_RULE,
     ChangeFields,
+    Keep,
     RuntimeRecord,
     StatusChange,
     is_valid_runtime_id,
@@ -37,7 +38,7 @@ from runplane.domain.records import (
 from runplane.domain.results import OperationResult
 from runplane.domain.statuses import TRANSIENT, InvalidTransition, Status
 from runplane.ports.drivers import Driver
-from runplane.services import lease
+from runplane.services import driver_call, lease
 from runplane.services.lifecycle.attempt import Attempt, OperationFailed, WantedStateHolds
 from runplane.services.lifecycle.dependencies import Dependencies
 from runplane.services.lifecycle.event_factory import EventFactory
@@ -155,12 +156,15 @@ class LifecycleOperation(ABC):
 
     # -- building blocks for execute() ---------------------------------------------
 
-    def driver_for(self, record: RuntimeRecord) -> Driver:
-        driver = self.deps.drivers.get(record.driver)
+    def driver_for(self, record: RuntimeRecord, host_id: str | Keep | None = Keep.KEEP) -> Driver:
+        """The driver on the record's host (or `host_id`), called at the record's
+        version: a host's agent refuses calls older than one it has applied."""
+        host = record.host_id if host_id is Keep.KEEP else host_id
+        driver = self.deps.driver_on(host, record.driver)
         if driver is None:
-            raise OperationFailed(
-                ErrorCode.SERVICE_UNAVAILABLE, f"driver {record.driver!r} is not configured"
-            )
+            problem = f"driver {record.driver!r} is not configured on host {host!r}"
+            raise OperationFailed(ErrorCode.SERVICE_UNAVAILABLE, problem)
+        driver_call.at_version(record.version)
         return driver
 
     def change(self, attempt: Attempt, to: Status, **fields: Unpack[ChangeFields]) -> StatusChange:

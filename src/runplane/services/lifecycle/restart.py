@@ -26,14 +26,19 @@ class RestartRuntime(ContainerSteps):
     async def execute(self, attempt: Attempt) -> OperationResult:
         record = attempt.current
         spec = self.checked_spec(attempt, record.spec)
-        if record.status in STARTABLE:
-            await self.enter(attempt, Status.STARTING)
-            return await self.boot(attempt, spec)
-        if record.status not in RESTARTABLE:
+        if record.status not in STARTABLE | RESTARTABLE:
             raise OperationFailed(
                 ErrorCode.INVALID_STATE, f"cannot restart a runtime that is {record.status}"
             )
-        await self.enter(attempt, Status.RESTARTING)
-        await self.halt(attempt)
-        await self.discard(attempt)
+        place = await self.place(attempt, spec)
+        if record.status in STARTABLE:
+            await self.enter(attempt, Status.STARTING, host_id=place.host_id)
+            await self.discard(attempt, place)
+            return await self.boot(attempt, spec)
+        # The move is written first: an interrupted restart is settled where the
+        # new container is. The old one is stopped where it ran, if that host answers.
+        await self.enter(attempt, Status.RESTARTING, host_id=place.host_id)
+        if place.previous_reachable:
+            await self.halt(attempt, place)
+        await self.discard(attempt, place)
         return await self.boot(attempt, spec)

@@ -12,6 +12,7 @@ from typing import Any
 
 from runplane.domain.drivers import ContainerInfo
 from runplane.domain.errors import CasConflict, ContainerGone, DriverError, ErrorCode
+from runplane.domain.hosts import HostStatus
 from runplane.domain.operations import OpSource, Outcome
 from runplane.domain.records import OperationEntry, RuntimeRecord, StatusChange
 from runplane.domain.settlements import (
@@ -25,7 +26,7 @@ from runplane.domain.settlements import (
 )
 from runplane.domain.statuses import TRANSIENT, Status
 from runplane.ports.drivers import Driver
-from runplane.services import lease
+from runplane.services import driver_call, lease
 from runplane.services.lifecycle.dependencies import Dependencies
 from runplane.services.lifecycle.event_factory import EventFactory
 
@@ -75,17 +76,23 @@ class TransientSettler:
         return await self._settle(record, why=why)
 
     async def _settle(self, record: RuntimeRecord, *, why: str) -> RuntimeRecord | None:
-        driver = self.deps.drivers.get(record.driver)
+        driver = self.deps.driver_on(record.host_id, record.driver)
         if driver is None:
             logger.warning(
                 "stuck runtime has no driver here", extra={"runtime_id": record.runtime_id}
             )
             return None
+        driver_call.at_version(record.version)
         started_at = self.deps.clock.now()
-        info = await self._observe(driver, record)
+        # On a down host nothing can be looked at or finished: its container counts
+        # as gone here, and the host stops it when it returns if the record no
+        # longer wants it (services/hosts/loss.py).
+        lost = await self._host_down(record)
+        info = None if lost else await self._observe(driver, record)
         seen = seen_of(info)
         plan = settlement_for(record.status, seen)
-        await self._finish(driver, record, plan, info)
+        if not lost:
+            await self._finish(driver, record, plan, info)
         change = self._change(record, plan, info)
         entry = self._entry(record, plan, seen, change, started_at, why)
         error = (str(entry.error_code), entry.error_message) if entry.error_code else None
@@ -114,6 +121,12 @@ class TransientSettler:
             },
         )
         return settled
+
+    async def _host_down(self, record: RuntimeRecord) -> bool:
+        placement = self.deps.placement
+        if placement is None or not record.host_id:
+            return False
+        return await placement.status_of(record.host_id) is HostStatus.DOWN
 
     async def _observe(self, driver: Driver, record: RuntimeRecord) -> ContainerInfo | None:
         info = await driver.inspect(record.container_id) if record.container_id else None

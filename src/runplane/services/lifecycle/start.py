@@ -36,8 +36,9 @@ class StartRuntime(ContainerSteps):
                 ErrorCode.INVALID_STATE, f"cannot start a runtime that is {record.status}"
             )
         spec = self.checked_spec(attempt, wanted or record.spec)
-        await self.enter(attempt, Status.STARTING, spec=spec)
-        await self.discard(attempt)  # a start makes a new container: drop the last one
+        place = await self.place(attempt, spec)
+        await self.enter(attempt, Status.STARTING, spec=spec, host_id=place.host_id)
+        await self.discard(attempt, place)  # a start makes a new container: drop the last one
         return await self.boot(attempt, spec)
 
     def already_holds(self, attempt: Attempt, record: RuntimeRecord) -> bool:
