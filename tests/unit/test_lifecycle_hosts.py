@@ -93,7 +93,8 @@ async def test_every_changing_call_carries_the_lease_and_the_current_version() -
     assert [c[0] for c in contexts] == ["rt-1"] * 3  # start, then stop + start
     assert all(token for _, token, _ in contexts)
     versions = [version for _, _, version in contexts]
-    assert versions == sorted(versions) and versions[0] >= 1
+    assert versions == sorted(versions)
+    assert versions[0] >= 1
     assert contexts[1][1] == contexts[2][1] != contexts[0][1]  # one lease per operation
 
 
@@ -109,7 +110,7 @@ async def test_a_restart_on_a_down_host_moves_without_touching_it() -> None:
     # old container itself when it returns).
     assert len(drivers["h1"].contexts) == 1
     assert drivers["h1"].container(first.container_id or "") is not None
-    restart = [e for e in await world.entries() if e.op is OpKind.RESTART][0]
+    restart = next(e for e in await world.entries() if e.op is OpKind.RESTART)
     assert restart.details["rescheduled"] == {"from": "h1", "to": "h2"}
 
 
@@ -125,13 +126,13 @@ async def test_a_start_on_a_draining_host_moves_and_cleans_up_there() -> None:
 
 
 async def test_a_cordoned_host_keeps_its_runtimes() -> None:
-    world, drivers, placement = world_on_hosts()
+    world, _drivers, placement = world_on_hosts()
     await world.create()
     placement.statuses["h1"] = HostStatus.CORDONED
     assert (await world.do(OpKind.RESTART)).ok
     record = await world.record()
     assert record.host_id == "h1"
-    restart = [e for e in await world.entries() if e.op is OpKind.RESTART][0]
+    restart = next(e for e in await world.entries() if e.op is OpKind.RESTART)
     assert "rescheduled" not in restart.details
 
 
