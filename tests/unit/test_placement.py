@@ -203,7 +203,11 @@ def test_placement_of_reads_the_host_labels() -> None:
         ("zone=a", "placement must be an object, not a string"),
         ({"host": "a"}, "unknown placement field(s) host; allowed: host_labels"),
         ({"host_labels": ["zone=a"]}, "placement.host_labels must be an object, not a list"),
-        ({"host_labels": {"zone": 1}}, "placement.host_labels: label 'zone': up to 256"),
+        (
+            {"host_labels": {"zone": 1}},
+            "placement.host_labels['zone'] must be a string, not a number",
+        ),
+        ({"host_labels": {"zone": "x" * 257}}, "placement.host_labels: label 'zone': up to 256"),
         ({"host_labels": {"-zone": "a"}}, "placement.host_labels: label key '-zone' must"),
         ({"host_labels": {"zone": "a\n"}}, "printable"),
         ({"host_labels": {f"k{i}": "v" for i in range(33)}}, "at most 32 labels"),

@@ -19,7 +19,7 @@ from runplane.cli.main import app
 from runplane.services.api_keys import ApiKeys
 from runplane.testing.stores import InMemoryApiKeyStore
 from tests.support.store_backends import make_record
-from tests.support.world import World
+from tests.support.world import SPEC, World
 
 
 class Api:
@@ -128,3 +128,22 @@ def test_runtime_ls_host_asks_for_the_host_and_shows_it() -> None:
     assert asked == [{"host_id": ["box-7"]}]
     assert "HOST" in done.stdout
     assert "box-7" in done.stdout
+
+
+async def test_create_keeps_a_placement_and_refuses_a_bad_one(api: Api) -> None:
+    admin = await api.key()
+    spec = {**SPEC, "placement": {"host_labels": {"zone": "a"}}}
+    made = await api.http.post(
+        "/v1/runtimes", json={"runtime_id": "p", "spec": spec}, headers=admin
+    )
+    assert made.status_code == 201, made.text
+    assert made.json()["spec"]["placement"] == {"host_labels": {"zone": "a"}}
+    bad = {**SPEC, "placement": {"host_labels": {"zone": ["a"]}}}
+    refused = await api.http.post(
+        "/v1/runtimes", json={"runtime_id": "q", "spec": bad}, headers=admin
+    )
+    assert refused.status_code == 400
+    assert refused.json()["error"] == {
+        "code": "invalid_request",
+        "message": "placement.host_labels['zone'] must be a string, not a list",
+    }

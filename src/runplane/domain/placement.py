@@ -73,6 +73,11 @@ def placement_of(spec: Mapping[str, Any]) -> PlacementSpec:
         return PlacementSpec()
     if not isinstance(labels, dict):
         raise InvalidSpec(f"placement.host_labels must be an object, not {_kind(labels)}")
+    for key, value in labels.items():
+        if not isinstance(value, str):
+            raise InvalidSpec(
+                f"placement.host_labels[{key!r}] must be a string, not {_kind(value)}"
+            )
     try:
         return PlacementSpec(check_labels(labels))
     except InvalidHost as exc:
@@ -106,7 +111,7 @@ def choose_host(
     """The least loaded host that fits (up, offering `driver`, carrying every
     `selector` label, not in `exclude`, with room); None when none does
     (`why_none` says why). `rand()` in [0, 1) breaks ties."""
-    fitting = list(_steps(hosts, live_counts, driver, selector, exclude))[-1][1]
+    *_, (_, fitting) = _steps(hosts, live_counts, driver, selector, exclude)  # what passed all
     if not fitting:
         return None
     loads = {h.host_id: load_of(h, live_counts.get(h.host_id, 0)) for h in fitting}
