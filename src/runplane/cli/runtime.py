@@ -49,6 +49,7 @@ def show_runtime(runtime: dict[str, Any]) -> None:
         "status",
         "version",
         "driver",
+        "host_id",
         "container_id",
         "engine_endpoint",
         "started_at",
@@ -123,13 +124,15 @@ def create(
 def list_runtimes(
     status: Annotated[str | None, typer.Option(help="only this status")] = None,
     team: Annotated[str | None, typer.Option(help="only this team")] = None,
+    host: Annotated[str | None, typer.Option(help="only the runtimes on this host")] = None,
     url: UrlOpt = None,
     api_key: KeyOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """List runtimes (every page)."""
     client = Client(url, api_key)
-    params: dict[str, Any] = {k: v for k, v in {"status": status, "team_id": team}.items() if v}
+    wanted = {"status": status, "team_id": team, "host_id": host}
+    params: dict[str, Any] = {k: v for k, v in wanted.items() if v}
     runtimes: list[dict[str, Any]] = []
     while True:
         page = client.call("GET", "/v1/runtimes", params=params)
@@ -140,13 +143,14 @@ def list_runtimes(
     if as_json:
         out.print_json(data=runtimes)
         return
-    table = Table("RUNTIME", "TEAM", "STATUS", "DRIVER", "CONTAINER", "ENDPOINT", "UPDATED")
+    table = Table("RUNTIME", "TEAM", "STATUS", "DRIVER", "HOST", "CONTAINER", "ENDPOINT", "UPDATED")
     for r in runtimes:
         table.add_row(
             r["runtime_id"],
             r["team_id"],
             r["status"],
             r["driver"],
+            r.get("host_id") or "-",
             r["container_id"] or "-",
             r["engine_endpoint"] or "-",
             r["updated_at"],

@@ -1,5 +1,6 @@
 """Spec checks every driver shares: the object itself, its field names, the stop
-timeout, and the `health` / `restart_policy` objects passed through."""
+timeout, the `health` / `restart_policy` objects passed through, and
+`placement` (which host a runtime may go to; domain/placement.py)."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ from collections.abc import Sequence
 from typing import Any
 
 from runplane.domain.errors import InvalidSpec
+from runplane.domain.placement import placement_of
 
 DEFAULT_STOP_TIMEOUT_S = 10.0
 MAX_STOP_TIMEOUT_S = 3600.0
 PASSED_THROUGH = ("health", "restart_policy")
 """Objects every driver accepts; their fields are checked where they are used."""
+PLACEMENT = "placement"
+"""Every driver accepts it; checked here, as no driver uses it (placement does)."""
 
 
 def checked_object(spec: object, fields: Sequence[str]) -> dict[str, Any]:
@@ -29,7 +33,8 @@ def checked_object(spec: object, fields: Sequence[str]) -> dict[str, Any]:
 
 
 def copy_passed_through(spec: dict[str, Any], normalised: dict[str, Any]) -> None:
-    """Copy `health` and `restart_policy` (objects, when given) into `normalised`."""
+    """Copy `health` and `restart_policy` (objects, when given) into `normalised`,
+    and `placement`, checked, as `{"host_labels": {...}}`."""
     for name in PASSED_THROUGH:
         value = spec.get(name)
         if value is None:
@@ -37,6 +42,8 @@ def copy_passed_through(spec: dict[str, Any], normalised: dict[str, Any]) -> Non
         if not isinstance(value, dict):
             raise InvalidSpec(f"{name} must be an object, not {kind(value)}")
         normalised[name] = copy.deepcopy(value)  # a private copy
+    if spec.get(PLACEMENT) is not None:
+        normalised[PLACEMENT] = placement_of(spec).to_document()
 
 
 def stop_timeout(value: object) -> float:

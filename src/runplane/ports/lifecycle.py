@@ -32,6 +32,7 @@ class RuntimeStore(Protocol):
         *,
         status: Status | None = None,
         team_id: str | None = None,
+        host_id: str | None = None,
         after: str | None = None,
         limit: int = 100,
     ) -> RuntimePage:
@@ -39,6 +40,11 @@ class RuntimeStore(Protocol):
 
     async def count_for_team(self, team_id: str, statuses: Collection[Status]) -> int:
         """How many of the team's records are in one of `statuses` (its quotas)."""
+
+    async def count_live_by_host(self) -> dict[str, int]:
+        """How many records each host holds in a status of
+        `domain.placement.HOLDS_HOST` (placement's load); hosts with none, and
+        records with no host, are left out."""
 
     async def compare_and_swap(
         self,

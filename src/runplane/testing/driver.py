@@ -16,6 +16,7 @@ from typing import Any
 from runplane.domain.driver_specs import DEFAULT_STOP_TIMEOUT_S
 from runplane.domain.drivers import ContainerInfo, ContainerState, StartedContainer
 from runplane.domain.errors import ContainerGone, DriverError, InvalidSpec
+from runplane.domain.placement import placement_of
 
 OPERATIONS = frozenset({"start", "stop", "pause", "resume", "remove", "inspect", "list_containers"})
 _LIVE = (ContainerState.RUNNING, ContainerState.PAUSED)
@@ -45,7 +46,8 @@ class InMemoryDriver:
     each call yields to the event loop once, as a real driver would.
     `validator` replaces the default spec check, which accepts any object that
     names a `command` or an `image` and checks only the fields it knows
-    (`command`, `port`, `stop_timeout_s`, `health`, `restart_policy`)."""
+    (`command`, `port`, `stop_timeout_s`, `health`, `restart_policy`,
+    `placement`)."""
 
     def __init__(
         self,
@@ -229,4 +231,5 @@ def _validate_loosely(spec: dict[str, Any]) -> dict[str, Any]:
     for name in ("health", "restart_policy"):
         if spec.get(name) is not None and not isinstance(spec[name], dict):
             raise InvalidSpec(f"{name} must be an object")
+    placement_of(spec)  # as every real driver checks it
     return copy.deepcopy(spec)

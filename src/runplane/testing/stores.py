@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from runplane.domain.errors import CasConflict, DuplicateJobId, RuntimeAlreadyExists
 from runplane.domain.lifecycle_events import LifecycleEvent, OutboxEvent
+from runplane.domain.placement import HOLDS_HOST
 from runplane.domain.records import OperationEntry, RuntimeRecord, StatusChange, apply_change
 from runplane.domain.statuses import Status, require_transition
 from runplane.ports.lifecycle import RuntimePage
@@ -151,6 +152,7 @@ class InMemoryRuntimeStore:
         *,
         status: Status | None = None,
         team_id: str | None = None,
+        host_id: str | None = None,
         after: str | None = None,
         limit: int = 100,
     ) -> RuntimePage:
@@ -163,6 +165,7 @@ class InMemoryRuntimeStore:
             for runtime_id, record in sorted(self._records.items())
             if (status is None or record.status == status)
             and (team_id is None or record.team_id == team_id)
+            and (host_id is None or record.host_id == host_id)
             and (after is None or runtime_id > after)
         ]
         records = [_stored(record) for record in matching[:limit]]
@@ -172,6 +175,13 @@ class InMemoryRuntimeStore:
     async def count_for_team(self, team_id: str, statuses: Collection[Status]) -> int:
         wanted = frozenset(statuses)
         return sum(1 for r in self._records.values() if r.team_id == team_id and r.status in wanted)
+
+    async def count_live_by_host(self) -> dict[str, int]:
+        counts: dict[str, int] = {}
+        for record in self._records.values():
+            if record.host_id is not None and record.status in HOLDS_HOST:
+                counts[record.host_id] = counts.get(record.host_id, 0) + 1
+        return counts
 
     async def compare_and_swap(
         self,

@@ -6,9 +6,9 @@ ContainerInfo.
 Normalised form: `image`, `env`, `labels`, `network_mode` (default "none": a
 runtime gets no network unless its spec asks for one), `ports` (a list of
 `{"container_port": N}` with `"host_port"` when fixed) and `stop_timeout_s`
-are always present; `command`, `memory_mb`, `cpus`, `health` and
-`restart_policy` only when given. Null counts as absent. Validating a
-normalised spec returns it unchanged.
+are always present; `command`, `memory_mb`, `cpus`, `health`,
+`restart_policy` and `placement` only when given. Null counts as absent.
+Validating a normalised spec returns it unchanged.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ import signal
 from typing import Any
 
 from runplane.domain.driver_specs import (
+    PLACEMENT,
     checked_object,
     copy_passed_through,
     kind,
@@ -49,6 +50,7 @@ _FIELDS = (
     "stop_timeout_s",
     "health",
     "restart_policy",
+    PLACEMENT,
 )
 _NETWORK_MODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,254}$")
 _NO_PUBLISHING = frozenset({"none", "host"})

@@ -2,10 +2,10 @@
 behaviour, checked once and normalised so what is stored is what runs.
 
 Normalised form: `command`, `env`, `stop_signal` (a name such as "SIGTERM") and
-`stop_timeout_s` (a float) are always present; `cwd`, `port`, `health` and
-`restart_policy` only when given. A relative `cwd` is inside the runtime's
-working directory (see `process_user`). Null counts as absent. Validating a
-normalised spec returns it unchanged.
+`stop_timeout_s` (a float) are always present; `cwd`, `port`, `health`,
+`restart_policy` and `placement` only when given. A relative `cwd` is inside
+the runtime's working directory (see `process_user`). Null counts as absent.
+Validating a normalised spec returns it unchanged.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import signal
 from typing import Any
 
 from runplane.domain.driver_specs import (
+    PLACEMENT,
     checked_object,
     copy_passed_through,
     kind,
@@ -33,6 +34,7 @@ _FIELDS = (
     "port",
     "health",
     "restart_policy",
+    PLACEMENT,
 )
 # Signals that pause or resume a process rather than ask it to end.
 _NOT_STOP_SIGNALS = frozenset(

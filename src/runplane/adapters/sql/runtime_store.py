@@ -25,6 +25,7 @@ from runplane.adapters.sql.outbox import insert_events
 from runplane.adapters.sql.tables import as_row, plain_values, runtimes
 from runplane.domain.errors import CasConflict, RuntimeAlreadyExists
 from runplane.domain.lifecycle_events import LifecycleEvent
+from runplane.domain.placement import HOLDS_HOST
 from runplane.domain.records import OperationEntry, RuntimeRecord, StatusChange
 from runplane.domain.statuses import Status, require_transition
 from runplane.ports.lifecycle import RuntimePage
@@ -89,6 +90,13 @@ def cas_statement(change: StatusChange, values: dict[str, Any]) -> Update:
     )
 
 
+_LIVE_BY_HOST = (
+    select(runtimes.c.host_id, func.count())
+    .where(runtimes.c.host_id.is_not(None))
+    .where(runtimes.c.status.in_(sorted(s.value for s in HOLDS_HOST)))
+    .group_by(runtimes.c.host_id)
+)
+"""Placement's load, one query (ix_runtimes_host_id_status covers it)."""
 _GET = select(runtimes).where(runtimes.c.runtime_id == bindparam("runtime_id"))
 
 
@@ -119,6 +127,7 @@ class SqlRuntimeStore:
         *,
         status: Status | None = None,
         team_id: str | None = None,
+        host_id: str | None = None,
         after: str | None = None,
         limit: int = 100,
     ) -> RuntimePage:
@@ -131,6 +140,8 @@ class SqlRuntimeStore:
             query = query.where(runtimes.c.status == status.value)
         if team_id is not None:
             query = query.where(runtimes.c.team_id == team_id)
+        if host_id is not None:
+            query = query.where(runtimes.c.host_id == host_id)
         if after is not None:
             query = query.where(runtimes.c.runtime_id > after)
         rows = await self._database.read(
@@ -151,6 +162,10 @@ class SqlRuntimeStore:
         )
         total = await self._database.read(lambda connection: connection.execute(query).scalar())
         return int(total or 0)
+
+    async def count_live_by_host(self) -> dict[str, int]:
+        rows = await self._database.read(lambda connection: connection.execute(_LIVE_BY_HOST).all())
+        return {str(host_id): int(count) for host_id, count in rows}
 
     async def compare_and_swap(
         self,

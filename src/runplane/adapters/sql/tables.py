@@ -94,6 +94,7 @@ runtimes = Table(
     Index("ix_runtimes_team_id_runtime_id", "team_id", "runtime_id"),
     Index("ix_runtimes_status_runtime_id", "status", "runtime_id"),
     Index("ix_runtimes_status_deadline", "status_deadline"),
+    Index("ix_runtimes_host_id_status", "host_id", "status"),
 )
 
 operations = Table(

@@ -16,6 +16,7 @@ from runplane.api.schemas.runtimes import CreateRuntimeBody, RuntimeListOut, Run
 from runplane.domain.api_keys import ApiKey
 from runplane.domain.documents import is_valid_team_id
 from runplane.domain.errors import ErrorCode
+from runplane.domain.hosts import HOST_ID_RULE, is_valid_host_id
 from runplane.domain.operations import OpSource
 from runplane.domain.records import RuntimeRecord
 from runplane.domain.statuses import Status
@@ -102,14 +103,19 @@ async def list_runtimes(
     key: Key,
     status: Status | None = None,
     team_id: str | None = None,
+    host_id: Annotated[
+        str | None, Query(description="only the runtimes on this host (a team key too)")
+    ] = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> RuntimeListOut:
+    if host_id is not None and not is_valid_host_id(host_id):
+        raise ApiError(ErrorCode.INVALID_REQUEST, f"host_id must be {HOST_ID_RULE}")
     scope = team_scope(key)
     if scope is not None and team_id not in (None, scope):
         return RuntimeListOut(runtimes=[], next_cursor=None)
     page = await ctx.runtimes.list(
-        status=status, team_id=scope or team_id, after=cursor, limit=limit
+        status=status, team_id=scope or team_id, host_id=host_id, after=cursor, limit=limit
     )
     return RuntimeListOut(
         runtimes=[RuntimeOut.of(r) for r in page.records], next_cursor=page.next_cursor
