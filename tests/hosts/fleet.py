@@ -15,7 +15,6 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-
 from tests.faults.cluster import kill_runtime_processes, proc_alive
 from tests.support.agent import RunplaneAgent
 from tests.support.postgres import PostgresServer
@@ -127,9 +126,7 @@ class Fleet:
                     state_file.with_name("meta.json")
                 ).get("runtime_id")
                 if isinstance(pid, int) and isinstance(ticks, int) and proc_alive(pid, ticks):
-                    found.setdefault(str(runtime_id), []).append(
-                        (host_id, state_file.parent.name)
-                    )
+                    found.setdefault(str(runtime_id), []).append((host_id, state_file.parent.name))
         return found
 
     def close(self) -> None:

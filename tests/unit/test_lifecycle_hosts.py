@@ -62,7 +62,7 @@ class Placement:
         for host_id, status in self.statuses.items():
             if status is HostStatus.UP and host_id not in exclude:
                 return host_id
-        raise NoHostAvailable("no host is up")
+        raise NoHostAvailable("no host can take this runtime: none is up")
 
     async def status_of(self, host_id: str) -> HostStatus | None:
         return self.statuses.get(host_id)

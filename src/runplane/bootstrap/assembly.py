@@ -50,6 +50,7 @@ from runplane.domain.operations import OpKind
 from runplane.services.admission import Admission
 from runplane.services.api_keys import ApiKeys
 from runplane.services.event_fanout import EventFanout
+from runplane.services.hosts.placement import Placement
 from runplane.services.hosts.routing import HostRouter
 from runplane.services.lifecycle.dependencies import Dependencies, Timeouts
 from runplane.services.lifecycle.service import Lifecycle
@@ -132,6 +133,7 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
             ),
             admission=Admission(policies, runtimes, runs_as_root=runs_as_root),
             router=router,
+            placement=Placement(host_store, runtimes),
         )
         lifecycle = Lifecycle.build(deps, default_driver=settings.driver)
         keys = ApiKeys(SqlApiKeyStore(database), clock)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from runplane.domain.errors import ErrorCode
+from runplane.domain.errors import ErrorCode, InvalidSpec
 from runplane.domain.hosts import HostStatus, NoHostAvailable
 from runplane.services.lifecycle.attempt import Attempt, OperationFailed
 from runplane.services.lifecycle.dependencies import Dependencies
@@ -56,12 +56,7 @@ async def place_new(deps: Dependencies, driver: str, spec: dict[str, object]) ->
     """The host a new record is created on (None without placement: the local one)."""
     if deps.placement is None:
         return deps.local_host_id
-    try:
-        return await deps.placement.choose(driver, spec)
-    except NoHostAvailable as exc:
-        raise OperationFailed(
-            ErrorCode.SERVICE_UNAVAILABLE, f"no host can take this runtime: {exc}"
-        ) from exc
+    return await _place(deps, driver, spec, exclude=[])
 
 
 async def _place(
@@ -71,6 +66,6 @@ async def _place(
     try:
         return await deps.placement.choose(driver, spec, exclude=exclude)
     except NoHostAvailable as exc:
-        raise OperationFailed(
-            ErrorCode.SERVICE_UNAVAILABLE, f"no host can take this runtime: {exc}"
-        ) from exc
+        raise OperationFailed(ErrorCode.SERVICE_UNAVAILABLE, str(exc)) from exc
+    except InvalidSpec as exc:
+        raise OperationFailed(ErrorCode.INVALID_REQUEST, exc.message) from exc
