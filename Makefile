@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck system-deps faults clean
+.PHONY: install run test lint typecheck system-deps faults hosts-trial clean
 
 install: $(STAMP)
 
@@ -35,6 +35,11 @@ test: install system-deps lint typecheck
 # e.g. FAULTS_ARGS="--trials kill --jobs 500" or FAULTS_ARGS=--json.
 faults: install system-deps
 	$(BIN)/python -m tests.faults.trials $(FAULTS_ARGS)
+
+# The hosts trial at full size (docs/hosts.md): 3 agents, 2 serves, 2,000 jobs,
+# a serve and an agent killed -9; HOSTS_ARGS adds options, e.g. "--jobs 500".
+hosts-trial: install system-deps
+	$(BIN)/python -m tests.hosts.trial $(HOSTS_ARGS)
 
 clean:
 	rm -rf $(VENV) .runplane .pytest_cache .mypy_cache .ruff_cache
