@@ -108,6 +108,7 @@ def build_health(
         leadership=Leadership(deps.leases, deps.tokens, MONITOR_LEASE, ttl_ms=ttl_ms),
         route=deps.driver_on,
         hosts=directory,
+        local_host_id=deps.local_host_id,
         interval_s=settings.health_monitor_interval_s,
     )
     round_ms = int((settings.reconcile_interval_s + settings.reconcile_jitter_s) * 1000)

@@ -28,11 +28,10 @@ from dataclasses import dataclass
 from prometheus_client import Histogram
 
 from runplane.domain.drivers import ContainerInfo, ContainerState
-from runplane.domain.errors import DriverError, InvalidSpec
+from runplane.domain.errors import DriverError
 from runplane.domain.health.events import HealthEventType
 from runplane.domain.health.probes import ProbeTracker, target_of
 from runplane.domain.health.reactions import HealthSummary
-from runplane.domain.health.spec import health_check_of
 from runplane.domain.records import RuntimeRecord
 from runplane.domain.statuses import Status
 from runplane.ports.drivers import Driver
@@ -40,7 +39,7 @@ from runplane.ports.health import Prober
 from runplane.ports.leases import LeaseProbe
 from runplane.ports.lifecycle import RuntimeStore
 from runplane.ports.system import Clock
-from runplane.services.health.checks import operation_in_flight, records_in
+from runplane.services.health.checks import operation_in_flight, probe_of, records_in
 from runplane.services.health.reporter import HealthReporter
 from runplane.services.hosts.routing import DriverRoute, HostDirectory
 from runplane.workers.leadership import Leadership
@@ -86,6 +85,7 @@ class HealthMonitor:
         leadership: Leadership | None = None,
         route: DriverRoute | None = None,
         hosts: HostDirectory | None = None,
+        local_host_id: str | None = None,
         interval_s: float = 1.0,
         page_size: int = 500,
         max_concurrency: int = 32,
@@ -96,6 +96,7 @@ class HealthMonitor:
         self.drivers = drivers
         self.route = route or (lambda _host, name: drivers.get(name))
         self.hosts = hosts
+        self.local_host_id = local_host_id
         self.reporter = reporter
         self.prober = prober
         self.leases = leases
@@ -181,6 +182,9 @@ class HealthMonitor:
         else:
             await self._ended(record, watch, info)
 
+    def _remote(self, record: RuntimeRecord) -> bool:
+        return self.hosts is not None and record.host_id not in (None, self.local_host_id)
+
     async def _first_sight(self, record: RuntimeRecord, container_id: str) -> Watch:
         """A watch for a container the monitor has not seen before. The snapshot
         row says whether it was already announced (a runplane restart) and
@@ -194,14 +198,7 @@ class HealthMonitor:
             known and snapshot is not None and snapshot.summary is HealthSummary.PROBE_FAILED
         )
         tracker = None
-        try:
-            check = health_check_of(record.spec)
-        except InvalidSpec as exc:
-            logger.warning(
-                "runtime has a malformed health check; not probing",
-                extra={"runtime_id": record.runtime_id, "error": exc.message},
-            )
-            check = None
+        check = probe_of(record, remote=self._remote(record))
         if check is not None:
             started = record.started_at or self.clock.now()
             tracker = ProbeTracker(check, started, failing=failing)

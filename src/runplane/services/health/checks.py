@@ -4,8 +4,11 @@ other operation) is in flight for one, so its process ending is no failure."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator, Iterable
 
+from runplane.domain.errors import InvalidSpec
+from runplane.domain.health.spec import HealthCheck, ProbeType, health_check_of
 from runplane.domain.records import RuntimeRecord
 from runplane.domain.statuses import Status
 from runplane.ports.leases import LeaseProbe
@@ -41,3 +44,27 @@ async def operation_in_flight(
         or current.status is not Status.RUNNING
         or current.container_id != record.container_id
     )
+
+
+logger = logging.getLogger(__name__)
+
+
+def probe_of(record: RuntimeRecord, *, remote: bool) -> HealthCheck | None:
+    """The runtime's probe, or None: none declared, malformed (logged), or an
+    exec probe of a runtime on another host (`remote`): it runs a command next
+    to the runtime, and hosts' agents do not run probes yet (docs/hosts.md)."""
+    try:
+        check = health_check_of(record.spec)
+    except InvalidSpec as exc:
+        logger.warning(
+            "runtime has a malformed health check; not probing",
+            extra={"runtime_id": record.runtime_id, "error": exc.message},
+        )
+        return None
+    if check is not None and check.type is ProbeType.EXEC and remote:
+        logger.warning(
+            "exec probe of a runtime on another host not run",
+            extra={"runtime_id": record.runtime_id, "host_id": record.host_id},
+        )
+        return None
+    return check
