@@ -146,11 +146,13 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
         health_sources, health_workers = build_health(
             stack, settings, database, client, stream_client, lifecycle, deps
         )
-        hosts, host_workers = build_hosts(settings, database, deps)
+        hosts = await build_hosts(
+            settings, stack, database, deps, client=client, call_client=stream_client
+        )
         workers = WorkerSet(
             [
                 relay,
-                *host_workers,
+                *hosts.loops,
                 *engine_watchers,
                 RetentionLoop(stream_client, {EVENTS_STREAM: events_retention(settings)}),
                 *webhook_workers,
@@ -185,7 +187,7 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
             limits=api_limits(settings),
             rate_limiter=RedisRateLimiter(client),
             metrics_token=settings.metrics_token,
-            hosts=hosts,
+            hosts=hosts.registry,
         )
         app = create_app(context)
         yield Runplane(settings, lifecycle, keys, app, client, database, workers, event_reader)
