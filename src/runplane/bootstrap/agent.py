@@ -55,7 +55,7 @@ async def run_agent(settings: Settings) -> None:
     host_id = settings.host_id
     secure_data_dir(settings.data_dir)
     async with contextlib.AsyncExitStack() as stack:
-        text_client = connect_redis(settings.redis_url)  # leases and beats are text
+        text_client = connect_redis(settings.redis_url)  # the seat (a lease) is text
         stack.push_async_callback(text_client.aclose)
         seat = await claim_seat(
             settings,
@@ -70,7 +70,7 @@ async def run_agent(settings: Settings) -> None:
         drivers = build_drivers(settings, stack)
         inbox = RedisHostCallInbox(client, host_id, answer_ttl_s=settings.agent_answer_ttl_s)
         stopped = asyncio.Event()
-        beats = RedisHostBeats(text_client)
+        beats = RedisHostBeats(client)
         details = local_host(settings, list(drivers))
         ttl_s = settings.host_heartbeat_s * BEAT_TTL_PERIODS
         presence = HostPresence(

@@ -146,9 +146,7 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
         health_sources, health_workers = build_health(
             stack, settings, database, client, stream_client, lifecycle, deps
         )
-        hosts = await build_hosts(
-            settings, stack, database, deps, client=client, call_client=stream_client
-        )
+        hosts = await build_hosts(settings, stack, database, deps, call_client=stream_client)
         workers = WorkerSet(
             [
                 relay,

@@ -62,15 +62,15 @@ async def build_hosts(
     database: SqlDatabase,
     deps: Dependencies,
     *,
-    client: redis.asyncio.Redis,
     call_client: redis.asyncio.Redis,
     hooks: HostLossHooks | None = None,
 ) -> Hosts:
     """The host loops of one `serve`. With an embedded host, its seat is claimed
     (exits with a message if another holds it) and the host registered here,
     before any worker starts: a restarted serve's own monitor never finds its
-    own heartbeat stale. `client` decodes (beats, seat); `call_client` keeps
-    bytes (the host's call stream)."""
+    own heartbeat stale. `call_client` keeps bytes (the beats and the host's
+    call stream: a non-UTF-8 entry must not fail a read); the seat is a lease of
+    `deps.leases`."""
     registry = HostRegistry(
         SqlHostStore(database),
         deps.clock,
@@ -87,7 +87,7 @@ async def build_hosts(
         registry,
         leadership,
         interval_s=monitor_interval_s,
-        beats=RedisHostBeats(client),
+        beats=RedisHostBeats(call_client),
         hooks=hooks,
     )
     if not settings.embedded_host:

@@ -3,7 +3,10 @@ host's details as JSON and expires by itself; the set `runplane:hosts:beating`
 lists who has beaten. Every command touches one key, so one slot (Cluster-safe).
 
 A beat key is written by an agent, so it is not trusted: a beat that is not
-clean JSON of a valid host is logged (without its content) and skipped."""
+clean JSON of a valid host is logged (without its content) and skipped. The
+client must keep bytes (`decode_responses=False`): with a decoding client one
+non-UTF-8 member of the set would fail every read, and with it every look of
+the host monitor."""
 
 from __future__ import annotations
 
@@ -23,6 +26,8 @@ MAX_MEMBER_BYTES = 128
 
 class RedisHostBeats:
     def __init__(self, client: redis.asyncio.Redis) -> None:
+        if client.connection_pool.connection_kwargs.get("decode_responses"):
+            raise ValueError("RedisHostBeats needs a client that keeps bytes")
         self._client = client
 
     async def beat(self, details: HostDetails, ttl_s: float) -> None:
