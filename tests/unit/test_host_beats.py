@@ -9,7 +9,7 @@ import json
 import pytest
 
 from runplane.domain.host_details import HostDetails, details_from_json, details_to_json
-from runplane.domain.hosts import Capacity, Host, HostStatus, InvalidHost
+from runplane.domain.hosts import Capacity, HostStatus, InvalidHost
 from runplane.services.hosts.registry import HostRegistry
 from runplane.testing.host_beats import InMemoryHostBeats
 from runplane.testing.hosts import InMemoryHostStore
@@ -17,6 +17,7 @@ from runplane.testing.leases import InMemoryLeaseStore
 from runplane.workers.host_monitor import HostMonitor
 from runplane.workers.leadership import Leadership
 from tests.support.clock import FakeClock
+from tests.support.host_hooks import FakeHooks
 from tests.support.tokens import SequentialTokens
 
 DOWN_AFTER_S = 10.0
@@ -27,32 +28,6 @@ DETAILS = HostDetails(
     capacity=Capacity(cpus=4.0, memory_mb=8192, max_runtimes=20),
     drivers=("docker", "process"),
 )
-
-
-class FakeHooks:
-    """Records every call, and what the host store held when it was made."""
-
-    def __init__(self, store: InMemoryHostStore) -> None:
-        self.store = store
-        self.calls: list[tuple[str, str, HostStatus | None]] = []
-        self.allow_up = True
-        self.fail_down = False
-        self.fail_up = False
-
-    async def on_down(self, host: Host) -> None:
-        self.calls.append(("on_down", host.host_id, await self._status(host.host_id)))
-        if self.fail_down:
-            raise RuntimeError("on_down broke")
-
-    async def before_up(self, host_id: str) -> bool:
-        self.calls.append(("before_up", host_id, await self._status(host_id)))
-        if self.fail_up:
-            raise RuntimeError("before_up broke")
-        return self.allow_up
-
-    async def _status(self, host_id: str) -> HostStatus | None:
-        host = await self.store.get(host_id)
-        return host.status if host else None
 
 
 class World:
