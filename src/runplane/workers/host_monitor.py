@@ -112,9 +112,10 @@ class HostMonitor:
 
 
 class HostHeartbeat:
-    """Registers one host, then heartbeats it every `interval_s`: the embedded
-    host inside `serve` (and, next, each `runplane agent`). A host forgotten
-    meanwhile (its row deleted) is registered again."""
+    """Registers one host (unless `registered`), then heartbeats it every
+    `interval_s`: the embedded host inside `serve` (a `runplane agent` has no
+    database: it beats over Redis, imported by the HostMonitor). A host
+    forgotten meanwhile (its row deleted) is registered again."""
 
     def __init__(
         self,

@@ -8,7 +8,6 @@ another agent waits for the lease to expire (its holder dead) or gives up."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 
@@ -52,12 +51,12 @@ class HostSeat:
     async def release(self) -> None:
         """Give the seat up (if still ours), shielded; a failure is logged: the
         seat then frees itself after its TTL."""
-        with contextlib.suppress(Exception):
-            try:
-                await asyncio.shield(self.leases.release(self.name, self.token))
-            except Exception:
-                logger.warning("host seat release failed", extra={"host_id": self.host_id})
-                raise
+        try:
+            await asyncio.shield(self.leases.release(self.name, self.token))
+        except Exception:
+            logger.warning(
+                "host seat release failed", extra={"host_id": self.host_id}, exc_info=True
+            )
 
     async def _take(self) -> bool:
         if await self.leases.renew(self.name, self.token, self.ttl_ms):
