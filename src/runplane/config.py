@@ -113,6 +113,9 @@ class Settings(BaseSettings):
     """How other parts reach this host (informational; a host opens no port)."""
     host_labels: str = ""
     """`key=value,...` labels of this host, for placement selectors: `zone=a,gpu=false`."""
+    embedded_host: bool = True
+    """`serve` runs the machine it is on as a host (registers it, holds its seat,
+    serves its driver calls); false: runtimes live only on `runplane agent`s."""
     host_heartbeat_s: float = Field(default=2.0, gt=0)
     host_down_after_s: float = Field(default=10.0, gt=0)
     """A host whose last heartbeat is older than this is marked `down` (`host.down`)."""

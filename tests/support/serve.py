@@ -39,6 +39,9 @@ class RunplaneServer:
         # Runtimes run as runplane's own user unless a test asks otherwise: the
         # suite's interpreter and tmp dirs live where `nobody` cannot reach.
         settings.setdefault("runtime_user", "")
+        # One seat per host id: servers sharing a Redis never contend for one.
+        # A restart keeps the env, so the id (and the data dir's seat token).
+        settings.setdefault("host_id", f"serve-{port}")
         env = dict(os.environ)
         env.update({f"RUNPLANE_{k.upper()}": v for k, v in settings.items()})
         env.update(RUNPLANE_DATA_DIR=str(data_dir), RUNPLANE_PORT=str(port))

@@ -159,11 +159,11 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
         health_sources, health_workers = build_health(
             stack, settings, database, client, stream_client, lifecycle, deps, host_store
         )
-        hosts, host_workers = build_hosts(settings, database, deps)
+        hosts = await build_hosts(settings, stack, database, deps, call_client=stream_client)
         workers = WorkerSet(
             [
                 relay,
-                *host_workers,
+                *hosts.loops,
                 *engine_watchers,
                 RetentionLoop(stream_client, {EVENTS_STREAM: events_retention(settings)}),
                 *webhook_workers,
@@ -198,7 +198,7 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
             limits=api_limits(settings),
             rate_limiter=RedisRateLimiter(client),
             metrics_token=settings.metrics_token,
-            hosts=hosts,
+            hosts=hosts.registry,
         )
         app = create_app(context)
         yield Runplane(settings, lifecycle, keys, app, client, database, workers, event_reader)

@@ -6,6 +6,7 @@ from collections.abc import Collection, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Protocol
 
+from runplane.domain.host_details import HostDetails
 from runplane.domain.hosts import Host, HostStatus, HostStatusChange, Registration
 from runplane.domain.lifecycle_events import LifecycleEvent
 
@@ -53,3 +54,15 @@ class HostPlacement(Protocol):
 
     async def status_of(self, host_id: str) -> HostStatus | None:
         """The host's status now; None for a host that is not registered."""
+
+
+class HostBeats(Protocol):
+    """Agents' heartbeats, over Redis (agents have no database): each beat says
+    the host is alive, with its details, for `ttl_s`; the host monitor reads
+    them and writes the host records (docs/hosts.md)."""
+
+    async def beat(self, details: HostDetails, ttl_s: float) -> None: ...
+
+    async def read(self) -> dict[str, HostDetails]:
+        """The details of every host whose beat has not expired, by host id.
+        A beat that is not a clean host is logged and left out."""

@@ -95,3 +95,21 @@ def fence_key(runtime_id: str) -> str:
 
 def fence_call_key(runtime_id: str, call_id: str) -> str:
     return FENCE_PREFIX + hash_tag(runtime_id) + ":call:" + call_id
+
+
+def host_beat_key(host_id: str) -> str:
+    """`runplane:host:{<host_id>}:beat`: an agent's last beat (its details as
+    JSON), expiring by itself when the agent stops beating."""
+    return HOST_PREFIX + hash_tag(host_id) + ":beat"
+
+
+HOSTS_BEATING = "runplane:hosts:beating"
+"""The set of host ids that have beaten: where the host monitor finds the beat
+keys (one key per command, so any slot). Members whose beat expired are removed."""
+
+HOST_AGENT_LEASE_PREFIX = "runplane:host-agent:"
+
+
+def host_agent_lease(host_id: str) -> str:
+    """The seat of a host's one agent: the lease `lease:{runplane:host-agent:<host_id>}`."""
+    return HOST_AGENT_LEASE_PREFIX + host_id

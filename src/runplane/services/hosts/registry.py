@@ -6,16 +6,15 @@ uncordon. Every status write is a compare-and-set committed with its event."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping
 from datetime import timedelta
 
 from runplane.domain.errors import RunplaneError
+from runplane.domain.host_details import HostDetails
 from runplane.domain.hosts import (
     ADMIN_MOVES,
     HOST_DOWN,
     HOST_UP,
-    Capacity,
     Host,
     HostAction,
     HostConflict,
@@ -41,17 +40,6 @@ class HostNotFound(RunplaneError):
 
 class HostActionRefused(RunplaneError):
     """The host's status does not allow the action (`invalid_state`)."""
-
-
-@dataclass(frozen=True, slots=True)
-class HostDetails:
-    """What a host says of itself when it registers."""
-
-    host_id: str
-    address: str = ""
-    labels: Mapping[str, str] | None = None
-    capacity: Capacity = field(default_factory=Capacity)
-    drivers: Sequence[str] = ()
 
 
 class HostRegistry:
