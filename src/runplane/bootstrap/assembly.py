@@ -57,7 +57,7 @@ from runplane.services.lifecycle.service import Lifecycle
 from runplane.workers.jobs.consumers import job_consumers
 from runplane.workers.leadership import Leadership
 from runplane.workers.outbox_relay import OutboxRelay
-from runplane.workers.runner import WorkerSet
+from runplane.workers.runner import Loop, WorkerSet
 from runplane.workers.stream_trimmer import RetentionLoop
 
 logger = logging.getLogger(__name__)
@@ -109,7 +109,7 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
         runs_as_root = runtimes_run_as_root(settings.runtime_user)
         host_store = SqlHostStore(database)
         router = HostRouter(
-            settings.host_id,
+            settings.host_id if settings.embedded_host else None,
             drivers,
             RedisHostCallSender(client),
             call_timeout_s=settings.host_call_timeout_s,
@@ -138,8 +138,12 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
         lifecycle = Lifecycle.build(deps, default_driver=settings.driver)
         keys = ApiKeys(SqlApiKeyStore(database), clock)
         await ensure_admin_key(keys, settings.admin_key_path)
-        engine_watchers = await open_docker(stack, deps, client)
-        await adopt_runtimes(deps)
+        # Before any local runtime is touched: a second serve for this host stops here.
+        hosts = await build_hosts(settings, stack, database, deps, call_client=stream_client)
+        engine_watchers: list[Loop] = []
+        if hosts.local_host_id is not None:  # runtimes run here only on an embedded host
+            engine_watchers = await open_docker(stack, deps, client)
+            await adopt_runtimes(deps)
 
         async def redis_ready() -> None:
             await client.ping()
@@ -159,7 +163,6 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
         health_sources, health_workers = build_health(
             stack, settings, database, client, stream_client, lifecycle, deps, host_store
         )
-        hosts = await build_hosts(settings, stack, database, deps, call_client=stream_client)
         workers = WorkerSet(
             [
                 relay,
