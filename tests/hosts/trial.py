@@ -135,9 +135,7 @@ def dsn(fleet: Fleet) -> str:
     return fleet.database_url.replace("postgresql+asyncpg://", "postgresql://")
 
 
-def run_jobs(
-    fleet: Fleet, client: redis.Redis, ids: list[str], count: int, report: Report
-) -> None:
+def run_jobs(fleet: Fleet, client: redis.Redis, ids: list[str], count: int, report: Report) -> None:
     work = interleaved_jobs(ids, count)
     producer = PacedProducer(client, work)
     producer.start()
