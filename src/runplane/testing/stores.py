@@ -153,6 +153,7 @@ class InMemoryRuntimeStore:
         team_id: str | None = None,
         after: str | None = None,
         limit: int = 100,
+        host_id: str | None = None,
     ) -> RuntimePage:
         """Ordered by runtime_id. `next_cursor` is the page's last runtime_id when
         more records follow, None on the last page."""
@@ -163,6 +164,7 @@ class InMemoryRuntimeStore:
             for runtime_id, record in sorted(self._records.items())
             if (status is None or record.status == status)
             and (team_id is None or record.team_id == team_id)
+            and (host_id is None or record.host_id == host_id)
             and (after is None or runtime_id > after)
         ]
         records = [_stored(record) for record in matching[:limit]]

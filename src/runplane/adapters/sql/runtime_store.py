@@ -121,6 +121,7 @@ class SqlRuntimeStore:
         team_id: str | None = None,
         after: str | None = None,
         limit: int = 100,
+        host_id: str | None = None,
     ) -> RuntimePage:
         """Ordered by runtime_id. `next_cursor` is the page's last runtime_id when
         more records follow, None on the last page."""
@@ -131,6 +132,8 @@ class SqlRuntimeStore:
             query = query.where(runtimes.c.status == status.value)
         if team_id is not None:
             query = query.where(runtimes.c.team_id == team_id)
+        if host_id is not None:
+            query = query.where(runtimes.c.host_id == host_id)
         if after is not None:
             query = query.where(runtimes.c.runtime_id > after)
         rows = await self._database.read(
