@@ -125,6 +125,17 @@ class RuntimeStoreContract:
         assert [r.runtime_id for r in both.records] == ["c"]
         assert everything.next_cursor is None
 
+    async def test_list_filters_by_host(self, stores: Stores) -> None:
+        await stores.runtimes.create(make_record("a", host_id="h1"))
+        await stores.runtimes.create(make_record("b", host_id="h2"))
+        await stores.runtimes.create(make_record("c", host_id="h1", status=Status.STOPPED))
+        await stores.runtimes.create(make_record("d"))
+        on_h1 = await stores.runtimes.list(host_id="h1")
+        running_on_h1 = await stores.runtimes.list(host_id="h1", status=Status.RUNNING)
+        assert [r.runtime_id for r in on_h1.records] == ["a", "c"]
+        assert [r.runtime_id for r in running_on_h1.records] == ["a"]
+        assert (await stores.runtimes.list(host_id="h3")).records == []
+
     async def test_count_for_team_counts_its_records_in_the_statuses(self, stores: Stores) -> None:
         await stores.runtimes.create(make_record("a", team_id="t1", status=Status.RUNNING))
         await stores.runtimes.create(make_record("b", team_id="t1", status=Status.PAUSED))
