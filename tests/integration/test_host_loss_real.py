@@ -3,7 +3,8 @@ leases and health events in Redis, the host's driver behind a router (no
 agent). It stops the container of a runtime that moved away, holding that
 runtime's Redis lease and its driver-call context, keeps the one still its
 runtime's, and stays down while another holds a moved runtime's lease. A
-lost host's runtimes reach `runtime:health_events` as `host_down`."""
+lost host's runtimes reach `runtime:health_events` as `host_down`, which the
+applier folds into the SQL record."""
 
 from __future__ import annotations
 
@@ -17,19 +18,27 @@ import pytest
 import redis.asyncio
 
 from runplane.adapters.redis.client import connect, connect_bytes
-from runplane.adapters.redis.health import RedisHealthEventPublisher, RedisHealthEventReader
+from runplane.adapters.redis.health import (
+    RedisHealthEventPublisher,
+    RedisHealthEventReader,
+    RedisSnapshotPublisher,
+)
 from runplane.adapters.redis.leases import RedisLeaseStore
 from runplane.adapters.redis.names import lease_key
 from runplane.adapters.sql.engine import SqlDatabase
+from runplane.adapters.sql.engine_health import SqlEngineHealthStore
 from runplane.adapters.sql.health_snapshots import SqlHealthSnapshotStore
 from runplane.adapters.sql.host_store import SqlHostStore
 from runplane.adapters.sql.operation_log import SqlOperationLog
 from runplane.adapters.sql.runtime_store import SqlRuntimeStore
 from runplane.domain.drivers import ContainerInfo
-from runplane.domain.health.events import HealthEventType
+from runplane.domain.health.events import HealthEvent, HealthEventType
 from runplane.domain.hosts import Host, HostStatus
+from runplane.domain.records import RuntimeRecord
+from runplane.domain.statuses import Status
 from runplane.ports.drivers import Driver
 from runplane.services import driver_call
+from runplane.services.health.applier import HealthEventApplier
 from runplane.services.health.reporter import HealthReporter
 from runplane.services.hosts.loss import HostLoss
 from runplane.services.hosts.returning import HostReturn
@@ -173,3 +182,24 @@ async def test_a_lost_hosts_runtimes_reach_the_health_stream_as_host_down(
         assert await reader.recent(real.rt(2)) == []
     finally:
         await raw.aclose()
+    # Folded by the applier on the SQL record, holding the Redis lease.
+    asked: list[tuple[str, HealthEventType | None]] = []
+
+    async def on_unreachable(record: RuntimeRecord, cause: HealthEvent | None) -> None:
+        asked.append((record.runtime_id, cause and cause.event_type))
+
+    applier = HealthEventApplier(
+        real.deps,
+        SqlEngineHealthStore(real.database),
+        RedisSnapshotPublisher(real.client, max_len=1000),
+        on_unreachable=on_unreachable,
+    )
+    for event in recent:
+        await applier.handle(event)
+    after = await real.deps.runtimes.get(real.rt(1))
+    assert after is not None
+    assert (after.status, after.engine_health) == (Status.ENGINE_UNREACHABLE, "host_down")
+    assert asked == [(real.rt(1), HealthEventType.HOST_DOWN)]
+    row = await SqlHealthSnapshotStore(real.database).get(real.rt(1))
+    assert row is not None
+    assert row.summary.value == "host_down"

@@ -1,91 +1,20 @@
 """Host loss on the fakes world: a lost host's runtimes get `host_down` health
 events that the applier folds (engine_unreachable, summary host_down, the
 restart policy asked); a returning host stops what moved away and keeps what
-did not; a busy lease or a silent agent keeps it down; draining restarts
-running runtimes and leaves the others."""
+did not; a busy lease or a silent agent keeps it down."""
 
 from __future__ import annotations
 
-from dataclasses import replace
-from typing import Any
-
 import pytest
 
-from runplane.domain.drivers import ContainerInfo
-from runplane.domain.health.events import HealthEvent, HealthEventType
+from runplane.domain.health.events import HealthEventType
 from runplane.domain.health.reactions import is_failure
 from runplane.domain.host_calls import HostUnreachable
-from runplane.domain.hosts import Host, HostStatus
+from runplane.domain.hosts import HostStatus
 from runplane.domain.operations import OpKind, OpSource
-from runplane.domain.records import RuntimeRecord
 from runplane.domain.statuses import Status
-from runplane.services import driver_call
-from runplane.services.hosts.drain import Drainer
 from runplane.services.hosts.hooks import HostLossHooks
-from runplane.services.hosts.loss import HostLoss
-from runplane.services.hosts.returning import HostReturn
-from runplane.testing.hosts import InMemoryHostStore
-from runplane.workers.host_drain import HostDrainLoop
-from runplane.workers.leadership import Leadership
-from tests.support.health import HealthWorld, MarkingDriver
-from tests.support.world import World
-
-ON_FAILURE = {"command": ["serve"], "restart_policy": {"mode": "on-failure"}}
-
-
-class FencedDriver(MarkingDriver):
-    """Remembers the driver-call context each stop and remove was made in."""
-
-    def __init__(self, **options: Any) -> None:
-        super().__init__(**options)
-        self.contexts: list[tuple[str, str | None, int | None]] = []
-
-    async def stop(self, container_id: str, *, timeout_s: float | None = None) -> ContainerInfo:
-        self._note("stop")
-        return await super().stop(container_id, timeout_s=timeout_s)
-
-    async def remove(self, container_id: str) -> None:
-        self._note("remove")
-        await super().remove(container_id)
-
-    def _note(self, op: str) -> None:
-        call = driver_call.current()
-        self.contexts.append((op, call and call.lease_token, call and call.record_version))
-
-
-class Lost:
-    def __init__(self) -> None:
-        self.driver = FencedDriver()
-        self.hw = HealthWorld(World.build(self.driver), self.driver)
-        self.world = self.hw.world
-        self.hosts = InMemoryHostStore()
-        self.back = HostReturn(self.world.deps, self.hosts)
-        self.loss = HostLoss(self.world.runtimes, self.hosts, self.hw.reporter, self.back)
-        self.unreachable: list[tuple[RuntimeRecord, HealthEvent | None]] = []
-
-    async def host(self, host_id: str, status: HostStatus = HostStatus.UP) -> Host:
-        now = self.world.clock.now()
-        admin = HostStatus.UP if status is HostStatus.DOWN else status
-        host = Host(host_id, "", status, admin, 1, now, now, drivers=("memory",))
-        await self.hosts.register(host)
-        return host
-
-    async def on(
-        self, host_id: str, runtime_id: str, spec: dict[str, Any] | None = None
-    ) -> RuntimeRecord:
-        """A running runtime placed on `host_id`."""
-        record = await self.world.create(runtime_id, spec=spec)
-        return self.place(record, host_id)
-
-    def place(self, record: RuntimeRecord, host_id: str, **more: Any) -> RuntimeRecord:
-        # What the lead's start/restart write with their CAS; set directly here.
-        moved = replace(record, host_id=host_id, **more)
-        self.world.runtimes._records[record.runtime_id] = moved
-        return moved
-
-    async def on_unreachable(self, record: RuntimeRecord, cause: HealthEvent | None) -> bool:
-        self.unreachable.append((record, cause))
-        return True
+from tests.support.host_loss import ON_FAILURE, Lost
 
 
 @pytest.fixture
@@ -243,106 +172,3 @@ async def test_an_agent_that_does_not_answer_keeps_the_host_down(lost: Lost) -> 
     assert lost.world.is_running(moved.container_id)
     assert await lost.loss.before_up("h1") is True
     assert not lost.world.knows(moved.container_id)
-
-
-class PlacingRestart:
-    """The lifecycle, with a restart that re-places a runtime off a draining
-    host as the lead's restart does (here: onto `to`, set on the fake store)."""
-
-    def __init__(self, lost: Lost, to: str | None) -> None:
-        self.lost = lost
-        self.to = to
-        self.calls: list[tuple[str, OpSource, str, str]] = []
-
-    def __getitem__(self, op: OpKind) -> PlacingRestart:
-        assert op is OpKind.RESTART
-        return self
-
-    async def handle(self, request: Any) -> Any:
-        self.calls.append((request.runtime_id, request.op_source, request.reason, request.actor))
-        result = await self.lost.world.lifecycle[OpKind.RESTART].handle(request)
-        if result.ok and self.to is not None:
-            record = self.lost.place(result.record, self.to)
-            result = replace(result, record=record)
-        return result
-
-
-async def test_draining_restarts_running_runtimes_and_leaves_the_rest(lost: Lost) -> None:
-    await lost.host("h1", HostStatus.DRAINING)
-    await lost.host("h2")
-    running = [await lost.on("h1", f"rt-{n}") for n in (1, 2, 3)]
-    stopped = await lost.on("h1", "rt-4")
-    assert (await lost.world.do(OpKind.STOP, "rt-4")).ok
-    await lost.on("h2", "rt-5")
-    lifecycle = PlacingRestart(lost, to="h2")
-    drainer = Drainer(lifecycle, lost.world.runtimes, lost.hosts, batch=2)  # type: ignore[arg-type]
-
-    first = await drainer.drain_once()
-    assert (first.moved, first.more) == (["rt-1", "rt-2"], True)
-    second = await drainer.drain_once()
-    assert (second.moved, second.more) == (["rt-3"], False)
-    assert (await drainer.drain_once()).moved == []
-
-    assert {c[0] for c in lifecycle.calls} == {"rt-1", "rt-2", "rt-3"}
-    assert {c[1:] for c in lifecycle.calls} == {(OpSource.RECONCILER, "drain", "system:drain")}
-    for before in running:
-        after = await lost.world.record(before.runtime_id)
-        assert (after.status, after.host_id) == (Status.RUNNING, "h2")
-        assert after.container_id != before.container_id
-        assert not lost.world.is_running(before.container_id)
-    left = await lost.world.record("rt-4")
-    assert (left.status, left.host_id) == (Status.STOPPED, "h1")
-    assert left.container_id == stopped.container_id
-    assert [e.op for e in await lost.world.entries("rt-5")] == [OpKind.START]
-
-
-async def test_a_drain_restart_that_fails_is_tried_again_next_round(lost: Lost) -> None:
-    await lost.host("h1", HostStatus.DRAINING)
-    before = await lost.on("h1", "rt-1")
-    lifecycle = PlacingRestart(lost, to="h2")
-    drainer = Drainer(lifecycle, lost.world.runtimes, lost.hosts)  # type: ignore[arg-type]
-    assert await lost.world.leases.try_acquire("rt-1", "an-operation", 5_000)
-    failed = await drainer.drain_once()
-    assert (failed.moved, failed.failed, failed.more) == ([], ["rt-1"], False)
-    still = await lost.world.record("rt-1")
-    assert (still.status, still.host_id, still.container_id) == (
-        Status.RUNNING,
-        "h1",
-        before.container_id,
-    )
-    await lost.world.leases.release("rt-1", "an-operation")
-    assert (await drainer.drain_once()).moved == ["rt-1"]
-    assert (await lost.world.record("rt-1")).host_id == "h2"
-
-
-async def test_a_restart_that_leaves_a_runtime_on_its_draining_host_is_not_repeated(
-    lost: Lost,
-) -> None:
-    await lost.host("h1", HostStatus.DRAINING)
-    await lost.on("h1", "rt-1")
-    lifecycle = PlacingRestart(lost, to=None)
-    drainer = Drainer(lifecycle, lost.world.runtimes, lost.hosts)  # type: ignore[arg-type]
-    assert (await drainer.drain_once()).stayed == ["rt-1"]
-    assert (await drainer.drain_once()).stayed == []
-    assert len(lifecycle.calls) == 1
-
-
-async def test_only_the_leader_sweeps_and_drains(lost: Lost) -> None:
-    await lost.host("h1", HostStatus.DRAINING)
-    await lost.host("h0", HostStatus.DOWN)
-    await lost.on("h1", "rt-1")
-    await lost.on("h0", "rt-2")
-    lifecycle = PlacingRestart(lost, to="h2")
-    w = lost.world
-
-    def loop() -> HostDrainLoop:
-        drainer = Drainer(lifecycle, w.runtimes, lost.hosts)  # type: ignore[arg-type]
-        leadership = Leadership(w.leases, w.deps.tokens, "runplane:host-drain", ttl_ms=5_000)
-        return HostDrainLoop(drainer, lost.loss, leadership)
-
-    leader, other = loop(), loop()
-    assert await leader.run_once() is False
-    assert await other.run_once() is False
-    assert [c[0] for c in lifecycle.calls] == ["rt-1"]
-    assert [e.runtime_id for e in lost.hw.events.events] == ["rt-2"]
-    await leader.leadership.release()
