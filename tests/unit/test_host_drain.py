@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from runplane.domain.errors import StoreUnavailable
 from runplane.domain.hosts import HostStatus
 from runplane.domain.operations import OpKind, OpSource
 from runplane.domain.statuses import Status
@@ -99,3 +100,23 @@ async def test_only_the_leader_sweeps_and_drains(lost: Lost) -> None:
     assert [c[0] for c in lifecycle.calls] == ["rt-1"]
     assert [e.runtime_id for e in lost.hw.events.events] == ["rt-2"]
     await leader.leadership.release()
+
+
+async def test_a_failing_sweep_does_not_stop_the_drain(lost: Lost) -> None:
+    await lost.host("h1", HostStatus.DRAINING)
+    await lost.host("h0", HostStatus.DOWN)
+    await lost.on("h1", "rt-1")
+    await lost.on("h0", "rt-2")
+    lifecycle = PlacingRestart(lost, to="h2")
+    w = lost.world
+
+    async def redis_away(event: object) -> None:
+        raise StoreUnavailable("redis is away")
+
+    lost.hw.events.publish = redis_away  # type: ignore[method-assign]
+    drainer = Drainer(lifecycle, w.runtimes, lost.hosts)  # type: ignore[arg-type]
+    leadership = Leadership(w.leases, w.deps.tokens, "runplane:host-drain", ttl_ms=5_000)
+    await HostDrainLoop(drainer, lost.loss, leadership).run_once()
+    assert [c[0] for c in lifecycle.calls] == ["rt-1"]
+    assert (await w.record("rt-2")).status is Status.RUNNING  # reported on a later round
+    await leadership.release()

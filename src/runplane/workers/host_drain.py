@@ -46,7 +46,12 @@ class HostDrainLoop:
         if not await self.leadership.hold():
             return False
         if self.loss is not None:
-            await self.loss.sweep_down()
+            try:
+                await self.loss.sweep_down()
+            except Exception as exc:  # the drain below does not depend on it
+                logger.warning(
+                    "sweep of down hosts failed", extra={"error": repr(exc)}, exc_info=exc
+                )
         done: DrainRound = await self.drainer.drain_once()
         if done.moved or done.failed or done.stayed:
             logger.info(
