@@ -31,6 +31,8 @@ from runplane.adapters.sql.health_snapshots import SqlHealthSnapshotStore
 from runplane.adapters.sql.host_store import SqlHostStore
 from runplane.adapters.sql.operation_log import SqlOperationLog
 from runplane.adapters.sql.runtime_store import SqlRuntimeStore
+from runplane.bootstrap.host_loss import build_host_loss
+from runplane.config import Settings
 from runplane.domain.drivers import ContainerInfo
 from runplane.domain.health.events import HealthEvent, HealthEventType
 from runplane.domain.hosts import Host, HostStatus
@@ -43,7 +45,9 @@ from runplane.services.health.reporter import HealthReporter
 from runplane.services.hosts.loss import HostLoss
 from runplane.services.hosts.returning import HostReturn
 from runplane.services.lifecycle.dependencies import Dependencies
+from runplane.services.lifecycle.service import Lifecycle
 from runplane.testing.driver import InMemoryDriver
+from runplane.workers.host_drain import HostDrainLoop
 from tests.support.clock import FakeClock
 from tests.support.redis import RedisServer
 from tests.support.store_backends import make_record, migrated_sqlite_url
@@ -203,3 +207,20 @@ async def test_a_lost_hosts_runtimes_reach_the_health_stream_as_host_down(
     row = await SqlHealthSnapshotStore(real.database).get(real.rt(1))
     assert row is not None
     assert row.summary.value == "host_down"
+
+
+async def test_the_builder_wires_hooks_and_a_drain_loop_on_the_real_stores(
+    real: Real, tmp_path: Path
+) -> None:
+    settings = Settings(data_dir=tmp_path, host_drain_batch=2)
+    lifecycle = Lifecycle.build(real.deps, default_driver="process")
+    hooks, loops = build_host_loss(settings, real.database, real.client, lifecycle, real.deps)
+    moved = await started(real, 1, host_id="elsewhere", container_id="c-new")
+    assert await hooks.before_up(real.host_id) is True
+    assert real.driver.container(moved) is None
+    (loop,) = loops
+    assert isinstance(loop, HostDrainLoop)
+    assert loop.drainer.batch == 2
+    assert await loop.run_once() is False  # nothing drains
+    assert loop.leadership.leading  # its lease, taken on the real Redis
+    await loop.leadership.release()

@@ -13,6 +13,7 @@ from runplane.adapters.sql.host_store import SqlHostStore
 from runplane.config import Settings
 from runplane.services.health.reporter import HealthReporter
 from runplane.services.hosts.drain import Drainer
+from runplane.services.hosts.hooks import HostLossHooks
 from runplane.services.hosts.loss import HostLoss
 from runplane.services.hosts.returning import HostReturn
 from runplane.services.lifecycle.dependencies import Dependencies
@@ -28,8 +29,8 @@ def build_host_loss(
     client: redis.asyncio.Redis,
     lifecycle: Lifecycle,
     deps: Dependencies,
-) -> tuple[HostLoss, list[Loop]]:
-    """`HostLoss` (the monitor's `HostLossHooks`) and the drain loop to run."""
+) -> tuple[HostLossHooks, list[Loop]]:
+    """The host monitor's `HostLossHooks` (a `HostLoss`) and the drain loop to run."""
     hosts = SqlHostStore(database)
     reporter = HealthReporter(
         RedisHealthEventPublisher(client, max_len=settings.health_events_stream_max_len),
