@@ -5,6 +5,8 @@ did not; a busy lease or a silent agent keeps it down."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from runplane.domain.health.events import HealthEventType
@@ -172,3 +174,25 @@ async def test_an_agent_that_does_not_answer_keeps_the_host_down(lost: Lost) -> 
     assert lost.world.is_running(moved.container_id)
     assert await lost.loss.before_up("h1") is True
     assert not lost.world.knows(moved.container_id)
+
+
+async def test_a_host_back_up_is_cleared_once_more_for_a_restart_that_raced_its_return(
+    lost: Lost,
+) -> None:
+    h1 = await lost.host("h1", HostStatus.DOWN)
+    record = await lost.on("h1", "rt-1", ON_FAILURE)
+    await lost.loss.on_down(h1)
+    assert await lost.loss.before_up("h1") is True  # still h1's: kept
+    lost.hosts._hosts["h1"] = replace(h1, status=HostStatus.UP)
+    # A restart that read h1 as down moved rt-1 away after before_up looked,
+    # skipping the stop on h1; it still holds the lease at the first recheck.
+    assert await lost.world.leases.try_acquire("rt-1", "the-restart", 5_000)
+    lost.place(record, "h2", container_id="m-elsewhere")
+    await lost.loss.sweep_down()
+    assert lost.world.is_running(record.container_id)
+    await lost.world.leases.release("rt-1", "the-restart")
+    await lost.loss.sweep_down()
+    assert not lost.world.knows(record.container_id)
+    stops = len(lost.driver.contexts)
+    await lost.loss.sweep_down()  # checked: not again
+    assert len(lost.driver.contexts) == stops

@@ -76,6 +76,8 @@ class HostLoss:
         self.hosts = hosts
         self.reporter = reporter
         self.back = back
+        self._returning: set[str] = set()
+        """Hosts seen down here whose return is checked once more after they are up."""
 
     def __repr__(self) -> str:
         return "HostLoss()"
@@ -84,6 +86,7 @@ class HostLoss:
         """Report `host_down` for the host's running and paused runtimes. Raises
         StoreUnavailable if the database or Redis is away (`sweep_down` reports
         the rest on a later round)."""
+        self._returning.add(host.host_id)
         reported = await self._report(host.host_id)
         logger.warning(
             "host down: its runtimes reported",
@@ -95,11 +98,27 @@ class HostLoss:
 
     async def sweep_down(self) -> int:
         """Report what is still `running` (or paused, without the summary) on
-        every down host; how many events were published."""
+        every down host; how many events were published. Then check once more
+        each host seen down before that is back (`recheck_returned`)."""
         total = 0
-        for host in await self.hosts.list(status=HostStatus.DOWN):
+        down = await self.hosts.list(status=HostStatus.DOWN)
+        for host in down:
             total += await self._report(host.host_id)
+        await self.recheck_returned({host.host_id for host in down})
         return total
+
+    async def recheck_returned(self, down: set[str]) -> None:
+        """A restart that read the host as down just before it came back up may
+        start its runtime elsewhere after `before_up` looked, skipping the stop
+        there. Clearing the host once more after it is up finds that container:
+        the restart still holds the lease (False: checked again next round) or
+        has written the new host (stopped now). Best effort, in this process's
+        memory: a host lost and back between two rounds of another leader is
+        not checked again."""
+        for host_id in sorted(self._returning - down):
+            if await self.hosts.get(host_id) is None or await self.back.clear(host_id):
+                self._returning.discard(host_id)
+        self._returning |= down
 
     async def _report(self, host_id: str) -> int:
         reported = 0
