@@ -125,6 +125,10 @@ class Settings(BaseSettings):
     """How long an agent keeps a call's answer, for a repeat of its call_id."""
     host_call_timeout_s: float = Field(default=30.0, gt=0)
     """How long a caller waits for an agent's answer (a stop: its grace on top)."""
+    host_drain_interval_s: float = Field(default=5.0, gt=0)
+    """How often the leader moves running runtimes off draining hosts (docs/hosts.md)."""
+    host_drain_batch: int = Field(default=4, ge=1)
+    """Restarts one drain round makes at most (side by side)."""
 
     @property
     def resolved_database_url(self) -> str:

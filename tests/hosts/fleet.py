@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+
 from tests.faults.cluster import kill_runtime_processes, proc_alive
 from tests.support.agent import RunplaneAgent
 from tests.support.postgres import PostgresServer

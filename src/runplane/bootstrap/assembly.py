@@ -35,6 +35,7 @@ from runplane.api.limits import ApiLimits
 from runplane.bootstrap.admin_key import ensure_admin_key
 from runplane.bootstrap.data_dir import secure_data_dir
 from runplane.bootstrap.health import build_health
+from runplane.bootstrap.host_loss import build_host_loss
 from runplane.bootstrap.hosts import build_hosts
 from runplane.bootstrap.infrastructure import (
     adopt_runtimes,
@@ -139,7 +140,10 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
         keys = ApiKeys(SqlApiKeyStore(database), clock)
         await ensure_admin_key(keys, settings.admin_key_path)
         # Before any local runtime is touched: a second serve for this host stops here.
-        hosts = await build_hosts(settings, stack, database, deps, call_client=stream_client)
+        host_loss, host_loss_workers = build_host_loss(settings, database, client, lifecycle, deps)
+        hosts = await build_hosts(
+            settings, stack, database, deps, call_client=stream_client, hooks=host_loss
+        )
         engine_watchers: list[Loop] = []
         if hosts.local_host_id is not None:  # runtimes run here only on an embedded host
             engine_watchers = await open_docker(stack, deps, client)
@@ -167,6 +171,7 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
             [
                 relay,
                 *hosts.loops,
+                *host_loss_workers,
                 *engine_watchers,
                 RetentionLoop(stream_client, {EVENTS_STREAM: events_retention(settings)}),
                 *webhook_workers,

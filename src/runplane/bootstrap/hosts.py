@@ -5,7 +5,9 @@ it and serves the driver calls addressed to it, like a `runplane agent`."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import logging
 import os
 from dataclasses import dataclass
 
@@ -20,7 +22,7 @@ from runplane.adapters.sql.host_store import SqlHostStore
 from runplane.bootstrap.seat import claim_seat
 from runplane.config import Settings
 from runplane.domain.host_details import HostDetails
-from runplane.domain.hosts import Capacity, parse_labels
+from runplane.domain.hosts import Capacity, HostStatus, parse_labels
 from runplane.services.hosts.hooks import HostLossHooks
 from runplane.services.hosts.registry import HostRegistry
 from runplane.services.lifecycle.dependencies import Dependencies
@@ -29,6 +31,10 @@ from runplane.workers.host_monitor import HostHeartbeat, HostMonitor
 from runplane.workers.host_presence import HostPresence
 from runplane.workers.leadership import Leadership
 from runplane.workers.runner import Loop
+
+logger = logging.getLogger(__name__)
+
+RETURN_TRIES = 10
 
 BEAT_TTL_PERIODS = 2.5
 """An agent's beat key lives this many heartbeat periods: one late beat is no gap."""
@@ -100,6 +106,7 @@ async def build_hosts(
     )
     stack.push_async_callback(seat.release)
     details = local_host(settings, list(deps.drivers))
+    await _stop_what_moved_away(registry, hooks, settings.host_id)
     await registry.register(details)
     heartbeat = HostHeartbeat(
         registry, details, interval_s=settings.host_heartbeat_s, registered=True
@@ -114,3 +121,23 @@ async def build_hosts(
 
     presence = HostPresence(seat, heartbeat.beat_once, lost, interval_s=settings.host_heartbeat_s)
     return Hosts(registry, [monitor, presence, agent], settings.host_id)
+
+
+async def _stop_what_moved_away(
+    registry: HostRegistry, hooks: HostLossHooks | None, host_id: str
+) -> None:
+    """A serve whose host was marked down while it was away comes back as an
+    agent does: what was moved off the host is stopped here before it is `up`
+    (registering brings it up). Tried for a while; then it comes up anyway and
+    the reconciler's orphan pass is left to find what remains."""
+    host = await registry.store.get(host_id)
+    if hooks is None or host is None or host.status is not HostStatus.DOWN:
+        return
+    for _ in range(RETURN_TRIES):
+        try:
+            if await hooks.before_up(host_id):
+                return
+        except Exception as exc:
+            logger.warning("host return check failed", extra={"error": str(exc)}, exc_info=exc)
+        await asyncio.sleep(1.0)
+    logger.warning("host comes up with moved runtimes possibly left", extra={"host_id": host_id})

@@ -36,7 +36,8 @@ class RuntimeStore(Protocol):
         after: str | None = None,
         limit: int = 100,
     ) -> RuntimePage:
-        """Ordered by runtime_id; `after` is the previous page's `next_cursor`."""
+        """Ordered by runtime_id; `after` is the previous page's `next_cursor`;
+        `host_id`: only the records placed on that host."""
 
     async def count_for_team(self, team_id: str, statuses: Collection[Status]) -> int:
         """How many of the team's records are in one of `statuses` (its quotas)."""

@@ -132,11 +132,11 @@ class HealthMonitor:
         # A down host's runtimes cannot be looked at: the host monitor reported them.
         lost = await self.hosts.unreachable() if self.hosts is not None else frozenset()
         async for record in records_in(self.runtimes, WATCHED, self.page_size):
+            if record.host_id in lost:
+                continue  # unseen: its watch is dropped, and made afresh on return
             if record.runtime_id in seen:
                 continue  # moved between the two listings: looked at once
             seen.add(record.runtime_id)
-            if record.host_id in lost:
-                continue
             checks.append(asyncio.create_task(self._guarded_check(record)))
         await asyncio.gather(*checks)
         await self._drop(set(self._watches) - seen)

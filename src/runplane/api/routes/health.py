@@ -63,7 +63,7 @@ class RuntimeHealthOut(BaseModel):
     status: str
     engine_health: str | None
     """The summary on the record: healthy, probe_failed, inspect_unhealthy,
-    exited, oom, disappeared (null before the first health event)."""
+    exited, oom, disappeared, host_down (null before the first health event)."""
     snapshot: HealthSnapshotOut | None
     events: list[HealthEventOut]
 

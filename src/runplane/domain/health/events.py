@@ -20,6 +20,9 @@ class HealthEventType(StrEnum):
     CONTAINER_EXITED = "container_exited"
     CONTAINER_OOM = "container_oom"
     CONTAINER_DISAPPEARED = "container_disappeared"
+    HOST_DOWN = "host_down"
+    """The runtime's host missed its heartbeats (services/hosts/loss.py);
+    `details.host_id` names it."""
 
 
 @dataclass(frozen=True, slots=True)

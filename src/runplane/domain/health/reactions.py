@@ -25,6 +25,7 @@ class HealthSummary(StrEnum):
     EXITED = "exited"
     OOM = "oom"
     DISAPPEARED = "disappeared"
+    HOST_DOWN = "host_down"
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,6 +58,11 @@ REACTIONS: Mapping[HealthEventType, HealthReaction] = {
     _E.CONTAINER_DISAPPEARED: HealthReaction(
         HealthSummary.DISAPPEARED, Status.RUNNING, Status.ENGINE_UNREACHABLE, "runtime.unreachable"
     ),
+    # A paused runtime keeps its status (the table has no paused -> engine_unreachable)
+    # and only takes the summary: it runs nothing that could be moved.
+    _E.HOST_DOWN: HealthReaction(
+        HealthSummary.HOST_DOWN, Status.RUNNING, Status.ENGINE_UNREACHABLE, "runtime.unreachable"
+    ),
 }
 """Declared as data, like the transition table: every pair here is in TRANSITIONS."""
 
@@ -72,7 +78,11 @@ def summary_of(event_type: HealthEventType) -> HealthSummary:
 
 def is_failure(event: HealthEvent) -> bool:
     """Whether a terminal event is a failure (restart policy `on-failure`): an OOM
-    kill, a disappearance, a non-zero exit code or a death by signal."""
+    kill, a disappearance, a non-zero exit code, a death by signal, or the loss
+    of the runtime's host. (`host_down` is not in TERMINAL_EVENTS: the container
+    may well run on, and the monitor must still report its real end later.)"""
+    if event.event_type is _E.HOST_DOWN:
+        return True
     if event.event_type is not _E.CONTAINER_EXITED:
         return event.event_type in TERMINAL_EVENTS
     return bool(event.details.get("signal")) or event.details.get("exit_code") not in (0, None)
