@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import signal
 import tempfile
 import time
@@ -17,6 +18,8 @@ from typing import Any
 import httpx
 
 from tests.faults.cluster import kill_runtime_processes, proc_alive
+from tests.hosts import netns
+from tests.hosts.netns import Netns
 from tests.support.agent import RunplaneAgent
 from tests.support.postgres import PostgresServer
 from tests.support.redis import RedisServer
@@ -51,20 +54,36 @@ class Fleet:
     database_url: str
     agents: dict[str, RunplaneAgent] = field(default_factory=dict)
     serves: list[RunplaneServer] = field(default_factory=list)
+    networks: list[Netns] = field(default_factory=list)
+    """One network namespace per agent, when the machine allows it."""
 
     @classmethod
-    def start(cls, hosts: int = 3, serves: int = 2, base_dir: Path | None = None) -> Fleet:
+    def start(
+        cls, hosts: int = 3, serves: int = 2, base_dir: Path | None = None, isolate: bool = True
+    ) -> Fleet:
+        """`isolate`: each agent in a network namespace of its own, if the machine allows."""
         base = base_dir or Path(tempfile.mkdtemp(prefix="runplane-hosts-"))
-        fleet = cls(base, RedisServer.start(base / "redis"), None, "")  # type: ignore[arg-type]
+        networks = netns.namespaces(hosts) if isolate and netns.available() else []
+        try:
+            redis_server = RedisServer.start(base / "redis", tuple(n.outer for n in networks))
+        except BaseException:
+            for network in networks:
+                network.delete()
+            raise
+        fleet = cls(base, redis_server, None, "", networks=networks)  # type: ignore[arg-type]
         try:
             fleet.postgres = PostgresServer.start(base / "postgres")
             fleet.database_url = fleet.postgres.create_database("hosts")
             for n in range(1, hosts + 1):
                 host_id = f"host-{n}"
+                network = networks[n - 1] if networks else None
+                address = network.outer if network else "127.0.0.1"
                 fleet.agents[host_id] = RunplaneAgent.launch(
                     base / host_id,
-                    redis_url=fleet.redis.url,
+                    redis_url=f"redis://{address}:{fleet.redis.port}/0",
                     host_id=host_id,
+                    prefix=network.prefix if network else (),
+                    host_address=network.inner if network else "",
                     work_dir=str(base / f"{host_id}-work"),
                     host_labels=f"zone={'ab'[n % 2]}",
                     **AGENT_SETTINGS,
@@ -130,6 +149,18 @@ class Fleet:
                     found.setdefault(str(runtime_id), []).append((host_id, state_file.parent.name))
         return found
 
+    def runtime_networks(self) -> set[str]:
+        """The network namespaces the live runtime processes are in (one per
+        host when each agent has its own)."""
+        found: set[str] = set()
+        for containers in self.containers_dirs().values():
+            for state_file in containers.glob("p-*/state.json"):
+                pid, ticks = _json(state_file).get("pid"), _json(state_file).get("start_ticks")
+                if isinstance(pid, int) and isinstance(ticks, int) and proc_alive(pid, ticks):
+                    with contextlib.suppress(OSError):
+                        found.add(os.readlink(f"/proc/{pid}/ns/net"))
+        return found
+
     def close(self) -> None:
         """Stop every serve and agent, end every runtime process, stop Postgres
         and Redis. Safe to call twice."""
@@ -142,6 +173,8 @@ class Fleet:
         if self.postgres is not None:
             self.postgres.stop()
         self.redis.stop()
+        for network in self.networks:
+            network.delete()
 
 
 def _json(path: Path) -> dict[str, Any]:

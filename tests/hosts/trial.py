@@ -47,6 +47,10 @@ WAIT_S = 180.0
 class Report:
     runtimes: int
     jobs: int
+    netns: bool = False
+    """Whether each agent ran in a network namespace of its own."""
+    runtime_networks: int = 0
+    """Distinct network namespaces the runtimes' processes were seen in."""
     spread: dict[str, int] = field(default_factory=dict)
     no_result: int = 0
     doubled: int = 0
@@ -94,13 +98,15 @@ def log(message: str) -> None:
 def run_trial(*, runtimes: int, jobs: int) -> Report:
     began = time.monotonic()
     fleet = Fleet.start()
-    log(f"fleet up under {fleet.base_dir}")
+    where = "a network namespace each" if fleet.networks else "one network (no netns here)"
+    log(f"fleet up under {fleet.base_dir}; agents in {where}")
     client = redis.Redis.from_url(fleet.redis.url, decode_responses=True)
-    report = Report(runtimes, jobs)
+    report = Report(runtimes, jobs, netns=bool(fleet.networks))
     try:
         ids = create(fleet, runtimes)
         report.spread = dict(sorted(Counter(r["host_id"] for r in records(fleet)).items()))
-        log(f"{runtimes} runtimes, by host: {report.spread}")
+        report.runtime_networks = len(fleet.runtime_networks())
+        log(f"{runtimes} runtimes, by host: {report.spread}; {report.runtime_networks} networks")
         run_jobs(fleet, client, ids, jobs, report)
         check_processes(fleet, ids, report)
         lose_a_host(fleet, ids, report)

@@ -22,6 +22,8 @@ class RunplaneAgent:
     data_dir: Path
     host_id: str
     env: dict[str, str]
+    prefix: tuple[str, ...] = ()
+    """Put before the command: e.g. `ip netns exec <ns>`, a network of its own."""
     process: subprocess.Popen[bytes] | None = None
     log_path: Path = field(init=False)
 
@@ -30,7 +32,14 @@ class RunplaneAgent:
 
     @classmethod
     def launch(
-        cls, data_dir: Path, redis_url: str, host_id: str, *, wait: bool = True, **settings: str
+        cls,
+        data_dir: Path,
+        redis_url: str,
+        host_id: str,
+        *,
+        wait: bool = True,
+        prefix: tuple[str, ...] = (),
+        **settings: str,
     ) -> RunplaneAgent:
         # Runtimes run as the suite's own user (see RunplaneServer.launch).
         settings.setdefault("runtime_user", "")
@@ -42,7 +51,7 @@ class RunplaneAgent:
             RUNPLANE_HOST_ID=host_id,
             RUNPLANE_DATA_DIR=str(data_dir),
         )
-        agent = cls(data_dir, host_id, env)
+        agent = cls(data_dir, host_id, env, prefix)
         agent.start(wait=wait)
         return agent
 
@@ -54,7 +63,7 @@ class RunplaneAgent:
         self.data_dir.parent.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
-                [sys.executable, "-m", "runplane", "agent"],
+                [*self.prefix, sys.executable, "-m", "runplane", "agent"],
                 env=self.env,
                 stdout=log,
                 stderr=subprocess.STDOUT,

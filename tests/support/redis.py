@@ -75,15 +75,17 @@ class RedisServer:
     can restart Redis under a running runplane and check what survives.
     """
 
-    def __init__(self, base_dir: Path, port: int, binary: str) -> None:
+    def __init__(self, base_dir: Path, port: int, binary: str, binds: tuple[str, ...] = ()) -> None:
         self.base_dir = base_dir
         self.port = port
         self._binary = binary
+        self._binds = binds
         self._process: psutil.Process | None = None
 
     @classmethod
-    def start(cls, base_dir: Path) -> RedisServer:
-        server = cls(base_dir, free_port(), _binary())
+    def start(cls, base_dir: Path, binds: tuple[str, ...] = ()) -> RedisServer:
+        """`binds`: addresses to listen on besides 127.0.0.1 (they must exist)."""
+        server = cls(base_dir, free_port(), _binary(), binds)
         server._launch()
         return server
 
@@ -131,7 +133,10 @@ class RedisServer:
         return [
             self._binary,
             "--port", str(self.port),
-            "--bind", "127.0.0.1",
+            "--bind", "127.0.0.1", *self._binds,
+            # Extra binds are veth ends on this machine (tests/hosts/netns.py),
+            # reachable from its namespaces only: protected mode would refuse them.
+            "--protected-mode", "no" if self._binds else "yes",
             "--daemonize", "yes",
             "--dir", str(self.base_dir),
             "--pidfile", str(self.pidfile),
