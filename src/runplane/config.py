@@ -123,6 +123,8 @@ class Settings(BaseSettings):
     """Driver calls one agent runs side by side (one at a time per runtime)."""
     agent_answer_ttl_s: float = Field(default=3600.0, gt=0)
     """How long an agent keeps a call's answer, for a repeat of its call_id."""
+    exit_watch_s: float = Field(default=1.0, gt=0)
+    """How often an agent looks for process runtimes that ended (workers/exit_watch.py)."""
     host_call_timeout_s: float = Field(default=30.0, gt=0)
     """How long a caller waits for an agent's answer (a stop: its grace on top)."""
     host_drain_interval_s: float = Field(default=5.0, gt=0)

@@ -17,6 +17,7 @@ instances on one Redis and one Postgres.
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import threading
@@ -73,6 +74,13 @@ class Report:
     twice_after_return: int = 0
     left_on_returned: int = 0
     """Live processes on the returned host of runtimes recorded elsewhere."""
+    drained_host: str = ""
+    drained: int = 0
+    """Running runtimes on the host when it was drained; each must move off."""
+    drain_s: float | None = None
+    """From the drain until none of them ran there and each ran elsewhere."""
+    exit_s: float | None = None
+    """A runtime's process killed on its host: until it ran again (restart policy)."""
     seconds: float = 0.0
     examples: dict[str, list[str]] = field(default_factory=dict)
 
@@ -88,7 +96,7 @@ class Report:
             == self.twice_after_return
             == self.left_on_returned
             == 0
-        ) and self.move_s is not None
+        ) and None not in (self.move_s, self.drain_s, self.exit_s)
 
 
 def log(message: str) -> None:
@@ -110,6 +118,8 @@ def run_trial(*, runtimes: int, jobs: int) -> Report:
         run_jobs(fleet, client, ids, jobs, report)
         check_processes(fleet, ids, report)
         lose_a_host(fleet, ids, report)
+        drain_a_host(fleet, ids, report)
+        end_a_process(fleet, ids, report)
     finally:
         client.close()
         fleet.close()
@@ -246,6 +256,55 @@ def lose_a_host(fleet: Fleet, ids: list[str], report: Report) -> None:
         report.examples["left_on_returned"] = left[:5]
     log(f"{victim} up again after {report.return_s} s; {len(left)} left running there")
     check_processes(fleet, ids, report)
+
+
+def drain_a_host(fleet: Fleet, ids: list[str], report: Report) -> None:
+    by_host = Counter(r["host_id"] for r in records(fleet) if r["status"] == "running")
+    host = by_host.most_common(1)[0][0]
+    on_host = {r["runtime_id"] for r in records(fleet) if r["host_id"] == host}
+    report.drained_host, report.drained = host, len(on_host)
+    log(f"drain {host} ({len(on_host)} runtimes)")
+    began = time.monotonic()
+    with fleet.client() as http:
+        http.post(f"/v1/hosts/{host}/drain").raise_for_status()
+    while time.monotonic() < began + WAIT_S:
+        live = fleet.live_processes()
+        moved = [
+            r
+            for r in records(fleet)
+            if r["runtime_id"] in on_host
+            and r["status"] == "running"
+            and r["host_id"] != host
+            and live.get(r["runtime_id"]) == [(r["host_id"], r["container_id"])]
+        ]
+        if len(moved) == len(on_host):
+            report.drain_s = round(time.monotonic() - began, 1)
+            break
+        time.sleep(0.5)
+    log(f"drained in {report.drain_s} s")
+    check_processes(fleet, ids, report)
+
+
+def end_a_process(fleet: Fleet, ids: list[str], report: Report) -> None:
+    """Kill one runtime's process behind runplane's back: its host's agent sees
+    the end, and the restart policy runs it again."""
+    record = next(r for r in records(fleet) if r["status"] == "running" and r["runtime_id"] in ids)
+    _, pid, _ = record["container_id"].split("-")
+    log(f"kill -9 the process of {record['runtime_id']} on {record['host_id']}")
+    began = time.monotonic()
+    os.killpg(int(pid), signal.SIGKILL)
+    while time.monotonic() < began + WAIT_S:
+        now = next(r for r in records(fleet) if r["runtime_id"] == record["runtime_id"])
+        live = fleet.live_processes().get(record["runtime_id"], [])
+        if (
+            now["status"] == "running"
+            and now["container_id"] != record["container_id"]
+            and live == [(now["host_id"], now["container_id"])]
+        ):
+            report.exit_s = round(time.monotonic() - began, 1)
+            break
+        time.sleep(0.2)
+    log(f"running again after {report.exit_s} s")
 
 
 def start_every_runtime(fleet: Fleet, ids: list[str]) -> None:

@@ -29,8 +29,10 @@ from runplane.bootstrap.seat import claim_seat
 from runplane.config import Settings
 from runplane.domain.errors import DriverError
 from runplane.logs import configure_logging
+from runplane.ports.drivers import Driver
 from runplane.workers.agent import AgentLoop
 from runplane.workers.engine_events import EngineEventsLoop
+from runplane.workers.exit_watch import ExitWatcher
 from runplane.workers.host_presence import HostPresence
 from runplane.workers.runner import Loop, WorkerSet
 
@@ -84,6 +86,7 @@ async def run_agent(settings: Settings) -> None:
             AgentLoop(inbox, drivers, max_calls=settings.agent_max_calls),
         ]
         loops += await _engine_events(stack, settings, drivers.get("docker"))
+        loops += _exit_watch(stack, settings, drivers.get("process"))
         workers = WorkerSet(loops)
         running = asyncio.get_running_loop()
         for signum in (signal.SIGTERM, signal.SIGINT):
@@ -113,3 +116,16 @@ async def _engine_events(
     stack.push_async_callback(client.aclose)
     publisher = RedisHealthEventPublisher(client, max_len=settings.health_events_stream_max_len)
     return [EngineEventsLoop(DockerEventWatcher(docker, publisher, SystemClock()))]
+
+
+def _exit_watch(
+    stack: contextlib.AsyncExitStack, settings: Settings, process: Driver | None
+) -> list[Loop]:
+    """Process runtimes' ends, seen here on their host (workers/exit_watch.py)."""
+    if process is None:
+        return []
+    assert settings.redis_url is not None
+    client = connect_redis(settings.redis_url)  # the publisher writes text
+    stack.push_async_callback(client.aclose)
+    publisher = RedisHealthEventPublisher(client, max_len=settings.health_events_stream_max_len)
+    return [ExitWatcher(process, publisher, SystemClock(), interval_s=settings.exit_watch_s)]
