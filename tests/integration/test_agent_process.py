@@ -1,6 +1,6 @@
 """A real `runplane agent` subprocess: it answers driver calls, and a kill -9 in
 the middle of one leaves a call that is answered `interrupted` on restart and
-never run twice (docs/hosts.d/h2.md)."""
+never run twice (docs/hosts.md)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,5 @@
 """Driver calls sent over a real Redis to a host's agent, executed on real
-processes: answered, replayed, fenced, expired, malformed (docs/hosts.d/h2.md).
+processes: answered, replayed, fenced, expired, malformed (docs/hosts.md).
 The agent runs in the test (an AgentLoop task); test_agent_process.py runs it
 as a `runplane agent` subprocess."""
 

@@ -1,4 +1,4 @@
-"""The agent over a Redis that restarts or loses its data (docs/hosts.d/h2.md):
+"""The agent over a Redis that restarts or loses its data (docs/hosts.md):
 it reconnects and serves on; a lease lost with the data fences its calls."""
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """`runplane agent`: this machine's drivers, serving the driver calls addressed
-to its host over the shared Redis (docs/hosts.d/h2.md). It opens no port.
+to its host over the shared Redis (docs/hosts.md). It opens no port.
 
 At start it claims the host's seat (one agent per host id), then beats its
 details every RUNPLANE_HOST_HEARTBEAT_S, renewing the seat each time. On SIGTERM

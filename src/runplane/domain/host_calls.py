@@ -1,5 +1,5 @@
 """Driver calls sent to a host's agent, and their answers: the values and their
-wire form (flat JSON), not the I/O. See docs/hosts.d/h2.md.
+wire form (flat JSON), not the I/O. See docs/hosts.md.
 
 A call carries the lease token and record version of the operation that sends
 it, so the agent can refuse a late, repeated or stale one (`fenced`). Reads

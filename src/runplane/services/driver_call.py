@@ -6,7 +6,7 @@ it is); the operation sets them here instead, and a `RemoteDriver` reads them.
 A ContextVar follows the task (and tasks it starts), so concurrent operations
 on one instance never see each other's.
 
-The wiring (docs/hosts.d/h2.md): `LifecycleOperation.handle` runs the
+The wiring (docs/hosts.md): `LifecycleOperation.handle` runs the
 operation inside `holding(runtime_id, token)` once the lease is acquired, and
 `driver_for(record)` calls `at_version(record.version)` before every driver
 call, since each compare-and-swap moves the version on."""

@@ -1,4 +1,4 @@
-"""A `Driver` whose calls run on another host, by its agent (docs/hosts.d/h2.md).
+"""A `Driver` whose calls run on another host, by its agent (docs/hosts.md).
 
 The lifecycle calls it as it calls a local driver. A call that changes
 something carries the lease token and record version of `driver_call.current()`

@@ -1,5 +1,5 @@
 """The agent's loop: execute the driver calls addressed to its host, exactly once,
-and answer them (docs/hosts.d/h2.md).
+and answer them (docs/hosts.md).
 
 Calls of one runtime run one at a time, in the order they were sent; calls of
 different runtimes run side by side (up to `max_calls`). A call that changes

@@ -1,4 +1,4 @@
-"""Driver calls to a host's agent over Redis (docs/hosts.d/h2.md).
+"""Driver calls to a host's agent over Redis (docs/hosts.md).
 
 - Calls: one stream per host, `runplane:host:{<host_id>}:calls`, read by the
   consumer group `agent`: a call waits there while no agent runs, and one an
