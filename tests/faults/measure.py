@@ -187,9 +187,9 @@ def count_disagreeing(
     process of theirs, other than the record's, still runs."""
     live_by_runtime: dict[str, set[str]] = {}
     for state_file in containers_dir.glob("p-*/state.json"):
-        state = _json(state_file)
+        state = read_json(state_file)
         pid, ticks = state.get("pid"), state.get("start_ticks")
-        runtime_id = state.get("runtime_id") or _json(state_file.with_name("meta.json")).get(
+        runtime_id = state.get("runtime_id") or read_json(state_file.with_name("meta.json")).get(
             "runtime_id"
         )
         if isinstance(pid, int) and isinstance(ticks, int) and proc_alive(pid, ticks):
@@ -219,7 +219,7 @@ def _container_alive(container_id: str | None) -> bool:
     return proc_alive(int(parts[1]), int(parts[2]))
 
 
-def _json(path: Path) -> dict[str, Any]:
+def read_json(path: Path) -> dict[str, Any]:
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):

@@ -6,18 +6,17 @@ stopped, with every runtime process the agents started, when the trial ends."""
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
 
 import httpx
 
 from tests.faults.cluster import kill_runtime_processes, proc_alive
+from tests.faults.measure import read_json
 from tests.hosts import netns
 from tests.hosts.netns import Netns
 from tests.support.agent import RunplaneAgent
@@ -140,9 +139,9 @@ class Fleet:
         found: dict[str, list[tuple[str, str]]] = {}
         for host_id, containers in self.containers_dirs().items():
             for state_file in containers.glob("p-*/state.json"):
-                state = _json(state_file)
+                state = read_json(state_file)
                 pid, ticks = state.get("pid"), state.get("start_ticks")
-                runtime_id = state.get("runtime_id") or _json(
+                runtime_id = state.get("runtime_id") or read_json(
                     state_file.with_name("meta.json")
                 ).get("runtime_id")
                 if isinstance(pid, int) and isinstance(ticks, int) and proc_alive(pid, ticks):
@@ -155,7 +154,10 @@ class Fleet:
         found: set[str] = set()
         for containers in self.containers_dirs().values():
             for state_file in containers.glob("p-*/state.json"):
-                pid, ticks = _json(state_file).get("pid"), _json(state_file).get("start_ticks")
+                pid, ticks = (
+                    read_json(state_file).get("pid"),
+                    read_json(state_file).get("start_ticks"),
+                )
                 if isinstance(pid, int) and isinstance(ticks, int) and proc_alive(pid, ticks):
                     with contextlib.suppress(OSError):
                         found.add(os.readlink(f"/proc/{pid}/ns/net"))
@@ -175,11 +177,3 @@ class Fleet:
         self.redis.stop()
         for network in self.networks:
             network.delete()
-
-
-def _json(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return data if isinstance(data, dict) else {}
