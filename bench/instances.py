@@ -1,0 +1,250 @@
+"""Throughput of one against several `runplane serve` instances (issue 14).
+
+Each run starts a fresh deployment as docs/deploy.md lays it out: one Redis
+(or, with --cluster, a 3-node Redis Cluster), one Postgres, two `runplane agent`
+hosts running the runtimes (process driver, `sleep 600`), and N `serve`
+instances without a host of their own (RUNPLANE_EMBEDDED_HOST=false). Then:
+
+1. `--runtimes` running runtimes are created over REST;
+2. `--jobs` interleaved stop/start jobs go in through the job streams, one in
+   flight per runtime (the faults trials' PacedProducer), so every job has a
+   process to stop or start;
+3. the figure is jobs answered on `runtime:job_results` per second, from the
+   first submit to the last result (the last entry's id is its Redis time);
+4. the split: which instance ran each job, read from each serve's JSON log
+   ("operation finished", op_source=stream); results with no job, and jobs with
+   two effective operation-log entries, are counted as a check.
+
+    .venv/bin/python bench/instances.py [--instances 1,2] [--runtimes 40] [--jobs 1000] [--cluster]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # for tests.support and the trials' workload
+
+import redis  # noqa: E402
+from tests.faults.measure import OPERATIONS_QUERY, count_doubled, count_no_result, fetch  # noqa: E402
+from tests.faults.workload import (  # noqa: E402
+    RESULTS_STREAM,
+    PacedProducer,
+    create_runtimes,
+    interleaved_jobs,
+    job_results,
+)
+from tests.hosts.fleet import Fleet  # noqa: E402
+from tests.support.agent import RunplaneAgent  # noqa: E402
+from tests.support.postgres import PostgresServer  # noqa: E402
+from tests.support.redis import RedisServer, free_port  # noqa: E402
+from tests.support.serve import RunplaneServer  # noqa: E402
+
+HOSTS = 2
+SERVE_SETTINGS = {
+    "embedded_host": "false",
+    "stream_claim_idle_ms": "30000",
+    "log_format": "json",  # the per-instance split is read from these lines
+}
+WAIT_S = 600.0
+
+
+class RedisCluster:
+    """Three redis-server nodes in cluster mode (no replicas), slots spread by
+    `redis-cli --cluster create`. For --cluster until tests/support has its own."""
+
+    def __init__(self, base_dir: Path) -> None:
+        self.base_dir = base_dir
+        self.ports = [free_port() for _ in range(3)]
+        self.processes: list[subprocess.Popen[bytes]] = []
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.ports[0]}/0"
+
+    @classmethod
+    def start(cls, base_dir: Path) -> RedisCluster:
+        cluster = cls(base_dir)
+        for port in cluster.ports:
+            node = base_dir / str(port)
+            node.mkdir(parents=True)
+            command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1"]
+            command += ["--cluster-enabled", "yes", "--dir", str(node), "--save", ""]
+            command += ["--cluster-config-file", str(node / "nodes.conf")]
+            with (node / "redis.log").open("wb") as log:
+                cluster.processes.append(subprocess.Popen(command, stdout=log, stderr=log))
+        time.sleep(0.5)
+        nodes = [f"127.0.0.1:{port}" for port in cluster.ports]
+        subprocess.run(
+            [
+                "redis-cli",
+                "--cluster",
+                "create",
+                *nodes,
+                "--cluster-replicas",
+                "0",
+                "--cluster-yes",
+            ],
+            check=True,
+            capture_output=True,
+        )
+        client = cluster.client()
+        deadline = time.monotonic() + 30
+        while client.cluster_info().get("cluster_state") != "ok":
+            if time.monotonic() > deadline:
+                raise RuntimeError("redis cluster not ok within 30 s")
+            time.sleep(0.2)
+        return cluster
+
+    def client(self) -> Any:
+        return redis.RedisCluster(host="127.0.0.1", port=self.ports[0], decode_responses=True)
+
+    def stop(self) -> None:
+        for process in self.processes:
+            process.kill()
+            process.wait()
+
+
+@dataclass
+class Run:
+    instances: int
+    jobs: int
+    seconds: float = 0.0
+    split: dict[str, int] = field(default_factory=dict)
+    no_result: int = 0
+    doubled: int = 0
+
+    @property
+    def rate(self) -> float:
+        return self.jobs / self.seconds if self.seconds else 0.0
+
+
+def start_fleet(base: Path, instances: int, cluster: bool) -> Fleet:
+    """A Fleet (tests/hosts) assembled here: its Redis may be a cluster."""
+    store: Any = (
+        RedisCluster.start(base / "redis") if cluster else RedisServer.start(base / "redis")
+    )
+    extra = {"redis_cluster": "true"} if cluster else {}
+    fleet = Fleet(base, store, None, "")  # type: ignore[arg-type]
+    try:
+        fleet.postgres = PostgresServer.start(base / "postgres")
+        fleet.database_url = fleet.postgres.create_database("instances")
+        for n in range(1, HOSTS + 1):
+            host_id = f"host-{n}"
+            fleet.agents[host_id] = RunplaneAgent.launch(
+                base / host_id, store.url, host_id, wait=not cluster, log_format="text", **extra
+            )
+        for n in range(instances):
+            fleet.serves.append(
+                RunplaneServer.launch(
+                    base / f"serve-{n}",
+                    redis_url=store.url,
+                    database_url=fleet.database_url,
+                    **SERVE_SETTINGS,
+                    **extra,
+                )
+            )
+        fleet.wait_hosts_up(list(fleet.agents))
+    except BaseException:
+        fleet.close()
+        raise
+    return fleet
+
+
+def handled_by(serve: RunplaneServer, job_ids: set[str]) -> set[str]:
+    """The jobs of `job_ids` this instance ran (its "operation finished" lines)."""
+    found: set[str] = set()
+    for line in serve.log_path.read_text(errors="replace").splitlines():
+        if '"operation finished"' not in line:
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("op_source") == "stream" and entry.get("job_id") in job_ids:
+            found.add(entry["job_id"])
+    return found
+
+
+def measure(instances: int, runtimes: int, jobs: int, cluster: bool, tmp: Path) -> Run:
+    base = tmp / f"serves-{instances}"
+    fleet = start_fleet(base, instances, cluster)
+    client = (
+        fleet.redis.client()
+        if cluster
+        else redis.Redis.from_url(fleet.redis.url, decode_responses=True)
+    )  # type: ignore[attr-defined]
+    run = Run(instances, jobs)
+    try:
+        ids = create_runtimes(fleet, runtimes)  # type: ignore[arg-type]
+        work = interleaved_jobs(ids, jobs)
+        producer = PacedProducer(client, work)
+        began = time.time()
+        producer.start()
+        producer.join(WAIT_S)
+        if producer.error is not None:
+            raise producer.error
+        answers = job_results(client)
+        deadline = time.monotonic() + 60
+        while count_no_result(work, answers) and time.monotonic() < deadline:
+            time.sleep(0.5)
+            answers = job_results(client)
+        last_id = client.xrevrange(RESULTS_STREAM, count=1)[0][0]
+        run.seconds = int(last_id.split("-")[0]) / 1000 - began
+        run.no_result = len(count_no_result(work, answers))
+        dsn = fleet.database_url.replace("postgresql+asyncpg://", "postgresql://")
+        run.doubled = len(count_doubled(work, fetch(dsn, OPERATIONS_QUERY)))
+        ours = {job.job_id for job in work}
+        run.split = {f"serve-{n}": len(handled_by(s, ours)) for n, s in enumerate(fleet.serves)}
+    finally:
+        client.close()
+        fleet.close()
+        shutil.rmtree(base, ignore_errors=True)
+    return run
+
+
+def table(runs: list[Run]) -> str:
+    lines = [f"{'instances':>9} {'jobs':>6} {'seconds':>8} {'jobs/s':>7}  {'no result':>9} "
+             f"{'doubled':>7}  per instance"]  # fmt: skip
+    for run in runs:
+        split = ", ".join(f"{name} {count}" for name, count in run.split.items())
+        lines.append(
+            f"{run.instances:>9} {run.jobs:>6} {run.seconds:>8.1f} {run.rate:>7.1f}  "
+            f"{run.no_result:>9} {run.doubled:>7}  {split}"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--instances", default="1,2", help="comma-separated serve counts")
+    parser.add_argument("--runtimes", type=int, default=40)
+    parser.add_argument("--jobs", type=int, default=1000)
+    parser.add_argument("--cluster", action="store_true", help="a 3-node Redis Cluster")
+    args = parser.parse_args()
+    runs: list[Run] = []
+    with tempfile.TemporaryDirectory(prefix="runplane-bench-instances-") as name:
+        for count in (int(n) for n in args.instances.split(",")):
+            print(f"[instances] {count} serve(s): starting", file=sys.stderr, flush=True)
+            runs.append(measure(count, args.runtimes, args.jobs, args.cluster, Path(name)))
+            print(table(runs[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
+    print(table(runs))
+    counts = Counter(run.no_result + run.doubled for run in runs)
+    if set(counts) != {0}:
+        sys.exit(1)  # a lost or doubled job: the figure is not worth printing alone
+
+
+if __name__ == "__main__":
+    signal.signal(signal.SIGTERM, signal.default_int_handler)  # clean up on kill
+    main()
