@@ -36,6 +36,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # for tests.support and the trials' workload
 
+import psutil  # noqa: E402
 import redis  # noqa: E402
 from tests.faults.measure import OPERATIONS_QUERY, count_doubled, count_no_result, fetch  # noqa: E402
 from tests.faults.workload import (  # noqa: E402
@@ -124,6 +125,11 @@ class Run:
     split: dict[str, int] = field(default_factory=dict)
     no_result: int = 0
     doubled: int = 0
+    serve_cpu_s: float = 0.0
+    """CPU the serve instances used during the jobs, together."""
+    agent_cpu_s: float = 0.0
+    redis_mb: float = 0.0
+    """Redis's used_memory after the run (every node's, with --cluster)."""
 
     @property
     def rate(self) -> float:
@@ -162,6 +168,21 @@ def start_fleet(base: Path, instances: int, cluster: bool) -> Fleet:
     return fleet
 
 
+def cpu_s(processes: list[Any]) -> float:
+    """User + system CPU seconds of these Popen children so far."""
+    total = 0.0
+    for process in processes:
+        times = psutil.Process(process.pid).cpu_times()
+        total += times.user + times.system
+    return total
+
+
+def used_memory_mb(client: Any) -> float:
+    info = client.info("memory")
+    nodes = info.values() if all(isinstance(v, dict) for v in info.values()) else [info]
+    return sum(node["used_memory"] for node in nodes) / 1e6
+
+
 def handled_by(serve: RunplaneServer, job_ids: set[str]) -> set[str]:
     """The jobs of `job_ids` this instance ran (its "operation finished" lines)."""
     found: set[str] = set()
@@ -190,6 +211,9 @@ def measure(instances: int, runtimes: int, jobs: int, cluster: bool, tmp: Path) 
         ids = create_runtimes(fleet, runtimes)  # type: ignore[arg-type]
         work = interleaved_jobs(ids, jobs)
         producer = PacedProducer(client, work)
+        serves = [s.process for s in fleet.serves]
+        agents = [a.process for a in fleet.agents.values()]
+        cpu_before = cpu_s(serves), cpu_s(agents)
         began = time.time()
         producer.start()
         producer.join(WAIT_S)
@@ -200,6 +224,9 @@ def measure(instances: int, runtimes: int, jobs: int, cluster: bool, tmp: Path) 
         while count_no_result(work, answers) and time.monotonic() < deadline:
             time.sleep(0.5)
             answers = job_results(client)
+        run.serve_cpu_s = cpu_s(serves) - cpu_before[0]
+        run.agent_cpu_s = cpu_s(agents) - cpu_before[1]
+        run.redis_mb = used_memory_mb(client)
         last_id = client.xrevrange(RESULTS_STREAM, count=1)[0][0]
         run.seconds = int(last_id.split("-")[0]) / 1000 - began
         run.no_result = len(count_no_result(work, answers))
@@ -215,13 +242,17 @@ def measure(instances: int, runtimes: int, jobs: int, cluster: bool, tmp: Path) 
 
 
 def table(runs: list[Run]) -> str:
-    lines = [f"{'instances':>9} {'jobs':>6} {'seconds':>8} {'jobs/s':>7}  {'no result':>9} "
-             f"{'doubled':>7}  per instance"]  # fmt: skip
+    head = ("instances", "jobs", "seconds", "jobs/s", "no result", "doubled", "serve CPU s",
+            "agent CPU s", "redis MB")  # fmt: skip
+    widths = (9, 6, 8, 7, 9, 7, 11, 11, 8)
+    lines = [" ".join(f"{h:>{w}}" for h, w in zip(head, widths, strict=True)) + "  per instance"]
     for run in runs:
         split = ", ".join(f"{name} {count}" for name, count in run.split.items())
+        cells = (run.instances, run.jobs, f"{run.seconds:.1f}", f"{run.rate:.1f}", run.no_result,
+                 run.doubled, f"{run.serve_cpu_s:.1f}", f"{run.agent_cpu_s:.1f}",
+                 f"{run.redis_mb:.1f}")  # fmt: skip
         lines.append(
-            f"{run.instances:>9} {run.jobs:>6} {run.seconds:>8.1f} {run.rate:>7.1f}  "
-            f"{run.no_result:>9} {run.doubled:>7}  {split}"
+            " ".join(f"{c:>{w}}" for c, w in zip(cells, widths, strict=True)) + f"  {split}"
         )
     return "\n".join(lines)
 
