@@ -59,6 +59,10 @@ SERVE_SETTINGS = {
     "log_format": "json",  # the per-instance split is read from these lines
 }
 WAIT_S = 600.0
+SIZED_STREAMS = (
+    RESULTS_STREAM, "runtime:stop_jobs", "runtime:start_jobs", "runplane:events",
+    "runtime:health_events",
+)  # fmt: skip
 
 
 class RedisCluster:
@@ -130,6 +134,8 @@ class Run:
     agent_cpu_s: float = 0.0
     redis_mb: float = 0.0
     """Redis's used_memory after the run (every node's, with --cluster)."""
+    entry_bytes: dict[str, int] = field(default_factory=dict)
+    """Bytes per entry of each stream the run wrote (MEMORY USAGE / XLEN), for sizing."""
 
     @property
     def rate(self) -> float:
@@ -183,6 +189,15 @@ def used_memory_mb(client: Any) -> float:
     return sum(node["used_memory"] for node in nodes) / 1e6
 
 
+def entry_bytes(client: Any) -> dict[str, int]:
+    found: dict[str, int] = {}
+    for stream in SIZED_STREAMS:
+        length = client.xlen(stream)
+        if length:
+            found[stream] = client.memory_usage(stream, samples=0) // length
+    return found
+
+
 def handled_by(serve: RunplaneServer, job_ids: set[str]) -> set[str]:
     """The jobs of `job_ids` this instance ran (its "operation finished" lines)."""
     found: set[str] = set()
@@ -227,6 +242,7 @@ def measure(instances: int, runtimes: int, jobs: int, cluster: bool, tmp: Path) 
         run.serve_cpu_s = cpu_s(serves) - cpu_before[0]
         run.agent_cpu_s = cpu_s(agents) - cpu_before[1]
         run.redis_mb = used_memory_mb(client)
+        run.entry_bytes = entry_bytes(client)
         last_id = client.xrevrange(RESULTS_STREAM, count=1)[0][0]
         run.seconds = int(last_id.split("-")[0]) / 1000 - began
         run.no_result = len(count_no_result(work, answers))
@@ -271,6 +287,9 @@ def main() -> None:
             runs.append(measure(count, args.runtimes, args.jobs, args.cluster, Path(name)))
             print(table(runs[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
     print(table(runs))
+    for run in runs:
+        sizes = ", ".join(f"{stream} {size}" for stream, size in run.entry_bytes.items())
+        print(f"bytes per stream entry ({run.instances} instance(s)): {sizes}")
     counts = Counter(run.no_result + run.doubled for run in runs)
     if set(counts) != {0}:
         sys.exit(1)  # a lost or doubled job: the figure is not worth printing alone
