@@ -13,9 +13,13 @@ instances without a host of their own (RUNPLANE_EMBEDDED_HOST=false). Then:
    first submit to the last result (the last entry's id is its Redis time);
 4. the split: which instance ran each job, read from each serve's JSON log
    ("operation finished", op_source=stream); results with no job, and jobs with
-   two effective operation-log entries, are counted as a check.
+   two effective operation-log entries, are counted as a check;
+5. for sizing: the CPU of serves and agents during the jobs and, before them,
+   for `--idle-s` with every runtime running and no job (the health monitor,
+   beats, leases); Redis's memory and bytes per stream entry at the end.
 
-    .venv/bin/python bench/instances.py [--instances 1,2] [--runtimes 40] [--jobs 1000] [--cluster]
+    .venv/bin/python bench/instances.py [--instances 1,2] [--runtimes 40] [--jobs 1000]
+        [--idle-s 10] [--cluster]
 """
 
 from __future__ import annotations
@@ -134,6 +138,9 @@ class Run:
     agent_cpu_s: float = 0.0
     redis_mb: float = 0.0
     """Redis's used_memory after the run (every node's, with --cluster)."""
+    idle_cpu: tuple[float, float] = (0.0, 0.0)
+    """Share of a core the serves and the agents used while the runtimes ran
+    and no job did (the health monitor, beats, leases): the cost of runtimes."""
     entry_bytes: dict[str, int] = field(default_factory=dict)
     """Bytes per entry of each stream the run wrote (MEMORY USAGE / XLEN), for sizing."""
 
@@ -213,7 +220,9 @@ def handled_by(serve: RunplaneServer, job_ids: set[str]) -> set[str]:
     return found
 
 
-def measure(instances: int, runtimes: int, jobs: int, cluster: bool, tmp: Path) -> Run:
+def measure(
+    instances: int, runtimes: int, jobs: int, cluster: bool, tmp: Path, idle_s: float
+) -> Run:
     base = tmp / f"serves-{instances}"
     fleet = start_fleet(base, instances, cluster)
     client = (
@@ -229,6 +238,13 @@ def measure(instances: int, runtimes: int, jobs: int, cluster: bool, tmp: Path) 
         serves = [s.process for s in fleet.serves]
         agents = [a.process for a in fleet.agents.values()]
         cpu_before = cpu_s(serves), cpu_s(agents)
+        if idle_s:
+            time.sleep(idle_s)
+            run.idle_cpu = (
+                (cpu_s(serves) - cpu_before[0]) / idle_s,
+                (cpu_s(agents) - cpu_before[1]) / idle_s,
+            )
+            cpu_before = cpu_s(serves), cpu_s(agents)
         began = time.time()
         producer.start()
         producer.join(WAIT_S)
@@ -278,16 +294,23 @@ def main() -> None:
     parser.add_argument("--instances", default="1,2", help="comma-separated serve counts")
     parser.add_argument("--runtimes", type=int, default=40)
     parser.add_argument("--jobs", type=int, default=1000)
+    parser.add_argument("--idle-s", type=float, default=10.0, help="idle CPU measured this long")
     parser.add_argument("--cluster", action="store_true", help="a 3-node Redis Cluster")
     args = parser.parse_args()
     runs: list[Run] = []
     with tempfile.TemporaryDirectory(prefix="runplane-bench-instances-") as name:
         for count in (int(n) for n in args.instances.split(",")):
             print(f"[instances] {count} serve(s): starting", file=sys.stderr, flush=True)
-            runs.append(measure(count, args.runtimes, args.jobs, args.cluster, Path(name)))
+            run = measure(count, args.runtimes, args.jobs, args.cluster, Path(name), args.idle_s)
+            runs.append(run)
             print(table(runs[-1:]).splitlines()[-1], file=sys.stderr, flush=True)
     print(table(runs))
     for run in runs:
+        serve_idle, agent_idle = run.idle_cpu
+        print(
+            f"idle with {run.instances} instance(s): serves {serve_idle:.0%} of a core, "
+            f"agents {agent_idle:.0%}"
+        )
         sizes = ", ".join(f"{stream} {size}" for stream, size in run.entry_bytes.items())
         print(f"bytes per stream entry ({run.instances} instance(s)): {sizes}")
     counts = Counter(run.no_result + run.doubled for run in runs)
