@@ -224,9 +224,9 @@ def main() -> None:
         print(f"{key:<16}" + "".join(f" {summary(results[label][0][key]):>23}" for label in labels))
     for label, (_, duplicates, total) in results.items():
         creates = args.rounds * args.creates
-        print(
-            f"{label}: {duplicates} duplicate event ids in {total} entries ({creates} creates, {args.rounds} kills)"
-        )
+        kills = args.rounds
+        print(f"{label}: {duplicates} duplicate event ids in {total} entries", end="")
+        print(f" ({creates} creates, {kills} kills)")
 
 
 if __name__ == "__main__":
