@@ -105,3 +105,29 @@ async def test_led_loop_stops_when_leadership_becomes_unknown() -> None:
     leases.away = False
     only.request_stop()
     await running
+
+
+class HangingLeaseStore(InMemoryLeaseStore):
+    """A Redis that stops answering (a partition): renewals never return."""
+
+    def __init__(self) -> None:
+        super().__init__(SystemClock())
+        self.hang = False
+
+    async def renew(self, runtime_id: str, token: str, ttl_ms: int) -> bool:
+        if self.hang:
+            await asyncio.Event().wait()
+        return await super().renew(runtime_id, token, ttl_ms)
+
+
+async def test_a_renewal_that_hangs_still_ends_the_lead_at_the_leases_end() -> None:
+    leases = HangingLeaseStore()
+    leader = Leadership(leases, SequentialTokens(), "runplane:relay", ttl_ms=300)
+    told = asyncio.Event()
+    leader.on_change(told.set)
+    assert await leader.hold()
+    leases.hang = True
+    await asyncio.wait_for(told.wait(), timeout=5)  # told though the renewal never returned
+    assert not leader.leading
+    leases.hang = False
+    await leader.release()

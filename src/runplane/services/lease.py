@@ -111,7 +111,12 @@ class HeldLease:
                 return
             asked_at = time.monotonic()
             try:
-                still_ours = await self.leases.renew(self.name, self.token, self.ttl_ms)
+                # Bounded by the lease's end: a Redis that hangs (not refuses)
+                # must not keep this from saying the lease is lost on time.
+                still_ours = await asyncio.wait_for(
+                    self.leases.renew(self.name, self.token, self.ttl_ms),
+                    self._valid_until - asked_at,
+                )
             except Exception:
                 logger.warning("lease renewal failed", extra={"lease": self.name}, exc_info=True)
                 # Try again soon, and wake at the expiry at the latest, to say it is lost.

@@ -186,6 +186,10 @@ class LeaderOnly:
         """One look: start the loop on taking the lead, stop it on losing it. A
         failed look (Redis away and the lease not proven ours: leadership
         unknown) stops what runs, so two leaders never run it at once."""
+        if self._task is not None and not self.leadership.leading:
+            # Past the lease's proven end: stop first, as giving the lease back
+            # may wait on a Redis that is away.
+            await self._stop_inner()
         try:
             leading = await self.leadership.hold()
         except Exception:
