@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     acknowledged. A resuming SSE client older than what is kept is told to resync."""
 
     lease_ttl_ms: int = Field(default=10_000, ge=300)
+    leader_ttl_ms: int = Field(default=2_000, ge=300)
+    """TTL of the singleton workers' leader leases: renewed every third of it,
+    retried by followers every quarter, so the lead moves within ~1.25x it of a
+    leader's death. Shorter than `lease_ttl_ms`, as a leader holds its lease all
+    the time (a Redis outage longer than it stops every leader until it is back)."""
     stream_lease_wait_ms: int = Field(default=15_000, ge=0)
     """Longer than the lease TTL: a lease left by a crashed instance expires
     while a stream job waits, so the job applies instead of bouncing."""

@@ -1,4 +1,5 @@
-"""The outbox relay on SQLite and a real Redis: order, crash safety, one leader."""
+"""The outbox relay on SQLite and a real Redis: order, crash safety (each event
+published once), one leader."""
 
 from __future__ import annotations
 
@@ -137,7 +138,12 @@ class CrashAfterPublish:
         raise ConnectionError("crashed after publishing")
 
 
-async def test_a_crash_after_publishing_repeats_events_with_the_same_ids(setup: Setup) -> None:
+async def test_a_crash_after_publishing_then_a_new_leader_publishes_each_event_once(
+    setup: Setup,
+) -> None:
+    pubsub = setup.client.pubsub()
+    await pubsub.subscribe("runplane:events:live")
+    await pubsub.get_message(timeout=1)  # the subscribe confirmation
     await setup.churn("crash-1")
     publisher = RedisEventPublisher(setup.client, stream=setup.stream)
     crashing = setup.relay(CrashAfterPublish(publisher))
@@ -148,9 +154,17 @@ async def test_a_crash_after_publishing_repeats_events_with_the_same_ids(setup: 
     relay = setup.relay()
     while await relay.step():
         pass
-    events = await setup.stream_events()
-    ids = [e["id"] for e in events]
-    assert len(ids) == 2 * len(set(ids))  # every event twice, never a new id
+    ids = [e["id"] for e in await setup.stream_events()]
+    assert ids
+    assert len(ids) == len(set(ids))  # each durable event once on the stream
+    live: list[str] = []
+    while (
+        message := await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.5)
+    ) is not None:
+        live.append(json.loads(message["data"])["id"])
+    await pubsub.aclose()
+    assert set(ids) <= set(live)
+    assert len(live) == len(set(live))  # and each event once on the channel
     assert await setup.outbox.pending() == []
 
 

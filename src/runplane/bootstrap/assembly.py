@@ -158,7 +158,7 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
         relay = OutboxRelay(
             SqlOutbox(database),
             RedisEventPublisher(client),
-            Leadership(deps.leases, deps.tokens, RELAY_LEASE, ttl_ms=settings.lease_ttl_ms),
+            Leadership(deps.leases, deps.tokens, RELAY_LEASE, ttl_ms=settings.leader_ttl_ms),
             clock,
         )
         webhooks, webhook_workers = await build_webhooks(

@@ -86,7 +86,7 @@ def build_health(
     offsets = RedisOffsetStore(client)
     directory = HostDirectory(hosts)
     reading = dataclasses.replace(consumer_settings(settings), retention=None)
-    ttl_ms = settings.lease_ttl_ms
+    ttl_ms = settings.leader_ttl_ms
 
     def consumer() -> Loop:
         return health_events_consumer(
@@ -111,7 +111,6 @@ def build_health(
         local_host_id=deps.local_host_id,
         interval_s=settings.health_monitor_interval_s,
     )
-    round_ms = int((settings.reconcile_interval_s + settings.reconcile_jitter_s) * 1000)
     reconciler = Reconciler(
         deps.runtimes,
         deps.drivers,
@@ -119,9 +118,8 @@ def build_health(
         reporter,
         lease_probe,
         deps.clock,
-        leadership=Leadership(
-            deps.leases, deps.tokens, RECONCILER_LEASE, ttl_ms=max(ttl_ms, 2 * round_ms)
-        ),
+        # Renewed in the background while a round runs, so a round may outlast it.
+        leadership=Leadership(deps.leases, deps.tokens, RECONCILER_LEASE, ttl_ms=ttl_ms),
         restarts=restarts,
         route=deps.driver_on,
         hosts=directory,
@@ -136,7 +134,6 @@ def build_health(
     events = LeaderOnly(
         Leadership(deps.leases, deps.tokens, HEALTH_EVENTS_LEASE, ttl_ms=ttl_ms),
         consumer,
-        check_interval_s=ttl_ms / 3000,
     )
     sources = HealthSources(rows, RedisHealthEventReader(stream_client))
     return sources, [monitor, events, restarts, reconciler]

@@ -40,7 +40,7 @@ def build_host_loss(
     loss = HostLoss(deps.runtimes, hosts, reporter, HostReturn(deps, hosts))
     drainer = Drainer(lifecycle, deps.runtimes, hosts, batch=settings.host_drain_batch)
     leadership = Leadership(
-        deps.leases, deps.tokens, HOST_DRAIN_LEASE, ttl_ms=settings.lease_ttl_ms
+        deps.leases, deps.tokens, HOST_DRAIN_LEASE, ttl_ms=settings.leader_ttl_ms
     )
     loop = HostDrainLoop(drainer, loss, leadership, interval_s=settings.host_drain_interval_s)
     return loss, [loop]

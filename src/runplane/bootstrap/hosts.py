@@ -85,7 +85,7 @@ async def build_hosts(
         event_source=deps.event_source,
     )
     leadership = Leadership(
-        deps.leases, deps.tokens, HOST_MONITOR_LEASE, ttl_ms=settings.lease_ttl_ms
+        deps.leases, deps.tokens, HOST_MONITOR_LEASE, ttl_ms=settings.leader_ttl_ms
     )
     # Looking twice per down_after bounds how late a lost host is marked down.
     monitor_interval_s = min(settings.host_heartbeat_s, settings.host_down_after_s / 2)

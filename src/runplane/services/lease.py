@@ -14,7 +14,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from runplane.ports.leases import LeaseStore
 from runplane.services import driver_call
@@ -41,12 +41,26 @@ class HeldLease:
     TTL until `release()`. `lost` once a renewal found it gone or another's, or
     when no renewal succeeded for a whole TTL (it may have expired)."""
 
-    def __init__(self, leases: LeaseStore, name: str, token: str, ttl_ms: int) -> None:
+    def __init__(
+        self,
+        leases: LeaseStore,
+        name: str,
+        token: str,
+        ttl_ms: int,
+        *,
+        on_lost: Callable[[], None] | None = None,
+        acquired_at: float | None = None,
+    ) -> None:
         self.leases = leases
         self.name = name
         self.token = token
         self.ttl_ms = ttl_ms
-        self._valid_until = time.monotonic() + ttl_ms / 1000
+        self.on_lost = on_lost
+        # From when the acquisition was asked, not answered: Redis's expiry
+        # starts later than that, so this end is never past the real one.
+        self._valid_until = (time.monotonic() if acquired_at is None else acquired_at) + (
+            ttl_ms / 1000
+        )
         self._gone = False
         self._done = asyncio.Event()
         self._renewer = asyncio.create_task(self._renew_until_done(), name=f"lease {name}")
@@ -85,33 +99,61 @@ class HeldLease:
         with it, ends the loop: redis-py can swallow a cancellation that lands in
         the middle of a command, and the renewal would then go on for ever."""
         period_s = self.ttl_ms / 3000
+        delay_s = period_s
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._done.wait(), period_s)
+                await asyncio.wait_for(self._done.wait(), delay_s)
             if self._done.is_set():
+                return
+            if time.monotonic() >= self._valid_until:
+                # No renewal went through in time: the lease may be another's now.
+                self._lose("lease expired unrenewed")
                 return
             asked_at = time.monotonic()
             try:
-                still_ours = await self.leases.renew(self.name, self.token, self.ttl_ms)
+                # Bounded by the lease's end: a Redis that hangs (not refuses)
+                # must not keep this from saying the lease is lost on time.
+                still_ours = await asyncio.wait_for(
+                    self.leases.renew(self.name, self.token, self.ttl_ms),
+                    self._valid_until - asked_at,
+                )
             except Exception:
                 logger.warning("lease renewal failed", extra={"lease": self.name}, exc_info=True)
+                # Try again soon, and wake at the expiry at the latest, to say it is lost.
+                delay_s = max(0.0, min(period_s / 2, self._valid_until - time.monotonic()))
                 continue
             if self._done.is_set():
                 return  # released meanwhile: what the renewal found no longer matters
             if not still_ours:
-                self._gone = True
-                logger.error("lease lost while held", extra={"lease": self.name})
+                self._lose("lease lost while held")
                 return
             self._valid_until = asked_at + self.ttl_ms / 1000
+            delay_s = period_s
+
+    def _lose(self, message: str) -> None:
+        self._gone = True
+        logger.error(message, extra={"lease": self.name})
+        if self.on_lost is not None:
+            self.on_lost()
 
 
 async def take(
-    leases: LeaseStore, name: str, token: str, ttl_ms: int, wait_ms: int = 0
+    leases: LeaseStore,
+    name: str,
+    token: str,
+    ttl_ms: int,
+    wait_ms: int = 0,
+    *,
+    on_lost: Callable[[], None] | None = None,
 ) -> HeldLease | None:
-    """The lease, held and renewed from now on; None if another holds it."""
+    """The lease, held and renewed from now on; None if another holds it.
+    `on_lost` is called once if it is lost while held (not on release)."""
+    asked_at = time.monotonic()
     if not await acquire(leases, name, token, ttl_ms, wait_ms):
         return None
-    return HeldLease(leases, name, token, ttl_ms)
+    # After a wait the take happened at some point in it: counted from now, as before.
+    start = asked_at if wait_ms == 0 else None
+    return HeldLease(leases, name, token, ttl_ms, on_lost=on_lost, acquired_at=start)
 
 
 @contextlib.asynccontextmanager

@@ -107,6 +107,8 @@ class HealthMonitor:
         self._gate = asyncio.Semaphore(max_concurrency)
         self._watches: dict[str, Watch] = {}
         self._loop = PeriodicLoop("health monitor", self.tick, interval_s=interval_s)
+        if leadership is not None:
+            leadership.on_change(self._loop.wake)
 
     def __repr__(self) -> str:
         return "HealthMonitor()"

@@ -28,6 +28,7 @@ class HostDrainLoop:
         self.loss = loss
         self.leadership = leadership
         self._loop = PeriodicLoop("host drain", self.run_once, interval_s=interval_s)
+        leadership.on_change(self._loop.wake)
 
     def __repr__(self) -> str:
         return "HostDrainLoop()"

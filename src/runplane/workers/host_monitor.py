@@ -40,6 +40,7 @@ class HostMonitor:
         self._down_unhandled: dict[str, Host] = {}
         """Hosts marked down whose on_down raised: called again next look."""
         self._loop = PeriodicLoop("host monitor", self.check_once, interval_s=interval_s)
+        leadership.on_change(self._loop.wake)
 
     def __repr__(self) -> str:
         return "HostMonitor()"

@@ -2,10 +2,15 @@
 
 Events are committed with the state change they describe (the outbox), so a
 crash anywhere loses none: the relay publishes what is pending and only then
-marks it sent. A crash between the two publishes an event again — with the same
-id, which is how consumers recognise a repeat. A Leadership (the lease
-`lease:{runplane:outbox-relay}`) elects one relay among the instances, so
-events leave in commit order."""
+marks it sent. A crash between the two makes the next leader publish the batch
+again; the publisher drops an event whose id it has already published (see
+adapters/redis/event_publisher.py), so each event reaches the stream and the
+live channel once. A Leadership (the lease `lease:{runplane:outbox-relay}`)
+elects one relay among the instances, so events leave in commit order; it is
+checked again just before publishing, but a leader paused past its lease's end
+could still publish a batch the new one publishes too: the dedupe, not the
+lease, is what makes that harmless (the lease key is in another slot, so it
+cannot be checked in the publishing script on a cluster)."""
 
 from __future__ import annotations
 
@@ -45,6 +50,7 @@ class OutboxRelay:
         self.poll_interval_s = poll_interval_s
         self.batch_size = batch_size
         self._loop = PeriodicLoop("outbox relay", self.step, interval_s=poll_interval_s)
+        leadership.on_change(self._loop.wake)
 
     def __repr__(self) -> str:
         return "OutboxRelay()"
@@ -66,6 +72,8 @@ class OutboxRelay:
         await self._update_lag()
         if not pending:
             return False
+        if not self.leadership.leading:
+            return False  # lost while reading: the new leader publishes these
         await self.publisher.publish(pending)
         await self.outbox.mark_sent([event.seq for event in pending], self.clock.now())
         for event in pending:

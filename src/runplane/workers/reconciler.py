@@ -88,6 +88,8 @@ class Reconciler:
         self._loop = PeriodicLoop(
             "reconciler", self.reconcile_once, interval_s=interval_s, jitter_s=jitter_s
         )
+        if leadership is not None:  # a new leader reconciles at once, not a round later
+            leadership.on_change(self._loop.wake)
         # Interrupted operations are settled sooner than a full round comes, on
         # every instance (each settlement holds its runtime's lease): a runtime a
         # kill left transient is settled about when the dead holder's lease ends.

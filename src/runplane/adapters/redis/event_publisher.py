@@ -1,4 +1,15 @@
-"""Publishing lifecycle events: the durable stream and its live channel."""
+"""Publishing lifecycle events: the durable stream and its live channel, each
+event once.
+
+A relay that crashes between publishing a batch and marking it sent leaves the
+next leader to publish it again, and a leader paused past its lease may publish
+a batch its successor publishes too. So one script, per event, adds its id to
+`{<stream>}:published` (a sorted set in the stream's slot, scored by Redis's
+time) and, for a durable one, XADDs it only if the id was not there; the live
+channel then carries only the events that were new, transient ones included.
+The set keeps the ids of the last `keep_ms` (24 h), at most `keep_count`
+(100,000) of them: an event published again after its id left the set would
+be published twice (a relay republishes one batch at most, seconds old)."""
 
 from __future__ import annotations
 
@@ -7,13 +18,43 @@ from collections.abc import Sequence
 import redis.asyncio
 
 from runplane.adapters.redis.client import unavailable_on_connection_errors
-from runplane.adapters.redis.names import EVENTS_CHANNEL, EVENTS_STREAM
+from runplane.adapters.redis.names import EVENTS_CHANNEL, EVENTS_STREAM, published_ids_key
 from runplane.domain.lifecycle_events import EVENT_FIELD, OutboxEvent
+
+KEEP_MS = 24 * 3600 * 1000
+KEEP_COUNT = 100_000
+
+# KEYS[1]: the stream; KEYS[2]: its published ids. ARGV: the entry field, keep_ms,
+# keep_count, then (event id, payload) pairs, the payload empty for a transient
+# event (never on the stream). Returns the 1-based positions, in the batch, of
+# the events that were new (the durable ones among them now on the stream).
+PUBLISH_ONCE_SCRIPT = """
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local keep_ms, keep_count = tonumber(ARGV[2]), tonumber(ARGV[3])
+local new = {}
+for i = 4, #ARGV, 2 do
+  if redis.call('ZADD', KEYS[2], 'NX', now, ARGV[i]) == 1 then
+    if ARGV[i + 1] ~= '' then
+      redis.call('XADD', KEYS[1], '*', ARGV[1], ARGV[i + 1])
+    end
+    new[#new + 1] = math.floor((i - 2) / 2)
+  end
+end
+redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (now - keep_ms))
+local excess = redis.call('ZCARD', KEYS[2]) - keep_count
+if excess > 0 then
+  redis.call('ZREMRANGEBYRANK', KEYS[2], 0, excess - 1)
+end
+redis.call('PEXPIRE', KEYS[2], keep_ms)
+return new
+"""
 
 
 class RedisEventPublisher:
-    """Durable events are XADDed to the stream (field `event`) and PUBLISHed to the
-    channel; transient ones only PUBLISHed. One pipeline per batch, in order."""
+    """Durable events are XADDed to the stream (field `event`), transient ones
+    not; each is PUBLISHed to the channel, in the batch's order, the first time
+    its id is published only."""
 
     def __init__(
         self,
@@ -21,18 +62,32 @@ class RedisEventPublisher:
         *,
         stream: str = EVENTS_STREAM,
         channel: str = EVENTS_CHANNEL,
+        keep_ms: int = KEEP_MS,
+        keep_count: int = KEEP_COUNT,
     ) -> None:
+        if keep_ms < 1 or keep_count < 1:
+            raise ValueError("keep_ms and keep_count must be positive")
         self.client = client
         self.stream = stream
         self.channel = channel
+        self.published_ids = published_ids_key(stream)
+        self.keep_ms = keep_ms
+        self.keep_count = keep_count
+        self._publish_once = client.register_script(PUBLISH_ONCE_SCRIPT)
 
     async def publish(self, events: Sequence[OutboxEvent]) -> None:
         if not events:
             return
         with unavailable_on_connection_errors("publish events"):
+            args: list[str | int] = [EVENT_FIELD, self.keep_ms, self.keep_count]
+            for event in events:
+                args += [event.event_id, event.payload if event.durable else ""]
+            positions: list[int] = await self._publish_once(
+                keys=[self.stream, self.published_ids], args=args
+            )
+            if not positions:
+                return
             async with self.client.pipeline(transaction=False) as pipe:
-                for event in events:
-                    if event.durable:
-                        pipe.xadd(self.stream, {EVENT_FIELD: event.payload})
-                    pipe.publish(self.channel, event.payload)
+                for position in positions:  # ascending: the batch's order
+                    pipe.publish(self.channel, events[position - 1].payload)
                 await pipe.execute()

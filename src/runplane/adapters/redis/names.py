@@ -50,6 +50,24 @@ def hash_tag(value: str) -> str:
     return "{" + value + "}"
 
 
+def slot_tag(key: str) -> str:
+    """What Redis hashes to place `key`: the part between its first `{` and the
+    first `}` after it when not empty, else the whole name (CLUSTER KEYSLOT)."""
+    start = key.find("{")
+    end = key.find("}", start + 1) if start >= 0 else -1
+    return key[start + 1 : end] if end > start + 1 else key
+
+
+PUBLISHED_IDS_SUFFIX = ":published"
+
+
+def published_ids_key(stream: str) -> str:
+    """`{runplane:events}:published` for `runplane:events`: a sorted set of the
+    ids of the durable events already on `stream` (score: when, in ms), in the
+    stream's own slot so one script touches both."""
+    return hash_tag(slot_tag(stream)) + PUBLISHED_IDS_SUFFIX
+
+
 def lease_key(runtime_id: str) -> str:
     return LEASE_PREFIX + hash_tag(runtime_id)
 
