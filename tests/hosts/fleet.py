@@ -22,6 +22,7 @@ from tests.hosts.netns import Netns
 from tests.support.agent import RunplaneAgent
 from tests.support.postgres import PostgresServer
 from tests.support.redis import RedisServer
+from tests.support.redis_cluster import RedisClusterServer
 from tests.support.serve import RunplaneServer
 
 HEARTBEAT_S = 1.0
@@ -48,7 +49,7 @@ AGENT_SETTINGS = {"host_heartbeat_s": str(HEARTBEAT_S), "log_format": "text"}
 @dataclass
 class Fleet:
     base_dir: Path
-    redis: RedisServer
+    redis: RedisServer | RedisClusterServer
     postgres: PostgresServer
     database_url: str
     agents: dict[str, RunplaneAgent] = field(default_factory=dict)
@@ -58,17 +59,31 @@ class Fleet:
 
     @classmethod
     def start(
-        cls, hosts: int = 3, serves: int = 2, base_dir: Path | None = None, isolate: bool = True
+        cls,
+        hosts: int = 3,
+        serves: int = 2,
+        base_dir: Path | None = None,
+        isolate: bool = True,
+        cluster: bool = False,
+        serve_settings: dict[str, str] | None = None,
     ) -> Fleet:
-        """`isolate`: each agent in a network namespace of its own, if the machine allows."""
+        """`isolate`: each agent in a network namespace of its own, if the machine
+        allows (not with `cluster`: its nodes announce loopback addresses).
+        `cluster`: a 3-node Redis Cluster instead of one redis-server."""
         base = base_dir or Path(tempfile.mkdtemp(prefix="runplane-hosts-"))
-        networks = netns.namespaces(hosts) if isolate and netns.available() else []
+        isolate = isolate and not cluster and netns.available()
+        networks = netns.namespaces(hosts) if isolate else []
+        redis_server: RedisServer | RedisClusterServer
         try:
-            redis_server = RedisServer.start(base / "redis", tuple(n.outer for n in networks))
+            if cluster:
+                redis_server = RedisClusterServer.start(base / "redis-cluster")
+            else:
+                redis_server = RedisServer.start(base / "redis", tuple(n.outer for n in networks))
         except BaseException:
             for network in networks:
                 network.delete()
             raise
+        shared = {"redis_cluster": "true"} if cluster else {}
         fleet = cls(base, redis_server, None, "", networks=networks)  # type: ignore[arg-type]
         try:
             fleet.postgres = PostgresServer.start(base / "postgres")
@@ -79,13 +94,14 @@ class Fleet:
                 address = network.outer if network else "127.0.0.1"
                 fleet.agents[host_id] = RunplaneAgent.launch(
                     base / host_id,
-                    redis_url=f"redis://{address}:{fleet.redis.port}/0",
+                    redis_url=fleet.redis.url.replace("127.0.0.1", address),
                     host_id=host_id,
                     prefix=network.prefix if network else (),
                     host_address=network.inner if network else "",
                     work_dir=str(base / f"{host_id}-work"),
                     host_labels=f"zone={'ab'[n % 2]}",
                     **AGENT_SETTINGS,
+                    **shared,
                 )
             for n in range(serves):
                 fleet.serves.append(
@@ -93,7 +109,7 @@ class Fleet:
                         base / f"serve-{n}",
                         redis_url=fleet.redis.url,
                         database_url=fleet.database_url,
-                        **SERVE_SETTINGS,
+                        **(SERVE_SETTINGS | shared | (serve_settings or {})),
                     )
                 )
             fleet.wait_hosts_up(list(fleet.agents))

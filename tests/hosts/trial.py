@@ -23,6 +23,7 @@ import sys
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from typing import Any
@@ -151,16 +152,28 @@ def dsn(fleet: Fleet) -> str:
     return fleet.database_url.replace("postgresql+asyncpg://", "postgresql://")
 
 
-def run_jobs(fleet: Fleet, client: redis.Redis, ids: list[str], count: int, report: Report) -> None:
+def kill_serve_1(fleet: Fleet, answered: int) -> None:
+    log(f"kill -9 serve 1 after {answered} answers")
+    fleet.serves[1].stop(signal.SIGKILL)
+    fleet.serves[1].start(timeout_s=60)
+
+
+def run_jobs(
+    fleet: Fleet,
+    client: redis.Redis,
+    ids: list[str],
+    count: int,
+    report: Report,
+    fault: Callable[[Fleet, int], None] = kill_serve_1,
+) -> None:
+    """The jobs, paced; `fault` runs once a third of them are answered."""
     work = interleaved_jobs(ids, count)
     producer = PacedProducer(client, work)
     producer.start()
     while producer.is_alive() and int(client.xlen("runtime:job_results")) < count // 3:
         time.sleep(0.2)
     report.serve_killed_after = int(client.xlen("runtime:job_results"))
-    log(f"kill -9 serve 1 after {report.serve_killed_after} answers")
-    fleet.serves[1].stop(signal.SIGKILL)
-    fleet.serves[1].start(timeout_s=60)
+    fault(fleet, report.serve_killed_after)
     producer.join(WAIT_S * 3)
     if producer.error is not None:
         raise producer.error
