@@ -10,6 +10,7 @@ import pytest
 from tests.support.podman import PodmanService, shared_service
 from tests.support.postgres import PostgresServer
 from tests.support.redis import RedisServer
+from tests.support.redis_cluster import RedisClusterServer
 
 TIERS = ("unit", "contract", "integration", "e2e")
 
@@ -31,6 +32,16 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterServer]:
+    """A real 3-node Redis Cluster (no replicas) on loopback, for the whole session."""
+    cluster = RedisClusterServer.start(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture(scope="session")

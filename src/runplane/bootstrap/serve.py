@@ -15,6 +15,7 @@ from starlette.types import ASGIApp
 
 from runplane.bootstrap.assembly import assemble
 from runplane.bootstrap.http_protocol import with_header_timeout
+from runplane.bootstrap.infrastructure import check_cluster_settings
 from runplane.config import Settings
 from runplane.domain.errors import DriverError
 from runplane.domain.hosts import InvalidHost
@@ -29,6 +30,10 @@ def serve(settings: Settings) -> None:
     # Before anything is written: the database (and its -wal/-shm), the
     # embedded Redis files, the runtimes' state and logs are runplane's alone.
     os.umask(0o077)
+    try:
+        check_cluster_settings(settings)
+    except ValueError as exc:
+        raise SystemExit(f"runplane: {exc}") from exc
     try:
         asyncio.run(_serve(settings))
     # The engine is unreachable, or RUNPLANE_HOST_LABELS is malformed: say so, no traceback.
