@@ -14,7 +14,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
-from runplane.domain.errors import StoreUnavailable
+from runplane.domain.errors import NotReady, StoreUnavailable
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +153,37 @@ async def open_pubsub(client: redis.asyncio.Redis) -> redis.asyncio.client.PubSu
     if isinstance(client, RedisCluster):
         await client.initialize()
     return client.pubsub()
+
+
+CLUSTER_SLOTS = 16_384
+
+
+async def check_cluster(client: redis.asyncio.Redis) -> None:
+    """Raise NotReady unless every primary says the cluster is whole: state ok
+    and all 16,384 slots assigned and served. A node that cannot be reached
+    raises NotReady too (its slots are not served)."""
+    if not isinstance(client, RedisCluster):
+        await client.ping()
+        return
+    await client.initialize()
+    for node in client.get_primaries():
+        try:
+            raw = await client.execute_command("CLUSTER INFO", target_nodes=node)
+        except CONNECTION_ERRORS as exc:
+            raise NotReady("cluster node unreachable: its slots are not served") from exc
+        info: dict[str, Any] = raw if isinstance(raw, dict) else {}
+        state = _text(info.get("cluster_state", "?"))
+        served = int(info.get("cluster_slots_ok", 0))
+        assigned = int(info.get("cluster_slots_assigned", 0))
+        if state != "ok" or served != CLUSTER_SLOTS or assigned != CLUSTER_SLOTS:
+            raise NotReady(
+                f"cluster_state {state}, {served}/{CLUSTER_SLOTS} slots ok, "
+                f"{assigned}/{CLUSTER_SLOTS} assigned"
+            )
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 @contextmanager
