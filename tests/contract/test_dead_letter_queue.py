@@ -22,8 +22,8 @@ from runplane.domain.errors import StoreUnavailable
 from runplane.domain.event_reading import is_stream_id
 from runplane.ports.streams import DeadLetterQueue
 from runplane.testing.job_streams import InMemoryDeadLetterQueue, InMemoryStreams
-from tests.contract.conftest import RedisTarget
 from tests.support.redis import free_port
+from tests.support.redis_target import RedisTarget
 from tests.support.streams import unique
 
 Entries = list[tuple[str, dict[str, str]]]

@@ -30,9 +30,9 @@ from runplane.domain.lifecycle_events import EVENT_FIELD, STATE_CHANGED, OutboxE
 from runplane.ports.lifecycle_events import EventPublisher, EventReader
 from runplane.services.event_fanout import EventFanout
 from runplane.testing.event_stream import InMemoryEventPublisher, InMemoryEventReader
-from tests.contract.conftest import RedisTarget
 from tests.support.events import lifecycle_event
 from tests.support.redis import free_port
+from tests.support.redis_target import RedisTarget
 from tests.support.streams import unique
 
 EVERYTHING = EventFilter()

@@ -20,8 +20,8 @@ from runplane.domain.errors import StoreUnavailable
 from runplane.domain.health.events import HealthEvent, HealthEventType
 from runplane.ports.health import HealthEventPublisher, HealthEventReader
 from runplane.testing.health import InMemoryHealthEventReader, InMemoryHealthEvents
-from tests.contract.conftest import RedisTarget
 from tests.support.redis import free_port
+from tests.support.redis_target import RedisTarget
 from tests.support.streams import unique
 
 T0 = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)

@@ -18,7 +18,7 @@ from runplane.domain.host_details import HostDetails
 from runplane.domain.hosts import Capacity, InvalidHost
 from runplane.ports.hosts import HostBeats
 from runplane.testing.host_beats import InMemoryHostBeats
-from tests.contract.conftest import RedisTarget
+from tests.support.redis_target import RedisTarget
 
 
 def details(host_id: str, zone: str = "a") -> HostDetails:

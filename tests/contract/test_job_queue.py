@@ -17,8 +17,8 @@ from runplane.domain.event_reading import is_stream_id, parse_stream_id
 from runplane.domain.operations import OpKind
 from runplane.ports.streams import JobQueue
 from runplane.testing.job_streams import InMemoryJobQueue, InMemoryStreams
-from tests.contract.conftest import RedisTarget
 from tests.support.redis import free_port
+from tests.support.redis_target import RedisTarget
 
 JOBS_DB = 12
 """The job streams have fixed names: the Redis backend gets a database of its own,

@@ -18,8 +18,8 @@ from runplane.domain.jobs import JobResult
 from runplane.domain.operations import Outcome
 from runplane.ports.streams import JobResultPublisher
 from runplane.testing.jobs import InMemoryJobResults
-from tests.contract.conftest import RedisTarget
 from tests.support.redis import free_port
+from tests.support.redis_target import RedisTarget
 from tests.support.streams import unique
 
 RESULT_FIELDS = {

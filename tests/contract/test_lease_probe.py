@@ -16,9 +16,9 @@ from runplane.adapters.redis.leases import RedisLeaseProbe, RedisLeaseStore
 from runplane.domain.errors import StoreUnavailable
 from runplane.ports.leases import LeaseProbe, LeaseStore
 from runplane.testing.leases import InMemoryLeaseProbe, InMemoryLeaseStore
-from tests.contract.conftest import RedisTarget
 from tests.support.clock import FakeClock
 from tests.support.redis import free_port
+from tests.support.redis_target import RedisTarget
 
 TTL_MS = 300
 

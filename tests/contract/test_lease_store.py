@@ -16,9 +16,9 @@ from runplane.adapters.redis.names import lease_key
 from runplane.domain.errors import StoreUnavailable
 from runplane.ports.leases import LeaseStore
 from runplane.testing.leases import InMemoryLeaseStore
-from tests.contract.conftest import RedisTarget
 from tests.support.clock import FakeClock
 from tests.support.redis import free_port
+from tests.support.redis_target import RedisTarget
 
 TTL_MS = 300
 """Short enough for real-time Redis tests, long enough for a loaded 2-core box."""

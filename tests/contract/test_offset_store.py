@@ -14,8 +14,8 @@ from runplane.adapters.redis.offsets import RedisOffsetStore
 from runplane.domain.errors import StoreUnavailable
 from runplane.ports.streams import OffsetStore
 from runplane.testing.leases import InMemoryOffsetStore
-from tests.contract.conftest import RedisTarget
 from tests.support.redis import free_port
+from tests.support.redis_target import RedisTarget
 
 STREAM = "runplane:events"
 

@@ -16,9 +16,9 @@ from runplane.adapters.redis.rate_limits import RedisRateLimiter
 from runplane.domain.errors import StoreUnavailable
 from runplane.ports.rate_limits import RateLimiter
 from runplane.testing.rate_limits import InMemoryRateLimiter
-from tests.contract.conftest import RedisTarget
 from tests.support.clock import FakeClock
 from tests.support.redis import free_port
+from tests.support.redis_target import RedisTarget
 
 PER_S = 5.0
 """One token every 200 ms: long enough that a loaded box does not refill one

@@ -17,8 +17,8 @@ from runplane.domain.errors import StoreUnavailable
 from runplane.domain.health.reactions import RuntimeSnapshot
 from runplane.ports.health import SnapshotPublisher
 from runplane.testing.health import InMemorySnapshotPublisher
-from tests.contract.conftest import RedisTarget
 from tests.support.redis import free_port
+from tests.support.redis_target import RedisTarget
 from tests.support.streams import unique
 
 T0 = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
