@@ -26,14 +26,15 @@ logger = logging.getLogger(__name__)
 
 
 def serve(settings: Settings) -> None:
-    configure_logging(settings.log_format)
-    # Before anything is written: the database (and its -wal/-shm), the
-    # embedded Redis files, the runtimes' state and logs are runplane's alone.
-    os.umask(0o077)
+    # Refused before logging is set up or anything started: a setting, not a fault.
     try:
         check_cluster_settings(settings)
     except ValueError as exc:
         raise SystemExit(f"runplane: {exc}") from exc
+    configure_logging(settings.log_format)
+    # Before anything is written: the database (and its -wal/-shm), the
+    # embedded Redis files, the runtimes' state and logs are runplane's alone.
+    os.umask(0o077)
     try:
         asyncio.run(_serve(settings))
     # The engine is unreachable, or RUNPLANE_HOST_LABELS is malformed: say so, no traceback.
