@@ -14,6 +14,7 @@ import redis
 from redis.cluster import RedisCluster
 
 from tests.e2e.conftest import remove_everything
+from tests.support.agent import RunplaneAgent
 from tests.support.redis_cluster import RedisClusterServer
 from tests.support.serve import RunplaneServer
 
@@ -139,3 +140,36 @@ def test_readyz_answers_503_while_a_node_is_down(
             redis_cluster.start_node(2)
         _until("/readyz 200 again", lambda: readyz(http).status_code == 200)
         assert readyz(http).json()["checks"] == {"redis": "ok", "database": "ok"}
+
+
+def test_an_agent_on_a_cluster_runs_a_runtime_for_serve(
+    tmp_path: Path, redis_cluster: RedisClusterServer
+) -> None:
+    """Host calls (stream, fenced admit script, answer, BLPOP), beats and the
+    agent's seat, all through the cluster."""
+    fast = {"host_heartbeat_s": "0.3", "host_down_after_s": "2"}
+    on_cluster = {"redis_url": redis_cluster.url, "redis_cluster": "true"}
+    server = RunplaneServer.launch(tmp_path / "serve", embedded_host="false", **on_cluster, **fast)
+    # The beat key is waited for through the API: a plain client would get MOVED.
+    agent = RunplaneAgent.launch(
+        tmp_path / "agent", redis_cluster.url, "agent-c", wait=False, redis_cluster="true", **fast
+    )
+    try:
+        with server.client() as http:
+
+            def agent_up() -> bool:
+                hosts = http.get("/v1/hosts", params={"status": "up"}).json()["hosts"]
+                return any(h["host_id"] == "agent-c" for h in hosts)
+
+            _until("agent-c up", agent_up)
+            spec = {"command": ["sleep", "600"], "stop_timeout_s": 5}
+            made = http.post("/v1/runtimes", json={"runtime_id": "clu-a", "spec": spec})
+            assert made.status_code == 201, made.text
+            assert (made.json()["status"], made.json()["host_id"]) == ("running", "agent-c")
+            removed = http.delete("/v1/runtimes/clu-a")
+            assert removed.status_code == 200, removed.text
+    finally:
+        agent.stop()
+        server.stop()
+    assert "MOVED" not in agent.log()
+    assert "CROSSSLOT" not in server.log_path.read_text()
