@@ -73,7 +73,7 @@ def connect(
     health_check_interval_s: int = HEALTH_CHECK_INTERVAL_S,
     retries: int = RETRIES,
     decode_responses: bool = True,
-) -> redis.asyncio.Redis:
+) -> RedisClient:
     """A client for `url` (`redis://`, `rediss://` or `unix://`) returning `str`
     (`bytes` with decode_responses=False, as stream consumers need).
 
@@ -126,7 +126,7 @@ def connect(
     return client
 
 
-def connect_bytes(url: str, **options: Any) -> redis.asyncio.Redis:
+def connect_bytes(url: str, **options: Any) -> RedisClient:
     """A client whose responses stay bytes, as stream consumers need: they decode
     entries themselves, so one entry that is not UTF-8 cannot make a read fail."""
     return connect(url, decode_responses=False, **options)
