@@ -7,6 +7,8 @@ set -euo pipefail
 
 need=()
 command -v redis-server >/dev/null 2>&1 || need+=(redis-server)
+# redis-cli joins the test Redis Cluster (`--cluster create`).
+command -v redis-cli >/dev/null 2>&1 || need+=(redis-tools)
 ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || need+=(postgresql)
 command -v podman >/dev/null 2>&1 || need+=(podman)
 # crun fails on hybrid cgroups; runc works.

@@ -10,6 +10,8 @@ import pytest
 from tests.support.podman import PodmanService, shared_service
 from tests.support.postgres import PostgresServer
 from tests.support.redis import RedisServer
+from tests.support.redis_cluster import RedisClusterServer
+from tests.support.redis_target import RedisTarget
 
 TIERS = ("unit", "contract", "integration", "e2e")
 
@@ -31,6 +33,26 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServ
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisClusterServer]:
+    """A real 3-node Redis Cluster (no replicas) on loopback, for the whole session."""
+    cluster = RedisClusterServer.start(tmp_path_factory.mktemp("redis-cluster"))
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture(params=["plain", "cluster"])
+def redis_target(request: pytest.FixtureRequest) -> RedisTarget:
+    """The test runs twice: on the plain redis-server and on the 3-node cluster."""
+    if request.param == "cluster":
+        cluster: RedisClusterServer = request.getfixturevalue("redis_cluster")
+        return RedisTarget(cluster.url, cluster.ports[0], cluster=True)
+    server: RedisServer = request.getfixturevalue("redis_server")
+    return RedisTarget(server.url, server.port, cluster=False)
 
 
 @pytest.fixture(scope="session")

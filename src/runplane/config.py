@@ -19,6 +19,10 @@ class Settings(BaseSettings):
     port: int = 8080
     data_dir: Path = Path(".runplane")
     redis_url: str | None = None
+    redis_cluster: bool = False
+    """RUNPLANE_REDIS_URL names a node (any one) of a Redis Cluster: runplane
+    speaks the cluster protocol. Needs RUNPLANE_REDIS_URL (the embedded Redis
+    is never a cluster)."""
     database_url: str | None = None
     driver: str = "process"
     docker_host: str | None = None

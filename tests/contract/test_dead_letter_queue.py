@@ -22,7 +22,8 @@ from runplane.domain.errors import StoreUnavailable
 from runplane.domain.event_reading import is_stream_id
 from runplane.ports.streams import DeadLetterQueue
 from runplane.testing.job_streams import InMemoryDeadLetterQueue, InMemoryStreams
-from tests.support.redis import RedisServer, free_port
+from tests.support.redis import free_port
+from tests.support.redis_target import RedisTarget
 from tests.support.streams import unique
 
 Entries = list[tuple[str, dict[str, str]]]
@@ -190,8 +191,8 @@ class TestInMemoryDeadLetterQueue(DeadLetterQueueContract):
 
 class TestRedisDeadLetterQueue(DeadLetterQueueContract):
     @pytest.fixture
-    async def client(self, redis_server: RedisServer) -> AsyncIterator[redis.asyncio.Redis]:
-        client = connect(redis_server.url)
+    async def client(self, redis_target: RedisTarget) -> AsyncIterator[redis.asyncio.Redis]:
+        client = redis_target.connect()
         yield client
         await client.aclose()
 

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import pytest
 import redis.asyncio
 
-from runplane.adapters.redis.client import connect
+from runplane.adapters.redis.client import connect, open_pubsub
 from runplane.adapters.redis.event_publisher import RedisEventPublisher
 from runplane.adapters.redis.event_reader import RedisEventReader
 from runplane.domain.errors import StoreUnavailable
@@ -31,7 +31,8 @@ from runplane.ports.lifecycle_events import EventPublisher, EventReader
 from runplane.services.event_fanout import EventFanout
 from runplane.testing.event_stream import InMemoryEventPublisher, InMemoryEventReader
 from tests.support.events import lifecycle_event
-from tests.support.redis import RedisServer, free_port
+from tests.support.redis import free_port
+from tests.support.redis_target import RedisTarget
 from tests.support.streams import unique
 
 EVERYTHING = EventFilter()
@@ -326,15 +327,15 @@ class TestInMemoryEventStream(EventStreamContract):
 
 class TestRedisEventStream(EventStreamContract):
     @pytest.fixture
-    async def client(self, redis_server: RedisServer) -> AsyncIterator[redis.asyncio.Redis]:
-        client = connect(redis_server.url)
+    async def client(self, redis_target: RedisTarget) -> AsyncIterator[redis.asyncio.Redis]:
+        client = redis_target.connect()
         yield client
         await client.aclose()
 
     @pytest.fixture
-    async def reader_client(self, redis_server: RedisServer) -> AsyncIterator[redis.asyncio.Redis]:
+    async def reader_client(self, redis_target: RedisTarget) -> AsyncIterator[redis.asyncio.Redis]:
         """A bytes client, as the reader's docstring asks."""
-        client = connect(redis_server.url, decode_responses=False)
+        client = redis_target.connect(decode_responses=False)
         yield client
         await client.aclose()
 
@@ -349,7 +350,7 @@ class TestRedisEventStream(EventStreamContract):
         channel = f"{name}:live"
         publisher = RedisEventPublisher(client, stream=name, channel=channel)
         reader = RedisEventReader(reader_client, stream=name, block_ms=200)  # tail ends within it
-        pubsub = client.pubsub()
+        pubsub = await open_pubsub(client)
         await pubsub.subscribe(channel)
         await pubsub.get_message(timeout=1)  # the subscription's confirmation
 

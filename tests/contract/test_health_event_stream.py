@@ -20,7 +20,8 @@ from runplane.domain.errors import StoreUnavailable
 from runplane.domain.health.events import HealthEvent, HealthEventType
 from runplane.ports.health import HealthEventPublisher, HealthEventReader
 from runplane.testing.health import InMemoryHealthEventReader, InMemoryHealthEvents
-from tests.support.redis import RedisServer, free_port
+from tests.support.redis import free_port
+from tests.support.redis_target import RedisTarget
 from tests.support.streams import unique
 
 T0 = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
@@ -139,8 +140,8 @@ class TestInMemoryHealthEventStream(HealthEventStreamContract):
 
 class TestRedisHealthEventStream(HealthEventStreamContract):
     @pytest.fixture
-    async def client(self, redis_server: RedisServer) -> AsyncIterator[redis.asyncio.Redis]:
-        client = connect(redis_server.url)
+    async def client(self, redis_target: RedisTarget) -> AsyncIterator[redis.asyncio.Redis]:
+        client = redis_target.connect()
         yield client
         await client.aclose()
 

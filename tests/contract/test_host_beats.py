@@ -12,14 +12,13 @@ from collections.abc import AsyncIterator
 import pytest
 import redis.asyncio
 
-from runplane.adapters.redis.client import connect
 from runplane.adapters.redis.host_beats import RedisHostBeats
 from runplane.adapters.redis.names import HOSTS_BEATING, host_beat_key
 from runplane.domain.host_details import HostDetails
 from runplane.domain.hosts import Capacity, InvalidHost
 from runplane.ports.hosts import HostBeats
 from runplane.testing.host_beats import InMemoryHostBeats
-from tests.support.redis import RedisServer
+from tests.support.redis_target import RedisTarget
 
 
 def details(host_id: str, zone: str = "a") -> HostDetails:
@@ -38,9 +37,9 @@ def host_id() -> str:
 
 
 @pytest.fixture
-async def client(redis_server: RedisServer) -> AsyncIterator[redis.asyncio.Redis]:
+async def client(redis_target: RedisTarget) -> AsyncIterator[redis.asyncio.Redis]:
     # Bytes, as the adapter needs: one non-UTF-8 member must not fail a read.
-    client = connect(redis_server.url, decode_responses=False)
+    client = redis_target.connect(decode_responses=False)
     yield client
     await client.aclose()
 

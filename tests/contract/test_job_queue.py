@@ -17,7 +17,8 @@ from runplane.domain.event_reading import is_stream_id, parse_stream_id
 from runplane.domain.operations import OpKind
 from runplane.ports.streams import JobQueue
 from runplane.testing.job_streams import InMemoryJobQueue, InMemoryStreams
-from tests.support.redis import RedisServer, free_port
+from tests.support.redis import free_port
+from tests.support.redis_target import RedisTarget
 
 JOBS_DB = 12
 """The job streams have fixed names: the Redis backend gets a database of its own,
@@ -99,8 +100,8 @@ class TestInMemoryJobQueue(JobQueueContract):
 
 class TestRedisJobQueue(JobQueueContract):
     @pytest.fixture
-    async def client(self, redis_server: RedisServer) -> AsyncIterator[redis.asyncio.Redis]:
-        client = connect(f"redis://127.0.0.1:{redis_server.port}/{JOBS_DB}")
+    async def client(self, redis_target: RedisTarget) -> AsyncIterator[redis.asyncio.Redis]:
+        client = redis_target.connect(db=JOBS_DB)
         await client.flushdb()
         yield client
         await client.aclose()

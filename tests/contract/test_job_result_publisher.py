@@ -18,7 +18,8 @@ from runplane.domain.jobs import JobResult
 from runplane.domain.operations import Outcome
 from runplane.ports.streams import JobResultPublisher
 from runplane.testing.jobs import InMemoryJobResults
-from tests.support.redis import RedisServer, free_port
+from tests.support.redis import free_port
+from tests.support.redis_target import RedisTarget
 from tests.support.streams import unique
 
 RESULT_FIELDS = {
@@ -126,8 +127,8 @@ class TestInMemoryJobResults(JobResultPublisherContract):
 
 class TestRedisJobResultPublisher(JobResultPublisherContract):
     @pytest.fixture
-    async def client(self, redis_server: RedisServer) -> AsyncIterator[redis.asyncio.Redis]:
-        client = connect(redis_server.url)
+    async def client(self, redis_target: RedisTarget) -> AsyncIterator[redis.asyncio.Redis]:
+        client = redis_target.connect()
         yield client
         await client.aclose()
 

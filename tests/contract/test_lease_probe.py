@@ -17,7 +17,8 @@ from runplane.domain.errors import StoreUnavailable
 from runplane.ports.leases import LeaseProbe, LeaseStore
 from runplane.testing.leases import InMemoryLeaseProbe, InMemoryLeaseStore
 from tests.support.clock import FakeClock
-from tests.support.redis import RedisServer, free_port
+from tests.support.redis import free_port
+from tests.support.redis_target import RedisTarget
 
 TTL_MS = 300
 
@@ -86,8 +87,8 @@ class TestInMemoryLeaseProbe(LeaseProbeContract):
 
 class TestRedisLeaseProbe(LeaseProbeContract):
     @pytest.fixture
-    async def client(self, redis_server: RedisServer) -> AsyncIterator[redis.asyncio.Redis]:
-        client = connect(redis_server.url)
+    async def client(self, redis_target: RedisTarget) -> AsyncIterator[redis.asyncio.Redis]:
+        client = redis_target.connect()
         yield client
         await client.aclose()
 

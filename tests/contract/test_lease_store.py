@@ -17,7 +17,8 @@ from runplane.domain.errors import StoreUnavailable
 from runplane.ports.leases import LeaseStore
 from runplane.testing.leases import InMemoryLeaseStore
 from tests.support.clock import FakeClock
-from tests.support.redis import RedisServer, free_port
+from tests.support.redis import free_port
+from tests.support.redis_target import RedisTarget
 
 TTL_MS = 300
 """Short enough for real-time Redis tests, long enough for a loaded 2-core box."""
@@ -146,8 +147,8 @@ class TestInMemoryLeaseStore(LeaseStoreContract):
 
 class TestRedisLeaseStore(LeaseStoreContract):
     @pytest.fixture
-    async def client(self, redis_server: RedisServer) -> AsyncIterator[redis.asyncio.Redis]:
-        client = connect(redis_server.url)
+    async def client(self, redis_target: RedisTarget) -> AsyncIterator[redis.asyncio.Redis]:
+        client = redis_target.connect()
         yield client
         await client.aclose()
 
@@ -188,10 +189,10 @@ class TestRedisLeaseStore(LeaseStoreContract):
 
 
 async def test_many_concurrent_callers_wait_for_a_pooled_connection(
-    redis_server: RedisServer,
+    redis_target: RedisTarget,
 ) -> None:
     """More callers than the pool holds connections: they queue, none fails."""
-    client = connect(redis_server.url)
+    client = redis_target.connect()
     try:
         leases = RedisLeaseStore(client)
         results = await asyncio.gather(

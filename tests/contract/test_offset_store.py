@@ -14,7 +14,8 @@ from runplane.adapters.redis.offsets import RedisOffsetStore
 from runplane.domain.errors import StoreUnavailable
 from runplane.ports.streams import OffsetStore
 from runplane.testing.leases import InMemoryOffsetStore
-from tests.support.redis import RedisServer, free_port
+from tests.support.redis import free_port
+from tests.support.redis_target import RedisTarget
 
 STREAM = "runplane:events"
 
@@ -67,8 +68,8 @@ class TestInMemoryOffsetStore(OffsetStoreContract):
 
 class TestRedisOffsetStore(OffsetStoreContract):
     @pytest.fixture
-    async def client(self, redis_server: RedisServer) -> AsyncIterator[redis.asyncio.Redis]:
-        client = connect(redis_server.url)
+    async def client(self, redis_target: RedisTarget) -> AsyncIterator[redis.asyncio.Redis]:
+        client = redis_target.connect()
         yield client
         await client.aclose()
 

@@ -17,7 +17,8 @@ from runplane.domain.errors import StoreUnavailable
 from runplane.ports.rate_limits import RateLimiter
 from runplane.testing.rate_limits import InMemoryRateLimiter
 from tests.support.clock import FakeClock
-from tests.support.redis import RedisServer, free_port
+from tests.support.redis import free_port
+from tests.support.redis_target import RedisTarget
 
 PER_S = 5.0
 """One token every 200 ms: long enough that a loaded box does not refill one
@@ -98,8 +99,8 @@ class TestInMemoryRateLimiter(RateLimiterContract):
 
 class TestRedisRateLimiter(RateLimiterContract):
     @pytest.fixture
-    async def client(self, redis_server: RedisServer) -> AsyncIterator[redis.asyncio.Redis]:
-        client = connect(redis_server.url)
+    async def client(self, redis_target: RedisTarget) -> AsyncIterator[redis.asyncio.Redis]:
+        client = redis_target.connect()
         yield client
         await client.aclose()
 
@@ -116,9 +117,9 @@ class TestRedisRateLimiter(RateLimiterContract):
         assert 0 < await client.pttl(rate_limit_key(bucket)) <= 1_200
 
     async def test_two_clients_share_one_budget(
-        self, redis_server: RedisServer, client: redis.asyncio.Redis, bucket: str
+        self, redis_target: RedisTarget, client: redis.asyncio.Redis, bucket: str
     ) -> None:
-        other = connect(redis_server.url)
+        other = redis_target.connect()
         try:
             first, second = RedisRateLimiter(client), RedisRateLimiter(other)
             assert await first.take(bucket, PER_S, 2) == 0.0

@@ -17,7 +17,8 @@ from runplane.domain.errors import StoreUnavailable
 from runplane.domain.health.reactions import RuntimeSnapshot
 from runplane.ports.health import SnapshotPublisher
 from runplane.testing.health import InMemorySnapshotPublisher
-from tests.support.redis import RedisServer, free_port
+from tests.support.redis import free_port
+from tests.support.redis_target import RedisTarget
 from tests.support.streams import unique
 
 T0 = datetime(2030, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
@@ -90,8 +91,8 @@ class TestInMemorySnapshotPublisher(SnapshotPublisherContract):
 
 class TestRedisSnapshotPublisher(SnapshotPublisherContract):
     @pytest.fixture
-    async def client(self, redis_server: RedisServer) -> AsyncIterator[redis.asyncio.Redis]:
-        client = connect(redis_server.url)
+    async def client(self, redis_target: RedisTarget) -> AsyncIterator[redis.asyncio.Redis]:
+        client = redis_target.connect()
         yield client
         await client.aclose()
 

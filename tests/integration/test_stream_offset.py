@@ -17,12 +17,13 @@ from runplane.adapters.redis.offsets import RedisOffsetStore
 from runplane.streams import OffsetConsumer, RetryLater, StreamEntry
 from runplane.streams.settings import ConsumerSettings
 from tests.support.redis import RedisServer
+from tests.support.redis_target import RedisTarget
 from tests.support.streams import Recorder, fast, running, sample, unique, wait_until
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def client(redis_server: RedisServer) -> AsyncIterator[redis.asyncio.Redis]:
-    client = connect_bytes(redis_server.url)
+async def client(redis_target: RedisTarget) -> AsyncIterator[redis.asyncio.Redis]:
+    client = redis_target.connect(decode_responses=False)
     yield client
     await client.aclose()
 

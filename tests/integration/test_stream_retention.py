@@ -10,16 +10,15 @@ import pytest
 import pytest_asyncio
 import redis.asyncio
 
-from runplane.adapters.redis.client import connect_bytes
 from runplane.streams import GroupConsumer, RetentionPolicy, trim
 from runplane.streams import retention as retention_module
-from tests.support.redis import RedisServer
+from tests.support.redis_target import RedisTarget
 from tests.support.streams import Recorder, fast, running, unique, wait_until
 
 
 @pytest_asyncio.fixture(loop_scope="session")
-async def client(redis_server: RedisServer) -> AsyncIterator[redis.asyncio.Redis]:
-    client = connect_bytes(redis_server.url)
+async def client(redis_target: RedisTarget) -> AsyncIterator[redis.asyncio.Redis]:
+    client = redis_target.connect(decode_responses=False)
     yield client
     await client.aclose()
 

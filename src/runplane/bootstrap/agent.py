@@ -57,7 +57,9 @@ async def run_agent(settings: Settings) -> None:
     host_id = settings.host_id
     secure_data_dir(settings.data_dir)
     async with contextlib.AsyncExitStack() as stack:
-        text_client = connect_redis(settings.redis_url)  # the seat (a lease) is text
+        text_client = connect_redis(
+            settings.redis_url, cluster=settings.redis_cluster
+        )  # the seat (a lease) is text
         stack.push_async_callback(text_client.aclose)
         seat = await claim_seat(
             settings,
@@ -67,7 +69,9 @@ async def run_agent(settings: Settings) -> None:
         )
         stack.push_async_callback(seat.release)
         # Bytes: a non-UTF-8 entry must reach the loop (and be refused), not fail the read.
-        client = connect_redis(settings.redis_url, decode_responses=False)
+        client = connect_redis(
+            settings.redis_url, cluster=settings.redis_cluster, decode_responses=False
+        )
         stack.push_async_callback(client.aclose)
         drivers = build_drivers(settings, stack)
         inbox = RedisHostCallInbox(client, host_id, answer_ttl_s=settings.agent_answer_ttl_s)
@@ -112,7 +116,9 @@ async def _engine_events(
     stack.push_async_callback(docker.aclose)
     await docker.check()
     assert settings.redis_url is not None
-    client = connect_redis(settings.redis_url)  # the publisher writes text
+    client = connect_redis(
+        settings.redis_url, cluster=settings.redis_cluster
+    )  # the publisher writes text
     stack.push_async_callback(client.aclose)
     publisher = RedisHealthEventPublisher(client, max_len=settings.health_events_stream_max_len)
     return [EngineEventsLoop(DockerEventWatcher(docker, publisher, SystemClock()))]
@@ -125,7 +131,9 @@ def _exit_watch(
     if process is None:
         return []
     assert settings.redis_url is not None
-    client = connect_redis(settings.redis_url)  # the publisher writes text
+    client = connect_redis(
+        settings.redis_url, cluster=settings.redis_cluster
+    )  # the publisher writes text
     stack.push_async_callback(client.aclose)
     publisher = RedisHealthEventPublisher(client, max_len=settings.health_events_stream_max_len)
     return [ExitWatcher(process, publisher, SystemClock(), interval_s=settings.exit_watch_s)]

@@ -12,6 +12,7 @@ import redis.asyncio
 from fastapi import FastAPI
 
 from runplane.adapters.drivers.process_user import runtimes_run_as_root
+from runplane.adapters.redis.client import check_cluster
 from runplane.adapters.redis.dead_letter_queue import RedisDeadLetterQueue
 from runplane.adapters.redis.event_publisher import RedisEventPublisher
 from runplane.adapters.redis.event_reader import RedisEventReader
@@ -150,7 +151,7 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
             await adopt_runtimes(deps)
 
         async def redis_ready() -> None:
-            await client.ping()
+            await check_cluster(client)  # a PING on a plain Redis
 
         async def database_ready() -> None:
             await deps.runtimes.get("readyz")

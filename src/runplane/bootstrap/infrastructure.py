@@ -33,12 +33,21 @@ async def open_redis(
 ) -> tuple[redis.asyncio.Redis, redis.asyncio.Redis]:
     """A client that decodes responses, and one that keeps bytes for stream
     consumers (one non-UTF-8 entry must not fail a read)."""
+    check_cluster_settings(settings)
     url = settings.redis_url or _start_embedded_redis(stack, settings.data_dir)
-    client = connect_redis(url)
+    client = connect_redis(url, cluster=settings.redis_cluster)
     stack.push_async_callback(client.aclose)
-    stream_client = connect_redis(url, decode_responses=False)
+    stream_client = connect_redis(url, cluster=settings.redis_cluster, decode_responses=False)
     stack.push_async_callback(stream_client.aclose)
     return client, stream_client
+
+
+def check_cluster_settings(settings: Settings) -> None:
+    if settings.redis_cluster and not settings.redis_url:
+        raise ValueError(
+            "RUNPLANE_REDIS_CLUSTER=true needs RUNPLANE_REDIS_URL (any node of the "
+            "cluster): the embedded Redis is never a cluster"
+        )
 
 
 async def open_database(stack: contextlib.AsyncExitStack, settings: Settings) -> SqlDatabase:

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp
 
 from runplane.bootstrap.assembly import assemble
 from runplane.bootstrap.http_protocol import with_header_timeout
+from runplane.bootstrap.infrastructure import check_cluster_settings
 from runplane.config import Settings
 from runplane.domain.errors import DriverError
 from runplane.domain.hosts import InvalidHost
@@ -25,6 +26,11 @@ logger = logging.getLogger(__name__)
 
 
 def serve(settings: Settings) -> None:
+    # Refused before logging is set up or anything started: a setting, not a fault.
+    try:
+        check_cluster_settings(settings)
+    except ValueError as exc:
+        raise SystemExit(f"runplane: {exc}") from exc
     configure_logging(settings.log_format)
     # Before anything is written: the database (and its -wal/-shm), the
     # embedded Redis files, the runtimes' state and logs are runplane's alone.

@@ -77,6 +77,12 @@ class StoreUnavailable(RunplaneError):
     """The database (or Redis) cannot be reached."""
 
 
+class NotReady(RunplaneError):
+    """A component answers but cannot serve (a Redis Cluster with a slot no node
+    serves). Its message names the fault and never an address: `/readyz`, open
+    to anyone, shows it."""
+
+
 class DriverError(RunplaneError):
     """The driver failed to do what was asked (engine down, exec failed, ...)."""
 

@@ -18,6 +18,7 @@ from typing import Any
 
 import redis.asyncio
 import redis.exceptions
+from redis.asyncio.cluster import RedisCluster
 
 from runplane.domain.backoff import Backoff
 from runplane.domain.dead_letters import dead_letter_fields
@@ -44,7 +45,11 @@ def check_client(client: redis.asyncio.Redis, settings: ConsumerSettings) -> Non
     """Refuse a client that decodes responses (one non-UTF-8 entry would make
     every read fail), speaks RESP3, or whose socket timeout a blocking read
     would outlast."""
-    kwargs = client.connection_pool.connection_kwargs
+    kwargs: dict[str, Any] = (
+        client.get_connection_kwargs()  # the options of each node's connections
+        if isinstance(client, RedisCluster)
+        else client.connection_pool.connection_kwargs
+    )
     if kwargs.get("decode_responses"):
         raise ValueError("stream consumers need a client built with decode_responses=False")
     if str(kwargs.get("protocol") or 2) != "2":

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 
 import redis.asyncio
 
-from runplane.adapters.redis.client import unavailable_on_connection_errors
+from runplane.adapters.redis.client import is_cluster, unavailable_on_connection_errors
 from runplane.adapters.redis.names import EVENTS_CHANNEL, EVENTS_STREAM, published_ids_key
 from runplane.domain.lifecycle_events import EVENT_FIELD, OutboxEvent
 
@@ -87,7 +87,14 @@ class RedisEventPublisher:
             )
             if not positions:
                 return
+            new = [events[position - 1].payload for position in positions]  # batch order
+            if is_cluster(self.client):
+                # A cluster pipeline refuses PUBLISH (redis-py blocks it): one
+                # at a time, in order. PUBLISH reaches every node's subscribers.
+                for payload in new:
+                    await self.client.publish(self.channel, payload)
+                return
             async with self.client.pipeline(transaction=False) as pipe:
-                for position in positions:  # ascending: the batch's order
-                    pipe.publish(self.channel, events[position - 1].payload)
+                for payload in new:
+                    pipe.publish(self.channel, payload)
                 await pipe.execute()

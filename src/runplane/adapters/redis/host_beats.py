@@ -14,7 +14,7 @@ import logging
 
 import redis.asyncio
 
-from runplane.adapters.redis.client import unavailable_on_connection_errors
+from runplane.adapters.redis.client import connection_options, unavailable_on_connection_errors
 from runplane.adapters.redis.names import HOSTS_BEATING, host_beat_key
 from runplane.domain.host_details import HostDetails, details_from_json, details_to_json
 from runplane.domain.hosts import InvalidHost, is_valid_host_id
@@ -26,7 +26,7 @@ MAX_MEMBER_BYTES = 128
 
 class RedisHostBeats:
     def __init__(self, client: redis.asyncio.Redis) -> None:
-        if client.connection_pool.connection_kwargs.get("decode_responses"):
+        if connection_options(client).get("decode_responses"):
             raise ValueError("RedisHostBeats needs a client that keeps bytes")
         self._client = client
 

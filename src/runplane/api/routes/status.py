@@ -19,6 +19,7 @@ from runplane.api.auth import Context, current_key
 from runplane.api.errors import ApiError
 from runplane.api.openapi import SECURITY_SCHEME
 from runplane.api.schemas.errors import ErrorBody
+from runplane.domain.errors import NotReady
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ async def readyz(ctx: Context) -> JSONResponse:
             checks[name] = "ok"
         except Exception as exc:
             logger.warning("readiness check failed", extra={"check": name}, exc_info=True)
-            checks[name] = f"failed: {type(exc).__name__}"
+            checks[name] = f"failed: {exc if isinstance(exc, NotReady) else type(exc).__name__}"
     ready = all(value == "ok" for value in checks.values())
     return JSONResponse(
         {"status": "ready" if ready else "unavailable", "checks": checks},
