@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck system-deps faults hosts-trial clean
+.PHONY: install run test lint typecheck system-deps faults hosts-trial cluster-trial clean
 
 install: $(STAMP)
 
@@ -40,6 +40,11 @@ faults: install system-deps
 # a serve and an agent killed -9; HOSTS_ARGS adds options, e.g. "--jobs 500".
 hosts-trial: install system-deps
 	$(BIN)/python -m tests.hosts.trial $(HOSTS_ARGS)
+
+# The cluster trial at full size (docs/deploy.md): a 3-node Redis Cluster, two
+# serves, 2,000 jobs, the relay's leader killed -9; CLUSTER_ARGS adds options.
+cluster-trial: install system-deps
+	$(BIN)/python -m tests.cluster.trial $(CLUSTER_ARGS)
 
 clean:
 	rm -rf $(VENV) .runplane .pytest_cache .mypy_cache .ruff_cache

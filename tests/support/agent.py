@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
+import redis.cluster
 
 from runplane.adapters.redis.names import host_beat_key
 
@@ -73,7 +74,11 @@ class RunplaneAgent:
 
     def wait_beating(self, timeout_s: float = 30.0) -> None:
         """Until this agent's beat key exists (it beats once it holds its seat)."""
-        client = redis.Redis.from_url(self.redis_url)
+        client: redis.Redis | redis.cluster.RedisCluster
+        if self.env.get("RUNPLANE_REDIS_CLUSTER") == "true":
+            client = redis.cluster.RedisCluster.from_url(self.redis_url)
+        else:
+            client = redis.Redis.from_url(self.redis_url)
         try:
             deadline = time.monotonic() + timeout_s
             while time.monotonic() < deadline:
