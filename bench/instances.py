@@ -28,7 +28,6 @@ import argparse
 import json
 import shutil
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -53,7 +52,8 @@ from tests.faults.workload import (  # noqa: E402
 from tests.hosts.fleet import Fleet  # noqa: E402
 from tests.support.agent import RunplaneAgent  # noqa: E402
 from tests.support.postgres import PostgresServer  # noqa: E402
-from tests.support.redis import RedisServer, free_port  # noqa: E402
+from tests.support.redis import RedisServer  # noqa: E402
+from tests.support.redis_cluster import RedisClusterServer  # noqa: E402
 from tests.support.serve import RunplaneServer  # noqa: E402
 
 HOSTS = 2
@@ -67,62 +67,6 @@ SIZED_STREAMS = (
     RESULTS_STREAM, "runtime:stop_jobs", "runtime:start_jobs", "runplane:events",
     "runtime:health_events",
 )  # fmt: skip
-
-
-class RedisCluster:
-    """Three redis-server nodes in cluster mode (no replicas), slots spread by
-    `redis-cli --cluster create`. For --cluster until tests/support has its own."""
-
-    def __init__(self, base_dir: Path) -> None:
-        self.base_dir = base_dir
-        self.ports = [free_port() for _ in range(3)]
-        self.processes: list[subprocess.Popen[bytes]] = []
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.ports[0]}/0"
-
-    @classmethod
-    def start(cls, base_dir: Path) -> RedisCluster:
-        cluster = cls(base_dir)
-        for port in cluster.ports:
-            node = base_dir / str(port)
-            node.mkdir(parents=True)
-            command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1"]
-            command += ["--cluster-enabled", "yes", "--dir", str(node), "--save", ""]
-            command += ["--cluster-config-file", str(node / "nodes.conf")]
-            with (node / "redis.log").open("wb") as log:
-                cluster.processes.append(subprocess.Popen(command, stdout=log, stderr=log))
-        time.sleep(0.5)
-        nodes = [f"127.0.0.1:{port}" for port in cluster.ports]
-        subprocess.run(
-            [
-                "redis-cli",
-                "--cluster",
-                "create",
-                *nodes,
-                "--cluster-replicas",
-                "0",
-                "--cluster-yes",
-            ],
-            check=True,
-            capture_output=True,
-        )
-        client = cluster.client()
-        deadline = time.monotonic() + 30
-        while client.cluster_info().get("cluster_state") != "ok":
-            if time.monotonic() > deadline:
-                raise RuntimeError("redis cluster not ok within 30 s")
-            time.sleep(0.2)
-        return cluster
-
-    def client(self) -> Any:
-        return redis.RedisCluster(host="127.0.0.1", port=self.ports[0], decode_responses=True)
-
-    def stop(self) -> None:
-        for process in self.processes:
-            process.kill()
-            process.wait()
 
 
 @dataclass
@@ -152,7 +96,7 @@ class Run:
 def start_fleet(base: Path, instances: int, cluster: bool) -> Fleet:
     """A Fleet (tests/hosts) assembled here: its Redis may be a cluster."""
     store: Any = (
-        RedisCluster.start(base / "redis") if cluster else RedisServer.start(base / "redis")
+        RedisClusterServer.start(base / "redis") if cluster else RedisServer.start(base / "redis")
     )
     extra = {"redis_cluster": "true"} if cluster else {}
     fleet = Fleet(base, store, None, "")  # type: ignore[arg-type]
@@ -162,7 +106,7 @@ def start_fleet(base: Path, instances: int, cluster: bool) -> Fleet:
         for n in range(1, HOSTS + 1):
             host_id = f"host-{n}"
             fleet.agents[host_id] = RunplaneAgent.launch(
-                base / host_id, store.url, host_id, wait=not cluster, log_format="text", **extra
+                base / host_id, store.url, host_id, log_format="text", **extra
             )
         for n in range(instances):
             fleet.serves.append(
@@ -226,10 +170,10 @@ def measure(
     base = tmp / f"serves-{instances}"
     fleet = start_fleet(base, instances, cluster)
     client = (
-        fleet.redis.client()
+        redis.RedisCluster.from_url(fleet.redis.url, decode_responses=True)
         if cluster
         else redis.Redis.from_url(fleet.redis.url, decode_responses=True)
-    )  # type: ignore[attr-defined]
+    )
     run = Run(instances, jobs)
     try:
         ids = create_runtimes(fleet, runtimes)  # type: ignore[arg-type]
