@@ -28,8 +28,11 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
+# The e2e suite runs twice: on one redis-server with SQLite, then on a 3-node
+# Redis Cluster with PostgreSQL and two serves (docs/deploy.md).
 test: install system-deps lint typecheck
 	$(BIN)/pytest tests
+	RUNPLANE_E2E_BACKEND=cluster $(BIN)/pytest tests/e2e
 
 # The fault trials at full size (docs/reliability.md); FAULTS_ARGS adds options,
 # e.g. FAULTS_ARGS="--trials kill --jobs 500" or FAULTS_ARGS=--json.

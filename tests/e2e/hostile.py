@@ -28,6 +28,7 @@ import httpx
 import redis
 
 from tests.e2e.conftest import remove_everything
+from tests.support.e2e_backend import raw_redis
 from tests.support.isolation import work_root
 from tests.support.serve import RunplaneServer
 
@@ -591,7 +592,7 @@ def arena_on(redis_url: str, data_root: Path, docker_host: str | None = None) ->
         server = RunplaneServer.launch(
             data_root / "data", redis_url=redis_url, work_dir=str(work), **SERVE_SETTINGS, **docker
         )
-        client = redis.Redis.from_url(redis_url)
+        client = raw_redis(redis_url)
         try:
             yield Arena(server, client, docker=bool(docker_host))
         finally:

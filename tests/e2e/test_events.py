@@ -10,16 +10,16 @@ from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
-import redis
 from cloudevents.v1.http import from_json
 
+from tests.support.e2e_backend import raw_redis
 from tests.support.serve import RunplaneServer
 
 EVENTS = "runplane:events"
 
 
 def stream_events(redis_url: str) -> list[dict[str, object]]:
-    client = redis.Redis.from_url(redis_url, decode_responses=True)
+    client = raw_redis(redis_url, decode_responses=True)
     return [json.loads(fields["event"]) for _, fields in client.xrange(EVENTS)]
 
 

@@ -24,6 +24,7 @@ import pytest
 import redis
 
 from tests.e2e.conftest import remove_everything
+from tests.support.e2e_backend import raw_redis
 from tests.support.serve import RunplaneServer
 from tests.support.streams import HANG_SLACK
 
@@ -48,7 +49,7 @@ def fast_serve(tmp_path: Path, redis_url: str) -> Iterator[RunplaneServer]:
 
 
 def redis_of(server: RunplaneServer) -> redis.Redis:
-    return redis.Redis.from_url(server.env["RUNPLANE_REDIS_URL"], decode_responses=True)
+    return raw_redis(server.env["RUNPLANE_REDIS_URL"], decode_responses=True)
 
 
 def wait_for(check: Callable[[], Any], timeout_s: float, step_s: float = 0.05) -> Any:

@@ -14,6 +14,7 @@ import pytest
 import redis
 
 from runplane.cli.events import SseMessage, parse_sse
+from tests.support.e2e_backend import raw_redis
 from tests.support.events import envelope
 from tests.support.serve import RunplaneServer
 
@@ -29,7 +30,7 @@ GARBAGE_EVENTS: list[dict[bytes, bytes]] = [
 
 
 def raw(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url)  # bytes in, bytes out: garbage stays garbage
+    return raw_redis(url)  # bytes in, bytes out: garbage stays garbage
 
 
 def health_garbage(runtime_id: str) -> list[dict[bytes, bytes]]:

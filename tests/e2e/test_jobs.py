@@ -14,6 +14,7 @@ from pathlib import Path
 import redis
 
 from tests.e2e.conftest import remove_everything
+from tests.support.e2e_backend import raw_redis, redis_cli
 from tests.support.postgres import PostgresServer
 from tests.support.redis import RedisServer
 from tests.support.serve import RunplaneServer
@@ -22,16 +23,14 @@ RESULTS = "runtime:job_results"
 
 
 def redis_of(url: str) -> redis.Redis:
-    return redis.Redis.from_url(url, decode_responses=True)
+    return raw_redis(url, decode_responses=True)
 
 
 def xadd_with_redis_cli(url: str, commands: list[list[str]]) -> None:
     """Feed XADD commands to the real redis-cli, one per line on its stdin."""
-    client = redis_of(url)
-    kwargs = client.connection_pool.connection_kwargs
     lines = "\n".join(" ".join(_quote(part) for part in command) for command in commands)
     subprocess.run(
-        ["redis-cli", "-p", str(kwargs["port"]), "-n", str(kwargs["db"])],
+        redis_cli(url),
         input=lines + "\n",
         text=True,
         check=True,
@@ -83,6 +82,16 @@ def metric(text: str, name: str, stream: str) -> float:
     pattern = rf'^{name}{{[^}}]*stream="{re.escape(stream)}"[^}}]*}} ([0-9.e+]+)$'
     found = re.search(pattern, text, re.MULTILINE)
     return float(found.group(1)) if found else 0.0
+
+
+def fleet_metric(server: RunplaneServer, name: str, stream: str) -> float:
+    """`metric` summed over `server` and its peers (the cluster backend's second
+    serve consumes its share of the stream); /metrics takes an admin key."""
+    total = 0.0
+    for instance in (server, *server.peers):
+        with instance.client(server.admin_key) as http:
+            total += metric(http.get("/metrics").text, name, stream)
+    return total
 
 
 def effective_stops(server: RunplaneServer, runtime_id: str) -> int:
@@ -144,11 +153,10 @@ def test_a_thousand_stop_jobs_and_twenty_malformed_entries(
     for stream in ("runtime:stop_jobs", "runtime:start_jobs", "runtime:patch_jobs"):
         assert pending(redis_url, stream) == 0
     assert all(effective_stops(serve, rid) == 1 for rid in ids[:10])
-    with serve.client() as http:  # /metrics takes an admin key
-        metrics = http.get("/metrics").text  # 1000 jobs + 12 malformed entries
-    assert metric(metrics, "runplane_stream_consumed_total", "runtime:stop_jobs") == 1012
-    assert metric(metrics, "runplane_stream_acknowledged_total", "runtime:stop_jobs") == 1012
-    assert metric(metrics, "runplane_stream_dead_lettered_total", "runtime:stop_jobs") == 0
+    # 1000 jobs + 12 malformed entries, over every instance sharing the stream.
+    assert fleet_metric(serve, "runplane_stream_consumed_total", "runtime:stop_jobs") == 1012
+    assert fleet_metric(serve, "runplane_stream_acknowledged_total", "runtime:stop_jobs") == 1012
+    assert fleet_metric(serve, "runplane_stream_dead_lettered_total", "runtime:stop_jobs") == 0
 
 
 def test_kill_9_in_a_burst_loses_no_job_and_stops_nothing_twice(

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis
 
 from tests.e2e.conftest import remove_everything
+from tests.support.e2e_backend import raw_redis
 from tests.support.serve import RunplaneServer
 
 TEXT_FIELD = re.compile(r'(\w+)=("(?:[^"\\]|\\.)*"|\S+)')
@@ -55,7 +55,7 @@ def operation_line(
 
 
 def wait_result(url: str, job_id: str, timeout_s: float = 30.0) -> dict[str, str]:
-    client = redis.Redis.from_url(url, decode_responses=True)
+    client = raw_redis(url, decode_responses=True)
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
         for _, fields in client.xrange("runtime:job_results"):
@@ -105,7 +105,7 @@ def test_rest_and_stream_operations_are_logged_with_their_correlation_id(
         "rest",
     )
 
-    jobs = redis.Redis.from_url(redis_url, decode_responses=True)
+    jobs = raw_redis(redis_url, decode_responses=True)
     jobs.xadd("runtime:start_jobs", {"runtime_id": "logged", "job_id": "job-abc"})
     assert wait_result(redis_url, "job-abc")["outcome"] == "success"
     job_line = operation_line(server, log_format, "job-abc")

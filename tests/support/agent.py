@@ -16,6 +16,7 @@ import redis
 import redis.cluster
 
 from runplane.adapters.redis.names import host_beat_key
+from tests.support.serve import BACKEND
 
 
 @dataclass
@@ -45,6 +46,8 @@ class RunplaneAgent:
         # Runtimes run as the suite's own user (see RunplaneServer.launch).
         settings.setdefault("runtime_user", "")
         settings.setdefault("work_dir", str(data_dir.with_name(f"{data_dir.name}-work")))
+        if BACKEND.on_cluster(redis_url):  # the e2e suite's cluster backend
+            settings.setdefault("redis_cluster", "true")
         env = dict(os.environ)
         env.update({f"RUNPLANE_{k.upper()}": v for k, v in settings.items()})
         env.update(

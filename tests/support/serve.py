@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -23,12 +24,47 @@ def free_port() -> int:
 
 
 @dataclass
+class Backend:
+    """Where the e2e suite's cluster mode sends a launch (tests/e2e/conftest.py
+    fills it): a launch on `cluster_url` runs with redis_cluster=true and, unless
+    the test names its own database, a fresh PostgreSQL one from `database`."""
+
+    cluster_url: str | None = None
+    database: Callable[[], str] | None = None
+    by_data_dir: dict[Path, str] = field(default_factory=dict)
+    """A data dir keeps its database, as SQLite in it would (restarts, a serve
+    launched again on another's data dir)."""
+
+    def on_cluster(self, redis_url: str | None) -> bool:
+        return self.cluster_url is not None and redis_url == self.cluster_url
+
+    def apply(self, settings: dict[str, str], data_dir: Path) -> None:
+        if not self.on_cluster(settings.get("redis_url")):
+            return
+        settings.setdefault("redis_cluster", "true")
+        if "database_url" not in settings and self.database is not None:
+            if data_dir not in self.by_data_dir:
+                self.by_data_dir[data_dir] = self.database()
+            settings["database_url"] = self.by_data_dir[data_dir]
+
+    def reset(self) -> None:
+        self.cluster_url, self.database = None, None
+        self.by_data_dir.clear()
+
+
+BACKEND = Backend()
+
+
+@dataclass
 class RunplaneServer:
     data_dir: Path
     port: int
     env: dict[str, str]
     process: subprocess.Popen[bytes] | None = None
     log_path: Path = field(init=False)
+    peers: list[RunplaneServer] = field(default_factory=list)
+    """Other instances on the same Redis and database (the cluster backend's
+    `serve` fixture adds one): fleet-wide figures sum over self and these."""
 
     def __post_init__(self) -> None:
         self.log_path = self.data_dir / "serve.log"
@@ -42,6 +78,7 @@ class RunplaneServer:
         # One seat per host id: servers sharing a Redis never contend for one.
         # A restart keeps the env, so the id (and the data dir's seat token).
         settings.setdefault("host_id", f"serve-{port}")
+        BACKEND.apply(settings, data_dir)
         env = dict(os.environ)
         env.update({f"RUNPLANE_{k.upper()}": v for k, v in settings.items()})
         env.update(RUNPLANE_DATA_DIR=str(data_dir), RUNPLANE_PORT=str(port))
