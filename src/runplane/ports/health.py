@@ -3,6 +3,7 @@ snapshots, engine-health summaries and probes."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -46,6 +47,10 @@ class EngineHealthStore(Protocol):
         not. Not a status write: `version` and `last_op_at` stay, so an
         operation's CAS is never spoilt by it."""
 
+    async def records(self, runtime_ids: Collection[str]) -> dict[str, RuntimeRecord]:
+        """The records of `runtime_ids` in one read (unknown ids are left out):
+        what a batch of health events is folded onto."""
+
 
 class HealthSnapshotStore(Protocol):
     """One row per runtime: the latest health event the monitor reported."""
@@ -59,6 +64,9 @@ class HealthSnapshotStore(Protocol):
 class SnapshotPublisher(Protocol):
     async def publish(self, snapshot: RuntimeSnapshot) -> None:
         """Append to `runtime:snapshots`; raises StoreUnavailable if Redis is down."""
+
+    async def publish_many(self, snapshots: Sequence[RuntimeSnapshot]) -> None:
+        """Append each, in order, in one round trip; StoreUnavailable as `publish`."""
 
 
 class HealthEventReader(Protocol):

@@ -4,6 +4,7 @@ health event reader and engine-health summaries; the fakes of `ports.health`."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -55,6 +56,10 @@ class InMemorySnapshotPublisher:
     async def publish(self, snapshot: RuntimeSnapshot) -> None:
         self.snapshots.append(snapshot)
 
+    async def publish_many(self, snapshots: Sequence[RuntimeSnapshot]) -> None:
+        for snapshot in snapshots:
+            await self.publish(snapshot)  # so a subclass's failing publish fails it too
+
     def of(self, runtime_id: str) -> list[RuntimeSnapshot]:
         return [s for s in self.snapshots if s.runtime_id == runtime_id]
 
@@ -104,3 +109,11 @@ class InMemoryEngineHealthStore:
             return None
         records[runtime_id] = replace(record, engine_health=summary, updated_at=at)
         return await self._runtimes.get(runtime_id)
+
+    async def records(self, runtime_ids: Collection[str]) -> dict[str, RuntimeRecord]:
+        found = {}
+        for runtime_id in runtime_ids:
+            record = await self._runtimes.get(runtime_id)
+            if record is not None:
+                found[runtime_id] = record
+        return found

@@ -2,19 +2,24 @@
 
 `UPDATE runtimes SET engine_health, updated_at WHERE runtime_id AND status AND
 container_id`: guarded like a CAS, but not one — the version stays, since the
-summary is an observation, not a status change an operation could race."""
+summary is an observation, not a status change an operation could race.
+`records` reads a batch's records in one SELECT (chunked below SQLite's
+bound-parameter limit)."""
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import Connection, select, update
 
 from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.runtime_store import row_to_record
 from runplane.adapters.sql.tables import runtimes
 from runplane.domain.records import RuntimeRecord
 from runplane.domain.statuses import Status
+
+_CHUNK = 500
 
 
 class SqlEngineHealthStore:
@@ -44,3 +49,18 @@ class SqlEngineHealthStore:
         async with self._database.writing() as connection:
             row = (await connection.execute(statement)).mappings().first()
         return None if row is None else row_to_record(row)
+
+    async def records(self, runtime_ids: Collection[str]) -> dict[str, RuntimeRecord]:
+        ids = list(dict.fromkeys(runtime_ids))
+        chunks = [ids[i : i + _CHUNK] for i in range(0, len(ids), _CHUNK)]
+
+        def work(connection: Connection) -> list[RuntimeRecord]:
+            found: list[RuntimeRecord] = []
+            for chunk in chunks:
+                query = select(runtimes).where(runtimes.c.runtime_id.in_(chunk))
+                found.extend(row_to_record(r) for r in connection.execute(query).mappings())
+            return found
+
+        if not chunks:
+            return {}
+        return {record.runtime_id: record for record in await self._database.read(work)}
