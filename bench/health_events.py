@@ -22,7 +22,7 @@ Each burst runs in a child process per tree: this tree's `src/`, and the
 `src/` of `--baseline-rev` (git archive into a temporary folder, PYTHONPATH),
 side by side in the same run; it prints events/s of both and the ratio, and
 what each wrote (SQL statements by first word, snapshot entries, versions).
-`--profile FILE` writes a cProfile of this tree's repeats run. Not part of
+`--profile FILE` writes a cProfile of this tree's run of `--profile-burst`. Not part of
 `make test`.
 """
 
@@ -201,7 +201,7 @@ def child(src: Path, redis_url: str, database_url: str, burst: str, args: Any) -
     command = [sys.executable, __file__, "--one", "--burst", burst]
     command += ["--runtimes", str(args.runtimes), "--events", str(args.events)]
     command += ["--redis-url", redis_url, "--database-url", database_url]
-    if args.profile and src == ROOT / "src" and burst == "repeats":
+    if args.profile and src == ROOT / "src" and burst == args.profile_burst:
         command += ["--profile", args.profile]
     env = {**os.environ, "PYTHONPATH": str(src), "RUNPLANE_LOG_LEVEL": "WARNING"}
     done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
@@ -252,7 +252,8 @@ def main() -> None:
     parser.add_argument("--postgres", action="store_true", help="Postgres instead of SQLite")
     parser.add_argument("--baseline-rev", default="0235fdd", help="'' measures this tree only")
     parser.add_argument("--rounds", type=int, default=1)
-    parser.add_argument("--profile", metavar="FILE", help="cProfile this tree's repeats run")
+    parser.add_argument("--profile", metavar="FILE", help="cProfile this tree's run")
+    parser.add_argument("--profile-burst", choices=BURSTS, default="repeats")
     parser.add_argument("--json", action="store_true", help="print the rows as JSON")
     parser.add_argument("--one", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--burst", choices=BURSTS, default="repeats", help=argparse.SUPPRESS)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from runplane.domain.health.events import HealthEvent
 from runplane.domain.health.probes import ProbeResult, ProbeTarget
@@ -30,6 +30,16 @@ class EngineEventWatcher(Protocol):
         reconnect; cancelled to stop."""
 
 
+class SummaryWrite(NamedTuple):
+    """One guarded summary write: `summary` if the record is still in
+    `status` with `container_id`."""
+
+    runtime_id: str
+    summary: str
+    status: Status
+    container_id: str | None
+
+
 class EngineHealthStore(Protocol):
     """Writes a record's `engine_health` summary alone (belongs on RuntimeStore)."""
 
@@ -46,6 +56,12 @@ class EngineHealthStore(Protocol):
         `status` with `container_id`; the updated record, or None when it is
         not. Not a status write: `version` and `last_op_at` stay, so an
         operation's CAS is never spoilt by it."""
+
+    async def set_engine_healths(
+        self, writes: Sequence[SummaryWrite], *, at: datetime
+    ) -> dict[str, RuntimeRecord]:
+        """Each write as `set_engine_health`, all in one transaction: the records
+        written, by runtime id (one whose guard missed is left out)."""
 
     async def records(self, runtime_ids: Collection[str]) -> dict[str, RuntimeRecord]:
         """The records of `runtime_ids` in one read (unknown ids are left out):

@@ -17,6 +17,7 @@ from runplane.domain.health.reactions import (
 )
 from runplane.domain.records import RuntimeRecord
 from runplane.domain.statuses import Status
+from runplane.ports.health import SummaryWrite
 from runplane.testing.stores import InMemoryRuntimeStore
 
 
@@ -109,6 +110,18 @@ class InMemoryEngineHealthStore:
             return None
         records[runtime_id] = replace(record, engine_health=summary, updated_at=at)
         return await self._runtimes.get(runtime_id)
+
+    async def set_engine_healths(
+        self, writes: Sequence[SummaryWrite], *, at: datetime
+    ) -> dict[str, RuntimeRecord]:
+        written = {}
+        for w in writes:
+            record = await self.set_engine_health(
+                w.runtime_id, w.summary, status=w.status, container_id=w.container_id, at=at
+            )
+            if record is not None:
+                written[w.runtime_id] = record
+        return written
 
     async def records(self, runtime_ids: Collection[str]) -> dict[str, RuntimeRecord]:
         found = {}

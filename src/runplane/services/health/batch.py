@@ -1,19 +1,20 @@
 """A batch of health events applied at once (what the consumer does with each
 read of `runtime:health_events`; applier.py has the rules of one event).
 
-The batch's records are read in one SELECT (but for runtimes whose events
-here ask for no status change and whose record was seen less than a second
-ago: last_seen.py). Each runtime's events are then
-folded onto its record in stream order, in memory: an event that changes
-nothing is dropped, a summary-only change replaces the summary to be written,
-and a status change (running <-> engine_unreachable) is made at once, as one
-event would make it (under the runtime's lease, a CAS with its lifecycle
-events, the unreachable hook after it), since it must not be decided on a
-record read a while ago. What is left of a runtime's summary is written once,
-at the end (guarded by status and container, no version bump), and the
-snapshots due are published in one pipeline: one per status change, and the
-runtime's final (status, summary) when it differs from the last published. So
-a burst of repeats costs one read per batch and nothing else.
+The batch's records are read in one SELECT (but for runtimes whose events here
+ask for no status change and whose record was seen less than a second ago:
+last_seen.py). Each runtime's events are then folded onto its record in stream
+order, in memory: an event that changes nothing is dropped, a summary-only
+change replaces the summary to be written, and a status change (running <->
+engine_unreachable) is made at once, as one event would make it (under the
+runtime's lease, a CAS with its lifecycle events, the unreachable hook after
+it), since it must not be decided on a record read a while ago; runtimes with
+status changes to make are folded side by side. What is left of each
+runtime's summary is written at the end, the batch's in one transaction (each
+guarded by status and container, no version bump), and the snapshots due are
+published in one pipeline: one per status change, and the runtime's final
+(status, summary) when it differs from the last published. So a burst of
+repeats costs one read per batch and nothing else.
 
 An event is applied once its effect is in the database (or it had none). When
 a runtime's fold cannot finish (the database unreachable, its lease held too
@@ -24,6 +25,7 @@ retries and dead letters of one event."""
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -34,7 +36,7 @@ from runplane.domain.health.events import HealthEvent
 from runplane.domain.health.reactions import REACTIONS
 from runplane.domain.records import RuntimeRecord
 from runplane.domain.statuses import Status
-from runplane.ports.health import EngineHealthStore
+from runplane.ports.health import EngineHealthStore, SummaryWrite
 from runplane.ports.system import Clock
 from runplane.services.health.last_seen import LastSeen
 from runplane.services.health.published import Published
@@ -71,6 +73,8 @@ class BatchApply:
         published: Published,
         clock: Clock,
         on_unreachable: UnreachableHook | None,
+        *,
+        concurrency: int = 16,
     ) -> None:
         self.summaries = summaries
         self.writes = writes
@@ -78,6 +82,7 @@ class BatchApply:
         self.published = published
         self.clock = clock
         self.on_unreachable = on_unreachable
+        self.concurrency = concurrency
 
     async def __call__(self, events: Sequence[HealthEvent]) -> list[bool]:
         """Apply `events`; which of them are applied (the others: to run one by one)."""
@@ -105,9 +110,8 @@ class BatchApply:
                 for index in indices:
                     applied[index] = True
                 continue
-            fold = _Fold(record, record, indices)
-            await self._fold(fold, events)
-            folds.append(fold)
+            folds.append(_Fold(record, record, indices))
+        await self._fold_all(folds, events)
         await self._write_summaries(folds)
         shown: list[RuntimeRecord] = []
         for fold in folds:
@@ -128,12 +132,29 @@ class BatchApply:
         here ask for no status change: theirs need not be read again."""
         known = {}
         for runtime_id, indices in by_runtime.items():
-            if any(REACTIONS[events[i].event_type].from_status is not None for i in indices):
+            if any(_may_move(events[i]) for i in indices):
                 continue  # a status change is not decided on memory
             record = self.last_seen.recall(runtime_id)
             if record is not None:
                 known[runtime_id] = record
         return known
+
+    async def _fold_all(self, folds: list[_Fold], events: Sequence[HealthEvent]) -> None:
+        """Fold each runtime's events, runtimes side by side (`concurrency` at
+        a time): their status changes wait on leases and commits, not on each
+        other."""
+        slots = asyncio.Semaphore(self.concurrency)
+
+        async def fold_one(fold: _Fold) -> None:
+            async with slots:
+                await self._fold(fold, events)
+
+        async with asyncio.TaskGroup() as group:
+            for fold in folds:
+                if any(_may_move(events[i]) for i in fold.indices):
+                    group.create_task(fold_one(fold))
+                else:  # nothing to wait for: no task
+                    await self._fold(fold, events)
 
     async def _fold(self, fold: _Fold, events: Sequence[HealthEvent]) -> None:
         for position, index in enumerate(fold.indices):
@@ -174,25 +195,33 @@ class BatchApply:
             logger.exception("unreachable hook failed", extra={"runtime_id": record.runtime_id})
 
     async def _write_summaries(self, folds: list[_Fold]) -> None:
-        """The summary each fold is left with, written where it differs."""
+        """The summary each fold is left with, written in one transaction where
+        it differs from the stored one."""
+        due = [f for f in folds if f.complete and f.current.engine_health != f.stored.engine_health]
+        writes = [
+            SummaryWrite(
+                f.stored.runtime_id,
+                f.current.engine_health or "",
+                f.stored.status,
+                f.stored.container_id,
+            )
+            for f in due
+        ]
+        try:
+            written = await self.summaries.set_engine_healths(writes, at=self.clock.now())
+        except StoreUnavailable:
+            written = {}
+        for fold in due:
+            record = written.get(fold.stored.runtime_id)
+            if record is None:  # changed behind the fold (or not written): one by one
+                fold.complete = False
+            else:
+                fold.stored = record
         for fold in folds:
-            if not fold.complete:
-                continue
-            stored, current = fold.stored, fold.current
-            if current.engine_health != stored.engine_health:
-                try:
-                    written = await self.summaries.set_engine_health(
-                        stored.runtime_id,
-                        current.engine_health or "",
-                        status=stored.status,
-                        container_id=stored.container_id,
-                        at=self.clock.now(),
-                    )
-                except StoreUnavailable:
-                    written = None
-                if written is None:  # changed behind the fold: one by one
-                    fold.complete = False
-                    continue
-                fold.stored = written
-            fold.settled = len(fold.indices)
-            fold.shown.append(fold.stored)
+            if fold.complete:
+                fold.settled = len(fold.indices)
+                fold.shown.append(fold.stored)
+
+
+def _may_move(event: HealthEvent) -> bool:
+    return REACTIONS[event.event_type].from_status is not None
