@@ -62,6 +62,8 @@ class _Fold:
     shown: list[RuntimeRecord] = field(default_factory=list)
     """The records to publish snapshots of, in order."""
     complete: bool = True
+    touched: bool = False
+    """Whether an event named the record's container (else nothing is shown)."""
 
 
 class BatchApply:
@@ -166,6 +168,7 @@ class BatchApply:
                     extra={"runtime_id": event.runtime_id, "event_type": str(event.event_type)},
                 )
                 continue
+            fold.touched = True
             reaction = REACTIONS[event.event_type]
             if wants_move(current, reaction):
                 try:
@@ -220,7 +223,8 @@ class BatchApply:
         for fold in folds:
             if fold.complete:
                 fold.settled = len(fold.indices)
-                fold.shown.append(fold.stored)
+                if fold.touched:
+                    fold.shown.append(fold.stored)
 
 
 def _may_move(event: HealthEvent) -> bool:
