@@ -118,3 +118,31 @@ async def test_an_entry_a_batch_cannot_apply_holds_the_position_until_applied(
         after = await record_of(system, "held")
         assert (after.status, after.engine_health) == (Status.ENGINE_UNREACHABLE, "exited")
         assert (await record_of(system, "free")).engine_health == "inspect_unhealthy"
+
+
+async def test_a_batch_that_fails_outright_is_applied_one_by_one(
+    tmp_path: Path, redis_server: RedisServer
+) -> None:
+    async with real_health(tmp_path, redis_server.url, InMemoryDriver()) as system:
+        record = await create_on(system, "r")
+        applier = system.applier()
+
+        async def broken(_events: object) -> list[bool]:
+            raise RuntimeError("a bug in the batch path")
+
+        applier.apply_batch = broken  # type: ignore[method-assign]
+        now = system.deps.clock.now()
+        cid = record.container_id or ""
+        ids = await add(
+            system,
+            [
+                HealthEvent("r", cid, E.PROBE_FAILED, now),
+                HealthEvent("r", cid, E.CONTAINER_EXITED, now),
+                HealthEvent("r", cid, E.PROBE_FAILED, now),
+            ],
+        )
+        consumer = system.consumer(applier)
+        async with looping(consumer):
+            await wait_until(lambda: consumer.position == ids[-1], timeout_s=20)
+        after = await record_of(system, "r")
+        assert (after.status, after.engine_health) == (Status.ENGINE_UNREACHABLE, "probe_failed")

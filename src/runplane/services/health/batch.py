@@ -113,8 +113,13 @@ class BatchApply:
                     applied[index] = True
                 continue
             folds.append(_Fold(record, record, indices))
-        await self._fold_all(folds, events)
-        await self._write_summaries(folds)
+        try:
+            await self._fold_all(folds, events)
+            await self._write_summaries(folds)
+        except BaseException:
+            for runtime_id in by_runtime:  # moves may have been made: trust no memory
+                self.last_seen.forget(runtime_id)
+            raise
         shown: list[RuntimeRecord] = []
         for fold in folds:
             for index in fold.indices[: fold.settled]:
