@@ -77,6 +77,14 @@ class SnapshotPublisherContract:
 
         assert await backend.published() == [snapshot.as_fields()] * 2
 
+    async def test_many_land_in_order_and_none_is_nothing(self, backend: SnapshotBackend) -> None:
+        many = [RuntimeSnapshot(f"rt-{n}", "running", "healthy", T0) for n in range(5)]
+
+        await backend.publisher.publish_many([])
+        await backend.publisher.publish_many(many)
+
+        assert await backend.published() == [snapshot.as_fields() for snapshot in many]
+
 
 class TestInMemorySnapshotPublisher(SnapshotPublisherContract):
     @pytest.fixture

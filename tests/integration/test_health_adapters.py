@@ -36,6 +36,7 @@ from runplane.domain.health.probes import ProbeTarget
 from runplane.domain.health.reactions import HealthSnapshot, HealthSummary, RuntimeSnapshot
 from runplane.domain.health.spec import HealthCheck, ProbeType
 from runplane.domain.statuses import Status
+from runplane.ports.health import SummaryWrite
 from tests.support.postgres import PostgresServer
 from tests.support.redis import RedisServer
 from tests.support.store_backends import (
@@ -119,6 +120,35 @@ async def test_the_summary_is_written_alone_if_status_and_container_still_match(
     stored = await runtimes.get("rt-1")
     assert stored is not None
     assert stored.engine_health == "probe_failed"
+
+
+async def test_a_batch_reads_its_records_at_once_and_writes_its_summaries_together(
+    database: SqlDatabase,
+) -> None:
+    runtimes, summaries = SqlRuntimeStore(database), SqlEngineHealthStore(database)
+    for n in range(3):
+        await runtimes.create(make_record(f"rt-{n}", container_id=f"c-{n}", engine_health=None))
+    found = await summaries.records(["rt-0", "rt-2", "nope", "rt-0"])
+    assert sorted(found) == ["rt-0", "rt-2"]
+    assert found["rt-2"].container_id == "c-2"
+    assert await summaries.records([]) == {}
+    at = T0 + timedelta(seconds=9)
+    written = await summaries.set_engine_healths(
+        [
+            SummaryWrite("rt-0", "probe_failed", Status.RUNNING, "c-0"),
+            SummaryWrite("rt-1", "exited", Status.RUNNING, "another-container"),  # missed
+            SummaryWrite("rt-2", "oom", Status.RUNNING, "c-2"),
+            SummaryWrite("nope", "oom", Status.RUNNING, None),
+        ],
+        at=at,
+    )
+    assert {k: (r.engine_health, r.version, r.updated_at) for k, r in written.items()} == {
+        "rt-0": ("probe_failed", 1, at),
+        "rt-2": ("oom", 1, at),
+    }
+    after = await summaries.records(["rt-0", "rt-1", "rt-2"])
+    assert [after[f"rt-{n}"].engine_health for n in range(3)] == ["probe_failed", None, "oom"]
+    assert await summaries.set_engine_healths([], at=at) == {}
 
 
 async def test_snapshots_are_published_as_flat_fields(client: redis.asyncio.Redis) -> None:

@@ -38,12 +38,24 @@ from runplane.services.hosts.routing import HostDirectory
 from runplane.services.lifecycle.dependencies import Dependencies
 from runplane.services.lifecycle.service import Lifecycle
 from runplane.services.lifecycle.settler import TransientSettler
+from runplane.streams.settings import ConsumerSettings
 from runplane.workers.health_consumer import health_events_consumer
 from runplane.workers.health_monitor import HealthMonitor
 from runplane.workers.leadership import LeaderOnly, Leadership
 from runplane.workers.reconciler import Reconciler
 from runplane.workers.restarts import RestartScheduler
 from runplane.workers.runner import Loop
+
+HEALTH_EVENTS_BATCH_SIZE = 1_000
+"""Entries per read of `runtime:health_events`: a batch is folded per runtime
+and its records read at once, so a larger read makes a burst cheaper."""
+
+
+def health_events_settings(streams: ConsumerSettings) -> ConsumerSettings:
+    """The health events consumer's settings from the shared stream settings:
+    no retention (the stream is capped at XADD), larger reads."""
+    batch_size = max(streams.batch_size, HEALTH_EVENTS_BATCH_SIZE)
+    return dataclasses.replace(streams, retention=None, batch_size=batch_size)
 
 
 def build_health(
@@ -85,7 +97,7 @@ def build_health(
     )
     offsets = RedisOffsetStore(client)
     directory = HostDirectory(hosts)
-    reading = dataclasses.replace(consumer_settings(settings), retention=None)
+    reading = health_events_settings(consumer_settings(settings))
     ttl_ms = settings.leader_ttl_ms
 
     def consumer() -> Loop:

@@ -3,8 +3,9 @@ snapshots, engine-health summaries and probes."""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from runplane.domain.health.events import HealthEvent
 from runplane.domain.health.probes import ProbeResult, ProbeTarget
@@ -29,6 +30,16 @@ class EngineEventWatcher(Protocol):
         reconnect; cancelled to stop."""
 
 
+class SummaryWrite(NamedTuple):
+    """One guarded summary write: `summary` if the record is still in
+    `status` with `container_id`."""
+
+    runtime_id: str
+    summary: str
+    status: Status
+    container_id: str | None
+
+
 class EngineHealthStore(Protocol):
     """Writes a record's `engine_health` summary alone (belongs on RuntimeStore)."""
 
@@ -46,6 +57,16 @@ class EngineHealthStore(Protocol):
         not. Not a status write: `version` and `last_op_at` stay, so an
         operation's CAS is never spoilt by it."""
 
+    async def set_engine_healths(
+        self, writes: Sequence[SummaryWrite], *, at: datetime
+    ) -> dict[str, RuntimeRecord]:
+        """Each write as `set_engine_health`, all in one transaction: the records
+        written, by runtime id (one whose guard missed is left out)."""
+
+    async def records(self, runtime_ids: Collection[str]) -> dict[str, RuntimeRecord]:
+        """The records of `runtime_ids` in one read (unknown ids are left out):
+        what a batch of health events is folded onto."""
+
 
 class HealthSnapshotStore(Protocol):
     """One row per runtime: the latest health event the monitor reported."""
@@ -59,6 +80,9 @@ class HealthSnapshotStore(Protocol):
 class SnapshotPublisher(Protocol):
     async def publish(self, snapshot: RuntimeSnapshot) -> None:
         """Append to `runtime:snapshots`; raises StoreUnavailable if Redis is down."""
+
+    async def publish_many(self, snapshots: Sequence[RuntimeSnapshot]) -> None:
+        """Append each, in order, in one round trip; StoreUnavailable as `publish`."""
 
 
 class HealthEventReader(Protocol):

@@ -4,6 +4,7 @@ health event reader and engine-health summaries; the fakes of `ports.health`."""
 from __future__ import annotations
 
 import copy
+from collections.abc import Collection, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 
@@ -16,6 +17,7 @@ from runplane.domain.health.reactions import (
 )
 from runplane.domain.records import RuntimeRecord
 from runplane.domain.statuses import Status
+from runplane.ports.health import SummaryWrite
 from runplane.testing.stores import InMemoryRuntimeStore
 
 
@@ -54,6 +56,10 @@ class InMemorySnapshotPublisher:
 
     async def publish(self, snapshot: RuntimeSnapshot) -> None:
         self.snapshots.append(snapshot)
+
+    async def publish_many(self, snapshots: Sequence[RuntimeSnapshot]) -> None:
+        for snapshot in snapshots:
+            await self.publish(snapshot)  # so a subclass's failing publish fails it too
 
     def of(self, runtime_id: str) -> list[RuntimeSnapshot]:
         return [s for s in self.snapshots if s.runtime_id == runtime_id]
@@ -104,3 +110,23 @@ class InMemoryEngineHealthStore:
             return None
         records[runtime_id] = replace(record, engine_health=summary, updated_at=at)
         return await self._runtimes.get(runtime_id)
+
+    async def set_engine_healths(
+        self, writes: Sequence[SummaryWrite], *, at: datetime
+    ) -> dict[str, RuntimeRecord]:
+        written = {}
+        for w in writes:
+            record = await self.set_engine_health(
+                w.runtime_id, w.summary, status=w.status, container_id=w.container_id, at=at
+            )
+            if record is not None:
+                written[w.runtime_id] = record
+        return written
+
+    async def records(self, runtime_ids: Collection[str]) -> dict[str, RuntimeRecord]:
+        found = {}
+        for runtime_id in runtime_ids:
+            record = await self._runtimes.get(runtime_id)
+            if record is not None:
+                found[runtime_id] = record
+        return found

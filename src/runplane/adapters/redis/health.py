@@ -3,6 +3,7 @@ back over it, and the `runtime:snapshots` stream."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import redis.asyncio
@@ -57,6 +58,21 @@ class RedisSnapshotPublisher:
             await self.client.xadd(
                 self.stream, fields, maxlen=self.max_len, approximate=self.max_len is not None
             )
+
+    async def publish_many(self, snapshots: Sequence[RuntimeSnapshot]) -> None:
+        if not snapshots:
+            return
+        with unavailable_on_connection_errors("publish runtime snapshots"):
+            async with self.client.pipeline(transaction=False) as pipe:
+                for snapshot in snapshots:
+                    fields: dict[FieldT, FieldT] = dict(snapshot.as_fields().items())
+                    pipe.xadd(
+                        self.stream,
+                        fields,
+                        maxlen=self.max_len,
+                        approximate=self.max_len is not None,
+                    )
+                await pipe.execute()
 
 
 class RedisHealthEventReader:

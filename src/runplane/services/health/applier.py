@@ -15,6 +15,14 @@ For each event (REACTIONS in domain/health/reactions.py):
    remembered in memory: after a restart, each runtime's first event publishes
    once.
 
+The consumer applies a whole read at once (batch.py: `apply_batch`): one read
+of the batch's records, each runtime's events folded in order, so repeats
+cost nothing; a summary-only change is written once per batch with the last
+summary, each status change as above, and the snapshots due (each status
+change, then the final (status, summary) if it differs from the last
+published) in one pipeline. `handle` applies one event (what the consumer falls
+back to for events a batch could not apply).
+
 An event that changes nothing writes nothing (the common case: repeats), and
 a summary-only one (no status change asked) that changes nothing on the record
 as last read or written a moment ago (last_seen.py: trusted for a second) does
@@ -30,27 +38,22 @@ RuntimeBusy: the entry is retried."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
-
-from prometheus_client import Counter
+from collections.abc import Sequence
 
 from runplane.domain.health.events import HealthEvent
-from runplane.domain.health.reactions import REACTIONS, RuntimeSnapshot
+from runplane.domain.health.reactions import REACTIONS
 from runplane.domain.records import RuntimeRecord
 from runplane.domain.statuses import Status
 from runplane.ports.health import EngineHealthStore, SnapshotPublisher
+from runplane.services.health.batch import BatchApply, UnreachableHook
 from runplane.services.health.last_seen import DEFAULT_TRUST_S, LastSeen
+from runplane.services.health.published import SNAPSHOTS_PUBLISHED, Published
 from runplane.services.health.writes import HealthWrites, wants_write
 from runplane.services.lifecycle.dependencies import Dependencies
 
 logger = logging.getLogger(__name__)
 
-SNAPSHOTS_PUBLISHED = Counter(
-    "runplane_runtime_snapshots_published_total", "Entries published to runtime:snapshots."
-)
-
-UnreachableHook = Callable[[RuntimeRecord, HealthEvent], Awaitable[object]]
-"""Called after a health event moved a runtime to engine_unreachable."""
+__all__ = ["SNAPSHOTS_PUBLISHED", "HealthEventApplier", "UnreachableHook"]
 
 
 class HealthEventApplier:
@@ -66,17 +69,32 @@ class HealthEventApplier:
     ) -> None:
         self.runtimes = deps.runtimes
         self.clock = deps.clock
-        self.snapshots = snapshots
         self.writes = HealthWrites(deps, summaries, lease_wait_ms=lease_wait_ms)
         self.on_unreachable = on_unreachable
         self.last_seen = LastSeen(deps.clock, trust_s=trust_record_s)
-        self._published: dict[str, tuple[str, str]] = {}
+        self.published = Published(snapshots, deps.clock)
+        self._batch = BatchApply(
+            summaries, self.writes, self.last_seen, self.published, deps.clock, on_unreachable
+        )
+
+    @property
+    def snapshots(self) -> SnapshotPublisher:
+        return self.published.publisher
+
+    @snapshots.setter
+    def snapshots(self, publisher: SnapshotPublisher) -> None:
+        self.published.publisher = publisher
+
+    async def apply_batch(self, events: Sequence[HealthEvent]) -> list[bool]:
+        """Apply `events` (stream order) at once: which of them are applied; the
+        others are to be applied one by one (`handle`), in order."""
+        return await self._batch(events)
 
     async def handle(self, event: HealthEvent) -> RuntimeRecord | None:
         """Apply one event; the record as it stands afterwards (None: passed over)."""
         known = self.last_seen.recall(event.runtime_id)
         if known is not None and _changes_nothing(known, event):
-            await self._publish_if_changed(known)  # a failed publish is retried here
+            await self.published.publish_if_changed(known)  # a failed publish is retried here
             return known
         self.last_seen.forget(event.runtime_id)
         record = await self._apply(event)
@@ -102,28 +120,10 @@ class HealthEventApplier:
                 logger.info("health event about a replaced container passed over", extra=fields)
                 return None
             record, moved = outcome
-        await self._publish_if_changed(record)
+        await self.published.publish_if_changed(record)
         if moved and record.status is Status.ENGINE_UNREACHABLE and self.on_unreachable:
             await self.on_unreachable(record, event)
         return record
-
-    async def _publish_if_changed(self, record: RuntimeRecord) -> None:
-        shown = (str(record.status), record.engine_health or "")
-        if self._published.get(record.runtime_id) == shown:
-            return
-        snapshot = RuntimeSnapshot(record.runtime_id, shown[0], shown[1], self.clock.now())
-        try:
-            await self.snapshots.publish(snapshot)
-        except Exception as exc:
-            # Not remembered: the runtime's next event publishes it.
-            logger.warning(
-                "runtime snapshot not published",
-                extra={"runtime_id": record.runtime_id, "error": repr(exc)},
-                exc_info=exc,
-            )
-            return
-        self._published[record.runtime_id] = shown
-        SNAPSHOTS_PUBLISHED.inc()
 
 
 def _names_container_of(event: HealthEvent, record: RuntimeRecord) -> bool:
