@@ -131,12 +131,13 @@ class ProcStat:
         return self.state in ("Z", "X")
 
 
-def read_proc_stat(pid: int) -> ProcStat | None:
-    """The process `pid`, live or a zombie; None when there is no such process."""
+def read_proc_stat(pid: int, path: str | None = None) -> ProcStat | None:
+    """The process `pid`, live or a zombie; None when there is no such process.
+    `path`: its `/proc/<pid>/stat`, when the caller keeps it made."""
     if not _HAS_PROC:
         return _psutil_stat(pid)
     try:
-        with open(f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as handle:
+        with open(path or f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as handle:
             data = handle.read()
     except (FileNotFoundError, ProcessLookupError):
         return None
@@ -159,9 +160,9 @@ def _psutil_stat(pid: int) -> ProcStat | None:
     return ProcStat(state=letters.get(status, "R"), start_ticks=ticks)
 
 
-def live_process(pid: int, start_ticks: int) -> ProcStat | None:
+def live_process(pid: int, start_ticks: int, path: str | None = None) -> ProcStat | None:
     """The process `pid` if it is still the one that started at `start_ticks`."""
-    stat = read_proc_stat(pid)
+    stat = read_proc_stat(pid, path)
     if stat is None or stat.start_ticks != start_ticks:
         return None
     return stat
