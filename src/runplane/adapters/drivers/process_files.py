@@ -137,13 +137,17 @@ def read_proc_stat(pid: int, path: str | None = None) -> ProcStat | None:
     if not _HAS_PROC:
         return _psutil_stat(pid)
     try:
-        with open(path or f"/proc/{pid}/stat", encoding="utf-8", errors="replace") as handle:
-            data = handle.read()
+        # Bytes through os.read: a text-mode open costs several times the read.
+        fd = os.open(path or f"/proc/{pid}/stat", os.O_RDONLY)
+        try:
+            data = os.read(fd, 4096)
+        finally:
+            os.close(fd)
     except (FileNotFoundError, ProcessLookupError):
         return None
     # The command name (field 2) may hold spaces and parentheses: split after the last ')'.
-    fields = data[data.rindex(")") + 2 :].split()
-    return ProcStat(state=fields[0], start_ticks=int(fields[19]))
+    fields = data[data.rindex(b")") + 2 :].split()
+    return ProcStat(state=fields[0].decode("ascii", "replace"), start_ticks=int(fields[19]))
 
 
 def _psutil_stat(pid: int) -> ProcStat | None:
