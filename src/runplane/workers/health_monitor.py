@@ -15,14 +15,13 @@ report what changed to `runtime:health_events`.
   threshold is crossed, `probe_recovered` on the first success after it. Each
   runtime has at most one probe in flight, run beside the loop so a slow
   target never delays noticing another runtime's exit.
-
 One instance monitors at a time when a Leadership is given."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 
 from prometheus_client import Histogram
@@ -90,8 +89,8 @@ class HealthMonitor:
         page_size: int = 500,
         max_concurrency: int = 32,
     ) -> None:
-        if interval_s <= 0:
-            raise ValueError("interval_s must be positive")
+        if interval_s <= 0 or max_concurrency < 1:
+            raise ValueError("interval_s must be positive, max_concurrency at least 1")
         self.runtimes = runtimes
         self.drivers = drivers
         self.route = route or (lambda _host, name: drivers.get(name))
@@ -104,7 +103,7 @@ class HealthMonitor:
         self.leadership = leadership
         self.interval_s = interval_s
         self.page_size = page_size
-        self._gate = asyncio.Semaphore(max_concurrency)
+        self._concurrency = max_concurrency
         self._watches: dict[str, Watch] = {}
         self._loop = PeriodicLoop("health monitor", self.tick, interval_s=interval_s)
         if leadership is not None:
@@ -130,7 +129,7 @@ class HealthMonitor:
             await self._drop(set(self._watches))
             return
         seen: set[str] = set()
-        checks: list[asyncio.Task[None]] = []
+        records: list[RuntimeRecord] = []
         # A down host's runtimes cannot be looked at: the host monitor reported them.
         lost = await self.hosts.unreachable() if self.hosts is not None else frozenset()
         async for record in records_in(self.runtimes, WATCHED, self.page_size):
@@ -139,19 +138,15 @@ class HealthMonitor:
             if record.runtime_id in seen:
                 continue  # moved between the two listings: looked at once
             seen.add(record.runtime_id)
-            checks.append(asyncio.create_task(self._guarded_check(record)))
-        await asyncio.gather(*checks)
+            records.append(record)
+        # A few workers share one iterator, not a task per runtime (tasks cost more).
+        queue = iter(records)
+        workers = min(self._concurrency, len(records))
+        await asyncio.gather(*(self._check_each(queue) for _ in range(workers)))
         await self._drop(set(self._watches) - seen)
 
-    async def probes_done(self) -> None:
-        """Wait for the probes in flight (tests, shutdown)."""
-        probes = [w.probe for w in self._watches.values() if w.probe is not None]
-        await asyncio.gather(*probes, return_exceptions=True)
-
-    # -- one runtime ------------------------------------------------------------------
-
-    async def _guarded_check(self, record: RuntimeRecord) -> None:
-        async with self._gate:
+    async def _check_each(self, queue: Iterator[RuntimeRecord]) -> None:
+        for record in queue:
             try:
                 await self._check(record)
             except Exception as exc:
@@ -160,6 +155,13 @@ class HealthMonitor:
                     extra={"runtime_id": record.runtime_id, "error": repr(exc)},
                     exc_info=exc,
                 )
+
+    async def probes_done(self) -> None:
+        """Wait for the probes in flight (tests, shutdown)."""
+        probes = [w.probe for w in self._watches.values() if w.probe is not None]
+        await asyncio.gather(*probes, return_exceptions=True)
+
+    # -- one runtime ------------------------------------------------------------------
 
     async def _check(self, record: RuntimeRecord) -> None:
         driver = self.route(record.host_id, record.driver)

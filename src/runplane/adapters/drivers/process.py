@@ -29,7 +29,7 @@ from runplane.adapters.drivers.process_launch import (
     discard_launch,
     prepare_launch,
 )
-from runplane.adapters.drivers.process_observe import Observation, observe
+from runplane.adapters.drivers.process_observe import Glances, Observation, observe
 from runplane.adapters.drivers.process_spec import DEFAULT_STOP_SIGNAL, validate_process_spec
 from runplane.adapters.drivers.process_user import RuntimeSandbox
 from runplane.adapters.drivers.process_wait import process_end
@@ -65,6 +65,7 @@ class ProcessDriver:
     ) -> None:
         # Absolute: the supervisor runs in another working directory.
         self._containers = containers_dir(Path(state_dir).resolve())
+        self._glances = Glances(self._containers)
         self._sandbox = sandbox or RuntimeSandbox.of("", Path(state_dir) / "work")
         self._start_timeout_s = start_timeout_s
         self._kill_grace_s = kill_grace_s
@@ -170,6 +171,7 @@ class ProcessDriver:
         files = ContainerFiles(self._containers / container_id)
         runtime_id = await asyncio.to_thread(runtime_of, files)
         await asyncio.to_thread(_remove_tree, files.root)
+        self._glances.forget(container_id)
         if runtime_id is not None:
             await asyncio.to_thread(self._wipe_unused, runtime_id)
         logger.info("process runtime removed", extra={"container_id": container_id})
@@ -205,21 +207,22 @@ class ProcessDriver:
             return []
         return [name for name in names if parse_container_id(name) is not None]
 
-    def _observe(self, container_id: str) -> Observation:
-        return observe(self._containers, container_id)
+    async def _look(self, container_id: str) -> Observation:
+        observed = await asyncio.to_thread(observe, self._containers, container_id)
+        return self._glances.remember(observed)
 
     async def _settled(self, container_id: str) -> Observation:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._settle_timeout_s
         while True:
-            observed = await asyncio.to_thread(self._observe, container_id)
+            # Seen running before: a stat and /proc, inline; else the full look.
+            observed = self._glances.quick(container_id) or await self._look(container_id)
             if not observed.settling or loop.time() >= deadline:
                 return observed
             await asyncio.sleep(self._poll_interval_s)
 
     async def _live(self, container_id: str) -> tuple[int, Observation]:
-        """The live container's process group, and the look that found it;
-        ContainerGone otherwise."""
+        """The live container's process group and the look that found it, or ContainerGone."""
         observed = await self._settled(container_id)
         if observed.pgid is None:
             raise ContainerGone(container_id)
@@ -232,9 +235,7 @@ class ProcessDriver:
         `timeout_s`; `live` is a look just taken, when the caller has one."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
-        observed = (
-            live if live is not None else await asyncio.to_thread(self._observe, container_id)
-        )
+        observed = live if live is not None else await self._look(container_id)
         while True:
             ended = observed.pgid is None
             if ended and (
@@ -250,7 +251,7 @@ class ProcessDriver:
             if waited is None:
                 # The supervisor is recording the exit, or there is no pidfd: poll.
                 await asyncio.sleep(self._poll_interval_s)
-            observed = await asyncio.to_thread(self._observe, container_id)
+            observed = await self._look(container_id)
 
     async def _await_state(self, container_id: str, wanted: ContainerState) -> None:
         """Signals land asynchronously: wait (bounded) until the process shows
@@ -258,7 +259,7 @@ class ProcessDriver:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + _SIGNAL_SETTLE_S
         while True:
-            observed = await asyncio.to_thread(self._observe, container_id)
+            observed = await self._look(container_id)
             if observed.info.state is wanted:
                 return
             if observed.pgid is None:

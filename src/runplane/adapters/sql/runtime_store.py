@@ -22,6 +22,7 @@ from sqlalchemy import exc as sa_exc
 from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.operation_log import insert_entry
 from runplane.adapters.sql.outbox import insert_events
+from runplane.adapters.sql.record_cache import RecordCache, read_page
 from runplane.adapters.sql.tables import as_row, plain_values, runtimes
 from runplane.domain.errors import CasConflict, RuntimeAlreadyExists
 from runplane.domain.lifecycle_events import LifecycleEvent
@@ -103,6 +104,7 @@ _GET = select(runtimes).where(runtimes.c.runtime_id == bindparam("runtime_id"))
 class SqlRuntimeStore:
     def __init__(self, database: SqlDatabase) -> None:
         self._database = database
+        self._cache = RecordCache()
 
     async def get(self, runtime_id: str) -> RuntimeRecord | None:
         row = await self._database.read(
@@ -144,12 +146,20 @@ class SqlRuntimeStore:
             query = query.where(runtimes.c.host_id == host_id)
         if after is not None:
             query = query.where(runtimes.c.runtime_id > after)
-        rows = await self._database.read(
-            lambda connection: connection.execute(query).mappings().all()
+        rows, slots = await self._database.read(
+            lambda connection: read_page(connection, query, self._cache)
         )
-        records = [row_to_record(row) for row in rows[:limit]]
-        more = len(rows) > limit
-        return RuntimePage(records, records[-1].runtime_id if more else None)
+        built = {row["runtime_id"]: row_to_record(row) for row in rows}
+        records = []
+        for slot in slots[:limit]:
+            record = built.get(slot) if isinstance(slot, str) else slot
+            if record is not None:
+                records.append(record)
+                self._cache.keep(record)
+        if len(slots) <= limit:
+            return RuntimePage(records, None)
+        last = slots[limit - 1]  # the cursor, even if that row was deleted in between
+        return RuntimePage(records, last if isinstance(last, str) else last.runtime_id)
 
     async def count_for_team(self, team_id: str, statuses: Collection[Status]) -> int:
         if not statuses:

@@ -1,0 +1,188 @@
+"""Idle: serve's CPU with N running process runtimes and nothing happening.
+
+Side by side in one run: this tree, and (with --baseline-rev) the same
+measurement against the source of an earlier commit, so the figures share the
+machine's load. Each serve gets its own redis-server and SQLite (or, with
+--postgres, a database on one throwaway Postgres). The runtimes are process
+runtimes running `sleep 3600`, created over REST; their supervisors are theirs,
+not serve's: only the serve process's own CPU is counted (psutil cpu_times),
+over --seconds after --settle seconds of quiet.
+
+    .venv/bin/python bench/idle.py [--runtimes 1000] [--seconds 60] [--postgres] \
+        [--baseline-rev 0235fdd] [--repeat 1]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # for tests.support: the throwaway servers
+
+import httpx  # noqa: E402
+import psutil  # noqa: E402
+from tests.support.redis import RedisServer  # noqa: E402
+from tests.support.serve import RunplaneServer  # noqa: E402
+
+
+async def create_runtimes(url: str, key: str, count: int) -> int:
+    """Creates `count` running runtimes; returns how many run (on a loaded
+    machine a supervisor may not answer in time: that create fails, is left
+    as it is, and another takes its place)."""
+    headers = {"Authorization": f"Bearer {key}"}
+    async with httpx.AsyncClient(base_url=url, timeout=120, headers=headers) as http:
+        gate = asyncio.Semaphore(4)
+        names = iter(range(count * 2))
+        running = 0
+
+        async def one() -> None:
+            nonlocal running
+            while running < count:
+                body = {
+                    "runtime_id": f"idle-{next(names):05d}",
+                    "spec": {"command": ["sleep", "3600"]},
+                }
+                async with gate:
+                    try:
+                        made = await http.post("/v1/runtimes", json=body)
+                    except httpx.HTTPError as exc:
+                        print(f"  create: {exc!r}", file=sys.stderr)
+                        continue
+                if made.status_code == 201 and made.json().get("status") == "running":
+                    running += 1
+                    return
+                print(f"  create: {made.status_code} {made.text[:120]}", file=sys.stderr)
+
+        await asyncio.gather(*(one() for _ in range(count)))
+        return running
+
+
+def cpu_seconds(process: psutil.Process) -> float:
+    times = process.cpu_times()
+    return times.user + times.system
+
+
+def measure(label: str, src: Path | None, args: argparse.Namespace, tmp: Path) -> float:
+    redis = RedisServer.start(tmp / f"{label}-redis")
+    settings = {"redis_url": redis.url, "rate_limit_per_s": "0"}
+    if args.database_url:
+        settings["database_url"] = args.database_url(label)
+    saved = os.environ.get("PYTHONPATH")
+    if src is not None:
+        os.environ["PYTHONPATH"] = str(src)  # the serve child imports that tree's runplane
+    try:
+        serve = RunplaneServer.launch(tmp / f"{label}-serve", **settings)
+    finally:
+        if saved is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved
+    try:
+        assert serve.process is not None
+        made = time.monotonic()
+        running = asyncio.run(create_runtimes(serve.url, serve.admin_key, args.runtimes))
+        made = time.monotonic() - made
+        time.sleep(args.settle)
+        process = psutil.Process(serve.process.pid)
+        before, started = cpu_seconds(process), time.monotonic()
+        time.sleep(args.seconds)
+        used, wall = cpu_seconds(process) - before, time.monotonic() - started
+        share = used / wall
+        print(
+            f"{label:<10} {running:>8} {made:>8.1f} {wall:>7.1f} {used:>8.2f} {share:>10.2%}",
+            flush=True,
+        )
+        if args.py_spy and src is None:  # where the idle CPU goes, after the figure
+            subprocess.run(
+                [
+                    "py-spy",
+                    "record",
+                    "--nonblocking",
+                    "--format",
+                    "raw",
+                    "-o",
+                    args.py_spy,
+                    "-d",
+                    str(int(args.seconds)),
+                    "-p",
+                    str(serve.process.pid),
+                ],
+                check=False,
+                capture_output=True,
+            )
+        return share
+    finally:
+        serve.stop(timeout_s=120)
+        redis.stop()
+        end_runtimes(tmp / f"{label}-serve")
+
+
+def end_runtimes(data_dir: Path) -> None:
+    """Runtimes outlive serve by design: end the bench's own, from their state files."""
+    for state in data_dir.rglob("containers/*/state.json"):
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            os.killpg(json.loads(state.read_text())["pid"], signal.SIGKILL)
+
+
+def export_source(rev: str, into: Path) -> Path:
+    """`src/` of `rev`, unpacked from git, for the baseline serve to import."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", rev, "src"], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into / "src"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--runtimes", type=int, default=1000)
+    parser.add_argument("--seconds", type=float, default=60.0)
+    parser.add_argument("--settle", type=float, default=10.0)
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument("--postgres", action="store_true", help="Postgres instead of SQLite")
+    parser.add_argument("--py-spy", help="then record this tree's serve into this file")
+    parser.add_argument("--baseline-rev", help="also measure this commit's source, side by side")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="runplane-bench-idle-") as name:
+        tmp = Path(name)
+        postgres = None
+        args.database_url = None
+        if args.postgres:
+            from tests.support.postgres import PostgresServer
+
+            postgres = PostgresServer.start(tmp / "postgres")
+            made: list[str] = []
+
+            def database_url(label: str) -> str:
+                made.append(label)
+                return postgres.create_database(f"idle_{len(made)}")
+
+            args.database_url = database_url
+        src = export_source(args.baseline_rev, tmp) if args.baseline_rev else None
+        try:
+            print(
+                f"{'tree':<10} {'runtimes':>8} {'create s':>8} {'wall s':>7} "
+                f"{'serve s':>8} {'core share':>10}"
+            )
+            for _ in range(args.repeat):
+                this = measure("this", None, args, tmp / f"r{_}")
+                if src is not None:
+                    base = measure(args.baseline_rev[:10], src, args, tmp / f"r{_}")
+                    print(f"{'ratio':<10} this / baseline = {this / base:.2f}", flush=True)
+        finally:
+            if postgres is not None:
+                postgres.stop()
+
+
+if __name__ == "__main__":
+    main()
