@@ -75,7 +75,11 @@ def test_demo_flow_through_the_cli(serve: RunplaneServer) -> None:
     assert vanished["runtime"]["status"] == "removed"
 
     ops = serve.cli_json("runtime", "ops", "demo")["operations"]
-    assert [(o["op"], o["status_to"]) for o in ops] == [
+    # A stop retried on `conflict` (the health write held the lease) logs that
+    # refusal too; with two instances it happens more often. The rest is exact.
+    refused = [o for o in ops if o["outcome"] != "success"]
+    assert all(o["error_code"] == "conflict" for o in refused), refused
+    assert [(o["op"], o["status_to"]) for o in ops if o["outcome"] == "success"] == [
         ("stop", "removed"),
         ("start", "running"),
         ("stop", "stopped"),
