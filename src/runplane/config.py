@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -69,6 +70,14 @@ class Settings(BaseSettings):
     restart_backoff_base_s: float = Field(default=0.5, gt=0)
     restart_backoff_cap_s: float = Field(default=60.0, gt=0)
     health_events_stream_max_len: int | None = Field(default=1_000_000, ge=1)
+    snapshots_stream: str = Field(default="runtime:snapshots", min_length=1, max_length=256)
+    """Where health snapshots go: a seed consumer's own stream may be named here."""
+    snapshot_entry_type: str = Field(default="", max_length=64)
+    """Set, each snapshot entry carries `event_type=<this>` (the seeds' discriminator,
+    `runtime_snapshot_update`), for a stream shared with other entry types."""
+    snapshot_layout: Literal["runplane", "seed"] = "runplane"
+    """`seed` adds the seeds' field names (`game_id`, `runtime_status`,
+    `engine_health_summary`) to each snapshot entry, beside runplane's own."""
 
     metrics_token: str | None = Field(default=None, min_length=16)
     """`/metrics` answers `Authorization: Bearer <metrics_token>` (or an admin key);

@@ -92,7 +92,12 @@ def build_health(
     applier = HealthEventApplier(
         deps,
         SqlEngineHealthStore(database),
-        RedisSnapshotPublisher(client),
+        RedisSnapshotPublisher(
+            client,
+            settings.snapshots_stream,
+            entry_type=settings.snapshot_entry_type,
+            seed_layout=settings.snapshot_layout == "seed",
+        ),
         on_unreachable=restarts.on_unreachable,
     )
     offsets = RedisOffsetStore(client)

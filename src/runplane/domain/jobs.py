@@ -7,6 +7,7 @@ from typing import Any
 
 from runplane.domain.errors import ErrorCode
 from runplane.domain.operations import OpKind, Outcome
+from runplane.domain.seed_layout import SEED_ID_FIELD
 
 MAX_FIELD_CHARS = 64 * 1024
 """A larger field is refused as invalid_request rather than stored or logged."""
@@ -29,6 +30,8 @@ class Job:
     restricted: bool = False
     """Submitted by a team key over REST: held to the team policy like its REST
     calls. Producers writing to Redis directly are operators (docs/security.md)."""
+    seed_layout: bool = False
+    """The entry named its runtime `game_id`: its result does too."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,12 +48,14 @@ class JobResult:
     status: str = ""
     container_id: str = ""
     engine_endpoint: str = ""
+    seed_layout: bool = False
+    """Answer a job in the seeds' layout in that layout: `game_id`, not `runtime_id`."""
 
     def as_fields(self) -> dict[str, str]:
         """Flat string fields, as the stream carries them."""
         return {
             "job_id": self.job_id,
-            "runtime_id": self.runtime_id,
+            SEED_ID_FIELD if self.seed_layout else "runtime_id": self.runtime_id,
             "op": self.op,
             "outcome": str(self.outcome),
             "error_code": str(self.error_code or ""),

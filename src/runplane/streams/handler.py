@@ -28,5 +28,6 @@ class RetryLater(RunplaneError):
 
 def by_runtime_id(entry: StreamEntry) -> str:
     """The default ordering key: entries of one runtime run in stream order,
-    entries without a `runtime_id` are independent of every other."""
-    return entry.fields.get("runtime_id") or entry.entry_id
+    entries without a `runtime_id` (or the seeds' `game_id`) are independent."""
+    fields = entry.fields
+    return fields.get("runtime_id") or fields.get("game_id") or entry.entry_id

@@ -18,6 +18,7 @@ from runplane.domain.health.reactions import (
     RuntimeSnapshot,
     decode_health_event,
 )
+from runplane.domain.seed_layout import SEED_ID_FIELD, snapshot_fields
 
 
 class RedisHealthEventPublisher:
@@ -47,13 +48,24 @@ class RedisSnapshotPublisher:
         client: redis.asyncio.Redis,
         stream: str = SNAPSHOTS_STREAM,
         max_len: int | None = 1_000_000,
+        *,
+        entry_type: str = "",
+        seed_layout: bool = False,
     ) -> None:
         self.client = client
         self.stream = stream
         self.max_len = max_len
+        self.entry_type = entry_type
+        self.seed_layout = seed_layout
+
+    def _fields(self, snapshot: RuntimeSnapshot) -> dict[FieldT, FieldT]:
+        fields = snapshot_fields(
+            snapshot.as_fields(), seed=self.seed_layout, entry_type=self.entry_type
+        )
+        return dict(fields.items())
 
     async def publish(self, snapshot: RuntimeSnapshot) -> None:
-        fields: dict[FieldT, FieldT] = dict(snapshot.as_fields().items())
+        fields = self._fields(snapshot)
         with unavailable_on_connection_errors("publish runtime snapshot"):
             await self.client.xadd(
                 self.stream, fields, maxlen=self.max_len, approximate=self.max_len is not None
@@ -65,10 +77,9 @@ class RedisSnapshotPublisher:
         with unavailable_on_connection_errors("publish runtime snapshots"):
             async with self.client.pipeline(transaction=False) as pipe:
                 for snapshot in snapshots:
-                    fields: dict[FieldT, FieldT] = dict(snapshot.as_fields().items())
                     pipe.xadd(
                         self.stream,
-                        fields,
+                        self._fields(snapshot),
                         maxlen=self.max_len,
                         approximate=self.max_len is not None,
                     )
@@ -98,7 +109,7 @@ class RedisHealthEventReader:
             entries: Any = await self.client.xrevrange(self.stream, count=self.look_back)
         events: list[HealthEvent] = []
         for raw_id, raw_fields in entries:
-            raw_runtime_id = raw_fields.get(b"runtime_id", raw_fields.get("runtime_id"))
+            raw_runtime_id = _named_runtime(raw_fields)
             if raw_runtime_id not in (runtime_id, runtime_id.encode()):
                 continue  # another runtime's: not decoded at all
             try:
@@ -110,6 +121,15 @@ class RedisHealthEventReader:
             if len(events) >= limit:
                 break
         return events
+
+
+def _named_runtime(raw_fields: Any) -> bytes | str | None:
+    """The runtime an entry names, as `runtime_id` or the seeds' `game_id`."""
+    for name in ("runtime_id", SEED_ID_FIELD):
+        value = raw_fields.get(name.encode(), raw_fields.get(name))
+        if value:
+            return value  # type: ignore[no-any-return]
+    return None
 
 
 def _text(value: bytes | str) -> str:

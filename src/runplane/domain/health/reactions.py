@@ -13,6 +13,7 @@ from typing import Any
 from runplane.domain.documents import InvalidDocument, check_text, loads
 from runplane.domain.health.events import MAX_OCCURRED_MS, HealthEvent, HealthEventType
 from runplane.domain.records import is_valid_runtime_id
+from runplane.domain.seed_layout import ConflictingIds, entry_runtime_id
 from runplane.domain.statuses import Status
 
 
@@ -146,9 +147,12 @@ def decode_health_event(fields: Mapping[str, str]) -> HealthEvent:
             check_text("a field", name + value)
         except InvalidDocument as exc:
             raise MalformedHealthEvent(str(exc)) from None
-    runtime_id = fields.get("runtime_id", "")
+    try:
+        runtime_id, _ = entry_runtime_id(fields)  # the seeds' `game_id` is accepted too
+    except ConflictingIds as exc:
+        raise MalformedHealthEvent(str(exc)) from None
     if not is_valid_runtime_id(runtime_id):
-        raise MalformedHealthEvent("runtime_id is missing or not a runtime id")
+        raise MalformedHealthEvent("runtime_id (or game_id) is missing or not a runtime id")
     raw_type = fields.get("event_type", "")
     try:
         event_type = HealthEventType(raw_type)

@@ -16,10 +16,21 @@ from runplane.domain.documents import (
 from runplane.domain.jobs import MAX_FIELD_CHARS, Job
 from runplane.domain.operations import STOP_REASONS, OpKind
 from runplane.domain.records import RUNTIME_ID_RULE, is_valid_runtime_id
+from runplane.domain.seed_layout import ConflictingIds, entry_runtime_id
 from runplane.logs import entry_correlation_id
 
 KNOWN_FIELDS = frozenset(
-    {"runtime_id", "job_id", "reason", "requested_at_ms", "team_id", "spec", "actor", "restricted"}
+    {
+        "runtime_id",
+        "game_id",
+        "job_id",
+        "reason",
+        "requested_at_ms",
+        "team_id",
+        "spec",
+        "actor",
+        "restricted",
+    }
 )
 
 
@@ -34,9 +45,12 @@ def decode_job(op: OpKind, stream: str, entry_id: str, fields: dict[str, str]) -
         raise MalformedJob(f"field too large (limit {MAX_FIELD_CHARS} characters)")
     for name, value in fields.items():
         _text(name, value)
-    runtime_id = fields.get("runtime_id", "")
+    try:
+        runtime_id, seed_layout = entry_runtime_id(fields)
+    except ConflictingIds as exc:
+        raise MalformedJob(str(exc)) from None
     if not is_valid_runtime_id(runtime_id):
-        raise MalformedJob(f"runtime_id is required: {RUNTIME_ID_RULE}")
+        raise MalformedJob(f"runtime_id (or game_id) is required: {RUNTIME_ID_RULE}")
     job_id = fields.get("job_id") or default_job_id  # an empty field is no job_id
     if not is_valid_idempotency_key(job_id):
         raise MalformedJob("job_id must be 1-256 printable ASCII characters, no spaces")
@@ -57,6 +71,7 @@ def decode_job(op: OpKind, stream: str, entry_id: str, fields: dict[str, str]) -
         requested_at_ms=_int_or_none("requested_at_ms", fields.get("requested_at_ms")),
         actor=_actor(fields.get("actor")),
         restricted=_restricted(fields.get("restricted"), team_id),
+        seed_layout=seed_layout,
     )
 
 

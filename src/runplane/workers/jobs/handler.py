@@ -17,6 +17,7 @@ from runplane.domain.errors import ErrorCode, StoreUnavailable
 from runplane.domain.jobs import Job, JobResult
 from runplane.domain.operations import OpKind, OpSource, Outcome
 from runplane.domain.results import OperationResult
+from runplane.domain.seed_layout import SEED_ID_FIELD
 from runplane.ports.lifecycle import RuntimeStore
 from runplane.ports.streams import JobResultPublisher
 from runplane.ports.system import Clock
@@ -126,10 +127,12 @@ class JobHandler:
             status=str(record.status) if record else "",
             container_id=(record.container_id or "") if record else "",
             engine_endpoint=(record.engine_endpoint or "") if record else "",
+            seed_layout=job.seed_layout,
         )
 
     def _malformed(self, entry: StreamEntry, message: str) -> JobResult:
-        runtime_id = entry.fields.get("runtime_id", "")[:128]
+        seed_layout = SEED_ID_FIELD in entry.fields
+        runtime_id = entry.fields.get(SEED_ID_FIELD if seed_layout else "runtime_id", "")[:128]
         job_id = job_id_of(entry.stream, entry.entry_id, entry.fields)
         if not is_unicode(job_id):  # echoed into the results stream: must encode
             job_id = f"{entry.stream}/{entry.entry_id}"
@@ -141,6 +144,7 @@ class JobHandler:
             finished_at_ms=self._now_ms(),
             error_code=ErrorCode.INVALID_REQUEST,
             error_message=message,
+            seed_layout=seed_layout,
         )
 
     async def _publish(self, result: JobResult) -> None:
