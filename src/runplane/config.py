@@ -79,6 +79,21 @@ class Settings(BaseSettings):
     """`seed` adds the seeds' field names (`game_id`, `runtime_status`,
     `engine_health_summary`) to each snapshot entry, beside runplane's own."""
 
+    hooks: str = ""
+    """Extension hooks besides the `runplane.hooks` entry points: comma-separated
+    `name=module:attribute` (docs/hooks.md)."""
+    hook_entry_points: bool = True
+    """Load the hooks installed packages declare (entry point group `runplane.hooks`)."""
+    hook_attempts: int = Field(default=3, ge=1, le=20)
+    """Tries of a hook per delivery of an event, with backoff between them."""
+    hook_timeout_s: float = Field(default=10.0, gt=0)
+    hook_backoff_base_s: float = Field(default=0.5, gt=0)
+    hook_backoff_cap_s: float = Field(default=10.0, gt=0)
+    hook_max_deliveries: int = Field(default=5, ge=1)
+    """Deliveries of an event whose every attempt failed, before its dead letter."""
+    hooks_from: Literal["new", "all"] = "new"
+    """Where a new hook's group starts: events from now, or every retained one."""
+
     metrics_token: str | None = Field(default=None, min_length=16)
     """`/metrics` answers `Authorization: Bearer <metrics_token>` (or an admin key);
     unset, it needs an admin key."""

@@ -128,8 +128,12 @@ class DeadLetterQueueContract:
 
     @pytest.mark.parametrize(
         "fields",
-        [{"fields": '{"runtime_id": "rt-1"}'}, {"stream": "jobs", "fields": "{}"}],
-        ids=["no-stream", "no-fields"],
+        [
+            {"fields": '{"runtime_id": "rt-1"}'},
+            {"stream": "jobs", "fields": "{}"},
+            {"stream": "runplane:events", "fields": '{"event": "{}"}'},
+        ],
+        ids=["no-stream", "no-fields", "a-lifecycle-event"],
     )
     async def test_a_letter_without_stream_or_fields_is_unreplayable_and_kept(
         self, backend: DeadLetterBackend, fields: dict[str, str]

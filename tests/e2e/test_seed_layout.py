@@ -94,7 +94,7 @@ def test_a_seed_stop_job_round_trips_in_the_seed_layout(
     assert (plain["runtime_id"], plain["outcome"]) == ("plain-1", "success")
     results.remove(plain)
     for result in results:
-        assert SEED_RESULT_FIELDS <= result.keys()
+        assert result.keys() >= SEED_RESULT_FIELDS
         assert "runtime_id" not in result  # answered in the layout the job used
         assert result["game_id"] == "game-7"
     # Each result names its entry (`<stream>/<entry id>`): take them in entry order.

@@ -16,6 +16,7 @@ from runplane.api.openapi import install_openapi
 from runplane.api.routes import (
     events,
     health,
+    hooks,
     hosts,
     jobs,
     keys,
@@ -95,4 +96,5 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(teams.router)
     app.include_router(status.router)
     app.include_router(hosts.router)
+    app.include_router(hooks.router)
     return app

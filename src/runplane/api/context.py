@@ -14,6 +14,7 @@ from runplane.ports.streams import DeadLetterQueue, JobQueue
 from runplane.ports.team_policies import TeamPolicyStore
 from runplane.services.api_keys import ApiKeys
 from runplane.services.event_fanout import EventFanout
+from runplane.services.hooks import HookDirectory
 from runplane.services.hosts.registry import HostRegistry
 from runplane.services.lifecycle.service import Lifecycle
 from runplane.services.webhooks.management import WebhookService
@@ -56,3 +57,5 @@ class ApiContext:
     """The bearer token `/metrics` takes besides an admin key (settings.metrics_token)."""
     hosts: HostRegistry | None = None
     """Hosts (`/v1/hosts`, admin keys only)."""
+    hooks: HookDirectory | None = None
+    """Extension hooks (`/v1/hooks`, admin keys only)."""

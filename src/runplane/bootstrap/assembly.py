@@ -36,6 +36,7 @@ from runplane.api.limits import ApiLimits
 from runplane.bootstrap.admin_key import ensure_admin_key
 from runplane.bootstrap.data_dir import secure_data_dir
 from runplane.bootstrap.health import build_health
+from runplane.bootstrap.hooks import build_hooks
 from runplane.bootstrap.host_loss import build_host_loss
 from runplane.bootstrap.hosts import build_hosts
 from runplane.bootstrap.infrastructure import (
@@ -101,6 +102,8 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
         # One live read for every SSE client; closing it closes the reader.
         event_reader = EventFanout(RedisEventReader(stream_client))
         stack.push_async_callback(event_reader.aclose)
+        # Hooks load first: one that cannot load stops serve before it touches anything.
+        hooks, hook_workers = build_hooks(settings, stream_client)
         database = await open_database(stack, settings)
 
         clock = SystemClock()
@@ -176,6 +179,7 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
                 *engine_watchers,
                 RetentionLoop(stream_client, {EVENTS_STREAM: events_retention(settings)}),
                 *webhook_workers,
+                *hook_workers,
                 *health_workers,
                 *job_consumers(
                     stream_client,
@@ -208,6 +212,7 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
             rate_limiter=RedisRateLimiter(client),
             metrics_token=settings.metrics_token,
             hosts=hosts.registry,
+            hooks=hooks,
         )
         app = create_app(context)
         yield Runplane(settings, lifecycle, keys, app, client, database, workers, event_reader)

@@ -14,6 +14,7 @@ from prometheus_client import make_asgi_app
 from starlette.types import ASGIApp
 
 from runplane.bootstrap.assembly import assemble
+from runplane.bootstrap.hooks import HookLoadError
 from runplane.bootstrap.http_protocol import with_header_timeout
 from runplane.bootstrap.infrastructure import check_cluster_settings
 from runplane.config import Settings
@@ -37,8 +38,9 @@ def serve(settings: Settings) -> None:
     os.umask(0o077)
     try:
         asyncio.run(_serve(settings))
-    # The engine is unreachable, or RUNPLANE_HOST_LABELS is malformed: say so, no traceback.
-    except (DriverError, InvalidHost) as exc:
+    # The engine is unreachable, RUNPLANE_HOST_LABELS is malformed or a hook
+    # cannot load: say so, no traceback.
+    except (DriverError, InvalidHost, HookLoadError) as exc:
         raise SystemExit(f"runplane: {exc}") from exc
 
 

@@ -14,6 +14,7 @@ import typer
 from runplane.cli.agent import agent
 from runplane.cli.events import events_app
 from runplane.cli.health import runtime_health
+from runplane.cli.hooks import hooks_app
 from runplane.cli.hosts import hosts_app
 from runplane.cli.jobs import dlq_app, jobs_app
 from runplane.cli.keys import keys_app
@@ -31,6 +32,7 @@ app.add_typer(dlq_app, name="dlq")
 app.add_typer(keys_app, name="keys")
 app.add_typer(teams_app, name="teams")
 app.add_typer(hosts_app, name="hosts")
+app.add_typer(hooks_app, name="hooks")
 runtime_app.command("health")(runtime_health)
 app.command("agent")(agent)
 

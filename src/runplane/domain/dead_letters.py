@@ -37,6 +37,18 @@ class DeadLetterNotFound(RunplaneError):
         self.dead_letter_id = dead_letter_id
 
 
+LIFECYCLE_EVENTS_STREAM = "runplane:events"
+
+
+def replay_refusal(stream: str) -> str | None:
+    """Why a dead letter of `stream` is not added back, or None. A lifecycle
+    event (a hook's or the webhooks' dead letter) would be delivered again to
+    every consumer group of the events stream, not only the one that failed."""
+    if stream == LIFECYCLE_EVENTS_STREAM:
+        return "a lifecycle event goes to every consumer group; not replayed"
+    return None
+
+
 class DeadLetterUnreplayable(RunplaneError):
     """The dead letter lacks a stream or fields to add back."""
 

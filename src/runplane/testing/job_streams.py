@@ -14,6 +14,7 @@ from runplane.domain.dead_letters import (
     DeadLetterUnreplayable,
     dead_letter_fields,
     parse_dead_letter,
+    replay_refusal,
 )
 from runplane.domain.event_reading import parse_stream_id
 
@@ -91,6 +92,9 @@ class InMemoryDeadLetterQueue:
             raise DeadLetterUnreplayable(dead_letter_id, "no stream")
         if not letter.fields:
             raise DeadLetterUnreplayable(dead_letter_id, "no fields")
+        refusal = replay_refusal(letter.stream)
+        if refusal is not None:
+            raise DeadLetterUnreplayable(dead_letter_id, refusal)
         new_id = self.streams.add(letter.stream, letter.fields)
         self.streams.delete(self.stream, dead_letter_id)
         return new_id

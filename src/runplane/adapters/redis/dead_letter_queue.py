@@ -21,6 +21,7 @@ from runplane.domain.dead_letters import (
     is_entry_id,
     is_last_possible_id,
     parse_dead_letter,
+    replay_refusal,
 )
 
 
@@ -61,6 +62,9 @@ class RedisDeadLetterQueue:
             raise DeadLetterUnreplayable(dead_letter_id, "no stream")
         if not letter.fields:
             raise DeadLetterUnreplayable(dead_letter_id, "no fields")
+        refusal = replay_refusal(letter.stream)
+        if refusal is not None:
+            raise DeadLetterUnreplayable(dead_letter_id, refusal)
         fields: dict[Any, Any] = dict(letter.fields)
         with unavailable_on_connection_errors("replay dead letter"):
             new_id = await self.client.xadd(letter.stream, fields)

@@ -8,7 +8,9 @@ keys never crosses slots. The braces are literal characters of the key.
 
 from __future__ import annotations
 
-EVENTS_STREAM = "runplane:events"
+from runplane.domain.dead_letters import LIFECYCLE_EVENTS_STREAM
+
+EVENTS_STREAM = LIFECYCLE_EVENTS_STREAM
 """Durable lifecycle events (field `event`: the CloudEvents JSON envelope)."""
 EVENTS_CHANNEL = "runplane:events:live"
 """Pub/Sub mirror of EVENTS_STREAM, plus transient events."""
