@@ -112,6 +112,19 @@ def test_an_excluded_host_is_never_chosen() -> None:
     assert choose(hosts, exclude=("a", "b")) is None
 
 
+def test_a_pinned_runtime_goes_to_its_host_or_nowhere() -> None:
+    hosts = [host("a"), host("b"), host("c", status=HostStatus.DOWN)]
+    pinned = choose_host(hosts, {"b": 9}, driver="process", selector={}, rand=first, host_id="b")
+    assert pinned is not None
+    assert pinned.host_id == "b"  # even when another is less loaded
+    assert choose_host(hosts, {}, driver="process", selector={}, rand=first, host_id="c") is None
+    why = why_none(hosts, {}, driver="process", selector={}, host_id="c")
+    assert why == "host 'c', the only one allowed, is not up or does not fit"
+    assert placement_of({"placement": {"host_id": "b"}}).host_id == "b"
+    with pytest.raises(InvalidSpec, match="host_id"):
+        placement_of({"placement": {"host_id": 5}})
+
+
 def test_a_full_host_is_skipped_and_no_limit_is_unlimited() -> None:
     hosts = [host("a", max_runtimes=2), host("b")]
     assert choose(hosts, {"a": 2, "b": 1000}) == "b"

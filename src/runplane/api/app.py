@@ -22,6 +22,7 @@ from runplane.api.routes import (
     keys,
     operations,
     runtimes,
+    snapshots,
     status,
     teams,
     webhooks,
@@ -97,4 +98,5 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(status.router)
     app.include_router(hosts.router)
     app.include_router(hooks.router)
+    app.include_router(snapshots.router)
     return app

@@ -17,6 +17,7 @@ from runplane.services.event_fanout import EventFanout
 from runplane.services.hooks import HookDirectory
 from runplane.services.hosts.registry import HostRegistry
 from runplane.services.lifecycle.service import Lifecycle
+from runplane.services.snapshots import Snapshots
 from runplane.services.webhooks.management import WebhookService
 
 ReadinessCheck = Callable[[], Awaitable[None]]
@@ -59,3 +60,5 @@ class ApiContext:
     """Hosts (`/v1/hosts`, admin keys only)."""
     hooks: HookDirectory | None = None
     """Extension hooks (`/v1/hooks`, admin keys only)."""
+    snapshots: Snapshots | None = None
+    """Snapshots (`/v1/snapshots`, `/v1/runtimes/{id}/snapshot`)."""

@@ -28,6 +28,7 @@ from runplane.adapters.sql.host_store import SqlHostStore
 from runplane.adapters.sql.operation_log import SqlOperationLog
 from runplane.adapters.sql.outbox import SqlOutbox
 from runplane.adapters.sql.runtime_store import SqlRuntimeStore
+from runplane.adapters.sql.snapshot_store import SqlSnapshotStore
 from runplane.adapters.sql.team_policies import SqlTeamPolicyStore
 from runplane.adapters.system import SecretTokenGenerator, SystemClock
 from runplane.api.app import create_app
@@ -57,6 +58,7 @@ from runplane.services.hosts.placement import Placement
 from runplane.services.hosts.routing import HostRouter
 from runplane.services.lifecycle.dependencies import Dependencies, Timeouts
 from runplane.services.lifecycle.service import Lifecycle
+from runplane.services.snapshots import Snapshots
 from runplane.workers.jobs.consumers import job_consumers
 from runplane.workers.leadership import Leadership
 from runplane.workers.outbox_relay import OutboxRelay
@@ -110,6 +112,7 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
         drivers = build_drivers(settings, stack)
         runtimes = SqlRuntimeStore(database)
         policies = SqlTeamPolicyStore(database)
+        snapshot_store = SqlSnapshotStore(database)
         # Team process runtimes are refused while runtimes would run as root.
         runs_as_root = runtimes_run_as_root(settings.runtime_user)
         host_store = SqlHostStore(database)
@@ -136,7 +139,9 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
                 stop_s=settings.stop_timeout_s,
                 pause_s=settings.pause_timeout_s,
             ),
-            admission=Admission(policies, runtimes, runs_as_root=runs_as_root),
+            admission=Admission(
+                policies, runtimes, runs_as_root=runs_as_root, snapshots=snapshot_store
+            ),
             router=router,
             placement=Placement(host_store, runtimes),
         )
@@ -213,6 +218,7 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
             metrics_token=settings.metrics_token,
             hosts=hosts.registry,
             hooks=hooks,
+            snapshots=Snapshots(deps, snapshot_store),
         )
         app = create_app(context)
         yield Runplane(settings, lifecycle, keys, app, client, database, workers, event_reader)

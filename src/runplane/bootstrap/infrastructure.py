@@ -10,7 +10,8 @@ import redis.asyncio
 
 from runplane.adapters.drivers.docker import DEFAULT_DOCKER_HOST, DockerDriver
 from runplane.adapters.drivers.docker_events import DockerEventWatcher
-from runplane.adapters.drivers.process import ProcessDriver
+from runplane.adapters.drivers.docker_snapshots import SnapshottingDockerDriver
+from runplane.adapters.drivers.process_snapshots import SnapshottingProcessDriver
 from runplane.adapters.drivers.process_user import RuntimeSandbox
 from runplane.adapters.redis.client import connect as connect_redis
 from runplane.adapters.redis.embedded import EmbeddedRedis
@@ -60,11 +61,13 @@ async def open_database(stack: contextlib.AsyncExitStack, settings: Settings) ->
 def build_drivers(
     settings: Settings, stack: contextlib.ExitStack | contextlib.AsyncExitStack
 ) -> dict[str, Driver]:
-    process = ProcessDriver(settings.data_dir / "runtimes", sandbox=runtime_sandbox(settings))
+    process = SnapshottingProcessDriver(
+        settings.data_dir / "runtimes", sandbox=runtime_sandbox(settings)
+    )
     stack.callback(process.close)  # its launcher; the runtimes run on
     drivers: dict[str, Driver] = {"process": process}
     if settings.driver == "docker" or settings.docker_host:
-        drivers["docker"] = DockerDriver(
+        drivers["docker"] = SnapshottingDockerDriver(
             settings.docker_host or DEFAULT_DOCKER_HOST, instance=settings.docker_instance
         )
     if settings.driver not in drivers:

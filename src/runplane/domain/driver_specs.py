@@ -11,6 +11,7 @@ from typing import Any
 
 from runplane.domain.errors import InvalidSpec
 from runplane.domain.placement import placement_of
+from runplane.domain.snapshots import SNAPSHOT_ID_RULE, SNAPSHOT_SPEC_KEY, is_valid_snapshot_id
 
 DEFAULT_STOP_TIMEOUT_S = 10.0
 MAX_STOP_TIMEOUT_S = 3600.0
@@ -34,7 +35,7 @@ def checked_object(spec: object, fields: Sequence[str]) -> dict[str, Any]:
 
 def copy_passed_through(spec: dict[str, Any], normalised: dict[str, Any]) -> None:
     """Copy `health` and `restart_policy` (objects, when given) into `normalised`,
-    and `placement`, checked, as `{"host_labels": {...}}`."""
+    `placement`, checked, as `{"host_labels": {...}}`, and `snapshot` (an id)."""
     for name in PASSED_THROUGH:
         value = spec.get(name)
         if value is None:
@@ -44,6 +45,11 @@ def copy_passed_through(spec: dict[str, Any], normalised: dict[str, Any]) -> Non
         normalised[name] = copy.deepcopy(value)  # a private copy
     if spec.get(PLACEMENT) is not None:
         normalised[PLACEMENT] = placement_of(spec).to_document()
+    snapshot_id = spec.get(SNAPSHOT_SPEC_KEY)
+    if snapshot_id is not None:
+        if not is_valid_snapshot_id(snapshot_id):
+            raise InvalidSpec(f"{SNAPSHOT_SPEC_KEY} must be a snapshot id: {SNAPSHOT_ID_RULE}")
+        normalised[SNAPSHOT_SPEC_KEY] = snapshot_id
 
 
 def stop_timeout(value: object) -> float:

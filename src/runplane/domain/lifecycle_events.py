@@ -24,6 +24,8 @@ DURABLE_TYPES: frozenset[str] = frozenset(
         "runtime.remove",
         "runtime.unreachable",
         "runtime.recovered",
+        "runtime.snapshot.create",
+        "runtime.snapshot.delete",
         "webhook.disabled",
         "host.up",
         "host.down",

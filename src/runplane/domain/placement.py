@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runplane.domain.errors import InvalidSpec
-from runplane.domain.hosts import Host, HostStatus, InvalidHost, check_labels
+from runplane.domain.hosts import Host, HostStatus, InvalidHost, check_labels, is_valid_host_id
 from runplane.domain.statuses import Status
 
-PLACEMENT_FIELDS = ("host_labels",)
+PLACEMENT_FIELDS = ("host_labels", "host_id")
 
 HOLDS_HOST: frozenset[Status] = frozenset(Status) - {
     Status.PENDING,
@@ -49,9 +49,14 @@ class PlacementSpec:
     """A spec's `placement`: the labels a host must carry (none: any host)."""
 
     host_labels: dict[str, str] = field(default_factory=dict)
+    host_id: str | None = None
+    """Only this host: a runtime made from a snapshot stays where the snapshot is."""
 
     def to_document(self) -> dict[str, Any]:
-        return {"host_labels": dict(self.host_labels)}
+        document: dict[str, Any] = {"host_labels": dict(self.host_labels)}
+        if self.host_id is not None:
+            document["host_id"] = self.host_id
+        return document
 
 
 def placement_of(spec: Mapping[str, Any]) -> PlacementSpec:
@@ -68,9 +73,12 @@ def placement_of(spec: Mapping[str, Any]) -> PlacementSpec:
             f"unknown placement field(s) {', '.join(unknown)}; "
             f"allowed: {', '.join(PLACEMENT_FIELDS)}"
         )
+    host_id = raw.get("host_id")
+    if host_id is not None and not (isinstance(host_id, str) and is_valid_host_id(host_id)):
+        raise InvalidSpec("placement.host_id must be a host id")
     labels = raw.get("host_labels")
     if labels is None:
-        return PlacementSpec()
+        return PlacementSpec(host_id=host_id)
     if not isinstance(labels, dict):
         raise InvalidSpec(f"placement.host_labels must be an object, not {_kind(labels)}")
     for key, value in labels.items():
@@ -79,7 +87,7 @@ def placement_of(spec: Mapping[str, Any]) -> PlacementSpec:
                 f"placement.host_labels[{key!r}] must be a string, not {_kind(value)}"
             )
     try:
-        return PlacementSpec(check_labels(labels))
+        return PlacementSpec(check_labels(labels), host_id)
     except InvalidHost as exc:
         raise InvalidSpec(f"placement.host_labels: {exc}") from None
 
@@ -107,11 +115,12 @@ def choose_host(
     selector: Mapping[str, str],
     exclude: Collection[str] = (),
     rand: Callable[[], float],
+    host_id: str | None = None,
 ) -> Host | None:
     """The least loaded host that fits (up, offering `driver`, carrying every
     `selector` label, not in `exclude`, with room); None when none does
     (`why_none` says why). `rand()` in [0, 1) breaks ties."""
-    *_, (_, fitting) = _steps(hosts, live_counts, driver, selector, exclude)  # what passed all
+    *_, (_, fitting) = _steps(hosts, live_counts, driver, selector, exclude, host_id)
     if not fitting:
         return None
     loads = {h.host_id: load_of(h, live_counts.get(h.host_id, 0)) for h in fitting}
@@ -127,12 +136,13 @@ def why_none(
     driver: str,
     selector: Mapping[str, str],
     exclude: Collection[str] = (),
+    host_id: str | None = None,
 ) -> str:
     """Why `choose_host` finds nothing, for a person: the first filter that
     leaves no host. An empty string when some host fits."""
     if not hosts:
         return "no host is registered"
-    for reason, left in _steps(hosts, live_counts, driver, selector, exclude):
+    for reason, left in _steps(hosts, live_counts, driver, selector, exclude, host_id):
         if not left:
             return reason
     return ""
@@ -144,6 +154,7 @@ def _steps(
     driver: str,
     selector: Mapping[str, str],
     exclude: Collection[str],
+    host_id: str | None = None,
 ) -> Iterator[tuple[str, list[Host]]]:
     """Each filter in turn: (why nothing is left if nothing is, the hosts left)."""
     up = [h for h in hosts if h.status is HostStatus.UP]
@@ -162,6 +173,9 @@ def _steps(
         (f"no host that is up with driver {driver!r} has the labels {_labels(selector)}"),
         matching,
     )
+    if host_id is not None:
+        matching = [h for h in matching if h.host_id == host_id]
+        yield f"host {host_id!r}, the only one allowed, is not up or does not fit", matching
     kept = [h for h in matching if h.host_id not in exclude]
     yield (
         (f"every host that fits is excluded ({', '.join(sorted(h.host_id for h in matching))})"),

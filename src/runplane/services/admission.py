@@ -20,7 +20,9 @@ from runplane.domain.documents import InvalidDocument, check_spec
 from runplane.domain.errors import ErrorCode
 from runplane.domain.policy import TeamPolicy
 from runplane.domain.policy_rules import PRESENT_STATUSES, RUNNING_STATUSES, spec_refusal
+from runplane.domain.snapshots import SNAPSHOT_SPEC_KEY
 from runplane.ports.lifecycle import RuntimeStore
+from runplane.ports.snapshots import SnapshotStore
 from runplane.ports.team_policies import TeamPolicyStore
 
 
@@ -57,15 +59,25 @@ def document_problem(spec: object) -> str | None:
 
 class Admission:
     def __init__(
-        self, policies: TeamPolicyStore, runtimes: RuntimeStore, *, runs_as_root: bool
+        self,
+        policies: TeamPolicyStore,
+        runtimes: RuntimeStore,
+        *,
+        runs_as_root: bool,
+        snapshots: SnapshotStore | None = None,
     ) -> None:
         self.policies = policies
         self.runtimes = runtimes
+        self.snapshots = snapshots
         self.runs_as_root = runs_as_root
         """Runtimes run as root: team process runtimes and exec probes are refused."""
 
     async def check(self, ask: Admittance) -> Refusal | None:
         """The refusal of `ask`, or None when it may go ahead."""
+        if ask.spec is not None and ask.spec.get(SNAPSHOT_SPEC_KEY) is not None:
+            refusal = await self._snapshot_refusal(ask, ask.spec[SNAPSHOT_SPEC_KEY])
+            if refusal is not None:
+                return refusal
         if not ask.restricted and not ask.counts_quota:
             return None
         if not ask.restricted and not (ask.adds_record or ask.starts):
@@ -77,6 +89,19 @@ class Admission:
                 return Refusal(ErrorCode.FORBIDDEN, problem)
         if ask.counts_quota and policy is not None:
             return await self._quota_refusal(ask, policy)
+        return None
+
+    async def _snapshot_refusal(self, ask: Admittance, snapshot_id: str) -> Refusal | None:
+        """Whoever asks, a runtime starts only from a snapshot of its own team and
+        driver: an id of another team's is as unknown as one that never was."""
+        snapshot = await self.snapshots.get(snapshot_id) if self.snapshots is not None else None
+        if snapshot is None or snapshot.team_id != ask.team_id:
+            return Refusal(ErrorCode.INVALID_REQUEST, f"spec.snapshot: no snapshot {snapshot_id!r}")
+        if snapshot.driver != ask.driver:
+            return Refusal(
+                ErrorCode.INVALID_REQUEST,
+                f"spec.snapshot: {snapshot_id!r} is a {snapshot.driver} snapshot",
+            )
         return None
 
     async def _quota_refusal(self, ask: Admittance, policy: TeamPolicy) -> Refusal | None:

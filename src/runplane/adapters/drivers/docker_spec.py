@@ -27,6 +27,7 @@ from runplane.domain.driver_specs import (
 )
 from runplane.domain.drivers import ContainerInfo, ContainerState
 from runplane.domain.errors import InvalidSpec
+from runplane.domain.snapshots import SNAPSHOT_SPEC_KEY, snapshot_docker_image
 
 DEFAULT_NETWORK_MODE = "none"
 MIN_MEMORY_MB = 6.0
@@ -51,16 +52,21 @@ _FIELDS = (
     "health",
     "restart_policy",
     PLACEMENT,
+    SNAPSHOT_SPEC_KEY,
 )
 _NETWORK_MODE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,254}$")
 _NO_PUBLISHING = frozenset({"none", "host"})
+
+
+def _image_or_snapshot(spec: dict[str, Any]) -> str:
+    return snapshot_docker_image(spec) or _image(spec.get("image"))
 
 
 def validate_docker_spec(spec: object) -> dict[str, Any]:
     """The normalised spec; raises InvalidSpec naming the first field at fault."""
     spec = checked_object(spec, _FIELDS)
     normalised: dict[str, Any] = {
-        "image": _image(spec.get("image")),
+        "image": _image_or_snapshot(spec),
         "env": _string_map("env", spec.get("env")),
         "labels": _labels(spec.get("labels")),
         "network_mode": _network_mode(spec.get("network_mode")),

@@ -22,6 +22,7 @@ from runplane.domain.driver_specs import (
     stop_timeout,
 )
 from runplane.domain.errors import InvalidSpec
+from runplane.domain.snapshots import SNAPSHOT_SPEC_KEY
 
 DEFAULT_STOP_SIGNAL = "SIGTERM"
 
@@ -35,6 +36,7 @@ _FIELDS = (
     "health",
     "restart_policy",
     PLACEMENT,
+    SNAPSHOT_SPEC_KEY,
 )
 # Signals that pause or resume a process rather than ask it to end.
 _NOT_STOP_SIGNALS = frozenset(

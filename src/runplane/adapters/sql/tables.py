@@ -199,3 +199,19 @@ hosts = Table(
 )
 """One row per host (domain/hosts.py). `version` moves with every status or
 details write, not with heartbeats: a heartbeat only sets `last_heartbeat_at`."""
+
+snapshots = Table(
+    "snapshots",
+    metadata,
+    Column("snapshot_id", identifier(128), primary_key=True),
+    Column("team_id", identifier(64), nullable=False),
+    Column("runtime_id", identifier(128), nullable=False),
+    Column("driver", String(32), nullable=False),
+    Column("host_id", String(128), nullable=False),
+    Column("ref", Text, nullable=False),
+    Column("spec", JsonDocument, nullable=False),
+    Column("size_bytes", BigInteger),
+    Column("created_at", UtcDateTime, nullable=False),
+    Index("ix_snapshots_team_id_snapshot_id", "team_id", "snapshot_id"),
+)
+"""One row per snapshot (domain/snapshots.py); its image or copy is on `host_id`."""

@@ -38,15 +38,24 @@ class Placement:
         """The chosen host's id. NoHostAvailable says why none fits; InvalidSpec
         when the spec's `placement` is malformed (a stored spec was checked
         when it was created, so only for a caller's own spec)."""
-        selector = placement_of(spec).host_labels
+        wanted = placement_of(spec)
+        selector, pinned = wanted.host_labels, wanted.host_id
         # Every host, not only the up ones: the reason names what the others are.
         hosts = await self._hosts.list()
         live = await self._runtimes.count_live_by_host()
         host = choose_host(
-            hosts, live, driver=driver, selector=selector, exclude=exclude, rand=self._rand
+            hosts,
+            live,
+            driver=driver,
+            selector=selector,
+            exclude=exclude,
+            rand=self._rand,
+            host_id=pinned,
         )
         if host is None:
-            reason = why_none(hosts, live, driver=driver, selector=selector, exclude=exclude)
+            reason = why_none(
+                hosts, live, driver=driver, selector=selector, exclude=exclude, host_id=pinned
+            )
             raise NoHostAvailable(f"no host can take a {driver} runtime: {reason}")
         logger.debug(
             "host chosen",
