@@ -67,6 +67,13 @@ def test_a_process_snapshot_starts_a_runtime_with_the_originals_files(
         assert stranger.status_code == 400
         assert "no snapshot 'snap-nope'" in stranger.json()["error"]["message"]
 
+        # Every start of "copy" fills its work dir from the snapshot again.
+        held = http.delete(f"/v1/snapshots/{snapshot['snapshot_id']}")
+        assert held.status_code == 409
+        assert "runtime 'copy' was made from" in held.json()["error"]["message"]
+        assert http.post("/v1/runtimes/copy/restart").is_success
+        wait_for(lambda: seen.exists() and seen.read_text() == "kept\ndeep\n", 30)
+        assert http.delete("/v1/runtimes/copy").is_success
         gone = http.delete(f"/v1/snapshots/{snapshot['snapshot_id']}")
         assert gone.status_code == 200, gone.text
         assert http.get(f"/v1/snapshots/{snapshot['snapshot_id']}").status_code == 404
@@ -167,7 +174,7 @@ def test_a_podman_snapshot_starts_a_container_with_the_originals_files(
             )
             assert direct.status_code == 400
 
-            # While a container uses the image, the engine keeps it: 409.
+            # While a runtime made from it exists, the snapshot stays: 409.
             assert http.delete(f"/v1/snapshots/{snapshot_id}").status_code == 409
             assert http.delete("/v1/runtimes/copy").is_success
             assert http.delete(f"/v1/snapshots/{snapshot_id}").status_code == 200

@@ -100,6 +100,14 @@ class Snapshots:
 
     async def delete(self, snapshot_id: str, *, team_scope: str | None, actor: str) -> Snapshot:
         snapshot = await self.get(snapshot_id, team_scope=team_scope)
+        user = await self._a_runtime_made_from(snapshot)
+        if user is not None:
+            # Every start of it needs the snapshot again: a process runtime's
+            # work dir is filled anew, a container is made from the image.
+            raise SnapshotRefused(
+                ErrorCode.CONFLICT,
+                f"runtime {user!r} was made from {snapshot_id!r}: remove it first",
+            )
         driver = self.deps.driver_on(snapshot.host_id or None, snapshot.driver)
         if not isinstance(driver, SnapshotDriver):
             raise SnapshotRefused(ErrorCode.INVALID_STATE, _not_here(snapshot.host_id))
@@ -123,6 +131,22 @@ class Snapshots:
         spec["placement"] = placement
         spec[SNAPSHOT_SPEC_KEY] = snapshot.snapshot_id
         return snapshot, spec
+
+    async def _a_runtime_made_from(self, snapshot: Snapshot) -> str | None:
+        """A runtime of the snapshot's team (not removed) that starts from it.
+        A scan of the team's records: deletes are rare, teams' lists bounded."""
+        after: str | None = None
+        while True:
+            page = await self.deps.runtimes.list(team_id=snapshot.team_id, after=after, limit=500)
+            for record in page.records:
+                if (
+                    record.status is not Status.REMOVED
+                    and record.spec.get(SNAPSHOT_SPEC_KEY) == snapshot.snapshot_id
+                ):
+                    return record.runtime_id
+            if page.next_cursor is None:
+                return None
+            after = page.next_cursor
 
     async def _visible_runtime(self, runtime_id: str, team_scope: str | None) -> RuntimeRecord:
         record = await self.deps.runtimes.get(runtime_id)

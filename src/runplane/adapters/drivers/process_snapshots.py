@@ -75,8 +75,8 @@ class SnapshottingProcessDriver(ProcessDriver):
         return await super().start(runtime_id, spec)
 
     def _copy_in(self, runtime_id: str, snapshot_id: str) -> None:
-        """Fill a new runtime's work dir from the snapshot, once: a restart of
-        the same runtime keeps what it wrote since."""
+        """Fill the runtime's work dir from the snapshot. It is empty at each start
+        (it goes with the runtime's last container); a non-empty one is left as is."""
         source = self._snapshot_dir(snapshot_id)
         if not source.is_dir():
             raise DriverError(f"snapshot {snapshot_id!r} is not on this host")
