@@ -45,6 +45,7 @@ from runplane.bootstrap.infrastructure import (
     open_docker,
     open_redis,
 )
+from runplane.bootstrap.runtime_timers import build_runtime_timers
 from runplane.bootstrap.streams import consumer_settings, events_retention
 from runplane.bootstrap.webhooks import build_webhooks
 from runplane.config import Settings
@@ -165,6 +166,7 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
         webhooks, webhook_workers = await build_webhooks(
             stack, settings, database, client, stream_client, clock, deps.tokens
         )
+        runtime_settings, timers = build_runtime_timers(settings, database, lifecycle, deps)
         health_sources, health_workers = build_health(
             stack, settings, database, client, stream_client, lifecycle, deps, host_store
         )
@@ -173,6 +175,7 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
                 relay,
                 *hosts.loops,
                 *host_loss_workers,
+                timers,
                 *engine_watchers,
                 RetentionLoop(stream_client, {EVENTS_STREAM: events_retention(settings)}),
                 *webhook_workers,
@@ -208,6 +211,7 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
             rate_limiter=RedisRateLimiter(client),
             metrics_token=settings.metrics_token,
             hosts=hosts.registry,
+            runtime_settings=runtime_settings,
         )
         app = create_app(context)
         yield Runplane(settings, lifecycle, keys, app, client, database, workers, event_reader)
