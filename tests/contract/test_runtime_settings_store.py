@@ -53,7 +53,8 @@ class RuntimeSettingsContract:
 
         record = await settings.update("rt-a", labels={"app": "api"}, at=LATER)
 
-        assert record is not None and record.labels == {"app": "api"}
+        assert record is not None
+        assert record.labels == {"app": "api"}
         assert record.version == 1  # a settings write is no operation
         assert await selected(settings, "app=web") == []
         assert await selected(settings, "app=api") == ["rt-a"]
@@ -68,7 +69,8 @@ class RuntimeSettingsContract:
         first = await settings.set_timeout(
             "rt-a", expected=None, timeout_at=LATER, on_timeout="pause", at=T0
         )
-        assert first is not None and (first.timeout_at, first.on_timeout) == (LATER, "pause")
+        assert first is not None
+        assert (first.timeout_at, first.on_timeout) == (LATER, "pause")
 
         stale = await settings.set_timeout(
             "rt-a", expected=None, timeout_at=T0, on_timeout=Keep.KEEP, at=T0
@@ -77,7 +79,9 @@ class RuntimeSettingsContract:
         moved = await settings.set_timeout(
             "rt-a", expected=LATER, timeout_at=None, on_timeout=Keep.KEEP, at=T0
         )
-        assert moved is not None and moved.timeout_at is None and moved.on_timeout == "pause"
+        assert moved is not None
+        assert moved.timeout_at is None
+        assert moved.on_timeout == "pause"
 
     async def test_due_timeouts_are_the_passed_deadlines_earliest_first(
         self, stores: Stores, settings: SqlRuntimeSettings
@@ -108,7 +112,8 @@ class RuntimeSettingsContract:
         assert [r.runtime_id for r in watched] == ["rt-a", "rt-b"]
         assert watched[1].active_at == LATER  # a new rule counts from now
         record = await settings.update("rt-b", idle=None, at=LATER)
-        assert record is not None and record.idle_after_s is None
+        assert record is not None
+        assert record.idle_after_s is None
         assert [r.runtime_id for r in await settings.idle_watched()] == ["rt-a"]
 
     async def test_activity_only_moves_forward_and_survives_status_changes(

@@ -140,6 +140,8 @@ def test_activity_and_idle_rules_are_set_over_rest_and_the_cli(serve: RunplaneSe
         assert http.post("/v1/runtimes/quiet/activity").status_code == 204
 
         off = http.patch("/v1/runtimes/quiet", json={"idle": None})
-        assert off.status_code == 200 and off.json()["idle"] is None
+        assert off.status_code == 200
+        assert off.json()["idle"] is None
         bad = http.patch("/v1/runtimes/quiet", json={"idle": {"after_s": 0}})
-        assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_request"
+        assert bad.status_code == 400
+        assert bad.json()["error"]["code"] == "invalid_request"
