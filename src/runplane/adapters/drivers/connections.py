@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -41,37 +42,37 @@ def local_ports(table_text: str) -> list[int]:
     return ports
 
 
-def _namespace_ports(pid: int) -> tuple[int, list[int]] | None:
-    """(the pid's netns inode, the local ports of its established connections)."""
-    try:
-        inode = os.stat(f"/proc/{pid}/ns/net").st_ino
-        ports: list[int] = []
-        for name in ("tcp", "tcp6"):
-            try:
-                with open(f"/proc/{pid}/net/{name}", encoding="ascii") as table:
-                    ports += local_ports(table.read())
-            except FileNotFoundError:  # no IPv6 in that namespace
-                continue
-    except OSError:
-        return None
-    return inode, ports
+def _established_ports(pid: int) -> list[int] | None:
+    """The local ports of the established connections in `pid`'s namespace."""
+    ports: list[int] = []
+    for name in ("tcp", "tcp6"):
+        try:
+            with open(f"/proc/{pid}/net/{name}", encoding="ascii") as table:
+                ports += local_ports(table.read())
+        except FileNotFoundError:  # no IPv6 in that namespace
+            continue
+        except OSError:
+            return None
+    return ports
 
 
 def count_by_pid(pids: Sequence[int | None], ports: Sequence[tuple[int, ...]]) -> list[int | None]:
-    """Blocking: run it in a thread."""
-    by_namespace: dict[int, list[int]] = {}
+    """Blocking: run it in a thread. Each namespace's tables are read once."""
+    by_namespace: dict[int, Counter[int] | None] = {}
     counts: list[int | None] = []
     for pid, wanted in zip(pids, ports, strict=True):
-        if pid is None:
+        try:
+            inode = None if pid is None else os.stat(f"/proc/{pid}/ns/net").st_ino
+        except OSError:
+            inode = None
+        if pid is None or inode is None:
             counts.append(None)
             continue
-        seen = _namespace_ports(pid)
-        if seen is None:
-            counts.append(None)
-            continue
-        inode, open_ports = seen
-        open_ports = by_namespace.setdefault(inode, open_ports)
-        counts.append(sum(1 for port in open_ports if port in wanted))
+        if inode not in by_namespace:
+            established = _established_ports(pid)
+            by_namespace[inode] = None if established is None else Counter(established)
+        open_ports = by_namespace[inode]
+        counts.append(None if open_ports is None else sum(open_ports[p] for p in wanted))
     return counts
 
 

@@ -44,7 +44,7 @@ def term_clause(term: LabelTerm) -> ColumnElement[bool]:
 class SqlRuntimeSettings:
     def __init__(self, database: SqlDatabase) -> None:
         self._database = database
-        self._cache = RecordCache(size=1000)
+        self._cache = RecordCache(size=20_000)
 
     async def _returning(self, statement: Any, also: Any = None) -> RuntimeRecord | None:
         def work(connection: Connection) -> Any:
@@ -133,7 +133,23 @@ class SqlRuntimeSettings:
             .order_by(runtimes.c.runtime_id)
             .limit(limit)
         )
-        return await self._records(query)
+        return await self._cached(query)
+
+    async def _cached(self, query: Select[Any]) -> list[RuntimeRecord]:
+        """The records of `query`, reusing those already built whose row has
+        not changed (record_cache.py): the idle round reads the same rows
+        every second."""
+        rows, slots = await self._database.read(
+            lambda connection: read_page(connection, query, self._cache)
+        )
+        built = {row["runtime_id"]: row_to_record(row) for row in rows}
+        records: list[RuntimeRecord] = []
+        for slot in slots:
+            record = built.get(slot) if isinstance(slot, str) else slot
+            if record is not None:
+                records.append(record)
+                self._cache.keep(record)
+        return records
 
     async def _records(self, query: Select[Any]) -> list[RuntimeRecord]:
         rows = await self._database.read(
@@ -164,17 +180,7 @@ class SqlRuntimeSettings:
             query = query.where(runtimes.c.host_id == host_id)
         if after is not None:
             query = query.where(runtimes.c.runtime_id > after)
-        rows, slots = await self._database.read(
-            lambda connection: read_page(connection, query, self._cache)
-        )
-        built = {row["runtime_id"]: row_to_record(row) for row in rows}
-        records: list[RuntimeRecord] = []
-        for slot in slots[:limit]:
-            record = built.get(slot) if isinstance(slot, str) else slot
-            if record is not None:
-                records.append(record)
-                self._cache.keep(record)
-        if len(slots) <= limit:
+        records = await self._cached(query)
+        if len(records) <= limit:
             return RuntimePage(records, None)
-        last = slots[limit - 1]
-        return RuntimePage(records, last if isinstance(last, str) else last.runtime_id)
+        return RuntimePage(records[:limit], records[limit - 1].runtime_id)
