@@ -9,9 +9,9 @@ from typing import Any
 PortsOf = tuple[str, tuple[int, ...]]
 """(container_id, the ports the runtime's spec declares it serves on)."""
 
-MAX_ITEMS = 5000
-"""One call per host per round; more than this many idle-watched runtimes on
-one host are asked in several calls."""
+MAX_ITEMS = 1000
+"""Items in one call (a call entry stays far below host_calls.MAX_CALL_BYTES);
+more idle-watched runtimes on one host are asked in several calls."""
 
 
 def items_to_spec(items: Sequence[PortsOf]) -> dict[str, Any]:

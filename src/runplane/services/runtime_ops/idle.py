@@ -21,7 +21,7 @@ from collections import defaultdict
 from collections.abc import Callable, Sequence
 from datetime import timedelta
 
-from runplane.domain.connection_calls import PortsOf, declared_ports
+from runplane.domain.connection_calls import MAX_ITEMS, PortsOf, declared_ports
 from runplane.domain.operations import StopReason
 from runplane.domain.records import RuntimeRecord
 from runplane.domain.runtime_settings import IdleRule
@@ -58,7 +58,8 @@ class ConnectionProbe:
         self, host_id: str | None, driver: str, records: list[RuntimeRecord]
     ) -> dict[str, int | None]:
         asked = [r for r in records if r.container_id and declared_ports(r.spec)]
-        counts: dict[str, int | None] = {r.runtime_id: 0 for r in records if r not in asked}
+        # Nothing to watch (no port, no container): only activity keeps it up.
+        counts: dict[str, int | None] = {r.runtime_id: 0 for r in records}
         if not asked:
             return counts
         items: list[PortsOf] = [(r.container_id or "", declared_ports(r.spec)) for r in asked]
@@ -71,7 +72,9 @@ class ConnectionProbe:
             else:
                 remote = self.router.driver(host_id, driver)
                 if isinstance(remote, RemoteDriver):
-                    answer = await remote.open_connections(items)
+                    answer = []
+                    for start in range(0, len(items), MAX_ITEMS):
+                        answer += await remote.open_connections(items[start : start + MAX_ITEMS])
         except Exception as exc:  # host away: not known this round, so busy
             logger.info("connections not counted", extra={"host_id": host_id, "error": repr(exc)})
         counts.update({r.runtime_id: c for r, c in zip(asked, answer, strict=False)})
