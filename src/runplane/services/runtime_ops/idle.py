@@ -60,6 +60,7 @@ class ConnectionProbe:
         asked = [r for r in records if r.container_id and declared_ports(r.spec)]
         # Nothing to watch (no port, no container): only activity keeps it up.
         counts: dict[str, int | None] = {r.runtime_id: 0 for r in records}
+        counts.update({r.runtime_id: None for r in asked})  # unknown until answered
         if not asked:
             return counts
         items: list[PortsOf] = [(r.container_id or "", declared_ports(r.spec)) for r in asked]
