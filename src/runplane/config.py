@@ -164,6 +164,12 @@ class Settings(BaseSettings):
     """How often the leader moves running runtimes off draining hosts (docs/hosts.md)."""
     host_drain_batch: int = Field(default=4, ge=1)
     """Restarts one drain round makes at most (side by side)."""
+    timers_interval_s: float = Field(default=1.0, gt=0)
+    """How often the leader looks for due timeouts and idle runtimes (issue 16)."""
+    idle_check_floor_s: float = Field(default=1.0, gt=0)
+    idle_check_cap_s: float = Field(default=60.0, gt=0)
+    """A runtime's host is asked about its connections every quarter of its
+    idle `after_s`, within [floor, cap] seconds."""
 
     @property
     def resolved_database_url(self) -> str:

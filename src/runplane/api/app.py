@@ -21,6 +21,7 @@ from runplane.api.routes import (
     jobs,
     keys,
     operations,
+    runtime_settings,
     runtimes,
     snapshots,
     status,
@@ -88,6 +89,7 @@ def create_app(context: ApiContext) -> FastAPI:
     app.add_exception_handler(RateLimited, _rate_limited)  # type: ignore[arg-type]
     install_openapi(app)
     app.include_router(runtimes.router)
+    app.include_router(runtime_settings.router)
     app.include_router(health.router)
     app.include_router(operations.router)
     app.include_router(jobs.router)

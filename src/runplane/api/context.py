@@ -17,6 +17,7 @@ from runplane.services.event_fanout import EventFanout
 from runplane.services.hooks import HookDirectory
 from runplane.services.hosts.registry import HostRegistry
 from runplane.services.lifecycle.service import Lifecycle
+from runplane.services.runtime_ops.settings import RuntimeSettingsService
 from runplane.services.snapshots import Snapshots
 from runplane.services.webhooks.management import WebhookService
 
@@ -62,3 +63,5 @@ class ApiContext:
     """Extension hooks (`/v1/hooks`, admin keys only)."""
     snapshots: Snapshots | None = None
     """Snapshots (`/v1/snapshots`, `/v1/runtimes/{id}/snapshot`)."""
+    runtime_settings: RuntimeSettingsService | None = None
+    """Timeouts, labels, idle rules and activity (issue 16)."""

@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 
+from runplane.adapters.drivers.connections import LocalConnections
 from runplane.adapters.drivers.docker import DockerDriver
 from runplane.adapters.drivers.docker_events import DockerEventWatcher
 from runplane.adapters.redis.client import connect as connect_redis
@@ -87,7 +88,12 @@ async def run_agent(settings: Settings) -> None:
         )
         loops: list[Loop] = [
             presence,
-            AgentLoop(inbox, drivers, max_calls=settings.agent_max_calls),
+            AgentLoop(
+                inbox,
+                drivers,
+                max_calls=settings.agent_max_calls,
+                connections=LocalConnections(drivers),
+            ),
         ]
         loops += await _engine_events(stack, settings, drivers.get("docker"))
         loops += _exit_watch(stack, settings, drivers.get("process"))

@@ -47,6 +47,7 @@ from runplane.bootstrap.infrastructure import (
     open_docker,
     open_redis,
 )
+from runplane.bootstrap.runtime_timers import build_runtime_timers
 from runplane.bootstrap.streams import consumer_settings, events_retention
 from runplane.bootstrap.webhooks import build_webhooks
 from runplane.config import Settings
@@ -173,6 +174,7 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
         webhooks, webhook_workers = await build_webhooks(
             stack, settings, database, client, stream_client, clock, deps.tokens
         )
+        runtime_settings, timers = build_runtime_timers(settings, database, lifecycle, deps)
         health_sources, health_workers = build_health(
             stack, settings, database, client, stream_client, lifecycle, deps, host_store
         )
@@ -181,6 +183,7 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
                 relay,
                 *hosts.loops,
                 *host_loss_workers,
+                timers,
                 *engine_watchers,
                 RetentionLoop(stream_client, {EVENTS_STREAM: events_retention(settings)}),
                 *webhook_workers,
@@ -219,6 +222,7 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
             hosts=hosts.registry,
             hooks=hooks,
             snapshots=Snapshots(deps, snapshot_store),
+            runtime_settings=runtime_settings,
         )
         app = create_app(context)
         yield Runplane(settings, lifecycle, keys, app, client, database, workers, event_reader)

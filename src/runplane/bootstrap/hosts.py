@@ -14,6 +14,7 @@ from dataclasses import dataclass
 import psutil
 import redis.asyncio
 
+from runplane.adapters.drivers.connections import LocalConnections
 from runplane.adapters.redis.host_beats import RedisHostBeats
 from runplane.adapters.redis.host_calls import RedisHostCallInbox
 from runplane.adapters.redis.names import HOST_MONITOR_LEASE
@@ -114,7 +115,12 @@ async def build_hosts(
     inbox = RedisHostCallInbox(
         call_client, settings.host_id, answer_ttl_s=settings.agent_answer_ttl_s
     )
-    agent = AgentLoop(inbox, deps.drivers, max_calls=settings.agent_max_calls)
+    agent = AgentLoop(
+        inbox,
+        deps.drivers,
+        max_calls=settings.agent_max_calls,
+        connections=LocalConnections(deps.drivers),
+    )
 
     def lost() -> None:
         agent.request_stop()  # presence stops itself; the rest of serve runs on

@@ -58,6 +58,9 @@ def show_runtime(runtime: dict[str, Any]) -> None:
     ):
         table.add_row(field, str(runtime.get(field) or "-"))
     table.add_row("spec", json.dumps(runtime.get("spec", {})))
+    for field in ("labels", "timeout", "idle"):
+        if runtime.get(field):
+            table.add_row(field, json.dumps(runtime[field]))
     out.print(table)
 
 
@@ -101,6 +104,11 @@ def create(
     team: Annotated[str | None, typer.Option(help="team (admin keys only)")] = None,
     driver: Annotated[str | None, typer.Option(help="process or docker")] = None,
     start: Annotated[bool, typer.Option(help="start it at once")] = True,
+    label: Annotated[list[str] | None, typer.Option("--label", "-l", help="k=v")] = None,
+    timeout: Annotated[int | None, typer.Option(help="seconds until on_timeout fires")] = None,
+    on_timeout: Annotated[str, typer.Option(help="stop, pause or remove")] = "stop",
+    idle_after: Annotated[int | None, typer.Option(help="idle after these seconds")] = None,
+    idle_action: Annotated[str, typer.Option(help="stop or pause when idle")] = "stop",
     url: UrlOpt = None,
     api_key: KeyOpt = None,
     as_json: JsonOpt = False,
@@ -112,50 +120,16 @@ def create(
         "driver": driver,
         "start": start,
         "spec": spec_from(command, spec, port, env, cwd) or {},
+        "labels": dict(item.partition("=")[::2] for item in label or []),
+        "timeout_s": timeout,
+        "on_timeout": on_timeout,
+        "idle": {"after_s": idle_after, "action": idle_action} if idle_after else None,
     }
     runtime = Client(url, api_key).call("POST", "/v1/runtimes", json=body)
     if as_json:
         out.print_json(data=runtime)
     else:
         show_runtime(runtime)
-
-
-@runtime_app.command("ls")
-def list_runtimes(
-    status: Annotated[str | None, typer.Option(help="only this status")] = None,
-    team: Annotated[str | None, typer.Option(help="only this team")] = None,
-    host: Annotated[str | None, typer.Option(help="only the runtimes on this host")] = None,
-    url: UrlOpt = None,
-    api_key: KeyOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """List runtimes (every page)."""
-    client = Client(url, api_key)
-    wanted = {"status": status, "team_id": team, "host_id": host}
-    params: dict[str, Any] = {k: v for k, v in wanted.items() if v}
-    runtimes: list[dict[str, Any]] = []
-    while True:
-        page = client.call("GET", "/v1/runtimes", params=params)
-        runtimes.extend(page["runtimes"])
-        if not page.get("next_cursor"):
-            break
-        params["cursor"] = page["next_cursor"]
-    if as_json:
-        out.print_json(data=runtimes)
-        return
-    table = Table("RUNTIME", "TEAM", "STATUS", "DRIVER", "HOST", "CONTAINER", "ENDPOINT", "UPDATED")
-    for r in runtimes:
-        table.add_row(
-            r["runtime_id"],
-            r["team_id"],
-            r["status"],
-            r["driver"],
-            r.get("host_id") or "-",
-            r["container_id"] or "-",
-            r["engine_endpoint"] or "-",
-            r["updated_at"],
-        )
-    out.print(table)
 
 
 @runtime_app.command("get")
@@ -183,24 +157,6 @@ def start(
     """Start a runtime (optionally with a new spec)."""
     new_spec = spec_from(command, spec, None, None, None)
     _operate("start", runtime_id, url, api_key, as_json, {"spec": new_spec}, job_id)
-
-
-@runtime_app.command("stop")
-def stop(
-    runtime_id: str,
-    reason: Annotated[
-        str,
-        typer.Option(
-            help="requested, finished, cancelled, ttl_expired, idle, admin, orphaned or shutdown"
-        ),
-    ] = "requested",
-    job_id: JobOpt = None,
-    url: UrlOpt = None,
-    api_key: KeyOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """Stop a runtime."""
-    _operate("stop", runtime_id, url, api_key, as_json, {"reason": reason}, job_id)
 
 
 @runtime_app.command("patch")
@@ -240,7 +196,6 @@ def _simple_operation(name: str, op: str, doc: str) -> None:
 _simple_operation("restart", "restart", "Stop and start a runtime under one lease.")
 _simple_operation("pause", "pause", "Freeze a running runtime.")
 _simple_operation("resume", "resume", "Thaw a paused runtime.")
-_simple_operation("rm", "remove", "Remove a runtime (stopping it first if it runs).")
 
 
 @runtime_app.command("wait")

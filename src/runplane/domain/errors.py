@@ -17,6 +17,12 @@ class ErrorCode(StrEnum):
     SERVICE_UNAVAILABLE = "service_unavailable"
     INTERNAL = "internal"
     REPLAY_NO_OP = "replay_no_op"
+    INVALID_LABELS = "invalid_labels"
+    """A label key or value breaks the label syntax (domain/runtime_settings.py)."""
+    INVALID_SELECTOR = "invalid_selector"
+    """A `label=` selector term that is not k=v, k!=v, k or !k."""
+    TIMEOUT_WOULD_SHORTEN = "timeout_would_shorten"
+    """A new timeout earlier than the current deadline, without allow_shorten."""
 
 
 HTTP_STATUS: dict[ErrorCode, int] = {
@@ -29,6 +35,9 @@ HTTP_STATUS: dict[ErrorCode, int] = {
     ErrorCode.SERVICE_UNAVAILABLE: 503,
     ErrorCode.INTERNAL: 500,
     ErrorCode.REPLAY_NO_OP: 200,
+    ErrorCode.INVALID_LABELS: 400,
+    ErrorCode.INVALID_SELECTOR: 400,
+    ErrorCode.TIMEOUT_WOULD_SHORTEN: 409,
 }
 
 RETRYABLE: frozenset[ErrorCode] = frozenset(

@@ -25,9 +25,11 @@ class CallOp(StrEnum):
     REMOVE = "remove"
     INSPECT = "inspect"
     LIST = "list"
+    CONNECTIONS = "connections"
+    """Count connections open to runtimes' ports (domain/connection_calls.py)."""
 
 
-READ_OPS = frozenset({CallOp.INSPECT, CallOp.LIST})
+READ_OPS = frozenset({CallOp.INSPECT, CallOp.LIST, CallOp.CONNECTIONS})
 """Calls that change nothing: run without a lease, never fenced nor remembered."""
 
 CALL_ID_RULE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")

@@ -68,6 +68,8 @@ class LifecycleEvent:
     host_id: str | None = None
     """The host the runtime lives on (None: not placed); the host of a host event."""
     resource_type: str = "runtime"
+    labels: dict[str, str] = field(default_factory=dict)
+    """The runtime's labels when the event was made (issue 16)."""
 
     @property
     def durable(self) -> bool:
@@ -95,6 +97,7 @@ class LifecycleEvent:
                 "reason": self.reason,
                 "metadata": dict(self.metadata),
                 "error": self.error,
+                "labels": dict(self.labels),
             },
         }
 

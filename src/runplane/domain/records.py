@@ -42,6 +42,15 @@ class RuntimeRecord:
     status_deadline: datetime | None = None
     host_id: str | None = None
     """The host the runtime was placed on (DESIGN §9); None until placement records it."""
+    labels: dict[str, str] = field(default_factory=dict)
+    timeout_at: datetime | None = None
+    """When `on_timeout` fires (domain/runtime_settings.py); None: no timeout."""
+    on_timeout: str | None = None
+    idle_after_s: int | None = None
+    """Idle for this long (no connection, no activity): `idle_action` fires."""
+    idle_action: str | None = None
+    active_at: datetime | None = None
+    """Last seen busy: a connection open on its host, or `POST .../activity`."""
 
 
 class Keep(Enum):

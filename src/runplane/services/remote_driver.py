@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from runplane.domain.connection_calls import PortsOf, items_to_spec
 from runplane.domain.driver_specs import DEFAULT_STOP_TIMEOUT_S
 from runplane.domain.drivers import ContainerInfo, StartedContainer
 from runplane.domain.errors import DriverError
@@ -90,6 +91,11 @@ class RemoteDriver:
 
     async def list_containers(self) -> Sequence[ContainerInfo]:
         return [info_from_wire(wire) for wire in await self.call(CallOp.LIST)]
+
+    async def open_connections(self, items: Sequence[PortsOf]) -> list[int | None]:
+        """The host's ConnectionCounter, for the idle rule (a read: not fenced)."""
+        value = await self.call(CallOp.CONNECTIONS, spec=items_to_spec(items))
+        return [c if isinstance(c, int) else None for c in value]
 
     async def call(
         self,

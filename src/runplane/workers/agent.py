@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from runplane.domain.connection_calls import items_from_spec
 from runplane.domain.errors import ContainerGone, DriverError, InvalidSpec
 from runplane.domain.host_calls import (
     AnswerError,
@@ -37,6 +38,7 @@ from runplane.domain.host_calls import (
     salvage_call_id,
     started_to_wire,
 )
+from runplane.ports.connections import ConnectionCounter
 from runplane.ports.drivers import Driver
 from runplane.ports.host_calls import Admission, Delivery, HostCallInbox
 
@@ -74,9 +76,12 @@ class AgentLoop:
         *,
         max_calls: int = 32,
         now: Callable[[], float] = time.time,
+        connections: ConnectionCounter | None = None,
     ) -> None:
         self.inbox = inbox
         self.drivers = drivers
+        self.connections = connections
+        """Counts connections for the `connections` call (idle rule); None: refused."""
         self.max_calls = max_calls
         self._now = now
         self._slots = asyncio.Semaphore(max_calls)
@@ -191,6 +196,8 @@ class AgentLoop:
         if driver is None:
             return error_answer(AnswerError.DRIVER_ERROR, f"no {call.driver!r} driver on this host")
         try:
+            if call.op is CallOp.CONNECTIONS:
+                return ok_answer(await self._count_connections(call))
             return ok_answer(await _on_driver(driver, call))
         except ContainerGone as exc:
             return error_answer(AnswerError.CONTAINER_GONE, str(exc))
@@ -201,6 +208,15 @@ class AgentLoop:
         except Exception as exc:
             logger.exception("driver call crashed", extra=_fields(call))
             return error_answer(AnswerError.DRIVER_ERROR, f"{type(exc).__name__}: {exc}")
+
+    async def _count_connections(self, call: HostCall) -> list[int | None]:
+        if self.connections is None:
+            raise DriverError("this agent does not count connections")
+        try:
+            items = items_from_spec(call.spec)
+        except ValueError as exc:
+            raise DriverError(f"malformed connections call: {exc}") from exc
+        return await self.connections.count(call.driver, items)
 
 
 async def _on_driver(driver: Driver, call: HostCall) -> Any:

@@ -20,6 +20,7 @@ from sqlalchemy import (
 from sqlalchemy import exc as sa_exc
 
 from runplane.adapters.sql.engine import SqlDatabase
+from runplane.adapters.sql.label_tables import runtime_labels
 from runplane.adapters.sql.operation_log import insert_entry
 from runplane.adapters.sql.outbox import insert_events
 from runplane.adapters.sql.record_cache import RecordCache, read_page
@@ -30,6 +31,13 @@ from runplane.domain.placement import HOLDS_HOST
 from runplane.domain.records import OperationEntry, RuntimeRecord, StatusChange
 from runplane.domain.statuses import Status, require_transition
 from runplane.ports.lifecycle import RuntimePage
+
+
+def insert_labels(connection: Connection, runtime_id: str, labels: dict[str, str]) -> None:
+    """A new runtime's label rows (adapters/sql/label_tables.py), same transaction."""
+    if labels:
+        rows = [{"runtime_id": runtime_id, "key": k, "value": v} for k, v in labels.items()]
+        connection.execute(insert(runtime_labels), rows)
 
 
 def row_to_record(row: RowMapping) -> RuntimeRecord:
@@ -117,6 +125,7 @@ class SqlRuntimeStore:
     async def create(self, record: RuntimeRecord, *, events: Sequence[LifecycleEvent] = ()) -> None:
         def work(connection: Connection) -> None:
             connection.execute(insert(runtimes).values(**as_row(record)))
+            insert_labels(connection, record.runtime_id, record.labels)
             insert_events(connection, events)
 
         try:

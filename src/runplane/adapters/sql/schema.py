@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from runplane.adapters.sql import health_tables, webhook_tables
+from runplane.adapters.sql import health_tables, label_tables, webhook_tables
 from runplane.adapters.sql.tables import metadata
 
-__all__ = ["health_tables", "metadata", "webhook_tables"]
+__all__ = ["health_tables", "label_tables", "metadata", "webhook_tables"]

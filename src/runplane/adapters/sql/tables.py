@@ -91,10 +91,18 @@ runtimes = Table(
     Column("last_op_at", UtcDateTime),
     Column("status_deadline", UtcDateTime),
     Column("host_id", String(128)),
+    Column("labels", JsonDocument, nullable=False, server_default="{}"),
+    Column("timeout_at", UtcDateTime),
+    Column("on_timeout", String(16)),
+    Column("idle_after_s", Integer),
+    Column("idle_action", String(16)),
+    Column("active_at", UtcDateTime),
     Index("ix_runtimes_team_id_runtime_id", "team_id", "runtime_id"),
     Index("ix_runtimes_status_runtime_id", "status", "runtime_id"),
     Index("ix_runtimes_status_deadline", "status_deadline"),
     Index("ix_runtimes_host_id_status", "host_id", "status"),
+    Index("ix_runtimes_timeout_at", "timeout_at"),
+    Index("ix_runtimes_status_idle_after_s", "status", "idle_after_s"),
 )
 
 operations = Table(

@@ -19,6 +19,7 @@ from runplane.domain.errors import ErrorCode
 from runplane.domain.hosts import HOST_ID_RULE, is_valid_host_id
 from runplane.domain.operations import OpSource
 from runplane.domain.records import RuntimeRecord
+from runplane.domain.runtime_settings import SettingsRefused, parse_selector
 from runplane.domain.statuses import Status
 from runplane.services.lifecycle.create import TEAM_ID_RULE, CreateRequest
 
@@ -65,6 +66,7 @@ async def create_runtime(
             actor=key.key_id,
             job_id=idempotency_key,
             restricted=not key.admin,
+            settings=body.settings(),
         )
     )
     if not result.ok or result.record is None:
@@ -108,14 +110,44 @@ async def list_runtimes(
     ] = None,
     cursor: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
+    label: Annotated[
+        list[str] | None,
+        Query(description="label selector terms: k=v, k!=v, k, !k; several AND together"),
+    ] = None,
 ) -> RuntimeListOut:
     if host_id is not None and not is_valid_host_id(host_id):
         raise ApiError(ErrorCode.INVALID_REQUEST, f"host_id must be {HOST_ID_RULE}")
     scope = team_scope(key)
     if scope is not None and team_id not in (None, scope):
         return RuntimeListOut(runtimes=[], next_cursor=None)
+    if label:
+        return await list_selected(ctx, label, status, scope or team_id, host_id, cursor, limit)
     page = await ctx.runtimes.list(
         status=status, team_id=scope or team_id, host_id=host_id, after=cursor, limit=limit
+    )
+    return RuntimeListOut(
+        runtimes=[RuntimeOut.of(r) for r in page.records], next_cursor=page.next_cursor
+    )
+
+
+async def list_selected(
+    ctx: Context,
+    terms: list[str],
+    status: Status | None,
+    team_id: str | None,
+    host_id: str | None,
+    cursor: str | None,
+    limit: int,
+) -> RuntimeListOut:
+    """A list narrowed by a label selector (domain/runtime_settings.py)."""
+    try:
+        selector = parse_selector(terms)
+    except SettingsRefused as exc:
+        raise ApiError(exc.code, exc.message) from exc
+    if ctx.runtime_settings is None:
+        raise ApiError(ErrorCode.SERVICE_UNAVAILABLE, "label selection is not available here")
+    page = await ctx.runtime_settings.store.list(
+        selector, status=status, team_id=team_id, host_id=host_id, after=cursor, limit=limit
     )
     return RuntimeListOut(
         runtimes=[RuntimeOut.of(r) for r in page.records], next_cursor=page.next_cursor

@@ -8,8 +8,17 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from runplane.api.schemas.errors import ErrorBody as ErrorBody
+from runplane.api.schemas.runtime_settings import (
+    IdleIn,
+    IdleOut,
+    TimeoutAction,
+    TimeoutOut,
+    idle_of,
+    timeout_of,
+)
 from runplane.domain.records import OperationEntry, RuntimeRecord
 from runplane.domain.results import OperationResult
+from runplane.domain.runtime_settings import MAX_TIMEOUT_S, OnTimeout, RuntimeSettings
 
 
 class CreateRuntimeBody(BaseModel):
@@ -20,6 +29,22 @@ class CreateRuntimeBody(BaseModel):
     driver: str | None = Field(default=None, max_length=64)
     spec: dict[str, Any]
     start: StrictBool = True  # `0` or "yes" is a 400, not a guess
+    labels: dict[str, Any] | None = Field(
+        default=None, description="key/value labels (docs: syntax); 400 invalid_labels"
+    )
+    timeout_s: int | None = Field(
+        default=None, ge=1, le=MAX_TIMEOUT_S, description="deadline: create time + timeout_s"
+    )
+    on_timeout: TimeoutAction = "stop"
+    idle: IdleIn | None = None
+
+    def settings(self) -> RuntimeSettings:
+        return RuntimeSettings(
+            labels=dict(self.labels or {}),
+            timeout_s=self.timeout_s,
+            on_timeout=OnTimeout(self.on_timeout),
+            idle=self.idle.rule() if self.idle is not None else None,
+        )
 
 
 class OperationBody(BaseModel):
@@ -49,6 +74,9 @@ class RuntimeOut(BaseModel):
     host_id: str | None = Field(
         default=None, description="the host the runtime lives on; null until placed"
     )
+    labels: dict[str, str] = Field(default_factory=dict)
+    timeout: TimeoutOut | None = None
+    idle: IdleOut | None = None
 
     @classmethod
     def of(cls, record: RuntimeRecord) -> RuntimeOut:
@@ -70,6 +98,9 @@ class RuntimeOut(BaseModel):
             last_op_at=record.last_op_at,
             status_deadline=record.status_deadline,
             host_id=record.host_id,
+            labels=record.labels,
+            timeout=timeout_of(record),
+            idle=idle_of(record),
         )
 
 

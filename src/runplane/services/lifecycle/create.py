@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from runplane.domain.documents import is_valid_team_id
@@ -21,6 +21,7 @@ from runplane.domain.errors import ErrorCode, InvalidSpec, RuntimeAlreadyExists
 from runplane.domain.operations import OpSource, Outcome
 from runplane.domain.records import RUNTIME_ID_RULE, RuntimeRecord, is_valid_runtime_id
 from runplane.domain.results import OperationResult
+from runplane.domain.runtime_settings import RuntimeSettings, SettingsRefused, record_fields
 from runplane.domain.statuses import Status
 from runplane.services.admission import document_problem
 from runplane.services.lifecycle.admit import admit_create
@@ -48,6 +49,8 @@ class CreateRequest:
     lease_wait_ms: int = 0
     restricted: bool = False
     """A team key: its spec must pass the team policy (services/admission.py)."""
+    settings: RuntimeSettings = field(default_factory=RuntimeSettings)
+    """Labels, timeout and idle rule (domain/runtime_settings.py)."""
 
 
 class CreateRuntime:
@@ -159,6 +162,10 @@ class CreateRuntime:
         except InvalidSpec as exc:
             return OperationResult.failure(ErrorCode.INVALID_REQUEST, exc.message)
         now = self.deps.clock.now()
+        try:
+            extra = record_fields(request.settings, now)
+        except SettingsRefused as exc:
+            return OperationResult.failure(exc.code, exc.message)
         return RuntimeRecord(
             runtime_id=runtime_id,
             team_id=_team_of(request),
@@ -168,6 +175,7 @@ class CreateRuntime:
             spec=spec,
             created_at=now,
             updated_at=now,
+            **extra,
         )
 
     def _new_runtime_id(self, request: CreateRequest) -> str:

@@ -52,6 +52,7 @@ class EventFactory:
             reason=reason,
             error={"code": error[0], "message": error[1]} if error else None,
             host_id=record.host_id,
+            labels=record.labels,
         )
 
     def state_changed(
