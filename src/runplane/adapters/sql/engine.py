@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import URL, Connection, Engine, event, make_url
 from sqlalchemy import create_engine as sa_create_engine
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from runplane.adapters.sql.faults import unavailable_as_store_error
@@ -29,6 +30,11 @@ SQLITE_PRAGMAS = (
     "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
 )
+POSTGRES_POOL_SIZE = 16
+POSTGRES_POOL_OVERFLOW = 16
+"""Connections kept, and opened beyond them at a peak (then closed): a stream
+consumer runs 64 jobs at once, and a connection opened per unit of work past
+the pool cost more than the work."""
 SQLITE_BEGIN_OPTION = "runplane_sqlite_begin"
 READ_WITHOUT_TRANSACTION = "NONE"
 """Reads run one statement each: in SQLite's autocommit mode a SELECT is its own
@@ -58,7 +64,11 @@ def create_engine(url: str | URL) -> AsyncEngine:
     before use)."""
     parsed = database_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(parsed, pool_pre_ping=True)
+        engine = create_async_engine(
+            parsed, pool_size=POSTGRES_POOL_SIZE, max_overflow=POSTGRES_POOL_OVERFLOW
+        )
+        event.listen(engine.sync_engine, "checkout", _refuse_closed_connection)
+        return engine
     if parsed.database and parsed.database != ":memory:":
         with unavailable_as_store_error():
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -66,6 +76,16 @@ def create_engine(url: str | URL) -> AsyncEngine:
     event.listen(engine.sync_engine, "connect", _prepare_sqlite_connection)
     event.listen(engine.sync_engine, "begin", _begin_sqlite_transaction)
     return engine
+
+
+def _refuse_closed_connection(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """A pooled connection the server has closed (a restart, an idle timeout:
+    asyncpg saw the socket end) is replaced before use. This replaces
+    `pool_pre_ping`, whose ping was a BEGIN, a query and a ROLLBACK on every
+    checkout: three round trips before each unit of work. A connection that
+    dies unseen still fails its statement, as StoreUnavailable, and is dropped."""
+    if dbapi_connection.driver_connection.is_closed():
+        raise sa_exc.DisconnectionError("connection closed by the server")
 
 
 def create_sqlite_sync_engine(url: URL) -> Engine:
@@ -125,6 +145,10 @@ class SqlDatabase:
             self._executor = ThreadPoolExecutor(SQLITE_THREADS, thread_name_prefix="sqlite")
         self._writer = engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
         self._reader = engine.execution_options(**{SQLITE_BEGIN_OPTION: READ_WITHOUT_TRANSACTION})
+        if engine.dialect.name != "sqlite":
+            # As on SQLite, a read is its own statement: no BEGIN and ROLLBACK
+            # round trips around it.
+            self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
         if self._sqlite is not None:
             # Units of work asked for together go to a thread together (thread_batches.py).
