@@ -77,7 +77,7 @@ async def test_an_admin_job_is_replayed_from_the_runtimes_team(world: World) -> 
     await world.create(team_id="team-b")
     first = await world.do(OpKind.STOP, op_source=OpSource.STREAM, job_id="job-7")
     again = await world.do(OpKind.STOP, op_source=OpSource.STREAM, job_id="job-7")
-    assert first.outcome is Outcome.SUCCESS and first.error_code is None
+    assert (first.outcome, first.error_code) == (Outcome.SUCCESS, None)
     assert (again.outcome, again.error_code) == (Outcome.SUCCESS, ErrorCode.REPLAY_NO_OP)
     assert again.operation_id == first.operation_id
     entries = await world.entries()
