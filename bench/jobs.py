@@ -86,7 +86,7 @@ class TimedResults:
     """Publishes results to Redis, as in production, and times each job from its
     submission; `round_done` fires when the round's last result is in."""
 
-    def __init__(self, publisher: RedisJobResultPublisher) -> None:
+    def __init__(self, publisher: RedisJobResultPublisher | None) -> None:
         self.publisher = publisher
         self.submitted_at: dict[str, float] = {}
         self.latencies_ms: list[float] = []
@@ -94,10 +94,15 @@ class TimedResults:
         self.round_done = asyncio.Event()
 
     async def publish(self, result: JobResult) -> None:
+        assert self.publisher is not None
         await self.publisher.publish(result)
         if result.outcome is not Outcome.SUCCESS:
             raise RuntimeError(f"job {result.job_id} failed: {result.error_message}")
-        submitted = self.submitted_at.pop(result.job_id, None)
+        self.count(result.job_id)
+
+    def count(self, job_id: str) -> None:
+        """A job's result is in: time it, and end the round with its last one."""
+        submitted = self.submitted_at.pop(job_id, None)
         if submitted is None:
             return  # a redelivered duplicate; timed already
         self.latencies_ms.append((time.perf_counter() - submitted) * 1000)
@@ -238,7 +243,9 @@ async def one_configuration(
         stopping = asyncio.Event()
         tasks, consumers = start_consumers(kind, raw, client, handlers, stopping)
         try:
+            cpu_before = time.process_time()
             seconds = await drive(client, results, ids, rounds)
+            cpu_s = time.process_time() - cpu_before
         finally:
             stopping.set()
             for consumer in consumers:
@@ -260,6 +267,8 @@ async def one_configuration(
         "graceful_stop_s": graceful_stop_s if driver_name == "process" else 0.0,
         "seconds": round(seconds, 3),
         "jobs_per_s": round(jobs / seconds, 1),
+        "cpu_s": round(cpu_s, 3),
+        "cpu_ms_per_job": round(cpu_s * 1000 / jobs, 3),
         "latency_p50_ms": round(statistics.median(latencies), 1),
         "latency_p99_ms": round(latencies[int(len(latencies) * 0.99) - 1], 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

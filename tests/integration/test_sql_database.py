@@ -150,3 +150,61 @@ async def test_a_cancelled_sqlite_write_holds_the_writer_until_its_thread_ends(
     finally:
         finish.set()
         await database.dispose()
+
+
+async def test_sqlite_writes_asked_together_are_each_their_own_transaction(
+    tmp_path: Path,
+) -> None:
+    """Writes asked for in one turn of the loop go to the thread as one batch:
+    a unit that raises rolls back only its own rows, and each caller hears its
+    own outcome."""
+    database = SqlDatabase.from_url(await migrated_sqlite_url(tmp_path))
+
+    def insert(n: int, fail: bool) -> Any:
+        def work(connection: Connection) -> int:
+            connection.execute(text("INSERT INTO probe VALUES (:n)"), {"n": n})
+            if fail:
+                raise ValueError(f"unit {n} fails after its insert")
+            return n
+
+        return work
+
+    try:
+        async with database.writing() as connection:
+            await connection.execute(text("CREATE TABLE probe (n INTEGER)"))
+        outcomes = await asyncio.gather(
+            *(database.write(insert(n, fail=n % 3 == 0)) for n in range(12)),
+            return_exceptions=True,
+        )
+        async with database.reading() as connection:
+            rows = {n for (n,) in (await connection.execute(text("SELECT n FROM probe"))).all()}
+    finally:
+        await database.dispose()
+    assert [o if isinstance(o, int) else "failed" for o in outcomes] == [
+        "failed" if n % 3 == 0 else n for n in range(12)
+    ]
+    assert all(isinstance(o, ValueError) for o in outcomes[::3])
+    assert rows == {n for n in range(12) if n % 3 != 0}
+
+
+async def test_sqlite_reads_asked_together_keep_their_own_results_and_errors(
+    tmp_path: Path,
+) -> None:
+    database = SqlDatabase.from_url(await migrated_sqlite_url(tmp_path))
+
+    def read(n: int) -> Any:
+        def work(connection: Connection) -> int:
+            if n == 2:
+                connection.execute(text("SELECT * FROM no_such_table"))
+            return int(connection.execute(text("SELECT :n + 1"), {"n": n}).scalar_one())
+
+        return work
+
+    try:
+        outcomes = await asyncio.gather(
+            *(database.read(read(n)) for n in range(5)), return_exceptions=True
+        )
+    finally:
+        await database.dispose()
+    assert [o for n, o in enumerate(outcomes) if n != 2] == [1, 2, 4, 5]
+    assert "no_such_table" in str(outcomes[2])

@@ -39,7 +39,11 @@ async def acquire(leases: LeaseStore, name: str, token: str, ttl_ms: int, wait_m
 class HeldLease:
     """A lease this holder has: renewed in the background every third of its
     TTL until `release()`. `lost` once a renewal found it gone or another's, or
-    when no renewal succeeded for a whole TTL (it may have expired)."""
+    when no renewal succeeded for a whole TTL (it may have expired).
+
+    Each renewal is a timer that starts a task only when it is due: most leases
+    (a stream job's) are released before their first renewal, and then cost a
+    timer, not a task that sleeps."""
 
     def __init__(
         self,
@@ -61,9 +65,12 @@ class HeldLease:
         self._valid_until = (time.monotonic() if acquired_at is None else acquired_at) + (
             ttl_ms / 1000
         )
+        self._period_s = ttl_ms / 3000
         self._gone = False
-        self._done = asyncio.Event()
-        self._renewer = asyncio.create_task(self._renew_until_done(), name=f"lease {name}")
+        self._done = False
+        self._loop = asyncio.get_running_loop()
+        self._renewal: asyncio.Task[None] | None = None
+        self._timer = self._loop.call_later(self._period_s, self._due)
 
     def __repr__(self) -> str:
         return f"HeldLease({self.name!r})"
@@ -77,14 +84,17 @@ class HeldLease:
         even when the caller is cancelled meanwhile, and the caller's cancel is
         raised after it; a failed delete is logged (the lease expires by itself,
         a little later)."""
-        if self._done.is_set():
+        if self._done:
             return
-        self._done.set()
-        self._renewer.cancel()
+        self._done = True
+        self._timer.cancel()
+        renewal = self._renewal
         try:
-            # Waits for the renewer without raising its cancellation, so a
-            # cancel of the caller's own is never mistaken for it and swallowed.
-            await asyncio.wait([self._renewer])
+            if renewal is not None and not renewal.done():
+                renewal.cancel()
+                # Waits for the renewal without raising its cancellation, so a
+                # cancel of the caller's own is never mistaken for it and swallowed.
+                await asyncio.wait([renewal])
         finally:
             await self._delete()
 
@@ -94,41 +104,42 @@ class HeldLease:
         except Exception:
             logger.warning("lease release failed", extra={"lease": self.name}, exc_info=True)
 
-    async def _renew_until_done(self) -> None:
-        """Renew until `_done` is set. The event, not only the cancel that comes
-        with it, ends the loop: redis-py can swallow a cancellation that lands in
-        the middle of a command, and the renewal would then go on for ever."""
-        period_s = self.ttl_ms / 3000
-        delay_s = period_s
-        while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._done.wait(), delay_s)
-            if self._done.is_set():
-                return
-            if time.monotonic() >= self._valid_until:
-                # No renewal went through in time: the lease may be another's now.
-                self._lose("lease expired unrenewed")
-                return
-            asked_at = time.monotonic()
-            try:
-                # Bounded by the lease's end: a Redis that hangs (not refuses)
-                # must not keep this from saying the lease is lost on time.
-                still_ours = await asyncio.wait_for(
-                    self.leases.renew(self.name, self.token, self.ttl_ms),
-                    self._valid_until - asked_at,
-                )
-            except Exception:
-                logger.warning("lease renewal failed", extra={"lease": self.name}, exc_info=True)
-                # Try again soon, and wake at the expiry at the latest, to say it is lost.
-                delay_s = max(0.0, min(period_s / 2, self._valid_until - time.monotonic()))
-                continue
-            if self._done.is_set():
-                return  # released meanwhile: what the renewal found no longer matters
-            if not still_ours:
-                self._lose("lease lost while held")
-                return
-            self._valid_until = asked_at + self.ttl_ms / 1000
-            delay_s = period_s
+    def _due(self) -> None:
+        if not self._done:
+            self._renewal = self._loop.create_task(self._renew(), name=f"lease {self.name}")
+
+    def _next_in(self, delay_s: float) -> None:
+        if not self._done:
+            self._timer = self._loop.call_later(delay_s, self._due)
+
+    async def _renew(self) -> None:
+        """One renewal; it sets the next. `_done`, not only the cancel that comes
+        with it, ends the renewals: redis-py can swallow a cancellation that lands
+        in the middle of a command, and they would then go on for ever."""
+        if time.monotonic() >= self._valid_until:
+            # No renewal went through in time: the lease may be another's now.
+            self._lose("lease expired unrenewed")
+            return
+        asked_at = time.monotonic()
+        try:
+            # Bounded by the lease's end: a Redis that hangs (not refuses)
+            # must not keep this from saying the lease is lost on time.
+            still_ours = await asyncio.wait_for(
+                self.leases.renew(self.name, self.token, self.ttl_ms),
+                self._valid_until - asked_at,
+            )
+        except Exception:
+            logger.warning("lease renewal failed", extra={"lease": self.name}, exc_info=True)
+            # Try again soon, and wake at the expiry at the latest, to say it is lost.
+            self._next_in(max(0.0, min(self._period_s / 2, self._valid_until - time.monotonic())))
+            return
+        if self._done:
+            return  # released meanwhile: what the renewal found no longer matters
+        if not still_ours:
+            self._lose("lease lost while held")
+            return
+        self._valid_until = asked_at + self.ttl_ms / 1000
+        self._next_in(self._period_s)
 
     def _lose(self, message: str) -> None:
         self._gone = True

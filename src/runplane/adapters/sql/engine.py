@@ -11,9 +11,11 @@ from typing import Any, TypeVar
 
 from sqlalchemy import URL, Connection, Engine, event, make_url
 from sqlalchemy import create_engine as sa_create_engine
+from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from runplane.adapters.sql.faults import unavailable_as_store_error
+from runplane.adapters.sql.thread_batches import ThreadBatches
 
 T = TypeVar("T")
 
@@ -28,6 +30,11 @@ SQLITE_PRAGMAS = (
     "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
 )
+POSTGRES_POOL_SIZE = 16
+POSTGRES_POOL_OVERFLOW = 16
+"""Connections kept, and opened beyond them at a peak (then closed): a stream
+consumer runs 64 jobs at once, and a connection opened per unit of work past
+the pool cost more than the work."""
 SQLITE_BEGIN_OPTION = "runplane_sqlite_begin"
 READ_WITHOUT_TRANSACTION = "NONE"
 """Reads run one statement each: in SQLite's autocommit mode a SELECT is its own
@@ -57,7 +64,11 @@ def create_engine(url: str | URL) -> AsyncEngine:
     before use)."""
     parsed = database_url(url)
     if parsed.get_backend_name() != "sqlite":
-        return create_async_engine(parsed, pool_pre_ping=True)
+        engine = create_async_engine(
+            parsed, pool_size=POSTGRES_POOL_SIZE, max_overflow=POSTGRES_POOL_OVERFLOW
+        )
+        event.listen(engine.sync_engine, "checkout", _refuse_closed_connection)
+        return engine
     if parsed.database and parsed.database != ":memory:":
         with unavailable_as_store_error():
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
@@ -65,6 +76,16 @@ def create_engine(url: str | URL) -> AsyncEngine:
     event.listen(engine.sync_engine, "connect", _prepare_sqlite_connection)
     event.listen(engine.sync_engine, "begin", _begin_sqlite_transaction)
     return engine
+
+
+def _refuse_closed_connection(dbapi_connection: Any, _record: Any, _proxy: Any) -> None:
+    """A pooled connection the server has closed (a restart, an idle timeout:
+    asyncpg saw the socket end) is replaced before use. This replaces
+    `pool_pre_ping`, whose ping was a BEGIN, a query and a ROLLBACK on every
+    checkout: three round trips before each unit of work. A connection that
+    dies unseen still fails its statement, as StoreUnavailable, and is dropped."""
+    if dbapi_connection.driver_connection.is_closed():
+        raise sa_exc.DisconnectionError("connection closed by the server")
 
 
 def create_sqlite_sync_engine(url: URL) -> Engine:
@@ -124,7 +145,22 @@ class SqlDatabase:
             self._executor = ThreadPoolExecutor(SQLITE_THREADS, thread_name_prefix="sqlite")
         self._writer = engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
         self._reader = engine.execution_options(**{SQLITE_BEGIN_OPTION: READ_WITHOUT_TRANSACTION})
+        if engine.dialect.name != "sqlite":
+            # As on SQLite, a read is its own statement: no BEGIN and ROLLBACK
+            # round trips around it.
+            self._reader = engine.execution_options(isolation_level="AUTOCOMMIT")
         self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        if self._sqlite is not None:
+            # Units of work asked for together go to a thread together (thread_batches.py).
+            self._reads = ThreadBatches(
+                self._executor, self._sqlite_reader.connect, transaction_each=False
+            )
+            self._writes = ThreadBatches(
+                self._executor,
+                self._sqlite_writer.connect,
+                transaction_each=True,
+                gate=self._write_lock,
+            )
 
     @classmethod
     def from_url(cls, url: str | URL) -> SqlDatabase:
@@ -150,32 +186,27 @@ class SqlDatabase:
                     yield connection
 
     async def read(self, work: Callable[[Connection], T]) -> T:
-        """Run `work` (plain, synchronous SQLAlchemy Core) on a connection: in one
-        thread hand-off on SQLite, through `run_sync` on Postgres."""
+        """Run `work` (plain, synchronous SQLAlchemy Core) on a connection: on
+        SQLite in a thread, with the other reads asked for meanwhile (one
+        hand-off for them all); through `run_sync` on Postgres."""
         with unavailable_as_store_error():
             if self._sqlite is not None:
-                return await self._in_thread(self._sqlite_reader.connect, work)
+                return await self._reads.submit(work)
             async with self._reader.connect() as connection:
                 return await connection.run_sync(work)
 
     async def write(self, work: Callable[[Connection], T]) -> T:
         """Run `work` in one transaction: committed when it returns, rolled back if
-        it raises. On SQLite, writers queue on the same lock as `writing()`."""
+        it raises. On SQLite, writes run one after another, with the other writes
+        asked for meanwhile (each its own transaction, one hand-off for them
+        all), under the same lock as `writing()`."""
+        if self._sqlite is not None:
+            with unavailable_as_store_error():
+                return await _outlasting_cancellation(self._writes.submit(work))
         async with self._write_gate():
             with unavailable_as_store_error():
-                if self._sqlite is not None:
-                    future = self._in_thread(self._sqlite_writer.begin, work)
-                    return await _outlasting_cancellation(future)
                 async with self._writer.begin() as connection:
                     return await connection.run_sync(work)
-
-    def _in_thread(
-        self,
-        opening: Callable[[], contextlib.AbstractContextManager[Connection]],
-        work: Callable[[Connection], T],
-    ) -> asyncio.Future[T]:
-        loop = asyncio.get_running_loop()
-        return loop.run_in_executor(self._executor, _run, opening, work)
 
     def _write_gate(self) -> contextlib.AbstractAsyncContextManager[Any]:
         return self._write_lock if self._write_lock is not None else contextlib.nullcontext()
@@ -188,12 +219,11 @@ class SqlDatabase:
 
 
 async def _outlasting_cancellation(future: asyncio.Future[T]) -> T:
-    """Await a SQLite write's thread. Cancelling the caller does not stop the
-    thread: its transaction goes on and may commit. So a cancelled caller waits
-    for the thread to end (commit or roll back) before it re-raises the cancel,
-    and the writer lock it holds is never given up while its transaction is
-    open: the next writer, and the caller's own callers (a lease released after
-    the write), see the write settled, whichever way it went."""
+    """Await a SQLite write. Cancelling the caller does not stop it: once asked
+    for, its transaction runs and may commit. So a cancelled caller waits for
+    it to end (commit or roll back) before it re-raises the cancel: the
+    caller's own callers (a lease released after the write) see the write
+    settled, whichever way it went."""
     try:
         return await asyncio.shield(future)
     except asyncio.CancelledError:
@@ -201,11 +231,3 @@ async def _outlasting_cancellation(future: asyncio.Future[T]) -> T:
             with contextlib.suppress(asyncio.CancelledError):
                 await asyncio.wait([future])
         raise  # the cancel, not the write's own outcome
-
-
-def _run(
-    opening: Callable[[], contextlib.AbstractContextManager[Connection]],
-    work: Callable[[Connection], T],
-) -> T:
-    with opening() as connection:
-        return work(connection)

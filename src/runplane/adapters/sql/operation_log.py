@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import TypeVar
+from typing import Any, TypeVar
 
-from sqlalchemy import ColumnElement, Connection, RowMapping, insert, select
+from sqlalchemy import Connection, RowMapping, Select, bindparam, insert, select
 from sqlalchemy import exc as sa_exc
 
 from runplane.adapters.sql.engine import SqlDatabase
@@ -48,6 +48,12 @@ def row_to_entry(row: RowMapping) -> OperationEntry:
 
 
 _INSERT = insert(operations)
+_BY_OPERATION_ID = select(operations).where(operations.c.operation_id == bindparam("operation_id"))
+_BY_JOB_ID = select(operations).where(
+    (operations.c.job_team == bindparam("job_team")) & (operations.c.job_id == bindparam("job_id"))
+)
+"""Built once: every job looks its job_id up, and building the query each time
+cost more than running it."""
 
 
 def job_team(team_id: str | None) -> str:
@@ -93,16 +99,15 @@ class SqlOperationLog:
         return [row_to_entry(row) for row in rows]
 
     async def get(self, operation_id: str) -> OperationEntry | None:
-        return await self._find_one(operations.c.operation_id == operation_id)
+        return await self._find_one(_BY_OPERATION_ID, {"operation_id": operation_id})
 
     async def find_by_job_id(self, team_id: str | None, job_id: str) -> OperationEntry | None:
-        return await self._find_one(
-            (operations.c.job_team == job_team(team_id)) & (operations.c.job_id == job_id)
-        )
+        return await self._find_one(_BY_JOB_ID, {"job_team": job_team(team_id), "job_id": job_id})
 
-    async def _find_one(self, predicate: ColumnElement[bool]) -> OperationEntry | None:
-        query = select(operations).where(predicate)
+    async def _find_one(
+        self, query: Select[Any], parameters: dict[str, Any]
+    ) -> OperationEntry | None:
         row = await self._database.read(
-            lambda connection: connection.execute(query).mappings().first()
+            lambda connection: connection.execute(query, parameters).mappings().first()
         )
         return None if row is None else row_to_entry(row)

@@ -44,17 +44,10 @@ from runplane.services.lifecycle.dependencies import Dependencies
 from runplane.services.lifecycle.event_factory import EventFactory
 from runplane.services.lifecycle.outcomes import Outcomes
 from runplane.services.lifecycle.requests import OperationRequest
+from runplane.services.lifecycle.screen import NO_SUCH_RUNTIME, learn_team, screen, visible
 from runplane.services.lifecycle.settler import TransientSettler, is_interrupted
 
 logger = logging.getLogger(__name__)
-
-NO_SUCH_RUNTIME = "no such runtime"
-"""The one answer for a runtime that does not exist or that the caller cannot see."""
-
-
-def _visible(attempt: Attempt, record: RuntimeRecord) -> bool:
-    scope = attempt.request.team_scope
-    return scope is None or record.team_id == scope
 
 
 class LifecycleOperation(ABC):
@@ -81,10 +74,12 @@ class LifecycleOperation(ABC):
                 self.deps.leases, request.runtime_id, token, ttl_ms, request.lease_wait_ms
             )
         except StoreUnavailable as exc:
+            await learn_team(self.deps, attempt)
             return await self.outcomes.failure(
                 attempt, ErrorCode.SERVICE_UNAVAILABLE, f"lease store: {exc}"
             )
         if not acquired:
+            await learn_team(self.deps, attempt)
             return await self.outcomes.failure(
                 attempt, ErrorCode.CONFLICT, "another operation holds this runtime's lease"
             )
@@ -111,12 +106,15 @@ class LifecycleOperation(ABC):
 
     async def load(self, attempt: Attempt) -> RuntimeRecord:
         """The record to operate on; not_found if absent or outside the caller's team."""
-        record = await self.deps.runtimes.get(attempt.request.runtime_id)
-        if record is None or not _visible(attempt, record):
+        found = await self.deps.runtimes.get(attempt.request.runtime_id)
+        return self.visible_or_not_found(attempt, found)
+
+    def visible_or_not_found(self, attempt: Attempt, found: RuntimeRecord | None) -> RuntimeRecord:
+        if found is None or not visible(attempt, found):
             raise OperationFailed(ErrorCode.NOT_FOUND, NO_SUCH_RUNTIME)
         if attempt.team_id is None:
-            attempt.team_id = record.team_id
-        return record
+            attempt.team_id = found.team_id
+        return found
 
     async def resumed(self, record: RuntimeRecord) -> RuntimeRecord:
         """`record`, settled first when an interrupted attempt left it in a
@@ -246,33 +244,7 @@ class LifecycleOperation(ABC):
     # -- internals ------------------------------------------------------------------
 
     async def _screen(self, attempt: Attempt) -> OperationResult | None:
-        """Before the lease: the answer for a call refused outright, else None.
-
-        A caller that cannot see the runtime is answered `not_found` without
-        touching its lease, as for a runtime that does not exist: taking it would
-        answer `conflict` while the runtime is busy (an existence oracle) and
-        hold off its own team's calls. An admin's (or the system's) call with a
-        job_id learns the runtime's team here, to look the job_id up in it."""
-        request = attempt.request
-        problem = self.validate(request)
-        if problem:
-            return await self.outcomes.failure(attempt, ErrorCode.INVALID_REQUEST, problem)
-        if request.team_scope is None and not request.job_id:
-            return None  # the load names the team
-        try:
-            named = await self.deps.runtimes.get(request.runtime_id)
-        except StoreUnavailable as exc:
-            return await self.outcomes.failure(attempt, ErrorCode.SERVICE_UNAVAILABLE, str(exc))
-        except Exception as exc:
-            logger.exception("operation crashed", extra=self.outcomes.log_fields(attempt))
-            return await self.outcomes.failure(
-                attempt, ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}"
-            )
-        if request.team_scope is None:
-            attempt.team_id = named.team_id if named else None
-        elif named is None or not _visible(attempt, named):
-            return await self.outcomes.failure(attempt, ErrorCode.NOT_FOUND, NO_SUCH_RUNTIME)
-        return None
+        return await screen(self.validate(attempt.request), self.deps, self.outcomes, attempt)
 
     async def _run(self, attempt: Attempt) -> OperationResult:
         try:
@@ -288,10 +260,21 @@ class LifecycleOperation(ABC):
             )
 
     async def _load_and_execute(self, attempt: Attempt) -> OperationResult:
-        earlier = await self.outcomes.earlier_result(attempt)
-        if earlier is not None:
-            return earlier
-        attempt.record = await self.resumed(await self.load(attempt))
+        if attempt.team_id is None and attempt.request.job_id:
+            # An admin's or the system's job: the record, read under the lease,
+            # names the team its job_id is looked up in.
+            found = await self.deps.runtimes.get(attempt.request.runtime_id)
+            attempt.team_id = found.team_id if found else None
+            earlier = await self.outcomes.earlier_result(attempt)
+            if earlier is not None:
+                return earlier
+            record = self.visible_or_not_found(attempt, found)
+        else:
+            earlier = await self.outcomes.earlier_result(attempt)
+            if earlier is not None:
+                return earlier
+            record = await self.load(attempt)
+        attempt.record = await self.resumed(record)
         attempt.status_from = attempt.record.status
         await self.admit(attempt)
         try:

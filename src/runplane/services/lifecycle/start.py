@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from runplane.domain.errors import ErrorCode
 from runplane.domain.operations import OpKind
-from runplane.domain.records import RuntimeRecord
+from runplane.domain.records import ChangeFields, RuntimeRecord
 from runplane.domain.results import OperationResult
 from runplane.domain.statuses import Status
 from runplane.services.lifecycle.attempt import Attempt, OperationFailed
@@ -37,7 +37,13 @@ class StartRuntime(ContainerSteps):
             )
         spec = self.checked_spec(attempt, wanted or record.spec)
         place = await self.place(attempt, spec)
-        await self.enter(attempt, Status.STARTING, spec=spec, host_id=place.host_id)
+        # Only what changes is written: an unchanged spec is not serialised again.
+        moved: ChangeFields = {}
+        if spec != record.spec:
+            moved["spec"] = spec
+        if place.host_id != record.host_id:
+            moved["host_id"] = place.host_id
+        await self.enter(attempt, Status.STARTING, **moved)
         await self.discard(attempt, place)  # a start makes a new container: drop the last one
         return await self.boot(attempt, spec)
 

@@ -7,7 +7,7 @@ from typing import Any
 
 from runplane.domain.driver_specs import stop_timeout
 from runplane.domain.errors import ContainerGone, DriverError, ErrorCode, InvalidSpec
-from runplane.domain.records import Keep
+from runplane.domain.records import ChangeFields, Keep
 from runplane.domain.results import OperationResult
 from runplane.domain.statuses import Status
 from runplane.services.admission import document_problem
@@ -98,17 +98,18 @@ class ContainerSteps(LifecycleOperation):
         except DriverError as exc:
             raise self.driver_failure(attempt, Status.ERROR, exc) from exc
         now = self.deps.clock.now()
-        return await self.finish(
-            attempt,
-            Status.RUNNING,
-            spec=spec,
-            container_id=started.container_id,
-            engine_endpoint=started.engine_endpoint,
-            started_at=now,
-            stopped_at=None,
-            removed_at=None,
-            **({} if host_id is Keep.KEEP else {"host_id": host_id}),
-        )
+        fields: ChangeFields = {
+            "container_id": started.container_id,
+            "engine_endpoint": started.engine_endpoint,
+            "started_at": now,
+            "stopped_at": None,
+            "removed_at": None,
+        }
+        if spec != record.spec:  # an unchanged spec is not serialised again
+            fields["spec"] = spec
+        if host_id is not Keep.KEEP:
+            fields["host_id"] = host_id
+        return await self.finish(attempt, Status.RUNNING, **fields)
 
 
 def _grace_of(spec: dict[str, Any]) -> float | None:
