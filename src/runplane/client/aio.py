@@ -4,7 +4,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncGenerator, AsyncIterator, Iterable, Mapping
+from contextlib import aclosing
 from typing import Any, TypeVar
 
 import httpx
@@ -151,8 +152,9 @@ class AsyncClient:
         follower = _stream.Follower(types, runtime_id, last_event_id, reconnect_for)
         while True:
             try:
-                async for event in self._follow(follower):
-                    yield event
+                async with aclosing(self._follow(follower)) as events:
+                    async for event in events:
+                        yield event
                 delay = follower.failed(ConnectionFailed("the event stream ended"))
             except _stream.Cut:
                 delay = 0.0
@@ -160,7 +162,7 @@ class AsyncClient:
                 delay = follower.failed(exc)
             await asyncio.sleep(delay)
 
-    async def _follow(self, follower: _stream.Follower) -> AsyncIterator[Event]:
+    async def _follow(self, follower: _stream.Follower) -> AsyncGenerator[Event, None]:
         timeout = _stream.stream_timeout(self._timeout)
         async with aconnect_sse(
             self._http, "GET", _stream.PATH, timeout=timeout, **follower.request()
