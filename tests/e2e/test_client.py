@@ -134,9 +134,10 @@ def test_events_pages_and_a_stream_that_survives_a_serve_restart(
     received: queue.Queue[Event] = queue.Queue()
     following = threading.Event()
 
-    def follow() -> None:
+    def follow(position: str | None) -> None:
         with Client(serve.url, serve.admin_key) as own:
-            stream = own.events(runtime_id="sdk-ev", types=["runtime.pause", "runtime.resume"])
+            types = ["runtime.pause", "runtime.resume"]
+            stream = own.events(runtime_id="sdk-ev", types=types, last_event_id=position)
             following.set()
             for event in stream:
                 received.put(event)
@@ -151,10 +152,11 @@ def test_events_pages_and_a_stream_that_survives_a_serve_restart(
     rest = client.list_events(runtime_id="sdk-ev", after=page.events[0].stream_id)
     assert [e.id for e in rest.events] == [page.events[1].id]
 
-    follower = threading.Thread(target=follow, daemon=True)
+    # From the last event in the stream: a pause made before the follower
+    # connects is still delivered.
+    follower = threading.Thread(target=follow, args=(page.events[-1].stream_id,), daemon=True)
     follower.start()
-    following.wait(10)
-    time.sleep(1)  # the follower has connected (it connects on its first next())
+    assert following.wait(30)
     client.pause("sdk-ev")
     paused = received.get(timeout=30)
     assert (paused.type, paused.subject) == ("runtime.pause", "sdk-ev")

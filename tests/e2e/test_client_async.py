@@ -70,16 +70,19 @@ async def test_async_events_resume_across_a_serve_restart(serve: RunplaneServer)
     async with AsyncClient(serve.url, serve.admin_key) as api:
         await api.create_runtime(SLEEP, runtime_id="as-ev")
         received: asyncio.Queue[Event] = asyncio.Queue()
+        deadline = time.monotonic() + 30
+        while not (page := await api.list_events(runtime_id="as-ev")).events:
+            assert time.monotonic() < deadline, "the create's event was never published"
+            await asyncio.sleep(0.1)
+        position = page.events[-1].stream_id  # a pause before the follower connects still counts
 
         async def follow() -> None:
-            async for event in api.events(
-                runtime_id="as-ev", types=["runtime.pause", "runtime.resume"]
-            ):
+            types = ["runtime.pause", "runtime.resume"]
+            async for event in api.events(runtime_id="as-ev", types=types, last_event_id=position):
                 await received.put(event)
 
         follower = asyncio.create_task(follow())
         try:
-            await asyncio.sleep(1)  # connected
             await api.pause("as-ev")
             paused = await asyncio.wait_for(received.get(), 30)
             await asyncio.to_thread(serve.stop, signal.SIGKILL)
