@@ -27,6 +27,7 @@ ALLOWED: dict[str, set[str]] = {
     "bootstrap": {"*"},
     "config": {"adapters"},
     "__main__": {"cli"},
+    "client": set(),
 }
 ANYWHERE = {"logs"}
 """Leaf modules every layer may use: logging and its correlation id."""
@@ -86,6 +87,18 @@ def test_leaf_modules_import_nothing_of_runplane() -> None:
     assert {leaf: edges[f"runplane.{leaf}"] for leaf in ANYWHERE} == {
         leaf: set() for leaf in ANYWHERE
     }
+
+
+def test_client_imports_nothing_else_of_runplane() -> None:
+    """runplane.client can ship on its own: not even the leaf modules."""
+    outside = {
+        f"{module} -> {target}"
+        for module, targets in graph().items()
+        if layer(module) == "client"
+        for target in targets
+        if layer(target) != "client"
+    }
+    assert outside == set()
 
 
 def test_no_import_circle() -> None:
