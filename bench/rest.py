@@ -56,7 +56,7 @@ BASELINE_KEY = "rp_" + "b" * 43
 DRAIN_S = 0.5
 """After a phase, how long its background work (outbox relay, webhooks) is
 given before the CPU is read again."""
-WARMUP_REQUESTS = 20
+IDLE_S = 2.0
 
 
 @dataclass
@@ -69,6 +69,8 @@ class Phase:
     cpu_s: float
     p50_ms: float
     p99_ms: float
+    idle_cpu_pct: float
+    """The server's CPU over IDLE_S with no request, just before the phase (% of a core)."""
 
     @property
     def req_per_s(self) -> float:
@@ -82,7 +84,14 @@ class Phase:
         return asdict(self) | {
             "req_per_s": round(self.req_per_s, 1),
             "cpu_ms_per_req": round(self.cpu_ms_per_req, 3),
+            "busy_cpu_ms_per_req": round(self.busy_cpu_ms_per_req, 3),
         }
+
+    @property
+    def busy_cpu_ms_per_req(self) -> float:
+        """CPU per request less what the server burns idle over the same time."""
+        idle_s = self.idle_cpu_pct / 100 * self.seconds
+        return 1000 * max(0.0, self.cpu_s - idle_s) / max(1, self.requests)
 
 
 class Server:
@@ -173,14 +182,26 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
-def measure(server: Server, key: str, runtime_ids: list[str], seconds: float) -> Phase:
+def measure(
+    server: Server, key: str, runtime_ids: list[str], seconds: float, spy: str | None = None
+) -> Phase:
     asyncio.run(drive(server.port, key, runtime_ids, seconds=0.0))  # connect, one request each
     asyncio.run(drive(server.port, key, runtime_ids[:1], seconds=0.3))
     time.sleep(DRAIN_S)
+    idle_before = server.cpu_s()
+    time.sleep(IDLE_S)
+    idle_pct = 100 * (server.cpu_s() - idle_before) / IDLE_S
+    recorder = None
+    if spy:  # py-spy's raw (collapsed) stacks of the server, every thread
+        argv = ["py-spy", "record", "-p", str(server.process.pid), "-f", "raw", "-o", spy]
+        argv += ["--threads", "--gil", "-r", "200", "-d", str(int(seconds))]
+        recorder = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     cpu_before, began = server.cpu_s(), time.perf_counter()
     latencies, errors = asyncio.run(drive(server.port, key, runtime_ids, seconds))
     elapsed = time.perf_counter() - began
     time.sleep(DRAIN_S)
+    if recorder is not None:
+        recorder.wait()
     cpu = server.cpu_s() - cpu_before
     return Phase(
         server.name,
@@ -191,6 +212,7 @@ def measure(server: Server, key: str, runtime_ids: list[str], seconds: float) ->
         round(cpu, 3),
         round(percentile(latencies, 0.5), 2),
         round(percentile(latencies, 0.99), 2),
+        round(idle_pct, 1),
     )
 
 
@@ -296,14 +318,17 @@ def run_once(database: str, args: argparse.Namespace, repeat: int) -> list[Phase
         baseline = start_baseline(stack, tmp, redis_servers["baseline"].url, baseline_url, runtimes)
         for connections in args.connections:
             for server, token in ((runplane, key), (baseline, BASELINE_KEY)):
-                phase = measure(server, token, ids[server.name][:connections], args.seconds)
+                spy = None
+                if args.py_spy and server.name == "runplane":
+                    spy = f"{args.py_spy}/runplane-{database}-c{connections}-{repeat}.txt"
+                phase = measure(server, token, ids[server.name][:connections], args.seconds, spy)
                 phases.append(phase)
                 if not args.json:
                     print(
                         f"  {database:8} {phase.system:9} c={connections:<3} "
                         f"{phase.req_per_s:8.1f} req/s {phase.cpu_ms_per_req:7.3f} ms CPU/req "
                         f"p50 {phase.p50_ms:7.2f} ms p99 {phase.p99_ms:7.2f} ms "
-                        f"errors {phase.errors}",
+                        f"idle {phase.idle_cpu_pct:4.1f}% errors {phase.errors}",
                         flush=True,
                     )
     return phases
@@ -330,10 +355,12 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--profile", help="a directory: runplane's serve runs under cProfile")
+    parser.add_argument("--py-spy", help="a directory: py-spy records runplane's phases there")
     args = parser.parse_args()
     args.connections = [int(c) for c in args.connections.split(",")]
-    if args.profile:
-        Path(args.profile).mkdir(parents=True, exist_ok=True)
+    for directory in (args.profile, args.py_spy):
+        if directory:
+            Path(directory).mkdir(parents=True, exist_ok=True)
     databases = ("sqlite", "postgres") if args.database == "both" else (args.database,)
     report: dict[str, Any] = {}
     for database in databases:
