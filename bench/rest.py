@@ -223,6 +223,7 @@ def start_runplane(
     database_url: str | None,
     runtimes: int,
     profile: str | None,
+    src: str | None = None,
 ) -> tuple[Server, str]:
     port = free_port()
     data_dir = tmp / "runplane"
@@ -240,7 +241,8 @@ def start_runplane(
         settings["DATABASE_URL"] = database_url
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUNPLANE_")}
     env |= {f"RUNPLANE_{k}": v for k, v in settings.items()}
-    env["PYTHONPATH"] = str(ROOT / "src")
+    env["PYTHONPATH"] = src or str(ROOT / "src")
+    env["BENCH_RUNPLANE_SRC"] = src or ""
     argv = [sys.executable, str(ROOT / "bench" / "rest_serve.py")]
     if profile:
         argv += ["--profile", profile]
@@ -311,7 +313,13 @@ def run_once(database: str, args: argparse.Namespace, repeat: int) -> list[Phase
         if args.profile:
             profile = str(Path(args.profile).resolve() / f"runplane-{database}-{repeat}.prof")
         runplane, key = start_runplane(
-            stack, tmp, redis_servers["runplane"].url, urls["runplane"], runtimes, profile
+            stack,
+            tmp,
+            redis_servers["runplane"].url,
+            urls["runplane"],
+            runtimes,
+            profile,
+            args.runplane_src,
         )
         baseline_url = urls["baseline"]
         assert baseline_url is not None
@@ -356,15 +364,31 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--profile", help="a directory: runplane's serve runs under cProfile")
     parser.add_argument("--py-spy", help="a directory: py-spy records runplane's phases there")
+    parser.add_argument("--runplane-rev", help="measure this git revision's runplane instead")
     args = parser.parse_args()
     args.connections = [int(c) for c in args.connections.split(",")]
+    args.runplane_src = None
+    with contextlib.ExitStack() as stack:
+        if args.runplane_rev:
+            unpacked = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="rest-src-")))
+            archive = subprocess.run(
+                ["git", "-C", str(ROOT), "archive", args.runplane_rev, "src"],
+                check=True,
+                capture_output=True,
+            ).stdout
+            subprocess.run(["tar", "-x", "-C", str(unpacked)], input=archive, check=True)
+            args.runplane_src = str(unpacked / "src")
+        run_all(args)
+
+
+def run_all(args: argparse.Namespace) -> None:
     for directory in (args.profile, args.py_spy):
         if directory:
             Path(directory).mkdir(parents=True, exist_ok=True)
     databases = ("sqlite", "postgres") if args.database == "both" else (args.database,)
     report: dict[str, Any] = {}
     for database in databases:
-        runs = []
+        runs: list[dict[str, Any]] = []
         for repeat in range(args.repeat):
             phases = run_once(database, args, repeat)
             runs.append({"phases": [p.as_dict() for p in phases], "ratios": ratios(phases)})

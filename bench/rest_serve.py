@@ -16,12 +16,14 @@ from __future__ import annotations
 import argparse
 import contextlib
 import cProfile
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "src"))
+# bench/rest.py --runplane-src runs another tree's runplane (an earlier commit's).
+sys.path.insert(0, os.environ.get("BENCH_RUNPLANE_SRC") or str(ROOT / "src"))
 
 from runplane.bootstrap import assembly  # noqa: E402
 from runplane.bootstrap.serve import serve  # noqa: E402
