@@ -97,6 +97,10 @@ class Settings(BaseSettings):
     metrics_token: str | None = Field(default=None, min_length=16)
     """`/metrics` answers `Authorization: Bearer <metrics_token>` (or an admin key);
     unset, it needs an admin key."""
+    api_key_cache_s: float = Field(default=1.0, ge=0, le=60)
+    """How long a key read from the database is trusted in memory: a key revoked
+    on another instance still opens this one for up to this long; 0: read on
+    every request."""
     metrics_port: int | None = Field(default=None, ge=1, le=65535)
     """A listener of its own, on `host`, serving `/metrics` without a key: for a
     scraper on a network the API's clients cannot reach. Unset: no such listener."""

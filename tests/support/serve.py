@@ -111,6 +111,9 @@ class RunplaneServer:
             except httpx.HTTPError:
                 pass
             time.sleep(0.1)
+        # Not left running behind the failed test (it would hold its port and CPU).
+        self.process.kill()
+        self.process.wait()
         raise RuntimeError(f"runplane serve not ready:\n{self.log_path.read_text()}")
 
     def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 15.0) -> None:

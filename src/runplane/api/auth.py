@@ -70,4 +70,12 @@ def team_scope(key: ApiKey) -> str | None:
 
 Key = Annotated[ApiKey, Depends(current_key)]
 AdminKey = Annotated[ApiKey, Depends(admin_key)]
-Context = Annotated[ApiContext, Depends(context_of)]
+
+
+async def _context(request: Request) -> ApiContext:
+    # async: FastAPI runs a plain `def` dependency in its thread pool, a thread
+    # hand-off on every request for a field lookup.
+    return context_of(request)
+
+
+Context = Annotated[ApiContext, Depends(_context)]

@@ -147,7 +147,7 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
             placement=Placement(host_store, runtimes),
         )
         lifecycle = Lifecycle.build(deps, default_driver=settings.driver)
-        keys = ApiKeys(SqlApiKeyStore(database), clock)
+        keys = ApiKeys(SqlApiKeyStore(database), clock, cache_s=settings.api_key_cache_s)
         await ensure_admin_key(keys, settings.admin_key_path)
         # Before any local runtime is touched: a second serve for this host stops here.
         host_loss, host_loss_workers = build_host_loss(settings, database, client, lifecycle, deps)

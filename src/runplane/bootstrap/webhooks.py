@@ -9,8 +9,9 @@ import dataclasses
 import redis.asyncio
 
 from runplane.adapters.http.webhook_sender import HttpWebhookSender, resolve_host
+from runplane.adapters.redis.counters import RedisChangeCounter
 from runplane.adapters.redis.event_publisher import RedisEventPublisher
-from runplane.adapters.redis.names import EVENTS_STREAM, WEBHOOK_GROUP
+from runplane.adapters.redis.names import EVENTS_STREAM, WEBHOOK_GROUP, WEBHOOKS_VERSION
 from runplane.adapters.secrets import SecretBox
 from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.webhook_store import SqlWebhookStore
@@ -20,6 +21,7 @@ from runplane.domain.lifecycle_events import OutboxEvent
 from runplane.domain.webhooks.model import Webhook
 from runplane.domain.webhooks.rules import RetrySchedule, parse_retry_schedule
 from runplane.ports.system import Clock, TokenGenerator
+from runplane.services.webhooks.cached import CachedWebhooks
 from runplane.services.webhooks.delivery import Deliverer
 from runplane.services.webhooks.management import (
     DISABLED_EVENT_TYPE,
@@ -45,7 +47,13 @@ async def build_webhooks(
 ) -> tuple[WebhookService, list[Loop]]:
     """The webhook service for the API, and its two workers: the fan-out from the
     events stream into deliveries, and the loop that sends (and retries) them."""
-    store = SqlWebhookStore(database, SecretBox(settings.data_dir / "webhook.key"))
+    # Every event's fan-out asks which webhooks it matches: answered from memory
+    # while the shared counter says the webhooks have not changed.
+    store = CachedWebhooks(
+        SqlWebhookStore(database, SecretBox(settings.data_dir / "webhook.key")),
+        RedisChangeCounter(client, WEBHOOKS_VERSION),
+        clock,
+    )
     sender = HttpWebhookSender(clock, allow_private=settings.webhook_allow_private)
     stack.push_async_callback(sender.aclose)
     publisher = RedisEventPublisher(client)

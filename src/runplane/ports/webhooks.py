@@ -75,3 +75,14 @@ class WebhookStore(Protocol):
     async def purge_deliveries(self, before: datetime, *, limit: int = 1000) -> int:
         """Delete up to `limit` finished deliveries (not pending) last changed
         before `before`, with their attempts; how many were."""
+
+
+class ChangeCounter(Protocol):
+    """A number every instance reads alike, moved after each change to what it
+    counts: a cache of that thing is good while the number has not moved."""
+
+    async def current(self) -> int:
+        """Raises StoreUnavailable when it cannot be read."""
+
+    async def bump(self) -> None:
+        """Raises StoreUnavailable when it cannot be moved."""

@@ -33,6 +33,9 @@ HEALTH_EVENTS_CONSUMER = "runplane:health-events"
 JOB_GROUP = "runplane"
 """The default consumer group of the job streams (RUNPLANE_JOB_GROUP)."""
 WEBHOOK_GROUP = "webhooks"
+WEBHOOKS_VERSION = "runplane:webhooks:version"
+"""A counter moved after every change to the webhooks: an instance's cached
+webhook set is good while the counter has not moved."""
 """The consumer group that turns lifecycle events into webhook deliveries."""
 
 

@@ -65,7 +65,7 @@ class EventPageOut(BaseModel):
     next_cursor: str | None
 
 
-def event_reader(request: Request) -> EventFanout:
+async def event_reader(request: Request) -> EventFanout:
     reader = context_of(request).event_reader
     if reader is None:
         raise ApiError(ErrorCode.SERVICE_UNAVAILABLE, "the event stream is not configured")

@@ -68,7 +68,7 @@ class RuntimeHealthOut(BaseModel):
     events: list[HealthEventOut]
 
 
-def health_sources(request: Request) -> HealthSources:
+async def health_sources(request: Request) -> HealthSources:
     sources = context_of(request).health
     if sources is None:
         raise ApiError(ErrorCode.SERVICE_UNAVAILABLE, "health monitoring is not configured")

@@ -30,7 +30,7 @@ ERRORS: dict[int | str, dict[str, object]] = {
 IDEMPOTENCY_KEY_RULE = "1-256 printable ASCII characters, no spaces"
 
 
-def checked_idempotency_key(
+async def checked_idempotency_key(
     value: Annotated[
         str | None,
         Header(
