@@ -74,6 +74,17 @@ class HealthReporter:
             )
         return event
 
+    async def publish(self, event: HealthEvent) -> None:
+        """`report` an event another watcher made (the exit watcher of this
+        instance's own host, as a HealthEventPublisher): an end the monitor
+        reported already is not reported twice, and one reported here is not
+        reported again by the monitor."""
+        if event.event_type in TERMINAL_EVENTS and self.terminal_reported(
+            event.runtime_id, event.container_id
+        ):
+            return
+        await self.report(event.runtime_id, event.container_id, event.event_type, event.details)
+
     async def report_end(self, runtime_id: str, info: ContainerInfo) -> HealthEvent:
         """Report that the container in `info` ended (or vanished)."""
         return await self.report(
