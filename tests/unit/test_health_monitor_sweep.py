@@ -105,3 +105,52 @@ async def test_ends_while_no_monitor_ran_are_found_by_the_first_round(hw: Health
     await told(hw).tick()  # a new monitor, as after a restart: its first round sweeps
     assert hw.reported() == [E.CONTAINER_STARTED, E.CONTAINER_EXITED]
     assert hw.reported("rt-2") == [E.CONTAINER_STARTED, E.CONTAINER_DISAPPEARED]
+
+
+class Marks:
+    """A changes mark a test moves by hand (or breaks)."""
+
+    def __init__(self) -> None:
+        self.mark = 0
+        self.broken = False
+
+    async def __call__(self) -> object:
+        if self.broken:
+            raise ConnectionError("redis is away")
+        return self.mark
+
+
+async def test_records_are_listed_again_only_when_the_changes_mark_moves(
+    hw: HealthWorld,
+) -> None:
+    await hw.world.create()
+    marks = Marks()
+    monitor = hw.monitor(told={"memory"}, sweep_s=3600, changes=marks)
+    await monitor.tick()
+    await hw.world.create("rt-2")  # its event not seen yet
+    await monitor.tick()
+    assert hw.reported("rt-2") == []
+    marks.mark += 1
+    await monitor.tick()
+    assert hw.reported("rt-2") == [E.CONTAINER_STARTED]
+
+
+async def test_a_changes_mark_that_cannot_be_read_lists_all_the_same(hw: HealthWorld) -> None:
+    await hw.world.create()
+    marks = Marks()
+    monitor = hw.monitor(told={"memory"}, sweep_s=3600, changes=marks)
+    await monitor.tick()
+    await hw.world.create("rt-2")
+    marks.broken = True
+    await monitor.tick()
+    assert hw.reported("rt-2") == [E.CONTAINER_STARTED]
+
+
+async def test_a_sweep_lists_even_when_the_mark_stands_still(hw: HealthWorld) -> None:
+    await hw.world.create()
+    monitor = hw.monitor(told={"memory"}, sweep_s=SWEEP_S, changes=Marks())
+    await monitor.tick()
+    await hw.world.create("rt-2")
+    hw.world.clock.advance(SWEEP_S)
+    await monitor.tick()
+    assert hw.reported("rt-2") == [E.CONTAINER_STARTED]

@@ -9,6 +9,7 @@ import redis.asyncio
 
 from runplane.adapters.drivers.process import ProcessDriver
 from runplane.adapters.probes import NetworkProber
+from runplane.adapters.redis.event_reader import RedisEventReader
 from runplane.adapters.redis.health import (
     RedisHealthEventPublisher,
     RedisHealthEventReader,
@@ -125,6 +126,8 @@ def build_health(
         interval_s=settings.health_monitor_interval_s,
         told=TOLD_DRIVERS,
         sweep_s=settings.health_sweep_s,
+        # Every status change commits a durable lifecycle event: its id moves.
+        changes=RedisEventReader(stream_client).last_id,
     )
     reconciler = Reconciler(
         deps.runtimes,

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping
 from datetime import datetime
 
 from runplane.domain.drivers import ContainerInfo, ContainerState
@@ -47,7 +47,7 @@ from runplane.ports.health import Prober
 from runplane.ports.leases import LeaseProbe
 from runplane.ports.lifecycle import RuntimeStore
 from runplane.ports.system import Clock
-from runplane.services.health.checks import operation_in_flight, probe_of, records_in
+from runplane.services.health.checks import distinct_records, operation_in_flight, probe_of
 from runplane.services.health.reporter import HealthReporter
 from runplane.services.health.watches import Watch, run_probe, wants_look
 from runplane.services.hosts.routing import DriverRoute, HostDirectory
@@ -78,6 +78,7 @@ class HealthMonitor:
         max_concurrency: int = 32,
         told: Collection[str] = (),
         sweep_s: float | None = None,
+        changes: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         if interval_s <= 0 or max_concurrency < 1 or (sweep_s is not None and sweep_s <= 0):
             raise ValueError("interval_s and sweep_s must be positive, max_concurrency at least 1")
@@ -99,6 +100,12 @@ class HealthMonitor:
         self.sweep_s = sweep_s
         """Every round looks at every runtime when None."""
         self._swept_at: datetime | None = None
+        self.changes = changes
+        """A mark that moves when a record may have changed (the newest lifecycle
+        event's id): rounds list only then, and in sweeps. None: every round."""
+        self._mark: object = None
+        self._next_mark: object = None
+        self._records: list[RuntimeRecord] = []
         self._watches: dict[str, Watch] = {}
         self._loop = PeriodicLoop("health monitor", self.tick, interval_s=interval_s)
         if leadership is not None:
@@ -119,37 +126,54 @@ class HealthMonitor:
                 await self.leadership.release()
 
     async def tick(self) -> None:
-        """One round over every watched runtime."""
+        """One round over the watched runtimes that need a look (all of them in a sweep)."""
         if self.leadership is not None and not await self.leadership.hold():
             await self._drop(set(self._watches))
             return
-        seen: set[str] = set()
-        records: list[RuntimeRecord] = []
         now = self.clock.now()
         sweep = self._sweep_due(now)
+        listed = await self._changed() or sweep
+        if listed:
+            mark = self._next_mark  # read before the listing: a later change lists again
+            self._records = await distinct_records(self.runtimes, WATCHED, self.page_size)
+            self._mark = mark
+            if sweep:
+                self._swept_at = now
+        records = self._records
+        if not sweep:
+            watches, told = self._watches, self.told
+            records = [r for r in records if wants_look(watches.get(r.runtime_id), r, told, now)]
+            if not records and not listed:
+                return  # nothing due: no host to ask about either
         # A down host's runtimes cannot be looked at: the host monitor reported them.
         lost = await self.hosts.unreachable() if self.hosts is not None else frozenset()
-        async for record in records_in(self.runtimes, WATCHED, self.page_size):
-            if record.host_id in lost:
-                continue  # unseen: its watch is dropped, and made afresh on return
-            if record.runtime_id in seen:
-                continue  # moved between the two listings: looked at once
-            seen.add(record.runtime_id)
-            if sweep or wants_look(self._watches.get(record.runtime_id), record, self.told, now):
-                records.append(record)
+        if lost:
+            records = [r for r in records if r.host_id not in lost]
         # A few workers share one iterator, not a task per runtime (tasks cost more).
         queue = iter(records)
         workers = min(self._concurrency, len(records))
         await asyncio.gather(*(self._check_each(queue) for _ in range(workers)))
+        # Unseen (gone, or on a down host): dropped, and made afresh on return.
+        seen = {r.runtime_id for r in self._records if r.host_id not in lost}
         await self._drop(set(self._watches) - seen)
 
     def _sweep_due(self, now: datetime) -> bool:
-        if self.sweep_s is None:
+        if self.sweep_s is None or self._swept_at is None:
             return True
-        if self._swept_at is not None and (now - self._swept_at).total_seconds() < self.sweep_s:
-            return False
-        self._swept_at = now
-        return True
+        return (now - self._swept_at).total_seconds() >= self.sweep_s
+
+    async def _changed(self) -> bool:
+        """Whether the records may have changed since the last listing: always,
+        without `changes`, or when its mark cannot be read."""
+        if self.changes is None:
+            return True
+        try:
+            self._next_mark = await self.changes()
+        except Exception as exc:
+            logger.warning("runtime changes not known; listing", extra={"error": repr(exc)})
+            self._next_mark = None
+            return True
+        return self._next_mark is None or self._next_mark != self._mark
 
     async def _check_each(self, queue: Iterator[RuntimeRecord]) -> None:
         for record in queue:
