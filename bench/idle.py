@@ -11,7 +11,7 @@ killed by hand (SIGKILL), one at a time, and the median time until the record
 leaves `running` is printed (`exit s`): the exit noticed, reported and folded in.
 
     .venv/bin/python bench/idle.py [--runtimes 1000] [--seconds 60] [--postgres] \
-        [--baseline-rev 0235fdd] [--repeat 1]
+        [--baseline-rev 0235fdd] [--repeat 1] [--kills 5] [--patch FILE]
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
 import statistics
 import subprocess
@@ -169,6 +170,14 @@ def export_source(rev: str, into: Path) -> Path:
     return into / "src"
 
 
+def patched_source(patch: Path, into: Path) -> Path:
+    """This tree's `src/` with `patch` applied (a change proposed for files
+    outside this one), for a serve of its own to import."""
+    shutil.copytree(ROOT / "src", into / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run(["git", "apply", "-p1", str(patch.resolve())], cwd=into, check=True)
+    return into / "src"
+
+
 def main() -> None:
     # A TERM (a timeout, a kill) unwinds like an interrupt: every serve,
     # redis-server and runtime this run started is ended on the way out.
@@ -184,6 +193,7 @@ def main() -> None:
     parser.add_argument("--postgres", action="store_true", help="Postgres instead of SQLite")
     parser.add_argument("--py-spy", help="then record this tree's serve into this file")
     parser.add_argument("--baseline-rev", help="also measure this commit's source, side by side")
+    parser.add_argument("--patch", help="also measure this tree with this patch applied")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="runplane-bench-idle-") as name:
         tmp = Path(name)
@@ -201,6 +211,7 @@ def main() -> None:
 
             args.database_url = database_url
         src = export_source(args.baseline_rev, tmp) if args.baseline_rev else None
+        patched = patched_source(Path(args.patch), tmp / "patched") if args.patch else None
         try:
             print(
                 f"{'tree':<10} {'runtimes':>8} {'create s':>8} {'wall s':>7} "
@@ -208,9 +219,12 @@ def main() -> None:
             )
             for _ in range(args.repeat):
                 this = measure("this", None, args, tmp / f"r{_}")
+                other = measure("patched", patched, args, tmp / f"r{_}") if patched else None
                 if src is not None:
                     base = measure(args.baseline_rev[:10], src, args, tmp / f"r{_}")
                     print(f"{'ratio':<10} this / baseline = {this / base:.2f}", flush=True)
+                    if other is not None:
+                        print(f"{'ratio':<10} patched / baseline = {other / base:.2f}", flush=True)
         finally:
             if postgres is not None:
                 postgres.stop()
