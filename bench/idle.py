@@ -6,10 +6,12 @@ machine's load. Each serve gets its own redis-server and SQLite (or, with
 --postgres, a database on one throwaway Postgres). The runtimes are process
 runtimes running `sleep 3600`, created over REST; their supervisors are theirs,
 not serve's: only the serve process's own CPU is counted (psutil cpu_times),
-over --seconds after --settle seconds of quiet.
+over --seconds after --settle seconds of quiet. Then --kills runtimes are
+killed by hand (SIGKILL), one at a time, and the median time until the record
+leaves `running` is printed (`exit s`): the exit noticed, reported and folded in.
 
     .venv/bin/python bench/idle.py [--runtimes 1000] [--seconds 60] [--postgres] \
-        [--baseline-rev 0235fdd] [--repeat 1]
+        [--baseline-rev 0235fdd] [--repeat 1] [--kills 5] [--patch FILE]
 """
 
 from __future__ import annotations
@@ -19,7 +21,9 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import signal
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -67,6 +71,26 @@ async def create_runtimes(url: str, key: str, count: int) -> int:
         return running
 
 
+def exit_noticed_s(url: str, key: str, kills: int) -> float | None:
+    """Kill `kills` of the runtimes by hand (SIGKILL), one after the other, and
+    time how long until each record leaves `running` (the exit noticed and
+    folded in); the median, or None with no runtime. Polled every 10 ms."""
+    headers = {"Authorization": f"Bearer {key}"}
+    taken: list[float] = []
+    with httpx.Client(base_url=url, timeout=30, headers=headers) as http:
+        page = http.get("/v1/runtimes", params={"status": "running", "limit": kills}).json()
+        for runtime in page["runtimes"][:kills]:
+            runtime_id, pid = runtime["runtime_id"], int(runtime["container_id"].split("-")[1])
+            began = time.monotonic()
+            os.kill(pid, signal.SIGKILL)
+            while time.monotonic() - began < 120:
+                if http.get(f"/v1/runtimes/{runtime_id}").json()["status"] != "running":
+                    taken.append(time.monotonic() - began)
+                    break
+                time.sleep(0.01)
+    return statistics.median(taken) if taken else None
+
+
 def cpu_seconds(process: psutil.Process) -> float:
     times = process.cpu_times()
     return times.user + times.system
@@ -98,8 +122,11 @@ def measure(label: str, src: Path | None, args: argparse.Namespace, tmp: Path) -
         time.sleep(args.seconds)
         used, wall = cpu_seconds(process) - before, time.monotonic() - started
         share = used / wall
+        noticed = exit_noticed_s(serve.url, serve.admin_key, args.kills) if args.kills else None
+        exit_s = f"{noticed:.3f}" if noticed is not None else "-"
         print(
-            f"{label:<10} {running:>8} {made:>8.1f} {wall:>7.1f} {used:>8.2f} {share:>10.2%}",
+            f"{label:<10} {running:>8} {made:>8.1f} {wall:>7.1f} {used:>8.2f} {share:>10.2%}"
+            f" {exit_s:>7}",
             flush=True,
         )
         if args.py_spy and src is None:  # where the idle CPU goes, after the figure
@@ -143,15 +170,30 @@ def export_source(rev: str, into: Path) -> Path:
     return into / "src"
 
 
+def patched_source(patch: Path, into: Path) -> Path:
+    """This tree's `src/` with `patch` applied (a change proposed for files
+    outside this one), for a serve of its own to import."""
+    shutil.copytree(ROOT / "src", into / "src", ignore=shutil.ignore_patterns("__pycache__"))
+    subprocess.run(["git", "apply", "-p1", str(patch.resolve())], cwd=into, check=True)
+    return into / "src"
+
+
 def main() -> None:
+    # A TERM (a timeout, a kill) unwinds like an interrupt: every serve,
+    # redis-server and runtime this run started is ended on the way out.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runtimes", type=int, default=1000)
     parser.add_argument("--seconds", type=float, default=60.0)
     parser.add_argument("--settle", type=float, default=10.0)
     parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument(
+        "--kills", type=int, default=5, help="then kill this many runtimes, time each exit noticed"
+    )
     parser.add_argument("--postgres", action="store_true", help="Postgres instead of SQLite")
     parser.add_argument("--py-spy", help="then record this tree's serve into this file")
     parser.add_argument("--baseline-rev", help="also measure this commit's source, side by side")
+    parser.add_argument("--patch", help="also measure this tree with this patch applied")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="runplane-bench-idle-") as name:
         tmp = Path(name)
@@ -169,16 +211,20 @@ def main() -> None:
 
             args.database_url = database_url
         src = export_source(args.baseline_rev, tmp) if args.baseline_rev else None
+        patched = patched_source(Path(args.patch), tmp / "patched") if args.patch else None
         try:
             print(
                 f"{'tree':<10} {'runtimes':>8} {'create s':>8} {'wall s':>7} "
-                f"{'serve s':>8} {'core share':>10}"
+                f"{'serve s':>8} {'core share':>10} {'exit s':>7}"
             )
             for _ in range(args.repeat):
                 this = measure("this", None, args, tmp / f"r{_}")
+                other = measure("patched", patched, args, tmp / f"r{_}") if patched else None
                 if src is not None:
                     base = measure(args.baseline_rev[:10], src, args, tmp / f"r{_}")
                     print(f"{'ratio':<10} this / baseline = {this / base:.2f}", flush=True)
+                    if other is not None:
+                        print(f"{'ratio':<10} patched / baseline = {other / base:.2f}", flush=True)
         finally:
             if postgres is not None:
                 postgres.stop()

@@ -62,7 +62,12 @@ class Settings(BaseSettings):
     wait_max_timeout_s: float = Field(default=300.0, gt=0)
 
     health_monitor_interval_s: float = Field(default=1.0, gt=0)
-    """How often the health monitor looks at every running runtime."""
+    """How often the health monitor looks at the runtimes that need a look (a
+    probe due, one new, unreachable or unwell, or on a driver whose host does
+    not report ends itself)."""
+    health_sweep_s: float = Field(default=30.0, gt=0)
+    """How often the health monitor, and each host's exit watcher, look at
+    every runtime anyway: what a lost exit notice hid is found then."""
     reconcile_interval_s: float = Field(default=30.0, gt=0)
     reconcile_jitter_s: float = Field(default=5.0, ge=0)
     stop_orphans: bool = False

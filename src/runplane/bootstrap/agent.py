@@ -24,6 +24,7 @@ from runplane.adapters.redis.host_calls import RedisHostCallInbox
 from runplane.adapters.redis.leases import RedisLeaseStore
 from runplane.adapters.system import SystemClock
 from runplane.bootstrap.data_dir import secure_data_dir
+from runplane.bootstrap.exits import exit_watchers
 from runplane.bootstrap.hosts import BEAT_TTL_PERIODS, local_host
 from runplane.bootstrap.infrastructure import build_drivers
 from runplane.bootstrap.seat import claim_seat
@@ -33,7 +34,6 @@ from runplane.logs import configure_logging
 from runplane.ports.drivers import Driver
 from runplane.workers.agent import AgentLoop
 from runplane.workers.engine_events import EngineEventsLoop
-from runplane.workers.exit_watch import ExitWatcher
 from runplane.workers.host_presence import HostPresence
 from runplane.workers.runner import Loop, WorkerSet
 
@@ -142,4 +142,4 @@ def _exit_watch(
     )  # the publisher writes text
     stack.push_async_callback(client.aclose)
     publisher = RedisHealthEventPublisher(client, max_len=settings.health_events_stream_max_len)
-    return [ExitWatcher(process, publisher, SystemClock(), interval_s=settings.exit_watch_s)]
+    return exit_watchers(process, publisher, SystemClock(), settings)

@@ -9,6 +9,7 @@ import redis.asyncio
 
 from runplane.adapters.drivers.process import ProcessDriver
 from runplane.adapters.probes import NetworkProber
+from runplane.adapters.redis.event_reader import RedisEventReader
 from runplane.adapters.redis.health import (
     RedisHealthEventPublisher,
     RedisHealthEventReader,
@@ -27,6 +28,7 @@ from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.engine_health import SqlEngineHealthStore
 from runplane.adapters.sql.health_snapshots import SqlHealthSnapshotStore
 from runplane.api.context import HealthSources
+from runplane.bootstrap.exits import TOLD_DRIVERS, exit_watchers
 from runplane.bootstrap.streams import consumer_settings
 from runplane.config import Settings
 from runplane.ports.hosts import HostStore
@@ -127,6 +129,10 @@ def build_health(
         hosts=directory,
         local_host_id=deps.local_host_id,
         interval_s=settings.health_monitor_interval_s,
+        told=TOLD_DRIVERS,
+        sweep_s=settings.health_sweep_s,
+        # Every status change commits a durable lifecycle event: its id moves.
+        changes=RedisEventReader(stream_client).last_id,
     )
     reconciler = Reconciler(
         deps.runtimes,
@@ -153,4 +159,9 @@ def build_health(
         consumer,
     )
     sources = HealthSources(rows, RedisHealthEventReader(stream_client))
-    return sources, [monitor, events, restarts, reconciler]
+    # Every serve watches its own embedded host's process runtimes, leader or not.
+    # Through the monitor's reporter: an end is reported once by the two.
+    exits = exit_watchers(process, reporter, deps.clock, settings)
+    if deps.local_host_id is None:
+        exits = []
+    return sources, [monitor, events, restarts, reconciler, *exits]

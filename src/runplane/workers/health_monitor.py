@@ -1,6 +1,7 @@
-"""The health monitor: every `interval_s`, look at each runtime that should be
-running (and each one marked `engine_unreachable`, to see it come back), and
-report what changed to `runtime:health_events`.
+"""The health monitor: every `interval_s`, look at the runtimes that should be
+running (and those marked `engine_unreachable`, to see them come back; which
+ones each round: see "Told, then swept" below), and report what changed to
+`runtime:health_events`.
 
 - A process or container that ended: `container_exited` (exit code, signal),
   `container_oom` when the driver says the kernel killed it for memory, or
@@ -15,21 +16,29 @@ report what changed to `runtime:health_events`.
   threshold is crossed, `probe_recovered` on the first success after it. Each
   runtime has at most one probe in flight, run beside the loop so a slow
   target never delays noticing another runtime's exit.
-One instance monitors at a time when a Leadership is given."""
+One instance monitors at a time when a Leadership is given.
+
+Told, then swept (`sweep_s`): the ends of runtimes on the `told` drivers are
+reported by the hosts themselves as they happen (workers/exit_watch.py for
+process runtimes, the engine's event stream for docker), so a round looks only
+at the runtimes that need it: one seen for the first time, one with a probe
+due, one `engine_unreachable` or found unwell, one on another driver. Every
+`sweep_s` a round looks at all of them, as each round did before: it finds an
+end a host missed (a lost notice, a watcher not running, a folder removed
+behind runplane's back) and a runtime paused by hand. The first round after a
+start is a sweep, so ends while runplane was down are found at once."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-
-from prometheus_client import Histogram
+from collections.abc import Awaitable, Callable, Collection, Iterator, Mapping
+from datetime import datetime
 
 from runplane.domain.drivers import ContainerInfo, ContainerState
 from runplane.domain.errors import DriverError
 from runplane.domain.health.events import HealthEventType
-from runplane.domain.health.probes import ProbeTracker, target_of
+from runplane.domain.health.probes import ProbeTracker
 from runplane.domain.health.reactions import HealthSummary
 from runplane.domain.records import RuntimeRecord
 from runplane.domain.statuses import Status
@@ -38,8 +47,9 @@ from runplane.ports.health import Prober
 from runplane.ports.leases import LeaseProbe
 from runplane.ports.lifecycle import RuntimeStore
 from runplane.ports.system import Clock
-from runplane.services.health.checks import operation_in_flight, probe_of, records_in
+from runplane.services.health.checks import distinct_records, operation_in_flight, probe_of
 from runplane.services.health.reporter import HealthReporter
+from runplane.services.health.watches import Watch, run_probe, wants_look
 from runplane.services.hosts.routing import DriverRoute, HostDirectory
 from runplane.workers.leadership import Leadership
 from runplane.workers.periodic import PeriodicLoop
@@ -47,28 +57,6 @@ from runplane.workers.periodic import PeriodicLoop
 logger = logging.getLogger(__name__)
 
 WATCHED = (Status.RUNNING, Status.ENGINE_UNREACHABLE)
-
-PROBE_LATENCY = Histogram(
-    "runplane_probe_latency_seconds",
-    "Time a health probe took, by probe type and outcome.",
-    ["probe_type", "outcome"],
-    buckets=(0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
-)
-
-
-@dataclass(slots=True)
-class Watch:
-    """What the monitor knows about one runtime's current container."""
-
-    container_id: str
-    tracker: ProbeTracker | None
-    announced: bool
-    """container_started was reported (or the snapshot already names it)."""
-    unwell: bool = False
-    """inspect_unhealthy was reported and has not cleared yet."""
-    back_reported: bool = False
-    """probe_recovered was reported for an unreachable runtime without a probe."""
-    probe: asyncio.Task[None] | None = None
 
 
 class HealthMonitor:
@@ -88,9 +76,12 @@ class HealthMonitor:
         interval_s: float = 1.0,
         page_size: int = 500,
         max_concurrency: int = 32,
+        told: Collection[str] = (),
+        sweep_s: float | None = None,
+        changes: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
-        if interval_s <= 0 or max_concurrency < 1:
-            raise ValueError("interval_s must be positive, max_concurrency at least 1")
+        if interval_s <= 0 or max_concurrency < 1 or (sweep_s is not None and sweep_s <= 0):
+            raise ValueError("interval_s and sweep_s must be positive, max_concurrency at least 1")
         self.runtimes = runtimes
         self.drivers = drivers
         self.route = route or (lambda _host, name: drivers.get(name))
@@ -104,6 +95,17 @@ class HealthMonitor:
         self.interval_s = interval_s
         self.page_size = page_size
         self._concurrency = max_concurrency
+        self.told = frozenset(told)
+        """Drivers whose ends the hosts report themselves: looked at by sweeps."""
+        self.sweep_s = sweep_s
+        """Every round looks at every runtime when None."""
+        self._swept_at: datetime | None = None
+        self.changes = changes
+        """A mark that moves when a record may have changed (the newest lifecycle
+        event's id): rounds list only then, and in sweeps. None: every round."""
+        self._mark: object = None
+        self._next_mark: object = None
+        self._records: list[RuntimeRecord] = []
         self._watches: dict[str, Watch] = {}
         self._loop = PeriodicLoop("health monitor", self.tick, interval_s=interval_s)
         if leadership is not None:
@@ -124,26 +126,54 @@ class HealthMonitor:
                 await self.leadership.release()
 
     async def tick(self) -> None:
-        """One round over every watched runtime."""
+        """One round over the watched runtimes that need a look (all of them in a sweep)."""
         if self.leadership is not None and not await self.leadership.hold():
             await self._drop(set(self._watches))
             return
-        seen: set[str] = set()
-        records: list[RuntimeRecord] = []
+        now = self.clock.now()
+        sweep = self._sweep_due(now)
+        listed = await self._changed() or sweep
+        if listed:
+            mark = self._next_mark  # read before the listing: a later change lists again
+            self._records = await distinct_records(self.runtimes, WATCHED, self.page_size)
+            self._mark = mark
+            if sweep:
+                self._swept_at = now
+        records = self._records
+        if not sweep:
+            watches, told = self._watches, self.told
+            records = [r for r in records if wants_look(watches.get(r.runtime_id), r, told, now)]
+            if not records and not listed:
+                return  # nothing due: no host to ask about either
         # A down host's runtimes cannot be looked at: the host monitor reported them.
         lost = await self.hosts.unreachable() if self.hosts is not None else frozenset()
-        async for record in records_in(self.runtimes, WATCHED, self.page_size):
-            if record.host_id in lost:
-                continue  # unseen: its watch is dropped, and made afresh on return
-            if record.runtime_id in seen:
-                continue  # moved between the two listings: looked at once
-            seen.add(record.runtime_id)
-            records.append(record)
+        if lost:
+            records = [r for r in records if r.host_id not in lost]
         # A few workers share one iterator, not a task per runtime (tasks cost more).
         queue = iter(records)
         workers = min(self._concurrency, len(records))
         await asyncio.gather(*(self._check_each(queue) for _ in range(workers)))
+        # Unseen (gone, or on a down host): dropped, and made afresh on return.
+        seen = {r.runtime_id for r in self._records if r.host_id not in lost}
         await self._drop(set(self._watches) - seen)
+
+    def _sweep_due(self, now: datetime) -> bool:
+        if self.sweep_s is None or self._swept_at is None:
+            return True
+        return (now - self._swept_at).total_seconds() >= self.sweep_s
+
+    async def _changed(self) -> bool:
+        """Whether the records may have changed since the last listing: always,
+        without `changes`, or when its mark cannot be read."""
+        if self.changes is None:
+            return True
+        try:
+            self._next_mark = await self.changes()
+        except Exception as exc:
+            logger.warning("runtime changes not known; listing", extra={"error": repr(exc)})
+            self._next_mark = None
+            return True
+        return self._next_mark is None or self._next_mark != self._mark
 
     async def _check_each(self, queue: Iterator[RuntimeRecord]) -> None:
         for record in queue:
@@ -225,7 +255,9 @@ class HealthMonitor:
             watch.back_reported = True
         tracker = watch.tracker
         if tracker is not None and watch.probe is None and tracker.due(self.clock.now()):
-            watch.probe = asyncio.create_task(self._probe(record, watch, tracker))
+            watch.probe = asyncio.create_task(
+                run_probe(self.prober, self.reporter, self.clock, record, watch, tracker)
+            )
 
     async def _unwell(
         self, record: RuntimeRecord, watch: Watch, details: Mapping[str, object]
@@ -244,38 +276,6 @@ class HealthMonitor:
             return
         await self.reporter.report_end(record.runtime_id, info)
         await self._cancel_probe(watch)
-
-    async def _probe(self, record: RuntimeRecord, watch: Watch, tracker: ProbeTracker) -> None:
-        check = tracker.check
-        try:
-            result = await self.prober.probe(check, target_of(record, check))
-            outcome = "success" if result.ok else "failure"
-            PROBE_LATENCY.labels(probe_type=str(check.type), outcome=outcome).observe(
-                result.latency_s
-            )
-            event_type = tracker.record(result, self.clock.now())
-            if event_type is None:
-                return
-            details = {
-                "probe": str(check.type),
-                "detail": result.detail,
-                "consecutive_failures": tracker.consecutive_failures,
-                "latency_ms": round(result.latency_s * 1000, 1),
-            }
-            try:
-                await self._report(record, event_type, details)
-            except Exception:
-                # Not published: undo, so the next result reports it again.
-                tracker.failing = event_type is HealthEventType.PROBE_RECOVERED
-                raise
-        except Exception as exc:
-            logger.warning(
-                "health probe failed to run",
-                extra={"runtime_id": record.runtime_id, "error": repr(exc)},
-                exc_info=exc,
-            )
-        finally:
-            watch.probe = None
 
     async def _report(
         self, record: RuntimeRecord, event_type: HealthEventType, details: Mapping[str, object]

@@ -11,16 +11,17 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
-import shutil
 import signal
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from runplane.adapters.drivers.process_exits import ExitNoticeSocket
 from runplane.adapters.drivers.process_files import (
     ContainerFiles,
     containers_dir,
     parse_container_id,
+    remove_tree,
     runtime_of,
 )
 from runplane.adapters.drivers.process_launch import (
@@ -32,7 +33,7 @@ from runplane.adapters.drivers.process_launch import (
 from runplane.adapters.drivers.process_observe import Glances, Observation, observe
 from runplane.adapters.drivers.process_spec import DEFAULT_STOP_SIGNAL, validate_process_spec
 from runplane.adapters.drivers.process_user import RuntimeSandbox
-from runplane.adapters.drivers.process_wait import process_end
+from runplane.adapters.drivers.process_wait import process_end, signal_group
 from runplane.domain.driver_specs import DEFAULT_STOP_TIMEOUT_S
 from runplane.domain.drivers import ContainerInfo, ContainerState, StartedContainer
 from runplane.domain.errors import ContainerGone, DriverError
@@ -66,6 +67,9 @@ class ProcessDriver:
         # Absolute: the supervisor runs in another working directory.
         self._containers = containers_dir(Path(state_dir).resolve())
         self._glances = Glances(self._containers)
+        self.exit_notices = ExitNoticeSocket(self._containers)
+        self._owners: dict[str, str] = {}
+        """Ends told by the supervisors (ports.exits.ExitNotices)."""
         self._sandbox = sandbox or RuntimeSandbox.of("", Path(state_dir) / "work")
         self._start_timeout_s = start_timeout_s
         self._kill_grace_s = kill_grace_s
@@ -80,6 +84,7 @@ class ProcessDriver:
     def close(self) -> None:
         """End the launcher process; runtimes and their supervisors run on."""
         self._launcher.close()
+        self.exit_notices.close()
 
     def validate_spec(self, spec: dict[str, Any]) -> dict[str, Any]:
         normalised = validate_process_spec(spec)
@@ -123,6 +128,7 @@ class ProcessDriver:
 
     async def stop(self, container_id: str, *, timeout_s: float | None = None) -> ContainerInfo:
         pgid, live = await self._live(container_id)
+        self.exit_notices.expect(container_id)
         spec = live.spec
         grace = spec.get("stop_timeout_s", DEFAULT_STOP_TIMEOUT_S)
         if timeout_s is not None:
@@ -132,16 +138,16 @@ class ProcessDriver:
             "stopping process runtime",
             extra={"container_id": container_id, "signal": stop_signal.name, "timeout_s": grace},
         )
-        _signal_group(pgid, stop_signal)
+        signal_group(pgid, stop_signal)
         # A paused runtime has to run again to act on its stop signal.
-        _signal_group(pgid, signal.SIGCONT)
+        signal_group(pgid, signal.SIGCONT)
         final = await self._await_end(container_id, grace, live)
         if final is None:
             logger.warning(
                 "process runtime outlived its stop timeout; killing it",
                 extra={"container_id": container_id, "timeout_s": grace},
             )
-            _signal_group(pgid, signal.SIGKILL)
+            signal_group(pgid, signal.SIGKILL)
             final = await self._await_end(container_id, self._kill_grace_s)
         if final is None:
             raise DriverError(f"container {container_id!r} survived SIGKILL")
@@ -152,25 +158,29 @@ class ProcessDriver:
 
     async def pause(self, container_id: str) -> None:
         pgid, _ = await self._live(container_id)
-        _signal_group(pgid, signal.SIGSTOP)
+        signal_group(pgid, signal.SIGSTOP)
         await self._await_state(container_id, ContainerState.PAUSED)
 
     async def resume(self, container_id: str) -> None:
         pgid, _ = await self._live(container_id)
-        _signal_group(pgid, signal.SIGCONT)
+        signal_group(pgid, signal.SIGCONT)
         await self._await_state(container_id, ContainerState.RUNNING)
 
     async def remove(self, container_id: str) -> None:
         if parse_container_id(container_id) is None:
             return
         observed = await self._settled(container_id)
+        self.exit_notices.expect(container_id)
         if observed.pgid is not None:
-            _signal_group(observed.pgid, signal.SIGKILL)
+            signal_group(observed.pgid, signal.SIGKILL)
             # Let the supervisor record the end before its folder goes away.
             await self._await_end(container_id, self._kill_grace_s)
         files = ContainerFiles(self._containers / container_id)
         runtime_id = await asyncio.to_thread(runtime_of, files)
-        await asyncio.to_thread(_remove_tree, files.root)
+        try:
+            await asyncio.to_thread(remove_tree, files.root)
+        except OSError as exc:
+            raise DriverError(f"cannot remove {files.root}: {exc}") from exc
         self._glances.forget(container_id)
         if runtime_id is not None:
             await asyncio.to_thread(self._wipe_unused, runtime_id)
@@ -182,11 +192,17 @@ class ProcessDriver:
     async def list_containers(self) -> list[ContainerInfo]:
         """Every container, with the runtime it was started for (from its state file)."""
         container_ids = await asyncio.to_thread(self._container_ids)
+        # A container's runtime never changes: read once (an exit watcher lists often).
+        owners, self._owners = self._owners, {}
         listed = []
         for container_id in container_ids:
             info = await self.inspect(container_id)
-            files = ContainerFiles(self._containers / container_id)
-            runtime_id = await asyncio.to_thread(runtime_of, files)
+            runtime_id = owners.get(container_id)
+            if runtime_id is None:
+                files = ContainerFiles(self._containers / container_id)
+                runtime_id = await asyncio.to_thread(runtime_of, files)
+            if runtime_id is not None:
+                self._owners[container_id] = runtime_id
             listed.append(replace(info, runtime_id=runtime_id))
         return listed
 
@@ -271,29 +287,6 @@ class ProcessDriver:
                 )
                 return
             await asyncio.sleep(self._poll_interval_s)
-
-
-def _signal_group(pgid: int, sig: signal.Signals) -> None:
-    try:
-        os.killpg(pgid, sig)
-    except ProcessLookupError:
-        pass  # ended meanwhile: the wait that follows sees it
-    except PermissionError as exc:
-        raise DriverError(f"cannot signal process group {pgid}: {exc}") from exc
-
-
-def _remove_tree(path: Path) -> None:
-    """Remove a container's folder; retry when a late supervisor write races us."""
-    error: OSError | None = None
-    for _ in range(3):
-        if not path.exists():
-            return
-        try:
-            shutil.rmtree(path)
-        except OSError as exc:
-            error = exc
-    if path.exists():
-        raise DriverError(f"cannot remove {path}: {error}")
 
 
 __all__ = ["ProcessDriver"]

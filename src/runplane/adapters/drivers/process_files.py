@@ -20,6 +20,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -170,3 +171,18 @@ def live_process(pid: int, start_ticks: int, path: str | None = None) -> ProcSta
     if stat is None or stat.start_ticks != start_ticks:
         return None
     return stat
+
+
+def remove_tree(path: Path) -> None:
+    """Remove a container's folder; retry when a late supervisor write races
+    us. OSError when it stays."""
+    error: OSError | None = None
+    for _ in range(3):
+        if not path.exists():
+            return
+        try:
+            shutil.rmtree(path)
+        except OSError as exc:
+            error = exc
+    if path.exists():
+        raise error or OSError(f"cannot remove {path}")

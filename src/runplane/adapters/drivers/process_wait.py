@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 
 from runplane.adapters.drivers.process_files import live_process
+from runplane.domain.errors import DriverError
 
 
 async def process_end(pid: int, start_ticks: int, timeout_s: float) -> bool | None:
@@ -51,3 +53,13 @@ async def readable(fd: int, timeout_s: float) -> bool:
     finally:
         loop.remove_reader(fd)
     return True
+
+
+def signal_group(pgid: int, sig: signal.Signals) -> None:
+    """Signal a runtime's whole process group; one already gone is no error."""
+    try:
+        os.killpg(pgid, sig)
+    except ProcessLookupError:
+        pass  # ended meanwhile: the wait that follows sees it
+    except PermissionError as exc:
+        raise DriverError(f"cannot signal process group {pgid}: {exc}") from exc

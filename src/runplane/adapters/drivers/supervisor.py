@@ -37,6 +37,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
+from runplane.adapters.drivers.process_exits import tell_exit
 from runplane.adapters.drivers.process_files import (
     EXIT_FILE,
     LOG_FILE,
@@ -154,6 +155,8 @@ def supervise(launch_dir: str, notify_fd: int) -> int:
     os.chdir("/")
     status = _wait_for_main(pid)
     _record_exit(container_dir, os.waitstatus_to_exitcode(status))
+    # After exit.json: whoever is told looks and finds how it ended.
+    tell_exit(os.path.dirname(container_dir), os.path.basename(container_dir), meta["runtime_id"])
     _reap_orphans()
     return 0
 

@@ -30,6 +30,20 @@ async def records_in(
                 break
 
 
+async def distinct_records(
+    runtimes: RuntimeStore, statuses: Iterable[Status], page_size: int = 500
+) -> list[RuntimeRecord]:
+    """`records_in`, each runtime once (one that moved between two statuses'
+    listings is seen in both)."""
+    seen: set[str] = set()
+    records: list[RuntimeRecord] = []
+    async for record in records_in(runtimes, statuses, page_size):
+        if record.runtime_id not in seen:
+            seen.add(record.runtime_id)
+            records.append(record)
+    return records
+
+
 async def operation_in_flight(
     runtimes: RuntimeStore, leases: LeaseProbe, record: RuntimeRecord
 ) -> bool:

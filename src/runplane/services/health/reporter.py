@@ -74,11 +74,49 @@ class HealthReporter:
             )
         return event
 
+    async def publish(self, event: HealthEvent) -> None:
+        """`report` an event another watcher made (the exit watcher of this
+        instance's own host, as a HealthEventPublisher): an end the monitor
+        reported already is not reported twice, and one reported here is not
+        reported again by the monitor."""
+        fields = (event.runtime_id, event.container_id, event.event_type, event.details)
+        if event.event_type in TERMINAL_EVENTS:
+            await self._report_once(*fields)
+        else:
+            await self.report(*fields)
+
     async def report_end(self, runtime_id: str, info: ContainerInfo) -> HealthEvent:
-        """Report that the container in `info` ended (or vanished)."""
-        return await self.report(
+        """Report that the container in `info` ended (or vanished), once: an end
+        another watcher sharing this reporter reported already (the monitor and
+        the reconciler may find it at once) is returned, not published again."""
+        return await self._report_once(
             runtime_id, info.container_id, terminal_event_of(info), terminal_details(info)
         )
+
+    async def _report_once(
+        self,
+        runtime_id: str,
+        container_id: str,
+        event_type: HealthEventType,
+        details: Mapping[str, Any],
+    ) -> HealthEvent:
+        """Claimed before the publish (another caller waits on nothing and skips),
+        released if the publish fails, so the end is reported again later."""
+        if self.terminal_reported(runtime_id, container_id):
+            return HealthEvent(
+                runtime_id, container_id, event_type, self.clock.now(), dict(details)
+            )
+        before = self._terminal.get(runtime_id)
+        self._terminal[runtime_id] = container_id
+        try:
+            return await self.report(runtime_id, container_id, event_type, details)
+        except BaseException:
+            if self._terminal.get(runtime_id) == container_id:
+                if before is None:
+                    self._terminal.pop(runtime_id, None)
+                else:
+                    self._terminal[runtime_id] = before
+            raise
 
 
 def terminal_event_of(info: ContainerInfo) -> HealthEventType:

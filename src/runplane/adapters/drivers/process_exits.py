@@ -1,0 +1,166 @@
+"""Exit notices: a process runtime's supervisor tells the driver that its
+runtime ended, so the end is seen at once instead of by looking at every
+runtime every second.
+
+The driver binds a datagram socket, `<containers>/.exits.sock` (runplane's
+user only: the folder is 0700, the socket 0600). A supervisor, once it has
+written `exit.json`, sends `{"container_id", "runtime_id"}` there (`tell_exit`).
+Best effort on purpose: nobody listening (runplane down or restarting), a
+queue still full after a short wait, a supervisor of an older runplane: the
+notice is lost, and the slow sweep its readers keep (workers/exit_watch.py,
+the health monitor) finds the end instead. A notice only says where to look:
+the reader inspects the container, so a stray or forged one changes nothing.
+
+The supervisor's side (`tell_exit`) is stdlib only."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import socket
+from collections import OrderedDict
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+from runplane.adapters.drivers.process_files import parse_container_id
+
+logger = logging.getLogger(__name__)
+
+EXITS_SOCKET = ".exits.sock"
+_TELL_TIMEOUT_S = 2.0
+"""How long a supervisor waits for room in the driver's queue (a burst of ends)."""
+_MAX_NOTICE_BYTES = 4096
+_MAX_HEARD = 100_000
+_SUN_PATH_MAX = 100
+"""sun_path holds 108 bytes: a longer folder is reached through /proc/self/fd."""
+
+
+@contextlib.contextmanager
+def _address(containers: str) -> Iterator[str]:
+    path = os.path.join(containers, EXITS_SOCKET)
+    if len(os.fsencode(path)) <= _SUN_PATH_MAX:
+        yield path
+        return
+    fd = os.open(containers, getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY)
+    try:
+        yield f"/proc/self/fd/{fd}/{EXITS_SOCKET}"
+    finally:
+        os.close(fd)
+
+
+def tell_exit(containers: str, container_id: str, runtime_id: str) -> None:
+    """Tell the driver listening on `containers` that `container_id` ended
+    (the supervisor's side). Never raises: a lost notice is found by a sweep."""
+    notice = json.dumps({"container_id": container_id, "runtime_id": runtime_id}).encode()
+    with (
+        contextlib.suppress(OSError, AttributeError, ValueError),
+        socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock,
+        _address(containers) as to,
+    ):
+        sock.settimeout(_TELL_TIMEOUT_S)
+        sock.sendto(notice, to)
+
+
+class ExitNoticeSocket:
+    """The driver's end of the notices (ports.exits.ExitNotices). Bound on the
+    first `listen`, read on the event loop. Ends that runplane itself caused
+    here (a stop, a remove: `expect`) are dropped: they are their operation's
+    outcome, not news."""
+
+    def __init__(self, containers: Path, *, remembered: int = 4096) -> None:
+        self._containers = containers
+        self._remembered = remembered
+        self._sock: socket.socket | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wake: Callable[[], None] | None = None
+        self._heard: dict[str, str] = {}
+        self._expected: OrderedDict[str, None] = OrderedDict()
+
+    def __repr__(self) -> str:
+        return f"ExitNoticeSocket({str(self._containers)!r})"
+
+    @property
+    def listening(self) -> bool:
+        return self._sock is not None
+
+    def expect(self, container_id: str) -> None:
+        """runplane is ending `container_id` itself: its end is no news."""
+        self._expected[container_id] = None
+        self._expected.move_to_end(container_id)
+        while len(self._expected) > self._remembered:
+            self._expected.popitem(last=False)
+
+    def ended_by_runplane(self, container_id: str) -> bool:
+        return container_id in self._expected
+
+    def listen(self, wake: Callable[[], None]) -> bool:
+        """Bind (taking the address over from an earlier runplane on this state
+        dir) and read on the running loop; `wake` is called when notices wait.
+        False, logged, when the socket cannot be had: the caller looks instead."""
+        self._wake = wake
+        if self._sock is not None:
+            return True
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        try:
+            sock.setblocking(False)
+            self._containers.mkdir(mode=0o700, parents=True, exist_ok=True)
+            with _address(str(self._containers)) as address:
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(address)  # left by a runplane that stopped or died
+                sock.bind(address)
+                os.chmod(address, 0o600)
+            loop = asyncio.get_running_loop()
+            loop.add_reader(sock.fileno(), self._read)
+        except (OSError, AttributeError, ValueError) as exc:
+            sock.close()
+            logger.warning(
+                "exit notices unavailable; process runtimes are looked at instead",
+                extra={"path": str(self._containers), "error": repr(exc)},
+            )
+            return False
+        self._sock, self._loop = sock, loop
+        return True
+
+    def take(self) -> dict[str, str]:
+        """The ends heard since the last take: container id -> runtime id."""
+        heard, self._heard = self._heard, {}
+        return heard
+
+    def close(self) -> None:
+        """Stop listening. The socket file stays: a successor binds over it."""
+        sock, self._sock = self._sock, None
+        if sock is None:
+            return
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.remove_reader(sock.fileno())
+        sock.close()
+
+    def _read(self) -> None:
+        while self._sock is not None:
+            try:
+                data = self._sock.recv(_MAX_NOTICE_BYTES)
+            except BlockingIOError:
+                break
+            except OSError as exc:
+                logger.warning("exit notices broke off", extra={"error": repr(exc)})
+                self.close()
+                break
+            self._note(data)
+        if self._wake is not None and (self._heard or self._sock is None):
+            self._wake()  # a broken socket wakes the reader too: it looks instead
+
+    def _note(self, data: bytes) -> None:
+        try:
+            notice = json.loads(data)
+            container_id, runtime_id = notice["container_id"], notice["runtime_id"]
+        except (ValueError, TypeError, KeyError):
+            return
+        if not isinstance(container_id, str) or not isinstance(runtime_id, str):
+            return
+        if parse_container_id(container_id) is None or container_id in self._expected:
+            return
+        if len(self._heard) < _MAX_HEARD:  # past it, the sweep finds the rest
+            self._heard[container_id] = runtime_id
