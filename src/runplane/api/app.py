@@ -20,6 +20,7 @@ from runplane.api.routes import (
     jobs,
     keys,
     operations,
+    runtime_output,
     runtimes,
     status,
     teams,
@@ -95,4 +96,5 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(teams.router)
     app.include_router(status.router)
     app.include_router(hosts.router)
+    app.include_router(runtime_output.router)
     return app

@@ -16,6 +16,7 @@ from runplane.services.api_keys import ApiKeys
 from runplane.services.event_fanout import EventFanout
 from runplane.services.hosts.registry import HostRegistry
 from runplane.services.lifecycle.service import Lifecycle
+from runplane.services.runtime_output import RuntimeOutput
 from runplane.services.webhooks.management import WebhookService
 
 ReadinessCheck = Callable[[], Awaitable[None]]
@@ -56,3 +57,5 @@ class ApiContext:
     """The bearer token `/metrics` takes besides an admin key (settings.metrics_token)."""
     hosts: HostRegistry | None = None
     """Hosts (`/v1/hosts`, admin keys only)."""
+    runtime_output: RuntimeOutput | None = None
+    """Runtimes' logs and metrics, through their hosts' drivers."""

@@ -56,6 +56,7 @@ from runplane.services.hosts.placement import Placement
 from runplane.services.hosts.routing import HostRouter
 from runplane.services.lifecycle.dependencies import Dependencies, Timeouts
 from runplane.services.lifecycle.service import Lifecycle
+from runplane.services.runtime_output import RuntimeOutput
 from runplane.workers.jobs.consumers import job_consumers
 from runplane.workers.leadership import Leadership
 from runplane.workers.outbox_relay import OutboxRelay
@@ -208,6 +209,7 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
             rate_limiter=RedisRateLimiter(client),
             metrics_token=settings.metrics_token,
             hosts=hosts.registry,
+            runtime_output=RuntimeOutput(router, poll_s=settings.logs_follow_poll_s),
         )
         app = create_app(context)
         yield Runplane(settings, lifecycle, keys, app, client, database, workers, event_reader)

@@ -15,6 +15,7 @@ from typing import Any
 
 from runplane.domain.drivers import ContainerInfo, ContainerState, StartedContainer
 from runplane.domain.errors import ContainerGone, DriverError, InvalidSpec
+from runplane.domain.runtime_output import BadOutputQuery
 
 
 class CallOp(StrEnum):
@@ -25,9 +26,11 @@ class CallOp(StrEnum):
     REMOVE = "remove"
     INSPECT = "inspect"
     LIST = "list"
+    LOGS = "logs"
+    METRICS = "metrics"
 
 
-READ_OPS = frozenset({CallOp.INSPECT, CallOp.LIST})
+READ_OPS = frozenset({CallOp.INSPECT, CallOp.LIST, CallOp.LOGS, CallOp.METRICS})
 """Calls that change nothing: run without a lease, never fenced nor remembered."""
 
 CALL_ID_RULE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
@@ -156,6 +159,7 @@ class AnswerError(StrEnum):
     EXPIRED = "expired"
     INTERRUPTED = "interrupted"
     MALFORMED = "malformed"
+    BAD_QUERY = "bad_query"
 
 
 def ok_answer(value: Any) -> str:
@@ -179,6 +183,8 @@ def answer_value(raw: str, container_id: str = "") -> Any:
         raise ContainerGone(container_id)
     if code == AnswerError.INVALID_SPEC:
         raise InvalidSpec(message)
+    if code == AnswerError.BAD_QUERY:
+        raise BadOutputQuery(message)
     if code == AnswerError.FENCED:
         raise CallFenced(message)
     if code in (AnswerError.INTERRUPTED, AnswerError.EXPIRED):
