@@ -55,6 +55,8 @@ class LogChunk:
     once a read finds no more lines and the container not running."""
     dropped: bool = False
     """Lines were lost between the cursor and this chunk (rotated away)."""
+    more: bool = False
+    """The read stopped at its bound, not at the end of what is kept."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +102,13 @@ def chunk_to_wire(chunk: LogChunk) -> dict[str, Any]:
 
 def chunk_from_wire(wire: dict[str, Any]) -> LogChunk:
     lines = [LogLine(**line) for line in wire["lines"]]
-    return LogChunk(lines, wire["cursor"], bool(wire["running"]), bool(wire.get("dropped")))
+    return LogChunk(
+        lines,
+        wire["cursor"],
+        bool(wire["running"]),
+        bool(wire.get("dropped")),
+        bool(wire.get("more")),
+    )
 
 
 def window_to_wire(window: MetricsWindow) -> dict[str, Any]:

@@ -80,7 +80,7 @@ class RuntimeOutput:
             elif self._clock() - quiet_since >= self._keepalive_s:
                 yield []
                 quiet_since = self._clock()
-            if len(chunk.lines) < query.max_lines:
+            if not chunk.more:
                 await asyncio.sleep(self._poll_s)  # caught up: look again later
             chunk = await self.read(record, LogQuery(cursor=chunk.cursor))
 

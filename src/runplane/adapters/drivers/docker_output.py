@@ -100,7 +100,8 @@ class DockerOutput:
             if len(lines) >= query.max_lines:
                 break
         cursor = await self._cursor(container_id, query, lines)
-        return LogChunk([line for _, line in lines], cursor, running)
+        full = len(lines) >= query.max_lines
+        return LogChunk([line for _, line in lines], cursor, running, more=full)
 
     async def _cursor(
         self, container_id: str, query: LogQuery, lines: list[tuple[int, LogLine]]

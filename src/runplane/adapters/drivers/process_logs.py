@@ -38,12 +38,13 @@ def read_output(folder: Path, query: LogQuery, *, running: bool) -> LogChunk:
     since = None if query.cursor is not None else query.since
     lines: list[LogLine] = []
     budget = MAX_CHUNK_BYTES
-    while len(lines) < query.max_lines:
+    full = False
+    while not full:
         data, base = _read_at(folder, offsets, position, budget if since is None else _SCAN_BYTES)
         if data is None:
             offsets = segments(str(folder))  # rotated meanwhile: look again
-            if not offsets or position < offsets[0]:
-                position, dropped = (offsets[0] if offsets else position), True
+            if offsets and position < offsets[0]:
+                position, dropped = offsets[0], True
                 continue
             break
         if not data:
@@ -59,11 +60,10 @@ def read_output(folder: Path, query: LogQuery, *, running: bool) -> LogChunk:
                 continue
             lines.append(line)
             budget -= len(record) + 1
-            if len(lines) >= query.max_lines or budget <= 0:
+            full = len(lines) >= query.max_lines or budget <= 0
+            if full:
                 break
-        if budget <= 0:
-            break
-    return LogChunk(lines, str(position), running, dropped)
+    return LogChunk(lines, str(position), running, dropped, more=full)
 
 
 def _parse_cursor(cursor: str) -> int:

@@ -26,7 +26,6 @@ from runplane.api.routes.runtimes import visible_record
 from runplane.api.schemas.runtime_output import LogLineOut, LogsOut, MetricsOut
 from runplane.domain.errors import ErrorCode
 from runplane.domain.runtime_output import (
-    MAX_CHUNK_LINES,
     MAX_TAIL,
     MAX_WINDOW_S,
     BadOutputQuery,
@@ -139,7 +138,7 @@ async def runtime_logs(
         lines=[LogLineOut.of(line) for line in chunk.lines],
         cursor=chunk.cursor,
         running=chunk.running,
-        more=len(chunk.lines) >= MAX_CHUNK_LINES,
+        more=chunk.more,
         dropped=chunk.dropped,
     )
 
