@@ -3,8 +3,8 @@
 Starts N process runtimes (`sleep 3600`, through the process driver, as serve
 would), then times sampling rounds over all of them, side by side in one run:
 
-- runplane: `process_metrics.read_resources`, one scan of the process table per
-  round, then each runtime's tree from it;
+- runplane: `process_metrics.read_resources`: each runtime's tree from
+  /proc/<pid>/task/<tid>/children, one /proc/<pid>/stat read per process;
 - baseline (below): the direct way, `psutil.Process(pid).children(recursive=True)`
   per runtime, which scans the process table once per runtime.
 

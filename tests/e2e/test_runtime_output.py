@@ -9,10 +9,12 @@ import json
 import subprocess
 import sys
 import threading
+from pathlib import Path
 from typing import Any
 
 import httpx
 
+from tests.e2e.conftest import remove_everything
 from tests.e2e.test_hosts import eventually
 from tests.support.serve import RunplaneServer
 
@@ -179,3 +181,26 @@ def test_metrics_of_a_busy_runtime(serve: RunplaneServer) -> None:
     assert "running" in shown
     data = serve.cli_json("runtime", "metrics", "busy")
     assert data["samples"][-1]["cpu_percent"] > 0
+
+
+def test_per_runtime_series_only_when_enabled(tmp_path: Path, redis_url: str) -> None:
+    server = RunplaneServer.launch(
+        tmp_path / "data", redis_url=redis_url, metrics_per_runtime="true", metrics_sample_s="0.5"
+    )
+    try:
+        with server.client() as http:
+            create(http, "counted", BUSY)
+            series = 'runplane_runtime_memory_bytes{driver="process",runtime_id="counted"}'
+            eventually(lambda: series in http.get("/metrics").text)  # nobody asked for it
+            assert http.post("/v1/runtimes/counted/stop").status_code == 200
+            eventually(lambda: series not in http.get("/metrics").text)  # gone with it
+    finally:
+        remove_everything(server)
+        server.stop()
+
+
+def test_no_per_runtime_series_by_default(serve: RunplaneServer) -> None:
+    with serve.client() as http:
+        create(http, "uncounted", BUSY)
+        eventually(lambda: http.get("/v1/runtimes/uncounted/metrics").json()["samples"])
+        assert "runplane_runtime_memory_bytes{" not in http.get("/metrics").text

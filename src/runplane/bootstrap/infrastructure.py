@@ -75,6 +75,13 @@ def build_drivers(
         )
     if settings.driver not in drivers:
         raise ValueError(f"RUNPLANE_DRIVER={settings.driver!r}: use process or docker")
+    if isinstance(stack, contextlib.AsyncExitStack):
+        stack.push_async_callback(process.resource_history().aclose)
+    if output.metrics_per_runtime:  # every runtime sampled from the start
+        process.resource_history().start_everything()
+        docker = drivers.get("docker")
+        if isinstance(docker, DockerDriver):
+            docker.output.resource_history().start_everything()
     return drivers
 
 
