@@ -123,8 +123,9 @@ class ResourceHistory:
                 self._exported(container_id, None)
         ids = set(self._tracks)
         if self._everything is not None:
-            self._names = dict(await self._everything())
-            ids |= set(self._names)
+            listed = await self._everything()
+            self._names.update(listed)  # an ended one keeps its name until it is dropped
+            ids |= set(listed)
             for container_id in ids - set(self._tracks):
                 self._tracks[container_id] = _Track(self._keep)
         await self._sample(sorted(ids))
@@ -140,9 +141,10 @@ class ResourceHistory:
             reading = readings.get(container_id)
             if reading is None:
                 track.running = False
+                self._exported(container_id, None)
                 if self._everything is not None:
                     del self._tracks[container_id]
-                self._exported(container_id, None)
+                    self._names.pop(container_id, None)
                 continue
             track.running = True
             if track.last is not None:
