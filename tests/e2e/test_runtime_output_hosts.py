@@ -15,7 +15,7 @@ import pytest
 
 from tests.e2e.conftest import remove_everything
 from tests.e2e.test_hosts import eventually
-from tests.e2e.test_runtime_output import TICKER, follow, python
+from tests.e2e.test_runtime_output import TICKER, follow, python, streams
 from tests.support.agent import RunplaneAgent
 from tests.support.podman import IMAGE, PodmanService
 from tests.support.serve import RunplaneServer
@@ -36,10 +36,10 @@ def read_follow_and_stop(server: RunplaneServer, http: httpx.Client, runtime_id:
         return list(got.json()["lines"])
 
     eventually(lambda: len(lines()) >= 7)
-    assert [(line["stream"], line["text"]) for line in lines()[:6]] == [
-        *(("stdout", f"tick {i}") for i in range(5)),
-        ("stderr", "oops"),
-    ]
+    assert streams(lines()[:6]) == (
+        [f"tick {i}" for i in range(5)],
+        ["oops"],
+    )
     assert [line["text"] for line in http.get(path, params={"tail": "1"}).json()["lines"]] == [
         "alive"
     ]

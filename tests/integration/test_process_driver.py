@@ -404,6 +404,9 @@ async def test_a_runtime_whose_supervisor_was_killed_is_missing_once_it_ends(
     driver: ProcessDriver,
 ) -> None:
     started = await driver.start("r", python(SLEEPER))
+    # Its output goes through the supervisor: a write after its death fails
+    # (EPIPE), so the kill waits until the runtime has said all it says.
+    await wait_for_log(driver, started.container_id, "ready")
     state = json.loads((driver.log_path(started.container_id).parent / "state.json").read_text())
     os.kill(state["supervisor_pid"], signal.SIGKILL)
     await wait_gone(state["supervisor_pid"])
