@@ -180,6 +180,18 @@ class Settings(BaseSettings):
     """A runtime's host is asked about its connections every quarter of its
     idle `after_s`, within [floor, cap] seconds."""
 
+    runtime_log_max_bytes: int = Field(default=10 * 1024 * 1024, ge=64 * 1024)
+    """Per log file of each runtime (docs/operating.d/logs.md)."""
+    runtime_log_files: int = Field(default=3, ge=1, le=100)
+    """Files kept per runtime: its output takes at most files x max bytes."""
+    logs_follow_poll_s: float = Field(default=0.5, gt=0, le=10)
+    """How often a follower reads again when it has caught up."""
+    metrics_sample_s: float = Field(default=5.0, ge=0.5)
+    metrics_watch_s: float = Field(default=600.0, gt=0)
+    """A runtime is sampled this long after someone last asked for its metrics."""
+    metrics_per_runtime: bool = False
+    """Sample every runtime of this host and export per-runtime series on /metrics."""
+
     @property
     def resolved_database_url(self) -> str:
         if self.database_url:

@@ -21,6 +21,7 @@ from runplane.adapters.drivers.process import ProcessDriver
 from runplane.adapters.drivers.process_files import parse_container_id
 from runplane.domain.drivers import ContainerInfo, ContainerState
 from runplane.domain.errors import ContainerGone, DriverError, InvalidSpec
+from tests.support.output import output_text
 
 SLEEPER = "import time; print('ready', flush=True); time.sleep(60)"
 IGNORES_SIGTERM = (
@@ -47,7 +48,7 @@ def pid_of(container_id: str) -> int:
 async def wait_for_log(driver: ProcessDriver, container_id: str, text: str) -> str:
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
-        log = driver.log_path(container_id).read_text()
+        log = output_text(driver, container_id)
         if text in log:
             return log
         await asyncio.sleep(0.02)
@@ -192,7 +193,7 @@ async def test_stop_signal_from_the_spec_is_sent(driver: ProcessDriver) -> None:
     info = await driver.stop(started.container_id)
 
     assert (info.exit_code, info.signal) == (0, None)
-    assert "got usr1" in driver.log_path(started.container_id).read_text()
+    assert "got usr1" in output_text(driver, started.container_id)
 
 
 async def test_signals_runplane_ignores_are_not_ignored_by_the_runtime(
@@ -253,7 +254,7 @@ async def test_log_holds_stdout_and_stderr(driver: ProcessDriver) -> None:
     started = await driver.start("r", python(code))
     await wait_for_state(driver, started.container_id, ContainerState.EXITED)
 
-    log = driver.log_path(started.container_id).read_text()
+    log = output_text(driver, started.container_id)
 
     assert "to stdout" in log
     assert "to stderr" in log
@@ -403,6 +404,9 @@ async def test_a_runtime_whose_supervisor_was_killed_is_missing_once_it_ends(
     driver: ProcessDriver,
 ) -> None:
     started = await driver.start("r", python(SLEEPER))
+    # Its output goes through the supervisor: a write after its death fails
+    # (EPIPE), so the kill waits until the runtime has said all it says.
+    await wait_for_log(driver, started.container_id, "ready")
     state = json.loads((driver.log_path(started.container_id).parent / "state.json").read_text())
     os.kill(state["supervisor_pid"], signal.SIGKILL)
     await wait_gone(state["supervisor_pid"])

@@ -28,6 +28,7 @@ from tests.support.isolation import (
     parse_report,
     work_root,
 )
+from tests.support.output import output_text
 
 SECRET = "admin-key-that-must-not-leak"
 
@@ -68,7 +69,7 @@ async def read_report(driver: ProcessDriver, container_id: str) -> dict[str, str
     deadline = time.monotonic() + 10
     log = ""
     while time.monotonic() < deadline:
-        log = driver.log_path(container_id).read_text()
+        log = output_text(driver, container_id)
         if "done" in log.splitlines():
             return parse_report(log)
         await asyncio.sleep(0.02)
@@ -81,7 +82,7 @@ async def test_a_runtime_runs_as_nobody_clean_in_its_own_dir_and_cannot_read_the
     started = await driver.start("hostile", {"command": hostile_command(data_dir / "admin.key")})
 
     report = await read_report(driver, started.container_id)
-    log = driver.log_path(started.container_id).read_text()
+    log = output_text(driver, started.container_id)
 
     assert report["uid"] == str(NOBODY_UID)
     # Supplementary groups dropped: only nobody's primary group is left.

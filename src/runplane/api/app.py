@@ -21,6 +21,7 @@ from runplane.api.routes import (
     jobs,
     keys,
     operations,
+    runtime_output,
     runtime_settings,
     runtimes,
     snapshots,
@@ -101,4 +102,5 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(hosts.router)
     app.include_router(hooks.router)
     app.include_router(snapshots.router)
+    app.include_router(runtime_output.router)
     return app

@@ -18,6 +18,7 @@ from runplane.services.hooks import HookDirectory
 from runplane.services.hosts.registry import HostRegistry
 from runplane.services.lifecycle.service import Lifecycle
 from runplane.services.runtime_ops.settings import RuntimeSettingsService
+from runplane.services.runtime_output import RuntimeOutput
 from runplane.services.snapshots import Snapshots
 from runplane.services.webhooks.management import WebhookService
 
@@ -65,3 +66,5 @@ class ApiContext:
     """Snapshots (`/v1/snapshots`, `/v1/runtimes/{id}/snapshot`)."""
     runtime_settings: RuntimeSettingsService | None = None
     """Timeouts, labels, idle rules and activity (issue 16)."""
+    runtime_output: RuntimeOutput | None = None
+    """Runtimes' logs and metrics, through their hosts' drivers."""

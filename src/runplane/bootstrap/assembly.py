@@ -59,6 +59,7 @@ from runplane.services.hosts.placement import Placement
 from runplane.services.hosts.routing import HostRouter
 from runplane.services.lifecycle.dependencies import Dependencies, Timeouts
 from runplane.services.lifecycle.service import Lifecycle
+from runplane.services.runtime_output import RuntimeOutput
 from runplane.services.snapshots import Snapshots
 from runplane.workers.jobs.consumers import job_consumers
 from runplane.workers.leadership import Leadership
@@ -223,6 +224,7 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
             hooks=hooks,
             snapshots=Snapshots(deps, snapshot_store),
             runtime_settings=runtime_settings,
+            runtime_output=RuntimeOutput(router, poll_s=settings.logs_follow_poll_s),
         )
         app = create_app(context)
         yield Runplane(settings, lifecycle, keys, app, client, database, workers, event_reader)

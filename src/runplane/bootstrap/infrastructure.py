@@ -11,6 +11,7 @@ import redis.asyncio
 from runplane.adapters.drivers.docker import DEFAULT_DOCKER_HOST, DockerDriver
 from runplane.adapters.drivers.docker_events import DockerEventWatcher
 from runplane.adapters.drivers.docker_snapshots import SnapshottingDockerDriver
+from runplane.adapters.drivers.output_settings import OutputSettings
 from runplane.adapters.drivers.process_snapshots import SnapshottingProcessDriver
 from runplane.adapters.drivers.process_user import RuntimeSandbox
 from runplane.adapters.redis.client import connect as connect_redis
@@ -61,18 +62,38 @@ async def open_database(stack: contextlib.AsyncExitStack, settings: Settings) ->
 def build_drivers(
     settings: Settings, stack: contextlib.ExitStack | contextlib.AsyncExitStack
 ) -> dict[str, Driver]:
+    output = output_settings(settings)
     process = SnapshottingProcessDriver(
-        settings.data_dir / "runtimes", sandbox=runtime_sandbox(settings)
+        settings.data_dir / "runtimes", sandbox=runtime_sandbox(settings), output=output
     )
     stack.callback(process.close)  # its launcher; the runtimes run on
     drivers: dict[str, Driver] = {"process": process}
     if settings.driver == "docker" or settings.docker_host:
         drivers["docker"] = SnapshottingDockerDriver(
-            settings.docker_host or DEFAULT_DOCKER_HOST, instance=settings.docker_instance
+            settings.docker_host or DEFAULT_DOCKER_HOST,
+            instance=settings.docker_instance,
+            output=output,
         )
     if settings.driver not in drivers:
         raise ValueError(f"RUNPLANE_DRIVER={settings.driver!r}: use process or docker")
+    if isinstance(stack, contextlib.AsyncExitStack):
+        stack.push_async_callback(process.resource_history().aclose)
+    if output.metrics_per_runtime:  # every runtime sampled from the start
+        process.resource_history().start_everything()
+        docker = drivers.get("docker")
+        if isinstance(docker, DockerDriver):
+            docker.output.resource_history().start_everything()
     return drivers
+
+
+def output_settings(settings: Settings) -> OutputSettings:
+    return OutputSettings(
+        log_max_bytes=settings.runtime_log_max_bytes,
+        log_files=settings.runtime_log_files,
+        metrics_interval_s=settings.metrics_sample_s,
+        metrics_watch_s=settings.metrics_watch_s,
+        metrics_per_runtime=settings.metrics_per_runtime,
+    )
 
 
 def runtime_sandbox(settings: Settings) -> RuntimeSandbox:

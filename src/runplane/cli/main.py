@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 
+from runplane.cli import runtime_output as runtime_output  # adds `runtime logs`, `metrics`
 from runplane.cli import runtime_select  # noqa: F401  (registers ls, stop, rm, timeout, ...)
 from runplane.cli.agent import agent
 from runplane.cli.events import events_app

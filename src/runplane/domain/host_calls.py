@@ -15,6 +15,7 @@ from typing import Any
 
 from runplane.domain.drivers import ContainerInfo, ContainerState, StartedContainer
 from runplane.domain.errors import ContainerGone, DriverError, InvalidSpec
+from runplane.domain.runtime_output import BadOutputQuery
 
 
 class CallOp(StrEnum):
@@ -27,9 +28,11 @@ class CallOp(StrEnum):
     LIST = "list"
     CONNECTIONS = "connections"
     """Count connections open to runtimes' ports (domain/connection_calls.py)."""
+    LOGS = "logs"
+    METRICS = "metrics"
 
 
-READ_OPS = frozenset({CallOp.INSPECT, CallOp.LIST, CallOp.CONNECTIONS})
+READ_OPS = frozenset({CallOp.INSPECT, CallOp.LIST, CallOp.CONNECTIONS, CallOp.LOGS, CallOp.METRICS})
 """Calls that change nothing: run without a lease, never fenced nor remembered."""
 
 CALL_ID_RULE = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
@@ -158,6 +161,7 @@ class AnswerError(StrEnum):
     EXPIRED = "expired"
     INTERRUPTED = "interrupted"
     MALFORMED = "malformed"
+    BAD_QUERY = "bad_query"
 
 
 def ok_answer(value: Any) -> str:
@@ -181,6 +185,8 @@ def answer_value(raw: str, container_id: str = "") -> Any:
         raise ContainerGone(container_id)
     if code == AnswerError.INVALID_SPEC:
         raise InvalidSpec(message)
+    if code == AnswerError.BAD_QUERY:
+        raise BadOutputQuery(message)
     if code == AnswerError.FENCED:
         raise CallFenced(message)
     if code in (AnswerError.INTERRUPTED, AnswerError.EXPIRED):

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 from runplane.domain.drivers import ContainerInfo, StartedContainer
+from runplane.domain.runtime_output import LogChunk, LogQuery, MetricsWindow
 
 
 class Driver(Protocol):
@@ -33,6 +34,15 @@ class Driver(Protocol):
 
     async def list_containers(self) -> Sequence[ContainerInfo]:
         """Every container this driver manages, live or exited (for adoption)."""
+
+    async def logs(self, container_id: str, query: LogQuery) -> LogChunk:
+        """One bounded read of the container's kept stdout and stderr (see
+        `LogQuery`); ContainerGone when nothing of it is kept; BadOutputQuery for
+        a cursor it did not make."""
+
+    async def metrics(self, container_id: str, window_s: float) -> MetricsWindow:
+        """Its resource samples of the last `window_s`, taken on its host; it is
+        sampled from now on for a while (a first call samples at once)."""
 
 
 class DriverRouter(Protocol):

@@ -26,6 +26,14 @@ from runplane.domain.host_calls import (
     info_from_wire,
     started_from_wire,
 )
+from runplane.domain.runtime_output import (
+    LogChunk,
+    LogQuery,
+    MetricsWindow,
+    chunk_from_wire,
+    query_to_wire,
+    window_from_wire,
+)
 from runplane.ports.host_calls import HostCallSender
 from runplane.services import driver_call
 
@@ -96,6 +104,16 @@ class RemoteDriver:
         """The host's ConnectionCounter, for the idle rule (a read: not fenced)."""
         value = await self.call(CallOp.CONNECTIONS, spec=items_to_spec(items))
         return [c if isinstance(c, int) else None for c in value]
+
+    async def logs(self, container_id: str, query: LogQuery) -> LogChunk:
+        # The query rides in the call's spec field: reads carry no spec.
+        wire = query_to_wire(query)
+        return chunk_from_wire(await self.call(CallOp.LOGS, container_id=container_id, spec=wire))
+
+    async def metrics(self, container_id: str, window_s: float) -> MetricsWindow:
+        wire = {"window_s": window_s}
+        value = await self.call(CallOp.METRICS, container_id=container_id, spec=wire)
+        return window_from_wire(value)
 
     async def call(
         self,

@@ -17,8 +17,11 @@ from runplane.domain.driver_specs import DEFAULT_STOP_TIMEOUT_S
 from runplane.domain.drivers import ContainerInfo, ContainerState, StartedContainer
 from runplane.domain.errors import ContainerGone, DriverError, InvalidSpec
 from runplane.domain.placement import placement_of
+from runplane.domain.runtime_output import LogChunk, LogQuery, MetricsWindow
 
-OPERATIONS = frozenset({"start", "stop", "pause", "resume", "remove", "inspect", "list_containers"})
+OPERATIONS = frozenset(
+    {"start", "stop", "pause", "resume", "remove", "inspect", "list_containers", "logs", "metrics"}
+)
 _LIVE = (ContainerState.RUNNING, ContainerState.PAUSED)
 
 
@@ -118,6 +121,21 @@ class InMemoryDriver:
         """Each with the runtime it was started for, as the process driver lists them."""
         await self._enter("list_containers")
         return [replace(c.info, runtime_id=c.runtime_id) for c in self._containers.values()]
+
+    async def logs(self, container_id: str, query: LogQuery) -> LogChunk:
+        """Its containers write nothing: an empty read."""
+        await self._enter("logs")
+        container = self._containers.get(container_id)
+        if container is None:
+            raise ContainerGone(container_id)
+        running = container.info.state in (ContainerState.RUNNING, ContainerState.PAUSED)
+        return LogChunk([], query.cursor or "0", running)
+
+    async def metrics(self, container_id: str, window_s: float) -> MetricsWindow:
+        await self._enter("metrics")
+        if container_id not in self._containers:
+            raise ContainerGone(container_id)
+        return MetricsWindow([])
 
     # -- helpers for tests ----------------------------------------------------
 

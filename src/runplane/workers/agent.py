@@ -38,6 +38,13 @@ from runplane.domain.host_calls import (
     salvage_call_id,
     started_to_wire,
 )
+from runplane.domain.runtime_output import (
+    BadOutputQuery,
+    chunk_to_wire,
+    query_from_wire,
+    window_of,
+    window_to_wire,
+)
 from runplane.ports.connections import ConnectionCounter
 from runplane.ports.drivers import Driver
 from runplane.ports.host_calls import Admission, Delivery, HostCallInbox
@@ -203,6 +210,8 @@ class AgentLoop:
             return error_answer(AnswerError.CONTAINER_GONE, str(exc))
         except InvalidSpec as exc:
             return error_answer(AnswerError.INVALID_SPEC, exc.message)
+        except BadOutputQuery as exc:
+            return error_answer(AnswerError.BAD_QUERY, str(exc))
         except DriverError as exc:
             return error_answer(AnswerError.DRIVER_ERROR, str(exc))
         except Exception as exc:
@@ -238,6 +247,10 @@ async def _on_driver(driver: Driver, call: HostCall) -> Any:
             return info_to_wire(await driver.inspect(cid))
         case CallOp.LIST:
             return [info_to_wire(info) for info in await driver.list_containers()]
+        case CallOp.LOGS:
+            return chunk_to_wire(await driver.logs(cid, query_from_wire(call.spec)))
+        case CallOp.METRICS:
+            return window_to_wire(await driver.metrics(cid, window_of(call.spec)))
     return None
 
 

@@ -32,6 +32,7 @@ from runplane.adapters.drivers.docker_engine import (
     normalise_docker_host,
     reason,
 )
+from runplane.adapters.drivers.docker_output import DockerOutput
 from runplane.adapters.drivers.docker_spec import (
     INSTANCE_LABEL,
     RUNTIME_ID_LABEL,
@@ -40,8 +41,10 @@ from runplane.adapters.drivers.docker_spec import (
     endpoint_port,
     validate_docker_spec,
 )
+from runplane.adapters.drivers.output_settings import OutputSettings
 from runplane.domain.drivers import ContainerInfo, ContainerState, StartedContainer
 from runplane.domain.errors import ContainerGone, DriverError
+from runplane.domain.runtime_output import LogChunk, LogQuery, MetricsWindow
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +64,7 @@ class DockerDriver:
         publish_host: str = "127.0.0.1",
         connect_timeout_s: float = 10.0,
         remembered_ids: int = 4096,
+        output: OutputSettings | None = None,
     ) -> None:
         if not instance:
             raise ValueError("a docker driver needs an instance name")
@@ -71,6 +75,7 @@ class DockerDriver:
         self._client: aiodocker.Docker | None = None
         self._ended = RecentSet(remembered_ids)
         self._removed = RecentSet(remembered_ids)
+        self.output = DockerOutput(self, output or OutputSettings())
 
     def __repr__(self) -> str:
         return f"DockerDriver(url={self.url!r}, instance={self.instance!r})"
@@ -91,6 +96,7 @@ class DockerDriver:
         return {INSTANCE_LABEL: self.instance}
 
     async def aclose(self) -> None:
+        await self.output.aclose()
         client, self._client = self._client, None
         if client is not None:
             await client.close()
@@ -118,6 +124,7 @@ class DockerDriver:
         normalised = self.validate_spec(spec)
         labels = {**self.labels, RUNTIME_ID_LABEL: runtime_id}
         body = create_body(normalised, labels, self.publish_host)
+        body["HostConfig"]["LogConfig"] = self.output.log_config()
         async with self._engine("create", image=normalised["image"]):
             container = await self.client.containers.create(body)
         try:
@@ -194,6 +201,12 @@ class DockerDriver:
             listed = await self.client.containers.list(all=True, filters=selector)
         found = [await self.inspect(container.id) for container in listed]
         return [info for info in found if info.state is not ContainerState.MISSING]
+
+    async def logs(self, container_id: str, query: LogQuery) -> LogChunk:
+        return await self.output.logs(container_id, query)
+
+    async def metrics(self, container_id: str, window_s: float) -> MetricsWindow:
+        return await self.output.metrics(container_id, window_s)
 
     # -- for the event watcher ----------------------------------------------
 

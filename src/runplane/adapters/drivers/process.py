@@ -16,6 +16,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from runplane.adapters.drivers.output_settings import OutputSettings
 from runplane.adapters.drivers.process_exits import ExitNoticeSocket
 from runplane.adapters.drivers.process_files import (
     ContainerFiles,
@@ -31,6 +32,7 @@ from runplane.adapters.drivers.process_launch import (
     prepare_launch,
 )
 from runplane.adapters.drivers.process_observe import Glances, Observation, observe
+from runplane.adapters.drivers.process_output import ProcessOutput
 from runplane.adapters.drivers.process_spec import DEFAULT_STOP_SIGNAL, validate_process_spec
 from runplane.adapters.drivers.process_user import RuntimeSandbox
 from runplane.adapters.drivers.process_wait import process_end, signal_group
@@ -44,9 +46,9 @@ logger = logging.getLogger(__name__)
 _SIGNAL_SETTLE_S = 2.0
 
 
-class ProcessDriver:
+class ProcessDriver(ProcessOutput):
     """Container id: `p-<pid>-<start ticks>`. Files, logs included, live under
-    `<state_dir>/containers/<container_id>/` (the log is `output.log`).
+    `<state_dir>/containers/<container_id>/` (logs and metrics: `process_output`).
 
     `sandbox`: the user, working directory and environment runtimes get (see
     `process_user`); by default runplane's own user, with work dirs under
@@ -63,6 +65,7 @@ class ProcessDriver:
         settle_timeout_s: float = 1.0,
         poll_interval_s: float = 0.005,
         sandbox: RuntimeSandbox | None = None,
+        output: OutputSettings | None = None,
     ) -> None:
         # Absolute: the supervisor runs in another working directory.
         self._containers = containers_dir(Path(state_dir).resolve())
@@ -76,6 +79,7 @@ class ProcessDriver:
         self._settle_timeout_s = settle_timeout_s
         self._poll_interval_s = poll_interval_s
         self._launcher = SupervisorLauncher(self._containers)
+        self._output = output or OutputSettings()
 
     @property
     def sandbox(self) -> RuntimeSandbox:
@@ -90,12 +94,6 @@ class ProcessDriver:
         normalised = validate_process_spec(spec)
         check_health_parts(normalised)
         return normalised
-
-    def log_path(self, container_id: str) -> Path:
-        """Where the container's stdout and stderr go (it may not exist)."""
-        if parse_container_id(container_id) is None:
-            raise ContainerGone(container_id)
-        return ContainerFiles(self._containers / container_id).log
 
     async def start(self, runtime_id: str, spec: dict[str, Any]) -> StartedContainer:
         normalised = self.validate_spec(spec)
@@ -117,7 +115,9 @@ class ProcessDriver:
         """Write the launch dir and have the launcher start its supervisor; the
         launch dir and the pipe to wait on. Blocking: run it in a thread."""
         try:
-            launch_dir = prepare_launch(self._containers, runtime_id, spec, self._sandbox)
+            launch_dir = prepare_launch(
+                self._containers, runtime_id, spec, self._sandbox, self.log_settings()
+            )
         except OSError as exc:
             raise DriverError(f"cannot prepare the runtime's state dir: {exc}") from exc
         try:

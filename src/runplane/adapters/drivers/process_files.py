@@ -8,7 +8,7 @@ Layout, one folder per container, named after its id::
         meta.json        runtime_id, normalised spec, working directory
         state.json       child pid + start ticks, supervisor pid + start ticks
         exit.json        exit_code, signal, finished_at (once the child ended)
-        output.log       the child's stdout and stderr
+        output.<offset>.log  the child's stdout and stderr (supervisor_output)
         supervisor.log   the supervisor's own stderr
     <state_dir>/containers/.launch-<token>/         a start in progress
     <state_dir>/containers/.launch-<token>.json     the supervisor's answer to it
@@ -29,7 +29,6 @@ from typing import Any
 META_FILE = "meta.json"
 STATE_FILE = "state.json"
 EXIT_FILE = "exit.json"
-LOG_FILE = "output.log"
 SUPERVISOR_LOG_FILE = "supervisor.log"
 
 _HAS_PROC = sys.platform.startswith("linux") and os.path.exists("/proc/self/stat")
@@ -74,10 +73,6 @@ class ContainerFiles:
     @property
     def exit(self) -> Path:
         return self.root / EXIT_FILE
-
-    @property
-    def log(self) -> Path:
-        return self.root / LOG_FILE
 
     @property
     def supervisor_log(self) -> Path:

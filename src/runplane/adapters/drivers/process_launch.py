@@ -51,7 +51,11 @@ LAUNCHER_LOG = ".launcher.log"
 
 
 def prepare_launch(
-    containers: Path, runtime_id: str, spec: dict[str, Any], sandbox: RuntimeSandbox
+    containers: Path,
+    runtime_id: str,
+    spec: dict[str, Any],
+    sandbox: RuntimeSandbox,
+    logs: dict[str, int] | None = None,
 ) -> Path:
     """A fresh launch dir holding what the supervisor needs to start `spec`:
     the command, and the user, working directory and whole environment it
@@ -68,6 +72,7 @@ def prepare_launch(
         "env": sandbox.env(runtime_id, spec["env"]),
         "credentials": sandbox.credentials(),
         "created_at": time.time(),
+        "logs": logs or {},
     }
     write_json_atomic(ContainerFiles(launch_dir).meta, meta)
     return launch_dir

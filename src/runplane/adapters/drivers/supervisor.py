@@ -40,7 +40,6 @@ from typing import Any
 from runplane.adapters.drivers.process_exits import tell_exit
 from runplane.adapters.drivers.process_files import (
     EXIT_FILE,
-    LOG_FILE,
     META_FILE,
     STATE_FILE,
     SUPERVISOR_LOG_FILE,
@@ -50,9 +49,11 @@ from runplane.adapters.drivers.process_files import (
     read_proc_stat,
     write_json_atomic,
 )
+from runplane.adapters.drivers.supervisor_output import OutputPump, RuntimeOutput
 
 _PR_SET_CHILD_SUBREAPER = 36
 _ORPHAN_REAP_S = 2.0
+_OUTPUT_DRAIN_S = 2.0
 _SPAWNED: list[subprocess.Popen[bytes]] = []
 
 
@@ -138,7 +139,7 @@ def supervise(launch_dir: str, notify_fd: int) -> int:
     _reset_signals()
     spec: dict[str, Any] = meta["spec"]
     try:
-        pid = _spawn(launch_dir, meta)
+        pid, pump = _spawn(launch_dir, meta)
     except OSError as exc:
         _answer(launch_dir, {"error": f"cannot execute {spec['command'][0]!r}: {exc}"})
         return 1
@@ -154,6 +155,9 @@ def supervise(launch_dir: str, notify_fd: int) -> int:
     # Nothing here pins the folder runplane may want to delete.
     os.chdir("/")
     status = _wait_for_main(pid)
+    # Its last lines are written before its end is: a follower that sees the
+    # end has seen all of its output.
+    pump.join(_OUTPUT_DRAIN_S)
     _record_exit(container_dir, os.waitstatus_to_exitcode(status))
     # After exit.json: whoever is told looks and finds how it ended.
     tell_exit(os.path.dirname(container_dir), os.path.basename(container_dir), meta["runtime_id"])
@@ -187,16 +191,17 @@ def _register(launch_dir: str, pid: int, runtime_id: str) -> str:
     return container_dir
 
 
-def _spawn(launch_dir: str, meta: dict[str, Any]) -> int:
+def _spawn(launch_dir: str, meta: dict[str, Any]) -> tuple[int, OutputPump]:
     """Start the command in a process group of its own, as the meta file's
     user (supplementary groups dropped), in its `cwd` with its whole `env`,
-    stdin on /dev/null and stdout and stderr on the log; return its pid.
-    OSError, naming the program or the folder, if it cannot run."""
+    stdin on /dev/null and stdout and stderr on pipes the output pump reads;
+    return its pid and the pump. OSError, naming the program or the folder,
+    if it cannot run."""
     command: list[str] = meta["spec"]["command"]
-    # The supervisor (runplane's user) opens the log and hands it over: the
-    # runtime user needs no access to the data dir. Python opens every
-    # descriptor close-on-exec: the child gets 0-2 only.
-    log = os.open(os.path.join(launch_dir, LOG_FILE), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    # The supervisor (runplane's user) writes the log: the runtime user needs
+    # no access to the data dir. Python opens every descriptor close-on-exec:
+    # the child gets 0-2 only.
+    output = RuntimeOutput(launch_dir, meta.get("logs") or {})
     try:
         # The child sets its groups, then gid, then uid, after fork and
         # before exec; the program is searched on the runtime's own PATH.
@@ -204,19 +209,21 @@ def _spawn(launch_dir: str, meta: dict[str, Any]) -> int:
         child = subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,
-            stdout=log,
-            stderr=log,
+            stdout=output.stdout,
+            stderr=output.stderr,
             cwd=meta["cwd"],
             env=meta["env"],
             process_group=0,
             **meta.get("credentials", {}),
         )
-    finally:
-        os.close(log)
+    except BaseException:
+        output.abandon()
+        raise
+    pump = output.started()
     # Held until the supervisor exits: a collected Popen would queue itself
     # for a reaping of its own, and we wait for the child ourselves.
     _SPAWNED.append(child)
-    return child.pid
+    return child.pid, pump
 
 
 def _answer(launch_dir: str, answer: dict[str, str | int | float | None]) -> None:
