@@ -127,7 +127,12 @@ def partition(entries: Sequence[StreamEntry], key_of: KeyFunc) -> list[list[int]
     the order their first entry appears."""
     chains: dict[str, list[int]] = {}
     for index, entry in enumerate(entries):
-        chains.setdefault(key_for(entry, key_of), []).append(index)
+        key = key_for(entry, key_of)
+        chain = chains.get(key)
+        if chain is None:
+            chains[key] = [index]
+        else:
+            chain.append(index)
     return list(chains.values())
 
 

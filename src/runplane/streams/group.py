@@ -218,7 +218,8 @@ class GroupConsumer(ConsumerLoop):
         if not settled:
             return
         dead = [o for o in settled if o.status is Status.DEAD]
-        ids = [o.entry.entry_id for o in settled]
+        # As bytes: redis-py sends those as they are, a str goes through its encoder.
+        ids = [o.entry.entry_id.encode() for o in settled]
         if not dead:  # the usual batch: one XACK, no pipeline to build
             await self._client.xack(self.stream, self.group, *ids)
         else:
@@ -229,8 +230,8 @@ class GroupConsumer(ConsumerLoop):
                 await pipe.execute()
         for outcome in dead:
             self._report_dead_letter(outcome)
-        finished = sum(1 for o in settled if o.status is not Status.GONE)
-        self._counters.acknowledged.inc(finished)
+        gone = [o for o in settled if o.status is Status.GONE]
+        self._counters.acknowledged.inc(len(settled) - len(gone))
 
     # recovery
 
