@@ -165,7 +165,7 @@ class ConsumerLoop(ABC):
         if len(ready) == len(entries):
             return ran  # nothing decided early: the usual batch
         outcomes = iter(ran)
-        return [outcome or next(outcomes) for outcome in early]
+        return [next(outcomes) if outcome is None else outcome for outcome in early]
 
     async def _settle_on_stop(self) -> None:
         for _ in range(self.settings.settle_attempts_on_stop):
