@@ -117,3 +117,60 @@ async def test_a_timeout_raised_by_the_handler_itself_is_not_mistaken_for_ours()
         raise TimeoutError("upstream")
 
     assert await call_handler(raises, entry("1-0"), 5.0) == "TimeoutError: upstream"
+
+
+async def test_handlers_that_never_wait_run_in_the_callers_task() -> None:
+    tasks: set[asyncio.Task[object] | None] = set()
+
+    async def attempt(e: StreamEntry) -> Outcome:
+        tasks.add(asyncio.current_task())
+        return Outcome(e, Status.DONE)
+
+    entries = [entry(f"{i}-0", f"rt-{i}") for i in range(20)]
+    outcomes = await run_batch(entries, attempt, key_of=by_runtime_id, max_concurrency=8)
+
+    assert tasks == {asyncio.current_task()}
+    assert all(o.status is Status.DONE for o in outcomes)
+
+
+async def test_a_chain_waiting_on_io_does_not_hold_up_the_others() -> None:
+    release = asyncio.Event()
+    finished: list[str] = []
+
+    async def attempt(e: StreamEntry) -> Outcome:
+        if e.entry_id == "0-0":
+            await release.wait()  # only set once every other chain is done
+        finished.append(e.entry_id)
+        if len(finished) == 4:
+            release.set()
+        return Outcome(e, Status.DONE)
+
+    entries = [entry(f"{i}-0", f"rt-{i}") for i in range(5)]
+    outcomes = await asyncio.wait_for(
+        run_batch(entries, attempt, key_of=by_runtime_id, max_concurrency=2), timeout=10
+    )
+
+    assert finished == ["1-0", "2-0", "3-0", "4-0", "0-0"]
+    assert [o.entry for o in outcomes] == entries
+
+
+async def test_a_failing_attempt_cancels_the_helpers_and_propagates() -> None:
+    cancelled: list[str] = []
+    helper_started = asyncio.Event()
+
+    async def attempt(e: StreamEntry) -> Outcome:
+        if e.entry_id == "0-0":
+            await helper_started.wait()  # a helper took the next chain meanwhile
+            raise RuntimeError("bug")
+        helper_started.set()
+        try:
+            await asyncio.sleep(10)
+        except asyncio.CancelledError:
+            cancelled.append(e.entry_id)
+            raise
+        return Outcome(e, Status.DONE)
+
+    entries = [entry(f"{i}-0", f"rt-{i}") for i in range(3)]
+    with pytest.raises(RuntimeError, match="bug"):
+        await run_batch(entries, attempt, key_of=by_runtime_id, max_concurrency=3)
+    assert cancelled == ["1-0"]

@@ -4,17 +4,24 @@ Entries sharing a key (by default the runtime id) form a chain that runs in
 stream order; chains run concurrently, at most `max_concurrency` at a time. A
 chain stops at an entry that is not settled (it will be delivered again), so a
 later entry of the same runtime never overtakes an earlier one in the batch.
+
+Chains run in workers that take the next chain when done with one. The first
+worker is the caller's own task; another is started only when the loop gets
+to run something else while chains are waiting, that is when a handler really
+waits (I/O, a lock). Handlers that finish without waiting run one after
+another in the caller's task, without a task or a context copy per entry.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass
 from enum import StrEnum
+from typing import NamedTuple
 
-from runplane.logs import correlation, entry_correlation_id
+from runplane.logs import enter_correlation, entry_correlation_id, leave_correlation
 from runplane.streams.entries import StreamEntry
 from runplane.streams.handler import Handler, KeyFunc, RetryLater
 
@@ -37,15 +44,17 @@ class Status(StrEnum):
 SETTLED = frozenset({Status.DONE, Status.GONE, Status.DEAD})
 
 
-@dataclass(frozen=True, slots=True)
-class Outcome:
+class Outcome(NamedTuple):
+    """What became of one entry (a tuple: one is made per entry)."""
+
     entry: StreamEntry
     status: Status
     error: str = ""
 
     @property
     def settled(self) -> bool:
-        return self.status in SETTLED
+        # DONE first, by identity: an enum's hash is a Python-level call.
+        return self.status is Status.DONE or self.status in SETTLED
 
 
 Attempt = Callable[[StreamEntry], Awaitable[Outcome]]
@@ -62,33 +71,44 @@ async def call_handler(
     (cancellation aside): a handler's exception is about one entry, not the loop.
     Past `timeout_s` the handler is cancelled and that counts as a failure. Every
     line logged meanwhile carries the entry's job id as its correlation id."""
-    with correlation(entry_correlation_id(entry.stream, entry.entry_id, entry.fields)):
-        return await _call_handler(handler, entry, timeout_s)
-
-
-async def _call_handler(
-    handler: Handler, entry: StreamEntry, timeout_s: float | None
-) -> str | None:
-    extra = {"stream": entry.stream, "entry_id": entry.entry_id, "deliveries": entry.deliveries}
-    deadline = asyncio.timeout(timeout_s)
+    token = enter_correlation(entry_correlation_id(entry.stream, entry.entry_id, entry.fields))
+    deadline: asyncio.Timeout | None = None
     try:
+        if timeout_s is None:  # no timeout scope to enter and leave: the default
+            await handler(entry)
+            return None
+        deadline = asyncio.timeout(timeout_s)
         async with deadline:
             await handler(entry)
+        return None
     except RetryLater as exc:
-        logger.warning(
-            "stream handler asked to retry later", extra={**extra, "error": str(exc)}, exc_info=exc
-        )
+        _log_retry(entry, exc)
         return describe(exc)
     except Exception as exc:
-        if isinstance(exc, TimeoutError) and deadline.expired():
+        if isinstance(exc, TimeoutError) and deadline is not None and deadline.expired():
             logger.error(
-                "stream handler timed out", extra={**extra, "timeout_s": timeout_s}, exc_info=exc
+                "stream handler timed out",
+                extra={**_log_fields(entry), "timeout_s": timeout_s},
+                exc_info=exc,
             )
             return f"handler timed out after {timeout_s} s"
         # A bug, not an outage: the traceback is what someone needs to fix it.
-        logger.exception("stream handler failed unexpectedly", extra=extra)
+        logger.exception("stream handler failed unexpectedly", extra=_log_fields(entry))
         return describe(exc)
-    return None
+    finally:
+        leave_correlation(token)
+
+
+def _log_fields(entry: StreamEntry) -> dict[str, object]:
+    return {"stream": entry.stream, "entry_id": entry.entry_id, "deliveries": entry.deliveries}
+
+
+def _log_retry(entry: StreamEntry, exc: RetryLater) -> None:
+    logger.warning(
+        "stream handler asked to retry later",
+        extra={**_log_fields(entry), "error": str(exc)},
+        exc_info=exc,
+    )
 
 
 def key_for(entry: StreamEntry, key_of: KeyFunc) -> str:
@@ -107,7 +127,12 @@ def partition(entries: Sequence[StreamEntry], key_of: KeyFunc) -> list[list[int]
     the order their first entry appears."""
     chains: dict[str, list[int]] = {}
     for index, entry in enumerate(entries):
-        chains.setdefault(key_for(entry, key_of), []).append(index)
+        key = key_for(entry, key_of)
+        chain = chains.get(key)
+        if chain is None:
+            chains[key] = [index]
+        else:
+            chain.append(index)
     return list(chains.values())
 
 
@@ -119,25 +144,63 @@ async def run_batch(
     max_concurrency: int,
 ) -> list[Outcome]:
     """The outcome of every entry, in the order of `entries`."""
-    outcomes: list[Outcome | None] = [None] * len(entries)
-    slots = asyncio.Semaphore(max_concurrency)
-
-    async def run_chain(indices: list[int]) -> None:
-        async with slots:
-            blocked = False
-            for index in indices:
-                entry = entries[index]
-                if blocked:
-                    outcomes[index] = Outcome(entry, Status.SKIPPED)
-                    continue
-                outcome = await attempt(entry)
-                outcomes[index] = outcome
-                blocked = not outcome.settled
-
-    async with asyncio.TaskGroup() as group:
-        for chain in partition(entries, key_of):
-            group.create_task(run_chain(chain))
+    run = _BatchRun(entries, attempt, partition(entries, key_of), max_concurrency)
+    await run.run()
     return [
         o if o is not None else Outcome(e, Status.SKIPPED)
-        for o, e in zip(outcomes, entries, strict=True)
+        for o, e in zip(run.outcomes, entries, strict=True)
     ]
+
+
+class _BatchRun:
+    """The workers of one batch (see the module docstring)."""
+
+    def __init__(
+        self,
+        entries: Sequence[StreamEntry],
+        attempt: Attempt,
+        chains: list[list[int]],
+        max_concurrency: int,
+    ) -> None:
+        self.entries = entries
+        self.attempt = attempt
+        self.chains = deque(chains)
+        self.max_helpers = max_concurrency - 1  # the caller's task is a worker too
+        self.outcomes: list[Outcome | None] = [None] * len(entries)
+        self.helpers: list[asyncio.Task[None]] = []
+        self.loop = asyncio.get_running_loop()
+        self.call: asyncio.Handle | None = None
+
+    async def run(self) -> None:
+        try:
+            await self.work()
+            if self.helpers:
+                await asyncio.gather(*self.helpers)
+        except BaseException:
+            # A bug or a cancellation: no helper outlives the batch.
+            for helper in self.helpers:
+                helper.cancel()
+            await asyncio.gather(*self.helpers, return_exceptions=True)
+            raise
+        finally:
+            if self.call is not None:
+                self.call.cancel()
+
+    async def work(self) -> None:
+        entries, outcomes, chains = self.entries, self.outcomes, self.chains
+        while chains:
+            chain = chains.popleft()
+            for index in chain:
+                if chains and self.call is None and len(self.helpers) < self.max_helpers:
+                    # Runs only when this worker waits: then a helper takes the
+                    # next chain, rather than it waiting behind this entry.
+                    self.call = self.loop.call_soon(self.add_helper)
+                outcome = await self.attempt(entries[index])
+                outcomes[index] = outcome
+                if not outcome.settled:
+                    break  # the rest of the chain stays unrun: SKIPPED
+
+    def add_helper(self) -> None:
+        self.call = None
+        if self.chains and len(self.helpers) < self.max_helpers:
+            self.helpers.append(self.loop.create_task(self.work()))

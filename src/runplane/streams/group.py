@@ -204,11 +204,11 @@ class GroupConsumer(ConsumerLoop):
         return None
 
     async def _attempt(self, entry: StreamEntry) -> Outcome:
-        metrics.CONSUMED.labels(self.stream).inc()
+        self._counters.consumed.inc()
         error = await call_handler(self._handler, entry, self.settings.handler_timeout_s)
         if error is None:
             return Outcome(entry, Status.DONE)
-        metrics.FAILED.labels(self.stream).inc()
+        self._counters.failed.inc()
         if entry.deliveries >= self.settings.max_deliveries:
             return Outcome(entry, Status.DEAD, error)
         return Outcome(entry, Status.RETRY, error)  # stays pending: claimed when idle
@@ -218,15 +218,20 @@ class GroupConsumer(ConsumerLoop):
         if not settled:
             return
         dead = [o for o in settled if o.status is Status.DEAD]
-        async with self._client.pipeline(transaction=False) as pipe:
-            for outcome in dead:
-                self._queue_dead_letter(pipe, outcome)
-            pipe.xack(self.stream, self.group, *(o.entry.entry_id for o in settled))
-            await pipe.execute()
+        # As bytes: redis-py sends those as they are, a str goes through its encoder.
+        ids = [o.entry.entry_id.encode() for o in settled]
+        if not dead:  # the usual batch: one XACK, no pipeline to build
+            await self._client.xack(self.stream, self.group, *ids)
+        else:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for outcome in dead:
+                    self._queue_dead_letter(pipe, outcome)
+                pipe.xack(self.stream, self.group, *ids)
+                await pipe.execute()
         for outcome in dead:
             self._report_dead_letter(outcome)
-        finished = sum(1 for o in settled if o.status is not Status.GONE)
-        metrics.ACKNOWLEDGED.labels(self.stream).inc(finished)
+        gone = [o for o in settled if o.status is Status.GONE]
+        self._counters.acknowledged.inc(len(settled) - len(gone))
 
     # recovery
 

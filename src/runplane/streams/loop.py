@@ -85,6 +85,7 @@ class ConsumerLoop(ABC):
         self._stopped = asyncio.Event()
         self._running = False
         self._unsettled: list[Outcome] | None = None
+        self._counters = metrics.StreamCounters.of(stream)
 
     @property
     def running(self) -> bool:
@@ -153,22 +154,18 @@ class ConsumerLoop(ABC):
         self._unsettled = None
 
     async def _process(self, entries: Sequence[StreamEntry]) -> list[Outcome]:
-        ready: list[StreamEntry] = []
-        outcomes: dict[str, Outcome] = {}
-        for entry in entries:
-            early = self._triage(entry)
-            if early is None:
-                ready.append(entry)
-            else:
-                outcomes[entry.entry_id] = early
+        early = [self._triage(entry) for entry in entries]
+        ready = [entry for entry, outcome in zip(entries, early, strict=True) if outcome is None]
         ran = await run_batch(
             ready,
             self._attempt,
             key_of=self._key_of,
             max_concurrency=self.settings.max_concurrency,
         )
-        outcomes.update((o.entry.entry_id, o) for o in ran)
-        return [outcomes[entry.entry_id] for entry in entries]
+        if len(ready) == len(entries):
+            return ran  # nothing decided early: the usual batch
+        outcomes = iter(ran)
+        return [next(outcomes) if outcome is None else outcome for outcome in early]
 
     async def _settle_on_stop(self) -> None:
         for _ in range(self.settings.settle_attempts_on_stop):
@@ -217,7 +214,7 @@ class ConsumerLoop(ABC):
 
     def _report_dead_letter(self, outcome: Outcome) -> None:
         """Count and log a dead letter once its XADD went through."""
-        metrics.DEAD_LETTERED.labels(self.stream).inc()
+        self._counters.dead_lettered.inc()
         entry = outcome.entry
         with correlation(entry_correlation_id(entry.stream, entry.entry_id, entry.fields)):
             self._log_dead_letter(outcome)

@@ -7,6 +7,8 @@ describe one consumer group of a stream.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import redis.asyncio
 from prometheus_client import Counter, Gauge
 
@@ -44,6 +46,26 @@ LAG = Gauge(
     "Entries of the stream not yet delivered to the group.",
     ["stream", "group"],
 )
+
+
+@dataclass(frozen=True, slots=True)
+class StreamCounters:
+    """The counters' children of one stream, looked up once per consumer rather
+    than per entry (`labels()` hashes the label values and takes a lock)."""
+
+    consumed: Counter
+    acknowledged: Counter
+    failed: Counter
+    dead_lettered: Counter
+
+    @classmethod
+    def of(cls, stream: str) -> StreamCounters:
+        return cls(
+            consumed=CONSUMED.labels(stream),
+            acknowledged=ACKNOWLEDGED.labels(stream),
+            failed=FAILED.labels(stream),
+            dead_lettered=DEAD_LETTERED.labels(stream),
+        )
 
 
 async def refresh_group_gauges(client: redis.asyncio.Redis, stream: str, group: str) -> None:

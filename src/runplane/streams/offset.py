@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import replace
 from itertools import takewhile
 from typing import Any
 
@@ -20,7 +19,6 @@ import redis.asyncio
 
 from runplane.domain.backoff import backoff_delay_s
 from runplane.ports.streams import OffsetStore
-from runplane.streams import metrics
 from runplane.streams.batch import Outcome, Status, call_handler
 from runplane.streams.entries import StreamEntry, decode_entry, decode_text
 from runplane.streams.handler import Handler, KeyFunc, by_runtime_id
@@ -92,12 +90,12 @@ class OffsetConsumer(ConsumerLoop):
     async def _attempt(self, entry: StreamEntry) -> Outcome:
         max_deliveries = self.settings.max_deliveries
         for delivery in range(1, max_deliveries + 1):
-            current = replace(entry, deliveries=delivery)
-            metrics.CONSUMED.labels(self.stream).inc()
+            current = entry._replace(deliveries=delivery)
+            self._counters.consumed.inc()
             error = await call_handler(self._handler, current, self.settings.handler_timeout_s)
             if error is None:
                 return Outcome(current, Status.DONE)
-            metrics.FAILED.labels(self.stream).inc()
+            self._counters.failed.inc()
             if delivery == max_deliveries:
                 return Outcome(current, Status.DEAD, error)
             delay_s = backoff_delay_s(
@@ -124,4 +122,4 @@ class OffsetConsumer(ConsumerLoop):
         last_id = passed[-1].entry.entry_id
         await self._offsets.save(self.consumer, self.stream, last_id)
         self._position = last_id
-        metrics.ACKNOWLEDGED.labels(self.stream).inc(len(passed))
+        self._counters.acknowledged.inc(len(passed))
