@@ -99,7 +99,9 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
         client, stream_client = await open_redis(stack, settings)
         # Closed before the client (LIFO). Bytes client: a non-UTF-8 entry is skipped.
         # One live read for every SSE client; closing it closes the reader.
-        event_reader = EventFanout(RedisEventReader(stream_client))
+        event_reader = EventFanout(
+            RedisEventReader(stream_client), flush_s=settings.sse_flush_ms / 1000
+        )
         stack.push_async_callback(event_reader.aclose)
         database = await open_database(stack, settings)
 

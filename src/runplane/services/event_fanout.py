@@ -7,6 +7,11 @@ Last-Event-ID, or the newest entry) with paged reads of its own, then takes the
 live events the one reader hands it; pages pass straight through. So a thousand
 SSE clients hold one blocking read, not a thousand pooled connections.
 
+The live reader follows the whole stream and checks each event once per
+distinct filter (a thousand admin followers: one check; team keys: one per
+team), then wakes the followers it gave events to once per `flush_s`: what
+arrives meanwhile goes out in one write per follower.
+
 The live reader follows the whole stream. When it fails (Redis restarts) it
 follows again from the last entry it handed out, with backoff, and the followers
 stay connected; if the stream was trimmed past it, it starts again from the
@@ -36,6 +41,9 @@ __all__ = ["BUFFER_EVENTS", "EventFanout", "FollowerLagging"]
 
 logger = logging.getLogger(__name__)
 
+FLUSH_S = 0.0
+"""How long handed-out events wait for more before their followers are woken:
+0 wakes them once per read of the stream (what arrived together)."""
 BUFFER_EVENTS = 2_000
 """Live events one follower may have waiting (10 s of 200 events/s) before it is cut."""
 REPLAY_PAGE = 500
@@ -58,14 +66,20 @@ class EventFanout:
         replay_page: int = REPLAY_PAGE,
         retry_base_s: float = RETRY_BASE_S,
         retry_cap_s: float = RETRY_CAP_S,
+        flush_s: float = FLUSH_S,
     ) -> None:
         if buffer_events < 1 or replay_page < 1:
             raise ValueError("buffer_events and replay_page must be positive")
+        if flush_s < 0:
+            raise ValueError("flush_s must not be negative")
         self._reader = reader
         self._buffer_events = buffer_events
         self._replay_page = replay_page
         self._backoff = Backoff(base_s=retry_base_s, cap_s=retry_cap_s)
+        self._flush_s = flush_s
+        self._flush: asyncio.Handle | None = None
         self._subscribers: set[Subscription] = set()
+        self._by_filter: dict[EventFilter, set[Subscription]] = {}
         self._live: asyncio.Task[None] | None = None
         self._starting = asyncio.Lock()
         self._closed = False
@@ -110,7 +124,7 @@ class EventFanout:
             async for batch in subscription.live():
                 yield batch
         finally:
-            self._subscribers.discard(subscription)
+            self._leave(subscription)
 
     def close(self) -> None:
         """End every follower at once, after what it holds, and close the reader:
@@ -138,6 +152,7 @@ class EventFanout:
         """Joined before its replay reads, with the live reader's start known:
         whatever it misses in its buffer, its replay reads."""
         self._subscribers.add(subscription)
+        self._by_filter.setdefault(subscription.where, set()).add(subscription)
         if self._ended:
             subscription.end()  # the stream was closed: the replay, then the end
             return
@@ -152,8 +167,16 @@ class EventFanout:
                             self._run(start), name="events-fanout", context=contextvars.Context()
                         )
             except BaseException:
-                self._subscribers.discard(subscription)
+                self._leave(subscription)
                 raise
+
+    def _leave(self, subscription: Subscription) -> None:
+        self._subscribers.discard(subscription)
+        same = self._by_filter.get(subscription.where)
+        if same is not None:
+            same.discard(subscription)
+            if not same:
+                del self._by_filter[subscription.where]
 
     async def _replay(self, subscription: Subscription) -> AsyncIterator[list[StoredEvent]]:
         cursor = subscription.delivered
@@ -182,8 +205,7 @@ class EventFanout:
                     async for event in self._reader.follow(after=position, where=EVERYTHING):
                         position = event.entry_id
                         self._backoff.reset()
-                        for subscription in self._subscribers:
-                            subscription.offer(event)
+                        self._hand_out(event)
                     return  # the stream was closed
                 except EventsTrimmed:
                     logger.warning(
@@ -202,6 +224,25 @@ class EventFanout:
             self._ended = True
             for subscription in self._subscribers:
                 subscription.end()
+
+    def _hand_out(self, event: StoredEvent) -> None:
+        """Each filter checked once; the wake-up is scheduled, not done here:
+        the events of one read (or of one flush_s) go out together."""
+        for where, subscriptions in self._by_filter.items():
+            if where.matches(event):
+                for subscription in subscriptions:
+                    subscription.push(event)
+        if self._flush is None:
+            loop = asyncio.get_running_loop()
+            if self._flush_s:
+                self._flush = loop.call_later(self._flush_s, self._wake_all)
+            else:
+                self._flush = loop.call_soon(self._wake_all)
+
+    def _wake_all(self) -> None:
+        self._flush = None
+        for subscription in self._subscribers:
+            subscription.wake()
 
     def _cut_all(self) -> None:
         for subscription in self._subscribers:

@@ -36,8 +36,9 @@ class _End(enum.Enum):
 
 
 class Subscription:
-    """Filled by the fan-out's one live reader (`offer`, never awaits), read by
-    one follower (`live`)."""
+    """Filled by the fan-out's one live reader (`push` what its filter matched,
+    then `wake` once for all that arrived together; neither awaits), read by one
+    follower (`live`)."""
 
     def __init__(self, where: EventFilter, capacity: int, position: str) -> None:
         if capacity < 1:
@@ -57,7 +58,15 @@ class Subscription:
         return self._end is _End.LAGGING
 
     def offer(self, event: StoredEvent) -> None:
-        if self._end is not None or not self.where.matches(event):
+        """push() if the filter matches, then wake()."""
+        if self.where.matches(event):
+            self.push(event)
+            self.wake()
+
+    def push(self, event: StoredEvent) -> None:
+        """Buffer an event the filter matched (the fan-out checked it once for
+        every follower with the same filter); the follower wakes on wake()."""
+        if self._end is not None:
             return
         if len(self._buffer) >= self._capacity:
             self._buffer.clear()
@@ -67,7 +76,12 @@ class Subscription:
                 self._stop(_End.LAGGING)
             return
         self._buffer.append(event)
-        self._wake.set()
+
+    def wake(self) -> None:
+        """Let the follower take what was pushed: one wake, and so one write, for
+        everything that arrived together."""
+        if self._buffer:
+            self._wake.set()
 
     def end(self) -> None:
         """No more live events: hand out what is buffered, then end."""
