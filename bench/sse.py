@@ -62,7 +62,7 @@ from runplane.domain.lifecycle_events import EVENT_FIELD  # noqa: E402
 
 EVENTS_STREAM = "runplane:events"
 ID_LINE = re.compile(rb"^id: (\d+)-(\d+)\r?$", re.MULTILINE)
-DRAIN_S = 30.0
+DRAIN_S = 120.0
 """How long followers may take, after the last event, to receive everything."""
 IDLE_S = 3.0
 """How long the server's idle CPU is sampled, followers connected, before the load."""
