@@ -361,7 +361,12 @@ def one_round(args: argparse.Namespace, n: int) -> dict[str, Any]:
     runs: dict[str, dict[str, Any]] = {}
     order = ["runplane", "baseline"] if n % 2 == 0 else ["baseline", "runplane"]
     for name in order:
-        runs[name] = bench_runplane(args.src, args) if name == "runplane" else bench_baseline(args)
+        if args.only in (None, name):
+            runs[name] = (
+                bench_runplane(args.src, args) if name == "runplane" else bench_baseline(args)
+            )
+    if len(runs) < 2:
+        return {"round": n + 1, **runs, "ratio": None}
     mine, base = runs["runplane"]["cpu_us_per_frame"], runs["baseline"]["cpu_us_per_frame"]
     ratio = round(mine / base, 2) if mine and base else None
     return {"round": n + 1, **runs, "ratio": ratio}
@@ -400,6 +405,9 @@ def main() -> None:
     parser.add_argument("--src", type=Path, help="run another tree's src/ as runplane")
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
+        "--only", choices=("runplane", "baseline"), help="run one side (with --py-spy: a profile)"
+    )
+    parser.add_argument(
         "--py-spy", type=Path, metavar="DIR", help="record each server with py-spy into DIR"
     )
     args = parser.parse_args()
@@ -407,7 +415,9 @@ def main() -> None:
     for n in range(args.repeat):
         result = one_round(args, n)
         rounds.append(result)
-        if not args.json:
+        if args.json:  # progress, the JSON comes at the end
+            print(f"round {n + 1}: ratio {result['ratio']}", file=sys.stderr, flush=True)
+        else:
             print_round(result)
     ratios = [r["ratio"] for r in rounds if r["ratio"] is not None]
     summary = {
@@ -415,7 +425,10 @@ def main() -> None:
         "ratio_median": statistics.median(ratios) if ratios else None,
         "ratio_max": max(ratios, default=None),
         "every_event_delivered": all(
-            r[name]["missing_events"] == 0 for r in rounds for name in ("runplane", "baseline")
+            r[name]["missing_events"] == 0
+            for r in rounds
+            for name in ("runplane", "baseline")
+            if name in r
         ),
     }
     if args.json:
@@ -430,8 +443,8 @@ def main() -> None:
 
 def print_round(result: dict[str, Any]) -> None:
     print(f"== round {result['round']}")
-    names = ("runplane", "baseline")
-    for field_name in result["runplane"]:
+    names = [name for name in ("runplane", "baseline") if name in result]
+    for field_name in result[names[0]]:
         values = "".join(f"{result[name][field_name]!s:>16}" for name in names)
         print(f"  {field_name:32}{values}")
     print(f"  {'ratio':32}{result['ratio']!s:>16}", flush=True)
