@@ -80,6 +80,8 @@ class EventFanout:
         self._flush: asyncio.Handle | None = None
         self._subscribers: set[Subscription] = set()
         self._by_filter: dict[EventFilter, set[Subscription]] = {}
+        self._pending: dict[EventFilter, list[StoredEvent]] = {}
+        """Events read and matched, by filter, until the next wake."""
         self._live: asyncio.Task[None] | None = None
         self._starting = asyncio.Lock()
         self._closed = False
@@ -131,8 +133,7 @@ class EventFanout:
         the live read ends after its current read. Safe to call from a signal
         handler (server shutdown: open SSE streams would keep the server waiting)."""
         self._closed = True
-        for subscription in self._subscribers:
-            subscription.end()
+        self._end_all()
         self._reader.close()
 
     async def aclose(self) -> None:
@@ -222,16 +223,18 @@ class EventFanout:
                     await asyncio.sleep(self._backoff.next_delay_s())
         finally:
             self._ended = True
-            for subscription in self._subscribers:
-                subscription.end()
+            self._end_all()
 
     def _hand_out(self, event: StoredEvent) -> None:
-        """Each filter checked once; the wake-up is scheduled, not done here:
-        the events of one read (or of one flush_s) go out together."""
-        for where, subscriptions in self._by_filter.items():
+        """Each filter checked once; the events wait, by filter, for the wake:
+        those of one read (or of one flush_s) go to each follower in one call."""
+        pending = self._pending
+        for where in self._by_filter:
             if where.matches(event):
-                for subscription in subscriptions:
-                    subscription.push(event)
+                if where in pending:
+                    pending[where].append(event)
+                else:
+                    pending[where] = [event]
         if self._flush is None:
             loop = asyncio.get_running_loop()
             if self._flush_s:
@@ -240,9 +243,21 @@ class EventFanout:
                 self._flush = loop.call_soon(self._wake_all)
 
     def _wake_all(self) -> None:
+        """A follower that joined since an event was read may get it too: its
+        hand-over from replay to live skips what it already has."""
         self._flush = None
+        pending, self._pending = self._pending, {}
+        for where, events in pending.items():
+            for subscription in self._by_filter.get(where, ()):
+                subscription.take(events)
+
+    def _end_all(self) -> None:
+        """What was read goes out first, then every follower ends."""
+        if self._flush is not None:
+            self._flush.cancel()
+            self._wake_all()
         for subscription in self._subscribers:
-            subscription.wake()
+            subscription.end()
 
     def _cut_all(self) -> None:
         for subscription in self._subscribers:

@@ -36,9 +36,8 @@ class _End(enum.Enum):
 
 
 class Subscription:
-    """Filled by the fan-out's one live reader (`push` what its filter matched,
-    then `wake` once for all that arrived together; neither awaits), read by one
-    follower (`live`)."""
+    """Filled by the fan-out's one live reader (`take`, never awaits), read by
+    one follower (`live`)."""
 
     def __init__(self, where: EventFilter, capacity: int, position: str) -> None:
         if capacity < 1:
@@ -57,31 +56,21 @@ class Subscription:
     def cut(self) -> bool:
         return self._end is _End.LAGGING
 
-    def offer(self, event: StoredEvent) -> None:
-        """push() if the filter matches, then wake()."""
-        if self.where.matches(event):
-            self.push(event)
-            self.wake()
-
-    def push(self, event: StoredEvent) -> None:
-        """Buffer an event the filter matched (the fan-out checked it once for
-        every follower with the same filter); the follower wakes on wake()."""
+    def take(self, events: list[StoredEvent]) -> None:
+        """Events its filter matched (checked by the fan-out once for every
+        follower with the same filter), all that arrived together: one wake, and
+        so one write, for all of them."""
         if self._end is not None:
             return
-        if len(self._buffer) >= self._capacity:
+        if len(self._buffer) + len(events) > self._capacity:
             self._buffer.clear()
             if self._replaying:
                 self._overflowed = True  # the next replay pass reads what was dropped
             else:
                 self._stop(_End.LAGGING)
             return
-        self._buffer.append(event)
-
-    def wake(self) -> None:
-        """Let the follower take what was pushed: one wake, and so one write, for
-        everything that arrived together."""
-        if self._buffer:
-            self._wake.set()
+        self._buffer.extend(events)
+        self._wake.set()
 
     def end(self) -> None:
         """No more live events: hand out what is buffered, then end."""
