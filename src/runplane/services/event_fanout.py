@@ -7,12 +7,12 @@ Last-Event-ID, or the newest entry) with paged reads of its own, then takes the
 live events the one reader hands it; pages pass straight through. So a thousand
 SSE clients hold one blocking read, not a thousand pooled connections.
 
-The live reader follows the whole stream and checks each event once per
-distinct filter (a thousand admin followers: one check; team keys: one per
-team), then wakes the followers it gave events to once per `flush_s`: what
-arrives meanwhile goes out in one write per follower.
+The live reader checks each event once per distinct filter (a thousand admin
+followers: one check; team keys: one per team) and keeps what matched, by
+filter, until the wake: once per read of the stream, or per `flush_s`. Then
+each follower takes its filter's events in one call and writes them at once.
 
-The live reader follows the whole stream. When it fails (Redis restarts) it
+When the live reader fails (Redis restarts) it
 follows again from the last entry it handed out, with backoff, and the followers
 stay connected; if the stream was trimmed past it, it starts again from the
 newest entry and cuts every follower (FollowerLagging), which resumes from the
