@@ -1,23 +1,32 @@
 """SSE under load: many followers of `GET /v1/events/stream` while events arrive
-at a steady rate.
+at a steady rate, against runplane and a one-reader broadcast baseline.
 
     python bench/sse.py                       # 1,000 followers, 200 events/s, 20 s
-    python bench/sse.py --baseline-src /tmp/runplane-base/src
+    python bench/sse.py --repeat 3 --json
+    python bench/sse.py --setting sse_flush_ms=20 --baseline-flush-ms 20
 
-It starts its own Debian redis-server and a `runplane serve` on it (a child
-process; the followers run in this one), connects every follower (no
-Last-Event-ID: from now), then XADDs lifecycle events to `runplane:events` at
-`--rate` for `--seconds`, and waits for the followers to finish. A follower is
-a raw HTTP/1.1 client that counts the `id:` lines it receives, checks they come
-in stream order with no duplicate, and, when the server ends its stream (a
+Each round starts a Debian redis-server and a server on it (a child process;
+the followers run in this one): `runplane serve`, then the baseline
+(bench/sse_baseline.py: one XREAD loop, each entry formatted once and queued to
+every follower, on the same uvicorn settings and SSE response), or the other
+way round in the next round. It connects every follower (no Last-Event-ID:
+from now), samples the server's idle CPU for IDLE_S, then XADDs lifecycle
+events to `runplane:events` at `--rate` for `--seconds` from another process,
+and waits for every follower to have the last one. A follower is a raw
+HTTP/1.1 client that counts the `id:` lines it receives, checks they come in
+stream order with no duplicate, and, when the server ends its stream (a
 `runplane.lagging` frame, or any close), reconnects with Last-Event-ID as an
-EventSource would. It prints how many followers received every event on their
-first connection, how many after reconnecting, and how many did not, with the
-CPU time `serve` used (the followers and the publisher share the machine).
+EventSource would. Every follower must have received every entry of the
+stream from before the first event published to the last (events runplane
+publishes itself meanwhile count too).
 
-`--baseline-src` runs the same load against another source tree's `serve`
-(e.g. `git archive <commit> src | tar -x -C /tmp/runplane-base`), for a
-before/after comparison. Not part of `make test`.
+It prints, for both: how many followers received every event on their first
+connection, after reconnecting, or not; the frames delivered; the server's
+CPU (user + system) from the first event published to the last delivered, per
+delivered frame; and the ratio runplane / baseline. The followers and the
+publisher share the machine with the server, so run it on a quiet one and
+compare ratios, not absolute times. `--py-spy DIR` records each server with
+py-spy (if on PATH). Not part of `make test`.
 """
 
 from __future__ import annotations
@@ -28,9 +37,14 @@ import json
 import multiprocessing
 import os
 import re
+import signal
+import statistics
+import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
@@ -39,16 +53,19 @@ sys.path.insert(0, str(ROOT))  # for tests.support: the throwaway redis-server a
 
 import psutil  # noqa: E402
 import redis as sync_redis  # noqa: E402
+from sse_baseline import RESPONSES, BaselineServer  # noqa: E402  (bench/, beside this)
 from tests.support.events import lifecycle_event  # noqa: E402
 from tests.support.redis import RedisServer  # noqa: E402
-from tests.support.serve import RunplaneServer  # noqa: E402
+from tests.support.serve import RunplaneServer, free_port  # noqa: E402
 
 from runplane.domain.lifecycle_events import EVENT_FIELD  # noqa: E402
 
 EVENTS_STREAM = "runplane:events"
 ID_LINE = re.compile(rb"^id: (\d+)-(\d+)\r?$", re.MULTILINE)
-DRAIN_S = 30.0
+DRAIN_S = 120.0
 """How long followers may take, after the last event, to receive everything."""
+IDLE_S = 3.0
+"""How long the server's idle CPU is sampled, followers connected, before the load."""
 
 
 class Follower(asyncio.Protocol):
@@ -57,8 +74,10 @@ class Follower(asyncio.Protocol):
 
     def __init__(self, host: str, port: int, key: str) -> None:
         self.host, self.port, self.key = host, port, key
-        self.expected = 0
+        self.final: tuple[int, int] | None = None
+        """The last id published: done once it is in."""
         self.received = 0
+        self.first: tuple[int, int] | None = None
         self.last = (0, 0)
         self.reconnects = 0
         self.lagging = 0
@@ -72,19 +91,20 @@ class Follower(asyncio.Protocol):
 
     async def run(self) -> None:
         loop = asyncio.get_running_loop()
-        while not self.done.is_set():
-            self._closed.clear()
-            self._head, self._pending = True, b""
-            try:
-                await loop.create_connection(lambda: self, self.host, self.port)
-                await self._closed.wait()
-            except OSError:
-                pass
-            if not self.done.is_set():
-                self.reconnects += 1
-                await asyncio.sleep(0.1)
-        if self._transport is not None:
-            self._transport.close()
+        try:
+            while not self.done.is_set():
+                self._closed.clear()
+                self._head, self._pending = True, b""
+                try:
+                    await loop.create_connection(lambda: self, self.host, self.port)
+                    await self._closed.wait()
+                except OSError:
+                    pass
+                if not self.done.is_set():
+                    self.reconnects += 1
+                    await asyncio.sleep(0.1)
+        finally:  # also when cancelled: the server sees the stream end
+            self._end()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         assert isinstance(transport, asyncio.Transport)
@@ -146,25 +166,83 @@ class Follower(asyncio.Protocol):
                 self.disorder += 1
                 continue
             self.last, self.received = at, self.received + 1
-        if self.expected and self.received >= self.expected:
+            if self.first is None:
+                self.first = at
+        self.check_done()
+
+    def check_done(self) -> None:
+        if self.final is not None and self.last >= self.final:
             self.done.set()
+            self._end()
 
 
-def publish(redis_url: str, total: int, rate: float) -> None:
+def publish(redis_url: str, total: int, rate: float, ids: Connection) -> None:
     """XADD `total` events at `rate` per second (a process of its own, so the
-    followers' work cannot slow it down)."""
+    followers' work cannot slow it down); sends the first and last entry ids."""
     client = sync_redis.Redis.from_url(redis_url)
     payloads = [lifecycle_event(n).to_json() for n in range(1, total + 1)]
     started = time.monotonic()
+    first = added = None
     for n, payload in enumerate(payloads):
         delay = started + n / rate - time.monotonic()
         if delay > 0:
             time.sleep(delay)
-        client.xadd(EVENTS_STREAM, {EVENT_FIELD: payload})
+        added = client.xadd(EVENTS_STREAM, {EVENT_FIELD: payload})
+        first = first or added
+    ids.send((first, added))
     client.close()
 
 
-async def run_load(url: str, redis_url: str, key: str, args: argparse.Namespace) -> dict[str, Any]:
+def stream_id(raw: bytes | str) -> tuple[int, int]:
+    ms, _, seq = (raw.decode() if isinstance(raw, bytes) else raw).partition("-")
+    return int(ms), int(seq or 0)
+
+
+def entries_between(
+    redis_url: str, ranges: set[tuple[tuple[int, int], tuple[int, int]]]
+) -> dict[tuple[tuple[int, int], tuple[int, int]], int]:
+    """How many entries the events stream holds from each first to last id."""
+    client = sync_redis.Redis.from_url(redis_url)
+    try:
+        ids = [stream_id(entry_id) for entry_id, _ in client.xrange(EVENTS_STREAM)]
+    finally:
+        client.close()
+    return {(lo, hi): sum(lo <= at <= hi for at in ids) for lo, hi in ranges}
+
+
+def profile(pid: int, out_dir: Path | None, label: str) -> subprocess.Popen[bytes] | None:
+    """py-spy (if asked for) on the server during the load: collapsed stacks,
+    for a flame graph or `sort | uniq`; py-spy is not one of runplane's packages."""
+    if out_dir is None:
+        return None
+    out_dir.mkdir(parents=True, exist_ok=True)
+    at = out_dir / f"{label}-{time.strftime('%H%M%S')}.txt"
+    command = ["py-spy", "record", "--pid", str(pid), "--format", "raw", "--output", str(at)]
+    return subprocess.Popen([*command, "--nonblocking", "--rate", "200"])
+
+
+@dataclass
+class Cpu:
+    """The CPU time (user + system) a server process used between two marks."""
+
+    process: psutil.Process
+    label: str
+    marks: list[float] = field(default_factory=list)
+
+    def mark(self) -> None:
+        times = self.process.cpu_times()
+        self.marks.append(times.user + times.system)
+
+    def since(self, mark: int) -> float:
+        return self.marks[-1] - self.marks[mark]
+
+
+async def run_load(
+    url: str, redis_url: str, key: str, cpu: Cpu, args: argparse.Namespace
+) -> dict[str, Any]:
+    """Connect every follower, publish, wait for every follower to have every
+    event. The server's CPU is counted from the first event published to the
+    last delivered (connecting is left out), and for IDLE_S before it."""
     host, port = url.removeprefix("http://").split(":")
     followers = [Follower(host, int(port), key) for _ in range(args.followers)]
     tasks = [asyncio.create_task(f.run()) for f in followers]
@@ -172,19 +250,44 @@ async def run_load(url: str, redis_url: str, key: str, args: argparse.Namespace)
         for follower in followers:
             await follower.connected.wait()
     total = int(args.rate * args.seconds)
-    for follower in followers:
-        follower.expected = total
+    cpu.mark()
+    await asyncio.sleep(IDLE_S)
+    cpu.mark()
+    profiler = profile(cpu.process.pid, args.py_spy, cpu.label)
     started = time.monotonic()
-    publisher = multiprocessing.Process(target=publish, args=(redis_url, total, args.rate))
+    ids, sent_ids = multiprocessing.Pipe(duplex=False)
+    publisher = multiprocessing.Process(
+        target=publish, args=(redis_url, total, args.rate, sent_ids)
+    )
     publisher.start()
     await asyncio.to_thread(publisher.join)
     published_s = time.monotonic() - started
+    first, final = (stream_id(i) for i in ids.recv())
+    for follower in followers:
+        follower.final = final
+        follower.check_done()
     await asyncio.wait([asyncio.ensure_future(f.done.wait()) for f in followers], timeout=DRAIN_S)
+    cpu.mark()
     finished_s = time.monotonic() - started
+    if profiler is not None:
+        profiler.send_signal(signal.SIGINT)
+        await asyncio.to_thread(profiler.wait, 30)
     for task in tasks:
         task.cancel()
     await asyncio.gather(*tasks, return_exceptions=True)
-    complete = [f.received == total and f.disorder == 0 for f in followers]
+    # Every event from before the first published one to the last: what the
+    # server published itself meanwhile (host events) counts too.
+    in_range = entries_between(redis_url, {(f.first, f.last) for f in followers if f.first})
+    complete = [
+        f.first is not None
+        and f.first <= first
+        and f.last >= final
+        and f.disorder == 0
+        and f.received == in_range[(f.first, f.last)]
+        for f in followers
+    ]
+    frames = sum(f.received for f in followers)
+    load_cpu = cpu.since(1)
     return {
         "followers": args.followers,
         "events": total,
@@ -201,31 +304,79 @@ async def run_load(url: str, redis_url: str, key: str, args: argparse.Namespace)
         "streams_ended_by_server": sum(f.reconnects for f in followers),
         "lagging_frames": sum(f.lagging for f in followers),
         "out_of_order_or_duplicate": sum(f.disorder for f in followers),
-        "events_received": sum(f.received for f in followers),
+        "frames_delivered": frames,
+        "idle_cpu_percent": round(100 * (cpu.marks[1] - cpu.marks[0]) / IDLE_S, 1),
+        "load_cpu_s": round(load_cpu, 2),
+        "cpu_us_per_frame": round(1e6 * load_cpu / frames, 3) if frames else None,
     }
 
 
-def bench(label: str, src: Path | None, args: argparse.Namespace) -> dict[str, Any]:
+def bench_runplane(src: Path | None, args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="runplane-bench-sse-") as tmp:
         redis_server = RedisServer.start(Path(tmp) / "redis")
-        if src is not None:
-            os.environ["PYTHONPATH"] = str(src)
         try:
-            serve = RunplaneServer.launch(Path(tmp) / "serve", redis_url=redis_server.url)
+            if src is not None:
+                os.environ["PYTHONPATH"] = str(src)
+            try:
+                serve = RunplaneServer.launch(
+                    Path(tmp) / "serve", redis_url=redis_server.url, **dict(args.setting)
+                )
+            finally:
+                os.environ.pop("PYTHONPATH", None)
+            try:
+                assert serve.process is not None
+                cpu = Cpu(psutil.Process(serve.process.pid), "runplane")
+                return asyncio.run(
+                    run_load(serve.url, redis_server.url, serve.admin_key, cpu, args)
+                )
+            finally:
+                serve.stop()
         finally:
-            os.environ.pop("PYTHONPATH", None)
-        assert serve.process is not None
-        server = psutil.Process(serve.process.pid)
-        try:
-            before = server.cpu_times()
-            result = asyncio.run(run_load(serve.url, redis_server.url, serve.admin_key, args))
-            after = server.cpu_times()
-            used = (after.user + after.system) - (before.user + before.system)
-            result["serve_cpu_s"] = round(used, 1)
-        finally:
-            serve.stop()
             redis_server.stop()
-    return {"label": label} | result
+
+
+def bench_baseline(args: argparse.Namespace) -> dict[str, Any]:
+    with tempfile.TemporaryDirectory(prefix="runplane-bench-sse-base-") as tmp:
+        redis_server = RedisServer.start(Path(tmp) / "redis")
+        try:
+            server = BaselineServer.launch(
+                Path(tmp) / "baseline.log",
+                redis_server.url,
+                free_port(),
+                args.baseline_response,
+                args.baseline_flush_ms,
+            )
+            try:
+                cpu = Cpu(psutil.Process(server.process.pid), "baseline")
+                return asyncio.run(run_load(server.url, redis_server.url, "", cpu, args))
+            finally:
+                server.stop()
+        finally:
+            redis_server.stop()
+
+
+def one_round(args: argparse.Namespace, n: int) -> dict[str, Any]:
+    """runplane and the baseline under the same load, in turn (the order
+    alternates between rounds, so neither always runs on a warmer machine)."""
+    runs: dict[str, dict[str, Any]] = {}
+    order = ["runplane", "baseline"] if n % 2 == 0 else ["baseline", "runplane"]
+    for name in order:
+        if args.only in (None, name):
+            runs[name] = (
+                bench_runplane(args.src, args) if name == "runplane" else bench_baseline(args)
+            )
+    if len(runs) < 2:
+        return {"round": n + 1, **runs, "ratio": None}
+    mine, base = runs["runplane"]["cpu_us_per_frame"], runs["baseline"]["cpu_us_per_frame"]
+    ratio = round(mine / base, 2) if mine and base else None
+    return {"round": n + 1, **runs, "ratio": ratio}
+
+
+def setting(value: str) -> tuple[str, str]:
+    name, sep, setting_value = value.partition("=")
+    if not sep or not name:
+        raise argparse.ArgumentTypeError("expected NAME=VALUE")
+    return name, setting_value
 
 
 def main() -> None:
@@ -233,19 +384,70 @@ def main() -> None:
     parser.add_argument("--followers", type=int, default=1000)
     parser.add_argument("--rate", type=float, default=200.0, help="events per second")
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--baseline-src", type=Path, help="another tree's src/ to compare with")
+    parser.add_argument("--repeat", type=int, default=1)
+    parser.add_argument(
+        "--baseline-response",
+        choices=RESPONSES,
+        default=RESPONSES[0],
+        help="the baseline's SSE response class",
+    )
+    parser.add_argument(
+        "--setting",
+        type=setting,
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a runplane setting for serve, e.g. sse_flush_ms=20 (repeatable)",
+    )
+    parser.add_argument(
+        "--baseline-flush-ms", type=int, default=0, help="the baseline waits this long after a read"
+    )
+    parser.add_argument("--src", type=Path, help="run another tree's src/ as runplane")
     parser.add_argument("--json", action="store_true")
+    parser.add_argument(
+        "--only", choices=("runplane", "baseline"), help="run one side (with --py-spy: a profile)"
+    )
+    parser.add_argument(
+        "--py-spy", type=Path, metavar="DIR", help="record each server with py-spy into DIR"
+    )
     args = parser.parse_args()
-    results = [bench("this tree", None, args)]
-    if args.baseline_src is not None:
-        results.append(bench(f"baseline {args.baseline_src}", args.baseline_src, args))
+    rounds = []
+    for n in range(args.repeat):
+        result = one_round(args, n)
+        rounds.append(result)
+        if args.json:  # progress, the JSON comes at the end
+            print(f"round {n + 1}: ratio {result['ratio']}", file=sys.stderr, flush=True)
+        else:
+            print_round(result)
+    ratios = [r["ratio"] for r in rounds if r["ratio"] is not None]
+    summary = {
+        "ratio_min": min(ratios, default=None),
+        "ratio_median": statistics.median(ratios) if ratios else None,
+        "ratio_max": max(ratios, default=None),
+        "every_event_delivered": all(
+            r[name]["missing_events"] == 0
+            for r in rounds
+            for name in ("runplane", "baseline")
+            if name in r
+        ),
+    }
     if args.json:
-        print(json.dumps(results, indent=2))
+        print(json.dumps({"rounds": rounds, "summary": summary}, indent=2))
         return
-    for result in results:
-        print(f"== {result.pop('label')}")
-        for name, value in result.items():
-            print(f"  {name:34} {value}")
+    print(
+        f"== ratio (CPU per frame, runplane / baseline) over {len(ratios)} round(s): "
+        f"min {summary['ratio_min']}  median {summary['ratio_median']}  "
+        f"max {summary['ratio_max']}; every event delivered: {summary['every_event_delivered']}"
+    )
+
+
+def print_round(result: dict[str, Any]) -> None:
+    print(f"== round {result['round']}")
+    names = [name for name in ("runplane", "baseline") if name in result]
+    for field_name in result[names[0]]:
+        values = "".join(f"{result[name][field_name]!s:>16}" for name in names)
+        print(f"  {field_name:32}{values}")
+    print(f"  {'ratio':32}{result['ratio']!s:>16}", flush=True)
 
 
 if __name__ == "__main__":

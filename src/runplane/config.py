@@ -136,6 +136,10 @@ class Settings(BaseSettings):
     """Concurrent GET /v1/runtimes/{id}/wait per team key on one instance; 0: no bound."""
     max_streams_per_key: int = Field(default=16, ge=0)
     """Concurrent SSE followers per team key on one instance; 0: no bound."""
+    sse_flush_ms: int = Field(default=0, ge=0, le=1000)
+    """How long live events wait for more before SSE followers are woken: each
+    follower gets what arrived meanwhile in one write (less CPU per event, up to
+    this much later); 0: once per read of the events stream."""
     http_header_timeout_s: float = Field(default=10.0, gt=0)
     """A connection whose request line and headers are not whole in this long (from
     connecting, or from the previous response) is closed."""

@@ -6,6 +6,7 @@ entries passed over, a failing live read followed again, and closing."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import AsyncIterator
 
 import pytest
@@ -103,6 +104,56 @@ async def test_filters_apply_per_follower(reader: CountingReader) -> None:
 
     assert await asyncio.gather(*got) == [stopped, theirs]
     await fanout.aclose()
+
+
+CHECKS: Counter[str | None] = Counter()
+
+
+class CountedFilter(EventFilter):
+    """An EventFilter that counts its checks, by team."""
+
+    def matches(self, event: StoredEvent) -> bool:
+        CHECKS[self.team_id] += 1
+        return super().matches(event)
+
+
+async def test_each_event_is_checked_once_per_filter_and_teams_see_only_their_own(
+    reader: CountingReader,
+) -> None:
+    CHECKS.clear()
+    fanout = EventFanout(reader)
+    teams = ["team-a"] * 30 + ["team-b"] * 30
+    followers = [fanout.follow_batches(after=None, where=CountedFilter(team_id=t)) for t in teams]
+    got = [asyncio.ensure_future(receive(f, 5)) for f in followers]
+    await asyncio.sleep(0.01)
+
+    theirs = {t: add(reader, n, 5, team_id=t) for n, t in ((1, "team-a"), (6, "team-b"))}
+
+    assert await asyncio.gather(*got) == [theirs[t] for t in teams]
+    assert CHECKS == {"team-a": 10, "team-b": 10}  # not once per follower
+    await fanout.aclose()
+
+
+async def test_what_arrives_within_flush_s_reaches_a_follower_in_one_batch(
+    reader: CountingReader,
+) -> None:
+    fanout = EventFanout(reader, flush_s=2.0)
+    follower = fanout.follow_batches(after=None, where=EVERYTHING)
+    batch = asyncio.ensure_future(anext(follower))
+    await asyncio.sleep(0.01)
+
+    ids = add(reader, 1, 3)
+    await asyncio.sleep(0.01)  # read and handed out: the follower is not woken yet
+    ids += add(reader, 4, 3)
+
+    async with asyncio.timeout(10):
+        assert [event.entry_id for event in await batch] == ids
+    await fanout.aclose()
+
+
+def test_flush_s_must_not_be_negative(reader: CountingReader) -> None:
+    with pytest.raises(ValueError, match="flush_s"):
+        EventFanout(reader, flush_s=-1)
 
 
 async def test_a_resuming_follower_hands_over_to_live_events_without_gap_or_duplicate() -> None:

@@ -7,7 +7,12 @@ Last-Event-ID, or the newest entry) with paged reads of its own, then takes the
 live events the one reader hands it; pages pass straight through. So a thousand
 SSE clients hold one blocking read, not a thousand pooled connections.
 
-The live reader follows the whole stream. When it fails (Redis restarts) it
+The live reader checks each event once per distinct filter (a thousand admin
+followers: one check; team keys: one per team) and keeps what matched, by
+filter, until the wake: once per read of the stream, or per `flush_s`. Then
+each follower takes its filter's events in one call and writes them at once.
+
+When the live reader fails (Redis restarts) it
 follows again from the last entry it handed out, with backoff, and the followers
 stay connected; if the stream was trimmed past it, it starts again from the
 newest entry and cuts every follower (FollowerLagging), which resumes from the
@@ -36,6 +41,9 @@ __all__ = ["BUFFER_EVENTS", "EventFanout", "FollowerLagging"]
 
 logger = logging.getLogger(__name__)
 
+FLUSH_S = 0.0
+"""How long handed-out events wait for more before their followers are woken:
+0 wakes them once per read of the stream (what arrived together)."""
 BUFFER_EVENTS = 2_000
 """Live events one follower may have waiting (10 s of 200 events/s) before it is cut."""
 REPLAY_PAGE = 500
@@ -58,14 +66,22 @@ class EventFanout:
         replay_page: int = REPLAY_PAGE,
         retry_base_s: float = RETRY_BASE_S,
         retry_cap_s: float = RETRY_CAP_S,
+        flush_s: float = FLUSH_S,
     ) -> None:
         if buffer_events < 1 or replay_page < 1:
             raise ValueError("buffer_events and replay_page must be positive")
+        if flush_s < 0:
+            raise ValueError("flush_s must not be negative")
         self._reader = reader
         self._buffer_events = buffer_events
         self._replay_page = replay_page
         self._backoff = Backoff(base_s=retry_base_s, cap_s=retry_cap_s)
+        self._flush_s = flush_s
+        self._flush: asyncio.Handle | None = None
         self._subscribers: set[Subscription] = set()
+        self._by_filter: dict[EventFilter, set[Subscription]] = {}
+        self._pending: dict[EventFilter, list[StoredEvent]] = {}
+        """Events read and matched, by filter, until the next wake."""
         self._live: asyncio.Task[None] | None = None
         self._starting = asyncio.Lock()
         self._closed = False
@@ -110,15 +126,14 @@ class EventFanout:
             async for batch in subscription.live():
                 yield batch
         finally:
-            self._subscribers.discard(subscription)
+            self._leave(subscription)
 
     def close(self) -> None:
         """End every follower at once, after what it holds, and close the reader:
         the live read ends after its current read. Safe to call from a signal
         handler (server shutdown: open SSE streams would keep the server waiting)."""
         self._closed = True
-        for subscription in self._subscribers:
-            subscription.end()
+        self._end_all()
         self._reader.close()
 
     async def aclose(self) -> None:
@@ -138,6 +153,7 @@ class EventFanout:
         """Joined before its replay reads, with the live reader's start known:
         whatever it misses in its buffer, its replay reads."""
         self._subscribers.add(subscription)
+        self._by_filter.setdefault(subscription.where, set()).add(subscription)
         if self._ended:
             subscription.end()  # the stream was closed: the replay, then the end
             return
@@ -152,8 +168,16 @@ class EventFanout:
                             self._run(start), name="events-fanout", context=contextvars.Context()
                         )
             except BaseException:
-                self._subscribers.discard(subscription)
+                self._leave(subscription)
                 raise
+
+    def _leave(self, subscription: Subscription) -> None:
+        self._subscribers.discard(subscription)
+        same = self._by_filter.get(subscription.where)
+        if same is not None:
+            same.discard(subscription)
+            if not same:
+                del self._by_filter[subscription.where]
 
     async def _replay(self, subscription: Subscription) -> AsyncIterator[list[StoredEvent]]:
         cursor = subscription.delivered
@@ -182,8 +206,7 @@ class EventFanout:
                     async for event in self._reader.follow(after=position, where=EVERYTHING):
                         position = event.entry_id
                         self._backoff.reset()
-                        for subscription in self._subscribers:
-                            subscription.offer(event)
+                        self._hand_out(event)
                     return  # the stream was closed
                 except EventsTrimmed:
                     logger.warning(
@@ -200,8 +223,41 @@ class EventFanout:
                     await asyncio.sleep(self._backoff.next_delay_s())
         finally:
             self._ended = True
-            for subscription in self._subscribers:
-                subscription.end()
+            self._end_all()
+
+    def _hand_out(self, event: StoredEvent) -> None:
+        """Each filter checked once; the events wait, by filter, for the wake:
+        those of one read (or of one flush_s) go to each follower in one call."""
+        pending = self._pending
+        for where in self._by_filter:
+            if where.matches(event):
+                if where in pending:
+                    pending[where].append(event)
+                else:
+                    pending[where] = [event]
+        if self._flush is None:
+            loop = asyncio.get_running_loop()
+            if self._flush_s:
+                self._flush = loop.call_later(self._flush_s, self._wake_all)
+            else:
+                self._flush = loop.call_soon(self._wake_all)
+
+    def _wake_all(self) -> None:
+        """A follower that joined since an event was read may get it too: its
+        hand-over from replay to live skips what it already has."""
+        self._flush = None
+        pending, self._pending = self._pending, {}
+        for where, events in pending.items():
+            for subscription in self._by_filter.get(where, ()):
+                subscription.take(events)
+
+    def _end_all(self) -> None:
+        """What was read goes out first, then every follower ends."""
+        if self._flush is not None:
+            self._flush.cancel()
+            self._wake_all()
+        for subscription in self._subscribers:
+            subscription.end()
 
     def _cut_all(self) -> None:
         for subscription in self._subscribers:

@@ -36,7 +36,7 @@ class _End(enum.Enum):
 
 
 class Subscription:
-    """Filled by the fan-out's one live reader (`offer`, never awaits), read by
+    """Filled by the fan-out's one live reader (`take`, never awaits), read by
     one follower (`live`)."""
 
     def __init__(self, where: EventFilter, capacity: int, position: str) -> None:
@@ -56,17 +56,20 @@ class Subscription:
     def cut(self) -> bool:
         return self._end is _End.LAGGING
 
-    def offer(self, event: StoredEvent) -> None:
-        if self._end is not None or not self.where.matches(event):
+    def take(self, events: list[StoredEvent]) -> None:
+        """Events its filter matched (checked by the fan-out once for every
+        follower with the same filter), all that arrived together: one wake, and
+        so one write, for all of them."""
+        if self._end is not None:
             return
-        if len(self._buffer) >= self._capacity:
+        if len(self._buffer) + len(events) > self._capacity:
             self._buffer.clear()
             if self._replaying:
                 self._overflowed = True  # the next replay pass reads what was dropped
             else:
                 self._stop(_End.LAGGING)
             return
-        self._buffer.append(event)
+        self._buffer.extend(events)
         self._wake.set()
 
     def end(self) -> None:
