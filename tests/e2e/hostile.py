@@ -30,6 +30,7 @@ import redis
 from tests.e2e.conftest import remove_everything
 from tests.support.e2e_backend import raw_redis
 from tests.support.isolation import work_root
+from tests.support.output import folder_text
 from tests.support.serve import RunplaneServer
 
 SERVE_SETTINGS = {
@@ -556,8 +557,8 @@ def _runtime_log(arena: Arena, runtime_id: str, marker: str, timeout_s: float = 
     deadline = time.monotonic() + timeout_s
     text = ""
     while time.monotonic() < deadline:
-        for log in (arena.server.data_dir / "runtimes" / "containers").glob("*/output.log"):
-            content = log.read_text(errors="replace")
+        for folder in (arena.server.data_dir / "runtimes" / "containers").glob("p-*"):
+            content = folder_text(folder)
             if marker in content:
                 return content
             text = content

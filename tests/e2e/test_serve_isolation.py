@@ -8,13 +8,14 @@ from __future__ import annotations
 import os
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
 from tests.e2e.conftest import remove_everything
 from tests.support.isolation import NOBODY_UID, hostile_command, parse_report, work_root
+from tests.support.output import folder_text
 from tests.support.serve import RunplaneServer
 
 # The exec probe leaves what it saw in its working directory (the runtime's).
@@ -44,10 +45,10 @@ def server(tmp_path: Path, work: Path) -> Iterator[RunplaneServer]:
         server.stop()
 
 
-def wait_for(path: Path, text: str) -> str:
+def wait_for(path: Path, text: str, read: Callable[[Path], str] = Path.read_text) -> str:
     deadline = time.monotonic() + 20
     while time.monotonic() < deadline:
-        if path.exists() and text in (content := path.read_text()):
+        if path.exists() and text in (content := read(path)):
             return content
         time.sleep(0.1)
     raise AssertionError(f"{text!r} never appeared in {path}")
@@ -69,14 +70,14 @@ def test_a_rest_runtime_and_its_exec_probe_run_isolated(server: RunplaneServer, 
     assert created.status_code == 201, created.text
     log_path = server.data_dir / "runtimes" / "containers" / created.json()["container_id"]
 
-    report = parse_report(wait_for(log_path / "output.log", "\ndone\n"))
+    report = parse_report(wait_for(log_path, "\ndone\n", folder_text))
     probe_out = wait_for(work / "hostile" / "probe.out", "denied").splitlines()
 
     assert report["uid"] == str(NOBODY_UID)
     assert report["cwd"] == str(work / "hostile")
     assert report["secret"] == "denied"
     assert not [name for name in report["env"] if "RUNPLANE" in name.upper()]
-    assert server.admin_key not in (log_path / "output.log").read_text()
+    assert server.admin_key not in folder_text(log_path)
     assert probe_out[:2] == [str(NOBODY_UID), str(work / "hostile")]
     assert not [line for line in probe_out if line.startswith("RUNPLANE_")]
     assert "Permission denied" in probe_out[-1]
