@@ -99,8 +99,12 @@ def check_team_create(key: ApiKey, body: CreateRuntimeBody) -> None:
         raise outside_namespace(key)
 
 
+SINGLE_LIST_PARAMS = ("status", "team_id", "host_id", "cursor", "limit")
+
+
 @router.get("/runtimes", response_model=RuntimeListOut)
 async def list_runtimes(
+    request: Request,
     ctx: Context,
     key: Key,
     status: Status | None = None,
@@ -115,6 +119,9 @@ async def list_runtimes(
         Query(description="label selector terms: k=v, k!=v, k, !k; several AND together"),
     ] = None,
 ) -> RuntimeListOut:
+    given_twice = [p for p in SINGLE_LIST_PARAMS if len(request.query_params.getlist(p)) > 1]
+    if given_twice:  # not the last one silently: a caller who sent two meant something
+        raise ApiError(ErrorCode.INVALID_REQUEST, f"give {given_twice[0]} once (label may repeat)")
     if host_id is not None and not is_valid_host_id(host_id):
         raise ApiError(ErrorCode.INVALID_REQUEST, f"host_id must be {HOST_ID_RULE}")
     scope = team_scope(key)
