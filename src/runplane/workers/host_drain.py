@@ -9,13 +9,12 @@ import logging
 
 from runplane.services.hosts.drain import Drainer, DrainRound
 from runplane.services.hosts.loss import HostLoss
-from runplane.workers.leadership import Leadership
-from runplane.workers.periodic import PeriodicLoop
+from runplane.workers.leadership import LeaderLoop, Leadership
 
 logger = logging.getLogger(__name__)
 
 
-class HostDrainLoop:
+class HostDrainLoop(LeaderLoop):
     def __init__(
         self,
         drainer: Drainer,
@@ -26,21 +25,7 @@ class HostDrainLoop:
     ) -> None:
         self.drainer = drainer
         self.loss = loss
-        self.leadership = leadership
-        self._loop = PeriodicLoop("host drain", self.run_once, interval_s=interval_s)
-        leadership.on_change(self._loop.wake)
-
-    def __repr__(self) -> str:
-        return "HostDrainLoop()"
-
-    def request_stop(self) -> None:
-        self._loop.request_stop()
-
-    async def run(self) -> None:
-        try:
-            await self._loop.run()
-        finally:
-            await self.leadership.release()
+        super().__init__("host drain", leadership, self.run_once, interval_s=interval_s)
 
     async def run_once(self) -> bool:
         """One round; True when a full batch moved (run the next at once)."""

@@ -17,13 +17,13 @@ from runplane.domain.hosts import Host, HostStatus
 from runplane.ports.hosts import HostBeats
 from runplane.services.hosts.hooks import HostLossHooks, NoHostLossHooks
 from runplane.services.hosts.registry import HostNotFound, HostRegistry
-from runplane.workers.leadership import Leadership
+from runplane.workers.leadership import LeaderLoop, Leadership
 from runplane.workers.periodic import PeriodicLoop
 
 logger = logging.getLogger(__name__)
 
 
-class HostMonitor:
+class HostMonitor(LeaderLoop):
     def __init__(
         self,
         registry: HostRegistry,
@@ -34,25 +34,11 @@ class HostMonitor:
         hooks: HostLossHooks | None = None,
     ) -> None:
         self.registry = registry
-        self.leadership = leadership
         self.beats = beats
         self.hooks: HostLossHooks = hooks or NoHostLossHooks()
         self._down_unhandled: dict[str, Host] = {}
         """Hosts marked down whose on_down raised: called again next look."""
-        self._loop = PeriodicLoop("host monitor", self.check_once, interval_s=interval_s)
-        leadership.on_change(self._loop.wake)
-
-    def __repr__(self) -> str:
-        return "HostMonitor()"
-
-    def request_stop(self) -> None:
-        self._loop.request_stop()
-
-    async def run(self) -> None:
-        try:
-            await self._loop.run()
-        finally:
-            await self.leadership.release()
+        super().__init__("host monitor", leadership, self.check_once, interval_s=interval_s)
 
     async def check_once(self) -> list[Host]:
         """One round: the hosts marked down (none when not leading)."""

@@ -26,7 +26,7 @@ from collections.abc import Callable
 from runplane.ports.leases import LeaseStore
 from runplane.ports.system import TokenGenerator
 from runplane.services import lease
-from runplane.workers.periodic import PeriodicLoop
+from runplane.workers.periodic import PeriodicLoop, Round
 from runplane.workers.runner import Loop
 
 logger = logging.getLogger(__name__)
@@ -138,6 +138,31 @@ class Leadership:
     def _notify(self) -> None:
         for listener in self._listeners:
             listener()
+
+
+class LeaderLoop:
+    """The shape every singleton worker shares: `round` run by a PeriodicLoop,
+    woken at once when the lead is taken or lost, and the lease given back on
+    the way out. Each round checks `leadership.hold()` itself."""
+
+    def __init__(
+        self, name: str, leadership: Leadership, round: Round, *, interval_s: float
+    ) -> None:
+        self.leadership = leadership
+        self._loop = PeriodicLoop(name, round, interval_s=interval_s)
+        leadership.on_change(self._loop.wake)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}()"
+
+    def request_stop(self) -> None:
+        self._loop.request_stop()
+
+    async def run(self) -> None:
+        try:
+            await self._loop.run()
+        finally:
+            await self.leadership.release()
 
 
 class LeaderOnly:

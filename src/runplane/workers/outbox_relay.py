@@ -21,8 +21,7 @@ from prometheus_client import Counter, Gauge
 from runplane.domain.lifecycle_events import OutboxEvent
 from runplane.ports.lifecycle_events import EventPublisher, Outbox
 from runplane.ports.system import Clock
-from runplane.workers.leadership import Leadership
-from runplane.workers.periodic import PeriodicLoop
+from runplane.workers.leadership import LeaderLoop, Leadership
 
 PUBLISHED = Counter(
     "runplane_events_published_total", "Lifecycle events published by the relay.", ["durable"]
@@ -32,7 +31,7 @@ RELAY_LAG = Gauge(
 )
 
 
-class OutboxRelay:
+class OutboxRelay(LeaderLoop):
     """Publishes a batch a round, every `poll_interval_s`, or at once after a
     round that published (more may be pending); a failed round backs off."""
 
@@ -48,24 +47,10 @@ class OutboxRelay:
     ) -> None:
         self.outbox = outbox
         self.publisher = publisher
-        self.leadership = leadership
         self.clock = clock
         self.poll_interval_s = poll_interval_s
         self.batch_size = batch_size
-        self._loop = PeriodicLoop("outbox relay", self.step, interval_s=poll_interval_s)
-        leadership.on_change(self._loop.wake)
-
-    def __repr__(self) -> str:
-        return "OutboxRelay()"
-
-    def request_stop(self) -> None:
-        self._loop.request_stop()
-
-    async def run(self) -> None:
-        try:
-            await self._loop.run()
-        finally:
-            await self.leadership.release()
+        super().__init__("outbox relay", leadership, self.step, interval_s=poll_interval_s)
 
     async def step(self) -> bool:
         """One round: hold the leadership, publish one batch. True if it published."""

@@ -9,13 +9,12 @@ import logging
 
 from runplane.services.runtime_ops.idle import IdleWatcher
 from runplane.services.runtime_ops.timeouts import TimeoutFirer
-from runplane.workers.leadership import Leadership
-from runplane.workers.periodic import PeriodicLoop
+from runplane.workers.leadership import LeaderLoop, Leadership
 
 logger = logging.getLogger(__name__)
 
 
-class RuntimeTimersLoop:
+class RuntimeTimersLoop(LeaderLoop):
     def __init__(
         self,
         timeouts: TimeoutFirer,
@@ -26,21 +25,7 @@ class RuntimeTimersLoop:
     ) -> None:
         self.timeouts = timeouts
         self.idle = idle
-        self.leadership = leadership
-        self._loop = PeriodicLoop("runtime timers", self.run_once, interval_s=interval_s)
-        leadership.on_change(self._loop.wake)
-
-    def __repr__(self) -> str:
-        return "RuntimeTimersLoop()"
-
-    def request_stop(self) -> None:
-        self._loop.request_stop()
-
-    async def run(self) -> None:
-        try:
-            await self._loop.run()
-        finally:
-            await self.leadership.release()
+        super().__init__("runtime timers", leadership, self.run_once, interval_s=interval_s)
 
     async def run_once(self) -> bool:
         """One round; True when a full batch of deadlines was spent (run again)."""
