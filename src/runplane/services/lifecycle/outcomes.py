@@ -218,5 +218,7 @@ class Outcomes:
         fields = self.log_fields(attempt) | {
             "outcome": str(entry.outcome),
             "error_code": str(entry.error_code or ""),
+            # Where it ran: a runtime moved by a restart is on its new host here.
+            "host_id": attempt.record.host_id if attempt.record is not None else None,
         }
         logger.info("operation finished", extra=fields)
