@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the test suite starts for itself: Debian's redis-server, the
-# PostgreSQL 15 binaries, and Podman (with runc and a static busybox, for the
-# docker driver's engine and its local image). Idempotent: installs only what
-# is missing, with one apt-get update; needs root (or sudo) only then.
+# PostgreSQL 15 binaries, Chromium (for the dashboard's browser test), and
+# Podman (with runc and a static busybox, for the docker driver's engine and
+# its local image). Idempotent: installs only what is missing, with one
+# apt-get update; needs root (or sudo) only then.
 set -euo pipefail
 
 need=()
@@ -17,6 +18,8 @@ command -v runc >/dev/null 2>&1 || need+=(runc)
 # pulled); it must be the static build, as the image has no libc.
 dpkg-query -W -f='${Status}' busybox-static 2>/dev/null | grep -q "ok installed" ||
   need+=(busybox-static)
+# The dashboard test drives Debian's Chromium through Playwright (no download).
+[ -x /usr/bin/chromium ] || need+=(chromium)
 
 if [ ${#need[@]} -eq 0 ]; then
   exit 0

