@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, Request, expect, sync_playwright
 
 from tests.support.serve import RunplaneServer, free_port
 
@@ -38,10 +38,14 @@ def page(browser: Browser) -> Iterator[Page]:
     context = browser.new_context(viewport={"width": 1400, "height": 900})
     context.set_default_timeout(WAIT_MS)
     page = context.new_page()
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
     try:
         yield page
     finally:
         context.close()
+    # The page does nothing its own Content-Security-Policy forbids.
+    assert not [m for m in console if "Content Security Policy" in m], console
 
 
 def log_in(page: Page, serve: RunplaneServer, key: str) -> None:
@@ -159,3 +163,107 @@ def test_another_clients_operation_appears_live(serve: RunplaneServer, page: Pag
     expect(row(page, "other")).to_be_visible()
     page.click('#counts [data-count="stopped"]')
     assert same_page_load(page)
+
+
+def test_the_stream_resumes_with_last_event_id(serve: RunplaneServer, page: Page) -> None:
+    streams: list[Request] = []
+    page.on("request", lambda r: streams.append(r) if "/v1/events/stream" in r.url else None)
+    log_in(page, serve, serve.admin_key)
+    with serve.client() as http:
+        assert http.post("/v1/runtimes", json={"runtime_id": "before", "spec": SLEEP}).is_success
+    expect_row_status(page, "before", "running")
+    mark_page(page)
+
+    # While serve is down and until the test lets it, every reconnect fails.
+    stream = "**/v1/events/stream*"
+    page.route(stream, lambda route: route.abort())
+    serve.stop()
+    expect(page.locator("#live")).to_have_attribute("data-state", "reconnecting")
+    last_seen = page.locator("#recent-events li").first.get_attribute("data-event-id")
+    assert last_seen
+    serve.start()
+    with serve.client() as http:
+        assert http.post("/v1/runtimes", json={"runtime_id": "meanwhile", "spec": SLEEP}).is_success
+
+    refused = len(streams)
+    page.unroute(stream)
+    expect(page.locator('#recent-events li[data-subject="meanwhile"]').first).to_be_visible()
+    expect(page.locator("#live")).to_have_attribute("data-state", "live")
+    expect_row_status(page, "meanwhile", "running")
+    # The first request the page made once let through resumed from the last event it saw.
+    assert streams[refused].headers.get("last-event-id") == last_seen
+    assert same_page_load(page)
+
+
+def test_a_team_key_sees_only_its_team(serve: RunplaneServer, page: Page) -> None:
+    alpha_key = serve.cli("keys", "create", "--team", "alpha", check=True).stdout.strip()
+    with serve.client() as http:
+        for runtime_id, team in (("alpha:web", "alpha"), ("beta:db", "beta")):
+            body = {"runtime_id": runtime_id, "team_id": team, "spec": SLEEP}
+            assert http.post("/v1/runtimes", json=body).is_success
+    with serve.client("rp_not_a_key") as http:
+        refused = http.get("/v1/runtimes").json()["error"]
+
+    # A bad key: the login form again, with the server's message.
+    page.goto(f"{serve.url}/ui/")
+    page.fill("#login-key", "rp_not_a_key")
+    page.click("#login-submit")
+    expect(page.locator("#login .error")).to_contain_text(refused["message"])
+    expect(page.locator("#login .error code")).to_have_text(refused["code"])
+    assert page.evaluate("sessionStorage.length") == 0
+    assert page.evaluate("localStorage.length") == 0
+
+    log_in(page, serve, alpha_key)
+    assert page.evaluate("Object.keys(sessionStorage)") == ["runplane.key"]
+    assert page.evaluate("localStorage.length") == 0
+    assert page.context.cookies() == []
+    expect_row_status(page, "alpha:web", "running")
+    with serve.client() as http:
+        for runtime_id, team in (("beta:later", "beta"), ("alpha:later", "alpha")):
+            body = {"runtime_id": runtime_id, "team_id": team, "spec": SLEEP}
+            assert http.post("/v1/runtimes", json=body).is_success
+    expect_row_status(page, "alpha:later", "running")
+    assert row(page, "beta:db").count() == 0
+    assert row(page, "beta:later").count() == 0
+    assert page.locator('#recent-events li[data-subject^="beta:"]').count() == 0
+    assert page.locator('#recent-events li[data-subject="alpha:later"]').count() >= 1
+
+    # Admin-only pages: the server's 403, said politely.
+    for name in ("hosts", "dead-letters"):
+        page.click(f'#nav a[data-page="{name}"]')
+        notice = page.locator("main .notice")
+        expect(notice).to_contain_text("needs an admin key")
+        expect(notice.locator("code")).to_have_text("forbidden")
+    page.click('#nav a[data-page="webhooks"]')
+    expect(page.locator("main")).to_contain_text("No webhooks yet")
+
+
+def test_rendered_data_is_text(serve: RunplaneServer, page: Page) -> None:
+    evil = "<img src=x onerror=window.__xss=1>"
+    command = ["/bin/sh", "-c", f"echo '{evil}'; exec /bin/sleep 600"]
+    with serve.client() as http:
+        body = {"runtime_id": "evil", "spec": {"command": command}}
+        assert http.post("/v1/runtimes", json=body).is_success
+        ui = http.get("/ui/")
+        assert ui.status_code == 200
+        csp = ui.headers["content-security-policy"]
+        for directive in ("default-src 'self'", "script-src 'self'", "connect-src 'self'"):
+            assert directive in csp
+        assert "'unsafe-inline'" not in csp
+        missing = http.get("/ui/no-such-file.js")
+        assert missing.status_code == 404
+        assert missing.json()["error"]["code"] == "not_found"
+
+    log_in(page, serve, serve.admin_key)
+    page.goto(f"{serve.url}/ui/#/runtimes/evil")
+    expect(page.locator("#record pre.json")).to_contain_text(evil)
+    expect(page.locator("#logs")).to_contain_text(evil)
+    page.click('#nav a[data-page="runtimes"]')
+    page.click("#new-runtime")
+    page.fill("#new-command", "/bin/sleep 600")
+    page.fill("#new-labels", "<b>bold</b>")
+    page.click("#create-submit")
+    expect(page.locator("#create-form .error")).to_contain_text("<b>bold</b>")
+    assert page.locator("#create-form .error b").count() == 0
+    assert page.locator("img").count() == 0
+    assert page.evaluate("window.__xss") is None
