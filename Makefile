@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck system-deps faults hosts-trial cluster-trial clean
+.PHONY: install run test lint typecheck system-deps faults hosts-trial cluster-trial clean screenshots
 
 install: $(STAMP)
 
@@ -67,3 +67,8 @@ cluster-trial: install system-deps
 
 clean:
 	rm -rf $(VENV) .runplane .pytest_cache .mypy_cache .ruff_cache
+
+# The dashboard's screenshots in docs/images/, taken in headless Chromium against
+# a real serve it starts (and ends) with a few runtimes.
+screenshots: install
+	$(BIN)/python scripts/dashboard_screenshots.py --out docs/images

@@ -4,12 +4,17 @@
 import { get } from "./api.js";
 import { age, clear, h, labelChips, problem, statusBadge, table, when } from "./dom.js";
 
-function page(main, heading, intro) {
+// A page of one table, loaded now, on "Refresh", and every `everyMs` if given.
+function page(main, heading, intro, load, everyMs = 0) {
   const body = h("div", { class: "card" }, h("p", { class: "muted" }, "Loading…"));
+  const refresh = () => load(body);
   clear(main, h("section", { class: "page" },
-    h("div", { class: "page-head" }, h("h1", {}, heading)),
+    h("div", { class: "page-head" }, h("h1", {}, heading), h("span", { class: "spacer" }),
+      h("button", { type: "button", class: "ghost", id: "refresh", onclick: refresh }, "Refresh")),
     h("p", { class: "muted intro" }, intro), body));
-  return body;
+  refresh();
+  const timer = everyMs ? setInterval(refresh, everyMs) : null;
+  return () => clearInterval(timer);
 }
 
 function json(value) {
@@ -17,7 +22,11 @@ function json(value) {
 }
 
 export function showHosts(main) {
-  const body = page(main, "Hosts", "Where runtimes run: each host's agent heartbeats through Redis.");
+  return page(main, "Hosts", "Where runtimes run: each host's agent heartbeats through Redis.",
+    loadHosts, 10000);
+}
+
+function loadHosts(body) {
   get("/v1/hosts").then(({ hosts }) => {
     const rows = hosts.map((x) =>
       h("tr", { "data-host-id": x.host_id },
@@ -36,7 +45,6 @@ export function showHosts(main) {
           rows, { class: "grid", id: "hosts" })
       : h("p", { class: "muted" }, "No hosts."));
   }, (error) => clear(body, problem(error)));
-  return () => {};
 }
 
 function deliveriesOf(webhookId, cell, button) {
@@ -58,8 +66,12 @@ function deliveriesOf(webhookId, cell, button) {
 }
 
 export function showWebhooks(main) {
-  const body = page(main, "Webhooks",
-    "Signed POSTs of lifecycle events; each delivery is retried until it succeeds or gives up.");
+  return page(main, "Webhooks",
+    "Signed POSTs of lifecycle events; each delivery is retried until it succeeds or gives up.",
+    loadWebhooks);
+}
+
+function loadWebhooks(body) {
   get("/v1/webhooks").then(({ webhooks }) => {
     const rows = webhooks.flatMap((w) => {
       const cell = h("td", { colspan: 6, class: "deliveries" });
@@ -88,12 +100,15 @@ export function showWebhooks(main) {
       ? table(["Webhook", "Team", "URL", "Events", "State", ""], rows, { class: "grid", id: "webhooks" })
       : h("p", { class: "muted" }, "No webhooks yet (POST /v1/webhooks creates one)."));
   }, (error) => clear(body, problem(error)));
-  return () => {};
 }
 
 export function showDeadLetters(main) {
-  const body = page(main, "Dead letters",
-    "Stream jobs that failed past their retries; `runplane dlq replay ID` puts one back.");
+  return page(main, "Dead letters",
+    "Stream jobs that failed past their retries; `runplane dlq replay ID` puts one back.",
+    loadDeadLetters);
+}
+
+function loadDeadLetters(body) {
   get("/v1/dead-letters?limit=200").then((letters) => {
     clear(body, letters.length
       ? table(["Id", "Stream", "Entry", "Deliveries", "Error", "Fields"],
@@ -105,5 +120,4 @@ export function showDeadLetters(main) {
           { class: "grid", id: "dead-letters" })
       : h("p", { class: "muted" }, "No dead letters."));
   }, (error) => clear(body, problem(error)));
-  return () => {};
 }

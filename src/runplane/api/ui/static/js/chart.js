@@ -10,7 +10,8 @@ function svg(tag, attrs, text) {
 }
 
 // points: [{x: epoch seconds, y: number}]; format: y value -> label text.
-export function lineChart(points, { title, format = String, width = 420, height = 140 } = {}) {
+// floor: the least top of the y axis, so a flat line at 0 still has a scale.
+export function lineChart(points, { title, format = String, floor = 1, width = 420, height = 140 } = {}) {
   const pad = { left: 56, right: 10, top: 22, bottom: 20 };
   const root = svg("svg", {
     viewBox: `0 0 ${width} ${height}`,
@@ -27,7 +28,7 @@ export function lineChart(points, { title, format = String, width = 420, height 
   const ys = points.map((p) => p.y);
   const x0 = Math.min(...xs);
   const x1 = Math.max(...xs, x0 + 1);
-  const y1 = Math.max(...ys, 1e-9) * 1.1;
+  const y1 = Math.max(Math.max(...ys) * 1.1, floor);
   const sx = (x) => pad.left + ((x - x0) / (x1 - x0)) * (width - pad.left - pad.right);
   const sy = (y) => height - pad.bottom - (y / y1) * (height - pad.top - pad.bottom);
   for (const v of [0, y1 / 2, y1]) {

@@ -1,5 +1,5 @@
 // DOM helpers: everything the page shows is built with DOM APIs and text
-// nodes, never innerHTML, so data from the API can only ever be text.
+// nodes, never by parsing HTML, so data from the API can only ever be text.
 
 export function h(tag, attrs = {}, ...children) {
   const el = document.createElement(tag);

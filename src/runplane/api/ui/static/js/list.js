@@ -173,7 +173,9 @@ export function showList(main) {
         );
       }),
     );
-    if (!feed.recent.length) events.append(h("li", { class: "muted" }, "Waiting for events…"));
+    if (!feed.recent.length) {
+      events.append(h("li", { class: "muted" }, "Events appear here as they happen."));
+    }
   }
 
   const unsubscribe = feed.subscribe((event) => {
@@ -221,9 +223,11 @@ export function showList(main) {
   render();
   renderEvents();
   if (feed.state === "live") load();
+  const ages = setInterval(render, 15000); // the Age column moves on
   return () => {
     controller.abort();
     clearTimeout(timer);
+    clearInterval(ages);
     unsubscribe();
   };
 }

@@ -67,8 +67,8 @@ export function metricsPanel(runtimeId) {
       const mem = m.samples.map((s) => ({ x: s.ts, y: s.memory_bytes }));
       clear(
         element,
-        lineChart(cpu, { title: "CPU % (of one core)", format: (v) => `${v.toFixed(1)}%` }),
-        lineChart(mem, { title: "Memory", format: bytes }),
+        lineChart(cpu, { title: "CPU % (of one core)", format: (v) => `${v.toFixed(1)}%`, floor: 1 }),
+        lineChart(mem, { title: "Memory", format: bytes, floor: 1024 * 1024 }),
       );
       const last = m.samples[m.samples.length - 1];
       clear(

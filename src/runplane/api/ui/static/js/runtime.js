@@ -59,8 +59,8 @@ export function showRuntime(main, runtimeId) {
     const rows = [
       ["Team", r.team_id], ["Status", statusBadge(r.status)], ["Driver", r.driver],
       ["Host", r.host_id || "—"], ["Health", r.engine_health || "—"], ["Version", r.version],
-      ["Created", when(r.created_at)], ["Started", when(r.started_at)],
-      ["Stopped", when(r.stopped_at)], ["Last operation", when(r.last_op_at)],
+      ["Created", when(r.created_at)], ["Started", when(r.started_at) || "—"],
+      ["Stopped", when(r.stopped_at) || "—"], ["Last operation", when(r.last_op_at) || "—"],
       ["Container", r.container_id || "—"], ["Labels", labelChips(r.labels)],
       ["Spec", h("pre", { class: "json" }, JSON.stringify(r.spec, null, 2))],
     ];
