@@ -19,6 +19,7 @@ CHROMIUM = Path("/usr/bin/chromium")
 WAIT_MS = 30_000
 """A generous deadline for something to show (2 shared cores, Chromium among them)."""
 SLEEP = {"command": ["/bin/sleep", "600"]}
+expect.set_options(timeout=WAIT_MS)
 
 
 @pytest.fixture(scope="module")
@@ -136,6 +137,15 @@ def test_the_first_session_in_the_browser(serve: RunplaneServer, page: Page) -> 
     expect_row_status(page, "demo", "running")
     assert same_page_load(page)
 
+    # Removed from its page, the runtime leaves the list (its record stays,
+    # listed under the `removed` count).
+    row(page, "demo").locator("a").click()
+    act(page, "remove")
+    expect(page.locator('#counts [data-count="removed"] .n')).to_have_text("1")
+    expect(row(page, "demo")).to_have_count(0)
+    page.click('#counts [data-count="removed"]')
+    expect_row_status(page, "demo", "removed")
+
 
 def get_until_answered(url: str) -> None:
     deadline = time.monotonic() + WAIT_MS / 1000
@@ -153,15 +163,33 @@ def test_another_clients_operation_appears_live(serve: RunplaneServer, page: Pag
     log_in(page, serve, serve.admin_key)
     mark_page(page)
     with serve.client() as http:
-        assert http.post("/v1/runtimes", json={"runtime_id": "other", "spec": SLEEP}).is_success
+        for runtime_id, tier in (("other", "web"), ("keep", "db")):
+            body = {"runtime_id": runtime_id, "spec": SLEEP, "labels": {"tier": tier}}
+            assert http.post("/v1/runtimes", json=body).is_success
     expect_row_status(page, "other", "running")
+    expect_row_status(page, "keep", "running")
     serve.cli("runtime", "stop", "other", check=True)
     expect_row_status(page, "other", "stopped")
     expect(page.locator('#recent-events li[data-subject="other"]').first).to_be_visible()
     # The status counts filter the rows.
     page.click('#counts [data-count="stopped"]')
+    expect(row(page, "keep")).to_have_count(0)
     expect(row(page, "other")).to_be_visible()
-    page.click('#counts [data-count="stopped"]')
+    page.click('#counts [data-count="running"]')
+    expect(row(page, "other")).to_have_count(0)
+    expect(row(page, "keep")).to_be_visible()
+    page.click('#counts [data-count="all"]')
+    # The search on the id, and the label selector (sent to the server).
+    for field, value, shown in (
+        ("#filter-search", "oth", {"other"}),
+        ("#filter-search", "nomatch", set()),
+        ("#filter-search", "", {"other", "keep"}),
+        ("#filter-label", "tier!=web", {"keep"}),
+        ("#filter-label", "tier=web", {"other"}),
+    ):
+        page.fill(field, value)
+        for runtime_id in ("other", "keep"):
+            expect(row(page, runtime_id)).to_have_count(1 if runtime_id in shown else 0)
     assert same_page_load(page)
 
 

@@ -39,6 +39,7 @@ function serverFilterMatch(runtime) {
 export function showList(main) {
   const runtimes = new Map();
   const controller = new AbortController();
+  const signal = controller.signal;
   const counts = h("div", { class: "counts", id: "counts" });
   const body = h("div", { id: "runtime-table" });
   const events = h("ol", { class: "events", id: "recent-events" });
@@ -72,7 +73,7 @@ export function showList(main) {
       host_id: filters.host,
       label: terms,
     })}`;
-    const mine = (loading = get(path, { signal: controller.signal }));
+    const mine = (loading = get(path, { signal }));
     try {
       const page = await mine;
       if (loading !== mine) return; // a newer load answers
@@ -86,11 +87,26 @@ export function showList(main) {
     render();
   }
 
+  // Events are coalesced: a burst reads each runtime it touched once, and a
+  // burst over many runtimes reads the list once.
+  const touched = new Set();
+  let flushTimer = null;
+  function touch(runtimeId) {
+    touched.add(runtimeId);
+    if (!flushTimer) flushTimer = setTimeout(flush, 150);
+  }
+
+  function flush() {
+    flushTimer = null;
+    const ids = [...touched];
+    touched.clear();
+    if (ids.length > 20) load();
+    else for (const id of ids) refresh(id);
+  }
+
   async function refresh(runtimeId) {
     try {
-      const runtime = await get(`/v1/runtimes/${encodeURIComponent(runtimeId)}`, {
-        signal: controller.signal,
-      });
+      const runtime = await get(`/v1/runtimes/${encodeURIComponent(runtimeId)}`, { signal });
       if (serverFilterMatch(runtime)) runtimes.set(runtimeId, runtime);
       else runtimes.delete(runtimeId);
     } catch (error) {
@@ -121,12 +137,13 @@ export function showList(main) {
       );
     clear(
       counts,
-      chip("", "all", all.length),
+      chip("", "all", all.length - (tally.removed || 0)),
       STATUS_ORDER.filter((s) => tally[s]).map((s) => chip(s, s, tally[s])),
     );
     const search = filters.search.toLowerCase();
     const shown = all
-      .filter((r) => !filters.status || r.status === filters.status)
+      // A removed runtime's record stays; it is listed only when asked for.
+      .filter((r) => (filters.status ? r.status === filters.status : r.status !== "removed"))
       .filter((r) => !search || r.runtime_id.toLowerCase().includes(search))
       .sort((a, b) => (a.created_at < b.created_at ? 1 : -1));
     const rows = shown.map((r) =>
@@ -185,7 +202,7 @@ export function showList(main) {
     }
     renderEvents();
     const data = event.envelope.data || {};
-    if ((data.resource || {}).type === "runtime") refresh(event.envelope.subject);
+    if ((data.resource || {}).type === "runtime") touch(event.envelope.subject);
   });
 
   const form = createForm((runtime) => {
@@ -227,6 +244,7 @@ export function showList(main) {
   return () => {
     controller.abort();
     clearTimeout(timer);
+    clearTimeout(flushTimer);
     clearInterval(ages);
     unsubscribe();
   };

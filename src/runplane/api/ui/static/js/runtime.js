@@ -123,10 +123,19 @@ export function showRuntime(main, runtimeId) {
     await Promise.allSettled(calls);
   }
 
+  // The event pages run oldest first: read on (a bounded number of pages) to the newest.
   async function loadEvents() {
     try {
-      const page = await get(`/v1/events${query({ runtime_id: runtimeId, limit: 1000 })}`, { signal });
-      clear(events, page.events.slice(-30).reverse().map((e) => eventItem(e.event, e.id)));
+      let recent = [];
+      let after = null;
+      for (let n = 0; n < 20; n += 1) {
+        const page = await get(
+          `/v1/events${query({ runtime_id: runtimeId, limit: 1000, after })}`, { signal });
+        recent = recent.concat(page.events).slice(-30);
+        after = page.next_cursor;
+        if (!after || !page.events.length) break;
+      }
+      clear(events, recent.reverse().map((e) => eventItem(e.event, e.id)));
     } catch (error) {
       if (error.name !== "AbortError") clear(events, errorBox(error));
     }
