@@ -232,8 +232,17 @@ def test_a_team_key_sees_only_its_team(serve: RunplaneServer, page: Page) -> Non
     with serve.client("rp_not_a_key") as http:
         refused = http.get("/v1/runtimes").json()["error"]
 
+    # An admin sees beta's events; signing out forgets them with the key.
+    log_in(page, serve, serve.admin_key)
+    with serve.client() as http:
+        body = {"runtime_id": "beta:seen", "team_id": "beta", "spec": SLEEP}
+        assert http.post("/v1/runtimes", json=body).is_success
+    expect(page.locator('#recent-events li[data-subject="beta:seen"]').first).to_be_visible()
+    page.click("#logout")
+    expect(page.locator("#login")).to_be_visible()
+    assert page.evaluate("sessionStorage.length") == 0
+
     # A bad key: the login form again, with the server's message.
-    page.goto(f"{serve.url}/ui/")
     page.fill("#login-key", "rp_not_a_key")
     page.click("#login-submit")
     expect(page.locator("#login .error")).to_contain_text(refused["message"])

@@ -37,9 +37,13 @@ export class Feed {
     this.run(this.controller.signal);
   }
 
+  // Signing out forgets what this key saw: the next key starts afresh and
+  // never sees the previous one's events.
   stop() {
     if (this.controller) this.controller.abort();
     this.controller = null;
+    this.lastEventId = null;
+    this.recent = [];
     this.setState("off");
   }
 

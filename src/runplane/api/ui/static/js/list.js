@@ -239,7 +239,7 @@ export function showList(main) {
   );
   render();
   renderEvents();
-  if (feed.state === "live") load();
+  load(); // and again when the stream (re)opens, for what happened in between
   const ages = setInterval(render, 15000); // the Age column moves on
   return () => {
     controller.abort();
