@@ -95,12 +95,18 @@ def seed(http: httpx.Client, r: redis.Redis, web_port: int) -> None:
     r.xadd("runtime:dead_letters", letter | {"entry_id": "1764480000001-0", "error": "timeout"})
 
 
-def shoot(page: Page, base: str, key: str, out: Path) -> None:
+def shoot(page: Page, base: str, key: str, out: Path, http: httpx.Client) -> None:
     page.goto(f"{base}/ui/")
     page.fill("#login-key", key)
     page.click("#login-submit")
     expect(page.locator("#live")).to_have_attribute("data-state", "live")
     expect(page.locator('tr[data-runtime-id="web-frontend"]')).to_be_visible()
+    # A few operations while the page is open, for its "Recent events".
+    http.post("/v1/runtimes/api-worker/restart").raise_for_status()
+    http.post("/v1/runtimes/beta:etl-nightly/stop").raise_for_status()
+    expect(page.locator("#recent-events li[data-event-id]").nth(1)).to_be_visible()
+    badge = page.locator('tr[data-runtime-id="beta:etl-nightly"] td.status .badge')
+    expect(badge).to_have_attribute("data-status", "stopped")
     page.screenshot(path=out / "dashboard-list.png", full_page=True)
 
     page.goto(f"{base}/ui/#/runtimes/web-frontend")
@@ -173,7 +179,7 @@ def main() -> None:
                             try:
                                 page = browser.new_page(viewport={"width": 1400, "height": 860})
                                 page.set_default_timeout(30_000)
-                                shoot(page, base, key, args.out)
+                                shoot(page, base, key, args.out, http)
                             finally:
                                 browser.close()
                     finally:

@@ -182,11 +182,12 @@ export function showList(main) {
         const data = e.envelope.data || {};
         return h(
           "li",
-          { "data-event-id": e.id, "data-subject": e.envelope.subject },
-          h("span", { class: "time" }, new Date(e.envelope.time).toLocaleTimeString()),
-          h("span", { class: "type" }, e.type),
-          h("span", { class: "subject" }, e.envelope.subject),
-          data.status_to ? statusBadge(data.status_to) : null,
+          { "data-event-id": e.id, "data-subject": e.envelope.subject, class: "stacked" },
+          h("div", {}, h("span", { class: "subject" }, e.envelope.subject), " ",
+            data.status_to ? statusBadge(data.status_to) : null),
+          h("div", { class: "muted" },
+            h("span", { class: "time" }, new Date(e.envelope.time).toLocaleTimeString()), " · ",
+            h("span", { class: "type" }, e.type)),
         );
       }),
     );
