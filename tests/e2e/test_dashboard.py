@@ -11,8 +11,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+import redis
 from playwright.sync_api import Browser, Page, Request, expect, sync_playwright
 
+from tests.e2e.conftest import remove_everything
 from tests.support.serve import RunplaneServer, free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -304,3 +306,57 @@ def test_rendered_data_is_text(serve: RunplaneServer, page: Page) -> None:
     assert page.locator("#create-form .error b").count() == 0
     assert page.locator("img").count() == 0
     assert page.evaluate("window.__xss") is None
+
+
+def test_the_admin_pages_show_hosts_deliveries_and_dead_letters(
+    tmp_path: Path, redis_url: str, page: Page
+) -> None:
+    server = RunplaneServer.launch(
+        tmp_path / "data", redis_url=redis_url, webhook_allow_private="true"
+    )
+    try:
+        closed = free_port()  # nothing listens: every delivery fails
+        with server.client() as http:
+            hook = {"url": f"http://127.0.0.1:{closed}/hook", "event_types": ["runtime.stop"]}
+            webhook_id = http.post("/v1/webhooks", json=hook).json()["id"]
+            assert http.post(
+                "/v1/runtimes", json={"runtime_id": "hooked", "spec": SLEEP}
+            ).is_success
+            assert http.post("/v1/runtimes/hooked/stop").is_success
+            delivery = wait_for_delivery(http, webhook_id)
+        with redis.Redis.from_url(redis_url) as r:
+            fields = '{"runtime_id": "gone", "job_id": "<i>job</i>"}'
+            letter = {"stream": "runtime:stop_jobs", "entry_id": "1-0", "fields": fields}
+            r.xadd("runtime:dead_letters", letter | {"error": "not_found", "deliveries": "5"})
+
+        log_in(page, server, server.admin_key)
+        page.click('#nav a[data-page="hosts"]')
+        host = page.locator(f'tr[data-host-id="{server.env["RUNPLANE_HOST_ID"]}"]')
+        expect(host.locator(".badge")).to_have_attribute("data-status", "up")
+
+        page.click('#nav a[data-page="webhooks"]')
+        page.click(f'button[data-deliveries="{webhook_id}"]')
+        shown = page.locator(f'tr[data-delivery-id="{delivery["id"]}"]')
+        expect(shown).to_contain_text("hooked")
+        expect(shown).to_contain_text("runtime.stop")
+        expect(page.locator(f'tr[data-webhook-id="{webhook_id}"]')).to_contain_text("failing")
+
+        page.click('#nav a[data-page="dead-letters"]')
+        expect(page.locator("#dead-letters tbody tr")).to_have_count(1)
+        expect(page.locator("#dead-letters")).to_contain_text("<i>job</i>")
+        assert page.locator("#dead-letters i").count() == 0
+    finally:
+        remove_everything(server)
+        server.stop()
+
+
+def wait_for_delivery(http: httpx.Client, webhook_id: str) -> dict[str, object]:
+    """The webhook's first delivery, once it has been attempted and failed."""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while True:
+        answer = http.get(f"/v1/webhooks/{webhook_id}/deliveries").json()["deliveries"]
+        tried = [d for d in answer if d["attempt_count"] >= 1]
+        if tried:
+            return dict(tried[0])
+        assert time.monotonic() < deadline, answer
+        time.sleep(0.2)
