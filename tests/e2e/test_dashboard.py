@@ -117,6 +117,9 @@ def test_the_first_session_in_the_browser(serve: RunplaneServer, page: Page) -> 
     for op in ("start", "stop", "pause", "resume"):
         done = page.locator(f'#operations tr[data-op="{op}"][data-outcome="success"]')
         expect(done.first).to_be_visible()
+    for event_type in ("runtime.create", "runtime.stop", "runtime.pause", "runtime.resume"):
+        expect(page.locator(f'#runtime-events li[data-type="{event_type}"]').first).to_be_visible()
+    expect(page.locator("#health .timeline li").first).to_be_visible()
     # Its output: http.server logs each request it answers on stderr.
     get_until_answered(f"http://127.0.0.1:{port}/")
     expect(page.locator("#logs")).to_contain_text("GET / HTTP/1.1", timeout=WAIT_MS)
