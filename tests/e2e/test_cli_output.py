@@ -156,7 +156,7 @@ def test_events_tail_and_ls_print_aligned_columns_under_a_header(serve: Runplane
     assert lines[0].split() == ["TIME", "TYPE", "SUBJECT", "CHANGE", "OUTCOME", "ACTOR"]
     stop = next(line for line in lines if "runtime.stop" in line)
     assert stop.index("runtime.stop") == lines[0].index("TYPE")
-    assert stop.index("running->stopped") == lines[0].index("CHANGE")
+    assert stop.index("running -> stopped") == lines[0].index("CHANGE")
 
     with running(serve, "events", "tail", "--since", "0", "-o", "json") as tail:
         lines = tail.wait_for(lambda ls: any("runtime.stop" in line for line in ls), "stop event")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import http.server
 import json
+import re
 import threading
 
 from typer.testing import CliRunner
@@ -32,11 +33,11 @@ def test_parse_sse_follows_the_event_stream_rules() -> None:
 
 def test_describe_renders_time_type_runtime_change_outcome_and_actor() -> None:
     line = describe(envelope(7, type="runtime.stop", status_from="running", status_to="stopped"))
-    assert line.plain.split() == [
+    assert re.split(r"\s{2,}", line.plain) == [
         "2025-01-02T03:04:05.678Z",
         "runtime.stop",
         "rt-1",
-        "running->stopped",
+        "running -> stopped",
         "success",
         "runplane",
     ]

@@ -131,8 +131,16 @@ def test_wide_adds_its_columns_and_drops_the_short_forms() -> None:
     wide = table_of(ROWS, COLUMNS, Format.WIDE)
     assert [c.header for c in narrow.columns] == ["ID", "STATUS"]
     assert [c.header for c in wide.columns] == ["ID", "STATUS", "LABELS"]
-    assert list(wide.columns[0].cells) == ["wh_Xk3aB9Q2r7LmNpQs-TuVwXy0"]
-    assert list(narrow.columns[0].cells) == ["wh_Xk3aB9Q2"]
+    assert [c.plain for c in wide.columns[0].cells] == ["wh_Xk3aB9Q2r7LmNpQs-TuVwXy0"]  # type: ignore[union-attr]
+    assert [c.plain for c in narrow.columns[0].cells] == ["wh_Xk3aB9Q2"]  # type: ignore[union-attr]
+
+
+def test_what_the_api_returns_is_never_markup() -> None:
+    """An error message or a tenant's string with brackets is printed as it is."""
+    rows = [{"id": "a", "status": "[red]owned[/red] [/x]", "labels": ""}]
+    console = Console(file=io.StringIO(), width=100)
+    show_list(rows, COLUMNS, Format.TABLE, console=console)
+    assert "[red]owned[/red] [/x]" in console.file.getvalue()  # type: ignore[attr-defined]
 
 
 @pytest.mark.parametrize(

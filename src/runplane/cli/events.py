@@ -77,7 +77,7 @@ class EventColumn:
 
 
 def _change(envelope: dict[str, Any], data: dict[str, Any]) -> str:
-    return f"{data.get('status_from') or '-'}->{data.get('status_to') or '-'}"
+    return f"{data.get('status_from') or '-'} -> {data.get('status_to') or '-'}"
 
 
 def _actor(envelope: dict[str, Any], data: dict[str, Any]) -> str:
@@ -91,7 +91,7 @@ EVENT_COLUMNS = (
     EventColumn("SUBJECT", 20, lambda e, d: str(e.get("subject", ""))),
     EventColumn("TEAM", 12, lambda e, d: str(d.get("team_id") or "-"), wide=True),
     EventColumn("HOST", 16, lambda e, d: str(d.get("host_id") or "-"), wide=True),
-    EventColumn("CHANGE", 24, _change),
+    EventColumn("CHANGE", 29, _change),
     EventColumn("OUTCOME", 8, lambda e, d: str(d.get("outcome") or "-")),
     EventColumn("ACTOR", 12, _actor),
     EventColumn("REASON", 0, lambda e, d: str(d.get("reason") or "-"), wide=True),

@@ -188,8 +188,15 @@ def table_of(
     for column in table.columns:
         column.overflow = "fold"  # a long id wraps; it is never cut to an ellipsis
     for row in rows:
-        table.add_row(*(c.value(row) for c in shown))
+        table.add_row(*(plain(c.value(row)) for c in shown))
     return table
+
+
+def plain(value: str | Text) -> Text:
+    """A cell as Text: what the API returned is never read as console markup
+    (an error message holding "[/x]" would otherwise break the table, and a
+    tenant's string could restyle it)."""
+    return value if isinstance(value, Text) else Text(value)
 
 
 def document_text(data: Any, fmt: Format) -> str:
@@ -232,7 +239,7 @@ def show_fields(
         return
     table = Table(show_header=False, box=None)
     for name, value in fields:
-        table.add_row(name, value(record))
+        table.add_row(name, plain(value(record)))
     console.print(table)
 
 

@@ -119,7 +119,7 @@ def remove(snapshot_id: str, url: UrlOpt = None, api_key: KeyOpt = None) -> None
     client = Client(url, api_key)
     path = _path(client, snapshot_id)
     client.call("DELETE", path)
-    out.print(f"deleted {path.rsplit('/', 1)[1]}", highlight=False)
+    out.print(f"deleted {path.rsplit('/', 1)[1]}", highlight=False, markup=False)
 
 
 @snapshots_app.command("run")

@@ -120,7 +120,11 @@ def create(
         print_document(made, fmt)
         return
     show_fields(made, WEBHOOK_FIELDS, fmt)
-    out.print(f"secret  {made['secret']}  (shown once: verify signatures with it)", highlight=False)
+    out.print(
+        f"secret  {made['secret']}  (shown once: verify signatures with it)",
+        highlight=False,
+        markup=False,
+    )
 
 
 @webhooks_app.command("ls")
@@ -184,7 +188,7 @@ def remove(webhook_id: str, url: UrlOpt = None, api_key: KeyOpt = None) -> None:
     client = Client(url, api_key)
     path = webhook_path(client, webhook_id)
     client.call("DELETE", path)
-    out.print(f"deleted {path.rsplit('/', 1)[1]}", highlight=False)
+    out.print(f"deleted {path.rsplit('/', 1)[1]}", highlight=False, markup=False)
 
 
 @webhooks_app.command("test")
