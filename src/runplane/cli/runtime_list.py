@@ -114,6 +114,22 @@ def list_runtimes(
         out.print(table_of(runtimes, COLUMNS, fmt))
 
 
+class StreamRefused(Exception):
+    """The API answered the event stream with an error (a 429, a 503...)."""
+
+
+def refusal(response: httpx.Response) -> str:
+    """`code: message` of an error answer, or its HTTP status."""
+    response.read()
+    try:
+        error = response.json().get("error") or {}
+    except (ValueError, AttributeError):
+        error = {}
+    if error.get("code"):
+        return f"{error['code']}: {error.get('message', '')}"
+    return f"HTTP {response.status_code}"
+
+
 class Watch:
     """The list, drawn again after each burst of events (or poll)."""
 
@@ -173,16 +189,22 @@ class Watch:
                     headers=headers,
                     timeout=httpx.Timeout(10.0, read=60.0),
                 ) as source:
-                    source.response.raise_for_status()
+                    if source.response.is_error:
+                        raise StreamRefused(refusal(source.response))
                     self.stream_up.set()
                     warned = False
                     for message in source.iter_sse():
                         last = message.id or last
                         self.changes.put(message.event)
-            except (httpx.HTTPError, httpx_sse.SSEError) as exc:
+            except (httpx.HTTPError, httpx_sse.SSEError, StreamRefused) as exc:
                 if not warned:  # once per outage, not once per retry
+                    why = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
                     err.print(
-                        f"[yellow]no event stream ({exc}); polling every {POLL_S:g}s[/yellow]"
+                        f"no event stream ({why}); polling every {POLL_S:g}s",
+                        style="yellow",
+                        markup=False,
+                        highlight=False,
+                        soft_wrap=True,  # one line, however narrow the terminal
                     )
                     warned = True
             self.stream_up.clear()
