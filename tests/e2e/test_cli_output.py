@@ -36,6 +36,7 @@ class Running:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=default_sigint,
         )
         self.lines: list[str] = []
         self._reader = threading.Thread(target=self._read, daemon=True)
@@ -238,3 +239,9 @@ def wait_for_delivery(server: RunplaneServer, hook_id: str, event_type: str) -> 
                 return dict(delivery)
         time.sleep(0.2)
     raise AssertionError(f"no {event_type} delivery was made")
+
+
+def default_sigint() -> None:
+    """A runner started in the background hands its children SIGINT ignored, and
+    Python then installs no Ctrl-C handler: Ctrl-C is what is tested here."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

@@ -65,6 +65,7 @@ def test_watch_polls_when_the_event_stream_is_refused() -> None:
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        preexec_fn=default_sigint,
     )
     lines: list[str] = []
     reader = threading.Thread(
@@ -101,3 +102,9 @@ def wait_until(found: Any) -> None:
             return
         time.sleep(0.1)
     raise AssertionError("the watch did not show the change")
+
+
+def default_sigint() -> None:
+    """A runner started in the background hands its children SIGINT ignored, and
+    Python then installs no Ctrl-C handler: Ctrl-C is what is tested here."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
