@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import signal
 import socket
 import sys
@@ -201,13 +202,15 @@ async def test_events_tail_prints_events_and_stops_cleanly_on_ctrl_c(served: Ser
     assert tail.stdout is not None
     try:
         async with asyncio.timeout(20):
-            lines = [(await tail.stdout.readline()).decode().split() for _ in ids]
+            header = (await tail.stdout.readline()).decode().split()
+            lines = [(await tail.stdout.readline()).decode() for _ in ids]
     finally:
         tail.send_signal(signal.SIGINT)
         async with asyncio.timeout(20):
             _, stderr = await tail.communicate()
-    assert [line[1:] for line in lines] == [
-        ["runtime.stop", "rt-1", "stopping->stopped", "success"]
+    assert header == ["TIME", "TYPE", "SUBJECT", "CHANGE", "OUTCOME", "ACTOR"]
+    assert [re.split(r"\s{2,}", line.strip())[1:5] for line in lines] == [
+        ["runtime.stop", "rt-1", "stopping -> stopped", "success"]
     ] * 3
     assert tail.returncode == 0, stderr.decode()
     assert b"Traceback" not in stderr

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import http.server
 import json
+import re
 import threading
 
 from typer.testing import CliRunner
 
-from runplane.cli.events import SseMessage, describe, parse_sse
+from runplane.cli.events import SseMessage, describe, header, parse_sse
 from runplane.cli.main import app
+from runplane.cli.output import Format
 from tests.support.events import envelope
 
 
@@ -29,15 +31,35 @@ def test_parse_sse_follows_the_event_stream_rules() -> None:
     ]
 
 
-def test_describe_renders_time_type_runtime_change_and_outcome() -> None:
+def test_describe_renders_time_type_runtime_change_outcome_and_actor() -> None:
     line = describe(envelope(7, type="runtime.stop", status_from="running", status_to="stopped"))
-    assert line.split() == [
+    assert re.split(r"\s{2,}", line.plain) == [
         "2025-01-02T03:04:05.678Z",
         "runtime.stop",
         "rt-1",
-        "running->stopped",
+        "running -> stopped",
         "success",
+        "runplane",
     ]
+
+
+def test_event_lines_line_up_under_the_header() -> None:
+    """tail prints one line at a time: fixed widths keep each value under its header."""
+    lines = [
+        header(),
+        describe(envelope(1, type="runtime.start", runtime_id="a")).plain,
+        describe(envelope(2, type="runtime.snapshot.create", runtime_id="web-frontend-7")).plain,
+    ]
+    for name in ("TYPE", "SUBJECT", "CHANGE", "OUTCOME", "ACTOR"):
+        column = lines[0].index(name)
+        assert all(line[column - 2 : column] == "  " and line[column] != " " for line in lines[1:])
+
+
+def test_wide_event_lines_add_team_host_and_reason() -> None:
+    assert header(Format.WIDE).split() == [
+        "TIME", "TYPE", "SUBJECT", "TEAM", "HOST", "CHANGE", "OUTCOME", "ACTOR", "REASON",
+    ]  # fmt: skip
+    assert "team-a" in describe(envelope(1), Format.WIDE).plain.split()
 
 
 def test_tail_resumes_after_a_lagging_cut_from_the_last_event_shown() -> None:

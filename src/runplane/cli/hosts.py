@@ -6,8 +6,8 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import typer
-from rich.table import Table
 
+from runplane.cli.output import Column, OutputOpt, age, cell, chosen, show_list, styled
 from runplane.cli.rest_client import Client, JsonOpt, KeyOpt, UrlOpt, out
 
 hosts_app = typer.Typer(help="Hosts: the machines runtimes live on.", no_args_is_help=True)
@@ -27,18 +27,19 @@ def _labels(host: dict[str, Any]) -> str:
     return ",".join(f"{k}={v}" for k, v in sorted(host.get("labels", {}).items())) or "-"
 
 
-def _table(hosts: list[dict[str, Any]]) -> Table:
-    table = Table("HOST", "STATUS", "DRIVERS", "CAPACITY", "LABELS", "LAST HEARTBEAT")
-    for host in hosts:
-        table.add_row(
-            host["host_id"],
-            host["status"],
-            ",".join(host["drivers"]) or "-",
-            _capacity(host),
-            _labels(host),
-            host["last_heartbeat_at"],
-        )
-    return table
+HOST_COLUMNS = (
+    Column("HOST", lambda h: h["host_id"]),
+    Column("STATUS", lambda h: styled(h["status"])),
+    Column("ADMIN", lambda h: h.get("admin_status") or "-", wide=True),
+    Column("ADDRESS", lambda h: cell(h.get("address")), wide=True),
+    Column("DRIVERS", lambda h: ",".join(h["drivers"]) or "-"),
+    Column("CAPACITY", _capacity),
+    Column("LABELS", _labels),
+    Column("HEARTBEAT", lambda h: f"{age(h['last_heartbeat_at'])} ago", table_only=True),
+    Column("AGE", lambda h: age(h.get("registered_at")), table_only=True),
+    Column("LAST HEARTBEAT", lambda h: h["last_heartbeat_at"], wide=True),
+    Column("REGISTERED", lambda h: cell(h.get("registered_at")), wide=True),
+)
 
 
 @hosts_app.command("ls")
@@ -47,6 +48,7 @@ def hosts_ls(
     label: Annotated[
         list[str] | None, typer.Option(help="key=value; repeat it, all must match")
     ] = None,
+    output: OutputOpt = None,
     url: UrlOpt = None,
     api_key: KeyOpt = None,
     as_json: JsonOpt = False,
@@ -58,22 +60,20 @@ def hosts_ls(
     if label:
         params["label"] = label
     hosts = Client(url, api_key).call("GET", "/v1/hosts", params=params)["hosts"]
-    if as_json:
-        out.print_json(data=hosts)
-    else:
-        out.print(_table(hosts))
+    show_list(hosts, HOST_COLUMNS, chosen(output, as_json))
 
 
 @hosts_app.command("get")
 def hosts_get(
-    host_id: str, url: UrlOpt = None, api_key: KeyOpt = None, as_json: JsonOpt = False
+    host_id: str,
+    output: OutputOpt = None,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Show one host."""
     host = Client(url, api_key).call("GET", f"/v1/hosts/{quote(host_id, safe='')}")
-    if as_json:
-        out.print_json(data=host)
-    else:
-        out.print(_table([host]))
+    show_list([host], HOST_COLUMNS, chosen(output, as_json), document=host)
 
 
 def _act(action: str, host_id: str, url: str | None, api_key: str | None, as_json: bool) -> None:

@@ -8,8 +8,8 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import typer
-from rich.table import Table
 
+from runplane.cli.output import Column, OutputOpt, age, chosen, show_list, styled, until
 from runplane.cli.rest_client import Client, JsonOpt, KeyOpt, UrlOpt, err, out
 
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
@@ -52,9 +52,28 @@ def keys_create(
         sys.stdout.write(answer["key"] + "\n")
 
 
+KEY_COLUMNS = (
+    Column("KEY", lambda k: k["key_id"]),
+    Column("TEAM", lambda k: k["team_id"] or "-"),
+    Column("ADMIN", lambda k: "yes" if k["admin"] else "no"),
+    Column("STATE", lambda k: styled(k["state"])),
+    Column("NAME", lambda k: k["name"] or "-"),
+    Column("AGE", lambda k: age(k["created_at"]), table_only=True),
+    Column(
+        "EXPIRES",
+        lambda k: f"in {until(k['expires_at'])}" if k["expires_at"] else "-",
+        table_only=True,
+    ),
+    Column("CREATED", lambda k: k["created_at"], wide=True),
+    Column("EXPIRES", lambda k: k["expires_at"] or "-", wide=True),
+    Column("REVOKED", lambda k: k["revoked_at"] or "-", wide=True),
+)
+
+
 @keys_app.command("ls")
 def keys_ls(
     team: Annotated[str | None, typer.Option(help="only this team's keys")] = None,
+    output: OutputOpt = None,
     url: UrlOpt = None,
     api_key: KeyOpt = None,
     as_json: JsonOpt = False,
@@ -69,22 +88,7 @@ def keys_ls(
         if not page.get("next_cursor"):
             break
         params["cursor"] = page["next_cursor"]
-    if as_json:
-        out.print_json(data=keys)
-        return
-    table = Table("KEY", "TEAM", "ADMIN", "STATE", "NAME", "CREATED", "EXPIRES", "REVOKED")
-    for k in keys:
-        table.add_row(
-            k["key_id"],
-            k["team_id"] or "-",
-            "yes" if k["admin"] else "no",
-            k["state"],
-            k["name"] or "-",
-            k["created_at"],
-            k["expires_at"] or "-",
-            k["revoked_at"] or "-",
-        )
-    out.print(table)
+    show_list(keys, KEY_COLUMNS, chosen(output, as_json))
 
 
 @keys_app.command("revoke")

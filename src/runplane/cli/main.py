@@ -24,6 +24,7 @@ from runplane.cli.rest_client import err, out
 from runplane.cli.runtime import runtime_app
 from runplane.cli.snapshots import snapshots_app
 from runplane.cli.teams import teams_app
+from runplane.cli.webhooks import webhooks_app
 from runplane.config import Settings
 from runplane.domain.statuses import transitions_as_json, transitions_as_mermaid
 
@@ -37,6 +38,7 @@ app.add_typer(teams_app, name="teams")
 app.add_typer(hosts_app, name="hosts")
 app.add_typer(hooks_app, name="hooks")
 app.add_typer(snapshots_app, name="snapshots")
+app.add_typer(webhooks_app, name="webhooks")
 runtime_app.command("health")(runtime_health)
 app.command("agent")(agent)
 

@@ -4,11 +4,22 @@ from __future__ import annotations
 
 import json
 import shlex
+from collections.abc import Callable
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
+from runplane.cli.output import (
+    Column,
+    Format,
+    OutputOpt,
+    age,
+    cell,
+    chosen,
+    show_fields,
+    show_list,
+    styled,
+)
 from runplane.cli.rest_client import Client, JsonOpt, KeyOpt, UrlOpt, out
 
 CommandOpt = Annotated[str | None, typer.Option(help="the command line to run (process driver)")]
@@ -41,27 +52,45 @@ def _operate(
 runtime_app = typer.Typer(help="Create, inspect and operate runtimes.", no_args_is_help=True)
 
 
-def show_runtime(runtime: dict[str, Any]) -> None:
-    table = Table(show_header=False, box=None)
-    for field in (
-        "runtime_id",
-        "team_id",
-        "status",
-        "version",
-        "driver",
-        "host_id",
-        "container_id",
-        "engine_endpoint",
-        "started_at",
-        "stopped_at",
-        "updated_at",
-    ):
-        table.add_row(field, str(runtime.get(field) or "-"))
-    table.add_row("spec", json.dumps(runtime.get("spec", {})))
-    for field in ("labels", "timeout", "idle"):
-        if runtime.get(field):
-            table.add_row(field, json.dumps(runtime[field]))
-    out.print(table)
+def _moment(field: str) -> Callable[[dict[str, Any]], str]:
+    def shown(record: dict[str, Any]) -> str:
+        value = record.get(field)
+        return f"{value} ({age(value)} ago)" if value else "-"
+
+    return shown
+
+
+def _plain(field: str) -> Callable[[dict[str, Any]], str]:
+    return lambda record: cell(record.get(field))
+
+
+def _json(field: str) -> Callable[[dict[str, Any]], str]:
+    return lambda record: json.dumps(record.get(field) or {}) if record.get(field) else "-"
+
+
+RUNTIME_FIELDS: tuple[tuple[str, Callable[[dict[str, Any]], Any]], ...] = (
+    ("runtime_id", _plain("runtime_id")),
+    ("team_id", _plain("team_id")),
+    ("status", lambda r: styled(r.get("status"))),
+    ("health", lambda r: styled(r.get("engine_health"))),
+    ("version", _plain("version")),
+    ("driver", _plain("driver")),
+    ("host_id", _plain("host_id")),
+    ("container_id", _plain("container_id")),
+    ("engine_endpoint", _plain("engine_endpoint")),
+    ("created_at", _moment("created_at")),
+    ("started_at", _moment("started_at")),
+    ("stopped_at", _moment("stopped_at")),
+    ("updated_at", _moment("updated_at")),
+    ("spec", lambda r: json.dumps(r.get("spec", {}))),
+    ("labels", _json("labels")),
+    ("timeout", _json("timeout")),
+    ("idle", _json("idle")),
+)
+
+
+def show_runtime(runtime: dict[str, Any], fmt: Format = Format.TABLE) -> None:
+    show_fields(runtime, RUNTIME_FIELDS, fmt)
 
 
 def show_result(result: dict[str, Any], as_json: bool) -> None:
@@ -112,6 +141,7 @@ def create(
     url: UrlOpt = None,
     api_key: KeyOpt = None,
     as_json: JsonOpt = False,
+    output: OutputOpt = None,
 ) -> None:
     """Create a runtime (and start it, unless --no-start)."""
     body = {
@@ -126,22 +156,20 @@ def create(
         "idle": {"after_s": idle_after, "action": idle_action} if idle_after else None,
     }
     runtime = Client(url, api_key).call("POST", "/v1/runtimes", json=body)
-    if as_json:
-        out.print_json(data=runtime)
-    else:
-        show_runtime(runtime)
+    show_runtime(runtime, chosen(output, as_json))
 
 
 @runtime_app.command("get")
 def get(
-    runtime_id: str, url: UrlOpt = None, api_key: KeyOpt = None, as_json: JsonOpt = False
+    runtime_id: str,
+    output: OutputOpt = None,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """Show one runtime."""
+    """Show one runtime (`runtime describe` adds its errors, operations and events)."""
     runtime = Client(url, api_key).call("GET", f"/v1/runtimes/{runtime_id}")
-    if as_json:
-        out.print_json(data=runtime)
-    else:
-        show_runtime(runtime)
+    show_runtime(runtime, chosen(output, as_json))
 
 
 @runtime_app.command("start")
@@ -217,30 +245,33 @@ def wait(
         out.print(f"{runtime['runtime_id']} is {runtime['status']}")
 
 
+OPERATION_COLUMNS = (
+    Column("AGE", lambda e: age(e["finished_at"]), table_only=True),
+    Column("FINISHED", lambda e: e["finished_at"], wide=True),
+    Column("OP", lambda e: e["op"]),
+    Column("SOURCE", lambda e: e["op_source"]),
+    Column("OUTCOME", lambda e: styled(e["outcome"])),
+    Column("CODE", lambda e: cell(e["error_code"])),
+    Column("FROM", lambda e: cell(e["status_from"])),
+    Column("TO", lambda e: cell(e["status_to"])),
+    Column("REASON", lambda e: cell(e["reason"])),
+    Column("MESSAGE", lambda e: cell(e["error_message"])),
+    Column("ACTOR", lambda e: cell(e["actor"]), wide=True),
+    Column("JOB", lambda e: cell(e["job_id"]), wide=True),
+    Column("OPERATION", lambda e: e["operation_id"], wide=True),
+)
+
+
 @runtime_app.command("ops")
 def ops(
-    runtime_id: str, url: UrlOpt = None, api_key: KeyOpt = None, as_json: JsonOpt = False
+    runtime_id: str,
+    limit: Annotated[int, typer.Option(help="the newest this many")] = 100,
+    output: OutputOpt = None,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
     """Show a runtime's operation log, newest first."""
-    body = Client(url, api_key).call("GET", f"/v1/runtimes/{runtime_id}/operations")
-    if as_json:
-        out.print_json(data=body)
-        return
-    table = Table(
-        "FINISHED (UTC)", "OP", "SOURCE", "OUTCOME", "CODE", "FROM", "TO", "REASON", "MESSAGE"
-    )
-    for column in table.columns:
-        column.overflow = "fold"
-    for e in body["operations"]:
-        table.add_row(
-            e["finished_at"][:23].replace("T", " "),
-            e["op"],
-            e["op_source"],
-            e["outcome"],
-            e["error_code"] or "-",
-            e["status_from"] or "-",
-            e["status_to"] or "-",
-            e["reason"] or "-",
-            e["error_message"] or "-",
-        )
-    out.print(table)
+    path = f"/v1/runtimes/{runtime_id}/operations"
+    body = Client(url, api_key).call("GET", path, params={"limit": limit})
+    show_list(body["operations"], OPERATION_COLUMNS, chosen(output, as_json), document=body)

@@ -1,4 +1,4 @@
-"""`runplane runtime ls|stop|rm` with label selectors, and the commands for
+"""`runplane runtime stop|rm` with label selectors, and the commands for
 timeouts, idle rules, labels and activity (issue 16). Registered on
 `runtime_app` (cli/runtime.py); main.py imports this module."""
 
@@ -10,13 +10,11 @@ import httpx
 import typer
 from rich.table import Table
 
+from runplane.cli import runtime_describe as runtime_describe  # registers `describe`
 from runplane.cli.rest_client import Client, JsonOpt, KeyOpt, UrlOpt, err, out
 from runplane.cli.runtime import JobOpt, _operate, runtime_app, show_runtime
+from runplane.cli.runtime_list import LabelOpt, list_all  # registers `ls`
 
-LabelOpt = Annotated[
-    list[str] | None,
-    typer.Option("--label", "-l", help="label selector term: k=v, k!=v, k or !k (repeatable: AND)"),
-]
 YesOpt = Annotated[bool, typer.Option("--yes", "-y", help="do not ask for confirmation")]
 ReasonOpt = Annotated[
     str,
@@ -24,50 +22,6 @@ ReasonOpt = Annotated[
         help="requested, finished, cancelled, ttl_expired, idle, admin, orphaned or shutdown"
     ),
 ]
-
-
-def list_all(client: Client, params: dict[str, Any]) -> list[dict[str, Any]]:
-    """Every page of `GET /v1/runtimes` with `params`."""
-    params = dict(params)
-    runtimes: list[dict[str, Any]] = []
-    while True:
-        page = client.call("GET", "/v1/runtimes", params=params)
-        runtimes.extend(page["runtimes"])
-        if not page.get("next_cursor"):
-            return runtimes
-        params["cursor"] = page["next_cursor"]
-
-
-@runtime_app.command("ls")
-def list_runtimes(
-    status: Annotated[str | None, typer.Option(help="only this status")] = None,
-    team: Annotated[str | None, typer.Option(help="only this team")] = None,
-    host: Annotated[str | None, typer.Option(help="only the runtimes on this host")] = None,
-    label: LabelOpt = None,
-    url: UrlOpt = None,
-    api_key: KeyOpt = None,
-    as_json: JsonOpt = False,
-) -> None:
-    """List runtimes (every page), optionally by label: -l app=web -l tier."""
-    wanted = {"status": status, "team_id": team, "host_id": host, "label": label}
-    runtimes = list_all(Client(url, api_key), {k: v for k, v in wanted.items() if v})
-    if as_json:
-        out.print_json(data=runtimes)
-        return
-    table = Table("RUNTIME", "TEAM", "STATUS", "DRIVER", "HOST", "ENDPOINT", "LABELS", "UPDATED")
-    for r in runtimes:
-        labels = ",".join(f"{k}={v}" for k, v in sorted((r.get("labels") or {}).items()))
-        table.add_row(
-            r["runtime_id"],
-            r["team_id"],
-            r["status"],
-            r["driver"],
-            r.get("host_id") or "-",
-            r["engine_endpoint"] or "-",
-            labels or "-",
-            r["updated_at"],
-        )
-    out.print(table)
 
 
 def _bulk(

@@ -7,8 +7,19 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import typer
-from rich.table import Table
 
+from runplane.cli.output import (
+    Column,
+    Format,
+    OutputOpt,
+    age,
+    cell,
+    chosen,
+    resolve_id,
+    short_id,
+    show_fields,
+    show_list,
+)
 from runplane.cli.rest_client import Client, JsonOpt, KeyOpt, UrlOpt, out
 
 snapshots_app = typer.Typer(
@@ -26,17 +37,47 @@ def _size(value: int | None) -> str:
     return "-"
 
 
-def _show(snapshot: dict[str, Any], as_json: bool) -> None:
-    if as_json:
-        out.print_json(data=snapshot)
-        return
-    table = Table(show_header=False, box=None)
-    for field in ("snapshot_id", "runtime_id", "team_id", "driver", "host_id", "ref"):
-        table.add_row(field, str(snapshot[field]))
-    table.add_row("size", _size(snapshot["size_bytes"]))
-    table.add_row("created_at", str(snapshot["created_at"]))
-    table.add_row("spec", json.dumps(snapshot["spec"]))
-    out.print(table)
+SNAPSHOT_FIELDS = (
+    ("snapshot_id", lambda s: s["snapshot_id"]),
+    ("runtime_id", lambda s: s["runtime_id"]),
+    ("team_id", lambda s: s["team_id"]),
+    ("driver", lambda s: s["driver"]),
+    ("host_id", lambda s: cell(s["host_id"])),
+    ("ref", lambda s: s["ref"]),
+    ("size", lambda s: _size(s["size_bytes"])),
+    ("created_at", lambda s: f"{s['created_at']} ({age(s['created_at'])} ago)"),
+    ("spec", lambda s: json.dumps(s["spec"])),
+)
+
+SNAPSHOT_COLUMNS = (
+    Column("SNAPSHOT", lambda s: short_id(s["snapshot_id"]), table_only=True),
+    Column("SNAPSHOT", lambda s: s["snapshot_id"], wide=True),
+    Column("FROM RUNTIME", lambda s: s["runtime_id"]),
+    Column("TEAM", lambda s: s["team_id"], wide=True),
+    Column("DRIVER", lambda s: s["driver"]),
+    Column("HOST", lambda s: cell(s["host_id"])),
+    Column("SIZE", lambda s: _size(s["size_bytes"])),
+    Column("AGE", lambda s: age(s["created_at"]), table_only=True),
+    Column("CREATED", lambda s: s["created_at"], wide=True),
+    Column("REF", lambda s: s["ref"], wide=True),
+)
+
+
+def _show(snapshot: dict[str, Any], fmt: Format) -> None:
+    show_fields(snapshot, SNAPSHOT_FIELDS, fmt)
+
+
+def _listed(client: Client) -> list[dict[str, Any]]:
+    snapshots: list[dict[str, Any]] = client.call("GET", "/v1/snapshots", params={"limit": 1000})[
+        "snapshots"
+    ]
+    return snapshots
+
+
+def _path(client: Client, snapshot_id: str) -> str:
+    """The snapshot `snapshot_id` names, whole or short as `ls` shows it."""
+    known = [s["snapshot_id"] for s in _listed(client)]
+    return f"/v1/snapshots/{quote(resolve_id(snapshot_id, known), safe='')}"
 
 
 @snapshots_app.command("create")
@@ -48,38 +89,37 @@ def create(
 ) -> None:
     """Take a snapshot of a runtime (docker: an image; process: its work dir)."""
     path = f"/v1/runtimes/{quote(runtime_id, safe='')}/snapshot"
-    _show(Client(url, api_key).call("POST", path), as_json)
+    _show(Client(url, api_key).call("POST", path), chosen(None, as_json))
 
 
 @snapshots_app.command("ls")
-def list_snapshots(url: UrlOpt = None, api_key: KeyOpt = None, as_json: JsonOpt = False) -> None:
+def list_snapshots(
+    output: OutputOpt = None, url: UrlOpt = None, api_key: KeyOpt = None, as_json: JsonOpt = False
+) -> None:
     """The snapshots your key may see."""
-    body = Client(url, api_key).call("GET", "/v1/snapshots", params={"limit": 1000})
-    if as_json:
-        out.print_json(data=body["snapshots"])
-        return
-    table = Table("SNAPSHOT", "FROM RUNTIME", "DRIVER", "HOST", "SIZE", "CREATED")
-    for s in body["snapshots"]:
-        table.add_row(
-            s["snapshot_id"], s["runtime_id"], s["driver"], s["host_id"], _size(s["size_bytes"]),
-            str(s["created_at"]),
-        )  # fmt: skip
-    out.print(table)
+    show_list(_listed(Client(url, api_key)), SNAPSHOT_COLUMNS, chosen(output, as_json))
 
 
 @snapshots_app.command("show")
 def show(
-    snapshot_id: str, url: UrlOpt = None, api_key: KeyOpt = None, as_json: JsonOpt = False
+    snapshot_id: str,
+    output: OutputOpt = None,
+    url: UrlOpt = None,
+    api_key: KeyOpt = None,
+    as_json: JsonOpt = False,
 ) -> None:
-    """One snapshot."""
-    _show(Client(url, api_key).call("GET", f"/v1/snapshots/{quote(snapshot_id, safe='')}"), as_json)
+    """One snapshot (its id whole, or short as `ls` shows it)."""
+    client = Client(url, api_key)
+    _show(client.call("GET", _path(client, snapshot_id)), chosen(output, as_json))
 
 
 @snapshots_app.command("rm")
 def remove(snapshot_id: str, url: UrlOpt = None, api_key: KeyOpt = None) -> None:
     """Delete a snapshot and its image or copy."""
-    Client(url, api_key).call("DELETE", f"/v1/snapshots/{quote(snapshot_id, safe='')}")
-    out.print(f"deleted {snapshot_id}")
+    client = Client(url, api_key)
+    path = _path(client, snapshot_id)
+    client.call("DELETE", path)
+    out.print(f"deleted {path.rsplit('/', 1)[1]}", highlight=False, markup=False)
 
 
 @snapshots_app.command("run")

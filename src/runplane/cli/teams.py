@@ -9,6 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
+from runplane.cli.output import Format, OutputOpt, print_document
 from runplane.cli.rest_client import Client, KeyOpt, UrlOpt, err, out
 
 teams_app = typer.Typer(help="Teams: their policies and quotas.", no_args_is_help=True)
@@ -49,9 +50,12 @@ def _path(team: str) -> str:
 
 
 @policy_app.command("get")
-def policy_get(team: str, url: UrlOpt = None, api_key: KeyOpt = None) -> None:
-    """Print the team's policy (404: it has none, and may run nothing)."""
-    out.print_json(data=Client(url, api_key).call("GET", _path(team)))
+def policy_get(
+    team: str, output: OutputOpt = None, url: UrlOpt = None, api_key: KeyOpt = None
+) -> None:
+    """Print the team's policy, JSON or -o yaml (404: it has none, and may run nothing)."""
+    fmt = Format.YAML if output is Format.YAML else Format.JSON  # a document, not a table
+    print_document(Client(url, api_key).call("GET", _path(team)), fmt)
 
 
 @policy_app.command("set")
