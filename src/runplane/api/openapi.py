@@ -19,6 +19,7 @@ from typing import Any
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 
 from runplane.api.auth import admin_key, current_key
 from runplane.api.routing import route_views
@@ -51,6 +52,15 @@ POLICY = (
     "`quota_exceeded`: a team quota is reached"
 )
 NOT_FOUND = "`not_found`: no such resource (or one another team owns)"
+
+
+def operation_id_of(route: APIRoute) -> str:
+    """Every operation's id is its route's name: the endpoint function's
+    (`stop_runtime`, `list_runtimes`), or the `operation_id` its decorator gives
+    where the function's name would read worse (`get_runtime_logs`). Readable
+    and stable: no path or method fragments, so a client generated from the
+    document keeps its method names when a path changes."""
+    return route.name
 
 
 def install_openapi(app: FastAPI) -> None:

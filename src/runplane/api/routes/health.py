@@ -78,7 +78,12 @@ async def health_sources(request: Request) -> HealthSources:
 Sources = Annotated[HealthSources, Depends(health_sources)]
 
 
-@router.get("/runtimes/{runtime_id}/health", response_model=RuntimeHealthOut, responses=ERRORS)
+@router.get(
+    "/runtimes/{runtime_id}/health",
+    response_model=RuntimeHealthOut,
+    responses=ERRORS,
+    operation_id="get_runtime_health",
+)
 async def runtime_health(
     runtime_id: str,
     ctx: Context,
@@ -86,6 +91,8 @@ async def runtime_health(
     sources: Sources,
     limit: Annotated[int, Query(ge=1, le=200, description="recent events to show")] = 20,
 ) -> RuntimeHealthOut:
+    """The runtime's health: the engine's and the probes' latest verdicts and
+    its recent health events, newest first."""
     record = await visible_record(ctx, key, runtime_id)
     row = await sources.snapshots.get(runtime_id)
     events = await sources.events.recent(runtime_id, limit=limit)
