@@ -17,15 +17,17 @@ from runplane.api.context import HealthSources
 from runplane.api.errors import ApiError
 from runplane.api.routes.operations import ERRORS
 from runplane.api.routes.runtimes import visible_record
+from runplane.api.schemas.enums import closed_field
 from runplane.domain.errors import ErrorCode
-from runplane.domain.health.events import HealthEvent
-from runplane.domain.health.reactions import HealthSnapshot
+from runplane.domain.health.events import HealthEvent, HealthEventType
+from runplane.domain.health.reactions import HealthSnapshot, HealthSummary
+from runplane.domain.statuses import Status
 
 router = APIRouter(prefix="/v1", tags=["health"])
 
 
 class HealthEventOut(BaseModel):
-    event_type: str
+    event_type: HealthEventType
     container_id: str
     occurred_at: datetime
     details: dict[str, Any]
@@ -41,8 +43,8 @@ class HealthEventOut(BaseModel):
 
 
 class HealthSnapshotOut(BaseModel):
-    event_type: str
-    summary: str
+    event_type: HealthEventType
+    summary: HealthSummary
     container_id: str
     observed_at: datetime
     details: dict[str, Any]
@@ -60,8 +62,8 @@ class HealthSnapshotOut(BaseModel):
 
 class RuntimeHealthOut(BaseModel):
     runtime_id: str
-    status: str
-    engine_health: str | None
+    status: Status
+    engine_health: str | None = closed_field(HealthSummary)
     """The summary on the record: healthy, probe_failed, inspect_unhealthy,
     exited, oom, disappeared, host_down (null before the first health event)."""
     snapshot: HealthSnapshotOut | None
