@@ -8,6 +8,10 @@ Bounded for `make test`; to run it bigger:
     RUNPLANE_SCHEMATHESIS_MAX_EXAMPLES=200 RUNPLANE_SCHEMATHESIS_SEED=random \\
         .venv/bin/pytest tests/e2e/test_openapi_conformance.py
 
+Bodies are generated from the typed spec (a create is a union on `driver`, each
+driver's spec with its own fields), so many reach the driver's checks and some
+start real runtimes; the documented process example must create `demo`.
+
 Left out, and why:
 - `positive_data_acceptance`: a schema-valid request may still be invalid by
   rules the schema cannot state (a spec's `command` for the process driver, an
@@ -119,3 +123,10 @@ def test_every_operation_answers_what_the_openapi_documents(
     assert done.returncode == 0, f"schemathesis found failures:\n{done.stdout[-20000:]}"
     assert "passed" in done.stdout
     assert report.read_text().count("<testcase") >= 30  # every operation ran
+    if caller == "admin":
+        # The document's process example (examples phase) made a real runtime:
+        # a typed spec that the document publishes is one the API runs.
+        with server.client() as http:
+            demo = http.get("/v1/runtimes/demo")
+        assert demo.status_code == 200, demo.text
+        assert demo.json()["driver"] == "process"

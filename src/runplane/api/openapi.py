@@ -22,6 +22,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
 
 from runplane.api.auth import admin_key, current_key
+from runplane.api.openapi_examples import add_examples
 from runplane.api.openapi_specs import type_specs
 from runplane.api.routing import route_views
 from runplane.api.schemas.errors import ErrorBody
@@ -103,50 +104,8 @@ def truthful(schema: dict[str, Any], routes: Sequence[Any]) -> dict[str, Any]:
                 _document(operation, view.path_format, method, view.dependant)
     _link_created_resources(schema)
     type_specs(schema)
-    _add_examples(schema)
+    add_examples(schema)
     return schema
-
-
-REQUEST_EXAMPLES: dict[tuple[str, str], dict[str, dict[str, Any]]] = {
-    ("/v1/runtimes", "post"): {
-        "process": {
-            "runtime_id": "demo",
-            "driver": "process",
-            "spec": {"command": ["sleep", "30"], "stop_timeout_s": 5},
-            "start": True,
-        },
-        "docker": {
-            "runtime_id": "web",
-            "driver": "docker",
-            "spec": {
-                "image": "docker.io/library/nginx:alpine",
-                "network_mode": "bridge",
-                "ports": [{"container_port": 80}],
-                "memory_mb": 128,
-            },
-            "labels": {"app": "web"},
-            "start": True,
-        },
-    },
-    ("/v1/keys", "post"): {
-        "team key": {"team_id": "alpha", "name": "ci", "expires_in_s": 2_592_000},
-    },
-    ("/v1/webhooks", "post"): {
-        "stops and failures": {
-            "url": "https://hooks.example.com/runplane",
-            "event_types": ["runtime.stop", "runtime.unreachable"],
-        },
-    },
-}
-"""Working bodies for the main creates, by name (Swagger UI offers each)."""
-
-
-def _add_examples(schema: dict[str, Any]) -> None:
-    for (path, method), examples in REQUEST_EXAMPLES.items():
-        body = schema["paths"].get(path, {}).get(method, {}).get("requestBody", {})
-        media = body.get("content", {}).get("application/json")
-        if media is not None:
-            media["examples"] = {name: {"value": value} for name, value in examples.items()}
 
 
 def _link_created_resources(schema: dict[str, Any]) -> None:
