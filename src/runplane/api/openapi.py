@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI
@@ -54,6 +55,12 @@ POLICY = (
     "`quota_exceeded`: a team quota is reached"
 )
 NOT_FOUND = "`not_found`: no such resource (or one another team owns)"
+CONFLICT = (
+    "`invalid_state`: not from the current status; `conflict`: a concurrent change, "
+    "or an id already taken"
+)
+READS_NEVER_ANSWER = ("403", "409")
+"""Unless the read is admin-only (403) or its route says why (GET /metrics)."""
 
 
 def operation_id_of(route: APIRoute) -> str:
@@ -153,6 +160,12 @@ def _document(operation: dict[str, Any], path: str, method: str, dependant: Depe
     responses: dict[str, Any] = operation.setdefault("responses", {})
     responses.pop("422", None)
     calls = set(_calls(dependant))
+    if method == "GET":
+        for never in READS_NEVER_ANSWER:
+            # Named by a route's shared error list, with no word of its own: a read
+            # refuses no policy and changes nothing, so it answers neither.
+            if never in responses and _generic(int(never), responses[never]):
+                del responses[never]
     if path.startswith("/v1/"):
         codes = dict(EVERY_V1_CALL)
         if admin_key in calls:
@@ -161,9 +174,11 @@ def _document(operation: dict[str, Any], path: str, method: str, dependant: Depe
             codes[403] = POLICY
         if "{" in path:
             codes[404] = NOT_FOUND
+        if "409" in responses:  # where the route declares it: only a route knows
+            codes[409] = CONFLICT
         for code, description in codes.items():
             response = responses.setdefault(str(code), {"description": description})
-            if response.get("description") in (None, "", "Additional Response"):
+            if _generic(code, response):
                 response["description"] = description
     _document_replay(operation)
     if current_key in calls or path.startswith("/v1/"):
@@ -172,6 +187,12 @@ def _document(operation: dict[str, Any], path: str, method: str, dependant: Depe
         if status.isdigit() and int(status) >= 400:
             _as_error(int(status), response)
     operation["responses"] = dict(sorted(responses.items()))
+
+
+def _generic(code: int, response: dict[str, Any]) -> bool:
+    """Whether FastAPI filled the description in (the route gave none)."""
+    filled = (None, "", "Additional Response", HTTPStatus(code).phrase)
+    return response.get("description") in filled
 
 
 def _document_replay(operation: dict[str, Any]) -> None:

@@ -60,7 +60,10 @@ async def patch_runtime(
 @router.post(
     "/runtimes/{runtime_id}/timeout",
     response_model=RuntimeOut,
-    responses=ERRORS,
+    responses={
+        **ERRORS,
+        409: {"description": "`timeout_would_shorten`: earlier than the current deadline"},
+    },
     operation_id="set_runtime_timeout",
 )
 async def set_timeout(runtime_id: str, body: SetTimeoutBody, ctx: Context, key: Key) -> RuntimeOut:
