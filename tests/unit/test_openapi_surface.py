@@ -112,7 +112,9 @@ def test_the_codes_each_route_really_answers(spec: dict[str, Any]) -> None:
     assert codes("/healthz", "get") == {"200"}
     # A read refuses no policy and changes nothing: no 403 unless admin-only, no 409.
     assert not {"403", "409"} & codes("/v1/runtimes/{runtime_id}", "get")
-    assert not {"403", "409"} & codes("/v1/snapshots", "get")
+    assert not {"403", "404", "409"} & codes("/v1/snapshots", "get")
+    assert "404" not in codes("/v1/events", "get")  # a list: an empty page
+    assert "404" in codes("/v1/webhooks/{webhook_id}", "get")
     assert "403" in codes("/v1/hosts/{host_id}", "get")
     timeout = spec["paths"]["/v1/runtimes/{runtime_id}/timeout"]["post"]["responses"]["409"]
     assert "timeout_would_shorten" in timeout["description"]

@@ -161,7 +161,9 @@ def _document(operation: dict[str, Any], path: str, method: str, dependant: Depe
     responses.pop("422", None)
     calls = set(_calls(dependant))
     if method == "GET":
-        for never in READS_NEVER_ANSWER:
+        # A list finds nothing missing: an empty page, never a 404.
+        nevers = READS_NEVER_ANSWER if "{" in path else (*READS_NEVER_ANSWER, "404")
+        for never in nevers:
             # Named by a route's shared error list, with no word of its own: a read
             # refuses no policy and changes nothing, so it answers neither.
             if never in responses and _generic(int(never), responses[never]):
