@@ -10,9 +10,10 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from runplane import __version__
 from runplane.api.concurrency import KeySlots, SharedReads
 from runplane.api.context import ApiContext
+from runplane.api.docs import install_docs
 from runplane.api.errors import error_response, install_error_handlers
 from runplane.api.limits import Outage, RateLimited, RequestLimitsMiddleware
-from runplane.api.openapi import install_openapi
+from runplane.api.openapi import install_openapi, operation_id_of
 from runplane.api.routes import (
     events,
     health,
@@ -81,6 +82,9 @@ def create_app(context: ApiContext) -> FastAPI:
         title="runplane",
         version=__version__,
         description="Lifecycle control plane for runtimes: processes and containers.",
+        docs_url=None,  # install_docs serves them from local assets
+        redoc_url=None,
+        generate_unique_id_function=operation_id_of,
     )
     app.state.context = context
     app.state.wait_slots = KeySlots("waits", context.limits.max_waits_per_key)
@@ -90,6 +94,7 @@ def create_app(context: ApiContext) -> FastAPI:
     install_error_handlers(app)
     app.add_exception_handler(RateLimited, _rate_limited)  # type: ignore[arg-type]
     install_openapi(app)
+    install_docs(app)
     app.include_router(runtimes.router)
     app.include_router(runtime_settings.router)
     app.include_router(health.router)

@@ -14,13 +14,17 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
+from http import HTTPStatus
 from typing import Any
 
 from fastapi import FastAPI
 from fastapi.dependencies.models import Dependant
 from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
 
 from runplane.api.auth import admin_key, current_key
+from runplane.api.openapi_examples import add_examples
+from runplane.api.openapi_specs import type_specs
 from runplane.api.routing import route_views
 from runplane.api.schemas.errors import ErrorBody
 
@@ -51,6 +55,21 @@ POLICY = (
     "`quota_exceeded`: a team quota is reached"
 )
 NOT_FOUND = "`not_found`: no such resource (or one another team owns)"
+CONFLICT = (
+    "`invalid_state`: not from the current status; `conflict`: a concurrent change, "
+    "or an id already taken"
+)
+READS_NEVER_ANSWER = ("403", "409")
+"""Unless the read is admin-only (403) or its route says why (GET /metrics)."""
+
+
+def operation_id_of(route: APIRoute) -> str:
+    """Every operation's id is its route's name: the endpoint function's
+    (`stop_runtime`, `list_runtimes`), or the `operation_id` its decorator gives
+    where the function's name would read worse (`get_runtime_logs`). Readable
+    and stable: no path or method fragments, so a client generated from the
+    document keeps its method names when a path changes."""
+    return route.name
 
 
 def install_openapi(app: FastAPI) -> None:
@@ -91,27 +110,9 @@ def truthful(schema: dict[str, Any], routes: Sequence[Any]) -> dict[str, Any]:
             if operation is not None:
                 _document(operation, view.path_format, method, view.dependant)
     _link_created_resources(schema)
-    _add_examples(schema)
+    type_specs(schema)
+    add_examples(schema)
     return schema
-
-
-REQUEST_EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
-    ("/v1/runtimes", "post"): {
-        "runtime_id": "demo",
-        "spec": {"command": ["sleep", "30"], "stop_timeout_s": 5},
-        "start": True,
-    },
-    ("/v1/keys", "post"): {"team_id": "alpha", "name": "ci", "expires_in_s": 2_592_000},
-}
-"""A working body for the creates whose schema cannot say what a valid spec is."""
-
-
-def _add_examples(schema: dict[str, Any]) -> None:
-    for (path, method), example in REQUEST_EXAMPLES.items():
-        body = schema["paths"].get(path, {}).get(method, {}).get("requestBody", {})
-        media = body.get("content", {}).get("application/json")
-        if media is not None:
-            media["example"] = example
 
 
 def _link_created_resources(schema: dict[str, Any]) -> None:
@@ -159,6 +160,14 @@ def _document(operation: dict[str, Any], path: str, method: str, dependant: Depe
     responses: dict[str, Any] = operation.setdefault("responses", {})
     responses.pop("422", None)
     calls = set(_calls(dependant))
+    if method == "GET":
+        # A list finds nothing missing: an empty page, never a 404.
+        nevers = READS_NEVER_ANSWER if "{" in path else (*READS_NEVER_ANSWER, "404")
+        for never in nevers:
+            # Named by a route's shared error list, with no word of its own: a read
+            # refuses no policy and changes nothing, so it answers neither.
+            if never in responses and _generic(int(never), responses[never]):
+                del responses[never]
     if path.startswith("/v1/"):
         codes = dict(EVERY_V1_CALL)
         if admin_key in calls:
@@ -167,9 +176,11 @@ def _document(operation: dict[str, Any], path: str, method: str, dependant: Depe
             codes[403] = POLICY
         if "{" in path:
             codes[404] = NOT_FOUND
+        if "409" in responses:  # where the route declares it: only a route knows
+            codes[409] = CONFLICT
         for code, description in codes.items():
             response = responses.setdefault(str(code), {"description": description})
-            if response.get("description") in (None, "", "Additional Response"):
+            if _generic(code, response):
                 response["description"] = description
     _document_replay(operation)
     if current_key in calls or path.startswith("/v1/"):
@@ -178,6 +189,12 @@ def _document(operation: dict[str, Any], path: str, method: str, dependant: Depe
         if status.isdigit() and int(status) >= 400:
             _as_error(int(status), response)
     operation["responses"] = dict(sorted(responses.items()))
+
+
+def _generic(code: int, response: dict[str, Any]) -> bool:
+    """Whether FastAPI filled the description in (the route gave none)."""
+    filled = (None, "", "Additional Response", HTTPStatus(code).phrase)
+    return response.get("description") in filled
 
 
 def _document_replay(operation: dict[str, Any]) -> None:

@@ -23,7 +23,6 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from prometheus_client import Counter, Gauge
-from pydantic import BaseModel
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from sse_starlette.sse import SendTimeoutError
 from starlette.types import Receive, Scope, Send
@@ -32,6 +31,7 @@ from runplane.api.auth import Key, context_of, team_scope
 from runplane.api.concurrency import KeySlots
 from runplane.api.errors import ApiError
 from runplane.api.routes.operations import ERRORS
+from runplane.api.schemas.events import EventOut, EventPageOut
 from runplane.domain.errors import ErrorCode
 from runplane.domain.event_reading import EventFilter, EventsTrimmed, StoredEvent, is_stream_id
 from runplane.domain.lifecycle_events import DURABLE_TYPES, TRANSIENT_TYPES
@@ -53,16 +53,6 @@ SSE_CLIENTS = Gauge("runplane_sse_clients", "Open SSE event streams (GET /v1/eve
 SSE_CUT = Counter(
     "runplane_sse_lagging_total", "SSE streams cut because the client fell behind the live events."
 )
-
-
-class EventOut(BaseModel):
-    id: str
-    event: dict[str, Any]
-
-
-class EventPageOut(BaseModel):
-    events: list[EventOut]
-    next_cursor: str | None
 
 
 async def event_reader(request: Request) -> EventFanout:

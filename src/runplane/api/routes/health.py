@@ -17,15 +17,17 @@ from runplane.api.context import HealthSources
 from runplane.api.errors import ApiError
 from runplane.api.routes.operations import ERRORS
 from runplane.api.routes.runtimes import visible_record
+from runplane.api.schemas.enums import closed_field
 from runplane.domain.errors import ErrorCode
-from runplane.domain.health.events import HealthEvent
-from runplane.domain.health.reactions import HealthSnapshot
+from runplane.domain.health.events import HealthEvent, HealthEventType
+from runplane.domain.health.reactions import HealthSnapshot, HealthSummary
+from runplane.domain.statuses import Status
 
 router = APIRouter(prefix="/v1", tags=["health"])
 
 
 class HealthEventOut(BaseModel):
-    event_type: str
+    event_type: HealthEventType
     container_id: str
     occurred_at: datetime
     details: dict[str, Any]
@@ -41,8 +43,8 @@ class HealthEventOut(BaseModel):
 
 
 class HealthSnapshotOut(BaseModel):
-    event_type: str
-    summary: str
+    event_type: HealthEventType
+    summary: HealthSummary
     container_id: str
     observed_at: datetime
     details: dict[str, Any]
@@ -60,8 +62,8 @@ class HealthSnapshotOut(BaseModel):
 
 class RuntimeHealthOut(BaseModel):
     runtime_id: str
-    status: str
-    engine_health: str | None
+    status: Status
+    engine_health: str | None = closed_field(HealthSummary)
     """The summary on the record: healthy, probe_failed, inspect_unhealthy,
     exited, oom, disappeared, host_down (null before the first health event)."""
     snapshot: HealthSnapshotOut | None
@@ -78,7 +80,12 @@ async def health_sources(request: Request) -> HealthSources:
 Sources = Annotated[HealthSources, Depends(health_sources)]
 
 
-@router.get("/runtimes/{runtime_id}/health", response_model=RuntimeHealthOut, responses=ERRORS)
+@router.get(
+    "/runtimes/{runtime_id}/health",
+    response_model=RuntimeHealthOut,
+    responses=ERRORS,
+    operation_id="get_runtime_health",
+)
 async def runtime_health(
     runtime_id: str,
     ctx: Context,
@@ -86,6 +93,8 @@ async def runtime_health(
     sources: Sources,
     limit: Annotated[int, Query(ge=1, le=200, description="recent events to show")] = 20,
 ) -> RuntimeHealthOut:
+    """The runtime's health: the engine's and the probes' latest verdicts and
+    its recent health events, newest first."""
     record = await visible_record(ctx, key, runtime_id)
     row = await sources.snapshots.get(runtime_id)
     events = await sources.events.recent(runtime_id, limit=limit)

@@ -74,6 +74,7 @@ async def list_hosts(
 
 @router.get("/{host_id}", response_model=HostOut, responses=_ERRORS)
 async def get_host(host_id: str, ctx: Context, _: AdminKey) -> HostOut:
+    """One host: its status, labels, capacity and last heartbeat. Admin only."""
     try:
         return HostOut.of(await _hosts(ctx).get(_host_id(host_id)))
     except HostNotFound as exc:

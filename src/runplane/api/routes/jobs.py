@@ -24,6 +24,9 @@ from runplane.domain.operations import OpKind
 from runplane.ports.streams import DeadLetterQueue, JobQueue
 
 router = APIRouter(prefix="/v1", tags=["jobs"])
+_REPLAY_ERRORS: dict[int | str, dict[str, object]] = {
+    409: {"description": "`invalid_state`: the entry cannot be replayed"}
+}
 
 
 class SubmitJobBody(BaseModel):
@@ -101,6 +104,7 @@ async def list_dead_letters(
     after: str | None = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 100,
 ) -> list[DeadLetterOut]:
+    """Job entries that failed too often, oldest first, paged with `after`. Admin only."""
     if after is not None:
         _check_id(after, "after")
     letters = await _dead_letters(ctx).list(after=after, count=limit)
@@ -117,8 +121,10 @@ async def list_dead_letters(
     ]
 
 
-@router.post("/dead-letters/{dead_letter_id}/replay")
+@router.post("/dead-letters/{dead_letter_id}/replay", responses=_REPLAY_ERRORS)
 async def replay_dead_letter(dead_letter_id: str, ctx: Context, _: AdminKey) -> dict[str, str]:
+    """Put the dead letter's entry back on its stream (answers the new entry
+    id); 409 `invalid_state` when the entry cannot be replayed. Admin only."""
     _check_id(dead_letter_id, "dead_letter_id")
     try:
         entry_id = await _dead_letters(ctx).replay(dead_letter_id)
@@ -131,6 +137,7 @@ async def replay_dead_letter(dead_letter_id: str, ctx: Context, _: AdminKey) -> 
 
 @router.delete("/dead-letters/{dead_letter_id}")
 async def drop_dead_letter(dead_letter_id: str, ctx: Context, _: AdminKey) -> dict[str, bool]:
+    """Delete the dead letter for good. Admin only."""
     _check_id(dead_letter_id, "dead_letter_id")
     if not await _dead_letters(ctx).drop(dead_letter_id):
         raise ApiError(ErrorCode.NOT_FOUND, "no such dead letter")

@@ -87,6 +87,25 @@ async def _operate(
     return answer(await ctx.lifecycle[op].handle(request))
 
 
+OPERATION_DESCRIPTIONS: dict[OpKind, str] = {
+    OpKind.START: "Start the runtime (from pending, stopped, removed or error); `spec`, "
+    "when given, replaces its spec first.",
+    OpKind.STOP: "Stop the runtime: its stop signal, then a kill after stop_timeout_s. "
+    f"`reason` is one of {', '.join(StopReason)} (default requested).",
+    OpKind.RESTART: "Stop the running runtime and start it again on the same spec.",
+    OpKind.PATCH: "Replace the running runtime's `spec` (required) and restart it on it; "
+    "the same spec again is a replay.",
+    OpKind.PAUSE: "Freeze the running runtime's processes (or container) where they are.",
+    OpKind.RESUME: "Let the paused runtime run on from where it was paused.",
+}
+_OPERATION_ANSWER = (
+    "\n\n200 with the result and the runtime's record (a repeat of an Idempotency-Key, "
+    "or a runtime already there, answers the first result: `replay_no_op`); 409 "
+    "`invalid_state` from a status the operation cannot leave; a failure of the "
+    "driver answers its error with the operation-log entry's `operation_id`."
+)
+
+
 def _route(op: OpKind) -> None:
     async def endpoint(
         runtime_id: str,
@@ -105,6 +124,7 @@ def _route(op: OpKind) -> None:
         response_model=OperationResultOut,
         responses=ERRORS,
         summary=f"{op} a runtime",
+        description=OPERATION_DESCRIPTIONS[op] + _OPERATION_ANSWER,
     )
 
 
@@ -116,10 +136,16 @@ for _op in (OpKind.START, OpKind.STOP, OpKind.RESTART, OpKind.PATCH, OpKind.PAUS
 async def remove_runtime(
     runtime_id: str, ctx: Context, key: Key, idempotency_key: IdempotencyKey
 ) -> OperationResultOut:
+    """Remove the runtime: stop it if it runs, then delete its process or
+    container. The record stays, in status `removed`, and may be started again."""
     return await _operate(OpKind.REMOVE, runtime_id, ctx, key, None, idempotency_key)
 
 
-@router.get("/runtimes/{runtime_id}/operations", response_model=OperationListOut)
+@router.get(
+    "/runtimes/{runtime_id}/operations",
+    response_model=OperationListOut,
+    operation_id="list_runtime_operations",
+)
 async def list_operations(
     runtime_id: str, ctx: Context, key: Key, limit: int = 100
 ) -> OperationListOut:

@@ -96,6 +96,7 @@ def log_query(tail: str | None, since: str | None, cursor: str | None) -> LogQue
         200: {"content": {NDJSON: {}}, "description": "with follow=true: NDJSON lines"},
         429: {"description": "this key already holds max_streams_per_key streams here"},
     },
+    operation_id="get_runtime_logs",
 )
 async def runtime_logs(
     runtime_id: str,
@@ -113,6 +114,9 @@ async def runtime_logs(
     ] = None,
     follow: bool = False,
 ) -> LogsOut | StreamingResponse:
+    """The runtime's output (stdout and stderr), as lines with a time and a
+    `cursor` to go on from. With follow=true, NDJSON lines as they are written,
+    until the client leaves or the runtime ends."""
     query = log_query(tail, since, cursor)
     output = _output(request)
     record = await visible_record(ctx, key, runtime_id)
@@ -178,7 +182,12 @@ def _error(exc: Exception) -> ApiError:
     return ApiError(ErrorCode.SERVICE_UNAVAILABLE, str(exc))
 
 
-@router.get("/runtimes/{runtime_id}/metrics", response_model=MetricsOut, responses=ERRORS)
+@router.get(
+    "/runtimes/{runtime_id}/metrics",
+    response_model=MetricsOut,
+    responses=ERRORS,
+    operation_id="get_runtime_metrics",
+)
 async def runtime_metrics(
     runtime_id: str,
     ctx: Context,

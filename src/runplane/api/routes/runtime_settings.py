@@ -31,7 +31,12 @@ def refused(exc: SettingsRefused) -> ApiError:
     return ApiError(exc.code, exc.message)
 
 
-@router.patch("/runtimes/{runtime_id}", response_model=RuntimeOut, responses=ERRORS)
+@router.patch(
+    "/runtimes/{runtime_id}",
+    response_model=RuntimeOut,
+    responses=ERRORS,
+    operation_id="update_runtime",
+)
 async def patch_runtime(
     runtime_id: str, body: PatchRuntimeBody, ctx: Context, key: Key
 ) -> RuntimeOut:
@@ -52,7 +57,15 @@ async def patch_runtime(
         raise refused(exc) from exc
 
 
-@router.post("/runtimes/{runtime_id}/timeout", response_model=RuntimeOut, responses=ERRORS)
+@router.post(
+    "/runtimes/{runtime_id}/timeout",
+    response_model=RuntimeOut,
+    responses={
+        **ERRORS,
+        409: {"description": "`timeout_would_shorten`: earlier than the current deadline"},
+    },
+    operation_id="set_runtime_timeout",
+)
 async def set_timeout(runtime_id: str, body: SetTimeoutBody, ctx: Context, key: Key) -> RuntimeOut:
     """Set or extend the deadline to now + timeout_s (null: no deadline). A
     deadline earlier than the current one is refused with 409
@@ -70,7 +83,11 @@ async def set_timeout(runtime_id: str, body: SetTimeoutBody, ctx: Context, key: 
 
 
 @router.post(
-    "/runtimes/{runtime_id}/activity", status_code=204, response_class=Response, responses=ERRORS
+    "/runtimes/{runtime_id}/activity",
+    status_code=204,
+    response_class=Response,
+    responses=ERRORS,
+    operation_id="report_runtime_activity",
 )
 async def report_activity(runtime_id: str, ctx: Context, key: Key) -> Response:
     """The runtime is busy: its idle clock starts again."""

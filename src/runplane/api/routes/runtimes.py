@@ -119,6 +119,9 @@ async def list_runtimes(
         Query(description="label selector terms: k=v, k!=v, k, !k; several AND together"),
     ] = None,
 ) -> RuntimeListOut:
+    """Runtimes by runtime_id, paged with `cursor` (the previous page's
+    next_cursor). A team key sees its own team's only; each single-valued
+    filter may be given once."""
     given_twice = [p for p in SINGLE_LIST_PARAMS if len(request.query_params.getlist(p)) > 1]
     if given_twice:  # not the last one silently: a caller who sent two meant something
         raise ApiError(ErrorCode.INVALID_REQUEST, f"give {given_twice[0]} once (label may repeat)")
@@ -163,6 +166,7 @@ async def list_selected(
 
 @router.get("/runtimes/{runtime_id}", response_model=RuntimeOut, responses=ERRORS)
 async def get_runtime(runtime_id: str, ctx: Context, key: Key) -> RuntimeOut:
+    """One runtime's record. Another team's runtime answers 404, as a missing id does."""
     return RuntimeOut.of(await visible_record(ctx, key, runtime_id))
 
 
@@ -183,6 +187,8 @@ async def wait_for_status(
     status: Annotated[str, Query(description="one status, or several separated by commas")],
     timeout: Annotated[float, Query(gt=0)] = 30.0,  # noqa: ASYNC109 - the API parameter
 ) -> RuntimeOut:
+    """Wait until the runtime is in one of `status` and answer its record; 408
+    `timeout` when `timeout` seconds (capped by the server's wait bound) pass first."""
     wanted = _parse_statuses(status)
     start = time.monotonic()
     deadline = start + min(timeout, ctx.wait_max_timeout_s)

@@ -130,7 +130,7 @@ async def list_snapshots(
     operation_id="get_snapshot",
 )
 async def get_snapshot(snapshot_id: str, ctx: Context, key: Key) -> SnapshotOut:
-    """One snapshot."""
+    """One snapshot: the runtime it was taken from, its driver, spec and host."""
     try:
         snapshot = await _snapshots(ctx).get(_checked_id(snapshot_id), team_scope=team_scope(key))
     except SnapshotNotFound as exc:

@@ -35,6 +35,7 @@ class Readiness(BaseModel):
 
 @router.get("/healthz")
 async def healthz() -> dict[str, str]:
+    """Liveness: the process answers. Needs no key and checks nothing else."""
     return {"status": "ok"}
 
 
@@ -44,6 +45,8 @@ async def healthz() -> dict[str, str]:
     responses={503: {"model": Readiness, "description": "a component is not usable"}},
 )
 async def readyz(ctx: Context) -> JSONResponse:
+    """Readiness: each component this instance needs (database, Redis, driver)
+    checked now; 503 with the same body when one is not usable. Needs no key."""
     checks: dict[str, str] = {}
     for name, check in ctx.readiness.items():
         try:
@@ -89,6 +92,9 @@ _METRICS_RESPONSES: dict[int | str, dict[str, object]] = {
     responses=_METRICS_RESPONSES,
     dependencies=[Depends(metrics_reader)],
     openapi_extra={"security": [{SECURITY_SCHEME: []}]},
+    operation_id="get_metrics",
 )
 async def metrics() -> Response:
+    """Prometheus metrics in the text format. Takes the metrics token
+    (RUNPLANE_METRICS_TOKEN) or an admin key as a bearer; a team key is 403."""
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)

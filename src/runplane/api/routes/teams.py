@@ -29,7 +29,12 @@ def _team(team_id: str) -> str:
     return team_id
 
 
-@router.get("/{team_id}/policy", response_model=TeamPolicyOut, responses=ERRORS)
+@router.get(
+    "/{team_id}/policy",
+    response_model=TeamPolicyOut,
+    responses=ERRORS,
+    operation_id="get_team_policy",
+)
 async def get_policy(team_id: str, ctx: Context, key: Key) -> TeamPolicyOut:
     """404 when the team has none (it may run nothing), or for another team's key."""
     if not key.admin and team_id != key.team_id:
@@ -40,7 +45,12 @@ async def get_policy(team_id: str, ctx: Context, key: Key) -> TeamPolicyOut:
     return TeamPolicyOut.of(team_id, policy)
 
 
-@router.put("/{team_id}/policy", response_model=TeamPolicyOut, responses=ERRORS)
+@router.put(
+    "/{team_id}/policy",
+    response_model=TeamPolicyOut,
+    responses=ERRORS,
+    operation_id="set_team_policy",
+)
 async def put_policy(
     team_id: str, body: TeamPolicyBody, ctx: Context, _: AdminKey
 ) -> TeamPolicyOut:
@@ -53,7 +63,9 @@ async def put_policy(
     return TeamPolicyOut.of(team_id, policy)
 
 
-@router.delete("/{team_id}/policy", status_code=204, responses=ERRORS)
+@router.delete(
+    "/{team_id}/policy", status_code=204, responses=ERRORS, operation_id="delete_team_policy"
+)
 async def delete_policy(team_id: str, ctx: Context, _: AdminKey) -> Response:
     """The team's keys may run nothing again; 404 when it had no policy."""
     if not await _policies(ctx).delete(_team(team_id)):

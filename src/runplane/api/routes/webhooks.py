@@ -78,6 +78,7 @@ async def create_webhook(body: CreateWebhookBody, request: Request, key: Key) ->
 
 @router.get("", response_model=WebhookListOut, responses=ERRORS)
 async def list_webhooks(request: Request, key: Key, team_id: str | None = None) -> WebhookListOut:
+    """Webhooks by webhook_id (a team key: its own team's), without their secrets."""
     scope = team_scope(key)
     if scope is not None and team_id not in (None, scope):
         return WebhookListOut(webhooks=[])
@@ -87,6 +88,7 @@ async def list_webhooks(request: Request, key: Key, team_id: str | None = None) 
 
 @router.get("/{webhook_id}", response_model=WebhookOut, responses=ERRORS)
 async def get_webhook(webhook_id: str, request: Request, key: Key) -> WebhookOut:
+    """One webhook, with its status and failure streak (never its secret)."""
     webhook = await webhooks_of(request).get(webhook_id, team_scope(key))
     return WebhookOut.of(_found(webhook))
 
@@ -116,7 +118,12 @@ async def delete_webhook(webhook_id: str, request: Request, key: Key) -> Respons
     return Response(status_code=204)
 
 
-@router.get("/{webhook_id}/deliveries", response_model=DeliveryListOut, responses=ERRORS)
+@router.get(
+    "/{webhook_id}/deliveries",
+    response_model=DeliveryListOut,
+    responses=ERRORS,
+    operation_id="list_webhook_deliveries",
+)
 async def list_deliveries(
     webhook_id: str,
     request: Request,
@@ -130,10 +137,16 @@ async def list_deliveries(
     return DeliveryListOut(deliveries=[DeliveryOut.of(log) for log in logs])
 
 
-@router.get("/{webhook_id}/deliveries/{delivery_id}", response_model=DeliveryOut, responses=ERRORS)
+@router.get(
+    "/{webhook_id}/deliveries/{delivery_id}",
+    response_model=DeliveryOut,
+    responses=ERRORS,
+    operation_id="get_webhook_delivery",
+)
 async def get_delivery(
     webhook_id: str, delivery_id: str, request: Request, key: Key
 ) -> DeliveryOut:
+    """One delivery with every attempt (status code, latency, error)."""
     log = await webhooks_of(request).delivery(webhook_id, delivery_id, team_scope(key))
     if log is None:
         raise ApiError(ErrorCode.NOT_FOUND, "no such delivery")
@@ -151,6 +164,7 @@ async def test_webhook(webhook_id: str, request: Request, key: Key) -> AttemptRe
     "/{webhook_id}/deliveries/{delivery_id}/redeliver",
     response_model=AttemptResultOut,
     responses=ERRORS,
+    operation_id="redeliver_webhook_delivery",
 )
 async def redeliver(
     webhook_id: str, delivery_id: str, request: Request, key: Key

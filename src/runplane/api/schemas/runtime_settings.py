@@ -7,6 +7,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from runplane.api.schemas.enums import closed_field
 from runplane.domain.records import RuntimeRecord
 from runplane.domain.runtime_settings import (
     MAX_IDLE_AFTER_S,
@@ -14,6 +15,7 @@ from runplane.domain.runtime_settings import (
     MIN_IDLE_AFTER_S,
     IdleAction,
     IdleRule,
+    OnTimeout,
 )
 
 TimeoutAction = Literal["stop", "pause", "remove"]
@@ -59,12 +61,12 @@ class PatchRuntimeBody(BaseModel):
 
 class TimeoutOut(BaseModel):
     at: datetime
-    on_timeout: str
+    on_timeout: str = closed_field(OnTimeout)
 
 
 class IdleOut(BaseModel):
     after_s: int
-    action: str
+    action: str = closed_field(IdleAction)
     active_at: datetime | None = Field(description="last seen busy (a connection, an activity)")
 
 

@@ -7,6 +7,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
+from runplane.api.schemas.enums import closed_field
 from runplane.api.schemas.errors import ErrorBody as ErrorBody
 from runplane.api.schemas.runtime_settings import (
     IdleIn,
@@ -16,9 +17,13 @@ from runplane.api.schemas.runtime_settings import (
     idle_of,
     timeout_of,
 )
+from runplane.domain.errors import ErrorCode
+from runplane.domain.health.reactions import HealthSummary
+from runplane.domain.operations import OpKind, OpSource, Outcome
 from runplane.domain.records import OperationEntry, RuntimeRecord
 from runplane.domain.results import OperationResult
 from runplane.domain.runtime_settings import MAX_TIMEOUT_S, OnTimeout, RuntimeSettings
+from runplane.domain.statuses import Status
 
 
 class CreateRuntimeBody(BaseModel):
@@ -57,13 +62,15 @@ class OperationBody(BaseModel):
 class RuntimeOut(BaseModel):
     runtime_id: str
     team_id: str
-    status: str
+    status: Status
     version: int
     driver: str
     spec: dict[str, Any]
     container_id: str | None
     engine_endpoint: str | None
-    engine_health: str | None
+    engine_health: str | None = closed_field(
+        HealthSummary, description="the latest health verdict; null before the first"
+    )
     created_at: datetime
     updated_at: datetime
     started_at: datetime | None
@@ -110,8 +117,8 @@ class RuntimeListOut(BaseModel):
 
 
 class OperationResultOut(BaseModel):
-    outcome: str
-    error_code: str | None
+    outcome: Outcome
+    error_code: ErrorCode | None
     error_message: str
     operation_id: str | None
     runtime: RuntimeOut | None
@@ -130,16 +137,16 @@ class OperationResultOut(BaseModel):
 class OperationEntryOut(BaseModel):
     operation_id: str
     runtime_id: str
-    op: str
-    op_source: str
-    outcome: str
-    error_code: str | None
+    op: OpKind
+    op_source: OpSource
+    outcome: Outcome
+    error_code: ErrorCode | None
     error_message: str
     job_id: str | None
     source_ref: str
     reason: str
-    status_from: str | None
-    status_to: str | None
+    status_from: Status | None
+    status_to: Status | None
     container_id: str | None
     actor: str
     started_at: datetime

@@ -6,15 +6,23 @@ from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from runplane.domain.webhooks.model import Attempt, Delivery, DeliveryLog, Webhook
+from runplane.api.schemas.enums import EVENT_TYPES, closed_field
+from runplane.domain.webhooks.model import (
+    Attempt,
+    Delivery,
+    DeliveryLog,
+    DeliveryStatus,
+    Trigger,
+    Webhook,
+)
 
 
 class CreateWebhookBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str = Field(min_length=1, max_length=2048)
-    event_types: list[str] = Field(
-        default_factory=list, description="empty: every subscribable event type"
+    event_types: list[str] = closed_field(
+        EVENT_TYPES, default_factory=list, description="empty: every subscribable event type"
     )
     enabled: StrictBool = True
     team_id: str | None = Field(
@@ -28,7 +36,7 @@ class UpdateWebhookBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     url: str | None = Field(default=None, min_length=1, max_length=2048)
-    event_types: list[str] | None = None
+    event_types: list[str] | None = closed_field(EVENT_TYPES, default=None)
     enabled: StrictBool | None = None
 
 
@@ -36,7 +44,7 @@ class WebhookOut(BaseModel):
     id: str
     team_id: str | None
     url: str
-    event_types: list[str]
+    event_types: list[str] = closed_field(EVENT_TYPES)
     enabled: bool
     disabled_reason: str | None
     failing_since: datetime | None
@@ -67,7 +75,7 @@ class WebhookListOut(BaseModel):
 
 class AttemptOut(BaseModel):
     number: int
-    trigger: str
+    trigger: Trigger
     attempted_at: datetime
     succeeded: bool
     status_code: int | None
@@ -93,7 +101,7 @@ class DeliveryOut(BaseModel):
     event_id: str
     event_type: str
     runtime_id: str
-    status: str
+    status: DeliveryStatus
     attempt_count: int
     next_attempt_at: datetime | None
     last_status_code: int | None
