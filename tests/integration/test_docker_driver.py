@@ -20,7 +20,7 @@ from runplane.adapters.drivers.docker import INSTANCE_LABEL, RUNTIME_ID_LABEL, D
 from runplane.adapters.drivers.docker_events import DockerEventWatcher
 from runplane.adapters.system import SystemClock
 from runplane.domain.drivers import ContainerState
-from runplane.domain.errors import DriverError, InvalidSpec, StoreUnavailable
+from runplane.domain.errors import DriverError, InvalidSpec, SpecRefused, StoreUnavailable
 from runplane.domain.health.events import HealthEvent, HealthEventType
 from runplane.testing.health import InMemoryHealthEvents
 from runplane.workers.engine_events import EngineEventsLoop
@@ -320,8 +320,19 @@ async def test_the_engine_is_checked_and_named(driver: DockerDriver) -> None:
 
 
 async def test_an_image_not_on_the_engine_is_never_pulled(driver: DockerDriver) -> None:
-    with pytest.raises(DriverError, match="pulls nothing"):
+    # SpecRefused: the caller's to fix (invalid_request), not a retryable 503.
+    with pytest.raises(SpecRefused, match="pulls nothing"):
         await driver.start("r", {"image": "local/absent", "command": ["true"]})
+
+
+async def test_a_network_the_engine_lacks_is_refused_as_the_specs_fault(
+    driver: DockerDriver,
+) -> None:
+    with pytest.raises(SpecRefused, match="refused"):
+        await driver.start(
+            "r", {"image": IMAGE, "command": ["true"], "network_mode": "no-such-net"}
+        )
+    assert await driver.list_containers() == []
 
 
 async def test_a_failed_start_leaves_no_container(driver: DockerDriver) -> None:

@@ -7,7 +7,7 @@ import json
 import pytest
 
 from runplane.domain.drivers import ContainerInfo, ContainerState, StartedContainer
-from runplane.domain.errors import ContainerGone, DriverError, InvalidSpec
+from runplane.domain.errors import ContainerGone, DriverError, InvalidSpec, SpecRefused
 from runplane.domain.host_calls import (
     AnswerError,
     CallFenced,
@@ -99,6 +99,8 @@ def test_answers_carry_values_and_driver_errors() -> None:
     assert gone.value.container_id == "p-1"
     with pytest.raises(InvalidSpec, match="bad"):
         answer_value(error_answer(AnswerError.INVALID_SPEC, "bad"))
+    with pytest.raises(SpecRefused, match="no image"):
+        answer_value(error_answer(AnswerError.SPEC_REFUSED, "no image"))
     with pytest.raises(CallFenced):
         answer_value(error_answer(AnswerError.FENCED, "lease"))
     for kind in (AnswerError.INTERRUPTED, AnswerError.EXPIRED):

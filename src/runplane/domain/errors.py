@@ -96,6 +96,12 @@ class DriverError(RunplaneError):
     """The driver failed to do what was asked (engine down, exec failed, ...)."""
 
 
+class SpecRefused(DriverError):
+    """The engine refuses what the spec asks for (an image or a network it does
+    not have): the caller's to fix, so it answers invalid_request, not a 503 that
+    tells clients to retry what will never succeed."""
+
+
 class ContainerGone(DriverError):
     """The runtime's process or container no longer exists."""
 

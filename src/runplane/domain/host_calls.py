@@ -14,7 +14,7 @@ from enum import StrEnum
 from typing import Any
 
 from runplane.domain.drivers import ContainerInfo, ContainerState, StartedContainer
-from runplane.domain.errors import ContainerGone, DriverError, InvalidSpec
+from runplane.domain.errors import ContainerGone, DriverError, InvalidSpec, SpecRefused
 from runplane.domain.runtime_output import BadOutputQuery
 
 
@@ -162,6 +162,7 @@ class AnswerError(StrEnum):
     INTERRUPTED = "interrupted"
     MALFORMED = "malformed"
     BAD_QUERY = "bad_query"
+    SPEC_REFUSED = "spec_refused"
 
 
 def ok_answer(value: Any) -> str:
@@ -185,6 +186,8 @@ def answer_value(raw: str, container_id: str = "") -> Any:
         raise ContainerGone(container_id)
     if code == AnswerError.INVALID_SPEC:
         raise InvalidSpec(message)
+    if code == AnswerError.SPEC_REFUSED:
+        raise SpecRefused(message)
     if code == AnswerError.BAD_QUERY:
         raise BadOutputQuery(message)
     if code == AnswerError.FENCED:

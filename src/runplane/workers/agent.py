@@ -25,7 +25,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 from runplane.domain.connection_calls import items_from_spec
-from runplane.domain.errors import ContainerGone, DriverError, InvalidSpec
+from runplane.domain.errors import ContainerGone, DriverError, InvalidSpec, SpecRefused
 from runplane.domain.host_calls import (
     AnswerError,
     CallOp,
@@ -212,6 +212,8 @@ class AgentLoop:
             return error_answer(AnswerError.INVALID_SPEC, exc.message)
         except BadOutputQuery as exc:
             return error_answer(AnswerError.BAD_QUERY, str(exc))
+        except SpecRefused as exc:
+            return error_answer(AnswerError.SPEC_REFUSED, str(exc))
         except DriverError as exc:
             return error_answer(AnswerError.DRIVER_ERROR, str(exc))
         except Exception as exc:

@@ -13,7 +13,7 @@ from typing import Any
 import aiodocker
 import aiohttp
 
-from runplane.domain.errors import ContainerGone, DriverError
+from runplane.domain.errors import ContainerGone, DriverError, SpecRefused
 
 DEFAULT_DOCKER_HOST = "unix:///var/run/docker.sock"
 _URL_SCHEMES = ("unix://", "tcp://", "http://", "https://")
@@ -62,13 +62,23 @@ async def engine_errors(
         if exc.status == 404 and container_id is not None:
             raise ContainerGone(container_id) from exc
         if exc.status == 404 and image is not None and "image" in reason(exc).lower():
-            raise DriverError(
+            raise SpecRefused(
                 f"image {image!r} is not on the engine at {url}; runplane pulls "
                 "nothing: pull, load or build it there first"
             ) from exc
+        if image is not None and _refused_spec(exc):
+            raise SpecRefused(f"docker {op} refused: {reason(exc)}") from exc
         raise DriverError(f"docker {op} failed: {reason(exc)}") from exc
     except (aiohttp.ClientError, OSError, TimeoutError, json.JSONDecodeError) as exc:
         raise DriverError(f"docker {op} failed: {reason(exc)}") from exc
+
+
+def _refused_spec(exc: aiodocker.DockerError) -> bool:
+    """A create the engine will not make as asked (an unknown network, a bad
+    limit): retrying the same spec cannot help. Podman answers an unknown network
+    with a 500, Docker with a 404."""
+    text = reason(exc).lower()
+    return exc.status in (400, 404) or (exc.status == 500 and "network not found" in text)
 
 
 async def decoded_events(response: aiohttp.ClientResponse) -> AsyncIterator[dict[str, Any]]:

@@ -24,6 +24,7 @@ from runplane.domain.errors import (
     DriverError,
     DuplicateJobId,
     ErrorCode,
+    SpecRefused,
     StoreUnavailable,
 )
 from runplane.domain.operations import OpKind, OpSource, Outcome
@@ -205,6 +206,8 @@ class LifecycleOperation(ABC):
         return OperationFailed(code, message, self.change(attempt, to, **fields))
 
     def driver_failure(self, attempt: Attempt, to: Status, exc: DriverError) -> OperationFailed:
+        if isinstance(exc, SpecRefused):
+            return self.fail_into(attempt, to, ErrorCode.INVALID_REQUEST, f"driver: {exc}")
         return self.fail_into(attempt, to, ErrorCode.SERVICE_UNAVAILABLE, f"driver: {exc}")
 
     async def finish(
