@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import httpx
+import pydantic
 import typer
 
 # Typer carries its own copy of click: its exceptions are these, not click's.
@@ -49,6 +50,11 @@ def report(app: typer.Typer, args: Sequence[str], *, debug: Callable[[], bool]) 
 def _describe(exc: Exception) -> tuple[str, int]:
     if isinstance(exc, CliError):
         return exc.line(), exc.exit_code
+    if isinstance(exc, pydantic.ValidationError):  # a RUNPLANE_* setting (config.py)
+        problems = "; ".join(
+            f"RUNPLANE_{'_'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        return f"error: bad setting: {problems}", ExitCode.NOT_SENT
     if isinstance(exc, httpx.HTTPError):
         # A command that used the client's httpx directly (a stream, say).
         try:
