@@ -15,9 +15,10 @@ from rich.console import Console
 
 from runplane.config import Settings
 
+# emoji=False: ids such as `alpha:ghost:1` are printed as they are, not as 👻.
 # soft_wrap: an error or a long value stays on one line whatever the width.
-out = Console()
-err = Console(stderr=True, soft_wrap=True)
+out = Console(emoji=False)
+err = Console(stderr=True, soft_wrap=True, emoji=False)
 
 UrlOpt = Annotated[str | None, typer.Option("--url", envvar="RUNPLANE_URL", help="API base URL")]
 KeyOpt = Annotated[str | None, typer.Option("--api-key", envvar="RUNPLANE_API_KEY", help="API key")]
