@@ -61,7 +61,8 @@ def _describe(exc: Exception) -> tuple[str, int]:
             base = str(exc.request.url.copy_with(path="/", query=None)).rstrip("/")
         except RuntimeError:  # no request attached
             base = "the server"
-        return unreachable(base, exc).line(), ExitCode.NOT_SENT
+        failure = unreachable(base, exc)
+        return failure.line(), failure.exit_code
     # A bug, not a user's mistake: say what it was and how to see more.
     text = " ".join(str(exc).split()) or "(no message)"
     return (
