@@ -10,7 +10,7 @@ from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from runplane.adapters.redis.names import JOB_GROUP
-from runplane.logs import LogFormat
+from runplane.logs import LogFormat, LogLevel
 
 
 class Settings(BaseSettings):
@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     instance_name: str | None = None
     log_format: LogFormat = LogFormat.TEXT
     """`text` (`time level logger message key=value ...`) or `json` (one object a line)."""
+    log_level: LogLevel = LogLevel.INFO
+    """debug, info, warning or error: the lowest level printed; debug adds the
+    start-up chatter (each worker, stream and lease; runplane.logs.STARTUP_CHATTER)."""
 
     job_group: str = JOB_GROUP
     stream_batch_size: int = Field(default=64, ge=1)

@@ -45,6 +45,21 @@ class LogFormat(StrEnum):
     JSON = "json"
 
 
+class LogLevel(StrEnum):
+    """`RUNPLANE_LOG_LEVEL`, any case: the lowest level printed. `debug` also
+    prints the start-up chatter (STARTUP_CHATTER) and runplane's debug lines;
+    other libraries never print below INFO."""
+
+    DEBUG = "debug"
+    INFO = "info"
+    WARNING = "warning"
+    ERROR = "error"
+
+    @classmethod
+    def _missing_(cls, value: object) -> LogLevel | None:
+        return next((m for m in cls if isinstance(value, str) and m == value.lower()), None)
+
+
 # -- correlation ids -------------------------------------------------------------
 
 
@@ -103,6 +118,43 @@ class CorrelationFilter(logging.Filter):
         if correlation_id is not None and not hasattr(record, CORRELATION_FIELD):
             setattr(record, CORRELATION_FIELD, correlation_id)
         return True
+
+
+# -- start-up chatter ------------------------------------------------------------
+
+STARTUP_CHATTER = frozenset(
+    {
+        ("runplane.workers.periodic", "worker started"),
+        ("runplane.workers.periodic", "worker stopped"),
+        ("runplane.streams.loop", "stream consumer started"),
+        ("runplane.streams.loop", "stream consumer stopped"),
+        ("runplane.streams.group", "consumer group created"),
+        ("runplane.workers.leadership", "leadership taken"),
+        ("runplane.adapters.redis.embedded", "embedded redis started"),
+        ("runplane.adapters.redis.embedded", "embedded redis stopped"),
+        ("runplane.bootstrap.infrastructure", "embedded redis started"),
+    }
+)
+"""(logger, message) of INFO lines that every start and stop prints dozens of
+times (one per worker, stream, lease): shown at RUNPLANE_LOG_LEVEL=debug only.
+`serve` says it is up in one line instead, `runplane serving`."""
+
+CHATTY_LOGGERS = ("alembic", "uvicorn.error")
+"""Loggers whose INFO lines are all start-up and shutdown notes (migrations
+applied, "Uvicorn running on"); their warnings and errors always show."""
+
+
+class StartupChatter(logging.Filter):
+    """Drops the INFO lines of STARTUP_CHATTER and CHATTY_LOGGERS."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.INFO:
+            return True
+        if (record.name, record.msg) in STARTUP_CHATTER:
+            return False
+        return not any(
+            record.name == name or record.name.startswith(name + ".") for name in CHATTY_LOGGERS
+        )
 
 
 # -- formats ---------------------------------------------------------------------
@@ -172,29 +224,42 @@ class JsonFormatter(_LibraryJsonFormatter):
         return iso_time(record)
 
 
-def logging_config(log_format: LogFormat | str, level: str = "INFO") -> dict[str, Any]:
+def logging_config(
+    log_format: LogFormat | str, level: LogLevel | str = LogLevel.INFO
+) -> dict[str, Any]:
     """A `logging.config.dictConfig` configuration: one handler on the root
     logger, in `log_format`, that uvicorn's own loggers (errors and access) use
-    too."""
+    too, printing `level` and up, without the start-up chatter unless debug."""
     formatter = JsonFormatter if LogFormat(log_format) is LogFormat.JSON else TextFormatter
-    uvicorn: dict[str, Any] = {"handlers": [], "level": level, "propagate": True}
+    threshold = LogLevel(level).name
+    debug = LogLevel(level) is LogLevel.DEBUG
+    uvicorn: dict[str, Any] = {"handlers": [], "level": threshold, "propagate": True}
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"correlation": {"()": CorrelationFilter}},
+        "filters": {
+            "correlation": {"()": CorrelationFilter},
+            "chatter": {"()": StartupChatter},
+        },
         "formatters": {"runplane": {"()": formatter}},
         "handlers": {
             "stderr": {
                 "class": "logging.StreamHandler",
                 "stream": "ext://sys.stderr",
                 "formatter": "runplane",
-                "filters": ["correlation"],
+                "level": threshold,
+                "filters": ["correlation"] if debug else ["correlation", "chatter"],
             }
         },
-        "root": {"handlers": ["stderr"], "level": level},
-        "loggers": {name: dict(uvicorn) for name in ("uvicorn", "uvicorn.error", "uvicorn.access")},
+        # Other libraries' debug lines (every SQL statement, every socket) are
+        # not what RUNPLANE_LOG_LEVEL=debug asks for.
+        "root": {"handlers": ["stderr"], "level": "INFO" if debug else threshold},
+        "loggers": {
+            "runplane": {"level": threshold},
+            **{name: dict(uvicorn) for name in ("uvicorn", "uvicorn.error", "uvicorn.access")},
+        },
     }
 
 
-def configure_logging(log_format: LogFormat | str, level: str = "INFO") -> None:
+def configure_logging(log_format: LogFormat | str, level: LogLevel | str = LogLevel.INFO) -> None:
     logging.config.dictConfig(logging_config(log_format, level))

@@ -81,7 +81,10 @@ class Report:
 
 def run_trial(*, runtimes: int, jobs: int) -> Report:
     began = time.monotonic()
-    fleet = Fleet.start(hosts=2, serves=2, cluster=True, serve_settings={"log_format": "json"})
+    # debug: `leadership taken` (how relay_leader tells the leader) is start-up
+    # chatter at the default level.
+    settings = {"log_format": "json", "log_level": "debug"}
+    fleet = Fleet.start(hosts=2, serves=2, cluster=True, serve_settings=settings)
     log(f"cluster fleet up under {fleet.base_dir}")
     client = redis.cluster.RedisCluster.from_url(fleet.redis.url, decode_responses=True)
     report = Report(runtimes, jobs)

@@ -12,10 +12,11 @@ import redis.asyncio
 
 from runplane.adapters.redis.client import connect
 from runplane.adapters.redis.jobs import RedisJobQueue
+from runplane.adapters.redis.names import JOB_RESULTS_STREAM
 from runplane.domain.errors import StoreUnavailable
 from runplane.domain.event_reading import is_stream_id, parse_stream_id
 from runplane.domain.operations import OpKind
-from runplane.ports.streams import JobQueue
+from runplane.ports.streams import RESULT_MATCHES, JobQueue
 from runplane.testing.job_streams import InMemoryJobQueue, InMemoryStreams
 from tests.support.redis import free_port
 from tests.support.redis_target import RedisTarget
@@ -32,6 +33,8 @@ class JobBackend:
     queue: JobQueue
     entries: Callable[[str], Awaitable[Entries]]
     """A stream's entries, oldest first."""
+    add_result: Callable[[dict[str, str]], Awaitable[str]]
+    """Append to `runtime:job_results` as a consumer does; the entry id."""
 
 
 class JobQueueContract:
@@ -86,6 +89,28 @@ class JobQueueContract:
         assert stored["spec"] == '{"command": ["echo", "héllo ✓"], "env": {}}'
         assert (stored["team_id"], stored["empty"]) == ("team-a", "")
 
+    async def test_a_jobs_results_are_found_newest_first(self, backend: JobBackend) -> None:
+        first = await backend.add_result({"job_id": "j-1", "outcome": "failure"})
+        await backend.add_result({"job_id": "j-2", "outcome": "success"})
+        again = await backend.add_result({"job_id": "j-1", "outcome": "success"})
+
+        found = await backend.queue.results("j-1")
+
+        assert found == [
+            (again, {"job_id": "j-1", "outcome": "success"}),
+            (first, {"job_id": "j-1", "outcome": "failure"}),
+        ]
+        assert await backend.queue.results("j-1", after=first) == found[:1]
+        assert await backend.queue.results("j-1", after=again) == []
+        assert await backend.queue.results("j-3") == []
+
+    async def test_a_results_read_is_bounded(self, backend: JobBackend) -> None:
+        ids = [await backend.add_result({"job_id": "many"}) for _ in range(RESULT_MATCHES + 2)]
+
+        found = await backend.queue.results("many")
+
+        assert [entry_id for entry_id, _ in found] == ids[::-1][:RESULT_MATCHES]
+
 
 class TestInMemoryJobQueue(JobQueueContract):
     @pytest.fixture
@@ -95,7 +120,10 @@ class TestInMemoryJobQueue(JobQueueContract):
         async def entries(stream: str) -> Entries:
             return streams.entries(stream)
 
-        return JobBackend(InMemoryJobQueue(streams), entries)
+        async def add_result(fields: dict[str, str]) -> str:
+            return streams.add(JOB_RESULTS_STREAM, fields)
+
+        return JobBackend(InMemoryJobQueue(streams), entries, add_result)
 
 
 class TestRedisJobQueue(JobQueueContract):
@@ -112,7 +140,11 @@ class TestRedisJobQueue(JobQueueContract):
             found: Any = await client.xrange(stream)
             return [(entry_id, dict(fields)) for entry_id, fields in found]
 
-        return JobBackend(RedisJobQueue(client), entries)
+        async def add_result(fields: dict[str, str]) -> str:
+            entry_id: Any = await client.xadd(JOB_RESULTS_STREAM, dict(fields))
+            return str(entry_id)
+
+        return JobBackend(RedisJobQueue(client), entries, add_result)
 
     async def test_unreachable_redis_raises_store_unavailable(self) -> None:
         client = connect(f"redis://127.0.0.1:{free_port()}/0", retries=1)

@@ -221,7 +221,7 @@ async def test_every_line_of_a_stream_entry_carries_its_job_id() -> None:
 def test_the_configuration_sends_uvicorn_lines_through_the_one_handler() -> None:
     config = logging_config("json")
     assert config["formatters"]["runplane"]["()"] is JsonFormatter
-    assert config["handlers"]["stderr"]["filters"] == ["correlation"]
+    assert config["handlers"]["stderr"]["filters"] == ["correlation", "chatter"]
     assert config["root"]["handlers"] == ["stderr"]
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         assert config["loggers"][name] == {"handlers": [], "level": "INFO", "propagate": True}

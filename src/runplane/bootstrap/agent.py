@@ -41,7 +41,7 @@ logger = logging.getLogger(__name__)
 
 
 def agent(settings: Settings) -> None:
-    configure_logging(settings.log_format)
+    configure_logging(settings.log_format, settings.log_level)
     if not settings.redis_url:
         raise SystemExit("runplane agent: set RUNPLANE_REDIS_URL (the Redis every instance shares)")
     os.umask(0o077)  # the runtimes' state and logs are the agent's alone

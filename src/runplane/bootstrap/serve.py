@@ -7,6 +7,8 @@ import contextlib
 import logging
 import os
 import signal
+import socket
+import sys
 from collections.abc import Iterator
 
 import uvicorn
@@ -14,13 +16,14 @@ from prometheus_client import make_asgi_app
 from starlette.types import ASGIApp
 
 from runplane.bootstrap.assembly import assemble
+from runplane.bootstrap.banner import banner, summary
 from runplane.bootstrap.hooks import HookLoadError
 from runplane.bootstrap.http_protocol import with_header_timeout
 from runplane.bootstrap.infrastructure import check_cluster_settings
 from runplane.config import Settings
 from runplane.domain.errors import DriverError
 from runplane.domain.hosts import InvalidHost
-from runplane.logs import configure_logging
+from runplane.logs import LogFormat, configure_logging
 from runplane.services.event_fanout import EventFanout
 
 logger = logging.getLogger(__name__)
@@ -32,7 +35,7 @@ def serve(settings: Settings) -> None:
         check_cluster_settings(settings)
     except ValueError as exc:
         raise SystemExit(f"runplane: {exc}") from exc
-    configure_logging(settings.log_format)
+    configure_logging(settings.log_format, settings.log_level)
     # Before anything is written: the database (and its -wal/-shm), the
     # embedded Redis files, the runtimes' state and logs are runplane's alone.
     os.umask(0o077)
@@ -49,9 +52,19 @@ class _Server(uvicorn.Server):
     process before the embedded Redis and the adapters are closed; runplane
     handles the signals itself instead."""
 
+    def __init__(self, config: uvicorn.Config) -> None:
+        super().__init__(config)
+        self.listening = asyncio.Event()
+        """Set once the listener accepts connections (uvicorn has no event for it)."""
+
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
         yield
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        if self.started:
+            self.listening.set()
 
 
 def uvicorn_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
@@ -66,7 +79,7 @@ def uvicorn_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
         host=settings.host,
         port=settings.port,
         log_config=None,
-        log_level="info",
+        log_level=str(settings.log_level),
         lifespan="off",
         http=with_header_timeout(settings.http_header_timeout_s),
         ws="none",
@@ -83,14 +96,25 @@ async def _serve(settings: Settings) -> None:
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, _request_exit, servers, system.event_reader)
-        logger.info("runplane serving", extra={"url": settings.base_url})
         system.workers.start()
+        announce = asyncio.create_task(_announce(servers, settings))
         try:
             await asyncio.gather(*(server.serve() for server in servers))
         finally:
+            announce.cancel()
             # Drain: consumers finish and acknowledge what they hold, then close.
             await system.workers.stop()
     logger.info("runplane stopped")
+
+
+async def _announce(servers: list[_Server], settings: Settings) -> None:
+    """Once every listener accepts connections: one log line, and for a person
+    at a terminal (text logs), the banner on stdout."""
+    await asyncio.gather(*(server.listening.wait() for server in servers))
+    logger.info("runplane serving", extra=summary(settings))
+    if settings.log_format is LogFormat.TEXT:
+        sys.stdout.write(banner(settings))
+        sys.stdout.flush()
 
 
 def _metrics_listener(settings: Settings) -> list[_Server]:

@@ -5,7 +5,9 @@ Everything but `serve`, `migrate` and `transitions` talks to the REST API
 from __future__ import annotations
 
 import json
+import os
 import sys
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Annotated
 
@@ -15,12 +17,13 @@ from runplane.cli import runtime_output as runtime_output  # adds `runtime logs`
 from runplane.cli import runtime_select  # noqa: F401  (registers ls, stop, rm, timeout, ...)
 from runplane.cli.agent import agent
 from runplane.cli.events import events_app
+from runplane.cli.failures import report
 from runplane.cli.health import runtime_health
 from runplane.cli.hooks import hooks_app
 from runplane.cli.hosts import hosts_app
 from runplane.cli.jobs import dlq_app, jobs_app
 from runplane.cli.keys import keys_app
-from runplane.cli.rest_client import err, out
+from runplane.cli.rest_client import ExitCode, fail, out
 from runplane.cli.runtime import runtime_app
 from runplane.cli.snapshots import snapshots_app
 from runplane.cli.teams import teams_app
@@ -41,6 +44,31 @@ app.add_typer(snapshots_app, name="snapshots")
 app.add_typer(webhooks_app, name="webhooks")
 runtime_app.command("health")(runtime_health)
 app.command("agent")(agent)
+
+DEBUG_ENV = "RUNPLANE_DEBUG"
+
+
+def _show_version(wanted: bool) -> None:
+    if wanted:
+        out.print(f"runplane {package_version('runplane')}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", "-V", is_eager=True, callback=_show_version, help="print the version"
+        ),
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help=f"show a failure's traceback (or {DEBUG_ENV}=1)")
+    ] = False,
+) -> None:
+    """runplane: a lifecycle control plane for runtimes."""
+    if debug:
+        os.environ[DEBUG_ENV] = "1"
 
 
 @app.command()
@@ -78,9 +106,13 @@ def transitions(
     elif format == "mermaid":
         sys.stdout.write(transitions_as_mermaid() + "\n")
     else:
-        err.print("--format is mermaid or json")
-        raise typer.Exit(2)
+        fail("--format is mermaid or json", exit_code=ExitCode.NOT_SENT)
 
 
 def main() -> None:
-    app()
+    """The `runplane` command: every failure one line on stderr and an exit
+    code (cli/failures.py), unless RUNPLANE_DEBUG=1 or --debug asks for the
+    traceback."""
+    sys.exit(
+        report(app, sys.argv[1:], debug=lambda: os.environ.get(DEBUG_ENV, "") not in ("", "0"))
+    )

@@ -21,6 +21,7 @@ from runplane.cli.output import (
     styled,
 )
 from runplane.cli.rest_client import Client, JsonOpt, KeyOpt, UrlOpt, out
+from runplane.cli.spec_input import parse_object
 
 CommandOpt = Annotated[str | None, typer.Option(help="the command line to run (process driver)")]
 SpecOpt = Annotated[str | None, typer.Option("--spec", help="the spec as a JSON object")]
@@ -110,7 +111,7 @@ def spec_from(
     env: list[str] | None,
     cwd: str | None,
 ) -> dict[str, Any] | None:
-    spec: dict[str, Any] = json.loads(spec_json) if spec_json else {}
+    spec: dict[str, Any] = parse_object(spec_json) if spec_json else {}
     if command:
         spec["command"] = shlex.split(command)
     if port is not None:

@@ -6,11 +6,25 @@ from dataclasses import dataclass
 from typing import Any
 
 from runplane.domain.errors import ErrorCode
-from runplane.domain.operations import OpKind, Outcome
+from runplane.domain.operations import STOP_REASONS, OpKind, Outcome
 from runplane.domain.seed_layout import SEED_ID_FIELD
 
 MAX_FIELD_CHARS = 64 * 1024
 """A larger field is refused as invalid_request rather than stored or logged."""
+
+
+def submission_problem(op: OpKind, reason: str, has_spec: bool) -> str | None:
+    """Why a job consumer would refuse a job of `op` with this reason and a
+    spec or none (the message its result gives: workers/jobs/codec.py), or
+    None. Checked where jobs are submitted over REST and by the CLI, so a job
+    bound to fail is refused at once instead of answered later."""
+    if op is OpKind.STOP and reason not in STOP_REASONS:
+        return f"stop needs a reason, one of: {', '.join(sorted(STOP_REASONS))}"
+    if op is OpKind.PATCH and not has_spec:
+        return "patch needs a spec (a JSON object)"
+    if has_spec and op not in (OpKind.START, OpKind.PATCH):
+        return f"{op} takes no spec"
+    return None
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,11 +21,23 @@ class JobResultPublisher(Protocol):
         """Append to the job results stream; raises StoreUnavailable if Redis is down."""
 
 
+RESULT_SCAN = 100_000
+RESULT_MATCHES = 10
+
+
 class JobQueue(Protocol):
     """Where jobs are submitted: one stream per operation."""
 
     async def submit(self, op: str, fields: dict[str, str]) -> tuple[str, str]:
         """Append a job entry to the operation's stream; (stream, entry id)."""
+
+    async def results(
+        self, job_id: str, *, after: str | None = None
+    ) -> list[tuple[str, dict[str, str]]]:
+        """The entries of the job results stream answering `job_id`, newest
+        first, as (entry id, fields): only those after the entry id `after`,
+        and at most RESULT_MATCHES of them within the newest RESULT_SCAN
+        entries (the read is a scan: `after` keeps it short)."""
 
 
 class DeadLetterQueue(Protocol):

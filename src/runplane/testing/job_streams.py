@@ -7,7 +7,7 @@ from __future__ import annotations
 import builtins
 from collections.abc import Mapping
 
-from runplane.adapters.redis.names import DEAD_LETTER_STREAM, job_stream
+from runplane.adapters.redis.names import DEAD_LETTER_STREAM, JOB_RESULTS_STREAM, job_stream
 from runplane.domain.dead_letters import (
     DeadLetter,
     DeadLetterNotFound,
@@ -17,6 +17,7 @@ from runplane.domain.dead_letters import (
     replay_refusal,
 )
 from runplane.domain.event_reading import parse_stream_id
+from runplane.ports.streams import RESULT_MATCHES, RESULT_SCAN
 
 Entry = tuple[str, dict[str, str]]
 
@@ -55,6 +56,17 @@ class InMemoryJobQueue:
     async def submit(self, op: str, fields: dict[str, str]) -> tuple[str, str]:
         stream = job_stream(op)
         return stream, self.streams.add(stream, fields)
+
+    async def results(
+        self, job_id: str, *, after: str | None = None
+    ) -> builtins.list[tuple[str, dict[str, str]]]:
+        newest = self.streams.entries(JOB_RESULTS_STREAM)[::-1][:RESULT_SCAN]
+        floor = parse_stream_id(after) if after else (-1, -1)
+        return [
+            (entry_id, fields)
+            for entry_id, fields in newest
+            if fields.get("job_id") == job_id and parse_stream_id(entry_id) > floor
+        ][:RESULT_MATCHES]
 
 
 class InMemoryDeadLetterQueue:

@@ -9,9 +9,11 @@ from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from runplane.api.auth import AdminKey, Context, Key
+from runplane.api.context import ApiContext
 from runplane.api.errors import ApiError
 from runplane.api.routes.operations import IDEMPOTENCY_KEY_RULE
 from runplane.api.routes.runtimes import in_namespace, outside_namespace
+from runplane.domain.api_keys import ApiKey
 from runplane.domain.dead_letters import (
     ID_RULE,
     DeadLetterNotFound,
@@ -20,6 +22,7 @@ from runplane.domain.dead_letters import (
 )
 from runplane.domain.documents import is_valid_idempotency_key
 from runplane.domain.errors import ErrorCode
+from runplane.domain.jobs import submission_problem
 from runplane.domain.operations import OpKind
 from runplane.ports.streams import DeadLetterQueue, JobQueue
 
@@ -44,6 +47,21 @@ class SubmittedJobOut(BaseModel):
     stream: str
     entry_id: str
     job_id: str
+
+
+class JobResultOut(BaseModel):
+    """A job's result as `runtime:job_results` carries it (DESIGN §4)."""
+
+    job_id: str
+    runtime_id: str
+    op: str
+    outcome: str
+    error_code: str
+    error_message: str
+    status: str
+    finished_at_ms: int
+    entry_id: str
+    """The result's entry id on `runtime:job_results`."""
 
 
 class DeadLetterOut(BaseModel):
@@ -80,6 +98,10 @@ async def submit_job(body: SubmitJobBody, ctx: Context, key: Key) -> SubmittedJo
             raise outside_namespace(key)
     if body.job_id is not None and not is_valid_idempotency_key(body.job_id):
         raise ApiError(ErrorCode.INVALID_REQUEST, f"job_id must be {IDEMPOTENCY_KEY_RULE}")
+    # Refused now rather than accepted and answered with a failure later.
+    problem = submission_problem(body.op, body.reason or "", body.spec is not None)
+    if problem is not None:
+        raise ApiError(ErrorCode.INVALID_REQUEST, problem)
     fields = {"runtime_id": body.runtime_id}
     optional = {
         "reason": body.reason,
@@ -95,6 +117,43 @@ async def submit_job(body: SubmitJobBody, ctx: Context, key: Key) -> SubmittedJo
     return SubmittedJobOut(
         stream=stream, entry_id=entry_id, job_id=body.job_id or f"{stream}/{entry_id}"
     )
+
+
+@router.get("/jobs/{job_id:path}", response_model=JobResultOut)
+async def get_job_result(
+    job_id: str, ctx: Context, key: Key, after: str | None = None
+) -> JobResultOut:
+    """A job's result, once its consumer has answered (`not_found` until then).
+    `after` (an entry id of `runtime:job_results`) reads only newer results.
+    A team key reads only the results of its own team's runtimes."""
+    if not is_valid_idempotency_key(job_id):
+        raise ApiError(ErrorCode.INVALID_REQUEST, f"job_id must be {IDEMPOTENCY_KEY_RULE}")
+    if after is not None:
+        _check_id(after, "after")
+    for entry_id, fields in await _jobs(ctx).results(job_id, after=after):
+        runtime_id = fields.get("runtime_id") or fields.get("game_id", "")
+        if await _may_read(ctx, key, runtime_id):
+            return JobResultOut(
+                job_id=job_id,
+                runtime_id=runtime_id,
+                op=fields.get("op", ""),
+                outcome=fields.get("outcome", ""),
+                error_code=fields.get("error_code", ""),
+                error_message=fields.get("error_message", ""),
+                status=fields.get("status", ""),
+                finished_at_ms=int(fields.get("finished_at_ms") or 0),
+                entry_id=entry_id,
+            )
+    # Another team's result is as absent as none: a job id tells nothing.
+    raise ApiError(ErrorCode.NOT_FOUND, "no result for this job (yet)")
+
+
+async def _may_read(ctx: ApiContext, key: ApiKey, runtime_id: str) -> bool:
+    """The rule submit_job applies: a team's namespace, or a runtime it sees."""
+    if key.admin or in_namespace(key, runtime_id):
+        return True
+    record = await ctx.runtimes.get(runtime_id) if runtime_id else None
+    return record is not None and key.can_see(record.team_id)
 
 
 @router.get("/dead-letters", response_model=list[DeadLetterOut])
