@@ -46,6 +46,15 @@ BAD_INVOCATIONS = [
     (["runtime", "ls", "--bogus"], NOT_SENT, "error: No such option: --bogus"),
     (["transitions", "--format", "x"], NOT_SENT, "error: --format is mermaid or json"),
     (["jobs", "result", "never-submitted"], REFUSED, "error: not_found: no result for this job"),
+    (
+        ["runtime", "create", "bad", "--command", "sleep 1", "--env", "A"],
+        NOT_SENT,
+        "error: --env 'A'",
+    ),
+    (["runtime", "create", "bad", "--command", "sh -c 'x"], NOT_SENT, "error: --command "),
+    (["runtime", "stop"], NOT_SENT, "error: name one runtime, or select some with -l/--label"),
+    (["keys", "create"], NOT_SENT, "error: give --team T or --admin"),
+    (["runtime", "logs", "missing"], REFUSED, "error: not_found: "),
 ]
 
 

@@ -23,7 +23,7 @@ from runplane.cli.output import (
     print_document,
     status_style,
 )
-from runplane.cli.rest_client import Client, JsonOpt, KeyOpt, UrlOpt, err, out
+from runplane.cli.rest_client import Client, JsonOpt, KeyOpt, UrlOpt, err, error_of, out
 
 events_app = typer.Typer(help="Lifecycle events.", no_args_is_help=True)
 
@@ -218,12 +218,7 @@ def _fail_on_error(response: httpx.Response) -> None:
     if not response.is_error:
         return
     response.read()
-    try:
-        error = response.json().get("error", {})
-    except ValueError:
-        error = {}
-    err.print(f"[red]{error.get('code', response.status_code)}[/red]: {error.get('message', '')}")
-    raise typer.Exit(1)
+    raise error_of(response)
 
 
 def _show(message: SseMessage, fmt: Format) -> None:

@@ -7,10 +7,9 @@ from typing import Annotated, Any
 from urllib.parse import quote
 
 import typer
-from rich.table import Table
-from rich.text import Text
 
 from runplane.cli.job_results import exit_code_of, show_result, wait_for_result
+from runplane.cli.output import Column, OutputOpt, chosen, show_list
 from runplane.cli.rest_client import Client, ExitCode, JsonOpt, KeyOpt, UrlOpt, fail, out
 from runplane.cli.spec_input import parse_object
 from runplane.domain.dead_letters import ID_RULE
@@ -110,10 +109,21 @@ def _job_body(
     }
 
 
+DEAD_LETTER_COLUMNS = (
+    Column("ID", lambda d: str(d["id"])),
+    Column("STREAM", lambda d: str(d["stream"])),
+    Column("ENTRY", lambda d: str(d["entry_id"])),
+    Column("DELIVERIES", lambda d: str(d["deliveries"])),
+    Column("ERROR", lambda d: str(d["error"])),
+    Column("FIELDS", lambda d: json.dumps(d["fields"])),
+)
+
+
 @dlq_app.command("ls")
 def dlq_list(
     limit: Annotated[int, typer.Option(help="at most this many")] = 100,
     after: Annotated[str | None, typer.Option(help="the last id of the previous page")] = None,
+    output: OutputOpt = None,
     url: UrlOpt = None,
     api_key: KeyOpt = None,
     as_json: JsonOpt = False,
@@ -123,29 +133,8 @@ def dlq_list(
     if after is not None:
         params["after"] = after
     letters = Client(url, api_key).call("GET", "/v1/dead-letters", params=params)
-    if as_json:
-        out.print_json(data=letters)
-        return
-    table = Table("ID", "STREAM", "ENTRY", "DELIVERIES", "ERROR", "FIELDS")
-    for column in table.columns:
-        column.overflow = "fold"
-    for letter in letters:
-        # Text, not str: a dead letter's content is not console markup ("[/x]"
-        # in an error message would otherwise fail the listing).
-        table.add_row(
-            *(
-                Text(str(value))
-                for value in (
-                    letter["id"],
-                    letter["stream"],
-                    letter["entry_id"],
-                    letter["deliveries"],
-                    letter["error"],
-                    json.dumps(letter["fields"]),
-                )
-            )
-        )
-    out.print(table)
+    # show_list prints every cell as Text: a dead letter's content is never markup.
+    show_list(letters, DEAD_LETTER_COLUMNS, chosen(output, as_json))
 
 
 @dlq_app.command("replay")

@@ -10,7 +10,7 @@ from urllib.parse import quote
 import typer
 
 from runplane.cli.output import Column, OutputOpt, age, chosen, show_list, styled, until
-from runplane.cli.rest_client import Client, JsonOpt, KeyOpt, UrlOpt, err, out
+from runplane.cli.rest_client import Client, ExitCode, JsonOpt, KeyOpt, UrlOpt, fail, out
 
 keys_app = typer.Typer(help="API keys.", no_args_is_help=True)
 
@@ -40,8 +40,7 @@ def keys_create(
 ) -> None:
     """Create an API key (needs an admin key). The key is printed once."""
     if not team and not admin:
-        err.print("give --team T or --admin")
-        raise typer.Exit(2)
+        fail("give --team T or --admin", exit_code=ExitCode.NOT_SENT)
     body: dict[str, Any] = {"team_id": team, "admin": admin, "name": name}
     if expires_in is not None:
         body["expires_in_s"] = parse_duration_s(expires_in)

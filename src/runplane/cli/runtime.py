@@ -20,7 +20,7 @@ from runplane.cli.output import (
     show_list,
     styled,
 )
-from runplane.cli.rest_client import Client, JsonOpt, KeyOpt, UrlOpt, out
+from runplane.cli.rest_client import Client, ExitCode, JsonOpt, KeyOpt, UrlOpt, fail, out
 from runplane.cli.spec_input import parse_object
 
 CommandOpt = Annotated[str | None, typer.Option(help="the command line to run (process driver)")]
@@ -113,10 +113,15 @@ def spec_from(
 ) -> dict[str, Any] | None:
     spec: dict[str, Any] = parse_object(spec_json) if spec_json else {}
     if command:
-        spec["command"] = shlex.split(command)
+        try:
+            spec["command"] = shlex.split(command)
+        except ValueError as exc:  # an unclosed quote
+            fail(f"--command {command!r}: {exc}", exit_code=ExitCode.NOT_SENT)
     if port is not None:
         spec["port"] = port
     if env:
+        if bad := [item for item in env if "=" not in item]:
+            fail(f"--env {bad[0]!r}: give NAME=VALUE", exit_code=ExitCode.NOT_SENT)
         spec["env"] = dict(item.split("=", 1) for item in env)
     if cwd:
         spec["cwd"] = cwd

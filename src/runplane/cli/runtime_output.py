@@ -14,7 +14,7 @@ import httpx
 import typer
 from rich.table import Table
 
-from runplane.cli.rest_client import Client, JsonOpt, KeyOpt, UrlOpt, err, out
+from runplane.cli.rest_client import Client, JsonOpt, KeyOpt, UrlOpt, err, error_of, out
 from runplane.cli.runtime import runtime_app
 
 READ_TIMEOUT_S = 60.0
@@ -97,13 +97,7 @@ def logs(
 def _fail_on_error(response: httpx.Response) -> None:
     if response.is_error:
         response.read()
-        try:
-            error = response.json().get("error", {})
-        except ValueError:
-            error = {}
-        code, message = error.get("code", response.status_code), error.get("message", "")
-        err.print(f"[red]{code}[/red]: {message}")
-        raise typer.Exit(1)
+        raise error_of(response)
 
 
 def _show(line: dict[str, Any], timestamps: bool, as_json: bool) -> None:

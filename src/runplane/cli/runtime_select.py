@@ -11,7 +11,7 @@ import typer
 from rich.table import Table
 
 from runplane.cli import runtime_describe as runtime_describe  # registers `describe`
-from runplane.cli.rest_client import Client, JsonOpt, KeyOpt, UrlOpt, err, out
+from runplane.cli.rest_client import Client, ExitCode, JsonOpt, KeyOpt, UrlOpt, fail, out
 from runplane.cli.runtime import JobOpt, _operate, runtime_app, show_runtime
 from runplane.cli.runtime_list import LabelOpt, list_all  # registers `ls`
 
@@ -38,8 +38,7 @@ def _bulk(
 ) -> None:
     """One runtime by id, or every runtime a selector picks (after a confirmation)."""
     if (runtime_id is None) == (not label):
-        err.print("[red]name one runtime, or select some with -l/--label[/red]")
-        raise typer.Exit(2)
+        fail("name one runtime, or select some with -l/--label", exit_code=ExitCode.NOT_SENT)
     if runtime_id is not None:
         _operate(op, runtime_id, url, api_key, as_json, body, job_id)
         return
@@ -150,8 +149,7 @@ def set_timeout(
     """Set or extend a runtime's timeout to SECONDS from now (never shorter
     than the current one unless --shorten)."""
     if (seconds is None) != clear:
-        err.print("[red]give SECONDS, or --clear[/red]")
-        raise typer.Exit(2)
+        fail("give SECONDS, or --clear", exit_code=ExitCode.NOT_SENT)
     body: dict[str, Any] = {"timeout_s": seconds, "allow_shorten": shorten}
     if on_timeout:
         body["on_timeout"] = on_timeout
@@ -171,8 +169,7 @@ def set_idle(
 ) -> None:
     """Set (or with --off remove) a runtime's idle rule."""
     if (after is None) != off:
-        err.print("[red]give --after SECONDS, or --off[/red]")
-        raise typer.Exit(2)
+        fail("give --after SECONDS, or --off", exit_code=ExitCode.NOT_SENT)
     idle = None if off else {"after_s": after, "action": action}
     path = f"/v1/runtimes/{runtime_id}"
     _show(Client(url, api_key).call("PATCH", path, json={"idle": idle}), as_json)
@@ -196,8 +193,7 @@ def set_labels(
         elif item.endswith("-"):
             current.pop(item[:-1], None)
         else:
-            err.print(f"[red]{item!r}: use k=v to set a label, k- to remove one[/red]")
-            raise typer.Exit(2)
+            fail(f"{item!r}: use k=v to set a label, k- to remove one", exit_code=ExitCode.NOT_SENT)
     path = f"/v1/runtimes/{runtime_id}"
     _show(client.call("PATCH", path, json={"labels": current}), as_json)
 

@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from runplane.cli.output import Format, OutputOpt, print_document
-from runplane.cli.rest_client import Client, KeyOpt, UrlOpt, err, out
+from runplane.cli.rest_client import Client, ExitCode, KeyOpt, UrlOpt, fail, out
 
 teams_app = typer.Typer(help="Teams: their policies and quotas.", no_args_is_help=True)
 policy_app = typer.Typer(
@@ -80,8 +80,7 @@ def policy_set(
             file, command or [], image or [], network or [], max_runtimes, max_running
         )
     except ValueError as exc:
-        err.print(f"[red]{exc}[/red]")
-        raise typer.Exit(2) from exc
+        fail(str(exc), exit_code=ExitCode.NOT_SENT)
     out.print_json(data=Client(url, api_key).call("PUT", _path(team), json=body))
 
 
