@@ -79,6 +79,7 @@ CHECKS: dict[str, Check] = {
     "runplane --version": prints("runplane "),
     "runplane runtime create demo": prints("demo", "running"),
     "runplane runtime ops demo": prints("resume", "pause", "stop"),
+    "runplane runtime describe demo": prints("demo", "Operations (newest", "Events (last"),
     "runplane runtime wait demo": prints("demo is running"),
     "runplane runtime logs demo --tail 20": prints('"GET /first-session HTTP/1.1"'),
     "runplane runtime metrics demo": prints("samples"),
