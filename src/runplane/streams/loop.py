@@ -66,7 +66,7 @@ def own_connection(client: redis.asyncio.Redis) -> redis.asyncio.Redis:
     """A client on `client`'s pool that keeps one connection for itself: a
     consumer sends its commands one after another, and taking a pooled
     connection (a lock, a timeout, a liveness read) for each read and each
-    XACK cost about as much as a batch's own work. A cluster client routes each
+    XACK was a measurable share of a batch's CPU. A cluster client routes each
     command to its node's pool: it is used as it is."""
     if isinstance(client, RedisCluster):
         return client
@@ -130,7 +130,9 @@ class ConsumerLoop(ABC):
             await self._settle_on_stop()
         finally:
             if self._client is not self._shared:
-                await self._client.aclose()  # its connection back to the pool
+                # Its connection back to the pool; never in the way of the stop.
+                with contextlib.suppress(Exception):
+                    await self._client.aclose()
             self._running = False
             self._stopped.set()
             logger.info("stream consumer stopped", extra={"stream": self.stream})
