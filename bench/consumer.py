@@ -1,6 +1,6 @@
 """Consumer runtime: runplane's GroupConsumer against raw redis-py and FastStream.
 
-    .venv/bin/python bench/consumer.py [--entries 200000] [--repeat 3] [--json]
+    .venv/bin/python bench/consumer.py [--entries 200000] [--repeat 3] [--json] [--baseline-rev REV]
 
 It starts its own Debian redis-server. Each variant runs in a child process
 of its own, after FLUSHALL, on a stream of `--entries` pre-filled job entries
@@ -17,6 +17,10 @@ system, every thread) per entry:
 - **faststream**: bench/consumer_faststream.py, FastStream's Redis stream
   subscriber with batches of `--batch`, run with the interpreter of
   bench/.venv-faststream, made on the first run (pinned below).
+
+With `--baseline-rev REV`, a fourth child runs the runplane child on `src/` of
+that commit (`git archive`), in the same rounds: before and after a change,
+under the same load.
 
 Rounds run the variants in turn, `--repeat` times, so the ratios are taken
 under the same load; the figures printed are the medians and the range. After
@@ -106,6 +110,15 @@ async def run_runplane(url: str, entries: int, profile: str | None = None) -> di
 # -- the parent ------------------------------------------------------------------
 
 
+def export_source(rev: str, into: Path) -> Path:
+    """`src/` of `rev`, unpacked from git, for the baseline child to import."""
+    archive = subprocess.run(
+        ["git", "-C", str(ROOT), "archive", rev, "src"], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into / "src"
+
+
 def faststream_python() -> Path:
     """bench/.venv-faststream's interpreter, the venv made or updated first."""
     python = FASTSTREAM_VENV / "bin" / "python"
@@ -124,6 +137,8 @@ def child_command(
     variant: str, url: str, args: argparse.Namespace, profile: str | None
 ) -> list[str]:
     common = ["--url", url, "--entries", str(args.entries)]
+    if variant == "baseline":  # this file's runplane child, on the older tree's src/
+        return [sys.executable, __file__, "--child", *common]
     if variant == "runplane":
         profiling = ["--profile", profile] if profile else []
         return [sys.executable, __file__, "--child", *common, *profiling]
@@ -136,7 +151,11 @@ def child_command(
 def run_child(
     variant: str, url: str, args: argparse.Namespace, profile: str | None = None
 ) -> dict[str, Any]:
-    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")} if variant == "runplane" else None
+    env = None
+    if variant == "runplane":
+        env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    elif variant == "baseline":
+        env = {**os.environ, "PYTHONPATH": str(args.baseline_src)}
     # subprocess.run kills the child when it overruns its time.
     done = subprocess.run(
         child_command(variant, url, args, profile),
@@ -194,8 +213,11 @@ def summary(values: list[float]) -> dict[str, float]:
 def measure(args: argparse.Namespace) -> dict[str, Any]:
     from tests.support.redis import RedisServer
 
-    runs: dict[str, list[dict[str, Any]]] = {v: [] for v in VARIANTS}
+    variants = [*VARIANTS, "baseline"] if args.baseline_rev else list(VARIANTS)
+    runs: dict[str, list[dict[str, Any]]] = {v: [] for v in variants}
     with tempfile.TemporaryDirectory(prefix="runplane-bench-consumer-") as tmp:
+        if args.baseline_rev:
+            args.baseline_src = export_source(args.baseline_rev, Path(tmp))
         server = RedisServer.start(Path(tmp) / "redis")
         try:
             # Without the AOF: every XREADGROUP would append an XCLAIM per entry
@@ -203,7 +225,7 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
             # consumers (--aof keeps it).
             asyncio.run(flush(server.url, aof=args.aof))
             for round_index in range(args.repeat):
-                for variant in VARIANTS:
+                for variant in variants:
                     asyncio.run(flush(server.url))
                     redis_cpu0 = server_cpu_s(server)
                     profile = args.profile if round_index == 0 else None
@@ -230,6 +252,20 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
     # ratio on otherwise idle cores, where each consumer is CPU-bound.
     cpu_raw = [runs["raw"][i]["cpu_s"] / runs["runplane"][i]["cpu_s"] for i in rounds]
     cpu_fs = [runs["faststream"][i]["cpu_s"] / runs["runplane"][i]["cpu_s"] for i in rounds]
+    before: dict[str, Any] = {}
+    if args.baseline_rev:  # this tree against the older one, in the same rounds
+        before = {
+            "baseline_rev": args.baseline_rev,
+            "ratio_vs_baseline": summary(
+                [
+                    runs["runplane"][i]["entries_per_s"] / runs["baseline"][i]["entries_per_s"]
+                    for i in rounds
+                ]
+            ),
+            "cpu_ratio_vs_baseline": summary(
+                [runs["baseline"][i]["cpu_s"] / runs["runplane"][i]["cpu_s"] for i in rounds]
+            ),
+        }
     return {
         "entries": args.entries,
         "repeat": args.repeat,
@@ -239,8 +275,9 @@ def measure(args: argparse.Namespace) -> dict[str, Any]:
                 "entries_per_s": summary([r["entries_per_s"] for r in runs[v]]),
                 "cpu_us_per_entry": summary([r["cpu_us_per_entry"] for r in runs[v]]),
             }
-            for v in VARIANTS
+            for v in variants
         },
+        **before,
         "ratio_vs_raw": summary(ratio_raw),
         "ratio_vs_faststream": summary(ratio_fs),
         "cpu_ratio_vs_raw": summary(cpu_raw),
@@ -268,6 +305,14 @@ def render(report: dict[str, Any]) -> str:
     ):
         r = report[key]
         lines.append(f"{name}: {r['median']:.2f} [{r['min']:.2f}-{r['max']:.2f}] (goal >= {goal})")
+    if "baseline_rev" in report:
+        rev = report["baseline_rev"]
+        for name, key in (
+            (f"runplane / baseline ({rev}), entries/s", "ratio_vs_baseline"),
+            (f"runplane / baseline ({rev}), by CPU per entry", "cpu_ratio_vs_baseline"),
+        ):
+            r = report[key]
+            lines.append(f"{name}: {r['median']:.2f} [{r['min']:.2f}-{r['max']:.2f}]")
     return "\n".join(lines)
 
 
@@ -279,6 +324,9 @@ def main() -> None:
     parser.add_argument("--json", action="store_true", help="print the report as JSON")
     parser.add_argument("--profile", metavar="FILE", help="cProfile of runplane's first run")
     parser.add_argument("--aof", action="store_true", help="keep redis-server's AOF on")
+    parser.add_argument(
+        "--baseline-rev", help="also run the runplane child on this commit's src/, same rounds"
+    )
     parser.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--url", help=argparse.SUPPRESS)
     args = parser.parse_args()

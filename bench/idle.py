@@ -135,6 +135,8 @@ def measure(label: str, src: Path | None, args: argparse.Namespace, tmp: Path) -
                     "py-spy",
                     "record",
                     "--nonblocking",
+                    "--rate",
+                    os.environ.get("PY_SPY_RATE", "100"),
                     "--format",
                     "raw",
                     "-o",

@@ -56,6 +56,10 @@ class Settings(BaseSettings):
     retried by followers every quarter, so the lead moves within ~1.25x it of a
     leader's death. Shorter than `lease_ttl_ms`, as a leader holds its lease all
     the time (a Redis outage longer than it stops every leader until it is back)."""
+    outbox_idle_poll_max_s: float = Field(default=1.0, ge=0.1, le=60)
+    """The outbox relay's longest wait while nothing is pending. Rows this
+    instance commits wake it at once; rows another instance commits are
+    relayed by the leading relay within this (plus a round)."""
     stream_lease_wait_ms: int = Field(default=15_000, ge=0)
     """Longer than the lease TTL: a lease left by a crashed instance expires
     while a stream job waits, so the job applies instead of bouncing."""
@@ -126,6 +130,10 @@ class Settings(BaseSettings):
 
     webhook_allow_private: bool = False
     webhook_retry_schedule_s: str = "5,300,1800,7200,18000,36000,36000"
+    webhook_idle_poll_max_s: float = Field(default=2.0, ge=0.5, le=60)
+    """The delivery loop's longest wait while nothing is due: a retry is
+    attempted at most this late, and a delivery another instance's fan-out
+    added within it (this instance's own wake it at once)."""
 
     max_request_bytes: int = Field(default=1024 * 1024, ge=1024)
     """A larger request body is refused (413) before it is read, key or no key."""

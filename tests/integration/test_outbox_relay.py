@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest_asyncio
 import redis.asyncio
+from sqlalchemy import text
 
 from runplane.adapters.redis.client import connect
 from runplane.adapters.redis.event_publisher import RedisEventPublisher
@@ -20,9 +21,10 @@ from runplane.adapters.redis.names import lease_key
 from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.migrate import upgrade_database
 from runplane.adapters.sql.operation_log import SqlOperationLog
-from runplane.adapters.sql.outbox import SqlOutbox
+from runplane.adapters.sql.outbox import SqlOutbox, watch_commits
 from runplane.adapters.sql.runtime_store import SqlRuntimeStore
 from runplane.adapters.system import SecretTokenGenerator, SystemClock
+from runplane.bootstrap.assembly import wake_from_any_thread
 from runplane.domain.lifecycle_events import OutboxEvent
 from runplane.domain.operations import OpKind, OpSource
 from runplane.services.lifecycle.create import CreateRequest
@@ -190,3 +192,40 @@ async def test_a_running_relay_publishes_and_gives_its_lease_back_on_stop(setup:
     await asyncio.wait_for(running, 5)
     assert len(await setup.stream_events()) == 5
     assert await setup.client.get(lease_key(relay.leadership.name)) is None
+
+
+async def test_a_commit_of_outbox_rows_wakes_an_idle_relay_and_other_commits_do_not(
+    setup: Setup,
+) -> None:
+    woken: list[int] = []
+    relay = OutboxRelay(
+        setup.outbox,
+        RedisEventPublisher(setup.client, stream=setup.stream),
+        Leadership(setup.leases, SecretTokenGenerator(), f"relay-{setup.stream}", ttl_ms=2_000),
+        SystemClock(),
+        poll_interval_s=3600.0,  # only a wake can make it publish within the test
+        idle_poll_max_s=3600.0,
+    )
+    setup.relays.append(relay)
+
+    def wake() -> None:
+        woken.append(1)
+        relay.wake()
+
+    watch_commits(setup.db, wake_from_any_thread(wake))
+    running = asyncio.create_task(relay.run())
+    try:
+        await wait_until(lambda: relay.leadership.leading)  # its first round ran: idle
+
+        await setup.db.write(lambda connection: connection.execute(text("SELECT 1")))
+        assert not woken  # a commit that put no event in the outbox
+        await setup.churn("woken-1")
+        assert woken  # the churn's commits
+
+        async def all_sent() -> bool:
+            return await setup.outbox.pending() == [] and len(await setup.stream_events()) == 5
+
+        await wait_until(all_sent, timeout_s=10)
+    finally:
+        relay.request_stop()
+        await asyncio.wait_for(running, 10)

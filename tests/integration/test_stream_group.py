@@ -370,6 +370,30 @@ async def test_flushall_under_a_running_consumer(own_redis: RedisServer) -> None
         await client.aclose()
 
 
+async def test_a_consumer_reads_and_acknowledges_on_one_connection_it_keeps_until_it_stops(
+    own_redis: RedisServer,
+) -> None:
+    client = connect_bytes(own_redis.url)
+    stream = unique("jobs")
+    recorder = Recorder()
+    consumer = consumer_for(client, stream, recorder)
+    try:
+        async with running(consumer):
+            kept = []
+            for index in range(3):
+                await client.xadd(stream, {"runtime_id": f"rt-{index}"})
+                await wait_until(lambda n=index + 1: len(recorder.calls) == n)  # type: ignore[misc]
+                await wait_until(lambda: nothing_pending(client, stream))
+                kept.append(consumer._client.connection)
+            assert kept[0] is not None
+            assert kept == [kept[0]] * 3  # the same one, batch after batch
+            assert kept[0] not in client.connection_pool._available_connections  # not lent out
+        assert consumer._client.connection is None  # given back on stop
+        assert await client.ping()
+    finally:
+        await client.aclose()
+
+
 async def test_the_consumer_rides_out_a_redis_restart(own_redis: RedisServer) -> None:
     client = connect_bytes(own_redis.url)
     stream = unique("jobs")

@@ -155,3 +155,28 @@ def test_intervals_are_checked() -> None:
         PeriodicLoop("x", Rounds(), interval_s=0)
     with pytest.raises(ValueError, match="jitter_s"):
         PeriodicLoop("x", Rounds(), interval_s=1, jitter_s=-1)
+
+
+async def test_idle_rounds_wait_twice_as_long_each_up_to_the_cap_and_work_or_a_wake_resets() -> (
+    None
+):
+    rounds = Rounds(
+        False, False, False, False, False, None, False, False, True, False, False, False
+    )
+    loop = PeriodicLoop("idle", rounds, interval_s=1.0, idle_cap_s=5.0)
+    waits = [await loop._round() for _ in range(8)]
+    # idle x5 (doubling, capped), a round that did something, idle x2
+    assert waits == [1.0, 2.0, 4.0, 5.0, 5.0, 1.0, 1.0, 2.0]
+    assert await loop._round() == 0.0  # busy: at once
+    loop.wake()
+    assert await loop._round() == 1.0  # idle again, but woken: back to the interval
+    loop.wake()
+    assert await loop._round() == 1.0
+    assert await loop._round() == 2.0
+
+
+async def test_without_an_idle_cap_idle_rounds_keep_the_interval() -> None:
+    loop = PeriodicLoop("plain", Rounds(False, False, False), interval_s=1.0)
+    assert [await loop._round() for _ in range(3)] == [1.0, 1.0, 1.0]
+    with pytest.raises(ValueError, match="idle_cap_s"):
+        PeriodicLoop("bad", Rounds(), interval_s=1.0, idle_cap_s=0.5)

@@ -169,6 +169,26 @@ async def test_orphans_are_reported_and_stopped_only_when_asked(hw: HealthWorld)
     assert hw.world.is_running((await hw.world.record()).container_id)
 
 
+async def test_containers_of_the_running_records_just_listed_are_not_read_again(
+    hw: HealthWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for index in range(3):
+        await hw.world.create(runtime_id=f"rt-{index}")
+    stray = hw.driver.start_stray("never-created")
+    read: list[str] = []
+    get = hw.world.runtimes.get
+
+    async def counted_get(runtime_id: str) -> RuntimeRecord | None:
+        read.append(runtime_id)
+        return await get(runtime_id)
+
+    monkeypatch.setattr(hw.world.runtimes, "get", counted_get)
+    found = await hw.reconciler().reconcile_once()
+    assert found["orphan"] == 1  # the stray, still found
+    assert read == ["never-created"]  # one read: the container no listed record names
+    assert hw.world.is_running(stray)
+
+
 async def test_a_container_of_a_runtime_in_flight_is_no_orphan(hw: HealthWorld) -> None:
     await hw.world.create(start=False)
     await interrupt(hw, Status.STARTING)

@@ -6,7 +6,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from runplane.streams.entries import decode_entry
+from runplane.streams.entries import decode_entries, decode_entry
 from runplane.streams.handler import by_runtime_id
 from runplane.streams.settings import ConsumerSettings
 
@@ -45,3 +45,14 @@ def test_the_default_key_is_the_runtime_id_or_else_the_entry_id() -> None:
 def test_settings_refuse_nonsense(changes: dict[str, int | float]) -> None:
     with pytest.raises(ValueError, match="must"):
         ConsumerSettings(dead_letter_stream="dead", **changes)  # type: ignore[arg-type]
+
+
+@given(
+    st.lists(
+        st.dictionaries(st.binary(max_size=6), st.binary(max_size=6), min_size=1, max_size=4),
+        max_size=5,
+    )
+)
+def test_a_whole_reply_decodes_as_each_entry_would(batch: list[dict[bytes, bytes]]) -> None:
+    raw = [(f"{i}-0".encode(), fields) for i, fields in enumerate(batch)]
+    assert decode_entries("s", raw) == [decode_entry("s", i, f) for i, f in raw]

@@ -106,6 +106,22 @@ async def test_a_round_attempts_what_is_due(hooks: WebhookWorld) -> None:
     assert len(hooks.sender.requests) == 6
 
 
+async def test_rounds_say_full_some_or_idle_for_the_loops_idle_backoff(
+    hooks: WebhookWorld,
+) -> None:
+    await hooks.store.add(make_webhook(at=hooks.clock.now()), "whsec_AAAA")
+    fanout = fanout_for(hooks)
+    for n in range(3):
+        await fanout(entry_of(make_event(f"evt-{n}").to_json()))
+    loop = WebhookDeliveryLoop(
+        hooks.store, hooks.deliverer, hooks.clock, batch_size=2, idle_poll_max_s=2.0
+    )
+    hooks.sender.answer(status(200))
+    assert await loop._round() is True  # a full batch: the next round at once
+    assert await loop._round() is None  # some: the usual interval
+    assert await loop._round() is False  # none: idle, the wait grows
+
+
 async def test_the_loop_runs_until_stopped(hooks: WebhookWorld) -> None:
     await hooks.store.add(make_webhook(at=hooks.clock.now()), "whsec_AAAA")
     loop = WebhookDeliveryLoop(hooks.store, hooks.deliverer, hooks.clock, poll_interval_s=30)

@@ -3,9 +3,10 @@ Only this module names concrete adapters."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
 
 import redis.asyncio
@@ -26,7 +27,7 @@ from runplane.adapters.sql.api_key_store import SqlApiKeyStore
 from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.host_store import SqlHostStore
 from runplane.adapters.sql.operation_log import SqlOperationLog
-from runplane.adapters.sql.outbox import SqlOutbox
+from runplane.adapters.sql.outbox import SqlOutbox, watch_commits
 from runplane.adapters.sql.runtime_store import SqlRuntimeStore
 from runplane.adapters.sql.snapshot_store import SqlSnapshotStore
 from runplane.adapters.sql.team_policies import SqlTeamPolicyStore
@@ -68,6 +69,19 @@ from runplane.workers.runner import Loop, WorkerSet
 from runplane.workers.stream_trimmer import RetentionLoop
 
 logger = logging.getLogger(__name__)
+
+
+def wake_from_any_thread(wake: Callable[[], None]) -> Callable[[], None]:
+    """`wake`, handed to this event loop from whichever thread calls (a SQLite
+    commit runs in a worker thread); once the loop is closed it does nothing:
+    a late commit must never fail for a wake."""
+    loop = asyncio.get_running_loop()
+
+    def handed() -> None:
+        with contextlib.suppress(RuntimeError):  # the loop is closed
+            loop.call_soon_threadsafe(wake)
+
+    return handed
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,7 +187,9 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
             RedisEventPublisher(client),
             Leadership(deps.leases, deps.tokens, RELAY_LEASE, ttl_ms=settings.leader_ttl_ms),
             clock,
+            idle_poll_max_s=settings.outbox_idle_poll_max_s,
         )
+        watch_commits(database, wake_from_any_thread(relay.wake))
         webhooks, webhook_workers = await build_webhooks(
             stack, settings, database, client, stream_client, clock, deps.tokens
         )

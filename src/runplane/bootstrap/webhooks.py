@@ -89,7 +89,9 @@ async def build_webhooks(
         resolver=resolve_host,
         allow_private=settings.webhook_allow_private,
     )
-    delivery_loop = WebhookDeliveryLoop(store, deliverer, clock)
+    delivery_loop = WebhookDeliveryLoop(
+        store, deliverer, clock, idle_poll_max_s=settings.webhook_idle_poll_max_s
+    )
     fanout = WebhookFanout(store, clock, tokens, on_added=delivery_loop.wake)
     # No retention here: this group's acknowledgements alone must not trim the
     # events stream that SSE readers replay from.

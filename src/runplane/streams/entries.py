@@ -9,7 +9,7 @@ as malformed.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import NamedTuple
 
 RawFields = Mapping[bytes, bytes]
@@ -59,3 +59,17 @@ def decode_entry(
         undecodable = undecodable or bad_name or bad_value
         text_fields[name] = value
     return StreamEntry(stream, entry_id_text, text_fields, deliveries, undecodable)
+
+
+def decode_entries(stream: str, raw: Sequence[tuple[bytes, RawFields]]) -> list[StreamEntry]:
+    """`decode_entry` for a whole reply of first deliveries: one pass while every
+    id, name and value is UTF-8 bytes (nearly always), entry by entry else."""
+    try:
+        return [
+            StreamEntry(
+                stream, entry_id.decode(), {k.decode(): v.decode() for k, v in fields.items()}
+            )
+            for entry_id, fields in raw
+        ]
+    except (UnicodeDecodeError, AttributeError):  # not UTF-8, or already text
+        return [decode_entry(stream, entry_id, fields) for entry_id, fields in raw]

@@ -20,8 +20,14 @@ import redis.asyncio
 import redis.exceptions
 
 from runplane.streams import metrics
-from runplane.streams.batch import Outcome, Status, call_handler
-from runplane.streams.entries import RawFields, StreamEntry, decode_entry, decode_text
+from runplane.streams.batch import Outcome, Status, call_handler, run_batch
+from runplane.streams.entries import (
+    RawFields,
+    StreamEntry,
+    decode_entries,
+    decode_entry,
+    decode_text,
+)
 from runplane.streams.every import Every
 from runplane.streams.handler import Handler, KeyFunc, by_runtime_id
 from runplane.streams.loop import TRANSIENT_ERRORS, ConsumerLoop
@@ -72,6 +78,8 @@ class GroupConsumer(ConsumerLoop):
         self._claim_every = Every(settings.claim_interval_s)
         self._trim_every = Every(settings.trim_interval_s)
         self._gauges_every = Every(settings.metrics_interval_s)
+        self._fresh = False  # the batch in hand came from XREADGROUP >
+        self._consumed = 0  # handed to the handler, not yet counted in Prometheus
 
     def __repr__(self) -> str:
         return f"GroupConsumer({self.stream!r}, group={self.group!r}, consumer={self.consumer!r})"
@@ -79,6 +87,7 @@ class GroupConsumer(ConsumerLoop):
     # reading
 
     async def _read(self) -> list[StreamEntry]:
+        self._fresh = False
         if not self._group_ready:
             await self._ensure_group()
         await self._housekeeping()
@@ -97,7 +106,8 @@ class GroupConsumer(ConsumerLoop):
             count=self.settings.batch_size,
             block=self.settings.block_ms,
         )
-        return [decode_entry(self.stream, i, f) for i, f in _stream_entries(reply)]
+        self._fresh = True
+        return decode_entries(self.stream, _stream_entries(reply))
 
     async def _ensure_group(self) -> None:
         try:
@@ -193,6 +203,24 @@ class GroupConsumer(ConsumerLoop):
 
     # running and settling
 
+    async def _process(self, entries: Sequence[StreamEntry]) -> list[Outcome]:
+        try:
+            if self._fresh:
+                # New entries: never delivered before and never deleted (they
+                # were just read), so none is decided without its handler.
+                return await run_batch(
+                    entries,
+                    self._attempt,
+                    key_of=self._key_of,
+                    max_concurrency=self.settings.max_concurrency,
+                )
+            return await super()._process(entries)
+        finally:
+            # Counted once a batch: a Prometheus inc() takes a lock.
+            consumed, self._consumed = self._consumed, 0
+            if consumed:
+                self._counters.consumed.inc(consumed)
+
     def _triage(self, entry: StreamEntry) -> Outcome | None:
         if not entry.fields:
             return Outcome(entry, Status.GONE)  # deleted while pending: nothing to run
@@ -204,7 +232,7 @@ class GroupConsumer(ConsumerLoop):
         return None
 
     async def _attempt(self, entry: StreamEntry) -> Outcome:
-        self._counters.consumed.inc()
+        self._consumed += 1
         error = await call_handler(self._handler, entry, self.settings.handler_timeout_s)
         if error is None:
             return Outcome(entry, Status.DONE)
@@ -214,13 +242,21 @@ class GroupConsumer(ConsumerLoop):
         return Outcome(entry, Status.RETRY, error)  # stays pending: claimed when idle
 
     async def _settle(self, outcomes: Sequence[Outcome]) -> None:
+        done = Status.DONE
+        if outcomes and all(o.status is done for o in outcomes):  # the usual batch
+            # As bytes: redis-py sends those as they are, a str goes through its encoder.
+            await self._client.xack(
+                self.stream, self.group, *[o.entry.entry_id.encode() for o in outcomes]
+            )
+            self._counters.acknowledged.inc(len(outcomes))
+            return
         settled = [o for o in outcomes if o.settled]
         if not settled:
             return
         dead = [o for o in settled if o.status is Status.DEAD]
         # As bytes: redis-py sends those as they are, a str goes through its encoder.
         ids = [o.entry.entry_id.encode() for o in settled]
-        if not dead:  # the usual batch: one XACK, no pipeline to build
+        if not dead:  # one XACK, no pipeline to build
             await self._client.xack(self.stream, self.group, *ids)
         else:
             async with self._client.pipeline(transaction=False) as pipe:

@@ -146,14 +146,24 @@ class LeaderLoop:
     the way out. Each round checks `leadership.hold()` itself."""
 
     def __init__(
-        self, name: str, leadership: Leadership, round: Round, *, interval_s: float
+        self,
+        name: str,
+        leadership: Leadership,
+        round: Round,
+        *,
+        interval_s: float,
+        idle_cap_s: float | None = None,
     ) -> None:
         self.leadership = leadership
-        self._loop = PeriodicLoop(name, round, interval_s=interval_s)
+        self._loop = PeriodicLoop(name, round, interval_s=interval_s, idle_cap_s=idle_cap_s)
         leadership.on_change(self._loop.wake)
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}()"
+
+    def wake(self) -> None:
+        """Run the next round now (see PeriodicLoop.wake)."""
+        self._loop.wake()
 
     def request_stop(self) -> None:
         self._loop.request_stop()

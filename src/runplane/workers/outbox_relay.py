@@ -10,7 +10,14 @@ elects one relay among the instances, so events leave in commit order; it is
 checked again just before publishing, but a leader paused past its lease's end
 could still publish a batch the new one publishes too: the dedupe, not the
 lease, is what makes that harmless (the lease key is in another slot, so it
-cannot be checked in the publishing script on a cluster)."""
+cannot be checked in the publishing script on a cluster).
+
+An idle relay does not poll every `poll_interval_s`: each round that finds
+nothing doubles its wait, up to `idle_poll_max_s`. A commit of an outbox row by
+this instance wakes it (`wake()`, called by the SQL adapter after such a
+commit, see adapters/sql/outbox.py `watch_commits`), and the wait goes back to
+`poll_interval_s`; a row committed by another instance is relayed within
+`idle_poll_max_s` (plus a round) by the leading relay's own poll."""
 
 from __future__ import annotations
 
@@ -32,8 +39,9 @@ RELAY_LAG = Gauge(
 
 
 class OutboxRelay(LeaderLoop):
-    """Publishes a batch a round, every `poll_interval_s`, or at once after a
-    round that published (more may be pending); a failed round backs off."""
+    """Publishes a batch a round, every `poll_interval_s` (up to
+    `idle_poll_max_s` while nothing is pending), at once after a round that
+    published (more may be pending) or after `wake()`; a failed round backs off."""
 
     def __init__(
         self,
@@ -43,6 +51,7 @@ class OutboxRelay(LeaderLoop):
         clock: Clock,
         *,
         poll_interval_s: float = 0.1,
+        idle_poll_max_s: float | None = None,
         batch_size: int = 500,
     ) -> None:
         self.outbox = outbox
@@ -50,7 +59,13 @@ class OutboxRelay(LeaderLoop):
         self.clock = clock
         self.poll_interval_s = poll_interval_s
         self.batch_size = batch_size
-        super().__init__("outbox relay", leadership, self.step, interval_s=poll_interval_s)
+        super().__init__(
+            "outbox relay",
+            leadership,
+            self.step,
+            interval_s=poll_interval_s,
+            idle_cap_s=idle_poll_max_s,
+        )
 
     async def step(self) -> bool:
         """One round: hold the leadership, publish one batch. True if it published."""

@@ -10,6 +10,13 @@ the interval (so, halved at most by its jitter, never less than the interval),
 doubling with each failure in a row up to `backoff_cap_s`; a round that
 succeeds resets it.
 
+With `idle_cap_s`, a loop that is mostly idle backs off: a round that returns
+False (it found nothing to do) waits the interval, the next idle one twice
+that, and so on up to `idle_cap_s`; any other round, and any `wake()`, brings
+the wait back to the interval. Such a loop relies on being woken for the work
+it can be told of, the slow poll only catches what it cannot (another
+instance's writes, say).
+
 `request_stop()` ends a wait at once; the round in flight finishes first,
 unless the loop is `interruptible` (its round is a long-lived session, such as
 an event stream), where the round is cancelled."""
@@ -41,12 +48,15 @@ class PeriodicLoop:
         interval_s: float,
         jitter_s: float = 0.0,
         backoff_cap_s: float = 10.0,
+        idle_cap_s: float | None = None,
         expected: tuple[type[Exception], ...] = (StoreUnavailable,),
         interruptible: bool = False,
         rand: Callable[[], float] = random.random,
     ) -> None:
         if interval_s <= 0 or jitter_s < 0:
             raise ValueError("interval_s must be positive and jitter_s not negative")
+        if idle_cap_s is not None and idle_cap_s < interval_s:
+            raise ValueError("idle_cap_s must be at least interval_s")
         self.name = name
         self.interval_s = interval_s
         self.jitter_s = jitter_s
@@ -57,6 +67,8 @@ class PeriodicLoop:
         self._expected = expected
         self._interruptible = interruptible
         self._rand = rand
+        self._idle_cap_s = idle_cap_s
+        self._idle_rounds = 0
         self._stopping = asyncio.Event()
         self._woken = asyncio.Event()
         self._stopped = asyncio.Event()
@@ -76,6 +88,7 @@ class PeriodicLoop:
 
     def wake(self) -> None:
         """End the current wait early (or the next one, if a round is running)."""
+        self._idle_rounds = 0
         self._woken.set()
 
     def request_stop(self) -> None:
@@ -117,8 +130,18 @@ class PeriodicLoop:
             return delay_s
         self._backoff.reset()
         if busy is True:
+            self._idle_rounds = 0
             return 0.0
-        return self.interval_s + self._rand() * self.jitter_s
+        return self._idle_wait_s(busy is False) + self._rand() * self.jitter_s
+
+    def _idle_wait_s(self, idle: bool) -> float:
+        if self._idle_cap_s is None or not idle:
+            self._idle_rounds = 0
+            return self.interval_s
+        # Capped before the power, so a long idle spell never overflows it.
+        self._idle_rounds = min(self._idle_rounds + 1, 64)
+        wait_s: float = self.interval_s * 2.0 ** (self._idle_rounds - 1)
+        return min(wait_s, self._idle_cap_s)
 
     async def _run_work(self) -> object:
         if not self._interruptible:

@@ -117,9 +117,9 @@ class Reconciler:
         if self.leadership is not None and not await self.leadership.hold():
             return found
         found.update(await self.settle_interrupted())
-        await self._check_running(found)
+        running = await self._check_running(found)
         for host_id, driver in await self._every_driver():
-            await self._check_orphans(driver, found, host_id)
+            await self._check_orphans(driver, found, host_id, running)
         await self._revisit_unreachable(found)
         for kind, count in found.items():
             REPAIRS.labels(kind=kind).inc(count)
@@ -150,9 +150,12 @@ class Reconciler:
                     found.append((host_id, driver))
         return found
 
-    async def _check_running(self, found: Tally[str]) -> None:
+    async def _check_running(self, found: Tally[str]) -> dict[str, RuntimeRecord]:
+        """Report the ends of running runtimes; the running records, by id."""
+        running: dict[str, RuntimeRecord] = {}
         lost = await self.hosts.unreachable() if self.hosts is not None else frozenset()
         async for record in records_in(self.runtimes, [Status.RUNNING]):
+            running[record.runtime_id] = record
             if record.host_id in lost:
                 continue
             driver = self.route(record.host_id, record.driver)
@@ -170,8 +173,15 @@ class Reconciler:
                 continue
             event = await self.reporter.report_end(record.runtime_id, info)
             found[str(event.event_type)] += 1
+        return running
 
-    async def _check_orphans(self, driver: Driver, found: Tally[str], host_id: str | None) -> None:
+    async def _check_orphans(
+        self,
+        driver: Driver,
+        found: Tally[str],
+        host_id: str | None,
+        running: Mapping[str, RuntimeRecord],
+    ) -> None:
         try:
             containers = await driver.list_containers()
         except DriverError as exc:
@@ -179,6 +189,14 @@ class Reconciler:
             return
         for info in containers:
             if info.state not in _LIVE or not info.runtime_id:
+                continue
+            # The running record just listed names it: no read per container.
+            record = running.get(info.runtime_id)
+            if (
+                record is not None
+                and record.container_id == info.container_id
+                and (host_id is None or record.host_id in (host_id, None))
+            ):
                 continue
             if await self._is_orphan(driver, info, host_id):
                 found["orphan"] += 1

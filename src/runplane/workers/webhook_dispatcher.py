@@ -136,8 +136,11 @@ def webhook_consumer(
 class WebhookDeliveryLoop:
     """Attempts due deliveries, up to `max_concurrency` at once, a batch a
     round every `poll_interval_s` (at once after a full batch); `wake()` (the
-    fan-out's `on_added`) ends the wait for the next poll early. A failed round
-    backs off up to `backoff_cap_s`."""
+    fan-out's `on_added`) ends the wait for the next poll early. With
+    `idle_poll_max_s`, rounds that claim nothing wait twice as long each time,
+    up to it: a retry comes due at most that late (retries' own delays double
+    too, so they mostly fall on a round), and another instance's new delivery
+    is attempted within it. A failed round backs off up to `backoff_cap_s`."""
 
     def __init__(
         self,
@@ -152,6 +155,7 @@ class WebhookDeliveryLoop:
         backoff_cap_s: float = 10.0,
         retention_s: float | None = DEFAULT_RETENTION_S,
         purge_interval_s: float = 3600.0,
+        idle_poll_max_s: float | None = None,
     ) -> None:
         """`claim_s` must exceed the sender's timeout. `retention_s` None keeps
         finished deliveries for ever."""
@@ -175,6 +179,7 @@ class WebhookDeliveryLoop:
             self._round,
             interval_s=poll_interval_s,
             backoff_cap_s=backoff_cap_s,
+            idle_cap_s=idle_poll_max_s,
         )
 
     def __repr__(self) -> str:
@@ -194,9 +199,13 @@ class WebhookDeliveryLoop:
     async def run(self) -> None:
         await self._loop.run()
 
-    async def _round(self) -> bool:
-        """A round; True when it claimed a full batch (more may be due)."""
-        return await self.run_once() >= self.batch_size
+    async def _round(self) -> bool | None:
+        """A round; True when it claimed a full batch (more may be due), False
+        when it claimed nothing (idle), None otherwise."""
+        claimed = await self.run_once()
+        if claimed >= self.batch_size:
+            return True
+        return False if claimed == 0 else None
 
     async def run_once(self) -> int:
         """Claim one batch of due deliveries and attempt them; how many were claimed."""

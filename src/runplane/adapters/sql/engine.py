@@ -171,6 +171,11 @@ class SqlDatabase:
     def backend(self) -> str:
         return self.engine.dialect.name
 
+    def sync_engines(self) -> list[Engine]:
+        """The synchronous engines besides `engine` (SQLite's threads' own), for
+        event listeners that must see every transaction."""
+        return [self._sqlite] if self._sqlite is not None else []
+
     @contextlib.asynccontextmanager
     async def reading(self) -> AsyncIterator[AsyncConnection]:
         with unavailable_as_store_error():

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import Connection, Engine, bindparam, event, func, insert, select, update
 
 from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.tables import outbox
@@ -24,6 +24,9 @@ _MARK_SENT = (
     .values(sent_at=bindparam("at"))
 )
 _OLDEST = select(func.min(outbox.c.created_at)).where(outbox.c.sent_at.is_(None))
+_WROTE = "runplane.outbox_written"
+"""Set in a connection's `info` by `insert_events`; taken by the commit (or
+rollback) of its transaction."""
 
 
 def insert_events(connection: Connection, events: Sequence[LifecycleEvent]) -> None:
@@ -44,6 +47,28 @@ def insert_events(connection: Connection, events: Sequence[LifecycleEvent]) -> N
         for event in events
     ]
     connection.execute(_INSERT, rows)
+    connection.info[_WROTE] = True
+
+
+def watch_commits(database: SqlDatabase, committed: Callable[[], None]) -> None:
+    """Call `committed` whenever a transaction of `database` that put events in
+    the outbox commits, so the relay need not poll for them. It runs in the
+    thread that commits (a SQLite worker thread, or the event loop's), just
+    before the database's own commit: `committed` must be thread-safe, and a
+    reader it wakes may miss the row by a hair (the relay then finds it at its
+    next, short, poll)."""
+
+    def on_commit(connection: Connection) -> None:
+        if connection.info.pop(_WROTE, False):
+            committed()
+
+    def on_rollback(connection: Connection) -> None:
+        connection.info.pop(_WROTE, None)
+
+    engines: list[Engine] = [database.engine.sync_engine, *database.sync_engines()]
+    for engine in engines:
+        event.listen(engine, "commit", on_commit)
+        event.listen(engine, "rollback", on_rollback)
 
 
 class SqlOutbox:
