@@ -144,7 +144,7 @@ def test_get_ls_and_describe_in_every_format(serve: RunplaneServer) -> None:
 def test_describe_of_a_missing_runtime_is_one_error_line(serve: RunplaneServer) -> None:
     done = serve.cli("runtime", "describe", "nobody")
     assert done.returncode == 1
-    assert done.stderr.strip().splitlines() == ["not_found: no such runtime"]
+    assert done.stderr.strip().splitlines() == ["error: not_found: no such runtime"]
 
 
 def test_events_tail_and_ls_print_aligned_columns_under_a_header(serve: RunplaneServer) -> None:
@@ -228,7 +228,7 @@ def check_webhook_commands(server: RunplaneServer, target: str) -> None:
     assert removed.stdout.strip() == f"deleted {hook_id}"
     assert server.cli_json("webhooks", "ls") == []
     gone = server.cli("webhooks", "get", hook_id)
-    assert (gone.returncode, gone.stderr.strip()) == (1, "not_found: no such webhook")
+    assert (gone.returncode, gone.stderr.strip()) == (1, "error: not_found: no such webhook")
 
 
 def wait_for_delivery(server: RunplaneServer, hook_id: str, event_type: str) -> dict[str, Any]:

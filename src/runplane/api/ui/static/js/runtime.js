@@ -172,7 +172,12 @@ export function showRuntime(main, runtimeId) {
   loadEvents();
   logs.start();
   metrics.start();
+  // Health events change no lifecycle status, so no stream event says to re-read them.
+  const healthTimer = setInterval(() => {
+    get(`${path}/health`, { signal }).then(renderHealth).catch(() => {});
+  }, 5000);
   return () => {
+    clearInterval(healthTimer);
     controller.abort();
     unsubscribe();
     logs.stop();
