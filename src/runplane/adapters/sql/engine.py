@@ -214,6 +214,8 @@ class SqlDatabase:
     async def dispose(self) -> None:
         await self.engine.dispose()
         if self._sqlite is not None:
+            self._reads.close()
+            self._writes.close()
             self._sqlite.dispose()
             self._executor.shutdown(wait=False)
 

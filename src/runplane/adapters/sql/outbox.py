@@ -7,11 +7,15 @@ from datetime import datetime
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
+from runplane.adapters.sql.direct import DirectStatement
 from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.tables import outbox
 from runplane.domain.lifecycle_events import LifecycleEvent, OutboxEvent
 
-_INSERT = insert(outbox)
+_COLUMNS = ("event_id", "runtime_id", "team_id", "type", "durable", "payload", "created_at")
+_INSERT = DirectStatement(insert(outbox).inline(), column_keys=_COLUMNS)
+"""Compiled once, run on the DBAPI cursor (direct.py): every change writes events.
+`sent_at` is left out: NULL until the relay sends the event."""
 _PENDING = (
     select(outbox)
     .where(outbox.c.sent_at.is_(None))
@@ -39,11 +43,10 @@ def insert_events(connection: Connection, events: Sequence[LifecycleEvent]) -> N
             "durable": event.durable,
             "payload": event.to_json(),
             "created_at": event.time,
-            "sent_at": None,
         }
         for event in events
     ]
-    connection.execute(_INSERT, rows)
+    _INSERT.execute_many(connection, rows)
 
 
 class SqlOutbox:
