@@ -3,6 +3,7 @@ connection that broke is replaced, never handed to the next batch."""
 
 from __future__ import annotations
 
+import threading
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -38,15 +39,16 @@ async def test_batches_reuse_the_connection(database: SqlDatabase) -> None:
 async def test_a_failed_statement_replaces_the_connection_and_others_still_commit(
     database: SqlDatabase,
 ) -> None:
-    before = await database.write(dbapi_of)
+    broke: list[object] = []
 
     def broken(connection: Connection) -> None:
+        broke.append(dbapi_of(connection))
         connection.exec_driver_sql("INSERT INTO missing VALUES (1)")
 
     with pytest.raises(StoreUnavailable, match="no such table"):
         await database.write(broken)
     after = {await database.write(dbapi_of) for _ in range(8)}
-    assert before not in after
+    assert broke[0] not in after
     await database.write(lambda c: c.execute(text("INSERT INTO t VALUES (1)")))
     assert await database.read(lambda c: c.execute(text("SELECT count(*) FROM t")).scalar()) == 1
 
@@ -67,3 +69,29 @@ async def test_a_read_leaves_no_transaction_open(database: SqlDatabase) -> None:
     # A writer's BEGIN IMMEDIATE would wait on a reader's open transaction.
     assert not await database.read(lambda c: c.in_transaction())
     await database.write(lambda c: c.execute(text("INSERT INTO t VALUES (2)")))
+
+
+async def test_point_reads_run_on_the_loop_and_see_every_committed_write(
+    database: SqlDatabase,
+) -> None:
+    loop_thread = threading.get_ident()
+    for value in range(3):
+        await database.write(lambda c, v=value: c.execute(text(f"INSERT INTO t VALUES ({v})")))
+        thread, count = await database.read_point(
+            lambda c: (threading.get_ident(), c.execute(text("SELECT count(*) FROM t")).scalar())
+        )
+        assert thread == loop_thread
+        assert count == value + 1
+
+
+async def test_a_point_read_the_loop_cannot_do_goes_to_a_thread(database: SqlDatabase) -> None:
+    loop_thread = threading.get_ident()
+
+    def busy_on_the_loop(connection: Connection) -> int:
+        if threading.get_ident() == loop_thread:  # as a locked database answers at once
+            connection.exec_driver_sql("SELECT * FROM locked_for_this_test")
+        return int(connection.execute(text("SELECT 7")).scalar_one())
+
+    assert await database.read_point(busy_on_the_loop) == 7
+    # The loop's connection was replaced; point reads go on working on the loop.
+    assert await database.read_point(lambda c: threading.get_ident()) == loop_thread

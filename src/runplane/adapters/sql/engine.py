@@ -15,6 +15,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from runplane.adapters.sql.faults import unavailable_as_store_error
+from runplane.adapters.sql.inline_reads import InlineReader
 from runplane.adapters.sql.thread_batches import ThreadBatches
 
 T = TypeVar("T")
@@ -146,6 +147,7 @@ class SqlDatabase:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._sqlite: Engine | None = None
+        self._inline: InlineReader | None = None
         if engine.dialect.name == "sqlite":
             sync = create_sqlite_sync_engine(engine.url)
             self._sqlite_writer = sync.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
@@ -153,6 +155,7 @@ class SqlDatabase:
                 **{SQLITE_BEGIN_OPTION: READ_WITHOUT_TRANSACTION}
             )
             self._sqlite = sync
+            self._inline = InlineReader(self._sqlite_reader.connect)
             # Its own threads: database work never queues behind the default
             # executor's other blocking calls (a process driver's launches, say).
             self._executor = ThreadPoolExecutor(SQLITE_THREADS, thread_name_prefix="sqlite")
@@ -208,6 +211,16 @@ class SqlDatabase:
             async with self._reader.connect() as connection:
                 return await connection.run_sync(work)
 
+    async def read_point(self, work: Callable[[Connection], T]) -> T:
+        """A read by primary or unique key through a compiled statement: on
+        SQLite on the event loop itself, never waiting for a lock (else as
+        `read`; inline_reads.py); as `read` on Postgres."""
+        if self._inline is not None:
+            done, result = self._inline.try_read(work)
+            if done:
+                return result  # type: ignore[return-value]
+        return await self.read(work)
+
     async def write(self, work: Callable[[Connection], T]) -> T:
         """Run `work` in one transaction: committed when it returns, rolled back if
         it raises. On SQLite, writes run one after another, with the other writes
@@ -227,6 +240,8 @@ class SqlDatabase:
     async def dispose(self) -> None:
         await self.engine.dispose()
         if self._sqlite is not None:
+            if self._inline is not None:
+                self._inline.close()
             self._reads.close()
             self._writes.close()
             self._sqlite.dispose()

@@ -114,7 +114,9 @@ class SqlOperationLog:
 
     async def find_by_job_id(self, team_id: str | None, job_id: str) -> OperationEntry | None:
         parameters = {"job_team": job_team(team_id), "job_id": job_id}
-        row = await self._database.read(lambda connection: _BY_JOB_ID.first(connection, parameters))
+        row = await self._database.read_point(
+            lambda connection: _BY_JOB_ID.first(connection, parameters)
+        )
         return None if row is None else row_to_entry(row)
 
     async def _find_one(

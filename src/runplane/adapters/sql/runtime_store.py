@@ -128,7 +128,7 @@ class SqlRuntimeStore:
         self._cache = RecordCache()
 
     async def get(self, runtime_id: str) -> RuntimeRecord | None:
-        row = await self._database.read(
+        row = await self._database.read_point(
             lambda connection: _GET.first(connection, {"runtime_id": runtime_id})
         )
         return None if row is None else row_to_record(row)
