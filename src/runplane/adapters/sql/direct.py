@@ -23,6 +23,8 @@ from sqlalchemy import Column, Connection, Dialect
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.sql.expression import Executable
 
+from runplane.adapters.sql.native_pg import NativeConnection
+
 Processor = Callable[[Any], Any] | None
 
 
@@ -114,6 +116,29 @@ class DirectStatement:
             else:
                 cursor.executemany(compiled.sql, arguments)
         cursor.close()
+
+    async def first_native(
+        self, connection: NativeConnection, parameters: Mapping[str, Any]
+    ) -> dict[str, Any] | None:
+        """`first` on asyncpg itself (native_pg.py)."""
+        compiled = self._for(connection.dialect)
+        arguments = self._arguments(compiled, parameters)
+        row = await connection.run(
+            compiled.sql, connection.asyncpg.fetchrow(compiled.sql, *arguments)
+        )
+        return None if row is None else self._row(compiled, row)
+
+    async def execute_many_native(
+        self, connection: NativeConnection, rows: Iterable[Mapping[str, Any]]
+    ) -> None:
+        """`execute_many` on asyncpg itself (native_pg.py)."""
+        compiled = self._for(connection.dialect)
+        arguments = [self._arguments(compiled, row) for row in rows]
+        if len(arguments) == 1:
+            call = connection.asyncpg.execute(compiled.sql, *arguments[0])
+        else:
+            call = connection.asyncpg.executemany(compiled.sql, arguments)
+        await connection.run(compiled.sql, call)
 
 
 def _cursor(connection: Connection) -> Any:

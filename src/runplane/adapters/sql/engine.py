@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from runplane.adapters.sql.faults import unavailable_as_store_error
 from runplane.adapters.sql.inline_reads import InlineReader
+from runplane.adapters.sql.native_pg import NativeUnits
 from runplane.adapters.sql.thread_batches import ThreadBatches
 
 T = TypeVar("T")
@@ -31,11 +32,14 @@ SQLITE_PRAGMAS = (
     "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
 )
-POSTGRES_POOL_SIZE = 16
-POSTGRES_POOL_OVERFLOW = 16
-"""Connections kept, and opened beyond them at a peak (then closed): a stream
-consumer runs 64 jobs at once, and a connection opened per unit of work past
-the pool cost more than the work."""
+POSTGRES_POOL_SIZE = 32
+POSTGRES_POOL_OVERFLOW = 0
+"""Connections kept, none opened beyond them: a stream consumer runs 64 jobs
+at once, and with 16 kept and 16 more opened at a peak (then closed) every
+busy moment opened and closed connections (TLS negotiation, the statements
+prepared again): more CPU than the work. The bound on connections is the same
+32; past it a unit of work waits for a free one (the pool's timeout, then
+StoreUnavailable)."""
 SQLITE_BEGIN_OPTION = "runplane_sqlite_begin"
 READ_WITHOUT_TRANSACTION = "NONE"
 """Reads run one statement each: in SQLite's autocommit mode a SELECT is its own
@@ -148,6 +152,8 @@ class SqlDatabase:
         self.engine = engine
         self._sqlite: Engine | None = None
         self._inline: InlineReader | None = None
+        self.native: NativeUnits | None = None
+        """On Postgres: the hot statements' way to asyncpg itself (native_pg.py)."""
         if engine.dialect.name == "sqlite":
             sync = create_sqlite_sync_engine(engine.url)
             self._sqlite_writer = sync.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
@@ -161,6 +167,8 @@ class SqlDatabase:
             self._executor = ThreadPoolExecutor(SQLITE_THREADS, thread_name_prefix="sqlite")
         self._writer = engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
         self._reader = engine.execution_options(**{SQLITE_BEGIN_OPTION: READ_WITHOUT_TRANSACTION})
+        if engine.dialect.name == "postgresql":
+            self.native = NativeUnits(engine)
         if engine.dialect.name != "sqlite":
             # As on SQLite, a read is its own statement: no BEGIN and ROLLBACK
             # round trips around it.

@@ -11,6 +11,7 @@ from sqlalchemy import exc as sa_exc
 
 from runplane.adapters.sql.direct import DirectStatement
 from runplane.adapters.sql.engine import SqlDatabase
+from runplane.adapters.sql.native_pg import NativeConnection
 from runplane.adapters.sql.outbox import insert_events
 from runplane.adapters.sql.tables import as_row, operations
 from runplane.domain.errors import DuplicateJobId, ErrorCode
@@ -78,9 +79,22 @@ def insert_entry(connection: Connection, entry: OperationEntry) -> None:
     try:
         _insert(tuple(row)).execute_many(connection, (row,))
     except sa_exc.IntegrityError as exc:
-        if entry.job_id is not None and "job_id" in str(exc.orig):
-            raise DuplicateJobId(entry.job_id) from exc
-        raise
+        raise _duplicate_job_id(entry, exc) from exc
+
+
+async def insert_entry_native(connection: NativeConnection, entry: OperationEntry) -> None:
+    """`insert_entry` on asyncpg itself (native_pg.py)."""
+    row = as_row(entry) | {"job_team": job_team(entry.team_id)}
+    try:
+        await _insert(tuple(row)).execute_many_native(connection, (row,))
+    except sa_exc.IntegrityError as exc:
+        raise _duplicate_job_id(entry, exc) from exc
+
+
+def _duplicate_job_id(entry: OperationEntry, exc: sa_exc.IntegrityError) -> Exception:
+    if entry.job_id is not None and "job_id" in str(exc.orig):
+        return DuplicateJobId(entry.job_id)
+    return exc
 
 
 class SqlOperationLog:
@@ -114,9 +128,11 @@ class SqlOperationLog:
 
     async def find_by_job_id(self, team_id: str | None, job_id: str) -> OperationEntry | None:
         parameters = {"job_team": job_team(team_id), "job_id": job_id}
-        row = await self._database.read_point(
-            lambda connection: _BY_JOB_ID.first(connection, parameters)
-        )
+        if (native := self._database.native) is not None:
+            async with native.reading() as connection:
+                row = await _BY_JOB_ID.first_native(connection, parameters)
+        else:
+            row = await self._database.read_point(lambda c: _BY_JOB_ID.first(c, parameters))
         return None if row is None else row_to_entry(row)
 
     async def _find_one(

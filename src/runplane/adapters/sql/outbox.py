@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Connection, bindparam, func, insert, select, update
 
 from runplane.adapters.sql.direct import DirectStatement
 from runplane.adapters.sql.engine import SqlDatabase
+from runplane.adapters.sql.native_pg import NativeConnection
 from runplane.adapters.sql.tables import outbox
 from runplane.domain.lifecycle_events import LifecycleEvent, OutboxEvent
 
@@ -32,9 +34,20 @@ _OLDEST = select(func.min(outbox.c.created_at)).where(outbox.c.sent_at.is_(None)
 
 def insert_events(connection: Connection, events: Sequence[LifecycleEvent]) -> None:
     """Put `events` in the outbox inside the caller's transaction."""
-    if not events:
-        return
-    rows = [
+    if events:
+        _INSERT.execute_many(connection, _rows(events))
+
+
+async def insert_events_native(
+    connection: NativeConnection, events: Sequence[LifecycleEvent]
+) -> None:
+    """`insert_events` on asyncpg itself (native_pg.py)."""
+    if events:
+        await _INSERT.execute_many_native(connection, _rows(events))
+
+
+def _rows(events: Sequence[LifecycleEvent]) -> list[dict[str, Any]]:
+    return [
         {
             "event_id": event.id,
             "runtime_id": event.runtime_id,
@@ -46,7 +59,6 @@ def insert_events(connection: Connection, events: Sequence[LifecycleEvent]) -> N
         }
         for event in events
     ]
-    _INSERT.execute_many(connection, rows)
 
 
 class SqlOutbox:

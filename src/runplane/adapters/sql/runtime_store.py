@@ -22,8 +22,8 @@ from sqlalchemy import exc as sa_exc
 from runplane.adapters.sql.direct import DirectStatement
 from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.label_tables import runtime_labels
-from runplane.adapters.sql.operation_log import insert_entry
-from runplane.adapters.sql.outbox import insert_events
+from runplane.adapters.sql.operation_log import insert_entry, insert_entry_native
+from runplane.adapters.sql.outbox import insert_events, insert_events_native
 from runplane.adapters.sql.record_cache import RecordCache, read_page
 from runplane.adapters.sql.tables import as_row, plain_values, runtimes
 from runplane.domain.errors import CasConflict, RuntimeAlreadyExists
@@ -128,9 +128,12 @@ class SqlRuntimeStore:
         self._cache = RecordCache()
 
     async def get(self, runtime_id: str) -> RuntimeRecord | None:
-        row = await self._database.read_point(
-            lambda connection: _GET.first(connection, {"runtime_id": runtime_id})
-        )
+        parameters = {"runtime_id": runtime_id}
+        if (native := self._database.native) is not None:
+            async with native.reading() as connection:
+                row = await _GET.first_native(connection, parameters)
+        else:
+            row = await self._database.read_point(lambda c: _GET.first(c, parameters))
         return None if row is None else row_to_record(row)
 
     async def create(self, record: RuntimeRecord, *, events: Sequence[LifecycleEvent] = ()) -> None:
@@ -212,6 +215,16 @@ class SqlRuntimeStore:
         values = plain_values(change.updated_fields())
         statement = cas_statement(change, values)
         parameters = cas_parameters(change, values)
+
+        if (native := self._database.native) is not None:
+            async with native.writing() as connection:
+                row = await statement.first_native(connection, parameters)
+                if row is None:
+                    raise CasConflict(change.runtime_id, change.expected_status.value)
+                if entry is not None:
+                    await insert_entry_native(connection, entry)
+                await insert_events_native(connection, events)
+            return row_to_record(row)
 
         def work(connection: Connection) -> dict[str, Any]:
             row = statement.first(connection, parameters)

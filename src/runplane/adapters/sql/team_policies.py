@@ -21,9 +21,12 @@ class SqlTeamPolicyStore:
         self._database = database
 
     async def get(self, team_id: str) -> TeamPolicy | None:
-        row = await self._database.read_point(
-            lambda connection: _GET.first(connection, {"team_id": team_id})
-        )
+        parameters = {"team_id": team_id}
+        if (native := self._database.native) is not None:
+            async with native.reading() as connection:
+                row = await _GET.first_native(connection, parameters)
+        else:
+            row = await self._database.read_point(lambda c: _GET.first(c, parameters))
         if row is None:
             return None
         return TeamPolicy(
