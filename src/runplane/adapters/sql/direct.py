@@ -64,9 +64,7 @@ class DirectStatement:
         compiled = self._statement.compile(dialect=dialect, column_keys=self._column_keys)  # type: ignore[attr-defined]
         names = tuple(compiled.positiontup or ())
         binds = tuple(compiled.binds[name].type._cached_bind_processor(dialect) for name in names)
-        results = tuple(
-            column.type._cached_result_processor(dialect, None) for column in self._returns
-        )
+        results = tuple(_result_processor(column, dialect) for column in self._returns)
         columns = tuple(column.key for column in self._returns)
         return _Compiled(compiled.string, names, binds, columns, results)
 
@@ -139,6 +137,17 @@ class DirectStatement:
         else:
             call = connection.asyncpg.executemany(compiled.sql, arguments)
         await connection.run(compiled.sql, call)
+
+
+def _result_processor(column: Column[Any], dialect: Dialect) -> Processor:
+    """The processor SQLAlchemy applies to `column`'s values. Compiled once,
+    there is no cursor to give the column's DBAPI type code; the only type
+    that asks for one (a Float on asyncpg) gets its values as Python floats
+    from the driver already, and needs none."""
+    try:
+        return column.type._cached_result_processor(dialect, None)
+    except (sa_exc.InvalidRequestError, TypeError):
+        return None
 
 
 def _cursor(connection: Connection) -> Any:
