@@ -35,6 +35,8 @@ class _Compiled:
     binds: tuple[Processor, ...]
     columns: tuple[str, ...]
     results: tuple[Processor, ...]
+    defaults: dict[str, Any]
+    """Binds the statement gives a value itself (an OFFSET 0 on SQLite, say)."""
 
 
 class DirectStatement:
@@ -66,9 +68,16 @@ class DirectStatement:
         binds = tuple(compiled.binds[name].type._cached_bind_processor(dialect) for name in names)
         results = tuple(_result_processor(column, dialect) for column in self._returns)
         columns = tuple(column.key for column in self._returns)
-        return _Compiled(compiled.string, names, binds, columns, results)
+        defaults = {
+            name: compiled.binds[name].effective_value
+            for name in names
+            if not compiled.binds[name].required
+        }
+        return _Compiled(compiled.string, names, binds, columns, results, defaults)
 
     def _arguments(self, compiled: _Compiled, parameters: Mapping[str, Any]) -> tuple[Any, ...]:
+        if compiled.defaults:
+            parameters = {**compiled.defaults, **parameters}
         return tuple(
             value if process is None else process(value)
             for process, value in zip(
@@ -125,6 +134,17 @@ class DirectStatement:
             compiled.sql, connection.asyncpg.fetchrow(compiled.sql, *arguments)
         )
         return None if row is None else self._row(compiled, row)
+
+    async def all_native(
+        self, connection: NativeConnection, parameters: Mapping[str, Any]
+    ) -> list[dict[str, Any]]:
+        """`all` on asyncpg itself (native_pg.py)."""
+        compiled = self._for(connection.dialect)
+        arguments = self._arguments(compiled, parameters)
+        rows = await connection.run(
+            compiled.sql, connection.asyncpg.fetch(compiled.sql, *arguments)
+        )
+        return [self._row(compiled, row) for row in rows]
 
     async def execute_many_native(
         self, connection: NativeConnection, rows: Iterable[Mapping[str, Any]]

@@ -6,7 +6,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, bindparam, func, insert, select, update
+from sqlalchemy import BigInteger, Connection, any_, bindparam, func, insert, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 
 from runplane.adapters.sql.direct import DirectStatement
 from runplane.adapters.sql.engine import SqlDatabase
@@ -18,17 +19,26 @@ _COLUMNS = ("event_id", "runtime_id", "team_id", "type", "durable", "payload", "
 _INSERT = DirectStatement(insert(outbox).inline(), column_keys=_COLUMNS)
 """Compiled once, run on the DBAPI cursor (direct.py): every change writes events.
 `sent_at` is left out: NULL until the relay sends the event."""
-_PENDING = (
+_PENDING = DirectStatement(
     select(outbox)
     .where(outbox.c.sent_at.is_(None))
     .order_by(outbox.c.seq)
-    .limit(bindparam("limit"))
+    .limit(bindparam("limit")),
+    returns=tuple(outbox.c),
 )
+"""The relay reads this every round, and after every change: compiled once."""
 _MARK_SENT = (
     update(outbox)
     .where(outbox.c.seq.in_(bindparam("seqs", expanding=True)))
     .values(sent_at=bindparam("at"))
 )
+_MARK_SENT_NATIVE = DirectStatement(
+    update(outbox)
+    .where(outbox.c.seq == any_(bindparam("seqs", type_=ARRAY(BigInteger))))
+    .values(sent_at=bindparam("at"))
+)
+"""Postgres's form of _MARK_SENT: one array parameter, so one prepared statement
+for any number of events (an expanding IN is a new statement per count)."""
 _OLDEST = select(func.min(outbox.c.created_at)).where(outbox.c.sent_at.is_(None))
 
 
@@ -66,9 +76,12 @@ class SqlOutbox:
         self._database = database
 
     async def pending(self, *, limit: int = 500) -> list[OutboxEvent]:
-        rows = await self._database.read(
-            lambda connection: connection.execute(_PENDING, {"limit": limit}).mappings().all()
-        )
+        parameters = {"limit": limit}
+        if (native := self._database.native) is not None:
+            async with native.reading() as connection:
+                rows = await _PENDING.all_native(connection, parameters)
+        else:
+            rows = await self._database.read(lambda c: _PENDING.all(c, parameters))
         return [
             OutboxEvent(
                 seq=row["seq"],
@@ -87,6 +100,10 @@ class SqlOutbox:
         if not seqs:
             return
         parameters = {"seqs": list(seqs), "at": at}
+        if (native := self._database.native) is not None:
+            async with native.writing() as connection:
+                await _MARK_SENT_NATIVE.execute_many_native(connection, (parameters,))
+            return
         await self._database.write(lambda connection: connection.execute(_MARK_SENT, parameters))
 
     async def oldest_pending_at(self) -> datetime | None:
