@@ -10,6 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
+import pytest
 import pytest_asyncio
 import redis.asyncio
 from sqlalchemy import text
@@ -34,6 +35,7 @@ from runplane.services.lifecycle.service import Lifecycle
 from runplane.testing.driver import InMemoryDriver
 from runplane.workers.leadership import Leadership
 from runplane.workers.outbox_relay import OutboxRelay
+from tests.support.postgres import PostgresServer
 from tests.support.redis import RedisServer
 from tests.support.streams import wait_until
 
@@ -82,9 +84,20 @@ class Setup:
             await self.life[op].handle(request)
 
 
-@pytest_asyncio.fixture(loop_scope="session")
-async def setup(tmp_path: Path, redis_server: RedisServer) -> AsyncIterator[Setup]:
-    db = SqlDatabase.from_url(f"sqlite+aiosqlite:///{tmp_path / 'r.db'}")
+@pytest_asyncio.fixture(loop_scope="session", params=["sqlite", "postgres"])
+async def setup(
+    request: pytest.FixtureRequest,
+    tmp_path: Path,
+    redis_server: RedisServer,
+    postgres_server: PostgresServer,
+) -> AsyncIterator[Setup]:
+    # Postgres writes the hot statements on asyncpg itself: its commits wake the
+    # relay another way than SQLAlchemy's commit event (native_pg.py).
+    if request.param == "sqlite":
+        url = f"sqlite+aiosqlite:///{tmp_path / 'r.db'}"
+    else:
+        url = postgres_server.create_database(f"relay_{uuid.uuid4().hex[:10]}")
+    db = SqlDatabase.from_url(url)
     await upgrade_database(db)
     client = connect(redis_server.url)
     setup = Setup(db, client, f"events-{uuid.uuid4().hex[:8]}")

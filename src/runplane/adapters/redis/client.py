@@ -14,6 +14,7 @@ from redis.asyncio.cluster import RedisCluster
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
 
+from runplane.adapters.redis.pool import LeanBlockingPool
 from runplane.domain.errors import NotReady, StoreUnavailable
 
 logger = logging.getLogger(__name__)
@@ -106,7 +107,7 @@ def connect(
         )
     # A blocking pool: past MAX_CONNECTIONS a caller waits for a free connection
     # instead of failing (the default pool raises MaxConnectionsError under load).
-    pool = redis.asyncio.BlockingConnectionPool.from_url(
+    pool = LeanBlockingPool.from_url(
         url,
         max_connections=MAX_CONNECTIONS,
         timeout=POOL_WAIT_S,

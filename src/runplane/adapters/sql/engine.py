@@ -15,6 +15,8 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from runplane.adapters.sql.faults import unavailable_as_store_error
+from runplane.adapters.sql.inline_reads import InlineReader
+from runplane.adapters.sql.native_pg import NativeUnits
 from runplane.adapters.sql.thread_batches import ThreadBatches
 
 T = TypeVar("T")
@@ -30,11 +32,14 @@ SQLITE_PRAGMAS = (
     "PRAGMA synchronous=NORMAL",
     "PRAGMA foreign_keys=ON",
 )
-POSTGRES_POOL_SIZE = 16
-POSTGRES_POOL_OVERFLOW = 16
-"""Connections kept, and opened beyond them at a peak (then closed): a stream
-consumer runs 64 jobs at once, and a connection opened per unit of work past
-the pool cost more than the work."""
+POSTGRES_POOL_SIZE = 32
+POSTGRES_POOL_OVERFLOW = 0
+"""Connections kept, none opened beyond them: a stream consumer runs 64 jobs
+at once, and with 16 kept and 16 more opened at a peak (then closed) every
+busy moment opened and closed connections (TLS negotiation, the statements
+prepared again): more CPU than the work. The bound on connections is the same
+32; past it a unit of work waits for a free one (the pool's timeout, then
+StoreUnavailable)."""
 SQLITE_BEGIN_OPTION = "runplane_sqlite_begin"
 READ_WITHOUT_TRANSACTION = "NONE"
 """Reads run one statement each: in SQLite's autocommit mode a SELECT is its own
@@ -119,7 +124,20 @@ def _begin_sqlite_transaction(connection: Connection) -> None:
     mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "DEFERRED")
     if mode == READ_WITHOUT_TRANSACTION:
         return
-    connection.exec_driver_sql(f"BEGIN {mode}")
+    # On the DBAPI cursor: `exec_driver_sql`'s execution context was a tenth of
+    # a write's CPU. Its errors (a lock not had within the busy timeout) are
+    # raised as SQLAlchemy's, as `exec_driver_sql` would.
+    sql = f"BEGIN {mode}"
+    dialect = connection.dialect
+    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql)
+    except dialect.loaded_dbapi.Error as exc:
+        raise sa_exc.DBAPIError.instance(
+            sql, None, exc, dialect.loaded_dbapi.Error, dialect=dialect
+        ) from exc
+    finally:
+        cursor.close()
 
 
 class SqlDatabase:
@@ -133,6 +151,9 @@ class SqlDatabase:
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
         self._sqlite: Engine | None = None
+        self._inline: InlineReader | None = None
+        self.native: NativeUnits | None = None
+        """On Postgres: the hot statements' way to asyncpg itself (native_pg.py)."""
         if engine.dialect.name == "sqlite":
             sync = create_sqlite_sync_engine(engine.url)
             self._sqlite_writer = sync.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
@@ -140,11 +161,14 @@ class SqlDatabase:
                 **{SQLITE_BEGIN_OPTION: READ_WITHOUT_TRANSACTION}
             )
             self._sqlite = sync
+            self._inline = InlineReader(self._sqlite_reader.connect)
             # Its own threads: database work never queues behind the default
             # executor's other blocking calls (a process driver's launches, say).
             self._executor = ThreadPoolExecutor(SQLITE_THREADS, thread_name_prefix="sqlite")
         self._writer = engine.execution_options(**{SQLITE_BEGIN_OPTION: "IMMEDIATE"})
         self._reader = engine.execution_options(**{SQLITE_BEGIN_OPTION: READ_WITHOUT_TRANSACTION})
+        if engine.dialect.name == "postgresql":
+            self.native = NativeUnits(engine)
         if engine.dialect.name != "sqlite":
             # As on SQLite, a read is its own statement: no BEGIN and ROLLBACK
             # round trips around it.
@@ -200,6 +224,16 @@ class SqlDatabase:
             async with self._reader.connect() as connection:
                 return await connection.run_sync(work)
 
+    async def read_point(self, work: Callable[[Connection], T]) -> T:
+        """A read by primary or unique key through a compiled statement: on
+        SQLite on the event loop itself, never waiting for a lock (else as
+        `read`; inline_reads.py); as `read` on Postgres."""
+        if self._inline is not None:
+            done, result = self._inline.try_read(work)
+            if done:
+                return result  # type: ignore[return-value]
+        return await self.read(work)
+
     async def write(self, work: Callable[[Connection], T]) -> T:
         """Run `work` in one transaction: committed when it returns, rolled back if
         it raises. On SQLite, writes run one after another, with the other writes
@@ -219,6 +253,10 @@ class SqlDatabase:
     async def dispose(self) -> None:
         await self.engine.dispose()
         if self._sqlite is not None:
+            if self._inline is not None:
+                self._inline.close()
+            self._reads.close()
+            self._writes.close()
             self._sqlite.dispose()
             self._executor.shutdown(wait=False)
 

@@ -6,9 +6,10 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, RowMapping, insert, select, update
+from sqlalchemy import Connection, RowMapping, bindparam, insert, select, update
 from sqlalchemy import exc as sa_exc
 
+from runplane.adapters.sql.direct import DirectStatement
 from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.outbox import insert_events
 from runplane.adapters.sql.tables import hosts
@@ -23,8 +24,12 @@ from runplane.domain.hosts import (
 )
 from runplane.domain.lifecycle_events import LifecycleEvent
 
+_GET = DirectStatement(
+    select(hosts).where(hosts.c.host_id == bindparam("host_id")), returns=tuple(hosts.c)
+)
 
-def row_to_host(row: RowMapping) -> Host:
+
+def row_to_host(row: Mapping[str, Any] | RowMapping) -> Host:
     return Host(
         host_id=row["host_id"],
         address=row["address"],
@@ -136,8 +141,14 @@ class SqlHostStore:
         return row_to_host(await self._database.write(work))
 
     async def get(self, host_id: str) -> Host | None:
-        row = await self._database.read(lambda connection: self._read_or_none(connection, host_id))
-        return None if row is None else row_to_host(row)
+        # Every start reads its host: compiled once, on asyncpg or the loop (direct.py).
+        parameters = {"host_id": host_id}
+        if (native := self._database.native) is not None:
+            async with native.reading() as connection:
+                found = await _GET.first_native(connection, parameters)
+        else:
+            found = await self._database.read_point(lambda c: _GET.first(c, parameters))
+        return None if found is None else row_to_host(found)
 
     async def list(
         self, *, status: HostStatus | None = None, labels: Mapping[str, str] | None = None

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import functools
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, RowMapping, Select, bindparam, insert, select
 from sqlalchemy import exc as sa_exc
 
+from runplane.adapters.sql.direct import DirectStatement
 from runplane.adapters.sql.engine import SqlDatabase
+from runplane.adapters.sql.native_pg import NativeConnection
 from runplane.adapters.sql.outbox import insert_events
 from runplane.adapters.sql.tables import as_row, operations
 from runplane.domain.errors import DuplicateJobId, ErrorCode
@@ -24,7 +27,7 @@ def _optional(kind: Callable[[str], _E], value: str | None) -> _E | None:
     return None if value is None else kind(value)
 
 
-def row_to_entry(row: RowMapping) -> OperationEntry:
+def row_to_entry(row: Mapping[str, Any] | RowMapping) -> OperationEntry:
     return OperationEntry(
         operation_id=row["operation_id"],
         runtime_id=row["runtime_id"],
@@ -47,13 +50,21 @@ def row_to_entry(row: RowMapping) -> OperationEntry:
     )
 
 
-_INSERT = insert(operations)
 _BY_OPERATION_ID = select(operations).where(operations.c.operation_id == bindparam("operation_id"))
-_BY_JOB_ID = select(operations).where(
-    (operations.c.job_team == bindparam("job_team")) & (operations.c.job_id == bindparam("job_id"))
+_BY_JOB_ID = DirectStatement(
+    select(operations).where(
+        (operations.c.job_team == bindparam("job_team"))
+        & (operations.c.job_id == bindparam("job_id"))
+    ),
+    returns=tuple(operations.c),
 )
-"""Built once: every job looks its job_id up, and building the query each time
-cost more than running it."""
+"""Compiled once, run on the DBAPI cursor (direct.py): every job looks its job_id up."""
+
+
+@functools.lru_cache(maxsize=8)
+def _insert(columns: tuple[str, ...]) -> DirectStatement:
+    """The INSERT of an entry's columns (seq is the database's), compiled once."""
+    return DirectStatement(insert(operations).inline(), column_keys=columns)
 
 
 def job_team(team_id: str | None) -> str:
@@ -64,12 +75,26 @@ def job_team(team_id: str | None) -> str:
 def insert_entry(connection: Connection, entry: OperationEntry) -> None:
     """Insert `entry` in the caller's transaction; a job_id taken in its team
     raises DuplicateJobId, and the caller's transaction then rolls back."""
+    row = as_row(entry) | {"job_team": job_team(entry.team_id)}
     try:
-        connection.execute(_INSERT, as_row(entry) | {"job_team": job_team(entry.team_id)})
+        _insert(tuple(row)).execute_many(connection, (row,))
     except sa_exc.IntegrityError as exc:
-        if entry.job_id is not None and "job_id" in str(exc.orig):
-            raise DuplicateJobId(entry.job_id) from exc
-        raise
+        raise _duplicate_job_id(entry, exc) from exc
+
+
+async def insert_entry_native(connection: NativeConnection, entry: OperationEntry) -> None:
+    """`insert_entry` on asyncpg itself (native_pg.py)."""
+    row = as_row(entry) | {"job_team": job_team(entry.team_id)}
+    try:
+        await _insert(tuple(row)).execute_many_native(connection, (row,))
+    except sa_exc.IntegrityError as exc:
+        raise _duplicate_job_id(entry, exc) from exc
+
+
+def _duplicate_job_id(entry: OperationEntry, exc: sa_exc.IntegrityError) -> Exception:
+    if entry.job_id is not None and "job_id" in str(exc.orig):
+        return DuplicateJobId(entry.job_id)
+    return exc
 
 
 class SqlOperationLog:
@@ -102,7 +127,13 @@ class SqlOperationLog:
         return await self._find_one(_BY_OPERATION_ID, {"operation_id": operation_id})
 
     async def find_by_job_id(self, team_id: str | None, job_id: str) -> OperationEntry | None:
-        return await self._find_one(_BY_JOB_ID, {"job_team": job_team(team_id), "job_id": job_id})
+        parameters = {"job_team": job_team(team_id), "job_id": job_id}
+        if (native := self._database.native) is not None:
+            async with native.reading() as connection:
+                row = await _BY_JOB_ID.first_native(connection, parameters)
+        else:
+            row = await self._database.read_point(lambda c: _BY_JOB_ID.first(c, parameters))
+        return None if row is None else row_to_entry(row)
 
     async def _find_one(
         self, query: Select[Any], parameters: dict[str, Any]

@@ -4,25 +4,52 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import Connection, Engine, bindparam, event, func, insert, select, update
+from sqlalchemy import (
+    BigInteger,
+    Connection,
+    Engine,
+    any_,
+    bindparam,
+    event,
+    func,
+    insert,
+    select,
+    update,
+)
+from sqlalchemy.dialects.postgresql import ARRAY
 
+from runplane.adapters.sql.direct import DirectStatement
 from runplane.adapters.sql.engine import SqlDatabase
+from runplane.adapters.sql.native_pg import NativeConnection
 from runplane.adapters.sql.tables import outbox
 from runplane.domain.lifecycle_events import LifecycleEvent, OutboxEvent
 
-_INSERT = insert(outbox)
-_PENDING = (
+_COLUMNS = ("event_id", "runtime_id", "team_id", "type", "durable", "payload", "created_at")
+_INSERT = DirectStatement(insert(outbox).inline(), column_keys=_COLUMNS)
+"""Compiled once, run on the DBAPI cursor (direct.py): every change writes events.
+`sent_at` is left out: NULL until the relay sends the event."""
+_PENDING = DirectStatement(
     select(outbox)
     .where(outbox.c.sent_at.is_(None))
     .order_by(outbox.c.seq)
-    .limit(bindparam("limit"))
+    .limit(bindparam("limit")),
+    returns=tuple(outbox.c),
 )
+"""The relay reads this every round, and after every change: compiled once."""
 _MARK_SENT = (
     update(outbox)
     .where(outbox.c.seq.in_(bindparam("seqs", expanding=True)))
     .values(sent_at=bindparam("at"))
 )
+_MARK_SENT_NATIVE = DirectStatement(
+    update(outbox)
+    .where(outbox.c.seq == any_(bindparam("seqs", type_=ARRAY(BigInteger))))
+    .values(sent_at=bindparam("at"))
+)
+"""Postgres's form of _MARK_SENT: one array parameter, so one prepared statement
+for any number of events (an expanding IN is a new statement per count)."""
 _OLDEST = select(func.min(outbox.c.created_at)).where(outbox.c.sent_at.is_(None))
 _WROTE = "runplane.outbox_written"
 """Set in a connection's `info` by `insert_events`; taken by the commit (or
@@ -31,9 +58,22 @@ rollback) of its transaction."""
 
 def insert_events(connection: Connection, events: Sequence[LifecycleEvent]) -> None:
     """Put `events` in the outbox inside the caller's transaction."""
-    if not events:
-        return
-    rows = [
+    if events:
+        _INSERT.execute_many(connection, _rows(events))
+        connection.info[_WROTE] = True
+
+
+async def insert_events_native(
+    connection: NativeConnection, events: Sequence[LifecycleEvent]
+) -> None:
+    """`insert_events` on asyncpg itself (native_pg.py)."""
+    if events:
+        await _INSERT.execute_many_native(connection, _rows(events))
+        connection.outbox_written = True
+
+
+def _rows(events: Sequence[LifecycleEvent]) -> list[dict[str, Any]]:
+    return [
         {
             "event_id": event.id,
             "runtime_id": event.runtime_id,
@@ -42,12 +82,9 @@ def insert_events(connection: Connection, events: Sequence[LifecycleEvent]) -> N
             "durable": event.durable,
             "payload": event.to_json(),
             "created_at": event.time,
-            "sent_at": None,
         }
         for event in events
     ]
-    connection.execute(_INSERT, rows)
-    connection.info[_WROTE] = True
 
 
 def watch_commits(database: SqlDatabase, committed: Callable[[], None]) -> None:
@@ -69,6 +106,8 @@ def watch_commits(database: SqlDatabase, committed: Callable[[], None]) -> None:
     for engine in engines:
         event.listen(engine, "commit", on_commit)
         event.listen(engine, "rollback", on_rollback)
+    if database.native is not None:  # Postgres writes on asyncpg itself (native_pg.py)
+        database.native.outbox_committed = committed
 
 
 class SqlOutbox:
@@ -76,9 +115,12 @@ class SqlOutbox:
         self._database = database
 
     async def pending(self, *, limit: int = 500) -> list[OutboxEvent]:
-        rows = await self._database.read(
-            lambda connection: connection.execute(_PENDING, {"limit": limit}).mappings().all()
-        )
+        parameters = {"limit": limit}
+        if (native := self._database.native) is not None:
+            async with native.reading() as connection:
+                rows = await _PENDING.all_native(connection, parameters)
+        else:
+            rows = await self._database.read(lambda c: _PENDING.all(c, parameters))
         return [
             OutboxEvent(
                 seq=row["seq"],
@@ -97,6 +139,10 @@ class SqlOutbox:
         if not seqs:
             return
         parameters = {"seqs": list(seqs), "at": at}
+        if (native := self._database.native) is not None:
+            async with native.writing() as connection:
+                await _MARK_SENT_NATIVE.execute_many_native(connection, (parameters,))
+            return
         await self._database.write(lambda connection: connection.execute(_MARK_SENT, parameters))
 
     async def oldest_pending_at(self) -> datetime | None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-from collections.abc import Collection, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
@@ -19,10 +19,11 @@ from sqlalchemy import (
 )
 from sqlalchemy import exc as sa_exc
 
+from runplane.adapters.sql.direct import DirectStatement
 from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.label_tables import runtime_labels
-from runplane.adapters.sql.operation_log import insert_entry
-from runplane.adapters.sql.outbox import insert_events
+from runplane.adapters.sql.operation_log import insert_entry, insert_entry_native
+from runplane.adapters.sql.outbox import insert_events, insert_events_native
 from runplane.adapters.sql.record_cache import RecordCache, read_page
 from runplane.adapters.sql.tables import as_row, plain_values, runtimes
 from runplane.domain.errors import CasConflict, RuntimeAlreadyExists
@@ -40,7 +41,7 @@ def insert_labels(connection: Connection, runtime_id: str, labels: dict[str, str
         connection.execute(insert(runtime_labels), rows)
 
 
-def row_to_record(row: RowMapping) -> RuntimeRecord:
+def row_to_record(row: Mapping[str, Any] | RowMapping) -> RuntimeRecord:
     values: dict[str, Any] = dict(row)
     values["status"] = Status(values["status"])
     values["spec"] = dict(values["spec"])
@@ -77,12 +78,9 @@ def cas_parameters(change: StatusChange, values: dict[str, Any]) -> dict[str, An
     return parameters
 
 
-@functools.lru_cache(maxsize=256)
-def _cas_statement(
+def _cas_update(
     columns: tuple[str, ...], checks_container: bool, expects_no_container: bool
 ) -> Update:
-    """The CAS UPDATE for one shape of change. Built once per shape: building
-    and cache-keying a statement per call was most of a CAS's CPU time."""
     return (
         update(runtimes)
         .where(*cas_predicates(checks_container, expects_no_container))
@@ -91,7 +89,19 @@ def _cas_statement(
     )
 
 
-def cas_statement(change: StatusChange, values: dict[str, Any]) -> Update:
+@functools.lru_cache(maxsize=256)
+def _cas_statement(
+    columns: tuple[str, ...], checks_container: bool, expects_no_container: bool
+) -> DirectStatement:
+    """The CAS UPDATE for one shape of change, compiled once per shape and run
+    on the DBAPI cursor (direct.py): SQLAlchemy's per-execution work was most
+    of a CAS's CPU time."""
+    return DirectStatement(
+        _cas_update(columns, checks_container, expects_no_container), returns=tuple(runtimes.c)
+    )
+
+
+def cas_statement(change: StatusChange, values: dict[str, Any]) -> DirectStatement:
     return _cas_statement(
         tuple(sorted(values)),
         change.checks_container,
@@ -106,7 +116,10 @@ _LIVE_BY_HOST = (
     .group_by(runtimes.c.host_id)
 )
 """Placement's load, one query (ix_runtimes_host_id_status covers it)."""
-_GET = select(runtimes).where(runtimes.c.runtime_id == bindparam("runtime_id"))
+_GET = DirectStatement(
+    select(runtimes).where(runtimes.c.runtime_id == bindparam("runtime_id")),
+    returns=tuple(runtimes.c),
+)
 
 
 class SqlRuntimeStore:
@@ -115,11 +128,12 @@ class SqlRuntimeStore:
         self._cache = RecordCache()
 
     async def get(self, runtime_id: str) -> RuntimeRecord | None:
-        row = await self._database.read(
-            lambda connection: (
-                connection.execute(_GET, {"runtime_id": runtime_id}).mappings().first()
-            )
-        )
+        parameters = {"runtime_id": runtime_id}
+        if (native := self._database.native) is not None:
+            async with native.reading() as connection:
+                row = await _GET.first_native(connection, parameters)
+        else:
+            row = await self._database.read_point(lambda c: _GET.first(c, parameters))
         return None if row is None else row_to_record(row)
 
     async def create(self, record: RuntimeRecord, *, events: Sequence[LifecycleEvent] = ()) -> None:
@@ -202,8 +216,18 @@ class SqlRuntimeStore:
         statement = cas_statement(change, values)
         parameters = cas_parameters(change, values)
 
-        def work(connection: Connection) -> RowMapping:
-            row = connection.execute(statement, parameters).mappings().first()
+        if (native := self._database.native) is not None:
+            async with native.writing() as connection:
+                row = await statement.first_native(connection, parameters)
+                if row is None:
+                    raise CasConflict(change.runtime_id, change.expected_status.value)
+                if entry is not None:
+                    await insert_entry_native(connection, entry)
+                await insert_events_native(connection, events)
+            return row_to_record(row)
+
+        def work(connection: Connection) -> dict[str, Any]:
+            row = statement.first(connection, parameters)
             if row is None:
                 raise CasConflict(change.runtime_id, change.expected_status.value)
             if entry is not None:

@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
-from sqlalchemy import Connection, delete, insert, select
+from sqlalchemy import Connection, bindparam, delete, insert, select
 
+from runplane.adapters.sql.direct import DirectStatement
 from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.tables import team_policies
 from runplane.domain.policy import TeamPolicy
+
+_GET = DirectStatement(
+    select(team_policies).where(team_policies.c.team_id == bindparam("team_id")),
+    returns=tuple(team_policies.c),
+)
+"""Compiled once: every start a team key asks for reads its team's policy."""
 
 
 class SqlTeamPolicyStore:
@@ -14,10 +21,12 @@ class SqlTeamPolicyStore:
         self._database = database
 
     async def get(self, team_id: str) -> TeamPolicy | None:
-        query = select(team_policies).where(team_policies.c.team_id == team_id)
-        row = await self._database.read(
-            lambda connection: connection.execute(query).mappings().first()
-        )
+        parameters = {"team_id": team_id}
+        if (native := self._database.native) is not None:
+            async with native.reading() as connection:
+                row = await _GET.first_native(connection, parameters)
+        else:
+            row = await self._database.read_point(lambda c: _GET.first(c, parameters))
         if row is None:
             return None
         return TeamPolicy(

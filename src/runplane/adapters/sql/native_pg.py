@@ -1,0 +1,111 @@
+"""Postgres units of work straight on asyncpg, for the hot statements.
+
+Through SQLAlchemy's asyncio layer every unit of work is a greenlet run
+(`run_sync`) and every statement goes through its asyncpg adapter (a mutex,
+its own prepared-statement cache, cursor emulation, a greenlet switch per
+await): most of a stream job's CPU on Postgres, where the raw floor pays only
+asyncpg. The hot statements (direct.py) therefore run on the asyncpg
+connection itself, taken from SQLAlchemy's pool (same connections, same JSON
+codecs, same checkout check), with asyncpg's own prepared-statement cache; a
+write is asyncpg's transaction. Errors are raised as SQLAlchemy's (the
+adapter's translation, then `DBAPIError.instance`), and a lost connection is
+invalidated, so callers and faults.py see what `Connection.execute` raises."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+from sqlalchemy import Dialect
+from sqlalchemy import exc as sa_exc
+from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.pool import PoolProxiedConnection
+from sqlalchemy.util import greenlet_spawn
+
+from runplane.adapters.sql.faults import unavailable_as_store_error
+
+T = TypeVar("T")
+
+
+class NativeConnection:
+    """An asyncpg connection checked out of the engine's pool, for one unit of work."""
+
+    def __init__(self, fairy: PoolProxiedConnection, dialect: Dialect) -> None:
+        self._fairy = fairy
+        self.dialect = dialect
+        self.asyncpg: Any = fairy.driver_connection
+        self.outbox_written = False
+        """Set by an outbox insert: its commit wakes the relay (`outbox_committed`)."""
+
+    async def run(self, sql: str, call: Awaitable[T]) -> T:
+        """`call`'s result; its error raised as SQLAlchemy would raise it."""
+        try:
+            return await call
+        except Exception as error:
+            raise await self._translated(sql, error) from error
+
+    async def _translated(self, sql: str, error: Exception) -> Exception:
+        dbapi_error_class = self.dialect.loaded_dbapi.Error
+        adapter: Any = self._fairy.dbapi_connection
+        try:
+            adapter._handle_exception(error)  # raises the adapter's DBAPI error for it
+        except dbapi_error_class as translated:
+            dbapi_error = translated
+        except Exception as other:  # not a database error (an OSError, say): as it is
+            return other
+        lost = self.dialect.is_disconnect(dbapi_error, adapter, None)
+        if lost:
+            with contextlib.suppress(Exception):
+                await greenlet_spawn(self._fairy.invalidate, dbapi_error)
+        wrapped: Exception = sa_exc.DBAPIError.instance(
+            sql,
+            None,
+            dbapi_error,
+            dbapi_error_class,
+            hide_parameters=True,
+            dialect=self.dialect,
+            connection_invalidated=lost,
+        )
+        return wrapped
+
+
+class NativeUnits:
+    """Hands out NativeConnections from `engine`'s pool."""
+
+    def __init__(self, engine: AsyncEngine) -> None:
+        self._engine = engine
+        self.outbox_committed: Callable[[], None] | None = None
+        """Called after a write that put events in the outbox commits."""
+
+    @contextlib.asynccontextmanager
+    async def reading(self) -> AsyncIterator[NativeConnection]:
+        """Statements in autocommit: a SELECT is its own snapshot."""
+        async with self._checked_out() as connection:
+            yield connection
+
+    @contextlib.asynccontextmanager
+    async def writing(self) -> AsyncIterator[NativeConnection]:
+        """One transaction: committed when the block ends, rolled back if it raises."""
+        async with self._checked_out() as connection:
+            transaction = connection.asyncpg.transaction()
+            await connection.run("BEGIN", transaction.start())
+            try:
+                yield connection
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await transaction.rollback()
+                raise
+            await connection.run("COMMIT", transaction.commit())
+            if connection.outbox_written and self.outbox_committed is not None:
+                self.outbox_committed()
+
+    @contextlib.asynccontextmanager
+    async def _checked_out(self) -> AsyncIterator[NativeConnection]:
+        with unavailable_as_store_error():
+            fairy = await self._engine.raw_connection()
+            try:
+                yield NativeConnection(fairy, self._engine.dialect)
+            finally:
+                # Back to the pool (its reset, or a close, may await: in a greenlet).
+                await greenlet_spawn(fairy.close)
