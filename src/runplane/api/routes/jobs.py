@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Path, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from runplane.api.auth import AdminKey, Context, Key
@@ -121,7 +121,12 @@ async def submit_job(body: SubmitJobBody, ctx: Context, key: Key) -> SubmittedJo
 
 @router.get("/jobs/{job_id:path}", response_model=JobResultOut)
 async def get_job_result(
-    job_id: str, ctx: Context, key: Key, after: str | None = None
+    job_id: Annotated[
+        str, Path(description=f"the job's id: {IDEMPOTENCY_KEY_RULE}", max_length=256)
+    ],
+    ctx: Context,
+    key: Key,
+    after: str | None = None,
 ) -> JobResultOut:
     """A job's result, once its consumer has answered (`not_found` until then).
     `after` (an entry id of `runtime:job_results`) reads only newer results.
