@@ -363,3 +363,46 @@ def wait_for_delivery(http: httpx.Client, webhook_id: str) -> dict[str, object]:
             return dict(tried[0])
         assert time.monotonic() < deadline, answer
         time.sleep(0.2)
+
+
+def test_recent_events_start_with_those_made_before_the_page(
+    serve: RunplaneServer, page: Page
+) -> None:
+    alpha_key = serve.cli("keys", "create", "--team", "alpha", check=True).stdout.strip()
+    with serve.client() as http:
+        for runtime_id, team in (("alpha:early", "alpha"), ("beta:early", "beta")):
+            body = {"runtime_id": runtime_id, "team_id": team, "spec": SLEEP}
+            assert http.post("/v1/runtimes", json=body).is_success
+        assert http.post("/v1/runtimes/alpha:early/stop").is_success
+        stopped = wait_for_newest_event(http, "runtime.stop")
+
+    # The stream starts at its newest entry: these come from the newest-first read.
+    log_in(page, serve, serve.admin_key)
+    expect(page.locator(f'#recent-events li[data-event-id="{stopped}"]')).to_be_visible()
+    expect(page.locator('#recent-events li[data-subject="beta:early"]').first).to_be_visible()
+    shown = page.locator("#recent-events li[data-event-id]")
+    ids = [str(li.get_attribute("data-event-id")) for li in shown.all()]
+    assert ids == sorted(ids, key=stream_order, reverse=True)
+
+    page.click("#logout")
+    log_in(page, serve, alpha_key)
+    expect(page.locator(f'#recent-events li[data-event-id="{stopped}"]')).to_be_visible()
+    assert page.locator('#recent-events li[data-subject^="beta:"]').count() == 0
+
+
+def stream_order(entry_id: str) -> tuple[int, int]:
+    ms, seq = entry_id.split("-")
+    return int(ms), int(seq)
+
+
+def wait_for_newest_event(http: httpx.Client, event_type: str) -> str:
+    """The entry id of the newest event of this type, once it is published (the
+    outbox publishes after the operation answers)."""
+    deadline = time.monotonic() + WAIT_MS / 1000
+    while True:
+        newest = http.get("/v1/events", params={"order": "desc", "limit": 20}).json()["events"]
+        found = [e["id"] for e in newest if e["event"]["type"] == event_type]
+        if found:
+            return str(found[0])
+        assert time.monotonic() < deadline, newest
+        time.sleep(0.2)

@@ -41,6 +41,11 @@ class EventReader(Protocol):
         filter may answer fewer than `limit` events with a `next_cursor`. A
         cursor older than what the stream retains goes on from its oldest entry."""
 
+    async def latest(self, *, before: str | None, limit: int, where: EventFilter) -> EventPage:
+        """page() read backwards: up to `limit` matching events strictly before
+        `before` (the newest entry when None), newest first, looking at the same
+        bounded number of entries; `next_cursor` continues towards the oldest."""
+
     async def replay(self, *, after: str, limit: int, where: EventFilter) -> EventPage:
         """page() for a follower resuming after `after`: the same pages, but it
         raises EventsTrimmed when entries after `after` were trimmed before they

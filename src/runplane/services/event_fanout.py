@@ -102,6 +102,9 @@ class EventFanout:
     async def page(self, *, after: str | None, limit: int, where: EventFilter) -> EventPage:
         return await self._reader.page(after=after, limit=limit, where=where)
 
+    async def latest(self, *, before: str | None, limit: int, where: EventFilter) -> EventPage:
+        return await self._reader.latest(before=before, limit=limit, where=where)
+
     async def replay(self, *, after: str, limit: int, where: EventFilter) -> EventPage:
         return await self._reader.replay(after=after, limit=limit, where=where)
 

@@ -89,6 +89,19 @@ class InMemoryEventReader:
                     return EventPage(found, event.entry_id)
         return EventPage(found, None)
 
+    async def latest(self, *, before: str | None, limit: int, where: EventFilter) -> EventPage:
+        """page() backwards, newest first, with the Redis reader's cursor rule."""
+        found: list[StoredEvent] = []
+        top = parse_stream_id(before) if before is not None else None
+        for event in reversed(self.entries):
+            if top is not None and parse_stream_id(event.entry_id) >= top:
+                continue
+            if where.matches(event):
+                found.append(event)
+                if len(found) == limit:
+                    return EventPage(found, event.entry_id)
+        return EventPage(found, None)
+
     async def replay(self, *, after: str, limit: int, where: EventFilter) -> EventPage:
         self._check_retained(after)
         return await self.page(after=after, limit=limit, where=where)

@@ -127,6 +127,31 @@ class RedisEventReader:
             start = f"({last}"
         return EventPage(found, last)
 
+    async def latest(self, *, before: str | None, limit: int, where: EventFilter) -> EventPage:
+        found: list[StoredEvent] = []
+        if before is not None and _is_zero(before):
+            return EventPage(found, None)  # nothing can precede it; "(0-0" is an error
+        end = "+" if before is None else f"({normalize_stream_id(before)}"
+        scanned = 0
+        last = before
+        while scanned < self._scan_max:
+            count = min(self._batch_size, self._scan_max - scanned)
+            with unavailable_on_connection_errors("events.latest"):
+                entries = _entries(
+                    await self._client.xrevrange(self._stream, max=end, min="-", count=count)
+                )
+            for last, fields in entries:
+                scanned += 1
+                event = self._decode(last, fields)
+                if event is not None and where.matches(event):
+                    found.append(event)
+                    if len(found) == limit:
+                        return EventPage(found, last)
+            if len(entries) < count:
+                return EventPage(found, None)
+            end = f"({last}"
+        return EventPage(found, last)
+
     async def replay(self, *, after: str, limit: int, where: EventFilter) -> EventPage:
         found: list[StoredEvent] = []
         position = normalize_stream_id(after)

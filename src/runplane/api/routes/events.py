@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import AsyncIterator, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, Header, Query, Request
 from prometheus_client import Counter, Gauge
@@ -106,10 +106,22 @@ async def list_events(
         list[str] | None, Query(description="repeatable, or comma-separated: any of these")
     ] = None,
     runtime_id: Annotated[str | None, Query(max_length=128)] = None,
+    order: Annotated[
+        Literal["asc", "desc"],
+        Query(
+            description="`asc`: oldest first; `desc`: newest first (`limit=20&order=desc` "
+            "is the 20 newest), each page's next_cursor going on to older events"
+        ),
+    ] = "asc",
 ) -> EventPageOut:
-    """Durable events, oldest first, paged by stream position."""
+    """Durable events, oldest first (or newest first with `order=desc`), paged
+    by stream position."""
     where = event_filter(key, event_types(type), runtime_id)
-    page = await reader.page(after=stream_position(after, "after"), limit=limit, where=where)
+    position = stream_position(after, "after")
+    if order == "desc":
+        page = await reader.latest(before=position, limit=limit, where=where)
+    else:
+        page = await reader.page(after=position, limit=limit, where=where)
     return EventPageOut(
         events=[EventOut(id=e.entry_id, event=e.envelope) for e in page.events],
         next_cursor=page.next_cursor,

@@ -5,6 +5,14 @@
 import { ApiError, key, onUnauthorized, sseFrames } from "./api.js";
 
 const RETRY_MS = [500, 1000, 2000, 4000];
+const RECENT = 50; // events kept for the list page's "Recent events"
+
+// Stream entry ids (`<ms>-<seq>`) in stream order; both parts fit a Number.
+function compareIds(a, b) {
+  const [am, as] = a.split("-").map(Number);
+  const [bm, bs] = b.split("-").map(Number);
+  return am - bm || as - bs;
+}
 
 export class Feed {
   constructor() {
@@ -103,9 +111,19 @@ export class Feed {
       }
       const event = { kind: "event", id: frame.id, type: frame.event, envelope };
       this.recent.unshift(event);
-      this.recent.length = Math.min(this.recent.length, 50);
+      this.recent.length = Math.min(this.recent.length, RECENT);
       this.emit(event);
     }
+  }
+
+  // The newest events read with `GET /v1/events?order=desc`, merged with what the
+  // stream brought meanwhile: by entry id, so one seen both ways is listed once,
+  // and in stream order, so a late answer cannot push newer events down.
+  remember(events) {
+    const known = new Set(this.recent.map((e) => e.id));
+    for (const event of events) if (!known.has(event.id)) this.recent.push(event);
+    this.recent.sort((a, b) => compareIds(b.id, a.id));
+    this.recent.length = Math.min(this.recent.length, RECENT);
   }
 
   emit(event) {

@@ -1,7 +1,7 @@
 // The runtime list: status counts (filters), filters by team, label selector
 // and host, a search on the id, live rows, recent events and the create form.
 
-import { get, query } from "./api.js";
+import { get, key, query } from "./api.js";
 import { age, clear, errorBox, h, labelChips, shortId, statusBadge, table, when } from "./dom.js";
 import { feed } from "./feed.js";
 import { createForm } from "./create.js";
@@ -10,6 +10,8 @@ const STATUS_ORDER = [
   "running", "pending", "starting", "stopping", "stopped", "pausing", "paused", "resuming",
   "restarting", "patching", "removing", "removed", "engine_unreachable", "error",
 ];
+
+const RECENT = 20; // events in the "Recent events" panel
 
 // Kept while the tab lives, so coming back from a runtime keeps the filters.
 const filters = { status: "", team: "", label: "", host: "", search: "" };
@@ -175,10 +177,26 @@ export function showList(main) {
     );
   }
 
+  // The panel starts with the newest events made before the page was opened;
+  // the stream adds the ones after. Without them it still fills as they happen.
+  async function loadRecent() {
+    const asked = key.get();
+    try {
+      const page = await get(`/v1/events${query({ order: "desc", limit: RECENT })}`, { signal });
+      if (key.get() !== asked) return; // signed out meanwhile: not the next key's to see
+      feed.remember(
+        page.events.map((e) => ({ kind: "event", id: e.id, type: e.event.type, envelope: e.event })),
+      );
+      renderEvents();
+    } catch (error) {
+      if (error.name !== "AbortError") console.warn("recent events", error.message);
+    }
+  }
+
   function renderEvents() {
     clear(
       events,
-      feed.recent.slice(0, 12).map((e) => {
+      feed.recent.slice(0, RECENT).map((e) => {
         const data = e.envelope.data || {};
         return h(
           "li",
@@ -199,6 +217,7 @@ export function showList(main) {
   const unsubscribe = feed.subscribe((event) => {
     if (event.kind === "open" || event.kind === "resync") {
       load(); // whatever happened while the stream was down is in the list again
+      if (event.kind === "resync") loadRecent();
       return;
     }
     renderEvents();
@@ -240,6 +259,7 @@ export function showList(main) {
   );
   render();
   renderEvents();
+  loadRecent();
   load(); // and again when the stream (re)opens, for what happened in between
   const ages = setInterval(render, 15000); // the Age column moves on
   return () => {
