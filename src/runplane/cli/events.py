@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any
@@ -124,16 +123,17 @@ def describe(envelope: dict[str, Any], fmt: Format = Format.TABLE) -> Text:
 
 def recent(client: Client, params: dict[str, Any], keep: int) -> list[dict[str, Any]]:
     """The last `keep` durable events `params` select, oldest first, each its
-    envelope with the stream entry `id` it has (GET /v1/events pages oldest first)."""
-    kept: deque[dict[str, Any]] = deque(maxlen=keep)
-    params = {**params, "limit": 1000}
+    envelope with the stream entry `id` it has: read newest first
+    (`order=desc`), page by page until `keep` are in."""
+    kept: list[dict[str, Any]] = []
+    params = {**params, "order": "desc", "limit": min(max(keep, 1), 1000)}
     for _ in range(EVENT_PAGES):
         page = client.call("GET", "/v1/events", params=params)
         kept.extend({"entry_id": e["id"], **e["event"]} for e in page["events"])
-        if not page.get("next_cursor"):
+        if len(kept) >= keep or not page.get("next_cursor"):
             break
         params["after"] = page["next_cursor"]
-    return list(kept)
+    return kept[:keep][::-1]
 
 
 TypeOpt = Annotated[list[str] | None, typer.Option("--type", help="only this type (repeatable)")]
