@@ -190,6 +190,9 @@ class Settings(BaseSettings):
     """Restarts one drain round makes at most (side by side)."""
     timers_interval_s: float = Field(default=1.0, gt=0)
     """How often the leader looks for due timeouts and idle runtimes (issue 16)."""
+    timers_idle_wait_max_s: float = Field(default=5.0, gt=0, le=300)
+    """The timers loop's longest sleep when nothing is due: how late a deadline
+    set by another instance, or at create, may fire (issue 15)."""
     idle_check_floor_s: float = Field(default=1.0, gt=0)
     idle_check_cap_s: float = Field(default=60.0, gt=0)
     """A runtime's host is asked about its connections every quarter of its

@@ -180,3 +180,12 @@ async def test_without_an_idle_cap_idle_rounds_keep_the_interval() -> None:
     assert [await loop._round() for _ in range(3)] == [1.0, 1.0, 1.0]
     with pytest.raises(ValueError, match="idle_cap_s"):
         PeriodicLoop("bad", Rounds(), interval_s=1.0, idle_cap_s=0.5)
+
+
+async def test_an_idle_round_that_knows_when_work_is_due_waits_no_longer_than_that() -> None:
+    # A float: idle, next work due in that many seconds; the idle backoff
+    # still grows, and the shorter of the two is waited.
+    rounds = Rounds(30.0, 30.0, 30.0, 0.25, 30.0, -3.0)
+    loop = PeriodicLoop("due", rounds, interval_s=1.0, idle_cap_s=8.0)
+    waits = [await loop._round() for _ in range(6)]
+    assert waits == [1.0, 2.0, 4.0, 0.25, 8.0, 0.0]

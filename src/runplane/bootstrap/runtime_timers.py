@@ -35,5 +35,7 @@ def build_runtime_timers(
         idle,
         Leadership(deps.leases, deps.tokens, TIMERS_LEASE, ttl_ms=settings.leader_ttl_ms),
         interval_s=settings.timers_interval_s,
+        idle_wait_max_s=settings.timers_idle_wait_max_s,
     )
-    return RuntimeSettingsService(store, deps.runtimes, deps.clock), loop
+    service = RuntimeSettingsService(store, deps.runtimes, deps.clock, on_change=loop.wake)
+    return service, loop

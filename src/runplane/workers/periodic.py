@@ -15,7 +15,9 @@ False (it found nothing to do) waits the interval, the next idle one twice
 that, and so on up to `idle_cap_s`; any other round, and any `wake()`, brings
 the wait back to the interval. Such a loop relies on being woken for the work
 it can be told of, the slow poll only catches what it cannot (another
-instance's writes, say).
+instance's writes, say). Such a round may also return a float: it was idle
+and its next work is due in that many seconds, so the wait is the idle one or
+that, whichever is shorter.
 
 `request_stop()` ends a wait at once; the round in flight finishes first,
 unless the loop is `interruptible` (its round is a long-lived session, such as
@@ -132,6 +134,8 @@ class PeriodicLoop:
         if busy is True:
             self._idle_rounds = 0
             return 0.0
+        if isinstance(busy, float) and self._idle_cap_s is not None:
+            return min(self._idle_wait_s(True), max(busy, 0.0)) + self._rand() * self.jitter_s
         return self._idle_wait_s(busy is False) + self._rand() * self.jitter_s
 
     def _idle_wait_s(self, idle: bool) -> float:

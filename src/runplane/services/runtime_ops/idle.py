@@ -103,6 +103,14 @@ class IdleWatcher:
         self._monotonic = monotonic
         self._next_look: dict[str, float] = {}
 
+    def next_look_in_s(self) -> float | None:
+        """Seconds until the next runtime watched is due a look (None: none is
+        watched). A runtime watched since the last round is looked at on the
+        first round that finds it."""
+        if not self._next_look:
+            return None
+        return min(self._next_look.values()) - self._monotonic()
+
     async def check_once(self) -> list[str]:
         """One round; the runtimes found idle (their action asked for)."""
         watched = await self.store.idle_watched()

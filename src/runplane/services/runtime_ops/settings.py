@@ -5,6 +5,7 @@ they take no lease and leave the status and `version` alone."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import timedelta
 
 from runplane.domain.errors import ErrorCode
@@ -29,10 +30,19 @@ _ATTEMPTS = 5
 
 
 class RuntimeSettingsService:
-    def __init__(self, store: RuntimeSettingsStore, runtimes: RuntimeStore, clock: Clock) -> None:
+    def __init__(
+        self,
+        store: RuntimeSettingsStore,
+        runtimes: RuntimeStore,
+        clock: Clock,
+        *,
+        on_change: Callable[[], None] | None = None,
+    ) -> None:
         self.store = store
         self.runtimes = runtimes
         self.clock = clock
+        # The timers loop's wake: it sleeps until the earliest deadline it knows.
+        self._on_change = on_change or (lambda: None)
 
     async def set_timeout(
         self,
@@ -69,6 +79,7 @@ class RuntimeSettingsService:
                 at=now,
             )
             if written is not None:
+                self._on_change()
                 return written
             current = await self._reread(record.runtime_id)
         raise SettingsRefused(ErrorCode.CONFLICT, "the deadline kept moving; try again")
@@ -97,6 +108,8 @@ class RuntimeSettingsService:
         )
         if written is None:
             raise SettingsRefused(ErrorCode.NOT_FOUND, "no such runtime")
+        if idle is not Keep.KEEP:
+            self._on_change()
         return written
 
     async def activity(self, record: RuntimeRecord) -> None:

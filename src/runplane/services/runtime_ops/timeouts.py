@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from datetime import datetime, timedelta
 
 from runplane.domain.operations import StopReason
 from runplane.domain.records import Keep, RuntimeRecord
@@ -55,6 +56,13 @@ class TimeoutFirer:
         due = await self.store.due_timeouts(self.clock.now(), limit=self.batch)
         spent = await asyncio.gather(*(self._one(record) for record in due))
         return sum(spent)
+
+    async def next_deadline(self, *, within_s: float) -> datetime | None:
+        """The earliest deadline up to `within_s` from now, passed or not (the
+        same indexed query as a round's)."""
+        horizon = self.clock.now() + timedelta(seconds=within_s)
+        first = await self.store.due_timeouts(horizon, limit=1)
+        return first[0].timeout_at if first else None
 
     async def _one(self, record: RuntimeRecord) -> bool:
         if record.status in TRANSIENT or record.timeout_at is None:
