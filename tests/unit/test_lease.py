@@ -5,6 +5,9 @@ the block it guards, even when the store swallows the cancel sent to it."""
 from __future__ import annotations
 
 import asyncio
+from unittest.mock import patch
+
+import pytest
 
 from runplane.adapters.system import SystemClock
 from runplane.domain.errors import StoreUnavailable
@@ -167,3 +170,40 @@ async def test_a_lease_not_renewed_for_a_whole_ttl_counts_as_lost() -> None:
     assert held.lost
     await held.release()
     assert leases.holder("leader") is None
+
+
+class CountingLeaseStore(InMemoryLeaseStore):
+    """Records the loop's clock at each renewal, per lease."""
+
+    def __init__(self) -> None:
+        super().__init__(SystemClock())
+        self.renewed: dict[str, list[float]] = {}
+        self.each_thrice = asyncio.Event()
+
+    async def renew(self, runtime_id: str, token: str, ttl_ms: int) -> bool:
+        self.renewed.setdefault(runtime_id, []).append(asyncio.get_running_loop().time())
+        if min(len(self.renewed.get(n, [])) for n in ("a", "b", "c")) >= 3:
+            self.each_thrice.set()
+        return await super().renew(runtime_id, token, ttl_ms)
+
+
+async def test_held_leases_of_one_ttl_renew_on_one_grid_never_later_than_a_period() -> None:
+    store = CountingLeaseStore()
+    taken = []
+    for name in ("a", "b", "c"):
+        held = await lease.take(store, name, "me", 300)
+        assert held is not None
+        taken.append(held)
+        await asyncio.sleep(0.037)  # taken out of step with one another
+    try:
+        # The next renewal, whatever the moment: due at the next multiple of
+        # the period (0.1 s) on the loop's clock, so all three share it.
+        for moment, delay_s in ((12.34, 0.06), (12.4, 0.1), (12.399, 0.001)):
+            for held in taken:
+                with patch.object(held._loop, "time", return_value=moment):
+                    assert held._aligned_delay_s() == pytest.approx(delay_s)
+        await asyncio.wait_for(store.each_thrice.wait(), 30)
+        assert not any(held.lost for held in taken)
+    finally:
+        for held in taken:
+            await held.release()

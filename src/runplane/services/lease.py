@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import AsyncIterator, Callable
 
@@ -38,7 +39,8 @@ async def acquire(leases: LeaseStore, name: str, token: str, ttl_ms: int, wait_m
 
 class HeldLease:
     """A lease this holder has: renewed in the background every third of its
-    TTL until `release()`. `lost` once a renewal found it gone or another's, or
+    TTL (from the second renewal on, at multiples of that period on the loop's
+    clock) until `release()`. `lost` once a renewal found it gone or another's, or
     when no renewal succeeded for a whole TTL (it may have expired).
 
     Each renewal is a timer that starts a task only when it is due: most leases
@@ -139,7 +141,15 @@ class HeldLease:
             self._lose("lease lost while held")
             return
         self._valid_until = asked_at + self.ttl_ms / 1000
-        self._next_in(self._period_s)
+        self._next_in(self._aligned_delay_s())
+
+    def _aligned_delay_s(self) -> float:
+        """Until the next multiple of the period on the loop's clock: never
+        later than a period from now, and every held lease of one TTL then
+        renews in the same loop wake-up (an idle instance's leaderships wake
+        it once a period, not once each)."""
+        now = self._loop.time()
+        return max(0.0, math.floor((now + self._period_s) / self._period_s) * self._period_s - now)
 
     def _lose(self, message: str) -> None:
         self._gone = True
