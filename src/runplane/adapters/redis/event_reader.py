@@ -10,7 +10,7 @@ trimmed past raises EventsTrimmed."""
 from __future__ import annotations
 
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any
 
 import redis.asyncio
@@ -103,43 +103,43 @@ class RedisEventReader:
             return await _newest_id(self._client, self._stream)
 
     async def page(self, *, after: str | None, limit: int, where: EventFilter) -> EventPage:
-        found: list[StoredEvent] = []
         if after is not None and parse_stream_id(after) == (MAX_ID_PART, MAX_ID_PART):
-            return EventPage(found, None)  # nothing can follow; "(" + it is an error
+            return EventPage([], None)  # nothing can follow; "(" + it is an error
         start = "-" if after is None else f"({normalize_stream_id(after)}"
-        scanned = 0
-        last = after
-        while scanned < self._scan_max:
-            count = min(self._batch_size, self._scan_max - scanned)
-            with unavailable_on_connection_errors("events.page"):
-                entries = _entries(
-                    await self._client.xrange(self._stream, min=start, max="+", count=count)
-                )
-            for last, fields in entries:
-                scanned += 1
-                event = self._decode(last, fields)
-                if event is not None and where.matches(event):
-                    found.append(event)
-                    if len(found) == limit:
-                        return EventPage(found, last)
-            if len(entries) < count:
-                return EventPage(found, None)
-            start = f"({last}"
-        return EventPage(found, last)
+
+        async def read(bound: str, count: int) -> Any:
+            return await self._client.xrange(self._stream, min=bound, max="+", count=count)
+
+        return await self._scan(read, start, after, limit, where, "events.page")
 
     async def latest(self, *, before: str | None, limit: int, where: EventFilter) -> EventPage:
-        found: list[StoredEvent] = []
         if before is not None and _is_zero(before):
-            return EventPage(found, None)  # nothing can precede it; "(0-0" is an error
+            return EventPage([], None)  # nothing can precede it; "(0-0" is an error
         end = "+" if before is None else f"({normalize_stream_id(before)}"
+
+        async def read(bound: str, count: int) -> Any:
+            return await self._client.xrevrange(self._stream, max=bound, min="-", count=count)
+
+        return await self._scan(read, end, before, limit, where, "events.latest")
+
+    async def _scan(
+        self,
+        read: Callable[[str, int], Awaitable[Any]],
+        bound: str,
+        last: str | None,
+        limit: int,
+        where: EventFilter,
+        op: str,
+    ) -> EventPage:
+        """Up to `limit` matching events from `bound` on, in the direction `read`
+        goes, looking at no more than `scan_max` entries; the cursor is the last
+        entry looked at when the page is full or the scan bound was reached."""
+        found: list[StoredEvent] = []
         scanned = 0
-        last = before
         while scanned < self._scan_max:
             count = min(self._batch_size, self._scan_max - scanned)
-            with unavailable_on_connection_errors("events.latest"):
-                entries = _entries(
-                    await self._client.xrevrange(self._stream, max=end, min="-", count=count)
-                )
+            with unavailable_on_connection_errors(op):
+                entries = _entries(await read(bound, count))
             for last, fields in entries:
                 scanned += 1
                 event = self._decode(last, fields)
@@ -149,7 +149,7 @@ class RedisEventReader:
                         return EventPage(found, last)
             if len(entries) < count:
                 return EventPage(found, None)
-            end = f"({last}"
+            bound = f"({last}"
         return EventPage(found, last)
 
     async def replay(self, *, after: str, limit: int, where: EventFilter) -> EventPage:
