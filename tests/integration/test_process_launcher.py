@@ -87,9 +87,14 @@ async def test_one_launcher_serves_every_start(driver: ProcessDriver) -> None:
     second = await driver.start("b", SLEEP)
 
     [launcher] = launchers()
-    # The supervisors are detached: neither is the launcher's child.
+    # Each supervisor is forked by it, in a session of its own (a signal to
+    # the launcher's group or session reaches no supervisor); that they
+    # outlive it is the next test's.
     supervisors = {psutil.Process(pid_of(c.container_id)).ppid() for c in (first, second)}
-    assert all(psutil.Process(pid).ppid() != launcher.pid for pid in supervisors)
+    assert len(supervisors) == 2
+    for pid in supervisors:
+        assert psutil.Process(pid).ppid() == launcher.pid
+        assert os.getsid(pid) == pid != os.getsid(launcher.pid)
 
 
 async def test_a_runtime_holds_no_descriptor_but_its_own_three(driver: ProcessDriver) -> None:
