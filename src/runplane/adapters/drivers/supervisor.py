@@ -87,13 +87,25 @@ def serve_launches(sock_fd: int) -> int:
             # Every request carries its pipe; one without is not runplane's.
             if len(fds) == 1:
                 os.set_inheritable(fds[0], False)  # the runtime must not hold it open
-                _fork_supervisor(sock, os.fsdecode(message), fds[0])
+                launch_dir = os.fsdecode(message)
+                _fork_supervisor(sock, launch_dir, _read_meta(launch_dir), fds[0])
         finally:
             for fd in fds:
                 os.close(fd)
 
 
-def _fork_supervisor(sock: socket.socket, launch_dir: str, notify_fd: int) -> None:
+def _read_meta(launch_dir: str) -> dict[str, Any] | None:
+    """The launch's meta file, parsed here in the launcher: in a fresh fork
+    the parse's allocations would copy pages, some five times its cost."""
+    try:
+        return read_json(os.path.join(launch_dir, META_FILE))
+    except (OSError, ValueError):
+        return None
+
+
+def _fork_supervisor(
+    sock: socket.socket, launch_dir: str, meta: dict[str, Any] | None, notify_fd: int
+) -> None:
     """Fork a supervisor, in a session of its own: it outlives the launcher
     and runplane. The launcher does not wait for it (SIGCHLD is ignored)."""
     if os.fork() > 0:
@@ -103,7 +115,7 @@ def _fork_supervisor(sock: socket.socket, launch_dir: str, notify_fd: int) -> No
         sock.close()
         os.setsid()
         _redirect_output(launch_dir)
-        code = _supervise_reporting(launch_dir, Answer(notify_fd))
+        code = _supervise_reporting(launch_dir, meta, Answer(notify_fd))
     finally:
         sys.stderr.flush()
         os._exit(code)
@@ -122,18 +134,17 @@ def _redirect_output(launch_dir: str) -> None:
     os.close(log)
 
 
-def _supervise_reporting(launch_dir: str, answer: Answer) -> int:
+def _supervise_reporting(launch_dir: str, meta: dict[str, Any] | None, answer: Answer) -> int:
     """`supervise`, answering the driver with the error when it fails."""
     try:
-        return supervise(launch_dir, answer)
+        return supervise(launch_dir, meta, answer)
     except BaseException as exc:
         traceback.print_exc()
         answer.give({"error": f"supervisor failed: {exc!r}"})  # unless it had its answer
         return 1
 
 
-def supervise(launch_dir: str, answer: Answer) -> int:
-    meta = read_json(os.path.join(launch_dir, META_FILE))
+def supervise(launch_dir: str, meta: dict[str, Any] | None, answer: Answer) -> int:
     if meta is None:
         answer.give({"error": f"no launch metadata in {launch_dir}"})
         return 1
