@@ -23,6 +23,8 @@ from runplane.adapters.drivers.process_files import parse_container_id, read_pro
 from runplane.adapters.drivers.process_launch import SUPERVISOR_MODULE
 from runplane.adapters.drivers.process_wait import process_end
 from runplane.domain.drivers import ContainerState
+from runplane.domain.errors import DriverError
+from tests.integration.test_process_driver import wait_for_log
 
 SLEEP = {"command": ["sleep", "60"]}
 # Connects to the abstract socket its argument names once its interpreter has
@@ -163,3 +165,36 @@ async def test_process_end_waits_for_the_process_it_names() -> None:
             sleeper.kill()
         await sleeper.wait()
     assert await process_end(sleeper.pid, stat.start_ticks, 5) is True
+
+
+async def test_the_program_is_searched_on_the_runtimes_own_path(
+    driver: ProcessDriver, tmp_path: Path
+) -> None:
+    # Found in neither runplane's PATH nor the default one: only the spec's.
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    (folder / "missing-elsewhere").write_text('#!/bin/sh\necho found "$@"\nexec sleep 60\n')
+    (folder / "missing-elsewhere").chmod(0o755)
+    spec = {"command": ["missing-elsewhere", "it"], "env": {"PATH": f"/nonexistent:{folder}"}}
+
+    started = await driver.start("a", spec)
+
+    assert (await wait_for_log(driver, started.container_id, "found it")).startswith("found it")
+    with pytest.raises(DriverError, match="No such file or directory: 'missing-elsewhere'"):
+        await driver.start("b", {"command": ["missing-elsewhere"]})
+
+
+async def test_a_program_found_but_not_executable_is_told_before_one_not_found(
+    driver: ProcessDriver, tmp_path: Path
+) -> None:
+    # As execvp: a candidate on PATH that cannot run is the error told, even
+    # when a later folder holds nothing of that name.
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    (folder / "not-runnable").write_text("#!/bin/sh\n")
+    (folder / "not-runnable").chmod(0o644)
+    spec = {"command": ["not-runnable"], "env": {"PATH": f"{folder}:/nonexistent"}}
+
+    with pytest.raises(DriverError, match="Permission denied: 'not-runnable'"):
+        await driver.start("a", spec)
+    assert await driver.list_containers() == []

@@ -31,7 +31,6 @@ import contextlib
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
 import traceback
@@ -50,19 +49,18 @@ from runplane.adapters.drivers.supervisor_files import (
 )
 from runplane.adapters.drivers.supervisor_os import (
     Answer,
-    become_subreaper,
     prepare_launcher,
+    prepare_supervisor,
     reap_orphans,
-    reset_signals,
     wait_for_main,
 )
 from runplane.adapters.drivers.supervisor_output import OutputPump, RuntimeOutput
+from runplane.adapters.drivers.supervisor_spawn import spawn
 
 if TYPE_CHECKING:
     from typing import Any
 
 _OUTPUT_DRAIN_S = 2.0
-_SPAWNED: list[subprocess.Popen[bytes]] = []
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -148,10 +146,10 @@ def supervise(launch_dir: str, meta: dict[str, Any] | None, answer: Answer) -> i
     if meta is None:
         answer.give({"error": f"no launch metadata in {launch_dir}"})
         return 1
-    become_subreaper()
+    ignored = prepare_supervisor()
     spec: dict[str, Any] = meta["spec"]
     try:
-        pid, pump = _spawn(launch_dir, meta)
+        pid, pump = _spawn(launch_dir, meta, ignored)
     except OSError as exc:
         answer.give({"error": f"cannot execute {spec['command'][0]!r}: {exc}"})
         return 1
@@ -202,43 +200,22 @@ def _register(launch_dir: str, pid: int, runtime_id: str) -> str:
     return container_dir
 
 
-def _spawn(launch_dir: str, meta: dict[str, Any]) -> tuple[int, OutputPump]:
-    """Start the command in a process group of its own, as the meta file's
-    user (supplementary groups dropped), in its `cwd` with its whole `env`,
-    stdin on /dev/null and stdout and stderr on pipes the output pump reads;
-    return its pid and the pump. OSError, naming the program or the folder,
-    if it cannot run."""
-    command: list[str] = meta["spec"]["command"]
+def _spawn(
+    launch_dir: str, meta: dict[str, Any], ignored: list[signal.Signals]
+) -> tuple[int, OutputPump]:
+    """Start the command (see `supervisor_spawn`), its output on pipes the
+    output pump reads; its pid and the pump. OSError, naming the program or
+    the folder, if it cannot run."""
     # The supervisor (runplane's user) writes the log: the runtime user needs
     # no access to the data dir. Python opens every descriptor close-on-exec:
     # the child gets 0-2 only.
     output = RuntimeOutput(launch_dir, meta.get("logs") or {})
     try:
-        # The child sets its groups, then gid, then uid, after fork and
-        # before exec; the program is searched on the runtime's own PATH.
-        # Ignored signals are reset in the supervisor, around the spawn only.
-        restore = reset_signals()
-        try:
-            child = subprocess.Popen(
-                command,
-                stdin=subprocess.DEVNULL,
-                stdout=output.stdout,
-                stderr=output.stderr,
-                cwd=meta["cwd"],
-                env=meta["env"],
-                process_group=0,
-                **meta.get("credentials", {}),
-            )
-        finally:
-            restore()
+        pid = spawn(meta, output.stdout, output.stderr, ignored)
     except BaseException:
         output.abandon()
         raise
-    pump = output.started()
-    # Held until the supervisor exits: a collected Popen would queue itself
-    # for a reaping of its own, and we wait for the child ourselves.
-    _SPAWNED.append(child)
-    return child.pid, pump
+    return pid, output.started()
 
 
 def _record_exit(container_dir: str, returncode: int) -> None:

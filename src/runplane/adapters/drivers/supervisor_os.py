@@ -92,25 +92,16 @@ def _ignored_signals() -> list[signal.Signals]:
     return ignored
 
 
-def reset_signals() -> Callable[[], None]:
-    """Ignored signals and the signal mask survive exec: whatever runplane
-    ignores or blocks (nohup's SIGHUP, say), the runtime must not inherit.
-    Reset them for the spawn; the returned call ignores them again, except
-    SIGCHLD, which the supervisor needs to wait. SIGPIPE stays ignored in the
-    supervisor: a driver gone before its answer costs a failed write, not
-    the supervisor."""
-    for sig in _IGNORED_SIGNALS:
-        with contextlib.suppress(OSError, ValueError):
-            signal.signal(sig, signal.SIG_DFL)
+def prepare_supervisor() -> list[signal.Signals]:
+    """Once, in a supervisor: become a subreaper, take SIGCHLD back (with it
+    ignored, the kernel would reap the runtime before we could wait for it)
+    and unblock every signal; the signals the launcher ignores (SIGPIPE among
+    them: a driver gone before its answer costs a failed write, not the
+    supervisor), which the runtime must get at their defaults."""
+    become_subreaper()
+    signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
-
-    def restore() -> None:
-        for sig in _IGNORED_SIGNALS:
-            if sig is not signal.SIGCHLD:
-                with contextlib.suppress(OSError, ValueError):
-                    signal.signal(sig, signal.SIG_IGN)
-
-    return restore
+    return list(_IGNORED_SIGNALS)
 
 
 def wait_for_main(pid: int) -> int:
