@@ -47,12 +47,12 @@ from runplane.adapters.drivers.supervisor_files import (
     read_proc_stat,
     write_json_atomic,
 )
+from runplane.adapters.drivers.supervisor_loop import SupervisorLoop
 from runplane.adapters.drivers.supervisor_os import (
     Answer,
     prepare_launcher,
     prepare_supervisor,
     reap_orphans,
-    wait_for_main,
 )
 from runplane.adapters.drivers.supervisor_output import OutputPump, RuntimeOutput
 from runplane.adapters.drivers.supervisor_spawn import spawn
@@ -164,10 +164,11 @@ def supervise(launch_dir: str, meta: dict[str, Any] | None, answer: Answer) -> i
     answer.give({"container_id": os.path.basename(container_dir)})
     # Nothing here pins the folder runplane may want to delete.
     os.chdir("/")
-    status = wait_for_main(pid)
+    loop = SupervisorLoop(pump)
+    status = loop.until_exit(pid)
     # Its last lines are written before its end is: a follower that sees the
     # end has seen all of its output.
-    pump.join(_OUTPUT_DRAIN_S)
+    loop.drain(_OUTPUT_DRAIN_S)
     _record_exit(container_dir, os.waitstatus_to_exitcode(status))
     # After exit.json: whoever is told looks and finds how it ended.
     tell_exit(os.path.dirname(container_dir), os.path.basename(container_dir), meta["runtime_id"])

@@ -5,7 +5,6 @@ reaping its orphans. Stdlib only (see `supervisor`)."""
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import gc
 import json
@@ -102,22 +101,6 @@ def prepare_supervisor() -> list[signal.Signals]:
     signal.signal(signal.SIGCHLD, signal.SIG_DFL)
     signal.pthread_sigmask(signal.SIG_SETMASK, [])
     return list(_IGNORED_SIGNALS)
-
-
-def wait_for_main(pid: int) -> int:
-    """Wait for `pid` to exit, reaping orphans meanwhile; return its wait status."""
-    while True:
-        info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOWAIT)
-        if info is None:
-            continue
-        if info.si_pid != pid:
-            os.waitpid(info.si_pid, 0)
-            continue
-        # Still a zombie, `pid` holds its process group id: no other process
-        # can have taken it, so killing the group hits only the runtime's leftovers.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
-        return os.waitpid(pid, 0)[1]
 
 
 def reap_orphans() -> None:
