@@ -75,12 +75,10 @@ def _noted(_signum: int, _frame: object) -> None:
 
 
 def _reap(pid: int) -> int | None:
-    """Reap every child that ended; `pid`'s wait status once it has ended."""
+    """Reap every child that ended; `pid`'s wait status once it has ended.
+    ChildProcessError if there is no child left at all: `pid` was not ours."""
     while True:
-        try:
-            info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
-        except ChildProcessError:
-            return None
+        info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOHANG | os.WNOWAIT)
         if info is None or info.si_pid == 0:
             return None
         if info.si_pid != pid:
