@@ -12,6 +12,7 @@ import os
 import secrets
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -198,3 +199,35 @@ async def test_a_program_found_but_not_executable_is_told_before_one_not_found(
     with pytest.raises(DriverError, match="Permission denied: 'not-runnable'"):
         await driver.start("a", spec)
     assert await driver.list_containers() == []
+
+
+async def test_a_start_given_up_on_leaves_nothing_running(tmp_path: Path) -> None:
+    driver = ProcessDriver(tmp_path / "state", start_timeout_s=0.5)
+    try:
+        await driver.start("warm", SLEEP)  # the launcher is up
+        [launcher] = launchers()
+        launcher.suspend()  # the next launch waits in its socket
+        try:
+            with pytest.raises(DriverError, match="did not answer within"):
+                await driver.start("late", SLEEP)
+        finally:
+            launcher.resume()
+        # The launcher now forks for a launch that is gone: that supervisor
+        # must start nothing, and the launcher must serve the next start.
+        after = await driver.start("after", SLEEP)
+        running = {info.runtime_id for info in await driver.list_containers()}
+        assert running == {"warm", "after"}
+        assert (await driver.inspect(after.container_id)).state is ContainerState.RUNNING
+        # What the launcher forked: two supervisors, each with its runtime,
+        # once the one for the launch given up on has ended.
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        supervisors = launcher.children()
+        while len(supervisors) != 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            supervisors = launcher.children()
+        assert len(supervisors) == 2
+        assert [len(s.children()) for s in supervisors] == [1, 1]
+    finally:
+        for info in await driver.list_containers():
+            await driver.remove(info.container_id)
+        driver.close()
