@@ -195,9 +195,12 @@ def start_consumers(
 
 async def drive(
     client: redis.asyncio.Redis, results: TimedResults, ids: list[str], rounds: int
-) -> float:
+) -> tuple[float, list[float]]:
+    """The whole run's seconds, and each round's."""
     started = time.perf_counter()
+    round_s = []
     for round_no in range(rounds):
+        round_started = time.perf_counter()
         op = OPS[round_no % 2]
         results.round_done.clear()
         results.waiting_for = len(ids)
@@ -211,7 +214,8 @@ async def drive(
                 pipe.xadd(job_stream(op), fields)  # type: ignore[arg-type]
             await pipe.execute()
         await asyncio.wait_for(results.round_done.wait(), ROUND_TIMEOUT_S)
-    return time.perf_counter() - started
+        round_s.append(round(time.perf_counter() - round_started, 3))
+    return time.perf_counter() - started, round_s
 
 
 async def one_configuration(
@@ -244,7 +248,7 @@ async def one_configuration(
         tasks, consumers = start_consumers(kind, raw, client, handlers, stopping)
         try:
             cpu_before = time.process_time()
-            seconds = await drive(client, results, ids, rounds)
+            seconds, round_s = await drive(client, results, ids, rounds)
             cpu_s = time.process_time() - cpu_before
         finally:
             stopping.set()
@@ -266,6 +270,7 @@ async def one_configuration(
         "jobs": jobs,
         "graceful_stop_s": graceful_stop_s if driver_name == "process" else 0.0,
         "seconds": round(seconds, 3),
+        "round_s": round_s,
         "jobs_per_s": round(jobs / seconds, 1),
         "cpu_s": round(cpu_s, 3),
         "cpu_ms_per_job": round(cpu_s * 1000 / jobs, 3),

@@ -12,6 +12,7 @@ import os
 import secrets
 import signal
 import sys
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from runplane.adapters.drivers.process_files import parse_container_id, read_pro
 from runplane.adapters.drivers.process_launch import SUPERVISOR_MODULE
 from runplane.adapters.drivers.process_wait import process_end
 from runplane.domain.drivers import ContainerState
+from runplane.domain.errors import DriverError
+from tests.integration.test_process_driver import wait_for_log
 
 SLEEP = {"command": ["sleep", "60"]}
 # Connects to the abstract socket its argument names once its interpreter has
@@ -87,9 +90,14 @@ async def test_one_launcher_serves_every_start(driver: ProcessDriver) -> None:
     second = await driver.start("b", SLEEP)
 
     [launcher] = launchers()
-    # The supervisors are detached: neither is the launcher's child.
+    # Each supervisor is forked by it, in a session of its own (a signal to
+    # the launcher's group or session reaches no supervisor); that they
+    # outlive it is the next test's.
     supervisors = {psutil.Process(pid_of(c.container_id)).ppid() for c in (first, second)}
-    assert all(psutil.Process(pid).ppid() != launcher.pid for pid in supervisors)
+    assert len(supervisors) == 2
+    for pid in supervisors:
+        assert psutil.Process(pid).ppid() == launcher.pid
+        assert os.getsid(pid) == pid != os.getsid(launcher.pid)
 
 
 async def test_a_runtime_holds_no_descriptor_but_its_own_three(driver: ProcessDriver) -> None:
@@ -158,3 +166,68 @@ async def test_process_end_waits_for_the_process_it_names() -> None:
             sleeper.kill()
         await sleeper.wait()
     assert await process_end(sleeper.pid, stat.start_ticks, 5) is True
+
+
+async def test_the_program_is_searched_on_the_runtimes_own_path(
+    driver: ProcessDriver, tmp_path: Path
+) -> None:
+    # Found in neither runplane's PATH nor the default one: only the spec's.
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    (folder / "missing-elsewhere").write_text('#!/bin/sh\necho found "$@"\nexec sleep 60\n')
+    (folder / "missing-elsewhere").chmod(0o755)
+    spec = {"command": ["missing-elsewhere", "it"], "env": {"PATH": f"/nonexistent:{folder}"}}
+
+    started = await driver.start("a", spec)
+
+    assert (await wait_for_log(driver, started.container_id, "found it")).startswith("found it")
+    with pytest.raises(DriverError, match="No such file or directory: 'missing-elsewhere'"):
+        await driver.start("b", {"command": ["missing-elsewhere"]})
+
+
+async def test_a_program_found_but_not_executable_is_told_before_one_not_found(
+    driver: ProcessDriver, tmp_path: Path
+) -> None:
+    # As execvp: a candidate on PATH that cannot run is the error told, even
+    # when a later folder holds nothing of that name.
+    folder = tmp_path / "bin"
+    folder.mkdir()
+    (folder / "not-runnable").write_text("#!/bin/sh\n")
+    (folder / "not-runnable").chmod(0o644)
+    spec = {"command": ["not-runnable"], "env": {"PATH": f"{folder}:/nonexistent"}}
+
+    with pytest.raises(DriverError, match="Permission denied: 'not-runnable'"):
+        await driver.start("a", spec)
+    assert await driver.list_containers() == []
+
+
+async def test_a_start_given_up_on_leaves_nothing_running(tmp_path: Path) -> None:
+    driver = ProcessDriver(tmp_path / "state", start_timeout_s=0.5)
+    try:
+        await driver.start("warm", SLEEP)  # the launcher is up
+        [launcher] = launchers()
+        launcher.suspend()  # the next launch waits in its socket
+        try:
+            with pytest.raises(DriverError, match="did not answer within"):
+                await driver.start("late", SLEEP)
+        finally:
+            launcher.resume()
+        # The launcher now forks for a launch that is gone: that supervisor
+        # must start nothing, and the launcher must serve the next start.
+        after = await driver.start("after", SLEEP)
+        running = {info.runtime_id for info in await driver.list_containers()}
+        assert running == {"warm", "after"}
+        assert (await driver.inspect(after.container_id)).state is ContainerState.RUNNING
+        # What the launcher forked: two supervisors, each with its runtime,
+        # once the one for the launch given up on has ended.
+        deadline = time.monotonic() + STARTUP_TIMEOUT_S
+        supervisors = launcher.children()
+        while len(supervisors) != 2 and time.monotonic() < deadline:
+            await asyncio.sleep(0.05)
+            supervisors = launcher.children()
+        assert len(supervisors) == 2
+        assert [len(s.children()) for s in supervisors] == [1, 1]
+    finally:
+        for info in await driver.list_containers():
+            await driver.remove(info.container_id)
+        driver.close()

@@ -31,22 +31,21 @@ from runplane.adapters.drivers.process_launch import (
     discard_launch,
     prepare_launch,
 )
-from runplane.adapters.drivers.process_observe import Glances, Observation, observe
+from runplane.adapters.drivers.process_looks import ProcessLooks
+from runplane.adapters.drivers.process_observe import Glances
 from runplane.adapters.drivers.process_output import ProcessOutput
 from runplane.adapters.drivers.process_spec import DEFAULT_STOP_SIGNAL, validate_process_spec
 from runplane.adapters.drivers.process_user import RuntimeSandbox
-from runplane.adapters.drivers.process_wait import process_end, signal_group
+from runplane.adapters.drivers.process_wait import signal_group
 from runplane.domain.driver_specs import DEFAULT_STOP_TIMEOUT_S
 from runplane.domain.drivers import ContainerInfo, ContainerState, StartedContainer
-from runplane.domain.errors import ContainerGone, DriverError
+from runplane.domain.errors import DriverError
 from runplane.domain.health.spec import check_health_parts
 
 logger = logging.getLogger(__name__)
 
-_SIGNAL_SETTLE_S = 2.0
 
-
-class ProcessDriver(ProcessOutput):
+class ProcessDriver(ProcessLooks, ProcessOutput):
     """Container id: `p-<pid>-<start ticks>`. Files, logs included, live under
     `<state_dir>/containers/<container_id>/` (logs and metrics: `process_output`).
 
@@ -71,8 +70,9 @@ class ProcessDriver(ProcessOutput):
         self._containers = containers_dir(Path(state_dir).resolve())
         self._glances = Glances(self._containers)
         self.exit_notices = ExitNoticeSocket(self._containers)
-        self._owners: dict[str, str] = {}
         """Ends told by the supervisors (ports.exits.ExitNotices)."""
+        self._owners: dict[str, str] = {}
+        """container id -> the runtime it was started for (`_owner`)."""
         self._sandbox = sandbox or RuntimeSandbox.of("", Path(state_dir) / "work")
         self._start_timeout_s = start_timeout_s
         self._kill_grace_s = kill_grace_s
@@ -103,6 +103,9 @@ class ProcessDriver(ProcessOutput):
         except DriverError:
             await asyncio.to_thread(discard_launch, launch_dir)
             raise
+        # Its runtime and first look are known already: no file read for either.
+        self._owners[container_id] = runtime_id
+        self._glances.seed(container_id, normalised)
         port = normalised.get("port")
         endpoint = f"127.0.0.1:{port}" if port is not None else None
         logger.info(
@@ -175,15 +178,12 @@ class ProcessDriver(ProcessOutput):
             signal_group(observed.pgid, signal.SIGKILL)
             # Let the supervisor record the end before its folder goes away.
             await self._await_end(container_id, self._kill_grace_s)
-        files = ContainerFiles(self._containers / container_id)
-        runtime_id = await asyncio.to_thread(runtime_of, files)
         try:
-            await asyncio.to_thread(remove_tree, files.root)
+            await asyncio.to_thread(self._remove_files, container_id)
         except OSError as exc:
-            raise DriverError(f"cannot remove {files.root}: {exc}") from exc
+            folder = self._containers / container_id
+            raise DriverError(f"cannot remove {folder}: {exc}") from exc
         self._glances.forget(container_id)
-        if runtime_id is not None:
-            await asyncio.to_thread(self._wipe_unused, runtime_id)
         logger.info("process runtime removed", extra={"container_id": container_id})
 
     async def inspect(self, container_id: str) -> ContainerInfo:
@@ -192,27 +192,39 @@ class ProcessDriver(ProcessOutput):
     async def list_containers(self) -> list[ContainerInfo]:
         """Every container, with the runtime it was started for (from its state file)."""
         container_ids = await asyncio.to_thread(self._container_ids)
-        # A container's runtime never changes: read once (an exit watcher lists often).
-        owners, self._owners = self._owners, {}
-        listed = []
+        listed = set(container_ids)  # forget the owners of containers gone
+        owners = self._owners.copy()  # one step: threads of `remove` may add meanwhile
+        self._owners = {cid: rid for cid, rid in owners.items() if cid in listed}
+        containers = []
         for container_id in container_ids:
             info = await self.inspect(container_id)
-            runtime_id = owners.get(container_id)
+            runtime_id = self._owners.get(container_id)
             if runtime_id is None:
-                files = ContainerFiles(self._containers / container_id)
-                runtime_id = await asyncio.to_thread(runtime_of, files)
+                runtime_id = await asyncio.to_thread(self._owner, container_id)
+            containers.append(replace(info, runtime_id=runtime_id))
+        return containers
+
+    def _owner(self, container_id: str) -> str | None:
+        """The runtime a container was started for. It never changes: read
+        once (an exit watcher lists often, and every remove looks at all)."""
+        runtime_id = self._owners.get(container_id)
+        if runtime_id is None:
+            runtime_id = runtime_of(ContainerFiles(self._containers / container_id))
             if runtime_id is not None:
                 self._owners[container_id] = runtime_id
-            listed.append(replace(info, runtime_id=runtime_id))
-        return listed
+        return runtime_id
 
-    def _wipe_unused(self, runtime_id: str) -> None:
-        """The runtime's work dir goes with its last container: a runtime id
-        used again later (by anyone) starts in an empty one."""
-        for other in self._container_ids():
-            if runtime_of(ContainerFiles(self._containers / other)) == runtime_id:
-                return
-        self._sandbox.wipe(runtime_id)
+    def _remove_files(self, container_id: str) -> None:
+        """The container's folder, and its runtime's work dir with its last
+        container: a runtime id used again later (by anyone) starts in an
+        empty one. Blocking: run it in a thread (one hand-off for it all)."""
+        runtime_id = self._owner(container_id)
+        remove_tree(self._containers / container_id)
+        self._owners.pop(container_id, None)
+        if runtime_id is None:
+            return
+        if all(self._owner(other) != runtime_id for other in self._container_ids()):
+            self._sandbox.wipe(runtime_id)
 
     # -- observing ----------------------------------------------------------
 
@@ -222,71 +234,6 @@ class ProcessDriver(ProcessOutput):
         except FileNotFoundError:
             return []
         return [name for name in names if parse_container_id(name) is not None]
-
-    async def _look(self, container_id: str) -> Observation:
-        observed = await asyncio.to_thread(observe, self._containers, container_id)
-        return self._glances.remember(observed)
-
-    async def _settled(self, container_id: str) -> Observation:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._settle_timeout_s
-        while True:
-            # Seen running before: a stat and /proc, inline; else the full look.
-            observed = self._glances.quick(container_id) or await self._look(container_id)
-            if not observed.settling or loop.time() >= deadline:
-                return observed
-            await asyncio.sleep(self._poll_interval_s)
-
-    async def _live(self, container_id: str) -> tuple[int, Observation]:
-        """The live container's process group and the look that found it, or ContainerGone."""
-        observed = await self._settled(container_id)
-        if observed.pgid is None:
-            raise ContainerGone(container_id)
-        return observed.pgid, observed
-
-    async def _await_end(
-        self, container_id: str, timeout_s: float, live: Observation | None = None
-    ) -> ContainerInfo | None:
-        """The final state once the process ended, or None if it outlived
-        `timeout_s`; `live` is a look just taken, when the caller has one."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_s
-        observed = live if live is not None else await self._look(container_id)
-        while True:
-            ended = observed.pgid is None
-            if ended and (
-                not observed.settling or loop.time() >= deadline + self._settle_timeout_s
-            ):
-                return observed.info
-            if not ended and loop.time() >= deadline:
-                return None
-            waited = None
-            if observed.pgid is not None:
-                left = deadline - loop.time()
-                waited = await process_end(observed.pgid, observed.start_ticks, left)
-            if waited is None:
-                # The supervisor is recording the exit, or there is no pidfd: poll.
-                await asyncio.sleep(self._poll_interval_s)
-            observed = await self._look(container_id)
-
-    async def _await_state(self, container_id: str, wanted: ContainerState) -> None:
-        """Signals land asynchronously: wait (bounded) until the process shows
-        them, so the next inspect agrees with the call that just returned."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + _SIGNAL_SETTLE_S
-        while True:
-            observed = await self._look(container_id)
-            if observed.info.state is wanted:
-                return
-            if observed.pgid is None:
-                raise ContainerGone(container_id)
-            if loop.time() >= deadline:
-                logger.warning(
-                    "process runtime has not reached the signalled state",
-                    extra={"container_id": container_id, "state": str(wanted)},
-                )
-                return
-            await asyncio.sleep(self._poll_interval_s)
 
 
 __all__ = ["ProcessDriver"]

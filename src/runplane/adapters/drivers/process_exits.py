@@ -11,7 +11,7 @@ notice is lost, and the slow sweep its readers keep (workers/exit_watch.py,
 the health monitor) finds the end instead. A notice only says where to look:
 the reader inspects the container, so a stray or forged one changes nothing.
 
-The supervisor's side (`tell_exit`) is stdlib only."""
+The supervisor's side (`tell_exit`) is in `supervisor_exits`, stdlib only."""
 
 from __future__ import annotations
 
@@ -22,46 +22,16 @@ import logging
 import os
 import socket
 from collections import OrderedDict
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 from runplane.adapters.drivers.process_files import parse_container_id
+from runplane.adapters.drivers.supervisor_exits import EXITS_SOCKET, socket_address, tell_exit
 
 logger = logging.getLogger(__name__)
 
-EXITS_SOCKET = ".exits.sock"
-_TELL_TIMEOUT_S = 2.0
-"""How long a supervisor waits for room in the driver's queue (a burst of ends)."""
 _MAX_NOTICE_BYTES = 4096
 _MAX_HEARD = 100_000
-_SUN_PATH_MAX = 100
-"""sun_path holds 108 bytes: a longer folder is reached through /proc/self/fd."""
-
-
-@contextlib.contextmanager
-def _address(containers: str) -> Iterator[str]:
-    path = os.path.join(containers, EXITS_SOCKET)
-    if len(os.fsencode(path)) <= _SUN_PATH_MAX:
-        yield path
-        return
-    fd = os.open(containers, getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY)
-    try:
-        yield f"/proc/self/fd/{fd}/{EXITS_SOCKET}"
-    finally:
-        os.close(fd)
-
-
-def tell_exit(containers: str, container_id: str, runtime_id: str) -> None:
-    """Tell the driver listening on `containers` that `container_id` ended
-    (the supervisor's side). Never raises: a lost notice is found by a sweep."""
-    notice = json.dumps({"container_id": container_id, "runtime_id": runtime_id}).encode()
-    with (
-        contextlib.suppress(OSError, AttributeError, ValueError),
-        socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock,
-        _address(containers) as to,
-    ):
-        sock.settimeout(_TELL_TIMEOUT_S)
-        sock.sendto(notice, to)
 
 
 class ExitNoticeSocket:
@@ -107,7 +77,7 @@ class ExitNoticeSocket:
         try:
             sock.setblocking(False)
             self._containers.mkdir(mode=0o700, parents=True, exist_ok=True)
-            with _address(str(self._containers)) as address:
+            with socket_address(str(self._containers)) as address:
                 with contextlib.suppress(FileNotFoundError):
                     os.unlink(address)  # left by a runplane that stopped or died
                 sock.bind(address)
@@ -164,3 +134,6 @@ class ExitNoticeSocket:
             return
         if len(self._heard) < _MAX_HEARD:  # past it, the sweep finds the rest
             self._heard[container_id] = runtime_id
+
+
+__all__ = ["EXITS_SOCKET", "ExitNoticeSocket", "tell_exit"]

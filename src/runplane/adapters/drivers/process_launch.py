@@ -2,14 +2,14 @@
 
 The driver writes the launch dir (`meta.json`), asks the launcher (a fork
 server for supervisors, see `supervisor`) to start a supervisor for it, and
-waits, without polling, for the pipe the supervisor closes once it answered;
-the answer file then holds a container id, or the reason the command could
-not run.
+reads, without polling, the pipe the supervisor answers on: a container id,
+or the reason the command could not run, then end-of-file.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import secrets
 import shutil
@@ -27,12 +27,10 @@ import runplane
 from runplane.adapters.drivers.process_files import (
     LAUNCH_PREFIX,
     ContainerFiles,
-    launch_result_path,
-    read_json,
     write_json_atomic,
 )
 from runplane.adapters.drivers.process_user import RuntimeSandbox
-from runplane.adapters.drivers.process_wait import readable
+from runplane.adapters.drivers.process_wait import read_to_end
 from runplane.domain.errors import DriverError
 
 SUPERVISOR_MODULE = "runplane.adapters.drivers.supervisor"
@@ -46,6 +44,7 @@ _SUPERVISOR_CODE = (
     f"from {SUPERVISOR_MODULE} import main; sys.exit(main())"
 )
 _LOG_TAIL_BYTES = 2000
+_MAX_ANSWER_BYTES = 65536
 _LAUNCHER_EXIT_S = 5.0
 LAUNCHER_LOG = ".launcher.log"
 
@@ -95,10 +94,11 @@ class SupervisorLauncher:
         self._finalizer: weakref.finalize[[], SupervisorLauncher] | None = None
 
     def launch(self, launch_dir: Path) -> int:
-        """Have a supervisor started for `launch_dir`; return the read end of a
-        pipe that reaches end-of-file once it has answered (or died).
-        Blocking: run it in a thread."""
+        """Have a supervisor started for `launch_dir`; return the read end
+        (non-blocking) of the pipe it answers on, which reaches end-of-file
+        once it has answered (or died). Blocking: run it in a thread."""
         notify_read, notify_write = os.pipe()
+        os.set_blocking(notify_read, False)
         try:
             with self._lock:
                 self._send(os.fsencode(launch_dir), notify_write)
@@ -184,35 +184,35 @@ class _LauncherProcess:
 async def await_answer(launch_dir: Path, notify_fd: int, timeout_s: float) -> str:
     """The started container's id; DriverError with the supervisor's reason if
     the command could not run, or if no answer came within `timeout_s`.
-    Closes `notify_fd`, the pipe `SupervisorLauncher.launch` returned."""
+    Closes `notify_fd`, the pipe `SupervisorLauncher.launch` returned: a
+    supervisor answering later finds it closed."""
     try:
-        answered = await readable(notify_fd, timeout_s)
+        data = await read_to_end(notify_fd, timeout_s, _MAX_ANSWER_BYTES)
     finally:
         os.close(notify_fd)
-    answer = await asyncio.to_thread(_take_answer, launch_dir)
+    answer = _parse_answer(data)
     if answer is None:
         tail = await asyncio.to_thread(log_tail, ContainerFiles(launch_dir).supervisor_log)
-        if answered:
+        if data is not None:
             raise DriverError(f"the runtime supervisor ended without answering: {tail}")
         raise DriverError(f"the runtime supervisor did not answer within {timeout_s:g}s: {tail}")
-    if "container_id" in answer:
+    if isinstance(answer.get("container_id"), str):
         return str(answer["container_id"])
     raise DriverError(str(answer.get("error", "the runtime supervisor failed")))
 
 
-def _take_answer(launch_dir: Path) -> dict[str, Any] | None:
-    answer_path = launch_result_path(launch_dir)
-    answer = read_json(answer_path)
-    if answer is not None:
-        answer_path.unlink(missing_ok=True)
-    return answer
+def _parse_answer(data: bytes | None) -> dict[str, Any] | None:
+    try:
+        answer = json.loads(data) if data else None
+    except ValueError:
+        return None
+    return answer if isinstance(answer, dict) else None
 
 
 def discard_launch(launch_dir: Path) -> None:
     """Forget a failed launch. A supervisor still busy with it finds its dir
     gone and kills what it started."""
     shutil.rmtree(launch_dir, ignore_errors=True)
-    launch_result_path(launch_dir).unlink(missing_ok=True)
 
 
 def log_tail(path: Path) -> str:

@@ -21,13 +21,15 @@ from runplane.domain.drivers import ContainerInfo, ContainerState
 @dataclass(frozen=True, slots=True)
 class Observation:
     """One look at a container. `pgid` is set while its process is live;
-    `settling` while it has ended but its supervisor has not yet recorded how."""
+    `settling` while it has ended but its supervisor (`supervisor`: its pid
+    and start ticks) has not yet recorded how."""
 
     info: ContainerInfo
     pgid: int | None = None
     spec: dict[str, Any] = field(default_factory=dict)
     settling: bool = False
     start_ticks: int = 0
+    supervisor: tuple[int, int] | None = None
 
 
 def observe(containers: Path, container_id: str) -> Observation:
@@ -52,13 +54,14 @@ def observe(containers: Path, container_id: str) -> Observation:
     # The process ended; its supervisor records how next, unless it is gone too.
     if read_json(files.exit) is not None:
         return observe(containers, container_id)
-    supervisor = live_process(state["supervisor_pid"], state["supervisor_start_ticks"])
-    if supervisor is None or supervisor.zombie:
+    supervisor = state["supervisor_pid"], state["supervisor_start_ticks"]
+    stat = live_process(*supervisor)
+    if stat is None or stat.zombie:
         return missing(container_id, "the process and its supervisor are gone")
     info = ContainerInfo(
         container_id, ContainerState.EXITED, detail="exited; exit status not recorded yet"
     )
-    return Observation(info, spec=spec, settling=True)
+    return Observation(info, spec=spec, settling=True, supervisor=supervisor)
 
 
 def missing(container_id: str, detail: str) -> Observation:
@@ -123,15 +126,25 @@ class Glances:
         if observed.pgid is None:
             self._seen.pop(container_id, None)
             return observed
+        self._keep(container_id, observed.pgid, observed.start_ticks, observed.spec)
+        return observed
+
+    def seed(self, container_id: str, spec: dict[str, Any]) -> None:
+        """A container whose supervisor has just answered: its process was
+        running with `spec` (its meta file's) when it did, so even its first
+        look can be the quick one. One stat, inline."""
+        parsed = parse_container_id(container_id)
+        if parsed is not None:
+            self._keep(container_id, *parsed, spec)
+
+    def _keep(self, container_id: str, pid: int, ticks: int, spec: dict[str, Any]) -> None:
         files = ContainerFiles(self._containers / container_id)
         try:
             ino = os.stat(files.state).st_ino
         except OSError:
-            return observed
-        pid, ticks = observed.pgid, observed.start_ticks
+            return
         paths = (str(files.state), str(files.exit), f"/proc/{pid}/stat")
-        self._seen[container_id] = _Seen(pid, ticks, ino, observed.spec, *paths)
-        return observed
+        self._seen[container_id] = _Seen(pid, ticks, ino, spec, *paths)
 
     def forget(self, container_id: str) -> None:
         self._seen.pop(container_id, None)

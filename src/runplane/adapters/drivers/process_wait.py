@@ -55,6 +55,42 @@ async def readable(fd: int, timeout_s: float) -> bool:
     return True
 
 
+async def read_to_end(fd: int, timeout_s: float, limit: int) -> bytes | None:
+    """What non-blocking `fd` holds up to end-of-file (at most `limit` bytes;
+    more is cut off), or None if end-of-file did not come within `timeout_s`."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+    chunks: list[bytes] = []
+    size = 0
+
+    def take() -> None:
+        nonlocal size
+        while not done.done():
+            try:
+                chunk = os.read(fd, 65536)
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                done.set_exception(exc)
+                return
+            if not chunk or size >= limit:
+                done.set_result(None)
+                return
+            chunks.append(chunk)
+            size += len(chunk)
+
+    loop.add_reader(fd, take)
+    try:
+        await asyncio.wait_for(done, max(timeout_s, 0.0))
+    except TimeoutError:
+        return None
+    except OSError:
+        pass  # the pipe broke: what came before it is the answer
+    finally:
+        loop.remove_reader(fd)
+    return b"".join(chunks)[:limit]
+
+
 def signal_group(pgid: int, sig: signal.Signals) -> None:
     """Signal a runtime's whole process group; one already gone is no error."""
     try:

@@ -6,55 +6,61 @@ and the launcher that forks it.
 Only a parent can read a child's exit status, and runplane may restart while
 its runtimes run on, so each runtime gets a parent of its own. The driver
 keeps one launcher process (`serve_launches`) and sends it each launch dir
-over a socket; the launcher forks, the intermediate starts a session of its
-own and forks the supervisor proper, and exits (the launcher reaps it), so the
-supervisor is reparented away and outlives the launcher and runplane alike.
-The supervisor spawns the command in a process group of its own (so pausing
-the runtime's group never stops the supervisor), renames the launch dir to the
-container's id, answers the driver through `<launch dir>.json` and by closing
-the pipe the driver waits on, waits for the child and writes `exit.json`. Like
+over a socket; the launcher forks the supervisor, which starts a session of
+its own and outlives the launcher and runplane alike (the kernel reaps it: the
+launcher ignores SIGCHLD, so it never waits). The supervisor spawns the
+command in a process group of its own (so pausing the runtime's group never
+stops the supervisor), renames the launch dir to the container's id, answers
+the driver on the pipe the driver waits on (one JSON object, then
+end-of-file), waits for the child and writes `exit.json`. Like
 a container, a runtime ends with its main process: whatever is left in its
 process group is killed then. The supervisor stays runplane's user (it writes
 the container's files); the command runs as the user, in the directory and
 with the environment the driver wrote into `meta.json` (see `process_user`).
 
 Stdlib only, and no logging set-up: a supervisor's stderr is its
-`supervisor.log`. The launcher imports what the supervisors need once; each
-supervisor is a fork, not a new interpreter.
+`supervisor.log`. The launcher imports what the supervisors need once, and
+little else (see `supervisor_files`); each supervisor is a fork, not a new
+interpreter, and what can be worked out once (the signals to reset, libc's
+prctl) is worked out in the launcher.
 """
 
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import os
 import signal
 import socket
-import subprocess
 import sys
 import time
 import traceback
-from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-from runplane.adapters.drivers.process_exits import tell_exit
-from runplane.adapters.drivers.process_files import (
+from runplane.adapters.drivers.supervisor_exits import tell_exit
+from runplane.adapters.drivers.supervisor_files import (
     EXIT_FILE,
     META_FILE,
     STATE_FILE,
     SUPERVISOR_LOG_FILE,
-    launch_result_path,
     make_container_id,
     read_json,
     read_proc_stat,
     write_json_atomic,
 )
+from runplane.adapters.drivers.supervisor_loop import SupervisorLoop
+from runplane.adapters.drivers.supervisor_os import (
+    Answer,
+    prepare_launcher,
+    prepare_supervisor,
+    reap_orphans,
+)
 from runplane.adapters.drivers.supervisor_output import OutputPump, RuntimeOutput
+from runplane.adapters.drivers.supervisor_spawn import spawn
 
-_PR_SET_CHILD_SUBREAPER = 36
-_ORPHAN_REAP_S = 2.0
+if TYPE_CHECKING:
+    from typing import Any
+
 _OUTPUT_DRAIN_S = 2.0
-_SPAWNED: list[subprocess.Popen[bytes]] = []
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -70,6 +76,7 @@ def serve_launches(sock_fd: int) -> int:
     the write end of the pipe the driver waits on), fork a supervisor. Returns
     when runplane closes its end, or dies."""
     sock = socket.socket(fileno=sock_fd)
+    prepare_launcher()
     while True:
         message, fds, _flags, _address = socket.recv_fds(sock, 65536, 1)
         if not message:
@@ -78,28 +85,35 @@ def serve_launches(sock_fd: int) -> int:
             # Every request carries its pipe; one without is not runplane's.
             if len(fds) == 1:
                 os.set_inheritable(fds[0], False)  # the runtime must not hold it open
-                _fork_supervisor(sock, os.fsdecode(message), fds[0])
+                launch_dir = os.fsdecode(message)
+                _fork_supervisor(sock, launch_dir, _read_meta(launch_dir), fds[0])
         finally:
             for fd in fds:
                 os.close(fd)
 
 
-def _fork_supervisor(sock: socket.socket, launch_dir: str, notify_fd: int) -> None:
-    """Double fork: the intermediate exits at once and we reap it, so the
-    supervisor is reparented away, in a session of its own, and outlives both
-    the launcher and runplane."""
-    pid = os.fork()
-    if pid > 0:
-        os.waitpid(pid, 0)
+def _read_meta(launch_dir: str) -> dict[str, Any] | None:
+    """The launch's meta file, parsed here in the launcher: in a fresh fork
+    the parse's allocations would copy pages, some five times its cost."""
+    try:
+        return read_json(os.path.join(launch_dir, META_FILE))
+    except (OSError, ValueError):
+        return None
+
+
+def _fork_supervisor(
+    sock: socket.socket, launch_dir: str, meta: dict[str, Any] | None, notify_fd: int
+) -> None:
+    """Fork a supervisor, in a session of its own: it outlives the launcher
+    and runplane. The launcher does not wait for it (SIGCHLD is ignored)."""
+    if os.fork() > 0:
         return
     code = 1
     try:
         sock.close()
         os.setsid()
         _redirect_output(launch_dir)
-        if os.fork() > 0:
-            os._exit(0)
-        code = _supervise_reporting(launch_dir, notify_fd)
+        code = _supervise_reporting(launch_dir, meta, Answer(notify_fd))
     finally:
         sys.stderr.flush()
         os._exit(code)
@@ -118,30 +132,26 @@ def _redirect_output(launch_dir: str) -> None:
     os.close(log)
 
 
-def _supervise_reporting(launch_dir: str, notify_fd: int) -> int:
+def _supervise_reporting(launch_dir: str, meta: dict[str, Any] | None, answer: Answer) -> int:
     """`supervise`, answering the driver with the error when it fails."""
     try:
-        return supervise(launch_dir, notify_fd)
+        return supervise(launch_dir, meta, answer)
     except BaseException as exc:
         traceback.print_exc()
-        # Once the launch dir is renamed the driver has had its answer already.
-        if os.path.exists(launch_dir):
-            _answer(launch_dir, {"error": f"supervisor failed: {exc!r}"})
+        answer.give({"error": f"supervisor failed: {exc!r}"})  # unless it had its answer
         return 1
 
 
-def supervise(launch_dir: str, notify_fd: int) -> int:
-    meta = read_json(Path(launch_dir, META_FILE))
+def supervise(launch_dir: str, meta: dict[str, Any] | None, answer: Answer) -> int:
     if meta is None:
-        _answer(launch_dir, {"error": f"no launch metadata in {launch_dir}"})
+        answer.give({"error": f"no launch metadata in {launch_dir}"})
         return 1
-    _become_subreaper()
-    _reset_signals()
+    ignored = prepare_supervisor()
     spec: dict[str, Any] = meta["spec"]
     try:
-        pid, pump = _spawn(launch_dir, meta)
+        pid, pump = _spawn(launch_dir, meta, ignored)
     except OSError as exc:
-        _answer(launch_dir, {"error": f"cannot execute {spec['command'][0]!r}: {exc}"})
+        answer.give({"error": f"cannot execute {spec['command'][0]!r}: {exc}"})
         return 1
     try:
         container_dir = _register(launch_dir, pid, meta["runtime_id"])
@@ -151,23 +161,24 @@ def supervise(launch_dir: str, notify_fd: int) -> int:
             os.killpg(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         raise
-    os.close(notify_fd)  # answered: the driver reads the answer now
+    answer.give({"container_id": os.path.basename(container_dir)})
     # Nothing here pins the folder runplane may want to delete.
     os.chdir("/")
-    status = _wait_for_main(pid)
+    loop = SupervisorLoop(pump)
+    status = loop.until_exit(pid)
     # Its last lines are written before its end is: a follower that sees the
     # end has seen all of its output.
-    pump.join(_OUTPUT_DRAIN_S)
+    loop.drain(_OUTPUT_DRAIN_S)
     _record_exit(container_dir, os.waitstatus_to_exitcode(status))
     # After exit.json: whoever is told looks and finds how it ended.
     tell_exit(os.path.dirname(container_dir), os.path.basename(container_dir), meta["runtime_id"])
-    _reap_orphans()
+    reap_orphans()
     return 0
 
 
 def _register(launch_dir: str, pid: int, runtime_id: str) -> str:
-    """Write the state file, move the launch dir to the container's id, and
-    answer the driver; return the container's folder."""
+    """Write the state file and move the launch dir to the container's id;
+    return the container's folder."""
     stat = read_proc_stat(pid)
     own = read_proc_stat(os.getpid())
     if stat is None or own is None:
@@ -184,90 +195,28 @@ def _register(launch_dir: str, pid: int, runtime_id: str) -> str:
         "supervisor_start_ticks": own.start_ticks,
         "started_at": time.time(),
     }
-    write_json_atomic(Path(launch_dir, STATE_FILE), state)
+    write_json_atomic(os.path.join(launch_dir, STATE_FILE), state)
     container_dir = os.path.join(os.path.dirname(launch_dir), container_id)
     os.rename(launch_dir, container_dir)
-    _answer(launch_dir, {"container_id": container_id})
     return container_dir
 
 
-def _spawn(launch_dir: str, meta: dict[str, Any]) -> tuple[int, OutputPump]:
-    """Start the command in a process group of its own, as the meta file's
-    user (supplementary groups dropped), in its `cwd` with its whole `env`,
-    stdin on /dev/null and stdout and stderr on pipes the output pump reads;
-    return its pid and the pump. OSError, naming the program or the folder,
-    if it cannot run."""
-    command: list[str] = meta["spec"]["command"]
+def _spawn(
+    launch_dir: str, meta: dict[str, Any], ignored: list[signal.Signals]
+) -> tuple[int, OutputPump]:
+    """Start the command (see `supervisor_spawn`), its output on pipes the
+    output pump reads; its pid and the pump. OSError, naming the program or
+    the folder, if it cannot run."""
     # The supervisor (runplane's user) writes the log: the runtime user needs
     # no access to the data dir. Python opens every descriptor close-on-exec:
     # the child gets 0-2 only.
     output = RuntimeOutput(launch_dir, meta.get("logs") or {})
     try:
-        # The child sets its groups, then gid, then uid, after fork and
-        # before exec; the program is searched on the runtime's own PATH.
-        # Ignored signals were reset in the supervisor already.
-        child = subprocess.Popen(
-            command,
-            stdin=subprocess.DEVNULL,
-            stdout=output.stdout,
-            stderr=output.stderr,
-            cwd=meta["cwd"],
-            env=meta["env"],
-            process_group=0,
-            **meta.get("credentials", {}),
-        )
+        pid = spawn(meta, output.stdout, output.stderr, ignored)
     except BaseException:
         output.abandon()
         raise
-    pump = output.started()
-    # Held until the supervisor exits: a collected Popen would queue itself
-    # for a reaping of its own, and we wait for the child ourselves.
-    _SPAWNED.append(child)
-    return child.pid, pump
-
-
-def _answer(launch_dir: str, answer: dict[str, str | int | float | None]) -> None:
-    with contextlib.suppress(OSError):
-        write_json_atomic(launch_result_path(Path(launch_dir)), answer)
-
-
-def _become_subreaper() -> None:
-    """Orphans of the runtime's processes come to us rather than to init, which
-    in a container may never reap them."""
-    if not sys.platform.startswith("linux"):
-        return
-    with contextlib.suppress(OSError, AttributeError):
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0)
-
-
-def _reset_signals() -> None:
-    """Ignored signals and the signal mask survive exec: whatever runplane
-    ignores or blocks (nohup's SIGHUP, say), the runtime must not inherit.
-    Nor may the supervisor keep them: with SIGCHLD ignored it could not wait."""
-    for sig in signal.valid_signals():
-        try:
-            if signal.getsignal(sig) == signal.SIG_IGN:
-                signal.signal(sig, signal.SIG_DFL)
-        except (OSError, ValueError):
-            pass
-    signal.pthread_sigmask(signal.SIG_SETMASK, [])
-
-
-def _wait_for_main(pid: int) -> int:
-    """Wait for `pid` to exit, reaping orphans meanwhile; return its wait status."""
-    while True:
-        info = os.waitid(os.P_ALL, 0, os.WEXITED | os.WNOWAIT)
-        if info is None:
-            continue
-        if info.si_pid != pid:
-            os.waitpid(info.si_pid, 0)
-            continue
-        # Still a zombie, `pid` holds its process group id: no other process
-        # can have taken it, so killing the group hits only the runtime's leftovers.
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(pid, signal.SIGKILL)
-        return os.waitpid(pid, 0)[1]
+    return pid, output.started()
 
 
 def _record_exit(container_dir: str, returncode: int) -> None:
@@ -280,19 +229,7 @@ def _record_exit(container_dir: str, returncode: int) -> None:
     }
     # The container may have been removed meanwhile: then nobody wants the record.
     with contextlib.suppress(FileNotFoundError):
-        write_json_atomic(Path(container_dir, EXIT_FILE), exit_record)
-
-
-def _reap_orphans() -> None:
-    """Reap what the group kill left dying; give up on the rest (new sessions)."""
-    deadline = time.monotonic() + _ORPHAN_REAP_S
-    while time.monotonic() < deadline:
-        try:
-            pid, _ = os.waitpid(-1, os.WNOHANG)
-        except ChildProcessError:
-            return
-        if pid == 0:
-            time.sleep(0.05)
+        write_json_atomic(os.path.join(container_dir, EXIT_FILE), exit_record)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,5 @@
 """A process runtime's stdout and stderr, written by its supervisor: a pump
-thread reads the two pipes the runtime writes to and appends one record per
+reads the two pipes the runtime writes to and appends one record per
 line to a capped, rotated set of segment files (stdlib only: the supervisor
 imports nothing else).
 
@@ -17,8 +17,6 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import selectors
-import threading
 import time
 
 SEGMENT_RULE = re.compile(r"^output\.([0-9]{1,20})\.log$")
@@ -112,46 +110,66 @@ def records_of(tag: bytes, data: bytes, now: float) -> list[bytes]:
 
 class OutputPump:
     """Reads the runtime's stdout and stderr pipes until both close (every
-    process holding them ended) and writes their lines to `writer`."""
+    process holding them ended) and writes their lines to `writer`. No thread
+    of its own (one costs a supervisor as much CPU as the rest of its start):
+    the supervisor's loop (`supervisor_loop`) waits on the pipes and on its
+    children together, and calls `read` and `flush`."""
 
     def __init__(self, stdout_fd: int, stderr_fd: int, writer: SegmentWriter) -> None:
         self._tags = {stdout_fd: b"o", stderr_fd: b"e"}
         self._partial = {stdout_fd: b"", stderr_fd: b""}
         self._writer = writer
-        self._thread = threading.Thread(target=self._run, name="output", daemon=True)
+        self._open = [stdout_fd, stderr_fd]
+        self._heard_at = 0.0
 
-    def start(self) -> None:
-        self._thread.start()
+    @property
+    def fds(self) -> list[int]:
+        """The pipes not yet closed."""
+        return list(self._open)
 
-    def join(self, timeout_s: float) -> None:
-        """Wait for the pipes to close; a process that escaped the group may
-        hold them open: its later output is lost with the supervisor."""
-        self._thread.join(timeout_s)
+    def flush_in(self, now: float) -> float | None:
+        """Seconds until a partial line is due to be written (the runtime said
+        nothing more for FLUSH_S), or None when none waits."""
+        if not any(self._partial.values()):
+            return None
+        return max(self._heard_at + FLUSH_S - now, 0.0)
 
-    def _run(self) -> None:
-        selector = selectors.DefaultSelector()
-        for fd in self._tags:
-            selector.register(fd, selectors.EVENT_READ)
-        while selector.get_map():
-            waiting = any(self._partial.values())
-            ready = selector.select(FLUSH_S if waiting else None)
-            if not ready:
-                self._emit_partials()
-                continue
-            for key, _events in ready:
-                fd = key.fd
-                try:
-                    data = os.read(fd, _READ_BYTES)
-                except OSError:
-                    data = b""
-                if not data:
-                    selector.unregister(fd)
-                    os.close(fd)
-                    self._emit(fd, final=True)
-                    continue
-                self._partial[fd] += data
-                self._emit(fd)
-        self._writer.close()
+    def read(self, fd: int) -> bool:
+        """Take what `fd` holds; False once it is closed (end-of-file), and
+        the output written out whole when it was the last one."""
+        try:
+            data = os.read(fd, _READ_BYTES)
+        except BlockingIOError:
+            return True
+        except OSError:
+            data = b""
+        if not data:
+            self._open.remove(fd)
+            os.close(fd)
+            self._emit(fd, final=True)
+            if not self._open:
+                self._writer.close()
+            return False
+        self._heard_at = time.monotonic()
+        self._partial[fd] += data
+        self._emit(fd)
+        return True
+
+    def flush(self, now: float) -> None:
+        """Write the partial lines that are due."""
+        wait = self.flush_in(now)
+        if wait is not None and wait <= 0:
+            self._emit_partials()
+
+    def abandon(self) -> None:
+        """Stop reading: a process that escaped the group may hold the pipes
+        open; its later output is lost with the supervisor."""
+        self._emit_partials()
+        for fd in self._open:
+            os.close(fd)
+        if self._open:
+            self._writer.close()
+        self._open = []
 
     def _emit(self, fd: int, *, final: bool = False) -> None:
         buffered = self._partial[fd]
@@ -192,9 +210,7 @@ class RuntimeOutput:
         it ends) and pump what it writes."""
         os.close(self.stdout)
         os.close(self.stderr)
-        pump = OutputPump(self._out_read, self._err_read, self._writer)
-        pump.start()
-        return pump
+        return OutputPump(self._out_read, self._err_read, self._writer)
 
     def abandon(self) -> None:
         """It did not start."""
