@@ -269,6 +269,8 @@ class SqlDatabase:
         return self._write_lock if self._write_lock is not None else contextlib.nullcontext()
 
     async def dispose(self) -> None:
+        if self.native is not None:
+            await self.native.close()
         await self.engine.dispose()
         if self._sqlite is not None:
             if self._inline is not None:
