@@ -38,7 +38,11 @@ class Settings(BaseSettings):
     start-up chatter (each worker, stream and lease; runplane.logs.STARTUP_CHATTER)."""
 
     job_group: str = JOB_GROUP
-    stream_batch_size: int = Field(default=64, ge=1)
+    stream_batch_size: int = Field(default=100, ge=1)
+    stream_max_concurrency: int = Field(default=64, ge=1)
+    """Jobs one stream consumer runs at once (at most one per runtime); a batch
+    larger than this waits for a free slot, so reading more per round trip
+    (`stream_batch_size`) does not raise the jobs in flight."""
     stream_block_ms: int = Field(default=1_000, ge=10)
     stream_claim_idle_ms: int = Field(default=120_000, ge=100)
     stream_max_deliveries: int = Field(default=5, ge=1)

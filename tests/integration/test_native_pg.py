@@ -106,3 +106,45 @@ async def test_a_killed_connection_is_dropped_not_reused(
                 failures += 1  # a connection whose end was not yet seen
     assert record is not None
     assert failures <= 1
+
+
+async def test_a_finished_unit_leaves_its_connection_for_the_next_then_the_pool(
+    database: SqlDatabase,
+) -> None:
+    native = database.native
+    assert native is not None
+    await native.close()  # none parked by earlier tests
+    async with native.reading() as first:
+        used = first.asyncpg
+    async with native.writing() as second:
+        assert second.asyncpg is used  # taken as it was left, no pool checkout
+        sql = "SELECT 1"
+        assert await second.run(sql, second.asyncpg.fetchval(sql)) == 1
+    pool = database.engine.pool
+    assert pool.checkedout() >= 1  # type: ignore[attr-defined]
+    for _ in range(int(WAIT_S / 0.05)):  # unused a moment, it goes back to the pool
+        if not pool.checkedout():  # type: ignore[attr-defined]
+            break
+        await asyncio.sleep(0.05)
+    assert pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_a_failed_unit_does_not_leave_its_connection(database: SqlDatabase) -> None:
+    native = database.native
+    assert native is not None
+    await native.close()
+    used: list[object] = []  # the connection the failed write had
+
+    async def failing_write() -> None:
+        assert native is not None
+        async with native.writing() as failed:
+            used.append(failed.asyncpg)
+            raise ZeroDivisionError
+
+    with pytest.raises(ZeroDivisionError):
+        await failing_write()
+    assert native._parked == []
+    async with native.reading() as after:
+        assert not after.asyncpg.is_in_transaction()  # rolled back by the pool's reset
+    await native.close()
+    assert database.engine.pool.checkedout() == 0  # type: ignore[attr-defined]

@@ -95,7 +95,7 @@ async def test_a_postgres_refusing_connections_is_store_unavailable(
 ) -> None:
     runtimes = SqlRuntimeStore(database)
     await runtimes.create(make_record("rt-1"))
-    await database.engine.dispose()  # no pooled connection left: each call connects
+    await drop_connections(database)  # no pooled connection left: each call connects
     async with shutting_down(own_postgres, raw_dsn(own_postgres, database)):
         with pytest.raises(StoreUnavailable, match="shutting down"):
             await runtimes.get("rt-1")
@@ -168,6 +168,13 @@ class StopThenRefuse(InMemoryDriver):
         return info
 
 
+async def drop_connections(database: SqlDatabase) -> None:
+    """No connection left, parked ones (native_pg.py) included: each call connects."""
+    if database.native is not None:
+        await database.native.close()
+    await database.engine.dispose()
+
+
 async def test_a_refusal_after_the_driver_acted_is_retried_then_finished(
     own_postgres: PostgresServer, database: SqlDatabase
 ) -> None:
@@ -178,7 +185,7 @@ async def test_a_refusal_after_the_driver_acted_is_retried_then_finished(
         held.append(await asyncpg.connect(dsn))
         await asyncio.to_thread(own_postgres.stop_server, "smart", wait=False)
         await until_connections_are_refused(dsn)
-        await database.engine.dispose()
+        await drop_connections(database)
 
     driver = StopThenRefuse(refuse)
     clock = SystemClock()

@@ -22,7 +22,7 @@ def consumer_settings(settings: Settings) -> ConsumerSettings:
         dead_letter_stream=DEAD_LETTER_STREAM,
         batch_size=settings.stream_batch_size,
         block_ms=settings.stream_block_ms,
-        max_concurrency=settings.stream_batch_size,
+        max_concurrency=min(settings.stream_max_concurrency, settings.stream_batch_size),
         max_deliveries=settings.stream_max_deliveries,
         claim_idle_ms=settings.stream_claim_idle_ms,
         retention=retention,

@@ -64,12 +64,15 @@ def decode_entry(
 def decode_entries(stream: str, raw: Sequence[tuple[bytes, RawFields]]) -> list[StreamEntry]:
     """`decode_entry` for a whole reply of first deliveries: one pass while every
     id, name and value is UTF-8 bytes (nearly always), entry by entry else."""
+    decode = bytes.decode  # called from C by map(): no Python frame per name or value
     try:
         return [
             StreamEntry(
-                stream, entry_id.decode(), {k.decode(): v.decode() for k, v in fields.items()}
+                stream,
+                decode(entry_id),
+                dict(zip(map(decode, fields), map(decode, fields.values()), strict=True)),
             )
             for entry_id, fields in raw
         ]
-    except (UnicodeDecodeError, AttributeError):  # not UTF-8, or already text
+    except (UnicodeDecodeError, TypeError):  # not UTF-8, or already text
         return [decode_entry(stream, entry_id, fields) for entry_id, fields in raw]

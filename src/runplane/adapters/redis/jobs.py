@@ -8,6 +8,7 @@ import redis.asyncio
 from redis.typing import FieldT
 
 from runplane.adapters.redis.client import unavailable_on_connection_errors
+from runplane.adapters.redis.coalesce import coalescer_for
 from runplane.adapters.redis.names import JOB_RESULTS_STREAM, job_stream
 from runplane.domain.jobs import JobResult
 from runplane.ports.streams import RESULT_MATCHES, RESULT_SCAN
@@ -25,12 +26,18 @@ class RedisJobResultPublisher:
         self.client = client
         self.stream = stream
         self.max_len = max_len
+        # Results published together share a round trip (coalesce.py).
+        self._commands = coalescer_for(client)
 
     async def publish(self, result: JobResult) -> None:
-        # A comprehension, not dict(): mypy needs the wider key type redis-py declares.
-        fields: dict[FieldT, FieldT] = {k: v for k, v in result.as_fields().items()}  # noqa: C416
+        args: list[Any] = [self.stream]
+        if self.max_len is not None:
+            args += ["MAXLEN", "~", self.max_len]
+        args.append("*")
+        for name, value in result.as_fields().items():
+            args += (name, value)
         with unavailable_on_connection_errors("publish job result"):
-            await self.client.xadd(self.stream, fields, maxlen=self.max_len, approximate=True)
+            await self._commands.call("XADD", *args)
 
 
 class RedisJobQueue:

@@ -11,6 +11,7 @@ import asyncio
 import redis.asyncio
 
 from runplane.adapters.redis.client import unavailable_on_connection_errors
+from runplane.adapters.redis.coalesce import coalescer_for
 from runplane.adapters.redis.names import lease_key
 
 RELEASE_SCRIPT = """
@@ -45,16 +46,19 @@ class RedisLeaseStore:
 
     def __init__(self, client: redis.asyncio.Redis) -> None:
         self._client = client
-        self._release = client.register_script(RELEASE_SCRIPT)
         self._renew = client.register_script(RENEW_SCRIPT)
         self._batches = not isinstance(client, redis.asyncio.RedisCluster)
         self._waiting: list[tuple[str, str, int, asyncio.Future[bool]]] = []
         self._flushes: set[asyncio.Task[None]] = set()
+        # Takes and releases asked for together share a round trip (coalesce.py).
+        self._commands = coalescer_for(client)
 
     async def try_acquire(self, runtime_id: str, token: str, ttl_ms: int) -> bool:
         check_ttl_ms(ttl_ms)
         with unavailable_on_connection_errors("lease.acquire"):
-            reply = await self._client.set(lease_key(runtime_id), token, nx=True, px=ttl_ms)
+            reply = await self._commands.call(
+                "SET", lease_key(runtime_id), token, "NX", "PX", ttl_ms
+            )
         return bool(reply)
 
     async def renew(self, runtime_id: str, token: str, ttl_ms: int) -> bool:
@@ -103,7 +107,10 @@ class RedisLeaseStore:
 
     async def release(self, runtime_id: str, token: str) -> bool:
         with unavailable_on_connection_errors("lease.release"):
-            reply: int = await self._release(keys=[lease_key(runtime_id)], args=[token])
+            # EVAL, not EVALSHA: a pipeline cannot retry a NOSCRIPT.
+            reply: int = await self._commands.call(
+                "EVAL", RELEASE_SCRIPT, 1, lease_key(runtime_id), token
+            )
         return reply == 1
 
 

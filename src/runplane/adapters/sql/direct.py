@@ -32,9 +32,12 @@ Processor = Callable[[Any], Any] | None
 class _Compiled:
     sql: str
     names: tuple[str, ...]
-    binds: tuple[Processor, ...]
+    binds: tuple[tuple[int, Callable[[Any], Any]], ...]
+    """(position, processor) of the binds that have one: most (strings,
+    integers) have none, and are passed as they are."""
     columns: tuple[str, ...]
-    results: tuple[Processor, ...]
+    results: tuple[tuple[int, str, Callable[[Any], Any]], ...]
+    """(position, column, processor) of the result columns that have one."""
     defaults: dict[str, Any]
     """Binds the statement gives a value itself (an OFFSET 0 on SQLite, say)."""
 
@@ -65,9 +68,17 @@ class DirectStatement:
     def _compile(self, dialect: Dialect) -> _Compiled:
         compiled = self._statement.compile(dialect=dialect, column_keys=self._column_keys)  # type: ignore[attr-defined]
         names = tuple(compiled.positiontup or ())
-        binds = tuple(compiled.binds[name].type._cached_bind_processor(dialect) for name in names)
-        results = tuple(_result_processor(column, dialect) for column in self._returns)
+        binds = tuple(
+            (position, process)
+            for position, name in enumerate(names)
+            if (process := _bind_processor(compiled.binds[name].type, dialect)) is not None
+        )
         columns = tuple(column.key for column in self._returns)
+        results = tuple(
+            (position, column.key, process)
+            for position, column in enumerate(self._returns)
+            if (process := _result_processor(column, dialect)) is not None
+        )
         defaults = {
             name: compiled.binds[name].effective_value
             for name in names
@@ -75,21 +86,19 @@ class DirectStatement:
         }
         return _Compiled(compiled.string, names, binds, columns, results, defaults)
 
-    def _arguments(self, compiled: _Compiled, parameters: Mapping[str, Any]) -> tuple[Any, ...]:
+    def _arguments(self, compiled: _Compiled, parameters: Mapping[str, Any]) -> list[Any]:
         if compiled.defaults:
             parameters = {**compiled.defaults, **parameters}
-        return tuple(
-            value if process is None else process(value)
-            for process, value in zip(
-                compiled.binds, (parameters[name] for name in compiled.names), strict=True
-            )
-        )
+        arguments = [parameters[name] for name in compiled.names]
+        for position, process in compiled.binds:
+            arguments[position] = process(arguments[position])
+        return arguments
 
     def _row(self, compiled: _Compiled, row: Sequence[Any]) -> dict[str, Any]:
-        return {
-            key: value if process is None else process(value)
-            for key, process, value in zip(compiled.columns, compiled.results, row, strict=True)
-        }
+        values = dict(zip(compiled.columns, row, strict=True))
+        for position, key, process in compiled.results:
+            values[key] = process(row[position])
+        return values
 
     def first(self, connection: Connection, parameters: Mapping[str, Any]) -> dict[str, Any] | None:
         """The first row as {column: value}, or None."""
@@ -159,11 +168,27 @@ class DirectStatement:
         await connection.run(compiled.sql, call)
 
 
+def _bind_processor(sql_type: Any, dialect: Dialect) -> Processor:
+    """The processor SQLAlchemy applies to a bound value of `sql_type`, or a
+    type's own quicker one that gives the same values (`direct_bind_processor`)."""
+    direct = getattr(sql_type, "direct_bind_processor", None)
+    quick: Processor = direct(dialect) if direct is not None else None
+    if quick is not None:
+        return quick
+    chained: Processor = sql_type._cached_bind_processor(dialect)
+    return chained
+
+
 def _result_processor(column: Column[Any], dialect: Dialect) -> Processor:
-    """The processor SQLAlchemy applies to `column`'s values. Compiled once,
-    there is no cursor to give the column's DBAPI type code; the only type
-    that asks for one (a Float on asyncpg) gets its values as Python floats
-    from the driver already, and needs none."""
+    """The processor SQLAlchemy applies to `column`'s values, or the type's own
+    quicker one (`direct_result_processor`). Compiled once, there is no cursor
+    to give the column's DBAPI type code; the only type that asks for one (a
+    Float on asyncpg) gets its values as Python floats from the driver
+    already, and needs none."""
+    direct = getattr(column.type, "direct_result_processor", None)
+    quick = direct(dialect) if direct is not None else None
+    if quick is not None:
+        return quick  # type: ignore[no-any-return]
     try:
         return column.type._cached_result_processor(dialect, None)
     except (sa_exc.InvalidRequestError, TypeError):

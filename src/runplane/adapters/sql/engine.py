@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from runplane.adapters.sql.faults import unavailable_as_store_error
 from runplane.adapters.sql.inline_reads import InlineReader
+from runplane.adapters.sql.inline_writes import InlineWriter, checkpoint_on
 from runplane.adapters.sql.native_pg import NativeUnits
 from runplane.adapters.sql.thread_batches import ThreadBatches
 
@@ -152,6 +153,7 @@ class SqlDatabase:
         self.engine = engine
         self._sqlite: Engine | None = None
         self._inline: InlineReader | None = None
+        self._inline_writes: InlineWriter | None = None
         self.native: NativeUnits | None = None
         """On Postgres: the hot statements' way to asyncpg itself (native_pg.py)."""
         if engine.dialect.name == "sqlite":
@@ -184,6 +186,9 @@ class SqlDatabase:
                 self._sqlite_writer.connect,
                 transaction_each=True,
                 gate=self._write_lock,
+            )
+            self._inline_writes = InlineWriter(
+                self._sqlite_writer.connect, checkpoint_on(self._reads)
             )
 
     @classmethod
@@ -234,6 +239,19 @@ class SqlDatabase:
                 return result  # type: ignore[return-value]
         return await self.read(work)
 
+    async def write_point(self, work: Callable[[Connection], T]) -> T:
+        """A short write through compiled statements (a compare-and-swap with its
+        entry and events): on SQLite on the event loop itself when this
+        process's writer lock is free and the database's at once (else as
+        `write`; inline_writes.py); as `write` on Postgres."""
+        inline = self._inline_writes
+        if inline is not None and self._write_lock is not None and not self._write_lock.locked():
+            with unavailable_as_store_error():
+                done, result = inline.try_write(work)
+            if done:
+                return result  # type: ignore[return-value]
+        return await self.write(work)
+
     async def write(self, work: Callable[[Connection], T]) -> T:
         """Run `work` in one transaction: committed when it returns, rolled back if
         it raises. On SQLite, writes run one after another, with the other writes
@@ -251,10 +269,14 @@ class SqlDatabase:
         return self._write_lock if self._write_lock is not None else contextlib.nullcontext()
 
     async def dispose(self) -> None:
+        if self.native is not None:
+            await self.native.close()
         await self.engine.dispose()
         if self._sqlite is not None:
             if self._inline is not None:
                 self._inline.close()
+            if self._inline_writes is not None:
+                self._inline_writes.close()
             self._reads.close()
             self._writes.close()
             self._sqlite.dispose()

@@ -30,6 +30,9 @@ logger = logging.getLogger(__name__)
 class InlineReader:
     """One kept connection from `opening`, used only on the event loop's thread."""
 
+    PRAGMAS: tuple[str, ...] = ("PRAGMA busy_timeout=0",)
+    """Set on the kept connection when it is opened."""
+
     def __init__(self, opening: Callable[[], Connection]) -> None:
         self._opening = opening
         self._connection: Connection | None = None
@@ -58,7 +61,8 @@ class InlineReader:
         connection = self._opening()
         cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
-            cursor.execute("PRAGMA busy_timeout=0")
+            for pragma in self.PRAGMAS:
+                cursor.execute(pragma)
         finally:
             cursor.close()
         self._connection = connection

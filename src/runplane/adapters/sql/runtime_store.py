@@ -235,4 +235,4 @@ class SqlRuntimeStore:
             insert_events(connection, events)
             return row
 
-        return row_to_record(await self._database.write(work))
+        return row_to_record(await self._database.write_point(work))
