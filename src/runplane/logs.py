@@ -169,10 +169,19 @@ def fields_of(record: logging.LogRecord) -> dict[str, Any]:
     }
 
 
+_second: list[Any] = [None, ""]
+"""The last whole second `iso_time` formatted, and its text up to the seconds:
+strftime was about a third of a log line's formatting, and lines come many a second."""
+
+
 def iso_time(record: logging.LogRecord) -> str:
     """The record's time in UTC, ISO 8601 with milliseconds."""
-    moment = datetime.fromtimestamp(record.created, UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    second, millis = divmod(int(record.created * 1000), 1000)
+    seen, text = _second
+    if second != seen:
+        text = datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S.")
+        _second[:] = [second, text]  # one assignment: a racing thread sees a matching pair
+    return f"{text}{millis:03d}Z"
 
 
 def render_value(value: object) -> str:

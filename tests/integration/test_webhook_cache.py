@@ -6,6 +6,7 @@ unreachable, a change still shows within the cache's age bound."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -120,3 +121,33 @@ async def test_the_age_bound_holds_when_the_clock_is_set_back(
     clock.set(clock.now() - timedelta(hours=1))
     await here.matching("team-a")
     assert store.matching_reads == 2
+
+
+async def test_counter_reads_asked_together_share_one_get(client: redis.asyncio.Redis) -> None:
+    key = f"test:webhooks:{uuid.uuid4().hex}"
+    counter, other = RedisChangeCounter(client, key), RedisChangeCounter(client, key)
+    await client.config_resetstat()
+    assert await asyncio.gather(*(counter.current() for _ in range(20))) == [0] * 20
+    stats = await client.info("commandstats")
+    assert stats["cmdstat_get"]["calls"] == 1
+    await other.bump()
+    # A read asked after the bump returned is sent after it: it sees it.
+    first = asyncio.create_task(counter.current())
+    second = asyncio.create_task(counter.current())
+    await asyncio.sleep(0)  # both have asked
+    first.cancel()  # one caller giving up leaves the other's read alone
+    assert await second == 1
+    with pytest.raises(asyncio.CancelledError):
+        await first
+
+
+async def test_every_caller_of_a_shared_read_hears_redis_is_unreachable() -> None:
+    unreachable = connect(f"redis://127.0.0.1:{free_port()}/0", retries=1)
+    try:
+        counter = RedisChangeCounter(unreachable, "test:webhooks:down")
+        outcomes = await asyncio.gather(
+            *(counter.current() for _ in range(3)), return_exceptions=True
+        )
+        assert [type(o) for o in outcomes] == [StoreUnavailable] * 3
+    finally:
+        await unreachable.aclose()

@@ -21,6 +21,7 @@ from runplane.logs import (
     current_correlation_id,
     entry_correlation_id,
     is_valid_request_id,
+    iso_time,
     logging_config,
     request_id_from,
 )
@@ -228,3 +229,16 @@ def test_the_configuration_sends_uvicorn_lines_through_the_one_handler() -> None
     assert logging_config("text")["formatters"]["runplane"]["()"] is TextFormatter
     with pytest.raises(ValueError, match="yaml"):
         logging_config("yaml")
+
+
+def test_iso_time_gives_utc_milliseconds_across_seconds() -> None:
+    # The text up to the second is kept between calls: moving to another second must show.
+    times = [1700000000.123456, 1700000000.9994, 1700000001.0, 0.5, 1700000001.042]
+    got = [iso_time(logging.makeLogRecord({"created": t})) for t in times]
+    assert got == [
+        "2023-11-14T22:13:20.123Z",
+        "2023-11-14T22:13:20.999Z",
+        "2023-11-14T22:13:21.000Z",
+        "1970-01-01T00:00:00.500Z",
+        "2023-11-14T22:13:21.042Z",
+    ]

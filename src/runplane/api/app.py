@@ -12,6 +12,7 @@ from runplane.api.concurrency import KeySlots, SharedReads
 from runplane.api.context import ApiContext
 from runplane.api.docs import install_docs
 from runplane.api.errors import error_response, install_error_handlers
+from runplane.api.fast_ops import FastOperations
 from runplane.api.limits import Outage, RateLimited, RequestLimitsMiddleware
 from runplane.api.openapi import install_openapi, operation_id_of
 from runplane.api.routes import (
@@ -61,10 +62,12 @@ class _App(FastAPI):
     def build_middleware_stack(self) -> ASGIApp:
         # Outside every other layer, so a 500 answer and the crash it logs carry the id too.
         # The limits come next: before routing and authentication read anything.
+        # The direct path for operation calls sits inside the limits, which it relies on.
         limits = self.state.context.limits
-        return RequestIdMiddleware(
-            RequestLimitsMiddleware(super().build_middleware_stack(), limits)
-        )
+        inner = super().build_middleware_stack()
+        if self.state.fast_operations:
+            inner = FastOperations(inner, self)
+        return RequestIdMiddleware(RequestLimitsMiddleware(inner, limits))
 
 
 WAIT_POLL_S = 0.1
@@ -77,7 +80,9 @@ async def _rate_limited(_: Request, exc: RateLimited) -> JSONResponse:
     return response
 
 
-def create_app(context: ApiContext) -> FastAPI:
+def create_app(context: ApiContext, *, fast_operations: bool = True) -> FastAPI:
+    """`fast_operations=False` leaves every call to FastAPI's routing (the tests
+    that compare both paths use it)."""
     app = _App(
         title="runplane",
         version=__version__,
@@ -87,6 +92,7 @@ def create_app(context: ApiContext) -> FastAPI:
         generate_unique_id_function=operation_id_of,
     )
     app.state.context = context
+    app.state.fast_operations = fast_operations
     app.state.wait_slots = KeySlots("waits", context.limits.max_waits_per_key)
     app.state.stream_slots = KeySlots("event streams", context.limits.max_streams_per_key)
     app.state.rate_limit_outage = Outage()

@@ -19,26 +19,33 @@ def context_of(request: Request) -> ApiContext:
 
 
 async def current_key(request: Request) -> ApiKey:
-    header = request.headers.get("authorization", "")
-    scheme, _, token = header.partition(" ")
-    if scheme.lower() != "bearer" or not token.strip():
-        raise ApiError(
-            "unauthorized", "missing API key: send Authorization: Bearer <key>", status=401
-        )
-    key = await context_of(request).keys.authenticate(token.strip())
-    if key is None:
-        raise ApiError("unauthorized", "unknown API key", status=401)
+    key = await authenticated(context_of(request), request.headers.get("authorization", ""))
     request.state.api_key = key
     await charge(request, key)
     return key
 
 
+async def authenticated(ctx: ApiContext, authorization: str) -> ApiKey:
+    """The key an `Authorization` header's value names; 401 `unauthorized` if none."""
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(
+            "unauthorized", "missing API key: send Authorization: Bearer <key>", status=401
+        )
+    key = await ctx.keys.authenticate(token.strip())
+    if key is None:
+        raise ApiError("unauthorized", "unknown API key", status=401)
+    return key
+
+
 async def charge(request: Request, key: ApiKey) -> None:
+    await charged(context_of(request), request.app.state.rate_limit_outage, key)
+
+
+async def charged(ctx: ApiContext, outage: Outage, key: ApiKey) -> None:
     """Take one request from the key's budget, shared by every instance; admin
     keys are exempt. Fails open: while Redis is unreachable nothing is limited
     (a warning says so), as an outage must not turn every call into an error."""
-    ctx = context_of(request)
-    outage: Outage = request.app.state.rate_limit_outage
     limits = ctx.limits
     if ctx.rate_limiter is None or key.admin or limits.rate_limit_per_s <= 0 or outage.active():
         return

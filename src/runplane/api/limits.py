@@ -23,6 +23,9 @@ from runplane.domain.documents import InvalidDocument, loads
 logger = logging.getLogger(__name__)
 
 MIB = 1024 * 1024
+BODY_SCOPE_KEY = "runplane.body"
+"""Where the body read here is left in the ASGI scope for api/fast_ops.py (the
+app behind still receives it as messages)."""
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
@@ -98,6 +101,7 @@ class RequestLimitsMiddleware:
         except _Refused as refused:
             await _answer(refused, scope, receive, send)
             return
+        scope[BODY_SCOPE_KEY] = body
         await self.app(scope, _replay(body, receive), send)
 
     def _check_length(self, headers: Headers) -> None:

@@ -21,6 +21,7 @@ commit, see adapters/sql/outbox.py `watch_commits`), and the wait goes back to
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 
 from prometheus_client import Counter, Gauge
@@ -36,6 +37,11 @@ PUBLISHED = Counter(
 RELAY_LAG = Gauge(
     "runplane_outbox_lag_seconds", "Age of the oldest event not yet published (0 when none)."
 )
+WAKE_AFTER_S = 0.005
+"""A commit wakes the relay this much later, not at once: an operation commits
+twice about a millisecond apart (its transient status, then its final one with
+its log entry), and one round then publishes both (a read, a Redis script and a
+mark-sent write a round). Events reach the stream that much later."""
 
 
 class OutboxRelay(LeaderLoop):
@@ -59,6 +65,7 @@ class OutboxRelay(LeaderLoop):
         self.clock = clock
         self.poll_interval_s = poll_interval_s
         self.batch_size = batch_size
+        self._wake_due = False
         super().__init__(
             "outbox relay",
             leadership,
@@ -66,6 +73,22 @@ class OutboxRelay(LeaderLoop):
             interval_s=poll_interval_s,
             idle_cap_s=idle_poll_max_s,
         )
+
+    def wake(self) -> None:
+        """Run a round WAKE_AFTER_S from now; wakes meanwhile join it."""
+        if self._wake_due:
+            return
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:  # no loop to wait on (a caller outside one): at once
+            super().wake()
+            return
+        self._wake_due = True
+        loop.call_later(WAKE_AFTER_S, self._wake_now)
+
+    def _wake_now(self) -> None:
+        self._wake_due = False
+        super().wake()
 
     async def step(self) -> bool:
         """One round: hold the leadership, publish one batch. True if it published."""

@@ -25,20 +25,27 @@ KEEP_MS = 24 * 3600 * 1000
 KEEP_COUNT = 100_000
 
 # KEYS[1]: the stream; KEYS[2]: its published ids. ARGV: the entry field, keep_ms,
-# keep_count, then (event id, payload) pairs, the payload empty for a transient
-# event (never on the stream). Returns the 1-based positions, in the batch, of
-# the events that were new (the durable ones among them now on the stream).
+# keep_count, the live channel ('' to leave the PUBLISHes to the caller), then
+# (event id, durable '1' or '0', payload) triples; a transient event is never on
+# the stream. Returns the 1-based positions, in the batch, of the events that
+# were new (the durable ones among them now on the stream, every one of them
+# PUBLISHed, in the batch's order, when a channel was given).
 PUBLISH_ONCE_SCRIPT = """
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
-local keep_ms, keep_count = tonumber(ARGV[2]), tonumber(ARGV[3])
+local keep_ms, keep_count, channel = tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4]
 local new = {}
-for i = 4, #ARGV, 2 do
+for i = 5, #ARGV, 3 do
   if redis.call('ZADD', KEYS[2], 'NX', now, ARGV[i]) == 1 then
-    if ARGV[i + 1] ~= '' then
-      redis.call('XADD', KEYS[1], '*', ARGV[1], ARGV[i + 1])
+    if ARGV[i + 1] == '1' then
+      redis.call('XADD', KEYS[1], '*', ARGV[1], ARGV[i + 2])
     end
-    new[#new + 1] = math.floor((i - 2) / 2)
+    new[#new + 1] = math.floor((i - 2) / 3)
+  end
+end
+if channel ~= '' then
+  for _, position in ipairs(new) do
+    redis.call('PUBLISH', channel, ARGV[4 + 3 * position])
   end
 end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', '(' .. (now - keep_ms))
@@ -78,23 +85,18 @@ class RedisEventPublisher:
     async def publish(self, events: Sequence[OutboxEvent]) -> None:
         if not events:
             return
+        cluster = is_cluster(self.client)
         with unavailable_on_connection_errors("publish events"):
+            # One Redis: the script PUBLISHes too (one round trip a batch). A
+            # cluster: from here, one at a time, in order (redis-py refuses
+            # PUBLISH in a cluster pipeline); PUBLISH reaches every node's subscribers.
             args: list[str | int] = [EVENT_FIELD, self.keep_ms, self.keep_count]
+            args.append("" if cluster else self.channel)
             for event in events:
-                args += [event.event_id, event.payload if event.durable else ""]
+                args += [event.event_id, "1" if event.durable else "0", event.payload]
             positions: list[int] = await self._publish_once(
                 keys=[self.stream, self.published_ids], args=args
             )
-            if not positions:
-                return
-            new = [events[position - 1].payload for position in positions]  # batch order
-            if is_cluster(self.client):
-                # A cluster pipeline refuses PUBLISH (redis-py blocks it): one
-                # at a time, in order. PUBLISH reaches every node's subscribers.
-                for payload in new:
-                    await self.client.publish(self.channel, payload)
-                return
-            async with self.client.pipeline(transaction=False) as pipe:
-                for payload in new:
-                    pipe.publish(self.channel, payload)
-                await pipe.execute()
+            if cluster:
+                for position in positions:  # batch order
+                    await self.client.publish(self.channel, events[position - 1].payload)

@@ -128,7 +128,10 @@ def _route(op: OpKind) -> None:
     )
 
 
-for _op in (OpKind.START, OpKind.STOP, OpKind.RESTART, OpKind.PATCH, OpKind.PAUSE, OpKind.RESUME):
+ROUTED_OPS = (OpKind.START, OpKind.STOP, OpKind.RESTART, OpKind.PATCH, OpKind.PAUSE, OpKind.RESUME)
+"""The operations at `POST /v1/runtimes/{runtime_id}/{op}` (api/fast_ops.py answers them too)."""
+
+for _op in ROUTED_OPS:
     _route(_op)
 
 
