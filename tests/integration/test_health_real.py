@@ -80,6 +80,8 @@ async def test_kill_9_makes_it_unreachable_within_a_period_and_a_second(
         await wait_until(
             lambda: _health_is(system, "victim", "healthy"), timeout_s=5
         )  # announced and consumed
+        # The snapshot is published after the record is written: wait for it too.
+        await wait_until(lambda: _last_snapshot_is(system, "victim", "healthy"), timeout_s=5)
         before = len(await system.snapshot_entries("victim"))
         kill_9(record)
         await wait_until(
@@ -289,6 +291,11 @@ async def create_on(system: RealHealth, runtime_id: str) -> RuntimeRecord:
     )
     assert created.record is not None, created
     return created.record
+
+
+async def _last_snapshot_is(system: RealHealth, runtime_id: str, summary: str) -> bool:
+    entries = await system.snapshot_entries(runtime_id)
+    return bool(entries) and entries[-1]["engine_health"] == summary
 
 
 async def _health_is(system: RealHealth, runtime_id: str, summary: str) -> bool:
