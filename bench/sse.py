@@ -20,10 +20,14 @@ EventSource would. Every follower must have received every entry of the
 stream from before the first event published to the last (events runplane
 publishes itself meanwhile count too).
 
+Before the load it publishes LONE_EVENTS events one at a time, LONE_GAP_S
+apart, and times each from its XADD to its arrival at the first, the median
+and the last follower: the latency of an event on a quiet stream.
+
 It prints, for both: how many followers received every event on their first
 connection, after reconnecting, or not; the frames delivered; the server's
 CPU (user + system) from the first event published to the last delivered, per
-delivered frame; and the ratio runplane / baseline. The followers and the
+delivered frame; the lone events' latency; and the ratio runplane / baseline. The followers and the
 publisher share the machine with the server, so run it on a quiet one and
 compare ratios, not absolute times. `--py-spy DIR` records each server with
 py-spy (if on PATH). Not part of `make test`.
@@ -53,6 +57,7 @@ sys.path.insert(0, str(ROOT))  # for tests.support: the throwaway redis-server a
 
 import psutil  # noqa: E402
 import redis as sync_redis  # noqa: E402
+import redis.asyncio as async_redis  # noqa: E402
 from sse_baseline import RESPONSES, BaselineServer  # noqa: E402  (bench/, beside this)
 from tests.support.events import lifecycle_event  # noqa: E402
 from tests.support.redis import RedisServer  # noqa: E402
@@ -66,6 +71,10 @@ DRAIN_S = 120.0
 """How long followers may take, after the last event, to receive everything."""
 IDLE_S = 3.0
 """How long the server's idle CPU is sampled, followers connected, before the load."""
+LONE_EVENTS = 8
+"""Events published one at a time before the load, each delivery timed."""
+LONE_GAP_S = 0.3
+"""The quiet between two lone events: longer than any coalescing window."""
 
 
 class Follower(asyncio.Protocol):
@@ -82,6 +91,8 @@ class Follower(asyncio.Protocol):
         self.reconnects = 0
         self.lagging = 0
         self.disorder = 0
+        self.arrivals: list[tuple[float, tuple[int, int]]] | None = None
+        """While lone events are timed: when each `_take` ended, and the last id then."""
         self.connected = asyncio.Event()
         self.done = asyncio.Event()
         self._closed = asyncio.Event()
@@ -168,6 +179,8 @@ class Follower(asyncio.Protocol):
             self.last, self.received = at, self.received + 1
             if self.first is None:
                 self.first = at
+        if self.arrivals is not None:
+            self.arrivals.append((time.monotonic(), self.last))
         self.check_done()
 
     def check_done(self) -> None:
@@ -191,6 +204,53 @@ def publish(redis_url: str, total: int, rate: float, ids: Connection) -> None:
         first = first or added
     ids.send((first, added))
     client.close()
+
+
+async def time_lone_events(redis_url: str, followers: list[Follower]) -> dict[str, float | None]:
+    """Publish LONE_EVENTS one at a time, LONE_GAP_S apart, and time each from
+    just before its XADD to its arrival at the first, the median and the last
+    follower (milliseconds; the median of each over the events). What a quiet
+    stream's event waits: the server's read, wake and write, plus the bench's
+    own reading of a thousand sockets (the same for both servers)."""
+    client = async_redis.Redis.from_url(redis_url)
+    for follower in followers:
+        follower.arrivals = []
+    sent: list[tuple[float, tuple[int, int]]] = []
+    try:
+        for n in range(LONE_EVENTS):
+            await asyncio.sleep(LONE_GAP_S)
+            started = time.monotonic()
+            entry_id = await client.xadd(EVENTS_STREAM, {EVENT_FIELD: lone_event(n)})
+            sent.append((started, stream_id(entry_id)))
+        await asyncio.sleep(LONE_GAP_S)
+    finally:
+        await client.aclose()
+    firsts, medians, lasts = [], [], []
+    for started, at in sent:
+        took = sorted(
+            next((t for t, last in f.arrivals or () if last >= at), float("inf")) - started
+            for f in followers
+        )
+        if took[-1] == float("inf"):
+            continue  # a follower missed it (counted as missing at the end)
+        firsts.append(took[0])
+        medians.append(took[len(took) // 2])
+        lasts.append(took[-1])
+    for follower in followers:
+        follower.arrivals = None
+
+    def ms(values: list[float]) -> float | None:
+        return round(1000 * statistics.median(values), 2) if values else None
+
+    return {
+        "lone_event_ms_first": ms(firsts),
+        "lone_event_ms_median": ms(medians),
+        "lone_event_ms_last": ms(lasts),
+    }
+
+
+def lone_event(n: int) -> str:
+    return lifecycle_event(1_000_000 + n).to_json()
 
 
 def stream_id(raw: bytes | str) -> tuple[int, int]:
@@ -240,9 +300,10 @@ class Cpu:
 async def run_load(
     url: str, redis_url: str, key: str, cpu: Cpu, args: argparse.Namespace
 ) -> dict[str, Any]:
-    """Connect every follower, publish, wait for every follower to have every
-    event. The server's CPU is counted from the first event published to the
-    last delivered (connecting is left out), and for IDLE_S before it."""
+    """Connect every follower, time lone events, publish, wait for every
+    follower to have every event. The server's CPU is counted from the first
+    event published to the last delivered (connecting and the lone events are
+    left out), and for IDLE_S before the lone events."""
     host, port = url.removeprefix("http://").split(":")
     followers = [Follower(host, int(port), key) for _ in range(args.followers)]
     tasks = [asyncio.create_task(f.run()) for f in followers]
@@ -252,6 +313,8 @@ async def run_load(
     total = int(args.rate * args.seconds)
     cpu.mark()
     await asyncio.sleep(IDLE_S)
+    cpu.mark()
+    lone = await time_lone_events(redis_url, followers)
     cpu.mark()
     profiler = profile(cpu.process.pid, args.py_spy, cpu.label)
     started = time.monotonic()
@@ -287,7 +350,7 @@ async def run_load(
         for f in followers
     ]
     frames = sum(f.received for f in followers)
-    load_cpu = cpu.since(1)
+    load_cpu = cpu.since(2)
     return {
         "followers": args.followers,
         "events": total,
@@ -308,6 +371,7 @@ async def run_load(
         "idle_cpu_percent": round(100 * (cpu.marks[1] - cpu.marks[0]) / IDLE_S, 1),
         "load_cpu_s": round(load_cpu, 2),
         "cpu_us_per_frame": round(1e6 * load_cpu / frames, 3) if frames else None,
+        **lone,
     }
 
 
@@ -424,6 +488,15 @@ def main() -> None:
         "ratio_min": min(ratios, default=None),
         "ratio_median": statistics.median(ratios) if ratios else None,
         "ratio_max": max(ratios, default=None),
+        "lone_event_ms_median": {
+            name: statistics.median(
+                r[name]["lone_event_ms_median"]
+                for r in rounds
+                if name in r and r[name]["lone_event_ms_median"] is not None
+            )
+            for name in ("runplane", "baseline")
+            if any(name in r and r[name]["lone_event_ms_median"] is not None for r in rounds)
+        },
         "every_event_delivered": all(
             r[name]["missing_events"] == 0
             for r in rounds
@@ -437,7 +510,8 @@ def main() -> None:
     print(
         f"== ratio (CPU per frame, runplane / baseline) over {len(ratios)} round(s): "
         f"min {summary['ratio_min']}  median {summary['ratio_median']}  "
-        f"max {summary['ratio_max']}; every event delivered: {summary['every_event_delivered']}"
+        f"max {summary['ratio_max']}; every event delivered: {summary['every_event_delivered']}; "
+        f"lone event, median follower, ms: {summary['lone_event_ms_median']}"
     )
 
 
