@@ -3,6 +3,7 @@ at a steady rate, against runplane and a one-reader broadcast baseline.
 
     python bench/sse.py                       # 1,000 followers, 200 events/s, 20 s
     python bench/sse.py --repeat 3 --json
+    python bench/sse.py --setting sse_coalesce_ms=0     # wake once per read, as before
     python bench/sse.py --setting sse_flush_ms=20 --baseline-flush-ms 20
 
 Each round starts a Debian redis-server and a server on it (a child process;
@@ -71,9 +72,9 @@ DRAIN_S = 120.0
 """How long followers may take, after the last event, to receive everything."""
 IDLE_S = 3.0
 """How long the server's idle CPU is sampled, followers connected, before the load."""
-LONE_EVENTS = 8
+LONE_EVENTS = 20
 """Events published one at a time before the load, each delivery timed."""
-LONE_GAP_S = 0.3
+LONE_GAP_S = 0.2
 """The quiet between two lone events: longer than any coalescing window."""
 
 
