@@ -76,9 +76,13 @@ class EventFanout:
         self._backoff = Backoff(base_s=retry_base_s, cap_s=retry_cap_s)
         self._subscribers: set[Subscription] = set()
         self._by_filter: dict[EventFilter, set[Subscription]] = {}
-        # Held by filter until the wake; as many as a follower's buffer at most.
+        # Held by filter until the wake; at most half a follower's buffer, so one
+        # that has not written the last batch yet still takes the next.
         self._wakes = CoalescedWakes(
-            self._deliver, bound=buffer_events, flush_s=flush_s, coalesce_s=coalesce_s
+            self._deliver,
+            bound=max(1, buffer_events // 2),
+            flush_s=flush_s,
+            coalesce_s=coalesce_s,
         )
         self._live: asyncio.Task[None] | None = None
         self._starting = asyncio.Lock()
