@@ -4,6 +4,7 @@ at a steady rate, against runplane and a one-reader broadcast baseline.
     python bench/sse.py                       # 1,000 followers, 200 events/s, 20 s
     python bench/sse.py --repeat 3 --json
     python bench/sse.py --setting sse_coalesce_ms=0     # wake once per read, as before
+    python bench/sse.py --together            # both servers at once, each its own followers
     python bench/sse.py --setting sse_flush_ms=20 --baseline-flush-ms 20
 
 Each round starts a Debian redis-server and a server on it (a child process;
@@ -25,6 +26,11 @@ Before the load it publishes LONE_EVENTS events one at a time, LONE_GAP_S
 apart, and times each from its XADD to its arrival at the first, the median
 and the last follower: the latency of an event on a quiet stream.
 
+With `--together` both servers run at once, each with its followers in a
+process of its own, in step (connected, lone events timed, then both loads):
+what else the machine runs weighs on both alike, at the price of the two
+competing for the cores with each other.
+
 It prints, for both: how many followers received every event on their first
 connection, after reconnecting, or not; the frames delivered; the server's
 CPU (user + system) from the first event published to the last delivered, per
@@ -38,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -48,8 +55,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
+from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from typing import Any
 
@@ -190,6 +199,12 @@ class Follower(asyncio.Protocol):
             self._end()
 
 
+async def in_step(together: Barrier | None) -> None:
+    """Side by side: wait for the other server's followers to get here too."""
+    if together is not None:
+        await asyncio.to_thread(together.wait, 300)
+
+
 def publish(redis_url: str, total: int, rate: float, ids: Connection) -> None:
     """XADD `total` events at `rate` per second (a process of its own, so the
     followers' work cannot slow it down); sends the first and last entry ids."""
@@ -299,7 +314,12 @@ class Cpu:
 
 
 async def run_load(
-    url: str, redis_url: str, key: str, cpu: Cpu, args: argparse.Namespace
+    url: str,
+    redis_url: str,
+    key: str,
+    cpu: Cpu,
+    args: argparse.Namespace,
+    together: Barrier | None = None,
 ) -> dict[str, Any]:
     """Connect every follower, time lone events, publish, wait for every
     follower to have every event. The server's CPU is counted from the first
@@ -312,10 +332,12 @@ async def run_load(
         for follower in followers:
             await follower.connected.wait()
     total = int(args.rate * args.seconds)
+    await in_step(together)
     cpu.mark()
     await asyncio.sleep(IDLE_S)
     cpu.mark()
     lone = await time_lone_events(redis_url, followers)
+    await in_step(together)
     cpu.mark()
     profiler = profile(cpu.process.pid, args.py_spy, cpu.label)
     started = time.monotonic()
@@ -376,7 +398,19 @@ async def run_load(
     }
 
 
-def bench_runplane(src: Path | None, args: argparse.Namespace) -> dict[str, Any]:
+@dataclass
+class Target:
+    """A started server the followers connect to."""
+
+    label: str
+    url: str
+    redis_url: str
+    key: str
+    pid: int
+
+
+@contextlib.contextmanager
+def runplane_server(src: Path | None, args: argparse.Namespace) -> Iterator[Target]:
     with tempfile.TemporaryDirectory(prefix="runplane-bench-sse-") as tmp:
         redis_server = RedisServer.start(Path(tmp) / "redis")
         try:
@@ -390,17 +424,16 @@ def bench_runplane(src: Path | None, args: argparse.Namespace) -> dict[str, Any]
                 os.environ.pop("PYTHONPATH", None)
             try:
                 assert serve.process is not None
-                cpu = Cpu(psutil.Process(serve.process.pid), "runplane")
-                return asyncio.run(
-                    run_load(serve.url, redis_server.url, serve.admin_key, cpu, args)
-                )
+                pid = serve.process.pid
+                yield Target("runplane", serve.url, redis_server.url, serve.admin_key, pid)
             finally:
                 serve.stop()
         finally:
             redis_server.stop()
 
 
-def bench_baseline(args: argparse.Namespace) -> dict[str, Any]:
+@contextlib.contextmanager
+def baseline_server(args: argparse.Namespace) -> Iterator[Target]:
     with tempfile.TemporaryDirectory(prefix="runplane-bench-sse-base-") as tmp:
         redis_server = RedisServer.start(Path(tmp) / "redis")
         try:
@@ -412,29 +445,79 @@ def bench_baseline(args: argparse.Namespace) -> dict[str, Any]:
                 args.baseline_flush_ms,
             )
             try:
-                cpu = Cpu(psutil.Process(server.process.pid), "baseline")
-                return asyncio.run(run_load(server.url, redis_server.url, "", cpu, args))
+                yield Target("baseline", server.url, redis_server.url, "", server.process.pid)
             finally:
                 server.stop()
         finally:
             redis_server.stop()
 
 
-def one_round(args: argparse.Namespace, n: int) -> dict[str, Any]:
-    """runplane and the baseline under the same load, in turn (the order
-    alternates between rounds, so neither always runs on a warmer machine)."""
-    runs: dict[str, dict[str, Any]] = {}
-    order = ["runplane", "baseline"] if n % 2 == 0 else ["baseline", "runplane"]
-    for name in order:
-        if args.only in (None, name):
-            runs[name] = (
-                bench_runplane(args.src, args) if name == "runplane" else bench_baseline(args)
+def load(
+    target: Target, args: argparse.Namespace, together: Barrier | None = None
+) -> dict[str, Any]:
+    cpu = Cpu(psutil.Process(target.pid), target.label)
+    return asyncio.run(run_load(target.url, target.redis_url, target.key, cpu, args, together))
+
+
+def load_in_child(
+    target: Target, args: argparse.Namespace, together: Barrier, out: Connection
+) -> None:
+    out.send(load(target, args, together))
+
+
+def side_by_side(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """Both servers at once, each with its followers in a process of its own,
+    in step (connected, lone events timed, then both loads together): whatever
+    else the machine runs meanwhile weighs on both alike."""
+    together = multiprocessing.Barrier(2)
+    with runplane_server(args.src, args) as mine, baseline_server(args) as base:
+        children = []
+        for target in (mine, base):
+            results, out = multiprocessing.Pipe(duplex=False)
+            child = multiprocessing.Process(
+                target=load_in_child, args=(target, args, together, out)
             )
+            child.start()
+            children.append((target.label, child, results))
+        runs: dict[str, dict[str, Any]] = {}
+        try:
+            for label, _child, results in children:
+                if not results.poll(DRAIN_S + 600):
+                    raise RuntimeError(f"the {label} followers did not finish")
+                runs[label] = results.recv()
+        finally:
+            for _, child, _ in children:
+                child.join(30)
+                if child.is_alive():
+                    child.kill()
+                    child.join()
+    return runs
+
+
+def one_round(args: argparse.Namespace, n: int) -> dict[str, Any]:
+    """runplane and the baseline under the same load, at once (--together) or
+    in turn (the order alternates between rounds, so neither always runs on a
+    warmer machine)."""
+    runs: dict[str, dict[str, Any]] = {}
+    if args.together and args.only is None:
+        runs = side_by_side(args)
+    else:
+        order = ["runplane", "baseline"] if n % 2 == 0 else ["baseline", "runplane"]
+        for name in order:
+            if args.only in (None, name):
+                server = runplane_server(args.src, args) if name == "runplane" else None
+                with server or baseline_server(args) as target:
+                    runs[name] = load(target, args)
     if len(runs) < 2:
         return {"round": n + 1, **runs, "ratio": None}
     mine, base = runs["runplane"]["cpu_us_per_frame"], runs["baseline"]["cpu_us_per_frame"]
     ratio = round(mine / base, 2) if mine and base else None
-    return {"round": n + 1, **runs, "ratio": ratio}
+    return {
+        "round": n + 1,
+        "runplane": runs["runplane"],
+        "baseline": runs["baseline"],
+        "ratio": ratio,
+    }
 
 
 def setting(value: str) -> tuple[str, str]:
@@ -468,6 +551,11 @@ def main() -> None:
         "--baseline-flush-ms", type=int, default=0, help="the baseline waits this long after a read"
     )
     parser.add_argument("--src", type=Path, help="run another tree's src/ as runplane")
+    parser.add_argument(
+        "--together",
+        action="store_true",
+        help="run both servers at once, each with its followers in a process of its own",
+    )
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
         "--only", choices=("runplane", "baseline"), help="run one side (with --py-spy: a profile)"
