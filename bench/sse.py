@@ -96,6 +96,9 @@ class Follower(asyncio.Protocol):
         self.final: tuple[int, int] | None = None
         """The last id published: done once it is in."""
         self.received = 0
+        self.reads = 0
+        """Reads of the socket that brought data: with a follower that keeps up,
+        about one per write of the server."""
         self.first: tuple[int, int] | None = None
         self.last = (0, 0)
         self.reconnects = 0
@@ -147,6 +150,7 @@ class Follower(asyncio.Protocol):
         """Chunked SSE frames. Each chunk the server writes holds whole frames,
         so chunk-size lines fall between frames and every `id:` line is whole
         once the bytes up to the last blank line are in."""
+        self.reads += 1
         data = self._pending + data
         if self._head:
             head, sep, data = data.partition(b"\r\n\r\n")
@@ -391,6 +395,7 @@ async def run_load(
         "lagging_frames": sum(f.lagging for f in followers),
         "out_of_order_or_duplicate": sum(f.disorder for f in followers),
         "frames_delivered": frames,
+        "frames_per_read": round(frames / max(1, sum(f.reads for f in followers)), 2),
         "idle_cpu_percent": round(100 * (cpu.marks[1] - cpu.marks[0]) / IDLE_S, 1),
         "load_cpu_s": round(load_cpu, 2),
         "cpu_us_per_frame": round(1e6 * load_cpu / frames, 3) if frames else None,
