@@ -3,6 +3,8 @@ at a steady rate, against runplane and a one-reader broadcast baseline.
 
     python bench/sse.py                       # 1,000 followers, 200 events/s, 20 s
     python bench/sse.py --repeat 3 --json
+    python bench/sse.py --setting sse_coalesce_ms=0     # wake once per read, as before
+    python bench/sse.py --together            # both servers at once, each its own followers
     python bench/sse.py --setting sse_flush_ms=20 --baseline-flush-ms 20
 
 Each round starts a Debian redis-server and a server on it (a child process;
@@ -20,10 +22,19 @@ EventSource would. Every follower must have received every entry of the
 stream from before the first event published to the last (events runplane
 publishes itself meanwhile count too).
 
+Before the load it publishes LONE_EVENTS events one at a time, LONE_GAP_S
+apart, and times each from its XADD to its arrival at the first, the median
+and the last follower: the latency of an event on a quiet stream.
+
+With `--together` both servers run at once, each with its followers in a
+process of its own, in step (connected, lone events timed, then both loads):
+what else the machine runs weighs on both alike, at the price of the two
+competing for the cores with each other.
+
 It prints, for both: how many followers received every event on their first
 connection, after reconnecting, or not; the frames delivered; the server's
 CPU (user + system) from the first event published to the last delivered, per
-delivered frame; and the ratio runplane / baseline. The followers and the
+delivered frame; the lone events' latency; and the ratio runplane / baseline. The followers and the
 publisher share the machine with the server, so run it on a quiet one and
 compare ratios, not absolute times. `--py-spy DIR` records each server with
 py-spy (if on PATH). Not part of `make test`.
@@ -33,6 +44,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import multiprocessing
 import os
@@ -43,8 +55,10 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
+from multiprocessing.synchronize import Barrier
 from pathlib import Path
 from typing import Any
 
@@ -53,6 +67,7 @@ sys.path.insert(0, str(ROOT))  # for tests.support: the throwaway redis-server a
 
 import psutil  # noqa: E402
 import redis as sync_redis  # noqa: E402
+import redis.asyncio as async_redis  # noqa: E402
 from sse_baseline import RESPONSES, BaselineServer  # noqa: E402  (bench/, beside this)
 from tests.support.events import lifecycle_event  # noqa: E402
 from tests.support.redis import RedisServer  # noqa: E402
@@ -66,6 +81,10 @@ DRAIN_S = 120.0
 """How long followers may take, after the last event, to receive everything."""
 IDLE_S = 3.0
 """How long the server's idle CPU is sampled, followers connected, before the load."""
+LONE_EVENTS = 20
+"""Events published one at a time before the load, each delivery timed."""
+LONE_GAP_S = 0.2
+"""The quiet between two lone events: longer than any coalescing window."""
 
 
 class Follower(asyncio.Protocol):
@@ -77,11 +96,16 @@ class Follower(asyncio.Protocol):
         self.final: tuple[int, int] | None = None
         """The last id published: done once it is in."""
         self.received = 0
+        self.reads = 0
+        """Reads of the socket that brought data: with a follower that keeps up,
+        about one per write of the server."""
         self.first: tuple[int, int] | None = None
         self.last = (0, 0)
         self.reconnects = 0
         self.lagging = 0
         self.disorder = 0
+        self.arrivals: list[tuple[float, tuple[int, int]]] | None = None
+        """While lone events are timed: when each `_take` ended, and the last id then."""
         self.connected = asyncio.Event()
         self.done = asyncio.Event()
         self._closed = asyncio.Event()
@@ -126,6 +150,7 @@ class Follower(asyncio.Protocol):
         """Chunked SSE frames. Each chunk the server writes holds whole frames,
         so chunk-size lines fall between frames and every `id:` line is whole
         once the bytes up to the last blank line are in."""
+        self.reads += 1
         data = self._pending + data
         if self._head:
             head, sep, data = data.partition(b"\r\n\r\n")
@@ -168,12 +193,20 @@ class Follower(asyncio.Protocol):
             self.last, self.received = at, self.received + 1
             if self.first is None:
                 self.first = at
+        if self.arrivals is not None:
+            self.arrivals.append((time.monotonic(), self.last))
         self.check_done()
 
     def check_done(self) -> None:
         if self.final is not None and self.last >= self.final:
             self.done.set()
             self._end()
+
+
+async def in_step(together: Barrier | None) -> None:
+    """Side by side: wait for the other server's followers to get here too."""
+    if together is not None:
+        await asyncio.to_thread(together.wait, 300)
 
 
 def publish(redis_url: str, total: int, rate: float, ids: Connection) -> None:
@@ -191,6 +224,53 @@ def publish(redis_url: str, total: int, rate: float, ids: Connection) -> None:
         first = first or added
     ids.send((first, added))
     client.close()
+
+
+async def time_lone_events(redis_url: str, followers: list[Follower]) -> dict[str, float | None]:
+    """Publish LONE_EVENTS one at a time, LONE_GAP_S apart, and time each from
+    just before its XADD to its arrival at the first, the median and the last
+    follower (milliseconds; the median of each over the events). What a quiet
+    stream's event waits: the server's read, wake and write, plus the bench's
+    own reading of a thousand sockets (the same for both servers)."""
+    client = async_redis.Redis.from_url(redis_url)
+    for follower in followers:
+        follower.arrivals = []
+    sent: list[tuple[float, tuple[int, int]]] = []
+    try:
+        for n in range(LONE_EVENTS):
+            await asyncio.sleep(LONE_GAP_S)
+            started = time.monotonic()
+            entry_id = await client.xadd(EVENTS_STREAM, {EVENT_FIELD: lone_event(n)})
+            sent.append((started, stream_id(entry_id)))
+        await asyncio.sleep(LONE_GAP_S)
+    finally:
+        await client.aclose()
+    firsts, medians, lasts = [], [], []
+    for started, at in sent:
+        took = sorted(
+            next((t for t, last in f.arrivals or () if last >= at), float("inf")) - started
+            for f in followers
+        )
+        if took[-1] == float("inf"):
+            continue  # a follower missed it (counted as missing at the end)
+        firsts.append(took[0])
+        medians.append(took[len(took) // 2])
+        lasts.append(took[-1])
+    for follower in followers:
+        follower.arrivals = None
+
+    def ms(values: list[float]) -> float | None:
+        return round(1000 * statistics.median(values), 2) if values else None
+
+    return {
+        "lone_event_ms_first": ms(firsts),
+        "lone_event_ms_median": ms(medians),
+        "lone_event_ms_last": ms(lasts),
+    }
+
+
+def lone_event(n: int) -> str:
+    return lifecycle_event(1_000_000 + n).to_json()
 
 
 def stream_id(raw: bytes | str) -> tuple[int, int]:
@@ -238,11 +318,17 @@ class Cpu:
 
 
 async def run_load(
-    url: str, redis_url: str, key: str, cpu: Cpu, args: argparse.Namespace
+    url: str,
+    redis_url: str,
+    key: str,
+    cpu: Cpu,
+    args: argparse.Namespace,
+    together: Barrier | None = None,
 ) -> dict[str, Any]:
-    """Connect every follower, publish, wait for every follower to have every
-    event. The server's CPU is counted from the first event published to the
-    last delivered (connecting is left out), and for IDLE_S before it."""
+    """Connect every follower, time lone events, publish, wait for every
+    follower to have every event. The server's CPU is counted from the first
+    event published to the last delivered (connecting and the lone events are
+    left out), and for IDLE_S before the lone events."""
     host, port = url.removeprefix("http://").split(":")
     followers = [Follower(host, int(port), key) for _ in range(args.followers)]
     tasks = [asyncio.create_task(f.run()) for f in followers]
@@ -250,8 +336,12 @@ async def run_load(
         for follower in followers:
             await follower.connected.wait()
     total = int(args.rate * args.seconds)
+    await in_step(together)
     cpu.mark()
     await asyncio.sleep(IDLE_S)
+    cpu.mark()
+    lone = await time_lone_events(redis_url, followers)
+    await in_step(together)
     cpu.mark()
     profiler = profile(cpu.process.pid, args.py_spy, cpu.label)
     started = time.monotonic()
@@ -287,7 +377,7 @@ async def run_load(
         for f in followers
     ]
     frames = sum(f.received for f in followers)
-    load_cpu = cpu.since(1)
+    load_cpu = cpu.since(2)
     return {
         "followers": args.followers,
         "events": total,
@@ -305,13 +395,27 @@ async def run_load(
         "lagging_frames": sum(f.lagging for f in followers),
         "out_of_order_or_duplicate": sum(f.disorder for f in followers),
         "frames_delivered": frames,
+        "frames_per_read": round(frames / max(1, sum(f.reads for f in followers)), 2),
         "idle_cpu_percent": round(100 * (cpu.marks[1] - cpu.marks[0]) / IDLE_S, 1),
         "load_cpu_s": round(load_cpu, 2),
         "cpu_us_per_frame": round(1e6 * load_cpu / frames, 3) if frames else None,
+        **lone,
     }
 
 
-def bench_runplane(src: Path | None, args: argparse.Namespace) -> dict[str, Any]:
+@dataclass
+class Target:
+    """A started server the followers connect to."""
+
+    label: str
+    url: str
+    redis_url: str
+    key: str
+    pid: int
+
+
+@contextlib.contextmanager
+def runplane_server(src: Path | None, args: argparse.Namespace) -> Iterator[Target]:
     with tempfile.TemporaryDirectory(prefix="runplane-bench-sse-") as tmp:
         redis_server = RedisServer.start(Path(tmp) / "redis")
         try:
@@ -325,17 +429,16 @@ def bench_runplane(src: Path | None, args: argparse.Namespace) -> dict[str, Any]
                 os.environ.pop("PYTHONPATH", None)
             try:
                 assert serve.process is not None
-                cpu = Cpu(psutil.Process(serve.process.pid), "runplane")
-                return asyncio.run(
-                    run_load(serve.url, redis_server.url, serve.admin_key, cpu, args)
-                )
+                pid = serve.process.pid
+                yield Target("runplane", serve.url, redis_server.url, serve.admin_key, pid)
             finally:
                 serve.stop()
         finally:
             redis_server.stop()
 
 
-def bench_baseline(args: argparse.Namespace) -> dict[str, Any]:
+@contextlib.contextmanager
+def baseline_server(args: argparse.Namespace) -> Iterator[Target]:
     with tempfile.TemporaryDirectory(prefix="runplane-bench-sse-base-") as tmp:
         redis_server = RedisServer.start(Path(tmp) / "redis")
         try:
@@ -347,29 +450,79 @@ def bench_baseline(args: argparse.Namespace) -> dict[str, Any]:
                 args.baseline_flush_ms,
             )
             try:
-                cpu = Cpu(psutil.Process(server.process.pid), "baseline")
-                return asyncio.run(run_load(server.url, redis_server.url, "", cpu, args))
+                yield Target("baseline", server.url, redis_server.url, "", server.process.pid)
             finally:
                 server.stop()
         finally:
             redis_server.stop()
 
 
-def one_round(args: argparse.Namespace, n: int) -> dict[str, Any]:
-    """runplane and the baseline under the same load, in turn (the order
-    alternates between rounds, so neither always runs on a warmer machine)."""
-    runs: dict[str, dict[str, Any]] = {}
-    order = ["runplane", "baseline"] if n % 2 == 0 else ["baseline", "runplane"]
-    for name in order:
-        if args.only in (None, name):
-            runs[name] = (
-                bench_runplane(args.src, args) if name == "runplane" else bench_baseline(args)
+def load(
+    target: Target, args: argparse.Namespace, together: Barrier | None = None
+) -> dict[str, Any]:
+    cpu = Cpu(psutil.Process(target.pid), target.label)
+    return asyncio.run(run_load(target.url, target.redis_url, target.key, cpu, args, together))
+
+
+def load_in_child(
+    target: Target, args: argparse.Namespace, together: Barrier, out: Connection
+) -> None:
+    out.send(load(target, args, together))
+
+
+def side_by_side(args: argparse.Namespace) -> dict[str, dict[str, Any]]:
+    """Both servers at once, each with its followers in a process of its own,
+    in step (connected, lone events timed, then both loads together): whatever
+    else the machine runs meanwhile weighs on both alike."""
+    together = multiprocessing.Barrier(2)
+    with runplane_server(args.src, args) as mine, baseline_server(args) as base:
+        children = []
+        for target in (mine, base):
+            results, out = multiprocessing.Pipe(duplex=False)
+            child = multiprocessing.Process(
+                target=load_in_child, args=(target, args, together, out)
             )
+            child.start()
+            children.append((target.label, child, results))
+        runs: dict[str, dict[str, Any]] = {}
+        try:
+            for label, _child, results in children:
+                if not results.poll(DRAIN_S + 600):
+                    raise RuntimeError(f"the {label} followers did not finish")
+                runs[label] = results.recv()
+        finally:
+            for _, child, _ in children:
+                child.join(30)
+                if child.is_alive():
+                    child.kill()
+                    child.join()
+    return runs
+
+
+def one_round(args: argparse.Namespace, n: int) -> dict[str, Any]:
+    """runplane and the baseline under the same load, at once (--together) or
+    in turn (the order alternates between rounds, so neither always runs on a
+    warmer machine)."""
+    runs: dict[str, dict[str, Any]] = {}
+    if args.together and args.only is None:
+        runs = side_by_side(args)
+    else:
+        order = ["runplane", "baseline"] if n % 2 == 0 else ["baseline", "runplane"]
+        for name in order:
+            if args.only in (None, name):
+                server = runplane_server(args.src, args) if name == "runplane" else None
+                with server or baseline_server(args) as target:
+                    runs[name] = load(target, args)
     if len(runs) < 2:
         return {"round": n + 1, **runs, "ratio": None}
     mine, base = runs["runplane"]["cpu_us_per_frame"], runs["baseline"]["cpu_us_per_frame"]
     ratio = round(mine / base, 2) if mine and base else None
-    return {"round": n + 1, **runs, "ratio": ratio}
+    return {
+        "round": n + 1,
+        "runplane": runs["runplane"],
+        "baseline": runs["baseline"],
+        "ratio": ratio,
+    }
 
 
 def setting(value: str) -> tuple[str, str]:
@@ -403,6 +556,11 @@ def main() -> None:
         "--baseline-flush-ms", type=int, default=0, help="the baseline waits this long after a read"
     )
     parser.add_argument("--src", type=Path, help="run another tree's src/ as runplane")
+    parser.add_argument(
+        "--together",
+        action="store_true",
+        help="run both servers at once, each with its followers in a process of its own",
+    )
     parser.add_argument("--json", action="store_true")
     parser.add_argument(
         "--only", choices=("runplane", "baseline"), help="run one side (with --py-spy: a profile)"
@@ -424,6 +582,15 @@ def main() -> None:
         "ratio_min": min(ratios, default=None),
         "ratio_median": statistics.median(ratios) if ratios else None,
         "ratio_max": max(ratios, default=None),
+        "lone_event_ms_median": {
+            name: statistics.median(
+                r[name]["lone_event_ms_median"]
+                for r in rounds
+                if name in r and r[name]["lone_event_ms_median"] is not None
+            )
+            for name in ("runplane", "baseline")
+            if any(name in r and r[name]["lone_event_ms_median"] is not None for r in rounds)
+        },
         "every_event_delivered": all(
             r[name]["missing_events"] == 0
             for r in rounds
@@ -437,7 +604,8 @@ def main() -> None:
     print(
         f"== ratio (CPU per frame, runplane / baseline) over {len(ratios)} round(s): "
         f"min {summary['ratio_min']}  median {summary['ratio_median']}  "
-        f"max {summary['ratio_max']}; every event delivered: {summary['every_event_delivered']}"
+        f"max {summary['ratio_max']}; every event delivered: {summary['every_event_delivered']}; "
+        f"lone event, median follower, ms: {summary['lone_event_ms_median']}"
     )
 
 

@@ -155,6 +155,11 @@ class Settings(BaseSettings):
     """How long live events wait for more before SSE followers are woken: each
     follower gets what arrived meanwhile in one write (less CPU per event, up to
     this much later); 0: once per read of the events stream."""
+    sse_coalesce_ms: int = Field(default=20, ge=0, le=1000)
+    """The shortest time between two wakes of the SSE followers of one filter: an
+    event after a quieter gap goes out at once; those that come sooner wait for
+    the rest of it and go out together, one write per follower (under load, one
+    per this many ms); 0: once per read of the events stream."""
     http_header_timeout_s: float = Field(default=10.0, gt=0)
     """A connection whose request line and headers are not whole in this long (from
     connecting, or from the previous response) is closed."""

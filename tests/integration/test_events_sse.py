@@ -2,8 +2,9 @@
 client that disconnects, misses 100 events and reconnects with Last-Event-ID
 gets exactly those 100, in order, then live ones; 200 clients each get every
 event; a client that stops reading is cut with a `runplane.lagging` frame and
-resumes losing nothing; team keys see only their team; closing the reader ends
-open streams; `runplane events tail` follows it."""
+resumes losing nothing; team keys see only their team; a lone event is not
+held for the coalescing window; closing the reader ends open streams, after
+what they hold; `runplane events tail` follows it."""
 
 from __future__ import annotations
 
@@ -270,6 +271,29 @@ async def test_200_followers_each_receive_every_event(served: Served) -> None:
         ids = await served.add(1, count)
         received = await asyncio.gather(*followers)
     assert received == [ids] * 200
+
+
+async def test_a_lone_event_is_not_held_for_the_window_and_what_is_held_goes_out_at_close(
+    redis_server: RedisServer,
+) -> None:
+    async with serving(redis_server, coalesce_s=3600.0) as served:  # a window never waited out
+        admin = await served.key()
+        async with (
+            subscribed(served, admin) as lines,
+            subscribed(served, admin, types="runtime.stop") as stops,
+        ):
+            await wait_until(lambda: served.reader.followers == 2)
+            lone = await served.add(1, 1)
+            assert [m.id for m in await messages(lines, 1)] == lone
+            held = await served.add(2, 3)
+            # The stops filter is quiet, so its event goes out at once: once it is
+            # in, the fan-out has read the three before it too.
+            held += await served.add(5, 1, type="runtime.stop")
+            assert [m.id for m in await messages(stops, 1)] == held[-1:]
+            served.reader.close()  # shutdown: what was read goes out, then the stream ends
+            rest = [m.id for m in await messages(lines, 4)]
+            assert [line async for line in lines] == []
+    assert rest == held
 
 
 async def test_a_follower_that_stops_reading_is_cut_alone_and_resumes_losing_nothing(

@@ -151,9 +151,33 @@ async def test_what_arrives_within_flush_s_reaches_a_follower_in_one_batch(
     await fanout.aclose()
 
 
+async def test_a_lone_event_goes_out_at_once_and_a_burst_after_it_in_one_batch(
+    reader: CountingReader,
+) -> None:
+    fanout = EventFanout(reader, coalesce_s=3600.0)  # a window no test waits out
+    follower = fanout.follow_batches(after=None, where=EVERYTHING)
+    first = asyncio.ensure_future(anext(follower))
+    await asyncio.sleep(0.01)
+
+    lone = add(reader, 1, 1)
+    async with asyncio.timeout(10):
+        assert [event.entry_id for event in await first] == lone
+    burst = []
+    for n in range(2, 6):  # four reads within the window: held
+        burst += add(reader, n, 1)
+        await asyncio.sleep(0.01)
+    fanout.close()  # what was read goes out first, then the follower ends
+
+    async with asyncio.timeout(10):
+        assert [[event.entry_id for event in batch] async for batch in follower] == [burst]
+    await fanout.aclose()
+
+
 def test_flush_s_must_not_be_negative(reader: CountingReader) -> None:
     with pytest.raises(ValueError, match="flush_s"):
         EventFanout(reader, flush_s=-1)
+    with pytest.raises(ValueError, match="coalesce_s"):
+        EventFanout(reader, coalesce_s=-1)
 
 
 async def test_a_resuming_follower_hands_over_to_live_events_without_gap_or_duplicate() -> None:

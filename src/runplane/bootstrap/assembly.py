@@ -119,7 +119,9 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
         # Closed before the client (LIFO). Bytes client: a non-UTF-8 entry is skipped.
         # One live read for every SSE client; closing it closes the reader.
         event_reader = EventFanout(
-            RedisEventReader(stream_client), flush_s=settings.sse_flush_ms / 1000
+            RedisEventReader(stream_client),
+            flush_s=settings.sse_flush_ms / 1000,
+            coalesce_s=settings.sse_coalesce_ms / 1000,
         )
         stack.push_async_callback(event_reader.aclose)
         # Hooks load first: one that cannot load stops serve before it touches anything.

@@ -9,8 +9,9 @@ SSE clients hold one blocking read, not a thousand pooled connections.
 
 The live reader checks each event once per distinct filter (a thousand admin
 followers: one check; team keys: one per team) and keeps what matched, by
-filter, until the wake: once per read of the stream, or per `flush_s`. Then
-each follower takes its filter's events in one call and writes them at once.
+filter, until the filter's wake; then each of its followers takes them in one
+call and writes them at once. The wakes coalesce (services/event_wakes.py): at
+once on a quiet stream, at most one per `coalesce_s` under load.
 
 When the live reader fails (Redis restarts) it
 follows again from the last entry it handed out, with backoff, and the followers
@@ -36,14 +37,12 @@ from runplane.domain.event_reading import (
 )
 from runplane.ports.lifecycle_events import EventReader
 from runplane.services.event_subscription import FollowerLagging, Subscription
+from runplane.services.event_wakes import COALESCE_S, FLUSH_S, CoalescedWakes
 
 __all__ = ["BUFFER_EVENTS", "EventFanout", "FollowerLagging"]
 
 logger = logging.getLogger(__name__)
 
-FLUSH_S = 0.0
-"""How long handed-out events wait for more before their followers are woken:
-0 wakes them once per read of the stream (what arrived together)."""
 BUFFER_EVENTS = 2_000
 """Live events one follower may have waiting (10 s of 200 events/s) before it is cut."""
 REPLAY_PAGE = 500
@@ -67,21 +66,24 @@ class EventFanout:
         retry_base_s: float = RETRY_BASE_S,
         retry_cap_s: float = RETRY_CAP_S,
         flush_s: float = FLUSH_S,
+        coalesce_s: float = COALESCE_S,
     ) -> None:
         if buffer_events < 1 or replay_page < 1:
             raise ValueError("buffer_events and replay_page must be positive")
-        if flush_s < 0:
-            raise ValueError("flush_s must not be negative")
         self._reader = reader
         self._buffer_events = buffer_events
         self._replay_page = replay_page
         self._backoff = Backoff(base_s=retry_base_s, cap_s=retry_cap_s)
-        self._flush_s = flush_s
-        self._flush: asyncio.Handle | None = None
         self._subscribers: set[Subscription] = set()
         self._by_filter: dict[EventFilter, set[Subscription]] = {}
-        self._pending: dict[EventFilter, list[StoredEvent]] = {}
-        """Events read and matched, by filter, until the next wake."""
+        # Held by filter until the wake; at most half a follower's buffer, so one
+        # that has not written the last batch yet still takes the next.
+        self._wakes = CoalescedWakes(
+            self._deliver,
+            bound=max(1, buffer_events // 2),
+            flush_s=flush_s,
+            coalesce_s=coalesce_s,
+        )
         self._live: asyncio.Task[None] | None = None
         self._starting = asyncio.Lock()
         self._closed = False
@@ -181,6 +183,7 @@ class EventFanout:
             same.discard(subscription)
             if not same:
                 del self._by_filter[subscription.where]
+                self._wakes.forget(subscription.where)
 
     async def _replay(self, subscription: Subscription) -> AsyncIterator[list[StoredEvent]]:
         cursor = subscription.delivered
@@ -229,36 +232,21 @@ class EventFanout:
             self._end_all()
 
     def _hand_out(self, event: StoredEvent) -> None:
-        """Each filter checked once; the events wait, by filter, for the wake:
-        those of one read (or of one flush_s) go to each follower in one call."""
-        pending = self._pending
+        """Each filter checked once; the events wait, by filter, for its wake."""
+        add = self._wakes.add
         for where in self._by_filter:
             if where.matches(event):
-                if where in pending:
-                    pending[where].append(event)
-                else:
-                    pending[where] = [event]
-        if self._flush is None:
-            loop = asyncio.get_running_loop()
-            if self._flush_s:
-                self._flush = loop.call_later(self._flush_s, self._wake_all)
-            else:
-                self._flush = loop.call_soon(self._wake_all)
+                add(where, event)
 
-    def _wake_all(self) -> None:
+    def _deliver(self, where: EventFilter, events: list[StoredEvent]) -> None:
         """A follower that joined since an event was read may get it too: its
         hand-over from replay to live skips what it already has."""
-        self._flush = None
-        pending, self._pending = self._pending, {}
-        for where, events in pending.items():
-            for subscription in self._by_filter.get(where, ()):
-                subscription.take(events)
+        for subscription in self._by_filter.get(where, ()):
+            subscription.take(events)
 
     def _end_all(self) -> None:
         """What was read goes out first, then every follower ends."""
-        if self._flush is not None:
-            self._flush.cancel()
-            self._wake_all()
+        self._wakes.flush()
         for subscription in self._subscribers:
             subscription.end()
 
