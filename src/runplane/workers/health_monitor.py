@@ -38,8 +38,6 @@ from datetime import datetime
 from runplane.domain.drivers import ContainerInfo, ContainerState
 from runplane.domain.errors import DriverError
 from runplane.domain.health.events import HealthEventType
-from runplane.domain.health.probes import ProbeTracker
-from runplane.domain.health.reactions import HealthSummary
 from runplane.domain.records import RuntimeRecord
 from runplane.domain.statuses import Status
 from runplane.ports.drivers import Driver
@@ -47,9 +45,15 @@ from runplane.ports.health import Prober
 from runplane.ports.leases import LeaseProbe
 from runplane.ports.lifecycle import RuntimeStore
 from runplane.ports.system import Clock
-from runplane.services.health.checks import distinct_records, operation_in_flight, probe_of
+from runplane.services.health.checks import distinct_records, operation_in_flight
 from runplane.services.health.reporter import HealthReporter
-from runplane.services.health.watches import Watch, run_probe, wants_look
+from runplane.services.health.watches import (
+    Watch,
+    first_watch,
+    may_want_look,
+    run_probe,
+    wants_look,
+)
 from runplane.services.hosts.routing import DriverRoute, HostDirectory
 from runplane.workers.leadership import Leadership
 from runplane.workers.periodic import PeriodicLoop
@@ -106,6 +110,9 @@ class HealthMonitor:
         self._mark: object = None
         self._next_mark: object = None
         self._records: list[RuntimeRecord] = []
+        self._attention: list[RuntimeRecord] | None = None
+        """The listed records a round between sweeps may look at (`may_want_look`):
+        at idle, without probes, none; so a round does not pass over them all."""
         self._watches: dict[str, Watch] = {}
         self._loop = PeriodicLoop("health monitor", self.tick, interval_s=interval_s)
         if leadership is not None:
@@ -137,14 +144,22 @@ class HealthMonitor:
             mark = self._next_mark  # read before the listing: a later change lists again
             self._records = await distinct_records(self.runtimes, WATCHED, self.page_size)
             self._mark = mark
+            self._attention = None
             if sweep:
                 self._swept_at = now
         records = self._records
         if not sweep:
             watches, told = self._watches, self.told
-            records = [r for r in records if wants_look(watches.get(r.runtime_id), r, told, now)]
+            if self._attention is None:  # made again only after a listing or a look
+                self._attention = [
+                    r for r in records if may_want_look(watches.get(r.runtime_id), r, told)
+                ]
+            records = [
+                r for r in self._attention if wants_look(watches.get(r.runtime_id), r, told, now)
+            ]
             if not records and not listed:
                 return  # nothing due: no host to ask about either
+        self._attention = None  # a look changes watches (first sight, unwell, dropped)
         # A down host's runtimes cannot be looked at: the host monitor reported them.
         lost = await self.hosts.unreachable() if self.hosts is not None else frozenset()
         if lost:
@@ -220,23 +235,8 @@ class HealthMonitor:
         return self.hosts is not None and record.host_id not in (None, self.local_host_id)
 
     async def _first_sight(self, record: RuntimeRecord, container_id: str) -> Watch:
-        """A watch for a container the monitor has not seen before. The snapshot
-        row says whether it was already announced (a runplane restart) and
-        whether its probe was failing then."""
-        try:
-            snapshot = await self.reporter.snapshots.get(record.runtime_id)
-        except Exception:
-            snapshot = None
-        known = snapshot is not None and snapshot.container_id == container_id
-        failing = record.status is Status.ENGINE_UNREACHABLE or (
-            known and snapshot is not None and snapshot.summary is HealthSummary.PROBE_FAILED
-        )
-        tracker = None
-        check = probe_of(record, remote=self._remote(record))
-        if check is not None:
-            started = record.started_at or self.clock.now()
-            tracker = ProbeTracker(check, started, failing=failing)
-        return Watch(container_id, tracker, announced=known)
+        remote = self._remote(record)
+        return await first_watch(self.reporter, self.clock, record, container_id, remote=remote)
 
     async def _alive(self, record: RuntimeRecord, watch: Watch) -> None:
         if watch.unwell:
