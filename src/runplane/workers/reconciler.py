@@ -33,6 +33,7 @@ from runplane.ports.leases import LeaseProbe
 from runplane.ports.lifecycle import RuntimeStore
 from runplane.ports.system import Clock
 from runplane.services.health.checks import operation_in_flight, records_in, records_of
+from runplane.services.health.listings import Listings
 from runplane.services.health.reporter import HealthReporter
 from runplane.services.hosts.routing import DriverRoute, HostDirectory
 from runplane.services.lifecycle.settler import TransientSettler
@@ -71,6 +72,7 @@ class Reconciler:
         jitter_s: float = 5.0,
         settle_interval_s: float = 5.0,
         stop_orphans: bool = False,
+        listings: Listings | None = None,
     ) -> None:
         if interval_s <= 0 or jitter_s < 0:
             raise ValueError("interval_s must be positive and jitter_s not negative")
@@ -88,6 +90,8 @@ class Reconciler:
         self.interval_s = interval_s
         self.jitter_s = jitter_s
         self.stop_orphans = stop_orphans
+        self.listings = listings
+        """Where each round's listings are kept for the health monitor's sweep."""
         self._loop = PeriodicLoop(
             "reconciler", self.reconcile_once, interval_s=interval_s, jitter_s=jitter_s
         )
@@ -162,10 +166,13 @@ class Reconciler:
     async def _list(self, driver: Driver, host_id: str | None) -> Listing | None:
         """The driver's containers by id; None when it cannot list them (logged)."""
         try:
-            return {c.container_id: c for c in await driver.list_containers()}
+            containers = await driver.list_containers()
         except DriverError as exc:
             logger.warning("containers not listed", extra={"host_id": host_id, "error": str(exc)})
             return None
+        if self.listings is not None:
+            self.listings.keep(driver, containers)
+        return {c.container_id: c for c in containers}
 
     async def _check_running(
         self, found: Tally[str], listings: Mapping[int, Listing | None]

@@ -76,6 +76,15 @@ def may_want_look(watch: Watch | None, record: RuntimeRecord, told: Collection[s
     )
 
 
+async def cancel_probe(watch: Watch) -> None:
+    probe, watch.probe = watch.probe, None
+    if probe is not None and not probe.done():
+        probe.cancel()
+        # Not `await probe`: its CancelledError would look like the one a
+        # cancel of this round raises, and suppressing it would swallow both.
+        await asyncio.wait([probe])
+
+
 async def first_watch(
     reporter: HealthReporter,
     clock: Clock,
