@@ -5,9 +5,15 @@ listing older than the sweep, is inspected as before."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
+from runplane.domain.errors import StoreUnavailable
 from runplane.domain.health.events import HealthEventType
+from runplane.domain.statuses import Status
+from runplane.ports.lifecycle import RuntimePage
+from runplane.services.health.checks import records_of
 from runplane.services.health.listings import Listings
 from runplane.workers.exit_watch import ExitWatcher
 from runplane.workers.health_monitor import HealthMonitor
@@ -107,3 +113,21 @@ async def test_the_reconcilers_listing_is_kept_for_the_monitor(hw: HealthWorld) 
     listings = Listings(hw.world.clock)
     await hw.reconciler(listings=listings).reconcile_once()
     assert listings.state(hw.driver, container_id, SWEEP_S) is not None
+
+
+async def test_statuses_listed_together_fail_as_one_listing_would(
+    hw: HealthWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    await started(hw, 2)
+    listed = await records_of(hw.world.runtimes, [Status.RUNNING, Status.STOPPING])
+    assert sorted(r.runtime_id for r in listed) == ["rt-0", "rt-1"]
+    real = hw.world.runtimes.list
+
+    async def failing(*, status: Status | None = None, **kwargs: Any) -> RuntimePage:
+        if status is Status.STOPPING:
+            raise StoreUnavailable("database away")
+        return await real(status=status, **kwargs)
+
+    monkeypatch.setattr(hw.world.runtimes, "list", failing)
+    with pytest.raises(StoreUnavailable):
+        await records_of(hw.world.runtimes, [Status.RUNNING, Status.STOPPING])

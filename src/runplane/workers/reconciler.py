@@ -8,6 +8,7 @@ Each round:
 2. reports a `running` runtime whose process or container ended or vanished
    (`container_exited` / `container_disappeared`), unless an operation is in
    flight or the health monitor already reported it (they share a reporter);
+   one listing per driver a round serves this and 3 (kept for the monitor);
 3. reports live containers carrying runplane's marks (a runtime id) that no
    record points to — orphans — and stops them when `stop_orphans` is set;
 4. asks the restart policy again about `engine_unreachable` runtimes, so a

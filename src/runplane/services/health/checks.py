@@ -37,8 +37,15 @@ async def records_of(
     """`records_in`, the statuses listed together: on SQLite the first pages go to
     its thread in one hand-off, not one each (the reconciler asks for seven
     transient statuses every few seconds, nearly always finding none)."""
-    lists = await asyncio.gather(*(_all_in(runtimes, status, page_size) for status in statuses))
-    return [record for records in lists for record in records]
+    lists = await asyncio.gather(
+        *(_all_in(runtimes, status, page_size) for status in statuses), return_exceptions=True
+    )
+    records: list[RuntimeRecord] = []
+    for listed in lists:  # every listing ended first: none fails unheard
+        if isinstance(listed, BaseException):
+            raise listed
+        records.extend(listed)
+    return records
 
 
 async def _all_in(runtimes: RuntimeStore, status: Status, page_size: int) -> list[RuntimeRecord]:
