@@ -11,7 +11,7 @@ killed by hand (SIGKILL), one at a time, and the median time until the record
 leaves `running` is printed (`exit s`): the exit noticed, reported and folded in.
 
     .venv/bin/python bench/idle.py [--runtimes 1000] [--seconds 60] [--postgres] \
-        [--baseline-rev 0235fdd] [--repeat 1] [--kills 5] [--patch FILE]
+        [--baseline-rev 0235fdd] [--rev HEAD] [--repeat 1] [--kills 5] [--patch FILE]
 """
 
 from __future__ import annotations
@@ -129,7 +129,7 @@ def measure(label: str, src: Path | None, args: argparse.Namespace, tmp: Path) -
             f" {exit_s:>7}",
             flush=True,
         )
-        if args.py_spy and src is None:  # where the idle CPU goes, after the figure
+        if args.py_spy and label == "this":  # where the idle CPU goes, after the figure
             subprocess.run(
                 [
                     "py-spy",
@@ -164,7 +164,8 @@ def end_runtimes(data_dir: Path) -> None:
 
 
 def export_source(rev: str, into: Path) -> Path:
-    """`src/` of `rev`, unpacked from git, for the baseline serve to import."""
+    """`src/` of `rev`, unpacked from git, for a serve of its own to import."""
+    into.mkdir(parents=True, exist_ok=True)
     archive = subprocess.run(
         ["git", "-C", str(ROOT), "archive", rev, "src"], check=True, capture_output=True
     ).stdout
@@ -195,6 +196,9 @@ def main() -> None:
     parser.add_argument("--postgres", action="store_true", help="Postgres instead of SQLite")
     parser.add_argument("--py-spy", help="then record this tree's serve into this file")
     parser.add_argument("--baseline-rev", help="also measure this commit's source, side by side")
+    parser.add_argument(
+        "--rev", help="measure this commit's source as 'this' (default: the working tree)"
+    )
     parser.add_argument("--patch", help="also measure this tree with this patch applied")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="runplane-bench-idle-") as name:
@@ -213,6 +217,7 @@ def main() -> None:
 
             args.database_url = database_url
         src = export_source(args.baseline_rev, tmp) if args.baseline_rev else None
+        own = export_source(args.rev, tmp / "rev") if args.rev else None
         patched = patched_source(Path(args.patch), tmp / "patched") if args.patch else None
         try:
             print(
@@ -220,7 +225,7 @@ def main() -> None:
                 f"{'serve s':>8} {'core share':>10} {'exit s':>7}"
             )
             for _ in range(args.repeat):
-                this = measure("this", None, args, tmp / f"r{_}")
+                this = measure("this", own, args, tmp / f"r{_}")
                 other = measure("patched", patched, args, tmp / f"r{_}") if patched else None
                 if src is not None:
                     base = measure(args.baseline_rev[:10], src, args, tmp / f"r{_}")

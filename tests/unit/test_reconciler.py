@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from runplane.domain.drivers import ContainerInfo
 from runplane.domain.errors import ErrorCode
 from runplane.domain.health.events import HealthEventType
 from runplane.domain.operations import OpKind, OpSource, Outcome
@@ -187,6 +188,36 @@ async def test_containers_of_the_running_records_just_listed_are_not_read_again(
     assert found["orphan"] == 1  # the stray, still found
     assert read == ["never-created"]  # one read: the container no listed record names
     assert hw.world.is_running(stray)
+
+
+async def test_running_containers_the_listing_shows_live_are_not_inspected_again(
+    hw: HealthWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    for index in range(3):
+        await hw.world.create(runtime_id=f"rt-{index}")
+    ended = (await hw.world.record("rt-1")).container_id or ""
+    await hw.driver.stop(ended)  # ended behind runplane's back
+    inspected: list[str] = []
+    inspect = hw.driver.inspect
+
+    async def counted_inspect(container_id: str) -> ContainerInfo:
+        inspected.append(container_id)
+        return await inspect(container_id)
+
+    monkeypatch.setattr(hw.driver, "inspect", counted_inspect)
+    listed = hw.driver.list_containers
+    listings: list[int] = []
+
+    async def counted_list() -> list[ContainerInfo]:
+        listings.append(1)
+        return await listed()
+
+    monkeypatch.setattr(hw.driver, "list_containers", counted_list)
+    found = await hw.reconciler().reconcile_once()
+    assert found["container_exited"] == 1  # the ended one, still reported
+    assert hw.reported("rt-1") == [E.CONTAINER_EXITED]
+    assert inspected == [ended]  # the live ones were read from the one listing
+    assert len(listings) == 1
 
 
 async def test_a_container_of_a_runtime_in_flight_is_no_orphan(hw: HealthWorld) -> None:

@@ -9,6 +9,7 @@ from runplane.config import Settings
 from runplane.ports.drivers import Driver
 from runplane.ports.health import HealthEventPublisher
 from runplane.ports.system import Clock
+from runplane.services.health.listings import Listings
 from runplane.workers.exit_watch import ExitWatcher
 from runplane.workers.runner import Loop
 
@@ -18,9 +19,14 @@ watcher, the docker event watcher): the health monitor only sweeps them."""
 
 
 def exit_watchers(
-    process: Driver | None, publisher: HealthEventPublisher, clock: Clock, settings: Settings
+    process: Driver | None,
+    publisher: HealthEventPublisher,
+    clock: Clock,
+    settings: Settings,
+    listings: Listings | None = None,
 ) -> list[Loop]:
-    """Nothing without a process driver."""
+    """Nothing without a process driver. `listings`: where its sweeps are kept
+    for this instance's health monitor."""
     if process is None:
         return []
     notices = process.exit_notices if isinstance(process, ProcessDriver) else None
@@ -31,5 +37,6 @@ def exit_watchers(
         interval_s=settings.exit_watch_s,
         notices=notices,
         sweep_s=settings.health_sweep_s,
+        listings=listings,
     )
     return [watcher]

@@ -34,6 +34,7 @@ from runplane.config import Settings
 from runplane.ports.hosts import HostStore
 from runplane.services import lease
 from runplane.services.health.applier import HealthEventApplier
+from runplane.services.health.listings import Listings
 from runplane.services.health.reporter import HealthReporter
 from runplane.services.health.restart_policy import RestartPolicyService
 from runplane.services.hosts.routing import HostDirectory
@@ -117,6 +118,8 @@ def build_health(
             consumer=HEALTH_EVENTS_CONSUMER,
         )
 
+    # The exit watcher's and the reconciler's listings, read by the monitor's sweep.
+    listings = Listings(deps.clock)
     monitor = HealthMonitor(
         deps.runtimes,
         deps.drivers,
@@ -133,6 +136,7 @@ def build_health(
         sweep_s=settings.health_sweep_s,
         # Every status change commits a durable lifecycle event: its id moves.
         changes=RedisEventReader(stream_client).last_id,
+        listings=listings,
     )
     reconciler = Reconciler(
         deps.runtimes,
@@ -153,6 +157,7 @@ def build_health(
         jitter_s=settings.reconcile_jitter_s,
         settle_interval_s=settings.lease_ttl_ms / 2000,
         stop_orphans=settings.stop_orphans,
+        listings=listings,
     )
     events = LeaderOnly(
         Leadership(deps.leases, deps.tokens, HEALTH_EVENTS_LEASE, ttl_ms=ttl_ms),
@@ -161,7 +166,7 @@ def build_health(
     sources = HealthSources(rows, RedisHealthEventReader(stream_client))
     # Every serve watches its own embedded host's process runtimes, leader or not.
     # Through the monitor's reporter: an end is reported once by the two.
-    exits = exit_watchers(process, reporter, deps.clock, settings)
+    exits = exit_watchers(process, reporter, deps.clock, settings, listings)
     if deps.local_host_id is None:
         exits = []
     return sources, [monitor, events, restarts, reconciler, *exits]

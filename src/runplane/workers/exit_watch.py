@@ -25,6 +25,7 @@ from runplane.ports.drivers import Driver
 from runplane.ports.exits import ExitNotices
 from runplane.ports.health import HealthEventPublisher
 from runplane.ports.system import Clock
+from runplane.services.health.listings import Listings
 from runplane.services.health.reporter import terminal_details, terminal_event_of
 from runplane.workers.periodic import PeriodicLoop
 
@@ -44,6 +45,7 @@ class ExitWatcher:
         interval_s: float = 1.0,
         notices: ExitNotices | None = None,
         sweep_s: float = 30.0,
+        listings: Listings | None = None,
     ) -> None:
         if sweep_s <= 0:
             raise ValueError("sweep_s must be positive")
@@ -53,6 +55,8 @@ class ExitWatcher:
         self.notices = notices
         self.interval_s = interval_s
         self.sweep_s = sweep_s
+        self.listings = listings
+        """Where each sweep's listing is kept for the health monitor's sweep."""
         self._live: dict[str, ContainerInfo] | None = None
         self._told: dict[str, str] = {}
         self._reported: OrderedDict[str, None] = OrderedDict()
@@ -113,6 +117,8 @@ class ExitWatcher:
 
     async def _sweep(self) -> list[HealthEvent]:
         containers = await self.driver.list_containers()
+        if self.listings is not None:
+            self.listings.keep(self.driver, containers)
         live = {c.container_id: c for c in containers if c.state in _LIVE and c.runtime_id}
         before, self._live = self._live, live
         if before is None:

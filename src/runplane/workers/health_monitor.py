@@ -23,7 +23,8 @@ reported by the hosts themselves as they happen (workers/exit_watch.py for
 process runtimes, the engine's event stream for docker), so a round looks only
 at the runtimes that need it: one seen for the first time, one with a probe
 due, one `engine_unreachable` or found unwell, one on another driver. Every
-`sweep_s` a round looks at all of them, as each round did before: it finds an
+`sweep_s` a round looks at all of them (a quiet one a fresh container listing
+shows running excepted: services/health/listings.py): it finds an
 end a host missed (a lost notice, a watcher not running, a folder removed
 behind runplane's back) and a runtime paused by hand. The first round after a
 start is a sweep, so ends while runplane was down are found at once."""
@@ -38,8 +39,6 @@ from datetime import datetime
 from runplane.domain.drivers import ContainerInfo, ContainerState
 from runplane.domain.errors import DriverError
 from runplane.domain.health.events import HealthEventType
-from runplane.domain.health.probes import ProbeTracker
-from runplane.domain.health.reactions import HealthSummary
 from runplane.domain.records import RuntimeRecord
 from runplane.domain.statuses import Status
 from runplane.ports.drivers import Driver
@@ -47,9 +46,17 @@ from runplane.ports.health import Prober
 from runplane.ports.leases import LeaseProbe
 from runplane.ports.lifecycle import RuntimeStore
 from runplane.ports.system import Clock
-from runplane.services.health.checks import distinct_records, operation_in_flight, probe_of
+from runplane.services.health.checks import distinct_records, operation_in_flight
+from runplane.services.health.listings import Listings
 from runplane.services.health.reporter import HealthReporter
-from runplane.services.health.watches import Watch, run_probe, wants_look
+from runplane.services.health.watches import (
+    Watch,
+    cancel_probe,
+    first_watch,
+    may_want_look,
+    run_probe,
+    wants_look,
+)
 from runplane.services.hosts.routing import DriverRoute, HostDirectory
 from runplane.workers.leadership import Leadership
 from runplane.workers.periodic import PeriodicLoop
@@ -79,6 +86,7 @@ class HealthMonitor:
         told: Collection[str] = (),
         sweep_s: float | None = None,
         changes: Callable[[], Awaitable[object]] | None = None,
+        listings: Listings | None = None,
     ) -> None:
         if interval_s <= 0 or max_concurrency < 1 or (sweep_s is not None and sweep_s <= 0):
             raise ValueError("interval_s and sweep_s must be positive, max_concurrency at least 1")
@@ -103,9 +111,13 @@ class HealthMonitor:
         self.changes = changes
         """A mark that moves when a record may have changed (the newest lifecycle
         event's id): rounds list only then, and in sweeps. None: every round."""
+        self.listings = listings  # fresh ones: a sweep reads quiet runtimes' states there
         self._mark: object = None
         self._next_mark: object = None
         self._records: list[RuntimeRecord] = []
+        # The records a round between sweeps may look at (`may_want_look`): at
+        # idle without probes none, so a round does not pass over them all.
+        self._attention: list[RuntimeRecord] | None = None
         self._watches: dict[str, Watch] = {}
         self._loop = PeriodicLoop("health monitor", self.tick, interval_s=interval_s)
         if leadership is not None:
@@ -137,14 +149,25 @@ class HealthMonitor:
             mark = self._next_mark  # read before the listing: a later change lists again
             self._records = await distinct_records(self.runtimes, WATCHED, self.page_size)
             self._mark = mark
+            self._attention = None
             if sweep:
                 self._swept_at = now
         records = self._records
         if not sweep:
             watches, told = self._watches, self.told
-            records = [r for r in records if wants_look(watches.get(r.runtime_id), r, told, now)]
+            if self._attention is None:  # made again only after a listing or a look
+                self._attention = [
+                    r for r in records if may_want_look(watches.get(r.runtime_id), r, told)
+                ]
+            records = [
+                r for r in self._attention if wants_look(watches.get(r.runtime_id), r, told, now)
+            ]
             if not records and not listed:
                 return  # nothing due: no host to ask about either
+        elif self.listings is not None:
+            w, sweep_s = self._watches, self.sweep_s or self.interval_s
+            records = self.listings.still_to_look_at(records, w, self.told, self.route, sweep_s)
+        self._attention = None  # a look changes watches (first sight, unwell, dropped)
         # A down host's runtimes cannot be looked at: the host monitor reported them.
         lost = await self.hosts.unreachable() if self.hosts is not None else frozenset()
         if lost:
@@ -220,23 +243,8 @@ class HealthMonitor:
         return self.hosts is not None and record.host_id not in (None, self.local_host_id)
 
     async def _first_sight(self, record: RuntimeRecord, container_id: str) -> Watch:
-        """A watch for a container the monitor has not seen before. The snapshot
-        row says whether it was already announced (a runplane restart) and
-        whether its probe was failing then."""
-        try:
-            snapshot = await self.reporter.snapshots.get(record.runtime_id)
-        except Exception:
-            snapshot = None
-        known = snapshot is not None and snapshot.container_id == container_id
-        failing = record.status is Status.ENGINE_UNREACHABLE or (
-            known and snapshot is not None and snapshot.summary is HealthSummary.PROBE_FAILED
-        )
-        tracker = None
-        check = probe_of(record, remote=self._remote(record))
-        if check is not None:
-            started = record.started_at or self.clock.now()
-            tracker = ProbeTracker(check, started, failing=failing)
-        return Watch(container_id, tracker, announced=known)
+        remote = self._remote(record)
+        return await first_watch(self.reporter, self.clock, record, container_id, remote=remote)
 
     async def _alive(self, record: RuntimeRecord, watch: Watch) -> None:
         if watch.unwell:
@@ -275,7 +283,7 @@ class HealthMonitor:
         if await operation_in_flight(self.runtimes, self.leases, record):
             return
         await self.reporter.report_end(record.runtime_id, info)
-        await self._cancel_probe(watch)
+        await cancel_probe(watch)
 
     async def _report(
         self, record: RuntimeRecord, event_type: HealthEventType, details: Mapping[str, object]
@@ -284,17 +292,9 @@ class HealthMonitor:
             record.runtime_id, record.container_id or "", event_type, details
         )
 
-    async def _cancel_probe(self, watch: Watch) -> None:
-        probe, watch.probe = watch.probe, None
-        if probe is not None and not probe.done():
-            probe.cancel()
-            # Not `await probe`: its CancelledError would look like the one a
-            # cancel of this round raises, and suppressing it would swallow both.
-            await asyncio.wait([probe])
-
     async def _drop(self, runtime_ids: set[str]) -> None:
         for runtime_id in runtime_ids:
             watch = self._watches.pop(runtime_id, None)
             if watch is not None:
-                await self._cancel_probe(watch)
+                await cancel_probe(watch)
                 self.reporter.forget(runtime_id)

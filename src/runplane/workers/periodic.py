@@ -26,7 +26,6 @@ an event stream), where the round is cancelled."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -73,6 +72,7 @@ class PeriodicLoop:
         self._idle_rounds = 0
         self._stopping = asyncio.Event()
         self._woken = asyncio.Event()
+        self._waiter: asyncio.Future[None] | None = None
         self._stopped = asyncio.Event()
         self._running = False
 
@@ -92,11 +92,13 @@ class PeriodicLoop:
         """End the current wait early (or the next one, if a round is running)."""
         self._idle_rounds = 0
         self._woken.set()
+        _settle(self._waiter)
 
     def request_stop(self) -> None:
         """Stop after the round in flight; synchronous, so a signal handler can call it."""
         self._stopping.set()
         self._woken.set()
+        _settle(self._waiter)
 
     async def stop(self) -> None:
         """`request_stop()`, then wait until `run()` has returned."""
@@ -162,8 +164,19 @@ class PeriodicLoop:
         return None if work.cancelled() else work.result()
 
     async def _wait(self, delay_s: float) -> None:
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._woken.wait(), delay_s)
+        """Until `delay_s` passed, or a wake. A future and a timer: `wait_for`
+        made a task (and its cancellation) per wait, and most loops wait far
+        more often than they work."""
+        if self._woken.is_set():
+            return
+        loop = asyncio.get_running_loop()
+        self._waiter = waiter = loop.create_future()
+        timer = loop.call_later(delay_s, _settle, waiter)
+        try:
+            await waiter
+        finally:
+            timer.cancel()
+            self._waiter = None
 
     def _log_failure(self, exc: Exception, delay_s: float) -> None:
         level = logging.WARNING if isinstance(exc, self._expected) else logging.ERROR
@@ -178,3 +191,8 @@ class PeriodicLoop:
             },
             exc_info=exc,
         )
+
+
+def _settle(waiter: asyncio.Future[None] | None) -> None:
+    if waiter is not None and not waiter.done():
+        waiter.set_result(None)

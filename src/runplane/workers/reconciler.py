@@ -8,6 +8,7 @@ Each round:
 2. reports a `running` runtime whose process or container ended or vanished
    (`container_exited` / `container_disappeared`), unless an operation is in
    flight or the health monitor already reported it (they share a reporter);
+   one listing per driver a round serves this and 3 (kept for the monitor);
 3. reports live containers carrying runplane's marks (a runtime id) that no
    record points to — orphans — and stops them when `stop_orphans` is set;
 4. asks the restart policy again about `engine_unreachable` runtimes, so a
@@ -18,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter as Tally
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
 
 from prometheus_client import Counter
@@ -32,7 +33,8 @@ from runplane.ports.drivers import Driver
 from runplane.ports.leases import LeaseProbe
 from runplane.ports.lifecycle import RuntimeStore
 from runplane.ports.system import Clock
-from runplane.services.health.checks import operation_in_flight, records_in
+from runplane.services.health.checks import operation_in_flight, records_in, records_of
+from runplane.services.health.listings import Listings
 from runplane.services.health.reporter import HealthReporter
 from runplane.services.hosts.routing import DriverRoute, HostDirectory
 from runplane.services.lifecycle.settler import TransientSettler
@@ -43,6 +45,9 @@ from runplane.workers.restarts import RestartScheduler
 logger = logging.getLogger(__name__)
 
 _LIVE = (ContainerState.RUNNING, ContainerState.PAUSED)
+
+Listing = dict[str, ContainerInfo]
+"""A driver's containers, by container id."""
 
 REPAIRS = Counter(
     "runplane_reconciler_repairs_total", "What the reconciler found and did, by kind.", ["kind"]
@@ -68,6 +73,7 @@ class Reconciler:
         jitter_s: float = 5.0,
         settle_interval_s: float = 5.0,
         stop_orphans: bool = False,
+        listings: Listings | None = None,
     ) -> None:
         if interval_s <= 0 or jitter_s < 0:
             raise ValueError("interval_s must be positive and jitter_s not negative")
@@ -85,6 +91,8 @@ class Reconciler:
         self.interval_s = interval_s
         self.jitter_s = jitter_s
         self.stop_orphans = stop_orphans
+        self.listings = listings
+        """Where each round's listings are kept for the health monitor's sweep."""
         self._loop = PeriodicLoop(
             "reconciler", self.reconcile_once, interval_s=interval_s, jitter_s=jitter_s
         )
@@ -117,9 +125,15 @@ class Reconciler:
         if self.leadership is not None and not await self.leadership.hold():
             return found
         found.update(await self.settle_interrupted())
-        running = await self._check_running(found)
-        for host_id, driver in await self._every_driver():
-            await self._check_orphans(driver, found, host_id, running)
+        # Each driver's containers listed once, before the records: the running
+        # check reads states from it, the orphan check its live containers.
+        drivers = await self._every_driver()
+        listings = {id(driver): await self._list(driver, host_id) for host_id, driver in drivers}
+        running = await self._check_running(found, listings)
+        for host_id, driver in drivers:
+            containers = listings[id(driver)]
+            if containers is not None:
+                await self._check_orphans(driver, found, host_id, running, containers.values())
         await self._revisit_unreachable(found)
         for kind, count in found.items():
             REPAIRS.labels(kind=kind).inc(count)
@@ -132,7 +146,7 @@ class Reconciler:
         the operation that entered it is gone (the settler checks under the
         lease); what was settled, by status."""
         found: Tally[str] = Tally()
-        transient = [r async for r in records_in(self.runtimes, sorted(TRANSIENT))]
+        transient = await records_of(self.runtimes, sorted(TRANSIENT))
         for record in transient:
             if await self.settler.settle(record.runtime_id) is not None:
                 found[f"settled_{record.status}"] += 1
@@ -150,8 +164,24 @@ class Reconciler:
                     found.append((host_id, driver))
         return found
 
-    async def _check_running(self, found: Tally[str]) -> dict[str, RuntimeRecord]:
-        """Report the ends of running runtimes; the running records, by id."""
+    async def _list(self, driver: Driver, host_id: str | None) -> Listing | None:
+        """The driver's containers by id; None when it cannot list them (logged)."""
+        try:
+            containers = await driver.list_containers()
+        except DriverError as exc:
+            logger.warning("containers not listed", extra={"host_id": host_id, "error": str(exc)})
+            return None
+        if self.listings is not None:
+            self.listings.keep(driver, containers)
+        return {c.container_id: c for c in containers}
+
+    async def _check_running(
+        self, found: Tally[str], listings: Mapping[int, Listing | None]
+    ) -> dict[str, RuntimeRecord]:
+        """Report the ends of running runtimes; the running records, by id. A
+        container its driver's listing showed live is not looked at again (its
+        end since is the monitor's and the exit watcher's, or the next round's);
+        any other is inspected now, as each was before."""
         running: dict[str, RuntimeRecord] = {}
         lost = await self.hosts.unreachable() if self.hosts is not None else frozenset()
         async for record in records_in(self.runtimes, [Status.RUNNING]):
@@ -162,6 +192,9 @@ class Reconciler:
             if driver is None or not record.container_id:
                 continue
             if self.reporter.terminal_reported(record.runtime_id, record.container_id):
+                continue
+            listed = (listings.get(id(driver)) or {}).get(record.container_id)
+            if listed is not None and listed.state in _LIVE:
                 continue
             try:
                 info = await driver.inspect(record.container_id)
@@ -181,12 +214,8 @@ class Reconciler:
         found: Tally[str],
         host_id: str | None,
         running: Mapping[str, RuntimeRecord],
+        containers: Iterable[ContainerInfo],
     ) -> None:
-        try:
-            containers = await driver.list_containers()
-        except DriverError as exc:
-            logger.warning("containers not listed", extra={"host_id": host_id, "error": str(exc)})
-            return
         for info in containers:
             if info.state not in _LIVE or not info.runtime_id:
                 continue

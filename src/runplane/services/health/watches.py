@@ -13,10 +13,12 @@ from prometheus_client import Histogram
 
 from runplane.domain.health.events import HealthEventType
 from runplane.domain.health.probes import ProbeTracker, target_of
+from runplane.domain.health.reactions import HealthSummary
 from runplane.domain.records import RuntimeRecord
 from runplane.domain.statuses import Status
 from runplane.ports.health import Prober
 from runplane.ports.system import Clock
+from runplane.services.health.checks import probe_of
 from runplane.services.health.reporter import HealthReporter
 
 logger = logging.getLogger(__name__)
@@ -58,6 +60,56 @@ def wants_look(
         return True  # to see it clear
     tracker = watch.tracker
     return tracker is not None and watch.probe is None and tracker.due(now)
+
+
+def may_want_look(watch: Watch | None, record: RuntimeRecord, told: Collection[str]) -> bool:
+    """Whether `wants_look` can say yes for `record` before its watch changes
+    (a round that looks at something) or the records are listed again: the
+    runtimes a round between sweeps needs to ask about at all."""
+    return (
+        watch is None
+        or watch.container_id != record.container_id
+        or record.driver not in told
+        or record.status is not Status.RUNNING
+        or watch.unwell
+        or watch.tracker is not None
+    )
+
+
+async def cancel_probe(watch: Watch) -> None:
+    probe, watch.probe = watch.probe, None
+    if probe is not None and not probe.done():
+        probe.cancel()
+        # Not `await probe`: its CancelledError would look like the one a
+        # cancel of this round raises, and suppressing it would swallow both.
+        await asyncio.wait([probe])
+
+
+async def first_watch(
+    reporter: HealthReporter,
+    clock: Clock,
+    record: RuntimeRecord,
+    container_id: str,
+    *,
+    remote: bool,
+) -> Watch:
+    """A watch for a container the monitor has not seen before. The snapshot
+    row says whether it was already announced (a runplane restart) and
+    whether its probe was failing then."""
+    try:
+        snapshot = await reporter.snapshots.get(record.runtime_id)
+    except Exception:
+        snapshot = None
+    known = snapshot is not None and snapshot.container_id == container_id
+    failing = record.status is Status.ENGINE_UNREACHABLE or (
+        known and snapshot is not None and snapshot.summary is HealthSummary.PROBE_FAILED
+    )
+    tracker = None
+    check = probe_of(record, remote=remote)
+    if check is not None:
+        started = record.started_at or clock.now()
+        tracker = ProbeTracker(check, started, failing=failing)
+    return Watch(container_id, tracker, announced=known)
 
 
 async def run_probe(
