@@ -110,7 +110,7 @@ class RunplaneServer:
         self.process.wait()
         raise RuntimeError(f"runplane serve not ready:\n{self.log_path.read_text()}")
 
-    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 15.0) -> None:
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 60.0) -> None:
         if self.process is None or self.process.poll() is not None:
             return
         self.process.send_signal(sig)
