@@ -28,8 +28,6 @@ lint: install
 typecheck: install
 	$(BIN)/mypy
 
-# The e2e suite runs twice: on one redis-server with SQLite, then on a 3-node
-# Redis Cluster with PostgreSQL and two serves (docs/deploy.md).
 # The e2e suite runs a second time on a 3-node Redis Cluster with PostgreSQL and
 # two serves (docs/deploy.md), leaving out what runs the same in both modes and
 # what is about one host's runtimes, not shared state (those ran just before):
@@ -47,9 +45,16 @@ CLUSTER_E2E_SKIP := --ignore=tests/e2e/test_cluster.py \
 	--deselect tests/e2e/test_serve.py::test_embedded_defaults_serve_and_clean_up \
 	--deselect tests/e2e/test_jobs.py::test_consumers_recover_from_a_redis_restart
 
+# Both passes run on TEST_WORKERS pytest-xdist workers: the suite mostly waits
+# (servers starting, runtimes exiting), so more workers than cores pay. Each
+# worker starts its own redis-server, cluster, PostgreSQL and serves on ports
+# of its own (tests/support/ports.py); the Podman tests share one worker.
+TEST_WORKERS ?= 4
+XDIST := -n $(TEST_WORKERS) --dist loadgroup
+
 test: install system-deps lint typecheck
-	$(BIN)/pytest tests
-	RUNPLANE_E2E_BACKEND=cluster $(BIN)/pytest tests/e2e $(CLUSTER_E2E_SKIP)
+	$(BIN)/pytest tests $(XDIST)
+	RUNPLANE_E2E_BACKEND=cluster $(BIN)/pytest tests/e2e $(XDIST) $(CLUSTER_E2E_SKIP)
 
 # The fault trials at full size (docs/reliability.md); FAULTS_ARGS adds options,
 # e.g. FAULTS_ARGS="--trials kill --jobs 500" or FAULTS_ARGS=--json.

@@ -12,17 +12,28 @@ from tests.support.postgres import PostgresServer
 from tests.support.redis import RedisServer
 from tests.support.redis_cluster import RedisClusterServer
 from tests.support.redis_target import RedisTarget
+from tests.support.xdist_groups import XdistGroupIds
 
 TIERS = ("unit", "contract", "integration", "e2e")
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    config.pluginmanager.register(XdistGroupIds(), "runplane-xdist-group-ids")
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist reads the xdist_group marks
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Each test is marked with the tier its folder names (tests/<tier>/...)."""
+    """Each test is marked with the tier its folder names (tests/<tier>/...).
+    Under xdist (`--dist loadgroup`) the tests on Podman all run on one worker:
+    Podman instances share the host's bridge and its addresses, and one
+    service started per run is cheaper than one per worker."""
     for item in items:
         parts = Path(str(item.fspath)).parts
         for tier in TIERS:
             if tier in parts:
                 item.add_marker(getattr(pytest.mark, tier))
+        if "podman" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.xdist_group("podman"))
 
 
 @pytest.fixture(scope="session")

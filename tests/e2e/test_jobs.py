@@ -228,8 +228,12 @@ def test_two_instances_share_the_job_streams(
 ) -> None:
     database_url = postgres_server.create_database(f"two_{uuid.uuid4().hex[:8]}")
     first = RunplaneServer.launch(tmp_path / "one", redis_url=redis_url, database_url=database_url)
-    second = RunplaneServer.launch(tmp_path / "two", redis_url=redis_url, database_url=database_url)
+    servers = [first]  # a second that fails to start must not leave the first running
     try:
+        second = RunplaneServer.launch(
+            tmp_path / "two", redis_url=redis_url, database_url=database_url
+        )
+        servers.append(second)
         ids = create_runtimes(first, 40, "shared")
         jobs = [
             [
@@ -257,7 +261,7 @@ def test_two_instances_share_the_job_streams(
         assert len(consumers) == 2
         assert pending(redis_url, "runtime:stop_jobs") == 0
     finally:
-        for server in (first, second):
+        for server in servers:
             remove_everything(server)
             server.stop()
 

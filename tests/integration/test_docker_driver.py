@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
@@ -25,6 +24,7 @@ from runplane.domain.health.events import HealthEvent, HealthEventType
 from runplane.testing.health import InMemoryHealthEvents
 from runplane.workers.engine_events import EngineEventsLoop
 from tests.support.podman import IMAGE, PodmanService
+from tests.support.ports import free_port
 
 SLEEPER = ["sh", "-c", "trap 'exit 143' TERM; sleep 60 & wait"]
 EATS_MEMORY = ["sh", "-c", "x=a; while :; do x=$x$x; done"]
@@ -32,13 +32,6 @@ EATS_MEMORY = ["sh", "-c", "x=a; while :; do x=$x$x; done"]
 
 def spec(command: list[str], **fields: Any) -> dict[str, Any]:
     return {"image": IMAGE, "command": command, **fields}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def engine_status(podman: PodmanService, container_id: str) -> str:

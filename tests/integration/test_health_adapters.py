@@ -6,7 +6,6 @@ marking what it lists with the runtime."""
 from __future__ import annotations
 
 import asyncio
-import socket
 import time
 import uuid
 from collections.abc import AsyncIterator
@@ -37,6 +36,7 @@ from runplane.domain.health.reactions import HealthSnapshot, HealthSummary, Runt
 from runplane.domain.health.spec import HealthCheck, ProbeType
 from runplane.domain.statuses import Status
 from runplane.ports.health import SummaryWrite
+from tests.support.ports import free_port
 from tests.support.postgres import PostgresServer
 from tests.support.redis import RedisServer
 from tests.support.store_backends import (
@@ -220,10 +220,7 @@ def _port(server: asyncio.Server) -> int:
 
 
 def _closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-    return port
+    return free_port()  # this worker's own: no other test binds it meanwhile
 
 
 async def test_http_probes_check_the_status(prober: NetworkProber) -> None:

@@ -7,7 +7,6 @@ import asyncio
 import json
 import os
 import signal
-import socket
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -22,6 +21,7 @@ from runplane.adapters.drivers.process_files import parse_container_id
 from runplane.domain.drivers import ContainerInfo, ContainerState
 from runplane.domain.errors import ContainerGone, DriverError, InvalidSpec
 from tests.support.output import output_text
+from tests.support.ports import free_port
 
 SLEEPER = "import time; print('ready', flush=True); time.sleep(60)"
 IGNORES_SIGTERM = (
@@ -86,13 +86,6 @@ async def wait_status(process: psutil.Process, *, stopped: bool) -> None:
     while (process.status() == psutil.STATUS_STOPPED) != stopped:
         assert time.monotonic() < deadline, f"{process.pid} is still {process.status()}"
         await asyncio.sleep(0.02)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @pytest.fixture

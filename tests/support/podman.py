@@ -31,7 +31,7 @@ from pathlib import Path
 
 IMAGE = "local/tiny"
 BUSYBOX = Path("/bin/busybox")
-READY_TIMEOUT_S = 20.0
+READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
 
 CONMON_WRAPPER = """#!/bin/sh

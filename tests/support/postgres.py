@@ -12,14 +12,15 @@ import os
 import pwd
 import re
 import shutil
-import socket
 import subprocess
 import tempfile
 from pathlib import Path
 
+from tests.support.ports import free_port
+
 POSTGRES_ROOT = Path("/usr/lib/postgresql")
 POSTGRES_USER = "postgres"
-START_TIMEOUT_S = 30
+START_TIMEOUT_S = 120
 DATABASE_NAME = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 SERVER_OPTIONS = (
     "-c fsync=off -c synchronous_commit=off -c full_page_writes=off -c max_connections=200"
@@ -37,13 +38,6 @@ class PostgresMissing(RuntimeError):
 
 class PostgresFailed(RuntimeError):
     """initdb or pg_ctl failed; the message carries their output or the log tail."""
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def find_bin_dir() -> Path:

@@ -12,10 +12,12 @@ from pathlib import Path
 
 import psutil
 
+from tests.support.ports import free_port
+
 REDIS_SERVER_ENV = "RUNPLANE_TEST_REDIS_SERVER"
 DEFAULT_BINARY = "/usr/bin/redis-server"
 """Debian's redis-server (7.x). Never the PyPI package's (5.0.7, no XAUTOCLAIM)."""
-READY_TIMEOUT_S = 10.0
+READY_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 10.0
 
 
@@ -29,13 +31,6 @@ class RedisServerMissing(RuntimeError):
 
 class RedisServerFailed(RuntimeError):
     """redis-server did not come up; the message carries its log tail."""
-
-
-def free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 def _binary() -> str:

@@ -6,15 +6,15 @@ from __future__ import annotations
 import atexit
 import contextlib
 import shutil
-import socket
 import subprocess
 import time
 from pathlib import Path
 
-from tests.support.redis import RedisServerFailed, _binary, _call, free_port
+from tests.support.ports import free_port, is_free
+from tests.support.redis import RedisServerFailed, _binary, _call
 
 NODES = 3
-READY_TIMEOUT_S = 30.0
+READY_TIMEOUT_S = 60.0
 REDIS_CLI = "/usr/bin/redis-cli"
 
 
@@ -22,20 +22,11 @@ BUS_OFFSET = 10_000
 """A node's cluster bus listens on its port + 10,000 (so the port is <= 55,535)."""
 
 
-def _port_free(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        try:
-            sock.bind(("127.0.0.1", port))
-        except OSError:
-            return False
-        return True
-
-
 def _node_port() -> int:
     """A free port whose bus port is free too."""
     while True:
         port = free_port()
-        if port + BUS_OFFSET <= 65_535 and _port_free(port + BUS_OFFSET):
+        if port + BUS_OFFSET <= 65_535 and is_free(port + BUS_OFFSET):
             return port
 
 

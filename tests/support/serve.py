@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -15,12 +14,7 @@ from typing import Any
 
 import httpx
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+from tests.support.ports import free_port
 
 
 @dataclass
@@ -92,7 +86,7 @@ class RunplaneServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
-    def start(self, timeout_s: float = 30.0) -> None:
+    def start(self, timeout_s: float = 120.0) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
@@ -116,7 +110,7 @@ class RunplaneServer:
         self.process.wait()
         raise RuntimeError(f"runplane serve not ready:\n{self.log_path.read_text()}")
 
-    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 15.0) -> None:
+    def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 60.0) -> None:
         if self.process is None or self.process.poll() is not None:
             return
         self.process.send_signal(sig)
