@@ -105,10 +105,10 @@ async def test_on_failure_brings_a_killed_runtime_back(system: RealHealth) -> No
     spec = {**SLEEPER, "restart_policy": {"mode": "on-failure"}}
     record = await create(system, "phoenix", spec)
     async with looping(system.monitor(), system.consumer(), system.scheduler):
-        await wait_until(lambda: _health_is(system, "phoenix", "healthy"), timeout_s=5)
+        await wait_until(lambda: _health_is(system, "phoenix", "healthy"), timeout_s=20)
         kill_9(record)
-        await wait_until(lambda: _running_again(system, "phoenix", record), timeout_s=8)
-        await wait_until(lambda: _health_is(system, "phoenix", "healthy"), timeout_s=5)
+        await wait_until(lambda: _running_again(system, "phoenix", record), timeout_s=30)
+        await wait_until(lambda: _health_is(system, "phoenix", "healthy"), timeout_s=20)
     after = await record_of(system, "phoenix")
     assert (await system.driver.inspect(after.container_id or "")).state is ContainerState.RUNNING
     entries = await system.deps.operations.list_for_runtime("phoenix")
