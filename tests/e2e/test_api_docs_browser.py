@@ -83,6 +83,12 @@ def execute_list_runtimes(page: Page) -> tuple[str, dict[str, object]]:
     expect(try_out).to_be_visible()
     if try_out.inner_text().strip() == "Try it out":  # tryItOutEnabled may have done it
         try_out.click()
+    # A response shown from an earlier Execute stays until cleared: clear it, so
+    # the one read below is this call's.
+    clear = block.locator("button.btn-clear")
+    if clear.count() > 0:
+        clear.first.click()
+    expect(block.locator(".live-responses-table")).to_have_count(0)
     block.locator("button.execute").click()
     response = block.locator(".live-responses-table .response").first
     expect(response.locator(".response-col_status")).not_to_be_empty()
