@@ -78,3 +78,52 @@ async def test_no_free_connection_within_the_timeout_fails_as_before(
         await pool.release(again)
     finally:
         await pool.disconnect()
+
+
+async def test_commands_are_sent_without_wait_for(
+    redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """redis-py's own send wraps each write in asyncio.wait_for (a task per
+    command on Python 3.11); the pool's connections must not call it."""
+    import redis.asyncio.connection as redis_connection
+
+    def no_wait_for(*args: object, **kwargs: object) -> None:
+        raise AssertionError("asyncio.wait_for used to send a command")
+
+    monkeypatch.setattr(redis_connection.asyncio, "wait_for", no_wait_for)
+    client = connect(redis_server.url)
+    try:
+        await client.set("lean", "sent")
+        pipe = client.pipeline(transaction=False)
+        pipe.get("lean").incr("lean-n")
+        assert await pipe.execute() == ["sent", 1]
+    finally:
+        await client.aclose()
+
+
+async def test_a_write_the_server_never_reads_times_out_and_drops_the_connection() -> None:
+    """A peer that accepts and never reads: the write fills the socket buffers,
+    and after socket_timeout the caller gets redis-py's TimeoutError and the
+    connection is closed (the next command would open a fresh one)."""
+    accepted: list[asyncio.StreamWriter] = []
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        accepted.append(writer)  # never read: the client's writes back up
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    pool = LeanBlockingPool.from_url(
+        f"redis://127.0.0.1:{port}", socket_timeout=0.5, timeout=5, driver_info=None, protocol=2
+    )
+    connection = pool.make_connection()
+    try:
+        await connection.connect()
+        with pytest.raises(redis.exceptions.TimeoutError, match="Timeout writing to socket"):
+            await connection.send_packed_command([b"x" * (64 << 20)], check_health=False)
+        assert not connection.is_connected
+    finally:
+        await connection.disconnect()
+        for writer in accepted:
+            writer.close()
+        server.close()
+        await server.wait_closed()

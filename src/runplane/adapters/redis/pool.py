@@ -20,8 +20,15 @@ from typing import Any
 import redis.asyncio
 from redis.asyncio.connection import AbstractConnection
 
+from runplane.adapters.redis.lean_send import lean_connection_class
+
 
 class LeanBlockingPool(redis.asyncio.BlockingConnectionPool):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # The class the URL chose, sending without a task per write (lean_send.py).
+        self.connection_class = lean_connection_class(self.connection_class)
+
     async def get_connection(self, *args: Any, **kwargs: Any) -> AbstractConnection:
         free = self._available_connections
         if not free or self._in_maintenance:
