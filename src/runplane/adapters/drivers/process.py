@@ -99,13 +99,14 @@ class ProcessDriver(ProcessLooks, ProcessOutput):
         normalised = self.validate_spec(spec)
         launch_dir, notify_fd = await asyncio.to_thread(self._launch, runtime_id, normalised)
         try:
-            container_id = await await_answer(launch_dir, notify_fd, self._start_timeout_s)
+            started = await await_answer(launch_dir, notify_fd, self._start_timeout_s)
         except DriverError:
             await asyncio.to_thread(discard_launch, launch_dir)
             raise
+        container_id = started.container_id
         # Its runtime and first look are known already: no file read for either.
         self._owners[container_id] = runtime_id
-        self._glances.seed(container_id, normalised)
+        self._glances.seed(container_id, normalised, started.supervisor)
         port = normalised.get("port")
         endpoint = f"127.0.0.1:{port}" if port is not None else None
         logger.info(

@@ -32,6 +32,7 @@ from runplane.adapters.drivers.supervisor_files import (
     read_json,
     read_proc_stat,
     write_json_atomic,
+    write_json_new,
 )
 
 CONTAINER_ID_PATTERN = re.compile(r"^p-([0-9]+)-([0-9]+)$")
@@ -114,4 +115,5 @@ __all__ = [
     "remove_tree",
     "runtime_of",
     "write_json_atomic",
+    "write_json_new",
 ]

@@ -27,7 +27,7 @@ import runplane
 from runplane.adapters.drivers.process_files import (
     LAUNCH_PREFIX,
     ContainerFiles,
-    write_json_atomic,
+    write_json_new,
 )
 from runplane.adapters.drivers.process_user import RuntimeSandbox
 from runplane.adapters.drivers.process_wait import read_to_end
@@ -73,7 +73,8 @@ def prepare_launch(
         "created_at": time.time(),
         "logs": logs or {},
     }
-    write_json_atomic(ContainerFiles(launch_dir).meta, meta)
+    # The launch dir is new and ours: nobody reads meta.json before the launcher.
+    write_json_new(ContainerFiles(launch_dir).meta, meta)
     return launch_dir
 
 
@@ -181,8 +182,17 @@ class _LauncherProcess:
             self.process.wait()
 
 
-async def await_answer(launch_dir: Path, notify_fd: int, timeout_s: float) -> str:
-    """The started container's id; DriverError with the supervisor's reason if
+@dataclass(frozen=True, slots=True)
+class Started:
+    """A supervisor's answer: the container it started, and itself (pid and
+    start ticks; None from a supervisor that does not say)."""
+
+    container_id: str
+    supervisor: tuple[int, int] | None
+
+
+async def await_answer(launch_dir: Path, notify_fd: int, timeout_s: float) -> Started:
+    """The started container; DriverError with the supervisor's reason if
     the command could not run, or if no answer came within `timeout_s`.
     Closes `notify_fd`, the pipe `SupervisorLauncher.launch` returned: a
     supervisor answering later finds it closed."""
@@ -197,8 +207,14 @@ async def await_answer(launch_dir: Path, notify_fd: int, timeout_s: float) -> st
             raise DriverError(f"the runtime supervisor ended without answering: {tail}")
         raise DriverError(f"the runtime supervisor did not answer within {timeout_s:g}s: {tail}")
     if isinstance(answer.get("container_id"), str):
-        return str(answer["container_id"])
+        return Started(str(answer["container_id"]), _identity(answer.get("supervisor")))
     raise DriverError(str(answer.get("error", "the runtime supervisor failed")))
+
+
+def _identity(value: Any) -> tuple[int, int] | None:
+    if isinstance(value, list) and len(value) == 2 and all(type(v) is int for v in value):
+        return value[0], value[1]
+    return None
 
 
 def _parse_answer(data: bytes | None) -> dict[str, Any] | None:

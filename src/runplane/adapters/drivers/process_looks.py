@@ -75,7 +75,9 @@ class ProcessLooks:
                     await asyncio.sleep(self._poll_interval_s)  # no pidfd: poll
             else:
                 await self._await_record(observed, settle_deadline - loop.time())
-            observed = await self._look(container_id)
+            # Fifty stops ending together: their exit files read inline, not
+            # fifty full looks queued on the thread pool.
+            observed = self._glances.after_end(container_id) or await self._look(container_id)
 
     async def _await_record(self, settling: Observation, left_s: float) -> None:
         """Until the supervisor of an ended runtime is done recording it

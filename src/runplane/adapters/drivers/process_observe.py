@@ -11,6 +11,7 @@ from typing import Any
 
 from runplane.adapters.drivers.process_files import (
     ContainerFiles,
+    ProcStat,
     live_process,
     parse_container_id,
     read_json,
@@ -22,7 +23,7 @@ from runplane.domain.drivers import ContainerInfo, ContainerState
 class Observation:
     """One look at a container. `pgid` is set while its process is live;
     `settling` while it has ended but its supervisor (`supervisor`: its pid
-    and start ticks) has not yet recorded how."""
+    and start ticks, when known) has not yet recorded how."""
 
     info: ContainerInfo
     pgid: int | None = None
@@ -47,14 +48,15 @@ def observe(containers: Path, container_id: str) -> Observation:
     if state is None:
         return missing(container_id, "the container has no state file")
     stat = live_process(state["pid"], state["start_ticks"])
+    supervisor = state["supervisor_pid"], state["supervisor_start_ticks"]
     if stat is not None and not stat.zombie:
         status = ContainerState.PAUSED if stat.stopped else ContainerState.RUNNING
         info = ContainerInfo(container_id, status)
-        return Observation(info, state["pid"], spec, start_ticks=state["start_ticks"])
+        ticks = state["start_ticks"]
+        return Observation(info, state["pid"], spec, start_ticks=ticks, supervisor=supervisor)
     # The process ended; its supervisor records how next, unless it is gone too.
     if read_json(files.exit) is not None:
         return observe(containers, container_id)
-    supervisor = state["supervisor_pid"], state["supervisor_start_ticks"]
     stat = live_process(*supervisor)
     if stat is None or stat.zombie:
         return missing(container_id, "the process and its supervisor are gone")
@@ -87,6 +89,7 @@ class _Seen:
     start_ticks: int
     state_ino: int
     spec: dict[str, Any]
+    supervisor: tuple[int, int] | None
     state_path: str  # strings made once: a Path per look costs more than the look
     exit_path: str
     proc_stat: str
@@ -117,34 +120,84 @@ class Glances:
         if stat is None or stat.zombie:
             self._seen.pop(container_id, None)
             return None
-        status = ContainerState.PAUSED if stat.stopped else ContainerState.RUNNING
-        info = ContainerInfo(container_id, status)
-        return Observation(info, seen.pid, seen.spec, start_ticks=seen.start_ticks)
+        return _running(container_id, seen, stat)
+
+    def after_end(self, container_id: str) -> Observation | None:
+        """A look after the wait for a container's process ended, without a
+        thread hand-off: its exit file, read inline (one small file), or, while
+        its supervisor still records the end, that supervisor to wait on. None
+        where only a full look can tell (not seen, folder replaced, supervisor
+        unknown or gone)."""
+        seen = self._seen.get(container_id)
+        if seen is None:
+            return None
+        try:
+            same = os.stat(seen.state_path).st_ino == seen.state_ino
+        except OSError:
+            same = False
+        record = read_json(seen.exit_path) if same else None
+        if record is not None:
+            self._seen.pop(container_id, None)
+            return Observation(exited_info(container_id, record), spec=seen.spec)
+        stat = live_process(seen.pid, seen.start_ticks, seen.proc_stat) if same else None
+        if stat is not None and not stat.zombie:
+            return _running(container_id, seen, stat)  # woken early (a stray wake)
+        supervisor = seen.supervisor if same else None
+        if supervisor is None or _gone(live_process(*supervisor)):
+            self._seen.pop(container_id, None)
+            return None
+        info = ContainerInfo(
+            container_id, ContainerState.EXITED, detail="exited; exit status not recorded yet"
+        )
+        return Observation(info, spec=seen.spec, settling=True, supervisor=supervisor)
 
     def remember(self, observed: Observation) -> Observation:
         container_id = observed.info.container_id
         if observed.pgid is None:
             self._seen.pop(container_id, None)
             return observed
-        self._keep(container_id, observed.pgid, observed.start_ticks, observed.spec)
+        self._keep(
+            container_id, observed.pgid, observed.start_ticks, observed.spec, observed.supervisor
+        )
         return observed
 
-    def seed(self, container_id: str, spec: dict[str, Any]) -> None:
+    def seed(
+        self, container_id: str, spec: dict[str, Any], supervisor: tuple[int, int] | None
+    ) -> None:
         """A container whose supervisor has just answered: its process was
         running with `spec` (its meta file's) when it did, so even its first
         look can be the quick one. One stat, inline."""
         parsed = parse_container_id(container_id)
         if parsed is not None:
-            self._keep(container_id, *parsed, spec)
+            self._keep(container_id, *parsed, spec, supervisor)
 
-    def _keep(self, container_id: str, pid: int, ticks: int, spec: dict[str, Any]) -> None:
+    def _keep(
+        self,
+        container_id: str,
+        pid: int,
+        ticks: int,
+        spec: dict[str, Any],
+        supervisor: tuple[int, int] | None,
+    ) -> None:
         files = ContainerFiles(self._containers / container_id)
         try:
             ino = os.stat(files.state).st_ino
         except OSError:
             return
         paths = (str(files.state), str(files.exit), f"/proc/{pid}/stat")
-        self._seen[container_id] = _Seen(pid, ticks, ino, spec, *paths)
+        self._seen[container_id] = _Seen(pid, ticks, ino, spec, supervisor, *paths)
 
     def forget(self, container_id: str) -> None:
         self._seen.pop(container_id, None)
+
+
+def _running(container_id: str, seen: _Seen, stat: ProcStat) -> Observation:
+    status = ContainerState.PAUSED if stat.stopped else ContainerState.RUNNING
+    info = ContainerInfo(container_id, status)
+    return Observation(
+        info, seen.pid, seen.spec, start_ticks=seen.start_ticks, supervisor=seen.supervisor
+    )
+
+
+def _gone(stat: ProcStat | None) -> bool:
+    return stat is None or stat.zombie

@@ -46,6 +46,7 @@ from runplane.adapters.drivers.supervisor_files import (
     read_json,
     read_proc_stat,
     write_json_atomic,
+    write_json_new,
 )
 from runplane.adapters.drivers.supervisor_loop import SupervisorLoop
 from runplane.adapters.drivers.supervisor_os import (
@@ -154,14 +155,18 @@ def supervise(launch_dir: str, meta: dict[str, Any] | None, answer: Answer) -> i
         answer.give({"error": f"cannot execute {spec['command'][0]!r}: {exc}"})
         return 1
     try:
-        container_dir = _register(launch_dir, pid, meta["runtime_id"])
+        container_dir, own_ticks = _register(launch_dir, pid, meta["runtime_id"])
     except BaseException:
         # Nobody could find, stop or wait for it: it must not run on.
         with contextlib.suppress(OSError):
             os.killpg(pid, signal.SIGKILL)
         os.waitpid(pid, 0)
         raise
-    answer.give({"container_id": os.path.basename(container_dir)})
+    # Who we are, too: a driver waiting on the runtime's end then knows whom
+    # to wait for while the end is recorded, without reading state.json.
+    answer.give(
+        {"container_id": os.path.basename(container_dir), "supervisor": [os.getpid(), own_ticks]}
+    )
     # Nothing here pins the folder runplane may want to delete.
     os.chdir("/")
     loop = SupervisorLoop(pump)
@@ -176,9 +181,9 @@ def supervise(launch_dir: str, meta: dict[str, Any] | None, answer: Answer) -> i
     return 0
 
 
-def _register(launch_dir: str, pid: int, runtime_id: str) -> str:
+def _register(launch_dir: str, pid: int, runtime_id: str) -> tuple[str, int]:
     """Write the state file and move the launch dir to the container's id;
-    return the container's folder."""
+    return the container's folder and the supervisor's own start ticks."""
     stat = read_proc_stat(pid)
     own = read_proc_stat(os.getpid())
     if stat is None or own is None:
@@ -195,10 +200,11 @@ def _register(launch_dir: str, pid: int, runtime_id: str) -> str:
         "supervisor_start_ticks": own.start_ticks,
         "started_at": time.time(),
     }
-    write_json_atomic(os.path.join(launch_dir, STATE_FILE), state)
+    # Whole before the folder is renamed: no reader finds it half written.
+    write_json_new(os.path.join(launch_dir, STATE_FILE), state)
     container_dir = os.path.join(os.path.dirname(launch_dir), container_id)
     os.rename(launch_dir, container_dir)
-    return container_dir
+    return container_dir, own.start_ticks
 
 
 def _spawn(

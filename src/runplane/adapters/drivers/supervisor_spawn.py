@@ -18,11 +18,11 @@ import contextlib
 import errno
 import os
 import signal
-import subprocess
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import subprocess
     from typing import Any
 
 _SPAWNED: list[subprocess.Popen[bytes]] = []
@@ -89,6 +89,11 @@ def _popen(
     """The child sets its groups, then gid, then uid, after fork and before
     exec. Ignored signals are reset in the supervisor around the call: Popen
     resets only a few of them in the child."""
+    # Imported here, not in the launcher: subprocess brings threading, whose
+    # at-fork hook runs Python in every forked supervisor (~0.45 ms of CPU
+    # each, most of it pages copied), for the user-switching path alone.
+    import subprocess
+
     restore = _default_signals(ignored)
     try:
         child = subprocess.Popen(
