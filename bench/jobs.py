@@ -92,6 +92,9 @@ class TimedResults:
         self.latencies_ms: list[float] = []
         self.waiting_for = 0
         self.round_done = asyncio.Event()
+        self.round_started = 0.0
+        self.arrivals: list[float] = []
+        """The current round's results, seconds after its XADD."""
 
     async def publish(self, result: JobResult) -> None:
         assert self.publisher is not None
@@ -105,7 +108,9 @@ class TimedResults:
         submitted = self.submitted_at.pop(job_id, None)
         if submitted is None:
             return  # a redelivered duplicate; timed already
-        self.latencies_ms.append((time.perf_counter() - submitted) * 1000)
+        now = time.perf_counter()
+        self.latencies_ms.append((now - submitted) * 1000)
+        self.arrivals.append(now - self.round_started)
         self.waiting_for -= 1
         if self.waiting_for == 0:
             self.round_done.set()
@@ -195,15 +200,19 @@ def start_consumers(
 
 async def drive(
     client: redis.asyncio.Redis, results: TimedResults, ids: list[str], rounds: int
-) -> tuple[float, list[float]]:
-    """The whole run's seconds, and each round's."""
+) -> tuple[float, list[float], list[list[float]]]:
+    """The whole run's seconds, each round's, and when each round's results
+    came in (`arrival_points`)."""
     started = time.perf_counter()
     round_s = []
+    arrivals = []
     for round_no in range(rounds):
         round_started = time.perf_counter()
         op = OPS[round_no % 2]
         results.round_done.clear()
         results.waiting_for = len(ids)
+        results.round_started = round_started
+        results.arrivals = []
         async with client.pipeline(transaction=False) as pipe:
             for runtime_id in ids:
                 job_id = f"{round_no}/{runtime_id}"
@@ -215,7 +224,18 @@ async def drive(
             await pipe.execute()
         await asyncio.wait_for(results.round_done.wait(), ROUND_TIMEOUT_S)
         round_s.append(round(time.perf_counter() - round_started, 3))
-    return time.perf_counter() - started, round_s
+        arrivals.append(arrival_points(results.arrivals))
+    return time.perf_counter() - started, round_s, arrivals
+
+
+def arrival_points(arrivals: list[float]) -> list[float]:
+    """Seconds from a round's XADD to its first, 10th-percentile, median,
+    90th-percentile and last result: where a round's time goes (a stop round
+    whose first result comes after one stop and the rest after another was
+    run in two goes, say)."""
+    ordered = sorted(arrivals)
+    last = len(ordered) - 1
+    return [round(ordered[round(q * last)], 3) for q in (0.0, 0.1, 0.5, 0.9, 1.0)]
 
 
 async def one_configuration(
@@ -248,7 +268,7 @@ async def one_configuration(
         tasks, consumers = start_consumers(kind, raw, client, handlers, stopping)
         try:
             cpu_before = time.process_time()
-            seconds, round_s = await drive(client, results, ids, rounds)
+            seconds, round_s, arrivals = await drive(client, results, ids, rounds)
             cpu_s = time.process_time() - cpu_before
         finally:
             stopping.set()
@@ -271,6 +291,9 @@ async def one_configuration(
         "graceful_stop_s": graceful_stop_s if driver_name == "process" else 0.0,
         "seconds": round(seconds, 3),
         "round_s": round_s,
+        # Per round: its results' arrival, seconds after the XADD (first, p10,
+        # median, p90, last).
+        "round_results_s": arrivals,
         "jobs_per_s": round(jobs / seconds, 1),
         "cpu_s": round(cpu_s, 3),
         "cpu_ms_per_job": round(cpu_s * 1000 / jobs, 3),
