@@ -189,3 +189,19 @@ async def test_metrics_of_a_busy_process_tree(driver: ProcessDriver) -> None:
         await asyncio.sleep(0.2)
         window = await driver.metrics(started.container_id, 60)
     assert not window.running
+
+
+async def test_a_runtime_that_says_nothing_has_no_segment_and_empty_logs(
+    driver: ProcessDriver,
+) -> None:
+    started = await driver.start("rt", {"command": ["sleep", "60"]})
+    folder = driver.log_path(started.container_id).parent
+
+    chunk = await driver.logs(started.container_id, LogQuery())
+    stopped = await driver.stop(started.container_id)
+
+    # The supervisor made no file for output that never came (its first
+    # record makes the first segment), and the logs read as empty.
+    assert segments(str(folder)) == []
+    assert (chunk.lines, chunk.running) == ([], True)
+    assert stopped.signal is not None

@@ -51,7 +51,11 @@ class SegmentWriter:
         self._files = max(files, 1)
         self._offset = 0
         self._size = 0
-        self._fd: int | None = self._open(0)
+        # The first segment is made with the first record: a runtime that says
+        # nothing costs no file (a create is a supervisor's costliest call on
+        # ext4, on every start).
+        self._fd: int | None = None
+        self._opened = False
 
     def _open(self, offset: int) -> int | None:
         try:
@@ -61,6 +65,9 @@ class SegmentWriter:
             return None  # the container was removed: its output goes nowhere
 
     def write(self, records: list[bytes]) -> None:
+        if not self._opened:
+            self._opened = True
+            self._fd = self._open(0)
         batch: list[bytes] = []
         batch_size = 0
         for record in records:
