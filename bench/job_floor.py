@@ -137,7 +137,7 @@ def run_in_subprocess(
     env = {**os.environ, "PYTHONPATH": str(source or BENCH.parent / "src")}
     done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
-        raise RuntimeError(f"{kind} failed:\n{done.stderr[-3000:]}")
+        raise RuntimeError(f"{kind} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 

@@ -236,6 +236,8 @@ class SqlDatabase:
                 self._inline.close()
             if self._inline_writes is not None:
                 self._inline_writes.close()
+            await self._reads.drained()  # a checkpoint asked by the inline writer
+            await self._writes.drained()
             self._reads.close()
             self._writes.close()
             self._sqlite.dispose()
