@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import statistics
 import subprocess
 import sys
@@ -79,7 +80,7 @@ async def floor_run(
         )
         try:
             cpu_before = time.process_time()
-            seconds = await drive(client, results, ids, rounds)
+            seconds, _ = await drive(client, results, ids, rounds)
             cpu_s = time.process_time() - cpu_before
         finally:
             stopping.set()
@@ -108,17 +109,35 @@ async def runplane_run(
     )
 
 
+def export_source(rev: str, into: Path) -> Path:
+    """`src/` of `rev`, unpacked from git, for the baseline child to import."""
+    archive = subprocess.run(
+        ["git", "-C", str(BENCH.parent), "archive", rev, "src"], check=True, capture_output=True
+    ).stdout
+    subprocess.run(["tar", "-x", "-C", str(into)], input=archive, check=True)
+    return into / "src"
+
+
 def run_in_subprocess(
-    kind: str, redis_url: str, database_url: str, runtimes: int, rounds: int, profile: str | None
+    kind: str,
+    redis_url: str,
+    database_url: str,
+    runtimes: int,
+    rounds: int,
+    profile: str | None,
+    source: Path | None = None,
 ) -> Any:
-    command = [sys.executable, __file__, "--one", kind, "--redis-url", redis_url]
+    # "baseline" is runplane's side on an older tree's src/ (--baseline-rev).
+    one = "runplane" if kind == "baseline" else kind
+    command = [sys.executable, __file__, "--one", one, "--redis-url", redis_url]
     command += ["--database-url", database_url, "--runtimes", str(runtimes)]
     command += ["--rounds", str(rounds)]
     if profile:
         command += ["--profile", profile]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    env = {**os.environ, "PYTHONPATH": str(source or BENCH.parent / "src")}
+    done = subprocess.run(command, capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
-        raise RuntimeError(f"{kind} failed:\n{done.stderr[-3000:]}")
+        raise RuntimeError(f"{kind} failed (exit {done.returncode}):\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -131,20 +150,46 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
         if args.database == "postgres":
             postgres = PostgresServer.start(Path(tmp) / "postgres")
             servers.callback(postgres.stop)
+        baseline_src = None
+        if args.baseline_rev:
+            baseline_src = export_source(args.baseline_rev, Path(tmp))
         for repeat in range(args.repeat):
-            order = ("runplane", "floor") if repeat % 2 == 0 else ("floor", "runplane")
+            order: tuple[str, ...] = ("runplane", "floor")
+            if baseline_src is not None:
+                order = (*order, "baseline")
+            if repeat % 2:
+                order = order[::-1]
             pair: dict[str, Any] = {}
             for kind in order:
                 database_url = "sqlite"
                 if postgres is not None:
                     database_url = postgres.create_database(f"floor_{kind}_{repeat}")
                 pair[kind] = run_in_subprocess(
-                    kind, redis_server.url, database_url, args.runtimes, args.rounds, None
+                    kind,
+                    redis_server.url,
+                    database_url,
+                    args.runtimes,
+                    args.rounds,
+                    None,
+                    baseline_src if kind == "baseline" else None,
                 )
-            ratio = pair["runplane"]["cpu_ms_per_job"] / pair["floor"]["cpu_ms_per_job"]
-            runs.append({**pair, "ratio": round(ratio, 2)})
+            floor_ms = pair["floor"]["cpu_ms_per_job"]
+            run = {**pair, "ratio": round(pair["runplane"]["cpu_ms_per_job"] / floor_ms, 2)}
+            if "baseline" in pair:
+                run["baseline_ratio"] = round(pair["baseline"]["cpu_ms_per_job"] / floor_ms, 2)
+            runs.append(run)
     ratios = [run["ratio"] for run in runs]
+    extra: dict[str, Any] = {}
+    if args.baseline_rev:
+        before = [run["baseline_ratio"] for run in runs]
+        extra = {
+            "baseline_rev": args.baseline_rev,
+            "baseline_ratio": statistics.median(before),
+            "baseline_ratio_min": min(before),
+            "baseline_ratio_max": max(before),
+        }
     return {
+        **extra,
         "database": args.database,
         "runtimes": args.runtimes,
         "rounds": args.rounds,
@@ -164,6 +209,10 @@ def main() -> None:
     parser.add_argument("--database", choices=("sqlite", "postgres"), default="sqlite")
     parser.add_argument("--runtimes", type=int, default=DEFAULT_RUNTIMES)
     parser.add_argument("--rounds", type=int, default=DEFAULT_ROUNDS)
+    parser.add_argument(
+        "--baseline-rev",
+        help="also run runplane's side on this commit's src/ (git archive), same rounds",
+    )
     parser.add_argument("--one", choices=("runplane", "floor"), help=argparse.SUPPRESS)
     parser.add_argument("--redis-url", help=argparse.SUPPRESS)
     parser.add_argument("--database-url", help=argparse.SUPPRESS)
@@ -193,6 +242,12 @@ def main() -> None:
         print(
             f"run {i + 1}: runplane {run['runplane']['cpu_ms_per_job']:.3f} ms/job,"
             f" floor {run['floor']['cpu_ms_per_job']:.3f} ms/job, ratio {run['ratio']:.2f}"
+            + (
+                f"; baseline {run['baseline']['cpu_ms_per_job']:.3f} ms/job,"
+                f" ratio {run['baseline_ratio']:.2f}"
+                if "baseline" in run
+                else ""
+            )
         )
     print(
         f"{report['database']}: ratio {report['ratio']:.2f}"
@@ -200,6 +255,11 @@ def main() -> None:
         f" runplane {report['runplane_cpu_ms_per_job']:.3f} ms/job,"
         f" floor {report['floor_cpu_ms_per_job']:.3f} ms/job"
     )
+    if "baseline_rev" in report:
+        print(
+            f"baseline {report['baseline_rev']}: ratio {report['baseline_ratio']:.2f}"
+            f" (min {report['baseline_ratio_min']:.2f}, max {report['baseline_ratio_max']:.2f})"
+        )
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -116,3 +117,21 @@ async def test_a_checkpoint_runs_on_a_reader_thread(database: SqlDatabase) -> No
     assert busy == 0
     assert frames > 0
     assert checkpointed == frames
+
+
+async def test_dispose_waits_for_a_checkpoint_still_running(tmp_path: Path) -> None:
+    database = SqlDatabase.from_url(f"sqlite:///{tmp_path / 'late.db'}")
+    await database.write(lambda c: c.exec_driver_sql("CREATE TABLE t (x INTEGER)"))
+    started = threading.Event()
+
+    def slow_read(connection: Connection) -> int:
+        started.set()
+        time.sleep(0.3)  # still inside SQLite work when dispose starts
+        return int(connection.exec_driver_sql("SELECT count(*) FROM t").scalar_one())
+
+    # Nobody awaits it, as nobody awaits the inline writer's checkpoints.
+    unawaited = database._reads.submit(slow_read)
+    await asyncio.to_thread(started.wait, 10)
+    await database.dispose()
+    assert unawaited.done()
+    assert unawaited.result() == 0  # ran on its connection, not closed under it

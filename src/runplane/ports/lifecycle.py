@@ -23,6 +23,11 @@ class RuntimeStore(Protocol):
 
     async def get(self, runtime_id: str) -> RuntimeRecord | None: ...
 
+    async def get_for_job(self, runtime_id: str, job_id: str) -> tuple[RuntimeRecord | None, bool]:
+        """The record (None if absent), and whether `job_id` is already claimed
+        by an operation-log entry of the record's team (no record: of no team),
+        read together."""
+
     async def create(self, record: RuntimeRecord, *, events: Sequence[LifecycleEvent] = ()) -> None:
         """Insert a new record (and its events into the outbox, in the same
         transaction); raises RuntimeAlreadyExists if the id is taken."""

@@ -24,6 +24,10 @@ logger = logging.getLogger(__name__)
 
 _POLL_S = 0.05
 
+# Releases that go on after their caller was cancelled: a reference keeps each
+# task alive until it is done (the loop holds only a weak one).
+_RELEASING: set[asyncio.Task[None]] = set()
+
 
 async def acquire(leases: LeaseStore, name: str, token: str, ttl_ms: int, wait_ms: int) -> bool:
     """True once the lease is ours; False if it is still held after `wait_ms`
@@ -101,8 +105,24 @@ class HeldLease:
             await self._delete()
 
     async def _delete(self) -> None:
+        # Awaited in the caller's task, not through asyncio.shield (a task per
+        # release, i.e. per stream job). A cancel landing meanwhile may stop the
+        # delete short of being sent: it is then asked again from a task of its
+        # own (a compare-and-delete: a second ask is harmless) and the cancel
+        # goes on to the caller at once, as shield would have had it.
         try:
-            await asyncio.shield(self.leases.release(self.name, self.token))
+            await self.leases.release(self.name, self.token)
+        except asyncio.CancelledError:
+            task = self._loop.create_task(self._delete_again(), name=f"release {self.name}")
+            _RELEASING.add(task)
+            task.add_done_callback(_RELEASING.discard)
+            raise
+        except Exception:
+            logger.warning("lease release failed", extra={"lease": self.name}, exc_info=True)
+
+    async def _delete_again(self) -> None:
+        try:
+            await self.leases.release(self.name, self.token)
         except Exception:
             logger.warning("lease release failed", extra={"lease": self.name}, exc_info=True)
 

@@ -141,6 +141,11 @@ class InMemoryRuntimeStore:
         record = self._records.get(runtime_id)
         return None if record is None else _stored(record)
 
+    async def get_for_job(self, runtime_id: str, job_id: str) -> tuple[RuntimeRecord | None, bool]:
+        record = await self.get(runtime_id)
+        team_id = None if record is None else record.team_id
+        return record, (team_id, job_id) in self._log._by_job_id
+
     async def create(self, record: RuntimeRecord, *, events: Sequence[LifecycleEvent] = ()) -> None:
         if record.runtime_id in self._records:
             raise RuntimeAlreadyExists(record.runtime_id)

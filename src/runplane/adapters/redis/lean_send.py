@@ -9,6 +9,13 @@ class below sends the same bytes with the same checks and the same error
 mapping, bounding the write with `asyncio.timeout` instead (a timer, no task);
 the write itself goes out at once and only a full socket buffer waits.
 
+Commands are packed by hiredis (C) when every argument is text, bytes or an
+integer and the encoding is redis-py's default (UTF-8, strict): the same bytes
+(tests/unit/test_lean_pack.py) for a fraction of the CPU of redis-py's Python
+packing, which builds each argument's header in a loop; an XACK of 100 entry
+ids cost ~5 µs per entry in the consumer's profile. Anything else (a float, a
+command name with a space in it, another encoding) is packed by redis-py.
+
 The pool applies it to whichever connection class the URL chose (TCP, TLS or
 a Unix socket), see `lean_connection_class`."""
 
@@ -18,12 +25,35 @@ import asyncio
 from collections.abc import Iterable
 from typing import Any
 
+import hiredis
 import redis.exceptions
 from redis.asyncio.connection import AbstractConnection
+
+_PACKABLE = frozenset({str, bytes, int})
+"""Argument types hiredis packs exactly as redis-py's Encoder does (a bool is
+an int to hiredis but an error to redis-py: exact types only)."""
+
+
+def _plain_name(name: object) -> bool:
+    """A command name redis-py sends as one argument (it splits "CONFIG GET")."""
+    if type(name) is str:
+        return " " not in name
+    return type(name) is bytes and b" " not in name
 
 
 class LeanSend:
     """Mixed in before a redis-py connection class; see the module's note."""
+
+    def pack_command(self: Any, *args: Any) -> list[bytes]:
+        encoder = self.encoder
+        if (
+            encoder.encoding == "utf-8"
+            and encoder.encoding_errors == "strict"
+            and _plain_name(args[0])
+            and all(type(arg) in _PACKABLE for arg in args)
+        ):
+            return [hiredis.pack_command(args)]
+        return super().pack_command(*args)  # type: ignore[misc,no-any-return]
 
     async def send_packed_command(
         self: Any, command: bytes | str | Iterable[bytes], check_health: bool = True

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
-from sqlalchemy import Column, Connection, Dialect
+from sqlalchemy import ColumnElement, Connection, Dialect
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.sql.expression import Executable
 
@@ -52,7 +52,7 @@ class DirectStatement:
         statement: Executable,
         *,
         column_keys: Sequence[str] | None = None,
-        returns: Sequence[Column[Any]] = (),
+        returns: Sequence[ColumnElement[Any]] = (),
     ) -> None:
         self._statement = statement
         self._column_keys = None if column_keys is None else list(column_keys)
@@ -73,9 +73,9 @@ class DirectStatement:
             for position, name in enumerate(names)
             if (process := _bind_processor(compiled.binds[name].type, dialect)) is not None
         )
-        columns = tuple(column.key for column in self._returns)
+        columns = tuple(str(column.key) for column in self._returns)
         results = tuple(
-            (position, column.key, process)
+            (position, str(column.key), process)
             for position, column in enumerate(self._returns)
             if (process := _result_processor(column, dialect)) is not None
         )
@@ -179,7 +179,7 @@ def _bind_processor(sql_type: Any, dialect: Dialect) -> Processor:
     return chained
 
 
-def _result_processor(column: Column[Any], dialect: Dialect) -> Processor:
+def _result_processor(column: ColumnElement[Any], dialect: Dialect) -> Processor:
     """The processor SQLAlchemy applies to `column`'s values, or the type's own
     quicker one (`direct_result_processor`). Compiled once, there is no cursor
     to give the column's DBAPI type code; the only type that asks for one (a

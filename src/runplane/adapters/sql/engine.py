@@ -18,6 +18,12 @@ from runplane.adapters.sql.faults import unavailable_as_store_error
 from runplane.adapters.sql.inline_reads import InlineReader
 from runplane.adapters.sql.inline_writes import InlineWriter, checkpoint_on
 from runplane.adapters.sql.native_pg import NativeUnits
+from runplane.adapters.sql.sqlite_setup import (
+    READ_WITHOUT_TRANSACTION,
+    SQLITE_BEGIN_OPTION,
+    begin_sqlite_transaction,
+    prepare_sqlite_connection,
+)
 from runplane.adapters.sql.thread_batches import ThreadBatches
 
 T = TypeVar("T")
@@ -26,13 +32,6 @@ SQLITE_THREADS = 4
 """Threads for SQLite work: one writer at a time, the rest read (WAL readers do
 not block the writer)."""
 
-SQLITE_BUSY_TIMEOUT_MS = 30_000
-SQLITE_PRAGMAS = (
-    "PRAGMA journal_mode=WAL",
-    f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}",
-    "PRAGMA synchronous=NORMAL",
-    "PRAGMA foreign_keys=ON",
-)
 POSTGRES_POOL_SIZE = 32
 POSTGRES_POOL_OVERFLOW = 0
 """Connections kept, none opened beyond them: a stream consumer runs 64 jobs
@@ -41,11 +40,6 @@ busy moment opened and closed connections (TLS negotiation, the statements
 prepared again): more CPU than the work. The bound on connections is the same
 32; past it a unit of work waits for a free one (the pool's timeout, then
 StoreUnavailable)."""
-SQLITE_BEGIN_OPTION = "runplane_sqlite_begin"
-READ_WITHOUT_TRANSACTION = "NONE"
-"""Reads run one statement each: in SQLite's autocommit mode a SELECT is its own
-consistent snapshot, and skipping BEGIN and ROLLBACK saves two round trips to
-aiosqlite's thread per read."""
 _DRIVERS = {
     "sqlite": "sqlite+aiosqlite",
     "postgresql": "postgresql+asyncpg",
@@ -79,8 +73,8 @@ def create_engine(url: str | URL) -> AsyncEngine:
         with unavailable_as_store_error():
             Path(parsed.database).parent.mkdir(parents=True, exist_ok=True)
     engine = create_async_engine(parsed)
-    event.listen(engine.sync_engine, "connect", _prepare_sqlite_connection)
-    event.listen(engine.sync_engine, "begin", _begin_sqlite_transaction)
+    event.listen(engine.sync_engine, "connect", prepare_sqlite_connection)
+    event.listen(engine.sync_engine, "begin", begin_sqlite_transaction)
     return engine
 
 
@@ -101,44 +95,9 @@ def create_sqlite_sync_engine(url: URL) -> Engine:
     engine = sa_create_engine(
         url.set(drivername="sqlite"), connect_args={"check_same_thread": False}
     )
-    event.listen(engine, "connect", _prepare_sqlite_connection)
-    event.listen(engine, "begin", _begin_sqlite_transaction)
+    event.listen(engine, "connect", prepare_sqlite_connection)
+    event.listen(engine, "begin", begin_sqlite_transaction)
     return engine
-
-
-def _prepare_sqlite_connection(dbapi_connection: Any, _record: Any) -> None:
-    cursor = dbapi_connection.cursor()
-    try:
-        for pragma in SQLITE_PRAGMAS:
-            cursor.execute(pragma)
-    finally:
-        cursor.close()
-    # The sqlite3 module's own BEGIN comes late (before the first INSERT/UPDATE,
-    # never before DDL); `_begin_sqlite_transaction` issues it instead.
-    dbapi_connection.isolation_level = None
-
-
-def _begin_sqlite_transaction(connection: Connection) -> None:
-    """BEGIN IMMEDIATE for writes (the write lock is taken up front, waiting on the
-    busy timeout, so a transaction never fails upgrading a read to a write),
-    plain BEGIN for reads. Migrations' DDL runs in the transaction too."""
-    mode = connection.get_execution_options().get(SQLITE_BEGIN_OPTION, "DEFERRED")
-    if mode == READ_WITHOUT_TRANSACTION:
-        return
-    # On the DBAPI cursor: `exec_driver_sql`'s execution context was a tenth of
-    # a write's CPU. Its errors (a lock not had within the busy timeout) are
-    # raised as SQLAlchemy's, as `exec_driver_sql` would.
-    sql = f"BEGIN {mode}"
-    dialect = connection.dialect
-    cursor = connection.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
-    try:
-        cursor.execute(sql)
-    except dialect.loaded_dbapi.Error as exc:
-        raise sa_exc.DBAPIError.instance(
-            sql, None, exc, dialect.loaded_dbapi.Error, dialect=dialect
-        ) from exc
-    finally:
-        cursor.close()
 
 
 class SqlDatabase:
@@ -277,6 +236,8 @@ class SqlDatabase:
                 self._inline.close()
             if self._inline_writes is not None:
                 self._inline_writes.close()
+            await self._reads.drained()  # a checkpoint asked by the inline writer
+            await self._writes.drained()
             self._reads.close()
             self._writes.close()
             self._sqlite.dispose()

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -61,10 +62,32 @@ class InlineWriter(InlineReader):
             connection = self._kept()
         except sa_exc.DBAPIError:
             return False, None
+        # The transaction on the DBAPI connection itself: SQLAlchemy's
+        # `connection.begin()` (a transaction object, its begin event issuing
+        # the BEGIN, its commit path) cost more than the compiled statements in
+        # it. Its commit and rollback events are still dispatched, so their
+        # listeners (the outbox relay's wake-up, outbox.watch_commits) see this
+        # transaction as before. Work that executes through SQLAlchemy makes it
+        # begin a transaction of its own (whose BEGIN is skipped: one is open,
+        # engine.py), which is then ended through SQLAlchemy.
+        dbapi = connection.connection.dbapi_connection
         try:
-            with connection.begin():  # BEGIN IMMEDIATE; committed, or rolled back on a raise
+            dbapi.execute("BEGIN IMMEDIATE")  # type: ignore[union-attr]
+            try:
                 result = work(connection)
-        except sa_exc.DBAPIError:
+                if connection.in_transaction():
+                    connection.commit()
+                else:
+                    connection.dispatch.commit(connection)
+                    dbapi.commit()  # type: ignore[union-attr]
+            except BaseException:
+                if connection.in_transaction():
+                    connection.rollback()
+                else:
+                    connection.dispatch.rollback(connection)
+                    dbapi.rollback()  # type: ignore[union-attr]
+                raise
+        except (sa_exc.DBAPIError, sqlite3.Error):
             logger.debug("inline write handed to a thread", exc_info=True)
             self.close()  # a fresh connection next time: this one may be broken
             return False, None

@@ -21,6 +21,7 @@ from sqlalchemy import exc as sa_exc
 
 from runplane.adapters.sql.direct import DirectStatement
 from runplane.adapters.sql.engine import SqlDatabase
+from runplane.adapters.sql.job_read import GET_FOR_JOB, split_row
 from runplane.adapters.sql.label_tables import runtime_labels
 from runplane.adapters.sql.operation_log import insert_entry, insert_entry_native
 from runplane.adapters.sql.outbox import insert_events, insert_events_native
@@ -135,6 +136,16 @@ class SqlRuntimeStore:
         else:
             row = await self._database.read_point(lambda c: _GET.first(c, parameters))
         return None if row is None else row_to_record(row)
+
+    async def get_for_job(self, runtime_id: str, job_id: str) -> tuple[RuntimeRecord | None, bool]:
+        parameters = {"runtime_id": runtime_id, "job_id": job_id}
+        if (native := self._database.native) is not None:
+            async with native.reading() as connection:
+                found = await GET_FOR_JOB.first_native(connection, parameters)
+        else:
+            found = await self._database.read_point(lambda c: GET_FOR_JOB.first(c, parameters))
+        row, claimed = split_row(found)
+        return (None if row is None else row_to_record(row)), claimed
 
     async def create(self, record: RuntimeRecord, *, events: Sequence[LifecycleEvent] = ()) -> None:
         def work(connection: Connection) -> None:

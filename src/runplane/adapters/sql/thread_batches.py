@@ -161,8 +161,15 @@ class ThreadBatches:
             connection.invalidate()  # closed, not put back in the pool for reuse
             connection.close()
 
+    async def drained(self) -> None:
+        """Once every unit handed over has run: a thread must not be inside
+        SQLite on a connection `close` closes (a crash in libsqlite3, not an
+        error). Units nobody awaits (a checkpoint) may still be running."""
+        while self._runner is not None and not self._runner.done():
+            await asyncio.wait([self._runner])
+
     def close(self) -> None:
-        """Close every thread's kept connection (at shutdown, batches done)."""
+        """Close every thread's kept connection (at shutdown, after `drained`)."""
         with self._opened_lock:
             opened, self._opened = self._opened, []
         for connection in opened:

@@ -263,12 +263,16 @@ class LifecycleOperation(ABC):
             )
 
     async def _load_and_execute(self, attempt: Attempt) -> OperationResult:
-        if attempt.team_id is None and attempt.request.job_id:
+        job_id = attempt.request.job_id
+        if attempt.team_id is None and job_id:
             # An admin's or the system's job: the record, read under the lease,
-            # names the team its job_id is looked up in.
-            found = await self.deps.runtimes.get(attempt.request.runtime_id)
+            # names the team its job_id is looked up in (read together: one
+            # point read; the entry itself only when the job_id is claimed).
+            found, claimed = await self.deps.runtimes.get_for_job(
+                attempt.request.runtime_id, job_id
+            )
             attempt.team_id = found.team_id if found else None
-            earlier = await self.outcomes.earlier_result(attempt)
+            earlier = await self.outcomes.earlier_result(attempt) if claimed else None
             if earlier is not None:
                 return earlier
             record = self.visible_or_not_found(attempt, found)
