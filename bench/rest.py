@@ -1,7 +1,7 @@
 """REST stop/start: `runplane serve` against a bare FastAPI app doing the same I/O.
 
     .venv/bin/python bench/rest.py [--database sqlite|postgres|both] [--seconds 8]
-        [--connections 1,16] [--repeat 3] [--json] [--profile DIR]
+        [--connections 1,16] [--repeat 3] [--json] [--profile DIR] [--set NAME=VALUE]
 
 Both servers run side by side in one run, each in a child process with its own
 redis-server (tests/support), on SQLite under a temporary dir or, with
@@ -224,6 +224,7 @@ def start_runplane(
     runtimes: int,
     profile: str | None,
     src: str | None = None,
+    extra: dict[str, str] | None = None,
 ) -> tuple[Server, str]:
     port = free_port()
     data_dir = tmp / "runplane"
@@ -239,6 +240,7 @@ def start_runplane(
     }
     if database_url:
         settings["DATABASE_URL"] = database_url
+    settings |= extra or {}
     env = {k: v for k, v in os.environ.items() if not k.startswith("RUNPLANE_")}
     env |= {f"RUNPLANE_{k}": v for k, v in settings.items()}
     env["PYTHONPATH"] = src or str(ROOT / "src")
@@ -320,6 +322,7 @@ def run_once(database: str, args: argparse.Namespace, repeat: int) -> list[Phase
             runtimes,
             profile,
             args.runplane_src,
+            dict(item.split("=", 1) for item in args.set),
         )
         baseline_url = urls["baseline"]
         assert baseline_url is not None
@@ -364,6 +367,13 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--profile", help="a directory: runplane's serve runs under cProfile")
     parser.add_argument("--py-spy", help="a directory: py-spy records runplane's phases there")
+    parser.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="a runplane setting for the run, without RUNPLANE_ (OUTBOX_BATCH_WINDOW_S=0)",
+    )
     parser.add_argument("--runplane-rev", help="measure this git revision's runplane instead")
     args = parser.parse_args()
     args.connections = [int(c) for c in args.connections.split(",")]

@@ -64,6 +64,10 @@ class Settings(BaseSettings):
     """The outbox relay's longest wait while nothing is pending. Rows this
     instance commits wake it at once; rows another instance commits are
     relayed by the leading relay within this (plus a round)."""
+    outbox_batch_window_s: float = Field(default=0.05, ge=0, le=1)
+    """Rounds of the outbox relay woken by commits start at least this far
+    apart, so under load one round publishes many operations' events: the
+    most an event waits for its round (a lone commit goes after 5 ms)."""
     stream_lease_wait_ms: int = Field(default=15_000, ge=0)
     """Longer than the lease TTL: a lease left by a crashed instance expires
     while a stream job waits, so the job applies instead of bouncing."""

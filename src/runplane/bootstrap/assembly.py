@@ -190,6 +190,7 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
             Leadership(deps.leases, deps.tokens, RELAY_LEASE, ttl_ms=settings.leader_ttl_ms),
             clock,
             idle_poll_max_s=settings.outbox_idle_poll_max_s,
+            batch_window_s=settings.outbox_batch_window_s,
         )
         watch_commits(database, wake_from_any_thread(relay.wake))
         webhooks, webhook_workers = await build_webhooks(
