@@ -4,6 +4,7 @@ claims, dead letters, poison entries, ordering, shutdown and lost groups."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import json
 import os
@@ -15,7 +16,7 @@ import pytest
 import pytest_asyncio
 import redis.asyncio
 
-from runplane.adapters.redis.client import connect_bytes
+from runplane.adapters.redis.client import connect_bytes, is_cluster
 from runplane.streams import GroupConsumer, RetryLater, StreamEntry
 from runplane.streams.settings import ConsumerSettings
 from tests.support.redis import RedisServer
@@ -458,3 +459,47 @@ def test_a_block_longer_than_the_socket_timeout_is_refused(redis_server: RedisSe
     client = connect_bytes(redis_server.url, socket_timeout_s=1.0)
     with pytest.raises(ValueError, match="block_ms"):
         consumer_for(client, "jobs", Recorder(), settings=fast(block_ms=1_000))
+
+
+async def test_entries_xadded_together_under_a_blocked_read_are_one_batch(
+    client: redis.asyncio.Redis,
+) -> None:
+    """Redis answers a blocked XREADGROUP after the first XADD of a pipeline;
+    the consumer must still take the rest in the same batch, so every entry's
+    handler starts before any ends (here each waits for all to have started)."""
+    stream = unique("jobs")
+    count = 12
+    all_started = asyncio.Event()
+    recorder: Recorder
+
+    async def wait_for_the_others(entry: StreamEntry) -> None:
+        if len(recorder.calls) == count:
+            all_started.set()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(10):
+                await all_started.wait()
+
+    recorder = Recorder(wait_for_the_others)
+    consumer = consumer_for(client, stream, recorder, settings=fast(block_ms=3_000))
+
+    async def blocked() -> bool:
+        if is_cluster(client):  # the node that holds the stream
+            await client.initialize()  # type: ignore[attr-defined]
+            node = client.get_node_from_key(stream)  # type: ignore[attr-defined]
+            listed = await client.client_list(target_nodes=node)  # type: ignore[call-arg]
+        else:
+            listed = await client.client_list()
+        return any(c.get("cmd") == "xreadgroup" and "b" in c.get("flags", "") for c in listed)
+
+    async with running(consumer):
+        await wait_until(blocked)
+        pipe = client.pipeline(transaction=False)
+        for i in range(count):
+            pipe.xadd(stream, {"runtime_id": f"rt-{i}"})
+        await pipe.execute()
+        await wait_until(
+            lambda: len(recorder.calls) == count and all(c.ended for c in recorder.calls),
+            timeout_s=30,
+        )
+
+    assert max(c.started for c in recorder.calls) < min(c.ended for c in recorder.calls)

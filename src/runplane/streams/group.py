@@ -107,6 +107,19 @@ class GroupConsumer(ConsumerLoop):
             block=self.settings.block_ms,
         )
         self._fresh = True
+        entries = decode_entries(self.stream, _stream_entries(reply))
+        if entries and len(entries) < self.settings.batch_size:
+            entries += await self._top_up(self.settings.batch_size - len(entries))
+        return entries
+
+    async def _top_up(self, count: int) -> list[StreamEntry]:
+        """What arrived with a short batch, without blocking. Redis answers a
+        blocked XREADGROUP right after the first XADD of a pipeline, so a round
+        of jobs XADDed at once would otherwise run as one job, then the rest
+        only once that one has finished (the batch is handled whole)."""
+        reply = await self._client.xreadgroup(
+            self.group, self.consumer, {self.stream: ">"}, count=count
+        )
         return decode_entries(self.stream, _stream_entries(reply))
 
     async def _ensure_group(self) -> None:
