@@ -21,12 +21,19 @@ readers' own CPU is reported beside it, to show whether they kept up.
 from __future__ import annotations
 
 import asyncio
+import operator
 import re
 import time
 from dataclasses import dataclass
+from itertools import islice, repeat
 from multiprocessing.connection import Connection
 
-ID_LINE = re.compile(rb"^id: (\d+)-(\d+)\r?$", re.MULTILINE)
+ID_LINE = re.compile(rb"\nid: (\d+)-(\d+)\r?\n")
+"""An `id:` line. Searched in b"\\n" + the frames: a pattern that starts with a
+literal is found by a fast scan, where `^` in MULTILINE mode is tried at every
+byte (4x the reader's CPU per frame)."""
+SEQ_BITS = 32
+"""An id as one int, ms << SEQ_BITS | seq, to check a batch's order in C."""
 CONNECT_S = 120.0
 """How long a reader may take to connect all its followers."""
 
@@ -127,9 +134,42 @@ class Follower(asyncio.Protocol):
             start = frames.rfind(b"\r\n\r\n", 0, lagging)
             frames, cut = (b"", frames) if start < 0 else (frames[: start + 4], frames[start + 4 :])
             self.lagging += 1
-            for ms, seq in ID_LINE.findall(cut):
+            for ms, seq in ID_LINE.findall(b"\n" + cut):
                 self.last = max(self.last, (int(ms), int(seq)))
-        for ms, seq in ID_LINE.findall(frames):
+        ids = ID_LINE.findall(b"\n" + frames)
+        if ids and not self._count_in_order(ids):
+            self._count_one_by_one(ids)
+        if self.arrivals is not None:
+            self.arrivals.append((time.monotonic(), self.last))
+        self.check_done()
+
+    def _count_in_order(self, ids: list[tuple[bytes, bytes]]) -> bool:
+        """Counts a batch that comes after the last id, in strictly increasing
+        order (what a correct server sends), with no Python code run per id:
+        the reader's CPU per frame decides whether 1,000 followers keep up. False
+        (nothing counted) for any other batch."""
+        mss, seqs = zip(*ids, strict=True)
+        keys = list(
+            map(
+                operator.or_,
+                map(operator.lshift, map(int, mss), repeat(SEQ_BITS)),
+                map(int, seqs),
+            )
+        )
+        if keys[0] <= self.last[0] << SEQ_BITS | self.last[1]:
+            return False
+        if not all(map(operator.lt, keys, islice(keys, 1, None))):
+            return False
+        self.received += len(keys)
+        self.last = (int(mss[-1]), int(seqs[-1]))
+        if self.first is None:
+            self.first = (int(mss[0]), int(seqs[0]))
+        return True
+
+    def _count_one_by_one(self, ids: list[tuple[bytes, bytes]]) -> None:
+        """A batch out of order or repeating ids: each duplicate or late id is
+        counted as disorder, the rest as received."""
+        for ms, seq in ids:
             at = (int(ms), int(seq))
             if at <= self.last:
                 self.disorder += 1
@@ -137,9 +177,6 @@ class Follower(asyncio.Protocol):
             self.last, self.received = at, self.received + 1
             if self.first is None:
                 self.first = at
-        if self.arrivals is not None:
-            self.arrivals.append((time.monotonic(), self.last))
-        self.check_done()
 
     def check_done(self) -> None:
         if self.final is not None and self.last >= self.final:
