@@ -89,11 +89,11 @@ IDLE_S = 3.0
 LONE_EVENTS = 20
 """Events published one at a time before the load, each delivery timed."""
 LONE_GAP_S = 0.2
+"""The quiet between two lone events: longer than any coalescing window."""
 FOLLOWERS_PER_READER = 125
 """The default split: a reader process per this many followers. Measured on the
 loaded 2-core machine: 4 readers for 1,000 followers finished 1-30 s after the
 last event (the readers set the batch sizes), 8 within 0.5-3.6 s."""
-"""The quiet between two lone events: longer than any coalescing window."""
 
 
 class Readers:
