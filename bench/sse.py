@@ -6,15 +6,21 @@ at a steady rate, against runplane and a one-reader broadcast baseline.
     python bench/sse.py --setting sse_coalesce_ms=0     # wake once per read, as before
     python bench/sse.py --together            # both servers at once, each its own followers
     python bench/sse.py --setting sse_flush_ms=20 --baseline-flush-ms 20
+    python bench/sse.py --reader-procs 1      # all followers in one reader process
 
-Each round starts a Debian redis-server and a server on it (a child process;
-the followers run in this one): `runplane serve`, then the baseline
+Each round starts a Debian redis-server and a server on it (a child process):
+`runplane serve`, then the baseline
 (bench/sse_baseline.py: one XREAD loop, each entry formatted once and queued to
 every follower, on the same uvicorn settings and SSE response), or the other
 way round in the next round. It connects every follower (no Last-Event-ID:
 from now), samples the server's idle CPU for IDLE_S, then XADDs lifecycle
 events to `runplane:events` at `--rate` for `--seconds` from another process,
-and waits for every follower to have the last one. A follower is a raw
+and waits for every follower to have the last one. The followers run in
+`--reader-procs` processes of their own (bench/sse_followers.py; by default one
+per 125 followers, the same for both servers), so that they keep up and the
+server, not one overloaded reader, decides how many frames a write carries;
+each reader counts every event each of its followers receives and the parent
+requires all of them. A follower is a raw
 HTTP/1.1 client that counts the `id:` lines it receives, checks they come in
 stream order with no duplicate, and, when the server ends its stream (a
 `runplane.lagging` frame, or any close), reconnects with Last-Event-ID as an
@@ -26,15 +32,17 @@ Before the load it publishes LONE_EVENTS events one at a time, LONE_GAP_S
 apart, and times each from its XADD to its arrival at the first, the median
 and the last follower: the latency of an event on a quiet stream.
 
-With `--together` both servers run at once, each with its followers in a
-process of its own, in step (connected, lone events timed, then both loads):
+With `--together` both servers run at once, each with its followers in reader
+processes of its own, in step (connected, lone events timed, then both loads):
 what else the machine runs weighs on both alike, at the price of the two
 competing for the cores with each other.
 
 It prints, for both: how many followers received every event on their first
 connection, after reconnecting, or not; the frames delivered; the server's
 CPU (user + system) from the first event published to the last delivered, per
-delivered frame; the lone events' latency; and the ratio runplane / baseline. The followers and the
+delivered frame (the server's process only; the readers' CPU and the load
+average are printed beside it); the lone events' latency; and the ratio
+runplane / baseline. The followers and the
 publisher share the machine with the server, so run it on a quiet one and
 compare ratios, not absolute times. `--py-spy DIR` records each server with
 py-spy (if on PATH). Not part of `make test`.
@@ -43,12 +51,10 @@ py-spy (if on PATH). Not part of `make test`.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import contextlib
 import json
 import multiprocessing
 import os
-import re
 import signal
 import statistics
 import subprocess
@@ -67,8 +73,8 @@ sys.path.insert(0, str(ROOT))  # for tests.support: the throwaway redis-server a
 
 import psutil  # noqa: E402
 import redis as sync_redis  # noqa: E402
-import redis.asyncio as async_redis  # noqa: E402
 from sse_baseline import RESPONSES, BaselineServer  # noqa: E402  (bench/, beside this)
+from sse_followers import CONNECT_S, Counts, reader_main  # noqa: E402
 from tests.support.events import lifecycle_event  # noqa: E402
 from tests.support.redis import RedisServer  # noqa: E402
 from tests.support.serve import RunplaneServer, free_port  # noqa: E402
@@ -76,7 +82,6 @@ from tests.support.serve import RunplaneServer, free_port  # noqa: E402
 from runplane.domain.lifecycle_events import EVENT_FIELD  # noqa: E402
 
 EVENTS_STREAM = "runplane:events"
-ID_LINE = re.compile(rb"^id: (\d+)-(\d+)\r?$", re.MULTILINE)
 DRAIN_S = 120.0
 """How long followers may take, after the last event, to receive everything."""
 IDLE_S = 3.0
@@ -85,128 +90,65 @@ LONE_EVENTS = 20
 """Events published one at a time before the load, each delivery timed."""
 LONE_GAP_S = 0.2
 """The quiet between two lone events: longer than any coalescing window."""
+FOLLOWERS_PER_READER = 125
+"""The default split: a reader process per this many followers. Measured on the
+loaded 2-core machine: 4 readers for 1,000 followers finished 1-30 s after the
+last event (the readers set the batch sizes), 8 within 0.5-3.6 s."""
 
 
-class Follower(asyncio.Protocol):
-    """One SSE client: counts the ids it receives, reconnects when cut. A
-    Protocol, not streams: the bench's own cost per frame must stay small."""
+class Readers:
+    """The reader processes of one load (bench/sse_followers.py), the
+    followers split evenly between them."""
 
-    def __init__(self, host: str, port: int, key: str) -> None:
-        self.host, self.port, self.key = host, port, key
-        self.final: tuple[int, int] | None = None
-        """The last id published: done once it is in."""
-        self.received = 0
-        self.reads = 0
-        """Reads of the socket that brought data: with a follower that keeps up,
-        about one per write of the server."""
-        self.first: tuple[int, int] | None = None
-        self.last = (0, 0)
-        self.reconnects = 0
-        self.lagging = 0
-        self.disorder = 0
-        self.arrivals: list[tuple[float, tuple[int, int]]] | None = None
-        """While lone events are timed: when each `_take` ended, and the last id then."""
-        self.connected = asyncio.Event()
-        self.done = asyncio.Event()
-        self._closed = asyncio.Event()
-        self._transport: asyncio.Transport | None = None
-        self._pending = b""
-        self._head = True
+    def __init__(self, target: Target, followers: int, procs: int) -> None:
+        host, port = target.url.removeprefix("http://").split(":")
+        procs = max(1, min(procs, followers))
+        sizes = [followers // procs + (n < followers % procs) for n in range(procs)]
+        self.conns: list[Connection] = []
+        self.procs: list[multiprocessing.Process] = []
+        for size in sizes:
+            mine, theirs = multiprocessing.Pipe()
+            proc = multiprocessing.Process(
+                target=reader_main, args=(theirs, host, int(port), target.key, size)
+            )
+            proc.start()
+            theirs.close()
+            self.conns.append(mine)
+            self.procs.append(proc)
+        self.ps = [psutil.Process(proc.pid) for proc in self.procs]
 
-    async def run(self) -> None:
-        loop = asyncio.get_running_loop()
-        try:
-            while not self.done.is_set():
-                self._closed.clear()
-                self._head, self._pending = True, b""
-                try:
-                    await loop.create_connection(lambda: self, self.host, self.port)
-                    await self._closed.wait()
-                except OSError:
-                    pass
-                if not self.done.is_set():
-                    self.reconnects += 1
-                    await asyncio.sleep(0.1)
-        finally:  # also when cancelled: the server sees the stream end
-            self._end()
+    def receive(self, timeout: float) -> list[Any]:
+        """One answer from every reader, in order."""
+        answers = []
+        deadline = time.monotonic() + timeout
+        for conn in self.conns:
+            if not conn.poll(max(0.0, deadline - time.monotonic())):
+                raise RuntimeError("a reader process did not answer in time")
+            answers.append(conn.recv())
+        return answers
 
-    def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self._transport = transport
-        head = [
-            "GET /v1/events/stream HTTP/1.1",
-            f"Host: {self.host}:{self.port}",
-            f"Authorization: Bearer {self.key}",
-            "Accept: text/event-stream",
-        ]
-        if self.last != (0, 0):
-            head.append(f"Last-Event-ID: {self.last[0]}-{self.last[1]}")
-        transport.write(("\r\n".join(head) + "\r\n\r\n").encode())
+    def ask(self, command: tuple[Any, ...], timeout: float = 60.0) -> list[Any]:
+        for conn in self.conns:
+            conn.send(command)
+        return self.receive(timeout)
 
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._closed.set()
+    def cpu(self) -> float:
+        """The readers' CPU time (user + system) so far."""
+        return sum(t.user + t.system for t in (p.cpu_times() for p in self.ps))
 
-    def data_received(self, data: bytes) -> None:
-        """Chunked SSE frames. Each chunk the server writes holds whole frames,
-        so chunk-size lines fall between frames and every `id:` line is whole
-        once the bytes up to the last blank line are in."""
-        self.reads += 1
-        data = self._pending + data
-        if self._head:
-            head, sep, data = data.partition(b"\r\n\r\n")
-            if not sep:
-                self._pending = head
-                return
-            if not head.startswith(b"HTTP/1.1 200"):
-                self._end()
-                return
-            self._head = False
-            self.connected.set()
-        cut = data.rfind(b"\r\n\r\n")
-        if cut < 0:
-            self._pending = data
-            return
-        complete, self._pending = data[: cut + 4], data[cut + 4 :]
-        self._take(complete)
-        if self.done.is_set() or b"event: runplane.lagging" in complete:
-            self._end()
-        elif self._pending.endswith(b"0\r\n\r\n") or complete.endswith(b"\r\n0\r\n\r\n"):
-            self._end()  # the server ended the stream
-
-    def _end(self) -> None:
-        if self._transport is not None:
-            self._transport.close()
-
-    def _take(self, frames: bytes) -> None:
-        lagging = frames.find(b"event: runplane.lagging")
-        if lagging >= 0:  # the last frame: its id is where to resume, not an event
-            start = frames.rfind(b"\r\n\r\n", 0, lagging)
-            frames, cut = (b"", frames) if start < 0 else (frames[: start + 4], frames[start + 4 :])
-            self.lagging += 1
-            for ms, seq in ID_LINE.findall(cut):
-                self.last = max(self.last, (int(ms), int(seq)))
-        for ms, seq in ID_LINE.findall(frames):
-            at = (int(ms), int(seq))
-            if at <= self.last:
-                self.disorder += 1
-                continue
-            self.last, self.received = at, self.received + 1
-            if self.first is None:
-                self.first = at
-        if self.arrivals is not None:
-            self.arrivals.append((time.monotonic(), self.last))
-        self.check_done()
-
-    def check_done(self) -> None:
-        if self.final is not None and self.last >= self.final:
-            self.done.set()
-            self._end()
+    def close(self) -> None:
+        """Every reader ends, also on failure (its followers' sockets with it)."""
+        for proc in self.procs:
+            proc.join(10)
+            if proc.is_alive():
+                proc.kill()
+                proc.join()
 
 
-async def in_step(together: Barrier | None) -> None:
+def in_step(together: Barrier | None) -> None:
     """Side by side: wait for the other server's followers to get here too."""
     if together is not None:
-        await asyncio.to_thread(together.wait, 300)
+        together.wait(300)
 
 
 def publish(redis_url: str, total: int, rate: float, ids: Connection) -> None:
@@ -226,38 +168,33 @@ def publish(redis_url: str, total: int, rate: float, ids: Connection) -> None:
     client.close()
 
 
-async def time_lone_events(redis_url: str, followers: list[Follower]) -> dict[str, float | None]:
+def time_lone_events(redis_url: str, readers: Readers) -> dict[str, float | None]:
     """Publish LONE_EVENTS one at a time, LONE_GAP_S apart, and time each from
     just before its XADD to its arrival at the first, the median and the last
     follower (milliseconds; the median of each over the events). What a quiet
     stream's event waits: the server's read, wake and write, plus the bench's
     own reading of a thousand sockets (the same for both servers)."""
-    client = async_redis.Redis.from_url(redis_url)
-    for follower in followers:
-        follower.arrivals = []
+    readers.ask(("lone-start",))
+    client = sync_redis.Redis.from_url(redis_url)
     sent: list[tuple[float, tuple[int, int]]] = []
     try:
         for n in range(LONE_EVENTS):
-            await asyncio.sleep(LONE_GAP_S)
+            time.sleep(LONE_GAP_S)
             started = time.monotonic()
-            entry_id = await client.xadd(EVENTS_STREAM, {EVENT_FIELD: lone_event(n)})
+            entry_id = client.xadd(EVENTS_STREAM, {EVENT_FIELD: lone_event(n)})
             sent.append((started, stream_id(entry_id)))
-        await asyncio.sleep(LONE_GAP_S)
+        time.sleep(LONE_GAP_S)
     finally:
-        await client.aclose()
+        client.close()
+    per_reader = readers.ask(("lone-end", sent))
     firsts, medians, lasts = [], [], []
-    for started, at in sent:
-        took = sorted(
-            next((t for t, last in f.arrivals or () if last >= at), float("inf")) - started
-            for f in followers
-        )
+    for n in range(len(sent)):
+        took = sorted(delay for delays in per_reader for delay in delays[n])
         if took[-1] == float("inf"):
             continue  # a follower missed it (counted as missing at the end)
         firsts.append(took[0])
         medians.append(took[len(took) // 2])
         lasts.append(took[-1])
-    for follower in followers:
-        follower.arrivals = None
 
     def ms(values: list[float]) -> float | None:
         return round(1000 * statistics.median(values), 2) if values else None
@@ -317,57 +254,55 @@ class Cpu:
         return self.marks[-1] - self.marks[mark]
 
 
-async def run_load(
-    url: str,
-    redis_url: str,
-    key: str,
-    cpu: Cpu,
-    args: argparse.Namespace,
-    together: Barrier | None = None,
+def run_load(
+    target: Target, cpu: Cpu, args: argparse.Namespace, together: Barrier | None = None
 ) -> dict[str, Any]:
     """Connect every follower, time lone events, publish, wait for every
     follower to have every event. The server's CPU is counted from the first
     event published to the last delivered (connecting and the lone events are
     left out), and for IDLE_S before the lone events."""
-    host, port = url.removeprefix("http://").split(":")
-    followers = [Follower(host, int(port), key) for _ in range(args.followers)]
-    tasks = [asyncio.create_task(f.run()) for f in followers]
-    async with asyncio.timeout(60):
-        for follower in followers:
-            await follower.connected.wait()
+    readers = Readers(target, args.followers, args.reader_procs)
+    try:
+        readers.receive(CONNECT_S + 30)
+        return measure(target, cpu, readers, args, together)
+    finally:
+        readers.close()
+
+
+def measure(
+    target: Target, cpu: Cpu, readers: Readers, args: argparse.Namespace, together: Barrier | None
+) -> dict[str, Any]:
     total = int(args.rate * args.seconds)
-    await in_step(together)
+    in_step(together)
     cpu.mark()
-    await asyncio.sleep(IDLE_S)
+    time.sleep(IDLE_S)
     cpu.mark()
-    lone = await time_lone_events(redis_url, followers)
-    await in_step(together)
+    lone = time_lone_events(target.redis_url, readers)
+    in_step(together)
     cpu.mark()
+    readers_cpu = readers.cpu()
     profiler = profile(cpu.process.pid, args.py_spy, cpu.label)
     started = time.monotonic()
     ids, sent_ids = multiprocessing.Pipe(duplex=False)
     publisher = multiprocessing.Process(
-        target=publish, args=(redis_url, total, args.rate, sent_ids)
+        target=publish, args=(target.redis_url, total, args.rate, sent_ids)
     )
     publisher.start()
-    await asyncio.to_thread(publisher.join)
+    publisher.join()
     published_s = time.monotonic() - started
     first, final = (stream_id(i) for i in ids.recv())
-    for follower in followers:
-        follower.final = final
-        follower.check_done()
-    await asyncio.wait([asyncio.ensure_future(f.done.wait()) for f in followers], timeout=DRAIN_S)
+    readers.ask(("final", final, DRAIN_S), DRAIN_S + 60)
     cpu.mark()
     finished_s = time.monotonic() - started
+    readers_cpu = readers.cpu() - readers_cpu
+    load_average = os.getloadavg()[0]
     if profiler is not None:
         profiler.send_signal(signal.SIGINT)
-        await asyncio.to_thread(profiler.wait, 30)
-    for task in tasks:
-        task.cancel()
-    await asyncio.gather(*tasks, return_exceptions=True)
+        profiler.wait(30)
+    followers: list[Counts] = [c for counts in readers.ask(("stop",)) for c in counts]
     # Every event from before the first published one to the last: what the
     # server published itself meanwhile (host events) counts too.
-    in_range = entries_between(redis_url, {(f.first, f.last) for f in followers if f.first})
+    in_range = entries_between(target.redis_url, {(f.first, f.last) for f in followers if f.first})
     complete = [
         f.first is not None
         and f.first <= first
@@ -379,7 +314,8 @@ async def run_load(
     frames = sum(f.received for f in followers)
     load_cpu = cpu.since(2)
     return {
-        "followers": args.followers,
+        "followers": len(followers),
+        "reader_procs": len(readers.procs),
         "events": total,
         "rate_per_s": args.rate,
         "published_s": round(published_s, 1),
@@ -398,6 +334,9 @@ async def run_load(
         "frames_per_read": round(frames / max(1, sum(f.reads for f in followers)), 2),
         "idle_cpu_percent": round(100 * (cpu.marks[1] - cpu.marks[0]) / IDLE_S, 1),
         "load_cpu_s": round(load_cpu, 2),
+        "server_cpu_percent": round(100 * load_cpu / finished_s, 1),
+        "readers_cpu_percent": round(100 * readers_cpu / finished_s, 1),
+        "load_average_1m": round(load_average, 2),
         "cpu_us_per_frame": round(1e6 * load_cpu / frames, 3) if frames else None,
         **lone,
     }
@@ -461,7 +400,7 @@ def load(
     target: Target, args: argparse.Namespace, together: Barrier | None = None
 ) -> dict[str, Any]:
     cpu = Cpu(psutil.Process(target.pid), target.label)
-    return asyncio.run(run_load(target.url, target.redis_url, target.key, cpu, args, together))
+    return run_load(target, cpu, args, together)
 
 
 def load_in_child(
@@ -539,6 +478,12 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument(
+        "--reader-procs",
+        type=int,
+        help="processes the followers are split over, the same for both servers "
+        f"(default: one per {FOLLOWERS_PER_READER} followers)",
+    )
+    parser.add_argument(
         "--baseline-response",
         choices=RESPONSES,
         default=RESPONSES[0],
@@ -569,6 +514,8 @@ def main() -> None:
         "--py-spy", type=Path, metavar="DIR", help="record each server with py-spy into DIR"
     )
     args = parser.parse_args()
+    if args.reader_procs is None:
+        args.reader_procs = -(-args.followers // FOLLOWERS_PER_READER)
     rounds = []
     for n in range(args.repeat):
         result = one_round(args, n)
