@@ -7,8 +7,7 @@ consumer's own pending entries (XREADGROUP from id 0, after a start or an
 outage, until there are none); then new entries (XREADGROUP >, blocking).
 Delivery counts come from XPENDING; an entry delivered more than
 `max_deliveries` times, or whose handler fails on the last allowed delivery,
-goes to the dead letters and is acknowledged.
-"""
+goes to the dead letters and is acknowledged."""
 
 from __future__ import annotations
 
@@ -41,9 +40,8 @@ CLAIM_START = "0-0"
 
 
 def group_lost(exc: redis.exceptions.ResponseError) -> bool:
-    """NOGROUP: the group (or the whole key) is gone, e.g. FLUSHALL or a restart
-    without persistence. UNBLOCKED ... no longer exists: the key or the group
-    was deleted under a blocked XREADGROUP."""
+    """NOGROUP: the group (or key) is gone (FLUSHALL, a restart without persistence).
+    UNBLOCKED ... no longer exists: key or group deleted under a blocked XREADGROUP."""
     message = str(exc)
     return message.startswith("NOGROUP") or (
         message.startswith("UNBLOCKED") and "no longer exists" in message
@@ -99,26 +97,17 @@ class GroupConsumer(ConsumerLoop):
                 return claimed
         if self._pel_cursor is not None:
             return await self._read_own_pending()
-        reply = await self._client.xreadgroup(
-            self.group,
-            self.consumer,
-            {self.stream: ">"},
-            count=self.settings.batch_size,
-            block=self.settings.block_ms,
-        )
+        entries = await self._read_new(self.settings.batch_size, self.settings.block_ms)
         self._fresh = True
-        entries = decode_entries(self.stream, _stream_entries(reply))
         if entries and len(entries) < self.settings.batch_size:
-            entries += await self._top_up(self.settings.batch_size - len(entries))
+            # Redis answers a blocked read right after a pipeline's first XADD:
+            # the rest now, or a round added at once runs 1 job, then the rest.
+            entries += await self._read_new(self.settings.batch_size - len(entries), None)
         return entries
 
-    async def _top_up(self, count: int) -> list[StreamEntry]:
-        """What arrived with a short batch, without blocking. Redis answers a
-        blocked XREADGROUP right after the first XADD of a pipeline, so a round
-        of jobs XADDed at once would otherwise run as one job, then the rest
-        only once that one has finished (the batch is handled whole)."""
+    async def _read_new(self, count: int, block_ms: int | None) -> list[StreamEntry]:
         reply = await self._client.xreadgroup(
-            self.group, self.consumer, {self.stream: ">"}, count=count
+            self.group, self.consumer, {self.stream: ">"}, count=count, block=block_ms
         )
         return decode_entries(self.stream, _stream_entries(reply))
 
