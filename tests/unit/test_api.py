@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -201,6 +202,41 @@ async def test_wait_returns_at_once_or_408(api: Api) -> None:
     assert late.json()["error"]["code"] == "timeout"
     bad = await api.http.get("/v1/runtimes/w/wait", params={"status": "sideways"}, headers=admin)
     assert bad.status_code == 400
+
+
+async def test_a_wait_whose_client_left_ends_with_499(api: Api) -> None:
+    """A client gone mid-wait (a Ctrl-C'd `runtime wait`) ends the wait at its
+    next look: kept going, it would hold serve's graceful shutdown too."""
+    admin = await api.key()
+    await api.http.post("/v1/runtimes", json={"runtime_id": "left", "spec": SPEC}, headers=admin)
+    app = api.http._transport.app  # type: ignore[attr-defined]
+    messages: list[dict[str, Any]] = [{"type": "http.request", "body": b"", "more_body": False}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop() if messages else {"type": "http.disconnect"}
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/v1/runtimes/left/wait",
+        "raw_path": b"/v1/runtimes/left/wait",
+        "query_string": b"status=stopped&timeout=600",
+        "root_path": "",
+        "headers": [(b"host", b"runplane"), (b"authorization", admin["Authorization"].encode())],
+        "client": ("127.0.0.1", 40000),
+        "server": ("runplane", 80),
+    }
+    async with asyncio.timeout(60):  # a deadline, not a measure: the wait asked for 600 s
+        await app(scope, receive, send)
+    assert sent[0]["type"] == "http.response.start"
+    assert sent[0]["status"] == 499
 
 
 async def test_list_pages_by_cursor(api: Api) -> None:

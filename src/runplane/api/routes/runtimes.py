@@ -186,7 +186,7 @@ async def wait_for_status(
     request: Request,
     status: Annotated[str, Query(description="one status, or several separated by commas")],
     timeout: Annotated[float, Query(gt=0)] = 30.0,  # noqa: ASYNC109 - the API parameter
-) -> RuntimeOut:
+) -> RuntimeOut | Response:
     """Wait until the runtime is in one of `status` and answer its record; 408
     `timeout` when `timeout` seconds (capped by the server's wait bound) pass first."""
     wanted = _parse_statuses(status)
@@ -208,6 +208,11 @@ async def wait_for_status(
                     "timeout", f"runtime is still {record.status} after {timeout:g}s", status=408
                 )
             await asyncio.sleep(min(sleep_s, max(0.0, deadline - time.monotonic())))
+            if await request.is_disconnected():
+                # Nobody is left to answer; a wait kept going would also hold
+                # the server's graceful shutdown until its deadline. 499 as
+                # nginx logs a client that closed its request.
+                return Response(status_code=499)
             since = None
             sleep_s = min(sleep_s * 1.25, _WAIT_SLEEP_S[1])
 
