@@ -16,7 +16,7 @@ from tests.support.e2e_backend import backend, on_cluster
 from tests.support.postgres import PostgresServer
 from tests.support.redis import RedisServer
 from tests.support.redis_cluster import RedisClusterServer
-from tests.support.serve import BACKEND, RunplaneServer
+from tests.support.serve import BACKEND, RunplaneServer, stop_together
 
 
 def remove_everything(server: RunplaneServer) -> None:
@@ -88,24 +88,30 @@ def serve(tmp_path: Path, redis_url: str) -> Iterator[RunplaneServer]:
     """`runplane serve` on the test Redis and a SQLite database under tmp_path.
     On the cluster backend a second serve shares its Redis and PostgreSQL
     database, each with its own embedded host (`serve-<port>`): runtimes land on
-    either host and the other instance reaches them through the host-call stream."""
-    server = RunplaneServer.launch(tmp_path / "data", redis_url=redis_url)
-    second: RunplaneServer | None = None
+    either host and the other instance reaches them through the host-call stream.
+    The two start at once (they migrate the shared database in turn, under
+    runplane's advisory lock) and stop at once."""
+    server = RunplaneServer.prepare(tmp_path / "data", redis_url=redis_url)
+    servers = [server]
+    if on_cluster(redis_url):
+        second = _second_instance(server, tmp_path / "data-2")
+        server.peers.append(second)
+        servers.append(second)
     try:
-        if on_cluster(redis_url):
-            second = _second_instance(server, tmp_path / "data-2")
-            server.peers.append(second)
+        for each in servers:
+            each.spawn()
+        for each in servers:
+            each.wait_ready()
         yield server
     finally:
         remove_everything(server)  # the API part is skipped when a test stopped serve
-        if second is not None:
-            second.stop()
-            end_leftovers(second.data_dir)
-        server.stop()
+        stop_together(servers)
+        for each in servers[1:]:
+            end_leftovers(each.data_dir)
 
 
 def _second_instance(first: RunplaneServer, data_dir: Path) -> RunplaneServer:
     shared = {"database_url": first.env["RUNPLANE_DATABASE_URL"]}
     if "RUNPLANE_EMBEDDED_HOST" in first.env:
         shared["embedded_host"] = first.env["RUNPLANE_EMBEDDED_HOST"]
-    return RunplaneServer.launch(data_dir, redis_url=first.env["RUNPLANE_REDIS_URL"], **shared)
+    return RunplaneServer.prepare(data_dir, redis_url=first.env["RUNPLANE_REDIS_URL"], **shared)

@@ -65,6 +65,14 @@ class RunplaneServer:
 
     @classmethod
     def launch(cls, data_dir: Path, **settings: str) -> RunplaneServer:
+        server = cls.prepare(data_dir, **settings)
+        server.start()
+        return server
+
+    @classmethod
+    def prepare(cls, data_dir: Path, **settings: str) -> RunplaneServer:
+        """The server `launch` would start, not started yet (`start`, or `spawn`
+        then `wait_ready` to start several at once)."""
         port = free_port()
         # Runtimes run as runplane's own user unless a test asks otherwise: the
         # suite's interpreter and tmp dirs live where `nobody` cannot reach.
@@ -78,15 +86,18 @@ class RunplaneServer:
         env.update(RUNPLANE_DATA_DIR=str(data_dir), RUNPLANE_PORT=str(port))
         env.update(RUNPLANE_URL=f"http://127.0.0.1:{port}")
         env.pop("RUNPLANE_API_KEY", None)
-        server = cls(data_dir, port, env)
-        server.start()
-        return server
+        return cls(data_dir, port, env)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout_s: float = 120.0) -> None:
+        self.spawn()
+        self.wait_ready(timeout_s)
+
+    def spawn(self) -> None:
+        """Start the child without waiting for it to be ready."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with self.log_path.open("ab") as log:
             self.process = subprocess.Popen(
@@ -95,6 +106,11 @@ class RunplaneServer:
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
+
+    def wait_ready(self, timeout_s: float = 120.0) -> None:
+        """Wait for `/readyz` to answer 200; a child that exits or never gets
+        there is an error (and is killed, so it holds no port or CPU)."""
+        assert self.process is not None, "spawn() first"
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -111,14 +127,7 @@ class RunplaneServer:
         raise RuntimeError(f"runplane serve not ready:\n{self.log_path.read_text()}")
 
     def stop(self, sig: int = signal.SIGTERM, timeout_s: float = 60.0) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        self.process.send_signal(sig)
-        try:
-            self.process.wait(timeout_s)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
+        stop_together([self], sig, timeout_s)
 
     @property
     def admin_key(self) -> str:
@@ -145,3 +154,20 @@ class RunplaneServer:
         import json
 
         return json.loads(self.cli(*args, "--json", check=True).stdout)
+
+
+def stop_together(
+    servers: list[RunplaneServer], sig: int = signal.SIGTERM, timeout_s: float = 60.0
+) -> None:
+    """Signal every server, then wait for each (SIGKILL after `timeout_s`): their
+    graceful stops overlap instead of following one another."""
+    running = [s.process for s in servers if s.process is not None and s.process.poll() is None]
+    for process in running:
+        process.send_signal(sig)
+    deadline = time.monotonic() + timeout_s
+    for process in running:
+        try:
+            process.wait(max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
