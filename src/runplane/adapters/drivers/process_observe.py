@@ -111,10 +111,7 @@ class Glances:
         seen = self._seen.get(container_id)
         if seen is None:
             return None
-        try:
-            same = os.stat(seen.state_path).st_ino == seen.state_ino
-        except OSError:
-            same = False
+        same = _same_folder(seen)
         ended = not same or os.path.lexists(seen.exit_path)
         stat = None if ended else live_process(seen.pid, seen.start_ticks, seen.proc_stat)
         if stat is None or stat.zombie:
@@ -131,10 +128,7 @@ class Glances:
         seen = self._seen.get(container_id)
         if seen is None:
             return None
-        try:
-            same = os.stat(seen.state_path).st_ino == seen.state_ino
-        except OSError:
-            same = False
+        same = _same_folder(seen)
         record = read_json(seen.exit_path) if same else None
         if record is not None:
             self._seen.pop(container_id, None)
@@ -197,6 +191,14 @@ def _running(container_id: str, seen: _Seen, stat: ProcStat) -> Observation:
     return Observation(
         info, seen.pid, seen.spec, start_ticks=seen.start_ticks, supervisor=seen.supervisor
     )
+
+
+def _same_folder(seen: _Seen) -> bool:
+    """Its state file is the one seen: the folder was not removed or replaced."""
+    try:
+        return os.stat(seen.state_path).st_ino == seen.state_ino
+    except OSError:
+        return False
 
 
 def _gone(stat: ProcStat | None) -> bool:
