@@ -53,6 +53,7 @@ from runplane.adapters.sql.migrate import upgrade_database  # noqa: E402
 from runplane.adapters.sql.operation_log import SqlOperationLog  # noqa: E402
 from runplane.adapters.sql.runtime_store import SqlRuntimeStore  # noqa: E402
 from runplane.adapters.system import SecretTokenGenerator, SystemClock  # noqa: E402
+from runplane.bootstrap.heap import freeze_startup_heap  # noqa: E402
 from runplane.domain.jobs import JobResult  # noqa: E402
 from runplane.domain.operations import OpKind, OpSource, Outcome  # noqa: E402
 from runplane.ports.drivers import Driver  # noqa: E402
@@ -128,7 +129,9 @@ async def build_lifecycle(
         clock=SystemClock(),
         tokens=SecretTokenGenerator(),
     )
-    return Lifecycle.build(deps, driver.name)
+    life = Lifecycle.build(deps, driver.name)
+    freeze_startup_heap()  # as serve and agent do once assembled
+    return life
 
 
 async def create_runtimes(life: Lifecycle, count: int, graceful_stop_s: float) -> list[str]:

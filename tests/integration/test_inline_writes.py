@@ -64,6 +64,34 @@ async def test_a_point_write_waits_in_the_thread_while_another_process_writes(
     assert await database.write_point(insert(3)) == threading.get_ident()  # type: ignore[arg-type]
 
 
+async def test_a_point_write_asked_during_a_thread_batch_waits_then_runs_on_the_loop(
+    database: SqlDatabase,
+) -> None:
+    batch_running = threading.Event()
+    order: list[str] = []
+
+    def slow_thread_write(connection: Connection) -> None:
+        batch_running.set()
+        time.sleep(0.2)  # the writer thread's batch, holding the write lock
+        connection.execute(text("INSERT INTO t VALUES (7)"))
+        order.append("thread")
+
+    def point(connection: Connection) -> int:
+        connection.execute(text("INSERT INTO t VALUES (8)"))
+        order.append("point")
+        return threading.get_ident()
+
+    thread_write = asyncio.ensure_future(database.write(slow_thread_write))
+    while not batch_running.is_set():
+        await asyncio.sleep(0.005)
+    # Under steady load it used to join the thread's next batch (and every
+    # write after it too); now it waits for the batch, then runs here.
+    assert await database.write_point(point) == threading.get_ident()  # type: ignore[arg-type]
+    await thread_write
+    assert order == ["thread", "point"]
+    assert await count(database) == 2
+
+
 async def test_a_failing_point_write_rolls_back_and_raises_its_own_error(
     database: SqlDatabase,
 ) -> None:

@@ -15,8 +15,6 @@ import os
 import signal
 
 from runplane.adapters.drivers.connections import LocalConnections
-from runplane.adapters.drivers.docker import DockerDriver
-from runplane.adapters.drivers.docker_events import DockerEventWatcher
 from runplane.adapters.redis.client import connect as connect_redis
 from runplane.adapters.redis.health import RedisHealthEventPublisher
 from runplane.adapters.redis.host_beats import RedisHostBeats
@@ -25,6 +23,7 @@ from runplane.adapters.redis.leases import RedisLeaseStore
 from runplane.adapters.system import SystemClock
 from runplane.bootstrap.data_dir import secure_data_dir
 from runplane.bootstrap.exits import exit_watchers
+from runplane.bootstrap.heap import freeze_startup_heap
 from runplane.bootstrap.hosts import BEAT_TTL_PERIODS, local_host
 from runplane.bootstrap.infrastructure import build_drivers
 from runplane.bootstrap.seat import claim_seat
@@ -102,6 +101,7 @@ async def run_agent(settings: Settings) -> None:
         for signum in (signal.SIGTERM, signal.SIGINT):
             running.add_signal_handler(signum, stopped.set)
         await beats.beat(details, ttl_s)  # seen by the monitor's next look
+        freeze_startup_heap()
         logger.info("agent serving", extra={"host_id": host_id, "drivers": sorted(drivers)})
         workers.start()
         await stopped.wait()
@@ -117,6 +117,11 @@ async def _engine_events(
     """The host's docker event stream (die, oom, health_status, destroy), read
     here, next to the engine, into the shared `runtime:health_events` that
     serve's health consumer applies. Nothing without a docker driver."""
+    if docker is None:
+        return []  # and aiodocker stays unimported (build_drivers)
+    from runplane.adapters.drivers.docker import DockerDriver
+    from runplane.adapters.drivers.docker_events import DockerEventWatcher
+
     if not isinstance(docker, DockerDriver):
         return []
     stack.push_async_callback(docker.aclose)

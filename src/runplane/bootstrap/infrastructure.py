@@ -8,9 +8,6 @@ from pathlib import Path
 
 import redis.asyncio
 
-from runplane.adapters.drivers.docker import DEFAULT_DOCKER_HOST, DockerDriver
-from runplane.adapters.drivers.docker_events import DockerEventWatcher
-from runplane.adapters.drivers.docker_snapshots import SnapshottingDockerDriver
 from runplane.adapters.drivers.output_settings import OutputSettings
 from runplane.adapters.drivers.process_snapshots import SnapshottingProcessDriver
 from runplane.adapters.drivers.process_user import RuntimeSandbox
@@ -68,8 +65,14 @@ def build_drivers(
     )
     stack.callback(process.close)  # its launcher; the runtimes run on
     drivers: dict[str, Driver] = {"process": process}
+    docker = None
     if settings.driver == "docker" or settings.docker_host:
-        drivers["docker"] = SnapshottingDockerDriver(
+        # Imported only here: aiodocker (and aiohttp) are a tenth of start-up
+        # for the many instances that drive no engine.
+        from runplane.adapters.drivers.docker import DEFAULT_DOCKER_HOST
+        from runplane.adapters.drivers.docker_snapshots import SnapshottingDockerDriver
+
+        docker = drivers["docker"] = SnapshottingDockerDriver(
             settings.docker_host or DEFAULT_DOCKER_HOST,
             instance=settings.docker_instance,
             output=output,
@@ -80,8 +83,7 @@ def build_drivers(
         stack.push_async_callback(process.resource_history().aclose)
     if output.metrics_per_runtime:  # every runtime sampled from the start
         process.resource_history().start_everything()
-        docker = drivers.get("docker")
-        if isinstance(docker, DockerDriver):
+        if docker is not None:
             docker.output.resource_history().start_everything()
     return drivers
 
@@ -111,7 +113,12 @@ async def open_docker(
 ) -> list[Loop]:
     """Check the engine answers (a clear error at start-up if not) and watch its
     events; nothing when the docker driver is not configured."""
-    docker = deps.drivers.get("docker")
+    if "docker" not in deps.drivers:
+        return []  # and aiodocker stays unimported (build_drivers)
+    from runplane.adapters.drivers.docker import DockerDriver
+    from runplane.adapters.drivers.docker_events import DockerEventWatcher
+
+    docker = deps.drivers["docker"]
     if not isinstance(docker, DockerDriver):
         return []
     stack.push_async_callback(docker.aclose)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import os
 import signal
@@ -18,6 +17,7 @@ from starlette.types import ASGIApp
 
 from runplane.bootstrap.assembly import assemble
 from runplane.bootstrap.banner import banner, summary
+from runplane.bootstrap.heap import freeze_startup_heap
 from runplane.bootstrap.hooks import HookLoadError
 from runplane.bootstrap.http_protocol import with_header_timeout
 from runplane.bootstrap.infrastructure import check_cluster_settings
@@ -92,7 +92,7 @@ def uvicorn_config(app: ASGIApp, settings: Settings) -> uvicorn.Config:
 
 async def _serve(settings: Settings) -> None:
     async with assemble(settings) as system:
-        _freeze_startup_heap()
+        freeze_startup_heap()
         config = uvicorn_config(system.app, settings)
         servers = [_Server(config), *_metrics_listener(settings)]
         loop = asyncio.get_running_loop()
@@ -107,14 +107,6 @@ async def _serve(settings: Settings) -> None:
             # Drain: consumers finish and acknowledge what they hold, then close.
             await system.workers.stop()
     logger.info("runplane stopped")
-
-
-def _freeze_startup_heap() -> None:
-    """What start-up built (modules, models, compiled statements) lives as long
-    as the process: frozen, the collector's full passes skip it. Those passes
-    over it were pauses of the whole event loop, the slowest requests' tail."""
-    gc.collect()
-    gc.freeze()
 
 
 async def _announce(servers: list[_Server], settings: Settings) -> None:

@@ -143,7 +143,11 @@ class SqlOutbox:
             async with native.writing() as connection:
                 await _MARK_SENT_NATIVE.execute_many_native(connection, (parameters,))
             return
-        await self._database.write(lambda connection: connection.execute(_MARK_SENT, parameters))
+        # A short keyed UPDATE, on the loop like a compare-and-swap: through the
+        # writer thread, each relay round would hold the write lock a hand-off long.
+        await self._database.write_point(
+            lambda connection: connection.execute(_MARK_SENT, parameters)
+        )
 
     async def oldest_pending_at(self) -> datetime | None:
         oldest: datetime | None = await self._database.read(
