@@ -82,8 +82,7 @@ async def test_a_point_write_asked_during_a_thread_batch_waits_then_runs_on_the_
         return threading.get_ident()
 
     thread_write = asyncio.ensure_future(database.write(slow_thread_write))
-    while not batch_running.is_set():
-        await asyncio.sleep(0.005)
+    assert await asyncio.to_thread(batch_running.wait, 30)
     # Under steady load it used to join the thread's next batch (and every
     # write after it too); now it waits for the batch, then runs here.
     assert await database.write_point(point) == threading.get_ident()  # type: ignore[arg-type]

@@ -17,7 +17,6 @@ Layout, one folder per container, named after its id::
 from __future__ import annotations
 
 import re
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,21 +81,6 @@ def runtime_of(files: ContainerFiles) -> str | None:
     return None
 
 
-def remove_tree(path: Path) -> None:
-    """Remove a container's folder; retry when a late supervisor write races
-    us. OSError when it stays."""
-    error: OSError | None = None
-    for _ in range(3):
-        if not path.exists():
-            return
-        try:
-            shutil.rmtree(path)
-        except OSError as exc:
-            error = exc
-    if path.exists():
-        raise error or OSError(f"cannot remove {path}")
-
-
 __all__ = [
     "CONTAINER_ID_PATTERN",
     "EXIT_FILE",
@@ -112,7 +96,6 @@ __all__ = [
     "parse_container_id",
     "read_json",
     "read_proc_stat",
-    "remove_tree",
     "runtime_of",
     "write_json_atomic",
     "write_json_new",

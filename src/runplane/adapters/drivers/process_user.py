@@ -17,7 +17,6 @@ from __future__ import annotations
 import logging
 import os
 import pwd
-import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -134,10 +133,6 @@ class RuntimeSandbox:
         if not self.user.switch:
             return {}
         return {"user": self.user.uid, "group": self.user.gid, "extra_groups": []}
-
-    def wipe(self, runtime_id: str) -> None:
-        """Remove the runtime's work dir (rmtree does not follow symlinks)."""
-        shutil.rmtree(self.work_dir(runtime_id), ignore_errors=True)
 
 
 def resolve_cwd(work_dir: Path, spec_cwd: str | None) -> str:
