@@ -39,14 +39,18 @@ class ProcessLooks:
         return self._glances.remember(observe(self._containers, container_id))
 
     async def _looks(self, container_ids: list[str]) -> list[Observation]:
-        """A look at each (in one thread), settled like `_settled`'s."""
+        """Each one's glance, or else its look (those in one thread), settled
+        like `_settled`'s."""
+        seen: dict[str, Observation] = {}
+        for container_id in container_ids:
+            if (glance := self._glances.quick(container_id)) is not None:
+                seen[container_id] = glance
+        unknown = [c for c in container_ids if c not in seen]
         containers = self._containers
-        found = await asyncio.to_thread(lambda: [observe(containers, c) for c in container_ids])
-        looks = [self._glances.remember(observed) for observed in found]
-        return [
-            await self._settled(c) if observed.settling else observed
-            for c, observed in zip(container_ids, looks, strict=True)
-        ]
+        found = await asyncio.to_thread(lambda: [observe(containers, c) for c in unknown])
+        for container_id, observed in zip(unknown, found, strict=True):
+            seen[container_id] = self._glances.remember(observed)
+        return [await self._settled(c) if seen[c].settling else seen[c] for c in container_ids]
 
     async def _settled(self, container_id: str) -> Observation:
         """A look, waiting (bounded) while an end is being recorded."""
