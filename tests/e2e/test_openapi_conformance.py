@@ -105,8 +105,13 @@ def schemathesis(
             "--max-examples",
             MAX_EXAMPLES,
             *seed,
+            # One worker: Python 3.11 keeps the AST constructor's recursion
+            # depth per interpreter, not per thread, and two workers building
+            # Hypothesis's lambda descriptions at once (`ast.parse`) failed the
+            # run with "SystemError: AST constructor recursion depth mismatch"
+            # (CPython gh-106905), a crash of the generator, not of the API.
             "--workers",
-            "2",
+            "1",
             "--request-timeout",
             "20",
             "--report",
