@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import json
 import os
 import secrets
 import signal
@@ -20,8 +21,23 @@ import psutil
 import pytest
 
 from runplane.adapters.drivers.process import ProcessDriver
-from runplane.adapters.drivers.process_files import parse_container_id, read_proc_stat
-from runplane.adapters.drivers.process_launch import SUPERVISOR_MODULE
+from runplane.adapters.drivers.process_files import (
+    META_FILE,
+    STATE_FILE,
+    SUPERVISOR_LOG_FILE,
+    ContainerFiles,
+    parse_container_id,
+    read_proc_stat,
+    runtime_of,
+)
+from runplane.adapters.drivers.process_launch import (
+    INLINE_META_BYTES,
+    LAUNCHER_LOG,
+    SUPERVISOR_MODULE,
+    Launch,
+    SupervisorLauncher,
+    await_answer,
+)
 from runplane.adapters.drivers.process_wait import process_end
 from runplane.domain.drivers import ContainerState
 from runplane.domain.errors import DriverError
@@ -231,3 +247,71 @@ async def test_a_start_given_up_on_leaves_nothing_running(tmp_path: Path) -> Non
         for info in await driver.list_containers():
             await driver.remove(info.container_id)
         driver.close()
+
+
+async def test_a_start_that_goes_well_makes_one_file_holding_meta_and_state(
+    driver: ProcessDriver,
+) -> None:
+    # The meta travelled in the launch request: the supervisor wrote it into
+    # the state file; no meta file, no supervisor log.
+    started = await driver.start("quiet", SLEEP)
+    folder = driver.log_path(started.container_id).parent
+    assert os.listdir(folder) == [STATE_FILE]
+    state = json.loads((folder / STATE_FILE).read_text())
+    assert (state["runtime_id"], state["spec"]["command"]) == ("quiet", ["sleep", "60"])
+    assert state["container_id"] == started.container_id
+    assert (state["pid"], state["start_ticks"]) == parse_container_id(started.container_id)
+    assert runtime_of(ContainerFiles(folder)) == "quiet"
+
+
+async def test_a_container_with_a_meta_file_of_its_own_is_read_as_before(
+    driver: ProcessDriver,
+) -> None:
+    # As runplane wrote a container's files before the meta moved into the
+    # state file: the meta in meta.json, the state file without it.
+    started = await driver.start("old", SLEEP)
+    folder = driver.log_path(started.container_id).parent
+    state = json.loads((folder / STATE_FILE).read_text())
+    meta_keys = ("spec", "cwd", "env", "credentials", "created_at", "logs")
+    (folder / META_FILE).write_text(
+        json.dumps({key: state.pop(key) for key in meta_keys} | {"runtime_id": "old"})
+    )
+    (folder / STATE_FILE).write_text(json.dumps(state))
+    fresh = ProcessDriver(driver.log_path(started.container_id).parents[2])
+    try:
+        [listed] = await fresh.list_containers()
+        assert (listed.runtime_id, listed.state) == ("old", ContainerState.RUNNING)
+        stopped = await fresh.stop(started.container_id, timeout_s=5)
+        assert stopped.state is ContainerState.EXITED
+    finally:
+        fresh.close()
+
+
+async def test_a_meta_too_large_to_travel_is_written_by_the_driver(driver: ProcessDriver) -> None:
+    big = "x" * (INLINE_META_BYTES + 1)
+    spec = {"command": ["sh", "-c", 'echo "size ${#BIG}"; sleep 60'], "env": {"BIG": big}}
+    started = await driver.start("big", spec)
+    await wait_for_log(driver, started.container_id, f"size {len(big)}")
+    folder = driver.log_path(started.container_id).parent
+    assert json.loads((folder / META_FILE).read_text())["env"]["BIG"] == big
+
+
+async def test_a_supervisor_that_fails_tells_why_in_its_launch_dir_and_the_launchers_log(
+    tmp_path: Path,
+) -> None:
+    containers = tmp_path / "containers"
+    launcher = SupervisorLauncher(containers)
+    try:
+        launch_dir = containers / ".launch-broken"
+        launch_dir.mkdir(parents=True)
+        # A meta with no spec: the supervisor fails before it starts anything.
+        meta = json.dumps({"runtime_id": "r"}).encode()
+        notify = launcher.launch(Launch(launch_dir, os.fsencode(launch_dir) + b"\0" + meta))
+        with pytest.raises(DriverError, match="supervisor failed: KeyError"):
+            await await_answer(launch_dir, notify, STARTUP_TIMEOUT_S)
+        assert "KeyError: 'spec'" in (launch_dir / SUPERVISOR_LOG_FILE).read_text()
+        launcher_log = (containers / LAUNCHER_LOG).read_text()
+        assert f"for {launch_dir} failed" in launcher_log
+        assert "KeyError: 'spec'" in launcher_log
+    finally:
+        launcher.close()

@@ -123,15 +123,15 @@ class ProcessDriver(ProcessLooks, ProcessOutput):
         """Write the launch dir and have the launcher start its supervisor; the
         launch dir and the pipe to wait on. Blocking, briefly (see `start`)."""
         try:
-            launch_dir = prepare_launch(
+            launch = prepare_launch(
                 self._containers, runtime_id, spec, self._sandbox, self.log_settings()
             )
         except OSError as exc:
             raise DriverError(f"cannot prepare the runtime's state dir: {exc}") from exc
         try:
-            return launch_dir, self._launcher.launch(launch_dir)
+            return launch.dir, self._launcher.launch(launch)
         except BaseException:
-            discard_launch(launch_dir)
+            discard_launch(launch.dir)
             raise
 
     async def stop(self, container_id: str, *, timeout_s: float | None = None) -> ContainerInfo:
@@ -177,12 +177,16 @@ class ProcessDriver(ProcessLooks, ProcessOutput):
     async def remove(self, container_id: str) -> None:
         if parse_container_id(container_id) is None:
             return
-        observed = await self._settled(container_id)
-        self.exit_notices.expect(container_id)
-        if observed.pgid is not None:
-            signal_group(observed.pgid, signal.SIGKILL)
-            # Let the supervisor record the end before its folder goes away.
-            await self._await_end(container_id, self._kill_grace_s)
+        # An end recorded (a stopped runtime's, the usual remove) leaves
+        # nothing to kill: its supervisor killed the group before recording
+        # it. No look then: a start after a stop removes the last container.
+        if not self._end_recorded(container_id):
+            observed = await self._settled(container_id)
+            self.exit_notices.expect(container_id)
+            if observed.pgid is not None:
+                signal_group(observed.pgid, signal.SIGKILL)
+                # Let the supervisor record the end before its folder goes away.
+                await self._await_end(container_id, self._kill_grace_s)
         try:
             self._remove_files(container_id)  # renames only: on the loop (process_trash)
         except OSError as exc:
@@ -209,6 +213,10 @@ class ProcessDriver(ProcessLooks, ProcessOutput):
                 runtime_id = await asyncio.to_thread(self._owner, container_id)
             containers.append(replace(info, runtime_id=runtime_id))
         return containers
+
+    def _end_recorded(self, container_id: str) -> bool:
+        """Whether its exit file is there: one stat, on the loop."""
+        return os.path.lexists(ContainerFiles(self._containers / container_id).exit)
 
     def _owner(self, container_id: str) -> str | None:
         """The runtime a container was started for. It never changes: read

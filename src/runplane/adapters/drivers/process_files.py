@@ -5,11 +5,15 @@ tell a live process from a reused pid.
 Layout, one folder per container, named after its id::
 
     <state_dir>/containers/<container_id>/
-        meta.json        runtime_id, normalised spec, working directory
-        state.json       child pid + start ticks, supervisor pid + start ticks
+        state.json       the meta (runtime_id, normalised spec, working
+                         directory, environment), then the child's pid and
+                         start ticks and the supervisor's
+        meta.json        the meta, only when too large to travel in the
+                         launch request (the state file then lacks it), and
+                         in containers started by earlier runplane versions
         exit.json        exit_code, signal, finished_at (once the child ended)
         output.<offset>.log  the child's stdout and stderr (supervisor_output)
-        supervisor.log   the supervisor's own stderr
+        supervisor.log   why the supervisor failed, if it did before the start
     <state_dir>/containers/.launch-<token>/         a start in progress
     <state_dir>/containers/.launcher.log            the launcher's own stderr
 """
@@ -19,6 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from runplane.adapters.drivers.supervisor_files import (
     EXIT_FILE,
@@ -71,6 +76,14 @@ class ContainerFiles:
         return self.root / SUPERVISOR_LOG_FILE
 
 
+def read_meta(files: ContainerFiles, state: dict[str, Any] | None) -> dict[str, Any] | None:
+    """The container's meta: in its state file (`state`, read already), or
+    else in its meta file."""
+    if state is not None and "spec" in state:
+        return state
+    return read_json(files.meta)
+
+
 def runtime_of(files: ContainerFiles) -> str | None:
     """The runtime a container was started for: runplane's mark on it, kept in
     its state file (and its meta file, written before the process started)."""
@@ -95,6 +108,7 @@ __all__ = [
     "make_container_id",
     "parse_container_id",
     "read_json",
+    "read_meta",
     "read_proc_stat",
     "runtime_of",
     "write_json_atomic",

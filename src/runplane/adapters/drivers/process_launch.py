@@ -1,9 +1,13 @@
 """Starting a runtime's supervisor and hearing back from it.
 
-The driver writes the launch dir (`meta.json`), asks the launcher (a fork
-server for supervisors, see `supervisor`) to start a supervisor for it, and
-reads, without polling, the pipe the supervisor answers on: a container id,
-or the reason the command could not run, then end-of-file.
+The driver makes the launch dir, asks the launcher (a fork server for
+supervisors, see `supervisor`) to start a supervisor for it, and reads,
+without polling, the pipe the supervisor answers on: a container id, or the
+reason the command could not run, then end-of-file. The launch's `meta.json`
+travels in the request and the supervisor writes it (a file made is the
+costliest part of a start on some file systems, and the supervisor runs
+beside runplane); only a meta larger than `INLINE_META_BYTES` is written by
+the driver and read back by the launcher.
 """
 
 from __future__ import annotations
@@ -47,6 +51,20 @@ _LOG_TAIL_BYTES = 2000
 _MAX_ANSWER_BYTES = 65536
 _LAUNCHER_EXIT_S = 5.0
 LAUNCHER_LOG = ".launcher.log"
+INLINE_META_BYTES = 16 * 1024  # well below LAUNCH_REQUEST_BYTES, with the path
+"""Metas up to this size travel in the launch request. A larger one (a spec
+near its 64 KiB limit) is written to the launch dir instead: requests queue
+in the socket's buffer, and a few large ones would fill it and block the
+event loop until the launcher caught up."""
+
+
+@dataclass(frozen=True, slots=True)
+class Launch:
+    """A launch dir (made, empty unless the meta was too large to travel) and
+    the request that asks the launcher for its supervisor."""
+
+    dir: Path
+    request: bytes
 
 
 def prepare_launch(
@@ -55,10 +73,10 @@ def prepare_launch(
     spec: dict[str, Any],
     sandbox: RuntimeSandbox,
     logs: dict[str, int] | None = None,
-) -> Path:
-    """A fresh launch dir holding what the supervisor needs to start `spec`:
-    the command, and the user, working directory and whole environment it
-    runs with (the sandbox's, nothing of runplane's)."""
+) -> Launch:
+    """A fresh launch dir, and the request carrying what the supervisor needs
+    to start `spec`: the command, and the user, working directory and whole
+    environment it runs with (the sandbox's, nothing of runplane's)."""
     containers.mkdir(mode=0o700, parents=True, exist_ok=True)
     sandbox.prepare(runtime_id)
     cwd = sandbox.cwd(runtime_id, spec.get("cwd"), create=True)
@@ -73,9 +91,13 @@ def prepare_launch(
         "created_at": time.time(),
         "logs": logs or {},
     }
+    encoded = json.dumps(meta).encode()
+    request = os.fsencode(launch_dir)
+    if len(encoded) <= INLINE_META_BYTES:
+        return Launch(launch_dir, request + b"\0" + encoded)
     # The launch dir is new and ours: nobody reads meta.json before the launcher.
     write_json_new(ContainerFiles(launch_dir).meta, meta)
-    return launch_dir
+    return Launch(launch_dir, request)
 
 
 class SupervisorLauncher:
@@ -94,15 +116,15 @@ class SupervisorLauncher:
         self._running: _LauncherProcess | None = None
         self._finalizer: weakref.finalize[[], SupervisorLauncher] | None = None
 
-    def launch(self, launch_dir: Path) -> int:
-        """Have a supervisor started for `launch_dir`; return the read end
+    def launch(self, launch: Launch) -> int:
+        """Have a supervisor started for `launch`; return the read end
         (non-blocking) of the pipe it answers on, which reaches end-of-file
-        once it has answered (or died). Blocking: run it in a thread."""
+        once it has answered (or died). Blocking, briefly: one message."""
         notify_read, notify_write = os.pipe()
         os.set_blocking(notify_read, False)
         try:
             with self._lock:
-                self._send(os.fsencode(launch_dir), notify_write)
+                self._send(launch.request, notify_write)
         except BaseException:
             os.close(notify_read)
             raise

@@ -15,6 +15,7 @@ from runplane.adapters.drivers.process_files import (
     live_process,
     parse_container_id,
     read_json,
+    read_meta,
 )
 from runplane.domain.drivers import ContainerInfo, ContainerState
 
@@ -37,12 +38,12 @@ def observe(containers: Path, container_id: str) -> Observation:
     if parse_container_id(container_id) is None:
         return missing(container_id, "not a process container id")
     files = ContainerFiles(containers / container_id)
-    meta = read_json(files.meta)
+    state = read_json(files.state)
+    meta = read_meta(files, state)
     if meta is None:
         return missing(container_id, "no such container")
     spec: dict[str, Any] = meta.get("spec", {})
     exited = read_json(files.exit)
-    state = read_json(files.state)
     if exited is not None:
         return Observation(exited_info(container_id, exited), spec=spec)
     if state is None:

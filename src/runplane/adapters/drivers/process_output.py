@@ -68,9 +68,8 @@ class ProcessOutput:
         return await asyncio.to_thread(read_resources, container_ids, work_dirs)
 
     def _work_dir(self, container_id: str) -> Path | None:
-        meta = read_json(ContainerFiles(self._containers / container_id).meta) or {}
-        runtime_id = meta.get("runtime_id")
-        return self._sandbox.work_dir(runtime_id) if isinstance(runtime_id, str) else None
+        runtime_id = runtime_of(ContainerFiles(self._containers / container_id))
+        return self._sandbox.work_dir(runtime_id) if runtime_id is not None else None
 
     async def _running_containers(self) -> dict[str, str]:
         return await asyncio.to_thread(self._live_names)

@@ -28,6 +28,7 @@ prctl) is worked out in the launcher.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import socket
@@ -39,14 +40,16 @@ from typing import TYPE_CHECKING
 from runplane.adapters.drivers.supervisor_exits import tell_exit
 from runplane.adapters.drivers.supervisor_files import (
     EXIT_FILE,
+    LAUNCH_REQUEST_BYTES,
     META_FILE,
     STATE_FILE,
     SUPERVISOR_LOG_FILE,
     make_container_id,
     read_json,
     read_proc_stat,
+    state_with_meta,
+    write_bytes_new,
     write_json_atomic,
-    write_json_new,
 )
 from runplane.adapters.drivers.supervisor_loop import SupervisorLoop
 from runplane.adapters.drivers.supervisor_os import (
@@ -79,31 +82,41 @@ def serve_launches(sock_fd: int) -> int:
     sock = socket.socket(fileno=sock_fd)
     prepare_launcher()
     while True:
-        message, fds, _flags, _address = socket.recv_fds(sock, 65536, 1)
+        message, fds, flags, _address = socket.recv_fds(sock, LAUNCH_REQUEST_BYTES, 1)
         if not message:
             return 0
         try:
-            # Every request carries its pipe; one without is not runplane's.
-            if len(fds) == 1:
+            # Every request carries its pipe; one without (or cut short) is not runplane's.
+            if len(fds) == 1 and not flags & socket.MSG_TRUNC:
                 os.set_inheritable(fds[0], False)  # the runtime must not hold it open
-                launch_dir = os.fsdecode(message)
-                _fork_supervisor(sock, launch_dir, _read_meta(launch_dir), fds[0])
+                path, _, inline = message.partition(b"\0")
+                launch_dir = os.fsdecode(path)
+                meta = _read_meta(launch_dir, inline)
+                _fork_supervisor(sock, launch_dir, meta, inline, fds[0])
         finally:
             for fd in fds:
                 os.close(fd)
 
 
-def _read_meta(launch_dir: str) -> dict[str, Any] | None:
-    """The launch's meta file, parsed here in the launcher: in a fresh fork
-    the parse's allocations would copy pages, some five times its cost."""
+def _read_meta(launch_dir: str, inline: bytes) -> dict[str, Any] | None:
+    """The launch's meta, from the request or else its meta file, parsed here
+    in the launcher: in a fresh fork the parse's allocations would copy pages,
+    some five times its cost."""
     try:
+        if inline:
+            meta = json.loads(inline)
+            return meta if isinstance(meta, dict) else None
         return read_json(os.path.join(launch_dir, META_FILE))
     except (OSError, ValueError):
         return None
 
 
 def _fork_supervisor(
-    sock: socket.socket, launch_dir: str, meta: dict[str, Any] | None, notify_fd: int
+    sock: socket.socket,
+    launch_dir: str,
+    meta: dict[str, Any] | None,
+    inline: bytes,
+    notify_fd: int,
 ) -> None:
     """Fork a supervisor, in a session of its own: it outlives the launcher
     and runplane. The launcher does not wait for it (SIGCHLD is ignored)."""
@@ -113,37 +126,56 @@ def _fork_supervisor(
     try:
         sock.close()
         os.setsid()
-        _redirect_output(launch_dir)
-        code = _supervise_reporting(launch_dir, meta, Answer(notify_fd))
+        _quiet_input_output()
+        code = _supervise_reporting(launch_dir, meta, inline, Answer(notify_fd))
     finally:
         sys.stderr.flush()
         os._exit(code)
 
 
-def _redirect_output(launch_dir: str) -> None:
-    """stdin and stdout on /dev/null, stderr on the launch's `supervisor.log`."""
+def _quiet_input_output() -> None:
+    """stdin and stdout on /dev/null. stderr stays the launcher's log: a
+    supervisor that fails also writes why into its launch dir's
+    `supervisor.log` (`_report_failure`), and one that does not makes no file."""
     devnull = os.open(os.devnull, os.O_RDWR)
-    log = os.open(
-        os.path.join(launch_dir, SUPERVISOR_LOG_FILE), os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600
-    )
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)
-    os.dup2(log, 2)
     os.close(devnull)
-    os.close(log)
 
 
-def _supervise_reporting(launch_dir: str, meta: dict[str, Any] | None, answer: Answer) -> int:
+def _supervise_reporting(
+    launch_dir: str, meta: dict[str, Any] | None, inline: bytes, answer: Answer
+) -> int:
     """`supervise`, answering the driver with the error when it fails."""
     try:
-        return supervise(launch_dir, meta, answer)
+        return supervise(launch_dir, meta, answer, inline)
     except BaseException as exc:
-        traceback.print_exc()
+        _report_failure(launch_dir)
         answer.give({"error": f"supervisor failed: {exc!r}"})  # unless it had its answer
         return 1
 
 
-def supervise(launch_dir: str, meta: dict[str, Any] | None, answer: Answer) -> int:
+def _report_failure(launch_dir: str) -> None:
+    """The traceback into the launch dir's `supervisor.log`, which the driver
+    shows when a start fails (gone once the launch dir became the container's
+    folder), and into the launcher's log with the supervisor's pid."""
+    text = traceback.format_exc()
+    with contextlib.suppress(OSError):
+        flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT
+        fd = os.open(os.path.join(launch_dir, SUPERVISOR_LOG_FILE), flags, 0o600)
+        try:
+            os.write(fd, text.encode("utf-8", "replace"))
+        finally:
+            os.close(fd)
+    sys.stderr.write(f"supervisor {os.getpid()} for {launch_dir} failed:\n{text}")
+
+
+def supervise(
+    launch_dir: str, meta: dict[str, Any] | None, answer: Answer, inline: bytes = b""
+) -> int:
+    """Start the meta's command and see it to its end. `inline`: the meta as
+    the request carried it (JSON), which the state file then holds too; empty
+    when the driver wrote it to `meta.json` instead."""
     if meta is None:
         answer.give({"error": f"no launch metadata in {launch_dir}"})
         return 1
@@ -155,7 +187,7 @@ def supervise(launch_dir: str, meta: dict[str, Any] | None, answer: Answer) -> i
         answer.give({"error": f"cannot execute {spec['command'][0]!r}: {exc}"})
         return 1
     try:
-        container_dir, own_ticks = _register(launch_dir, pid, meta["runtime_id"])
+        container_dir, own_ticks = _register(launch_dir, pid, meta["runtime_id"], inline)
     except BaseException:
         # Nobody could find, stop or wait for it: it must not run on.
         with contextlib.suppress(OSError):
@@ -181,9 +213,12 @@ def supervise(launch_dir: str, meta: dict[str, Any] | None, answer: Answer) -> i
     return 0
 
 
-def _register(launch_dir: str, pid: int, runtime_id: str) -> tuple[str, int]:
-    """Write the state file and move the launch dir to the container's id;
-    return the container's folder and the supervisor's own start ticks."""
+def _register(launch_dir: str, pid: int, runtime_id: str, inline: bytes) -> tuple[str, int]:
+    """Write the state file (with the meta in it, when the request carried
+    one: one file made per start, not two) and move the launch dir to the
+    container's id; return the container's folder and the supervisor's own
+    start ticks. A launch dir the driver discarded (it gave up waiting) is
+    not there to write to: the caller then kills what it started."""
     stat = read_proc_stat(pid)
     own = read_proc_stat(os.getpid())
     if stat is None or own is None:
@@ -201,7 +236,7 @@ def _register(launch_dir: str, pid: int, runtime_id: str) -> tuple[str, int]:
         "started_at": time.time(),
     }
     # Whole before the folder is renamed: no reader finds it half written.
-    write_json_new(os.path.join(launch_dir, STATE_FILE), state)
+    write_bytes_new(os.path.join(launch_dir, STATE_FILE), state_with_meta(state, inline))
     container_dir = os.path.join(os.path.dirname(launch_dir), container_id)
     os.rename(launch_dir, container_dir)
     return container_dir, own.start_ticks

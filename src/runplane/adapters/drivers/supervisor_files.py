@@ -21,6 +21,8 @@ META_FILE = "meta.json"
 STATE_FILE = "state.json"
 EXIT_FILE = "exit.json"
 SUPERVISOR_LOG_FILE = "supervisor.log"
+LAUNCH_REQUEST_BYTES = 65536
+"""The most a launch request to the launcher (launch dir, NUL, meta) holds."""
 
 _HAS_PROC = sys.platform.startswith("linux") and os.path.exists("/proc/self/stat")
 
@@ -51,6 +53,28 @@ def write_json_new(path: str | os.PathLike[str], data: dict[str, Any]) -> None:
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         json.dump(data, handle)
+
+
+def state_with_meta(state: dict[str, Any], meta: bytes) -> bytes:
+    """The state file's JSON: `state`'s keys after the meta's (a JSON object
+    naming the runtime, as the driver encoded it), or `state` alone when there
+    is no meta. Joined as text: encoding the meta again in a fresh fork would
+    copy pages for every string in it."""
+    meta = meta.rstrip()
+    if not (meta.startswith(b"{") and meta.endswith(b"}")) or meta[1:-1].strip() == b"":
+        return json.dumps(state).encode()
+    rest = {key: value for key, value in state.items() if key != "runtime_id"}
+    return meta[:-1] + b", " + json.dumps(rest).encode()[1:]
+
+
+def write_bytes_new(path: str, data: bytes) -> None:
+    """`write_json_new` for JSON already encoded."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        while data:
+            data = data[os.write(fd, data) :]
+    finally:
+        os.close(fd)
 
 
 def read_json(path: str | os.PathLike[str]) -> dict[str, Any] | None:
