@@ -29,6 +29,7 @@ from runplane.adapters.drivers.docker_engine import (
     RecentSet,
     decoded_events,
     engine_errors,
+    inspect_started,
     normalise_docker_host,
     reason,
 )
@@ -130,8 +131,7 @@ class DockerDriver:
         try:
             async with self._engine("start"):
                 await container.start()
-            async with self._engine("inspect", container.id):
-                inspected = await container.show()
+            inspected = await inspect_started(container, self.url)
         except DriverError:
             await self._discard(container.id)
             raise

@@ -4,6 +4,7 @@ event watcher keep of containers."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections import OrderedDict
@@ -95,3 +96,28 @@ def reason(exc: BaseException) -> str:
     if isinstance(exc, aiodocker.DockerError):
         return str(exc.message).strip()
     return str(exc) or type(exc).__name__
+
+
+INSPECT_TRIES = 3
+_INSPECT_AGAIN_S = 0.05
+
+
+async def inspect_started(
+    container: aiodocker.containers.DockerContainer, url: str
+) -> dict[str, Any]:
+    """A container just started, inspected. Podman answers 500 ("read
+    /proc/<pid>/cgroup: no such process") when the container's process ends
+    while it reads /proc for it, as a command that exits at once does: asked
+    again a moment later, it answers. Gone (404) is told at once."""
+    tries = 1
+    while True:
+        try:
+            async with engine_errors(url, "inspect", container.id):
+                return dict(await container.show())
+        except ContainerGone:
+            raise
+        except DriverError:
+            if tries >= INSPECT_TRIES:
+                raise
+        tries += 1
+        await asyncio.sleep(_INSPECT_AGAIN_S)
