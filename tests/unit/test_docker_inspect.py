@@ -13,7 +13,7 @@ from runplane.adapters.drivers.docker_engine import INSPECT_TRIES, inspect_start
 from runplane.domain.errors import ContainerGone, DriverError
 
 URL = "unix:///run/podman/podman.sock"
-RACE = {"message": "read /proc/23054/cgroup: no such process"}
+RACE = "read /proc/23054/cgroup: no such process"
 
 
 class Flaky:
@@ -46,7 +46,7 @@ async def test_an_engine_that_keeps_failing_is_a_driver_error_after_the_bound() 
 
 
 async def test_a_container_gone_is_told_at_once() -> None:
-    container = Flaky(aiodocker.DockerError(404, {"message": "no such container"}))
+    container = Flaky(aiodocker.DockerError(404, "no such container"))
     with pytest.raises(ContainerGone):
         await inspect_started(container, URL)  # type: ignore[arg-type]
     assert container.asked == 1

@@ -16,10 +16,11 @@ end-of-file), waits for the child and writes `exit.json`. Like
 a container, a runtime ends with its main process: whatever is left in its
 process group is killed then. The supervisor stays runplane's user (it writes
 the container's files); the command runs as the user, in the directory and
-with the environment the driver wrote into `meta.json` (see `process_user`).
+with the environment the launch's meta names (see `process_user`).
 
-Stdlib only, and no logging set-up: a supervisor's stderr is its
-`supervisor.log`. The launcher imports what the supervisors need once, and
+Stdlib only, and no logging set-up: a supervisor's stderr is the launcher's
+`.launcher.log`, and one that fails before its answer writes why into the
+launch dir's `supervisor.log` too. The launcher imports what the supervisors need once, and
 little else (see `supervisor_files`); each supervisor is a fork, not a new
 interpreter, and what can be worked out once (the signals to reset, libc's
 prctl) is worked out in the launcher.
