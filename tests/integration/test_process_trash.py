@@ -104,3 +104,28 @@ async def test_discards_while_a_pass_runs_are_deleted_too(tmp_path: Path) -> Non
         if index % 7 == 0:
             await asyncio.sleep(0)  # let a pass start between discards
     await emptied(tmp_path / TRASH_DIR)
+
+
+@pytest.mark.parametrize("restarted", [False, True], ids=["same driver", "after a restart"])
+async def test_the_work_dir_goes_with_the_runtimes_last_container_only(
+    driver: ProcessDriver, tmp_path: Path, restarted: bool
+) -> None:
+    sleeper = {"command": ["sleep", "60"]}
+    first = await driver.start("r", sleeper)
+    second = await driver.start("r", sleeper)  # as a move leaves one behind for a while
+    other = await driver.start("s", sleeper)
+    work_dir = driver.sandbox.work_dir("r")
+    deciding = driver
+    if restarted:  # a fresh driver knows no container yet: it lists them first
+        deciding = ProcessDriver(tmp_path / "state")
+    try:
+        await deciding.remove(first.container_id)
+        assert not gone(work_dir)
+        await deciding.remove(second.container_id)
+        assert gone(work_dir)
+        assert not gone(driver.sandbox.work_dir("s"))
+        await deciding.remove(other.container_id)
+        assert gone(driver.sandbox.work_dir("s"))
+    finally:
+        if deciding is not driver:
+            deciding.close()

@@ -33,6 +33,7 @@ from runplane.adapters.drivers.process_launch import (
 from runplane.adapters.drivers.process_looks import ProcessLooks
 from runplane.adapters.drivers.process_observe import Glances
 from runplane.adapters.drivers.process_output import ProcessOutput
+from runplane.adapters.drivers.process_owners import Owners
 from runplane.adapters.drivers.process_spec import DEFAULT_STOP_SIGNAL, validate_process_spec
 from runplane.adapters.drivers.process_trash import Trash
 from runplane.adapters.drivers.process_user import RuntimeSandbox
@@ -71,8 +72,7 @@ class ProcessDriver(ProcessLooks, ProcessOutput):
         self._glances = Glances(self._containers)
         self.exit_notices = ExitNoticeSocket(self._containers)
         """Ends told by the supervisors (ports.exits.ExitNotices)."""
-        self._owners: dict[str, str] = {}
-        """container id -> the runtime it was started for (`_owner`)."""
+        self._owners = Owners(self._read_owner, self._container_ids)
         self._sandbox = sandbox or RuntimeSandbox.of("", Path(state_dir) / "work")
         self._start_timeout_s = start_timeout_s
         self._kill_grace_s = kill_grace_s
@@ -109,7 +109,7 @@ class ProcessDriver(ProcessLooks, ProcessOutput):
             raise
         container_id = started.container_id
         # Its runtime and first look are known already: no file read for either.
-        self._owners[container_id] = runtime_id
+        self._owners.note(container_id, runtime_id)
         self._glances.seed(container_id, normalised, started.supervisor)
         port = normalised.get("port")
         endpoint = f"127.0.0.1:{port}" if port is not None else None
@@ -200,17 +200,16 @@ class ProcessDriver(ProcessLooks, ProcessOutput):
 
     async def list_containers(self) -> list[ContainerInfo]:
         """Every container, with the runtime it was started for (from its state file)."""
+        began = self._owners.listing_begins()
         container_ids = await asyncio.to_thread(self._container_ids)
-        listed = set(container_ids)  # forget the owners of containers gone
-        owners = self._owners.copy()
-        self._owners = {cid: rid for cid, rid in owners.items() if cid in listed}
+        self._owners.keep_only(container_ids, began)
         containers = []
         looks = await self._looks(container_ids)
         for container_id, observed in zip(container_ids, looks, strict=True):
             info = observed.info
-            runtime_id = self._owners.get(container_id)
+            runtime_id = self._owners.known(container_id)
             if runtime_id is None:
-                runtime_id = await asyncio.to_thread(self._owner, container_id)
+                runtime_id = await asyncio.to_thread(self._owners.of, container_id)
             containers.append(replace(info, runtime_id=runtime_id))
         return containers
 
@@ -218,26 +217,19 @@ class ProcessDriver(ProcessLooks, ProcessOutput):
         """Whether its exit file is there: one stat, on the loop."""
         return os.path.lexists(ContainerFiles(self._containers / container_id).exit)
 
-    def _owner(self, container_id: str) -> str | None:
-        """The runtime a container was started for. It never changes: read
-        once (an exit watcher lists often, and every remove looks at all)."""
-        runtime_id = self._owners.get(container_id)
-        if runtime_id is None:
-            runtime_id = runtime_of(ContainerFiles(self._containers / container_id))
-            if runtime_id is not None:
-                self._owners[container_id] = runtime_id
-        return runtime_id
+    def _read_owner(self, container_id: str) -> str | None:
+        return runtime_of(ContainerFiles(self._containers / container_id))
 
     def _remove_files(self, container_id: str) -> None:
         """The container's folder, and its runtime's work dir with its last
         container: a runtime id used again later (by anyone) starts in an
-        empty one. Both are moved to a trash and deleted later, by a thread."""
-        runtime_id = self._owner(container_id)
+        empty one. Both are moved to a trash and deleted later (process_trash)."""
+        runtime_id = self._owners.of(container_id)
         self._trash.discard(self._containers / container_id)
-        self._owners.pop(container_id, None)
+        self._owners.forget(container_id)
         if runtime_id is None:
             return
-        if all(self._owner(other) != runtime_id for other in self._container_ids()):
+        if not self._owners.has_any(runtime_id):
             try:
                 self._trash.discard(self._sandbox.work_dir(runtime_id))
             except OSError:  # the container is gone all the same
