@@ -14,6 +14,7 @@ import pytest
 
 from runplane.adapters.drivers.process import ProcessDriver
 from runplane.adapters.drivers.process_trash import TRASH_DIR, Trash
+from runplane.adapters.drivers.process_workdirs import LEAVE_S
 
 WRITER = "import time; open('left.txt', 'w').write('x' * 100000); time.sleep(60)"
 
@@ -40,6 +41,16 @@ def make_folders(*paths: Path) -> None:
 
 def gone(path: Path) -> bool:
     return not os.path.lexists(path)
+
+
+async def went(path: Path) -> None:
+    """Until `path` is gone (an empty work dir goes a second after its remove)."""
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        if gone(path):
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"{path} is still there")
 
 
 async def emptied(trash: Path) -> None:
@@ -120,12 +131,29 @@ async def test_the_work_dir_goes_with_the_runtimes_last_container_only(
         deciding = ProcessDriver(tmp_path / "state")
     try:
         await deciding.remove(first.container_id)
+        await asyncio.sleep(LEAVE_S + 0.2)
         assert not gone(work_dir)
         await deciding.remove(second.container_id)
-        assert gone(work_dir)
+        await went(work_dir)  # empty: left a second for a start, then removed
         assert not gone(driver.sandbox.work_dir("s"))
         await deciding.remove(other.container_id)
-        assert gone(driver.sandbox.work_dir("s"))
+        await went(driver.sandbox.work_dir("s"))
     finally:
         if deciding is not driver:
             deciding.close()
+
+
+async def test_a_start_right_after_a_remove_takes_over_the_empty_work_dir(
+    driver: ProcessDriver,
+) -> None:
+    sleeper = {"command": ["sleep", "60"]}
+    first = await driver.start("r", sleeper)
+    work_dir = driver.sandbox.work_dir("r")
+    inode = os.stat(work_dir).st_ino
+    await driver.remove(first.container_id)  # as a start replacing it does
+    again = await driver.start("r", sleeper)
+    await asyncio.sleep(LEAVE_S + 0.3)  # past the time an unclaimed one goes
+    assert os.stat(work_dir).st_ino == inode
+    assert held(work_dir) == []
+    await driver.remove(again.container_id)
+    await went(work_dir)

@@ -38,6 +38,7 @@ from runplane.adapters.drivers.process_spec import DEFAULT_STOP_SIGNAL, validate
 from runplane.adapters.drivers.process_trash import Trash
 from runplane.adapters.drivers.process_user import RuntimeSandbox
 from runplane.adapters.drivers.process_wait import signal_group
+from runplane.adapters.drivers.process_workdirs import EmptyWorkDirs
 from runplane.domain.driver_specs import DEFAULT_STOP_TIMEOUT_S
 from runplane.domain.drivers import ContainerInfo, ContainerState, StartedContainer
 from runplane.domain.errors import DriverError
@@ -80,6 +81,7 @@ class ProcessDriver(ProcessLooks, ProcessOutput):
         self._poll_interval_s = poll_interval_s
         self._launcher = SupervisorLauncher(self._containers)
         self._trash = Trash()
+        self._empty_work_dirs = EmptyWorkDirs(self._owners.claimed, self._trash.discard)
         self._output = output or OutputSettings()
 
     @property
@@ -90,6 +92,7 @@ class ProcessDriver(ProcessLooks, ProcessOutput):
         """End the launcher process; runtimes and their supervisors run on."""
         self._launcher.close()
         self.exit_notices.close()
+        self._empty_work_dirs.close()
 
     def validate_spec(self, spec: dict[str, Any]) -> dict[str, Any]:
         normalised = validate_process_spec(spec)
@@ -101,15 +104,16 @@ class ProcessDriver(ProcessLooks, ProcessOutput):
         # On the loop: a few folders, a small file and a message, a fraction of
         # a millisecond; through a thread, fifty starts at once spent more CPU
         # on the hand-offs and the GIL than on the work.
-        launch_dir, notify_fd = self._launch(runtime_id, normalised)
-        try:
-            started = await await_answer(launch_dir, notify_fd, self._start_timeout_s)
-        except DriverError:
-            await asyncio.to_thread(discard_launch, launch_dir)
-            raise
-        container_id = started.container_id
-        # Its runtime and first look are known already: no file read for either.
-        self._owners.note(container_id, runtime_id)
+        with self._owners.launching(runtime_id):  # its work dir is claimed meanwhile
+            launch_dir, notify_fd = self._launch(runtime_id, normalised)
+            try:
+                started = await await_answer(launch_dir, notify_fd, self._start_timeout_s)
+            except DriverError:
+                await asyncio.to_thread(discard_launch, launch_dir)
+                raise
+            container_id = started.container_id
+            # Its runtime and first look are known already: no file read for either.
+            self._owners.note(container_id, runtime_id)
         self._glances.seed(container_id, normalised, started.supervisor)
         port = normalised.get("port")
         endpoint = f"127.0.0.1:{port}" if port is not None else None
@@ -229,11 +233,15 @@ class ProcessDriver(ProcessLooks, ProcessOutput):
         self._owners.forget(container_id)
         if runtime_id is None:
             return
-        if not self._owners.has_any(runtime_id):
-            try:
-                self._trash.discard(self._sandbox.work_dir(runtime_id))
-            except OSError:  # the container is gone all the same
-                logger.warning("cannot remove a work dir", exc_info=True)
+        if self._owners.has_any(runtime_id):
+            return
+        work_dir = self._sandbox.work_dir(runtime_id)
+        if self._empty_work_dirs.leave(runtime_id, work_dir):
+            return  # for a start that follows; removed in a second if none does
+        try:
+            self._trash.discard(work_dir)
+        except OSError:  # the container is gone all the same
+            logger.warning("cannot remove a work dir", exc_info=True)
 
     # -- observing ----------------------------------------------------------
 

@@ -9,8 +9,9 @@ to date by starts and removes, not a listing of every container per remove.
 
 from __future__ import annotations
 
+import contextlib
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 
 
 class Owners:
@@ -24,6 +25,7 @@ class Owners:
         self._noted_at: dict[str, int] = {}
         self._notes = 0
         """Notes so far: a listing forgets only what was noted before it began."""
+        self._launches: Counter[str] = Counter()
         self._complete = False
         """Every container on disk has been seen: `_count` is whole."""
 
@@ -68,6 +70,21 @@ class Owners:
         gone = [c for c, at in self._noted_at.items() if at <= began and c not in present]
         for container_id in gone:
             self.forget(container_id)
+
+    @contextlib.contextmanager
+    def launching(self, runtime_id: str) -> Iterator[None]:
+        """A start of `runtime_id` under way (`claimed` counts it)."""
+        self._launches[runtime_id] += 1
+        try:
+            yield
+        finally:
+            self._launches[runtime_id] -= 1
+            if self._launches[runtime_id] <= 0:
+                del self._launches[runtime_id]
+
+    def claimed(self, runtime_id: str) -> bool:
+        """Whether `runtime_id` has a container, or one starting."""
+        return self._launches[runtime_id] > 0 or self.has_any(runtime_id)
 
     def has_any(self, runtime_id: str) -> bool:
         """Whether a container on disk was started for `runtime_id`."""
