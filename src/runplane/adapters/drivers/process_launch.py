@@ -3,11 +3,12 @@
 The driver makes the launch dir, asks the launcher (a fork server for
 supervisors, see `supervisor`) to start a supervisor for it, and reads,
 without polling, the pipe the supervisor answers on: a container id, or the
-reason the command could not run, then end-of-file. The launch's `meta.json`
-travels in the request and the supervisor writes it (a file made is the
-costliest part of a start on some file systems, and the supervisor runs
-beside runplane); only a meta larger than `INLINE_META_BYTES` is written by
-the driver and read back by the launcher.
+reason the command could not run, then end-of-file. The launch's meta
+travels in the request and the supervisor keeps it in the container's state
+file (a file made is the costliest part of a start on some file systems, and
+the supervisor runs beside runplane); only a meta larger than
+`INLINE_META_BYTES` is written by the driver, as `meta.json`, and read back
+by the launcher.
 """
 
 from __future__ import annotations
