@@ -193,6 +193,28 @@ async def test_a_start_with_the_spec_a_process_runtime_runs_is_a_replay(
     assert (await life[OpKind.STOP].handle(op(rid, reason="finished"))).ok
 
 
+async def test_a_program_that_is_not_there_is_an_invalid_request(
+    database: SqlDatabase,
+    redis_server: RedisServer,
+    tmp_path: Path,
+    clients: list[redis.asyncio.Redis],
+) -> None:
+    """The caller's to fix, as a missing image is for docker: 400, not 503."""
+    driver = ProcessDriver(tmp_path / "runtimes")
+    life = lifecycle_on(database, clients, redis_server.url, driver)
+    rid = f"absent-{uuid.uuid4().hex[:8]}"
+    created = await life.create.handle(
+        CreateRequest(
+            spec={"command": ["no-such-program-here"]}, op_source=OpSource.REST, runtime_id=rid
+        )
+    )
+    assert created.error_code is ErrorCode.INVALID_REQUEST
+    assert "No such file or directory: 'no-such-program-here'" in created.error_message
+    assert created.record is not None
+    assert created.record.status is Status.ERROR
+    driver.close()
+
+
 async def test_lease_is_renewed_through_a_slow_driver_call(
     database: SqlDatabase, redis_server: RedisServer, clients: list[redis.asyncio.Redis]
 ) -> None:

@@ -19,7 +19,7 @@ import pytest
 from runplane.adapters.drivers.process import ProcessDriver
 from runplane.adapters.drivers.process_files import parse_container_id
 from runplane.domain.drivers import ContainerInfo, ContainerState
-from runplane.domain.errors import ContainerGone, DriverError, InvalidSpec
+from runplane.domain.errors import ContainerGone, InvalidSpec, SpecRefused
 from tests.support.output import output_text
 from tests.support.ports import free_port
 
@@ -266,25 +266,26 @@ async def test_the_env_is_clean_plus_the_specs_and_cwd_is_used(
     assert log.split("\n")[0] == f"hello {names} {tmp_path}"
 
 
-async def test_a_missing_program_is_a_driver_error(driver: ProcessDriver) -> None:
-    with pytest.raises(DriverError, match="No such file"):
+async def test_a_missing_program_is_refused_as_the_specs_fault(driver: ProcessDriver) -> None:
+    # SpecRefused: the operation answers invalid_request (400), not 503.
+    with pytest.raises(SpecRefused, match="No such file"):
         await driver.start("r", {"command": ["/nonexistent/program"]})
     assert await driver.list_containers() == []
 
 
-async def test_a_program_without_execute_permission_is_a_driver_error(
+async def test_a_program_without_execute_permission_is_refused(
     driver: ProcessDriver, tmp_path: Path
 ) -> None:
     script = tmp_path / "script.sh"
     script.write_text("#!/bin/sh\necho hi\n")
     script.chmod(0o644)
     # root may execute nothing without an execute bit either.
-    with pytest.raises(DriverError, match="Permission denied"):
+    with pytest.raises(SpecRefused, match="Permission denied"):
         await driver.start("r", {"command": [str(script)]})
 
 
-async def test_a_missing_cwd_is_a_driver_error(driver: ProcessDriver, tmp_path: Path) -> None:
-    with pytest.raises(DriverError, match="No such file"):
+async def test_a_missing_cwd_is_refused(driver: ProcessDriver, tmp_path: Path) -> None:
+    with pytest.raises(SpecRefused, match="No such file"):
         await driver.start("r", python(SLEEPER, cwd=str(tmp_path / "absent")))
 
 

@@ -36,7 +36,7 @@ from runplane.adapters.drivers.process_files import (
 )
 from runplane.adapters.drivers.process_user import RuntimeSandbox
 from runplane.adapters.drivers.process_wait import read_to_end
-from runplane.domain.errors import DriverError
+from runplane.domain.errors import DriverError, SpecRefused
 
 SUPERVISOR_MODULE = "runplane.adapters.drivers.supervisor"
 # Import the supervisor from this very runplane, whether it is installed or run
@@ -231,7 +231,10 @@ async def await_answer(launch_dir: Path, notify_fd: int, timeout_s: float) -> St
         raise DriverError(f"the runtime supervisor did not answer within {timeout_s:g}s: {tail}")
     if isinstance(answer.get("container_id"), str):
         return Started(str(answer["container_id"]), _identity(answer.get("supervisor")))
-    raise DriverError(str(answer.get("error", "the runtime supervisor failed")))
+    error = str(answer.get("error", "the runtime supervisor failed"))
+    if answer.get("refused") is True:
+        raise SpecRefused(error)  # a program that is not there: invalid_request
+    raise DriverError(error)
 
 
 def _identity(value: Any) -> tuple[int, int] | None:

@@ -29,6 +29,7 @@ prctl) is worked out in the launcher.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import signal
@@ -66,6 +67,19 @@ if TYPE_CHECKING:
     from typing import Any
 
 _OUTPUT_DRAIN_S = 2.0
+_SPEC_ERRNOS = frozenset(
+    {
+        errno.ENOENT,
+        errno.ENOTDIR,
+        errno.EACCES,
+        errno.EPERM,
+        errno.ENOEXEC,
+        errno.EISDIR,
+        errno.ELOOP,
+        errno.ENAMETOOLONG,
+    }
+)
+"""Why a spawn fails when the spec names what cannot run."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -185,7 +199,10 @@ def supervise(
     try:
         pid, pump = _spawn(launch_dir, meta, ignored)
     except OSError as exc:
-        answer.give({"error": f"cannot execute {spec['command'][0]!r}: {exc}"})
+        # A program or folder that is not there or may not run is the spec's
+        # to fix ("refused"); anything else (no more processes, say) the host's.
+        refused = exc.errno in _SPEC_ERRNOS
+        answer.give({"error": f"cannot execute {spec['command'][0]!r}: {exc}", "refused": refused})
         return 1
     try:
         container_dir, own_ticks = _register(launch_dir, pid, meta["runtime_id"], inline)
