@@ -137,6 +137,30 @@ class RuntimeStoreContract:
         assert await stores.runtimes.count_for_team("t3", live) == 0
         assert await stores.runtimes.count_for_team("t1", ()) == 0
 
+    async def test_any_in_tells_whether_a_record_is_in_one_of_the_statuses(
+        self, stores: Stores
+    ) -> None:
+        transient = {Status.STARTING, Status.STOPPING, Status.REMOVING}
+        assert await stores.runtimes.any_in(transient) is False
+        await stores.runtimes.create(make_record("a", status=Status.RUNNING))
+        await stores.runtimes.create(make_record("b", team_id="t2", status=Status.STOPPING))
+        assert await stores.runtimes.any_in(transient) is True
+        assert await stores.runtimes.any_in({Status.STOPPING}) is True
+        assert await stores.runtimes.any_in({Status.RUNNING, Status.PAUSED}) is True
+        assert await stores.runtimes.any_in({Status.PAUSED, Status.ERROR}) is False
+        assert await stores.runtimes.any_in(()) is False
+        # The same set again (a statement kept by the SQL store), after a move out of it.
+        await stores.runtimes.compare_and_swap(
+            StatusChange(
+                runtime_id="b",
+                expected_status=Status.STOPPING,
+                expected_version=1,
+                status=Status.STOPPED,
+                at=T0 + timedelta(seconds=1),
+            )
+        )
+        assert await stores.runtimes.any_in(transient) is False
+
     async def test_list_orders_ids_bytewise(self, stores: Stores) -> None:
         ids = ["b", "B", "a.b", "a-b", "A:1", "0", "a_b", "ab"]
         for runtime_id in ids:

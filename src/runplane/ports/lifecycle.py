@@ -47,6 +47,10 @@ class RuntimeStore(Protocol):
     async def count_for_team(self, team_id: str, statuses: Collection[Status]) -> int:
         """How many of the team's records are in one of `statuses` (its quotas)."""
 
+    async def any_in(self, statuses: Collection[Status]) -> bool:
+        """Whether any record is in one of `statuses` (one cheap look, for a
+        check that nearly always finds none)."""
+
     async def count_live_by_host(self) -> dict[str, int]:
         """How many records each host holds in a status of
         `domain.placement.HOLDS_HOST` (placement's load); hosts with none, and

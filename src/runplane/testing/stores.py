@@ -181,6 +181,10 @@ class InMemoryRuntimeStore:
         wanted = frozenset(statuses)
         return sum(1 for r in self._records.values() if r.team_id == team_id and r.status in wanted)
 
+    async def any_in(self, statuses: Collection[Status]) -> bool:
+        wanted = frozenset(statuses)
+        return any(record.status in wanted for record in self._records.values())
+
     async def count_live_by_host(self) -> dict[str, int]:
         counts: dict[str, int] = {}
         for record in self._records.values():

@@ -142,10 +142,11 @@ class Reconciler:
         return found
 
     async def settle_interrupted(self) -> Tally[str]:
-        """Settle every runtime in a transient status whose lease nobody holds:
-        the operation that entered it is gone (the settler checks under the
-        lease); what was settled, by status."""
+        """Settle every runtime in a transient status whose lease nobody holds: the
+        operation that entered it is gone (the settler checks under the lease)."""
         found: Tally[str] = Tally()
+        if not await self.runtimes.any_in(TRANSIENT):  # nearly always: no listing
+            return found
         transient = await records_of(self.runtimes, sorted(TRANSIENT))
         for record in transient:
             if await self.settler.settle(record.runtime_id) is not None:

@@ -27,6 +27,18 @@ from runplane.domain.lifecycle_events import LifecycleEvent
 _GET = DirectStatement(
     select(hosts).where(hosts.c.host_id == bindparam("host_id")), returns=tuple(hosts.c)
 )
+# Each instance beats every few seconds and its host monitor lists the hosts
+# every second: compiled once, run on the loop on SQLite (direct.py).
+_BEAT = DirectStatement(
+    update(hosts)
+    .where(hosts.c.host_id == bindparam("host_id"), hosts.c.last_heartbeat_at < bindparam("at"))
+    .values(last_heartbeat_at=bindparam("at"))
+)
+_LIST = DirectStatement(select(hosts).order_by(hosts.c.host_id), returns=tuple(hosts.c))
+_LIST_BY_STATUS = DirectStatement(
+    select(hosts).where(hosts.c.status == bindparam("status")).order_by(hosts.c.host_id),
+    returns=tuple(hosts.c),
+)
 
 
 def row_to_host(row: Mapping[str, Any] | RowMapping) -> Host:
@@ -96,15 +108,13 @@ class SqlHostStore:
         return Registration(row_to_host(await self._database.write(refresh)), created=False)
 
     async def heartbeat(self, host_id: str, at: datetime) -> Host | None:
-        def work(connection: Connection) -> RowMapping | None:
-            connection.execute(
-                update(hosts)
-                .where(hosts.c.host_id == host_id, hosts.c.last_heartbeat_at < at)
-                .values(last_heartbeat_at=at)
-            )
-            return self._read_or_none(connection, host_id)
+        parameters = {"host_id": host_id, "at": at}
 
-        row = await self._database.write(work)
+        def work(connection: Connection) -> dict[str, Any] | None:
+            _BEAT.execute_many(connection, [parameters])
+            return _GET.first(connection, parameters)
+
+        row = await self._database.write_point(work)
         return None if row is None else row_to_host(row)
 
     async def compare_and_set(
@@ -153,12 +163,11 @@ class SqlHostStore:
     async def list(
         self, *, status: HostStatus | None = None, labels: Mapping[str, str] | None = None
     ) -> list[Host]:
-        query = select(hosts).order_by(hosts.c.host_id)
-        if status is not None:
-            query = query.where(hosts.c.status == status.value)
-        rows = await self._database.read(
-            lambda connection: connection.execute(query).mappings().all()
-        )
+        if status is None:
+            rows = await self._database.read_point(lambda c: _LIST.all(c, {}))
+        else:
+            parameters = {"status": status.value}
+            rows = await self._database.read_point(lambda c: _LIST_BY_STATUS.all(c, parameters))
         # Labels are matched here, not in SQL: JSON queries differ by backend, hosts are few.
         found = [row_to_host(row) for row in rows]
         return [host for host in found if host.matches(labels or {})]

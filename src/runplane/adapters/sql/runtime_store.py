@@ -18,6 +18,7 @@ from sqlalchemy import (
     update,
 )
 from sqlalchemy import exc as sa_exc
+from sqlalchemy.sql.elements import BindParameter
 
 from runplane.adapters.sql.direct import DirectStatement
 from runplane.adapters.sql.engine import SqlDatabase
@@ -123,9 +124,22 @@ _GET = DirectStatement(
 )
 
 
+def _any_in(statuses: Sequence[str]) -> DirectStatement:
+    """One record in any of `statuses`, through the status index. Each status
+    its own bind (with its value), so the statement compiles once (direct.py)."""
+    binds: list[BindParameter[str]] = [
+        bindparam(f"status_{i}", value) for i, value in enumerate(statuses)
+    ]
+    return DirectStatement(
+        select(runtimes.c.runtime_id).where(runtimes.c.status.in_(binds)).limit(1),
+        returns=(runtimes.c.runtime_id,),
+    )
+
+
 class SqlRuntimeStore:
     def __init__(self, database: SqlDatabase) -> None:
         self._database = database
+        self._any_in: dict[tuple[str, ...], DirectStatement] = {}
         self._cache = RecordCache()
 
     async def get(self, runtime_id: str) -> RuntimeRecord | None:
@@ -206,6 +220,20 @@ class SqlRuntimeStore:
         )
         total = await self._database.read(lambda connection: connection.execute(query).scalar())
         return int(total or 0)
+
+    async def any_in(self, statuses: Collection[Status]) -> bool:
+        values = tuple(sorted(s.value for s in statuses))
+        if not values:
+            return False
+        statement = self._any_in.get(values)
+        if statement is None:
+            statement = self._any_in[values] = _any_in(values)
+        if (native := self._database.native) is not None:
+            async with native.reading() as connection:
+                row = await statement.first_native(connection, {})
+        else:
+            row = await self._database.read_point(lambda c: statement.first(c, {}))
+        return row is not None
 
     async def count_live_by_host(self) -> dict[str, int]:
         rows = await self._database.read(lambda connection: connection.execute(_LIVE_BY_HOST).all())

@@ -9,11 +9,12 @@ from dataclasses import asdict
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Insert, RowMapping, delete, insert, select, update
+from sqlalchemy import Insert, RowMapping, bindparam, delete, insert, select, update
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection
 
+from runplane.adapters.sql.direct import DirectStatement
 from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.tables import plain_values
 from runplane.adapters.sql.webhook_tables import webhook_attempts, webhook_deliveries
@@ -23,6 +24,15 @@ logger = logging.getLogger(__name__)
 
 deliveries = webhook_deliveries
 PENDING = DeliveryStatus.PENDING.value
+
+_ANY_DUE = DirectStatement(
+    select(deliveries.c.id)
+    .where(deliveries.c.status == PENDING, deliveries.c.next_attempt_at <= bindparam("now"))
+    .limit(1),
+    returns=(deliveries.c.id,),
+)
+"""Whether a claim would find anything: a point read (on SQLite on the event
+loop), so an idle delivery loop's poll costs no write transaction."""
 
 
 def row_to_delivery(row: RowMapping) -> Delivery:
@@ -127,7 +137,11 @@ class SqlDeliveryStore:
     ) -> list[Delivery]:
         """Select the due ids, then move them past `lease_until` with an UPDATE
         that checks again that each is still due: on Postgres a concurrent claimer
-        waits for the row lock and then finds the row no longer due."""
+        waits for the row lock and then finds the row no longer due. Nothing
+        due (the idle poll): one read, no transaction."""
+        parameters = {"now": now}
+        if await self._database.read_point(lambda c: _ANY_DUE.first(c, parameters)) is None:
+            return []
         due = (deliveries.c.status == PENDING, deliveries.c.next_attempt_at <= now)
         pick = (
             select(deliveries.c.id)
