@@ -124,7 +124,8 @@ _GET = DirectStatement(
 )
 
 
-def _any_in(statuses: Sequence[str]) -> DirectStatement:
+@functools.cache
+def _any_in(statuses: tuple[str, ...]) -> DirectStatement:
     """One record in any of `statuses`, through the status index. Each status
     its own bind (with its value), so the statement compiles once (direct.py)."""
     binds: list[BindParameter[str]] = [
@@ -139,7 +140,6 @@ def _any_in(statuses: Sequence[str]) -> DirectStatement:
 class SqlRuntimeStore:
     def __init__(self, database: SqlDatabase) -> None:
         self._database = database
-        self._any_in: dict[tuple[str, ...], DirectStatement] = {}
         self._cache = RecordCache()
 
     async def get(self, runtime_id: str) -> RuntimeRecord | None:
@@ -225,9 +225,7 @@ class SqlRuntimeStore:
         values = tuple(sorted(s.value for s in statuses))
         if not values:
             return False
-        statement = self._any_in.get(values)
-        if statement is None:
-            statement = self._any_in[values] = _any_in(values)
+        statement = _any_in(values)  # one per set of statuses, kept
         if (native := self._database.native) is not None:
             async with native.reading() as connection:
                 row = await statement.first_native(connection, {})
