@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -80,18 +81,33 @@ def lifecycle_on(
     return Lifecycle.build(deps, driver.name)
 
 
+@dataclass
+class ProcessLife:
+    driver: ProcessDriver
+    life: Lifecycle
+
+
+@pytest_asyncio.fixture(loop_scope="session")
+async def process_life(
+    database: SqlDatabase,
+    redis_server: RedisServer,
+    tmp_path: Path,
+    clients: list[redis.asyncio.Redis],
+) -> AsyncIterator[ProcessLife]:
+    """A process driver under tmp_path and the lifecycle on it; the driver closed at the end."""
+    driver = ProcessDriver(tmp_path / "runtimes")
+    yield ProcessLife(driver, lifecycle_on(database, clients, redis_server.url, driver))
+    driver.close()
+
+
 def op(runtime_id: str, **fields: object) -> OperationRequest:
     return OperationRequest(runtime_id=runtime_id, op_source=OpSource.REST, **fields)  # type: ignore[arg-type]
 
 
 async def test_process_runtime_through_every_operation(
-    database: SqlDatabase,
-    redis_server: RedisServer,
-    tmp_path: Path,
-    clients: list[redis.asyncio.Redis],
+    process_life: ProcessLife, database: SqlDatabase
 ) -> None:
-    driver = ProcessDriver(tmp_path / "runtimes")
-    life = lifecycle_on(database, clients, redis_server.url, driver)
+    driver, life = process_life.driver, process_life.life
     rid = f"real-{uuid.uuid4().hex[:8]}"
     created = await life.create.handle(
         CreateRequest(spec={"command": ["sleep", "300"]}, op_source=OpSource.CLI, runtime_id=rid)
@@ -171,14 +187,10 @@ async def test_a_stop_of_an_ended_process_removes_it_and_reports_it_disappeared(
 
 
 async def test_a_start_with_the_spec_a_process_runtime_runs_is_a_replay(
-    database: SqlDatabase,
-    redis_server: RedisServer,
-    tmp_path: Path,
-    clients: list[redis.asyncio.Redis],
+    process_life: ProcessLife,
 ) -> None:
     """The process driver stores its normalised spec: the caller's is compared in that form."""
-    driver = ProcessDriver(tmp_path / "runtimes")
-    life = lifecycle_on(database, clients, redis_server.url, driver)
+    life = process_life.life
     rid = f"same-{uuid.uuid4().hex[:8]}"
     spec = {"command": ["sleep", "300"]}
     created = await life.create.handle(
@@ -193,15 +205,9 @@ async def test_a_start_with_the_spec_a_process_runtime_runs_is_a_replay(
     assert (await life[OpKind.STOP].handle(op(rid, reason="finished"))).ok
 
 
-async def test_a_program_that_is_not_there_is_an_invalid_request(
-    database: SqlDatabase,
-    redis_server: RedisServer,
-    tmp_path: Path,
-    clients: list[redis.asyncio.Redis],
-) -> None:
+async def test_a_program_that_is_not_there_is_an_invalid_request(process_life: ProcessLife) -> None:
     """The caller's to fix, as a missing image is for docker: 400, not 503."""
-    driver = ProcessDriver(tmp_path / "runtimes")
-    life = lifecycle_on(database, clients, redis_server.url, driver)
+    life = process_life.life
     rid = f"absent-{uuid.uuid4().hex[:8]}"
     created = await life.create.handle(
         CreateRequest(
@@ -212,7 +218,6 @@ async def test_a_program_that_is_not_there_is_an_invalid_request(
     assert "No such file or directory: 'no-such-program-here'" in created.error_message
     assert created.record is not None
     assert created.record.status is Status.ERROR
-    driver.close()
 
 
 async def test_lease_is_renewed_through_a_slow_driver_call(
