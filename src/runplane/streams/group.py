@@ -106,8 +106,10 @@ class GroupConsumer(ConsumerLoop):
         return entries
 
     async def _read_new(self, count: int, block_ms: int | None) -> list[StreamEntry]:
-        reply = await self._client.xreadgroup(
-            self.group, self.consumer, {self.stream: ">"}, count=count, block=block_ms
+        reply = await self._parked.read(
+            lambda: self._client.xreadgroup(
+                self.group, self.consumer, {self.stream: ">"}, count=count, block=block_ms
+            )
         )
         return decode_entries(self.stream, _stream_entries(reply))
 
@@ -294,7 +296,5 @@ class GroupConsumer(ConsumerLoop):
 
 def _stream_entries(reply: Any) -> list[RawEntry]:
     """The entries of a one-stream XREAD/XREADGROUP reply (RESP2 shape)."""
-    if not reply:
-        return []
-    entries: list[RawEntry] = reply[0][1]
+    entries: list[RawEntry] = reply[0][1] if reply else []
     return entries

@@ -28,6 +28,7 @@ from runplane.streams import metrics
 from runplane.streams.batch import Outcome, Status, run_batch
 from runplane.streams.entries import StreamEntry
 from runplane.streams.handler import Handler, KeyFunc
+from runplane.streams.parked import ParkedReads
 from runplane.streams.settings import ConsumerSettings
 
 logger = logging.getLogger(__name__)
@@ -94,6 +95,8 @@ class ConsumerLoop(ABC):
         self._key_of = key_of
         self._backoff = Backoff(base_s=settings.backoff_base_s, cap_s=settings.backoff_cap_s)
         self._stopping = asyncio.Event()
+        self._parked = ParkedReads()
+        """The blocking read a stop cuts short (streams/parked.py)."""
         self._stopped = asyncio.Event()
         self._running = False
         self._unsettled: list[Outcome] | None = None
@@ -105,8 +108,10 @@ class ConsumerLoop(ABC):
 
     def request_stop(self) -> None:
         """Stop reading; `run()` returns once the batch in flight is settled.
-        Synchronous, so a signal handler (SIGTERM) can call it."""
+        Synchronous, so a signal handler (SIGTERM) can call it. An idle read
+        waiting for entries ends at once (`ParkedReads`)."""
         self._stopping.set()
+        self._parked.stop()
 
     async def stop(self) -> None:
         """`request_stop()`, then wait until `run()` has returned: as long as the

@@ -67,10 +67,13 @@ class OffsetConsumer(ConsumerLoop):
     async def _read(self) -> list[StreamEntry]:
         if self._position is None:
             self._position = await self._start_position()
-        reply: Any = await self._client.xread(
-            {self.stream: self._position},
-            count=self.settings.batch_size,
-            block=self.settings.block_ms,
+        position = self._position
+        reply: Any = await self._parked.read(
+            lambda: self._client.xread(
+                {self.stream: position},
+                count=self.settings.batch_size,
+                block=self.settings.block_ms,
+            )
         )
         if not reply:
             return []

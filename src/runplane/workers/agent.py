@@ -48,6 +48,7 @@ from runplane.domain.runtime_output import (
 from runplane.ports.connections import ConnectionCounter
 from runplane.ports.drivers import Driver
 from runplane.ports.host_calls import Admission, Delivery, HostCallInbox
+from runplane.streams.parked import ParkedReads
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +96,7 @@ class AgentLoop:
         self._locks = _RuntimeLocks()
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._stopping = asyncio.Event()
+        self._parked = ParkedReads()  # a stop ends an idle read at once
         self._recheck_pending = True
         self.ready = asyncio.Event()
         """Set once the calls a previous agent left have been taken up."""
@@ -104,6 +106,7 @@ class AgentLoop:
 
     def request_stop(self) -> None:
         self._stopping.set()
+        self._parked.stop()
 
     async def run(self) -> None:
         try:
@@ -125,7 +128,8 @@ class AgentLoop:
             self._recheck_pending = False
             self.ready.set()
         count = min(16, self.max_calls)
-        for delivery in await self.inbox.read(count, READ_BLOCK_MS, after=None):
+        read = await self._parked.read(lambda: self.inbox.read(count, READ_BLOCK_MS, after=None))
+        for delivery in read or ():
             await self._dispatch(delivery)
 
     async def _take_up_pending(self) -> None:

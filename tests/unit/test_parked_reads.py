@@ -1,0 +1,80 @@
+"""ParkedReads (streams/parked.py): a stop turns its own cancellation of a
+parked read into "nothing read", and lets every other cancellation through."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from runplane.streams.parked import ParkedReads
+
+
+async def parked_until_stopped(reads: ParkedReads) -> tuple[str | None, int]:
+    """What the read gave, and how many cancellations the task still carries."""
+    forever = asyncio.Event()
+
+    async def blocking() -> str:
+        await forever.wait()
+        return "entries"
+
+    got = await reads.read(blocking)
+    task = asyncio.current_task()
+    assert task is not None
+    return got, task.cancelling()
+
+
+async def test_a_stop_ends_a_parked_read_with_nothing_read() -> None:
+    reads = ParkedReads()
+    task = asyncio.create_task(parked_until_stopped(reads))
+    await asyncio.sleep(0)  # parked now
+    reads.stop()
+    assert await task == (None, 0)
+
+
+async def test_a_read_after_the_stop_does_not_read() -> None:
+    reads = ParkedReads()
+    reads.stop()
+    called = []
+
+    async def blocking() -> str:
+        called.append(True)
+        return "entries"
+
+    assert await reads.read(blocking) is None
+    assert called == []
+
+
+async def test_a_read_that_returns_gives_its_result() -> None:
+    async def blocking() -> str:
+        return "entries"
+
+    assert await ParkedReads().read(blocking) == "entries"
+
+
+async def test_a_cancellation_from_elsewhere_goes_through() -> None:
+    reads = ParkedReads()
+    task = asyncio.create_task(parked_until_stopped(reads))
+    await asyncio.sleep(0)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_a_stop_and_a_cancellation_from_elsewhere_still_cancel() -> None:
+    reads = ParkedReads()
+    task = asyncio.create_task(parked_until_stopped(reads))
+    await asyncio.sleep(0)
+    reads.stop()
+    task.cancel()  # the worker set's timeout, say: it must not be swallowed
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_a_second_stop_cancels_nothing_more() -> None:
+    reads = ParkedReads()
+    task = asyncio.create_task(parked_until_stopped(reads))
+    await asyncio.sleep(0)
+    reads.stop()
+    reads.stop()
+    assert await task == (None, 0)
