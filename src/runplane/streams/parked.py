@@ -27,7 +27,6 @@ class ParkedReads:
 
     def __init__(self) -> None:
         self._parked: asyncio.Task[Any] | None = None
-        self._interrupted: asyncio.Task[Any] | None = None
         self._stopping = False
 
     def stop(self) -> None:
@@ -37,7 +36,6 @@ class ParkedReads:
             return
         self._stopping = True
         if self._parked is not None:
-            self._interrupted = self._parked
             self._parked.cancel()
 
     async def read(self, blocking: Callable[[], Awaitable[T]]) -> T | None:
@@ -50,8 +48,9 @@ class ParkedReads:
         try:
             return await blocking()
         except asyncio.CancelledError:
-            # Ours alone (no one else asked to cancel this task): nothing read.
-            if task is None or self._interrupted is not task or task.uncancel() > 0:
+            # A stop cancels only a parked read, and after it none parks: with
+            # no other request to cancel this task, the cancellation was ours.
+            if task is None or not self._stopping or task.uncancel() > 0:
                 raise
             return None
         finally:
