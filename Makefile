@@ -4,9 +4,18 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck system-deps faults hosts-trial cluster-trial clean screenshots
+.PHONY: install bytecode run test lint typecheck system-deps faults hosts-trial cluster-trial clean screenshots
 
-install: $(STAMP)
+install: $(STAMP) bytecode
+
+# Every serve, agent, launcher and CLI call is a fresh interpreter. Where
+# PYTHONDONTWRITEBYTECODE is set (as on the CI machine) none of them caches
+# runplane's compiled modules, and each compiled all ~330 again: ~0.3 s of CPU
+# per process (docs/testing.md). compileall writes them regardless, and only
+# those whose source changed; a stale one is never used (its source's mtime
+# no longer matches), it only costs that compile again.
+bytecode: $(STAMP)
+	$(BIN)/python -m compileall -q src tests $(wildcard bench) >/dev/null
 
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
