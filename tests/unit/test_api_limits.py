@@ -1,4 +1,4 @@
-"""Request limits over the app (ASGI): JSON depth and Unicode, declared sizes,
+"""Request limits over the app (ASGI): JSON depth and Unicode, NUL anywhere, declared sizes,
 per-key rate limits (on the in-memory limiter) and the per-key wait bound."""
 
 from __future__ import annotations
@@ -123,6 +123,29 @@ async def test_a_surrogate_sent_as_raw_utf8_bytes_is_refused(api: Api) -> None:
     )
     assert response.status_code == 400
     assert (await api.world.runtimes.get("raw")) is None
+
+
+async def test_a_nul_in_the_path_query_or_body_is_refused_before_routing(api: Api) -> None:
+    admin = await api.key()
+    calls = [
+        api.http.get("/v1/runtimes", params={"cursor": "a\x00b"}, headers=admin),
+        api.http.get("/v1/runtimes/a%00b", headers=admin),
+        api.http.delete("/v1/keys/a%00b"),  # before the key is even checked
+        api.http.post(
+            "/v1/runtimes",
+            json={"runtime_id": "nul", "spec": SPEC | {"env": {"A": "x\x00y"}}},
+            headers=admin,
+        ),
+        api.http.post("/v1/runtimes", json={"runtime_id": "nul", "spec": SPEC, "k\x00": 1}),
+    ]
+    for response in [await call for call in calls]:
+        assert response.status_code == 400, response.text
+        assert _error(response) == "invalid_request"
+        assert "NUL" in response.json()["error"]["message"]
+    assert (await api.world.runtimes.get("nul")) is None
+    # A percent sign that is not a NUL passes on to the route.
+    listed = await api.http.get("/v1/runtimes", params={"cursor": "%00"}, headers=admin)
+    assert listed.status_code == 200, listed.text
 
 
 async def test_a_body_that_is_not_json_is_a_400(api: Api) -> None:

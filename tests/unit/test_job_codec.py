@@ -86,6 +86,8 @@ def test_a_result_always_has_a_job_id() -> None:
         ({"runtime_id": "a", "spec": "[" * 10_000 + "]" * 10_000}, "deeper than 32"),
         ({"runtime_id": "a", "spec": '{"env": {"A": "\\ud800"}}'}, "not valid Unicode"),
         ({"runtime_id": "a", "team_id": "\ud800"}, "not valid Unicode"),
+        ({"runtime_id": "a", "spec": '{"env": {"A": "x\\u0000"}}'}, "NUL"),
+        ({"runtime_id": "a", "reason": "requested\x00"}, "NUL"),
         ({"runtime_id": "a", "team_id": "a:b"}, "team_id"),
         ({"runtime_id": "a", "\udcff": "x"}, "field name"),
     ],

@@ -1,5 +1,7 @@
 """Limits on what one request may make runplane hold: the body's size and the
-time it takes to arrive, and JSON that is too deep or not valid Unicode.
+time it takes to arrive, JSON that is too deep or not valid Unicode, and a
+NUL character anywhere in the path, the query or the JSON (no field accepts
+one, and PostgreSQL cannot store or even compare text holding one).
 
 All of it is checked here, outside routing and authentication, so a client
 without a key cannot make runplane buffer more than `max_request_bytes` nor
@@ -18,7 +20,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from runplane.api.errors import ApiError, error_response
-from runplane.domain.documents import InvalidDocument, loads
+from runplane.domain.documents import NUL_PROBLEM, InvalidDocument, loads
 
 logger = logging.getLogger(__name__)
 
@@ -94,6 +96,7 @@ class RequestLimitsMiddleware:
             return
         headers = Headers(scope=scope)
         try:
+            _check_target(scope)
             self._check_length(headers)
             body = await self._read_body(receive)
             if body and _parsed_as_json(scope, headers):
@@ -138,6 +141,13 @@ class RequestLimitsMiddleware:
                 "request_timeout",
                 f"the request body did not arrive within {self.limits.request_body_timeout_s:g}s",
             ) from None
+
+
+def _check_target(scope: Scope) -> None:
+    """No NUL in the path (decoded) or the query (still percent-encoded: a NUL
+    in it is `%00`). Refused here once, not by each route and store."""
+    if "\x00" in scope.get("path", "") or b"%00" in scope.get("query_string", b""):
+        raise _Refused(400, "invalid_request", f"the request's path or query {NUL_PROBLEM}")
 
 
 def _parsed_as_json(scope: Scope, headers: Headers) -> bool:

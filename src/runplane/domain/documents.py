@@ -1,10 +1,12 @@
 """Limits every JSON document from outside passes (REST bodies, stream fields,
-specs): size, nesting depth, and text that is valid Unicode.
+specs): size, nesting depth, and text that is valid Unicode without NUL.
 
 A lone surrogate (`"\\ud800"`) decodes into a Python str but cannot be encoded
 as UTF-8, so it would be stored and then break every later read of the record;
-deep nesting makes the decoder or a later copy recurse until RecursionError.
-Both are refused here, before anything is stored."""
+a NUL character (`"\\u0000"`) is text PostgreSQL refuses to store at all (and
+no command, environment or path can carry one); deep nesting makes the
+decoder or a later copy recurse until RecursionError. All three are refused
+here, before anything is stored, on every backend alike."""
 
 from __future__ import annotations
 
@@ -55,9 +57,10 @@ def check_spec(spec: Any) -> None:
 
 
 def check_text(name: str, text: str) -> None:
-    """A single string field: valid Unicode."""
-    if not _is_unicode(text):
-        raise InvalidDocument(f"{name} is not valid Unicode (a lone surrogate?)")
+    """A single string field: valid Unicode, without NUL."""
+    problem = text_problem(text)
+    if problem is not None:
+        raise InvalidDocument(f"{name} {problem}")
 
 
 def is_valid_team_id(team_id: str) -> bool:
@@ -77,22 +80,29 @@ def _walk(value: Any, max_depth: int, depth: int) -> None:
             for key, item in value.items():
                 if not isinstance(key, str):
                     raise InvalidDocument("object keys must be strings")
-                if not _is_unicode(key):
-                    raise InvalidDocument("text is not valid Unicode (a lone surrogate?)")
+                if (problem := text_problem(key)) is not None:
+                    raise InvalidDocument(f"text {problem}")
                 _walk(item, max_depth, depth + 1)
         else:
             for item in value:
                 _walk(item, max_depth, depth + 1)
     elif isinstance(value, str):
-        if not _is_unicode(value):
-            raise InvalidDocument("text is not valid Unicode (a lone surrogate?)")
+        if (problem := text_problem(value)) is not None:
+            raise InvalidDocument(f"text {problem}")
     elif value is not None and not isinstance(value, bool | int | float):
         raise InvalidDocument(f"{type(value).__name__} is not a JSON value")
 
 
-def _is_unicode(text: str) -> bool:
+def text_problem(text: str) -> str | None:
+    """Why `text` cannot be stored ("is not valid Unicode ...", "holds a NUL
+    ..."), or None."""
+    if "\x00" in text:
+        return NUL_PROBLEM
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
-        return False
-    return True
+        return "is not valid Unicode (a lone surrogate?)"
+    return None
+
+
+NUL_PROBLEM = "holds a NUL character (U+0000), which no field accepts"
