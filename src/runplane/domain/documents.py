@@ -58,7 +58,7 @@ def check_spec(spec: Any) -> None:
 
 def check_text(name: str, text: str) -> None:
     """A single string field: valid Unicode, without NUL."""
-    problem = text_problem(text)
+    problem = _text_problem(text)
     if problem is not None:
         raise InvalidDocument(f"{name} {problem}")
 
@@ -80,20 +80,18 @@ def _walk(value: Any, max_depth: int, depth: int) -> None:
             for key, item in value.items():
                 if not isinstance(key, str):
                     raise InvalidDocument("object keys must be strings")
-                if (problem := text_problem(key)) is not None:
-                    raise InvalidDocument(f"text {problem}")
+                check_text("text", key)
                 _walk(item, max_depth, depth + 1)
         else:
             for item in value:
                 _walk(item, max_depth, depth + 1)
     elif isinstance(value, str):
-        if (problem := text_problem(value)) is not None:
-            raise InvalidDocument(f"text {problem}")
+        check_text("text", value)
     elif value is not None and not isinstance(value, bool | int | float):
         raise InvalidDocument(f"{type(value).__name__} is not a JSON value")
 
 
-def text_problem(text: str) -> str | None:
+def _text_problem(text: str) -> str | None:
     """Why `text` cannot be stored ("is not valid Unicode ...", "holds a NUL
     ..."), or None."""
     if "\x00" in text:
