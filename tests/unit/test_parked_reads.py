@@ -4,6 +4,7 @@ parked read into "nothing read", and lets every other cancellation through."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 
@@ -71,3 +72,53 @@ async def test_a_second_stop_cancels_nothing_more() -> None:
     reads.stop()
     reads.stop()
     assert await task == (None, 0)
+
+
+async def test_a_stop_whose_cancellation_is_lost_cancels_again() -> None:
+    # Python 3.11's asyncio.wait_for drops a cancellation that lands as its
+    # inner write completes; the read then parks on. Here the read swallows
+    # the first cancellation itself, as such a write would.
+    reads = ParkedReads()
+    forever = asyncio.Event()
+    swallowed = []
+
+    async def blocking() -> str:
+        try:
+            await forever.wait()
+        except asyncio.CancelledError:
+            swallowed.append(True)
+        await forever.wait()  # parked again, the stop's cancellation gone
+        return "entries"
+
+    async def reader() -> tuple[str | None, int]:
+        got = await reads.read(blocking)
+        task = asyncio.current_task()
+        assert task is not None
+        return got, task.cancelling()
+
+    task = asyncio.create_task(reader())
+    await asyncio.sleep(0)
+    reads.stop()
+    assert await asyncio.wait_for(task, 5) == (None, 0)
+    assert swallowed == [True]
+
+
+async def test_a_lost_cancellation_is_withdrawn_when_the_read_returns() -> None:
+    reads = ParkedReads()
+    arrived = asyncio.Event()
+
+    async def blocking() -> str:
+        with contextlib.suppress(asyncio.CancelledError):
+            await arrived.wait()  # lost; the entries arrive in the same turn
+        return "entries"
+
+    async def reader() -> tuple[str | None, int]:
+        got = await reads.read(blocking)
+        task = asyncio.current_task()
+        assert task is not None
+        return got, task.cancelling()
+
+    task = asyncio.create_task(reader())
+    await asyncio.sleep(0)
+    reads.stop()
+    assert await task == ("entries", 0)

@@ -6,6 +6,13 @@ or two of every shutdown. `ParkedReads` lets `request_stop()` cancel the read
 its loop is parked in, and turns that cancellation, and only that one, into
 "nothing read".
 
+A cancellation can be lost on the way: on Python 3.11, `asyncio.wait_for`
+(redis-py wraps each socket write in one) drops a cancellation that lands in
+the loop turn its write completes, and the read then blocks for its whole
+block time. Seen about once in 500 stops under load on a cluster client,
+whose XREADGROUP first asks its node for the keys. So a stop cancels again
+every `RECUT_AFTER_S` for as long as the read stays parked.
+
 Nothing is lost by it. redis-py closes a connection whose read was cancelled
 (a reply half read is never taken for the next command's). Entries Redis had
 handed over just before are still there: a group's stay pending to the
@@ -21,6 +28,9 @@ from typing import Any, TypeVar
 
 T = TypeVar("T")
 
+RECUT_AFTER_S = 0.05
+"""How long a cancelled read may stay parked before the stop cancels it again."""
+
 
 class ParkedReads:
     """The blocking reads of one loop's task (one at a time)."""
@@ -28,6 +38,9 @@ class ParkedReads:
     def __init__(self) -> None:
         self._parked: asyncio.Task[Any] | None = None
         self._stopping = False
+        self._cancels = 0
+        """Cancellations the stop sent to the parked read, withdrawn when it ends."""
+        self._recut: asyncio.TimerHandle | None = None
 
     def stop(self) -> None:
         """Cut short the read parked now and refuse later ones. Synchronous,
@@ -35,8 +48,7 @@ class ParkedReads:
         if self._stopping:
             return
         self._stopping = True
-        if self._parked is not None:
-            self._parked.cancel()
+        self._cut()
 
     async def read(self, blocking: Callable[[], Awaitable[T]]) -> T | None:
         """What `blocking()` returns; None, without reading, once stopping, or
@@ -49,9 +61,30 @@ class ParkedReads:
             return await blocking()
         except asyncio.CancelledError:
             # A stop cancels only a parked read, and after it none parks: with
-            # no other request to cancel this task, the cancellation was ours.
-            if task is None or not self._stopping or task.uncancel() > 0:
+            # no other request left on this task once ours are withdrawn, the
+            # cancellation was ours.
+            if task is None or not self._stopping or self._withdraw(task) > 0:
                 raise
             return None
         finally:
             self._parked = None
+            if task is not None:
+                self._withdraw(task)  # a lost cancellation, if the read returned
+
+    def _cut(self) -> None:
+        task = self._parked
+        if task is None or task.done():
+            return
+        self._cancels += 1
+        task.cancel()
+        self._recut = task.get_loop().call_later(RECUT_AFTER_S, self._cut)
+
+    def _withdraw(self, task: asyncio.Task[Any]) -> int:
+        """Withdraw the stop's cancellations from `task`; the requests left."""
+        if self._recut is not None:
+            self._recut.cancel()
+            self._recut = None
+        for _ in range(self._cancels):
+            task.uncancel()
+        self._cancels = 0
+        return task.cancelling()
