@@ -57,11 +57,9 @@ CLUSTER_E2E_SKIP := --ignore=tests/e2e/test_cluster.py \
 # TEST_WORKERS=N runs both passes on N pytest-xdist workers: each starts its
 # own redis-server, cluster, PostgreSQL and serves on ports of its own
 # (tests/support/ports.py); the Podman tests share one worker. Two workers
-# took `make test` from ~45 min to 24-26 min on a quiet 2-core machine, but
-# one fresh run of three failed two cluster tests with timing in them
-# (docs/testing.md, session 12), so the default stays one process until
-# those are made robust. TEST_WORKERS=2 is the fast form.
-TEST_WORKERS ?= 0
+# take `make test` from ~45 min to 24-26 min on a 2-core machine
+# (docs/testing.md). TEST_WORKERS=0 runs each pass in one process.
+TEST_WORKERS ?= 2
 XDIST := -n $(TEST_WORKERS) --dist loadgroup
 
 test: install system-deps lint typecheck
