@@ -57,6 +57,41 @@ class _WaitingCluster(RedisCluster):
             await self.initialize()
             return await super().execute_command(*args, **kwargs)
 
+    async def _determine_slot(self, command: str, *args: Any) -> int:
+        # XREAD and XREADGROUP have "movable keys", which redis-py asks the
+        # node for (COMMAND GETKEYS, twice) before every read: two round
+        # trips more per read. Their keys are the first half of what follows
+        # STREAMS, which is read here instead.
+        keys = stream_read_keys(command, args)
+        if keys:
+            slots = {self.keyslot(key) for key in keys}
+            if len(slots) == 1:
+                return slots.pop()
+        return await super()._determine_slot(command, *args)
+
+
+_STREAM_READS = {"XREAD": 0, "XREADGROUP": 3}
+"""The stream reads, and where their options start (after GROUP group consumer:
+a group or consumer named "streams" is not the keyword)."""
+
+
+def stream_read_keys(command: Any, args: tuple[Any, ...]) -> list[Any] | None:
+    """The keys of an XREAD / XREADGROUP (`args` after the command), None for
+    any other command or a read whose arguments do not parse."""
+    name = command.decode() if isinstance(command, bytes) else str(command)
+    options_at = _STREAM_READS.get(name.upper())
+    if options_at is None:
+        return None
+    for index in range(options_at, len(args)):
+        arg = args[index]
+        word = arg.decode(errors="replace") if isinstance(arg, bytes) else str(arg)
+        if word.upper() == "STREAMS":
+            rest = args[index + 1 :]
+            if not rest or len(rest) % 2:
+                return None
+            return list(rest[: len(rest) // 2])
+    return None
+
 
 RedisClient = redis.asyncio.Redis
 """What `connect` returns. With `cluster=True` it is a RedisCluster, typed as
