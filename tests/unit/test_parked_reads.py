@@ -5,24 +5,31 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+from collections.abc import Awaitable, Callable
 
 import pytest
 
 from runplane.streams.parked import ParkedReads
 
 
-async def parked_until_stopped(reads: ParkedReads) -> tuple[str | None, int]:
+async def read_with(
+    reads: ParkedReads, blocking: Callable[[], Awaitable[str]]
+) -> tuple[str | None, int]:
     """What the read gave, and how many cancellations the task still carries."""
+    got = await reads.read(blocking)
+    task = asyncio.current_task()
+    assert task is not None
+    return got, task.cancelling()
+
+
+async def parked_until_stopped(reads: ParkedReads) -> tuple[str | None, int]:
     forever = asyncio.Event()
 
     async def blocking() -> str:
         await forever.wait()
         return "entries"
 
-    got = await reads.read(blocking)
-    task = asyncio.current_task()
-    assert task is not None
-    return got, task.cancelling()
+    return await read_with(reads, blocking)
 
 
 async def test_a_stop_ends_a_parked_read_with_nothing_read() -> None:
@@ -90,13 +97,7 @@ async def test_a_stop_whose_cancellation_is_lost_cancels_again() -> None:
         await forever.wait()  # parked again, the stop's cancellation gone
         return "entries"
 
-    async def reader() -> tuple[str | None, int]:
-        got = await reads.read(blocking)
-        task = asyncio.current_task()
-        assert task is not None
-        return got, task.cancelling()
-
-    task = asyncio.create_task(reader())
+    task = asyncio.create_task(read_with(reads, blocking))
     await asyncio.sleep(0)
     reads.stop()
     assert await asyncio.wait_for(task, 5) == (None, 0)
@@ -112,13 +113,7 @@ async def test_a_lost_cancellation_is_withdrawn_when_the_read_returns() -> None:
             await arrived.wait()  # lost; the entries arrive in the same turn
         return "entries"
 
-    async def reader() -> tuple[str | None, int]:
-        got = await reads.read(blocking)
-        task = asyncio.current_task()
-        assert task is not None
-        return got, task.cancelling()
-
-    task = asyncio.create_task(reader())
+    task = asyncio.create_task(read_with(reads, blocking))
     await asyncio.sleep(0)
     reads.stop()
     assert await task == ("entries", 0)
