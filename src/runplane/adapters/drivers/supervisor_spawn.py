@@ -74,7 +74,11 @@ def spawn(meta: dict[str, Any], stdout: int, stderr: int, ignored: Sequence[sign
 def _candidates(program: str, env: dict[str, str]) -> list[str]:
     if os.path.dirname(program):
         return [program]
-    return [os.path.join(folder, program) for folder in os.get_exec_path(env)]
+    # As os.get_exec_path(env), without its warnings.catch_warnings(), whose
+    # copy of the warning filters costs a fresh supervisor pages of its own.
+    path = env.get("PATH")
+    folders = (os.defpath if path is None else path).split(os.pathsep)
+    return [os.path.join(folder, program) for folder in folders]
 
 
 def _popen(
