@@ -24,6 +24,10 @@ from runplane.ports.health import Prober
 from tests.support.redis import free_port
 
 TIMEOUT_S = 0.3
+"""The timeout of the checks whose target never answers."""
+PATIENT_S = 30.0
+"""The timeout of the checks expected to get an answer: on a loaded machine a
+`sh` may take longer than TIMEOUT_S to start, and the test is not about that."""
 
 
 async def answer(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
@@ -49,16 +53,16 @@ async def http_port() -> AsyncIterator[int]:
         yield port
 
 
-def http(path: str, **fields: object) -> HealthCheck:
-    return HealthCheck(ProbeType.HTTP, path=path, timeout_s=TIMEOUT_S, **fields)  # type: ignore[arg-type]
+def http(path: str, timeout_s: float = PATIENT_S, **fields: object) -> HealthCheck:
+    return HealthCheck(ProbeType.HTTP, path=path, timeout_s=timeout_s, **fields)  # type: ignore[arg-type]
 
 
 def tcp() -> HealthCheck:
-    return HealthCheck(ProbeType.TCP, timeout_s=TIMEOUT_S)
+    return HealthCheck(ProbeType.TCP, timeout_s=PATIENT_S)
 
 
-def exec_(*command: str) -> HealthCheck:
-    return HealthCheck(ProbeType.EXEC, command=command, timeout_s=TIMEOUT_S)
+def exec_(*command: str, timeout_s: float = PATIENT_S) -> HealthCheck:
+    return HealthCheck(ProbeType.EXEC, command=command, timeout_s=timeout_s)
 
 
 class ProberContract:
@@ -133,7 +137,11 @@ class ProberContract:
     async def test_a_hung_target_fails_within_the_timeout(
         self, prober: Prober, http_port: int, kind: str
     ) -> None:
-        check = http("/hang") if kind == "http" else exec_("sleep", "30")
+        check = (
+            http("/hang", timeout_s=TIMEOUT_S)
+            if kind == "http"
+            else exec_("sleep", "30", timeout_s=TIMEOUT_S)
+        )
         started = time.monotonic()
 
         result = await prober.probe(check, ProbeTarget(port=http_port))
