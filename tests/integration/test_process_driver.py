@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import sys
@@ -148,6 +149,18 @@ async def test_stop_sends_sigterm_and_returns_the_exit(driver: ProcessDriver) ->
     assert await driver.inspect(started.container_id) == info
     with pytest.raises(ContainerGone):
         await driver.stop(started.container_id)
+
+
+async def test_the_stop_log_line_names_the_runtime(
+    driver: ProcessDriver, caplog: pytest.LogCaptureFixture
+) -> None:
+    started = await driver.start("rt-logged", python(SLEEPER))
+    caplog.set_level(logging.INFO, logger="runplane.adapters.drivers.process")
+
+    await driver.stop(started.container_id)
+
+    [line] = [r for r in caplog.records if r.getMessage() == "stopping process runtime"]
+    assert (line.runtime_id, line.container_id) == ("rt-logged", started.container_id)
 
 
 async def test_stop_of_a_paused_runtime_ends_it(driver: ProcessDriver) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from runplane.domain.errors import DriverError, ErrorCode, StoreUnavailable
@@ -77,6 +79,24 @@ async def test_malformed_entries_get_invalid_request_results(world: World) -> No
         "runtime:stop_jobs/2-0",
         "runtime:stop_jobs/3-0",
     ]
+
+
+async def test_a_refused_entry_is_logged_with_why(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    results = InMemoryJobResults()
+    caplog.set_level(logging.INFO, logger="runplane.workers.jobs.handler")
+    await handler(world, OpKind.STOP, results)(entry({"runtime_id": "rt-1", "job_id": "j-9"}))
+    [record] = [r for r in caplog.records if r.getMessage() == "job entry refused"]
+    assert (record.stream, record.entry_id, record.job_id, record.runtime_id) == (
+        "runtime:stop_jobs",
+        "1-0",
+        "j-9",
+        "rt-1",
+    )
+    assert record.error_code == "invalid_request"
+    assert record.error == results.results[0].error_message
+    assert "reason" in record.error
 
 
 async def test_start_job_for_an_unknown_runtime_creates_it(world: World) -> None:

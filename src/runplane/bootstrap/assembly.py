@@ -97,6 +97,8 @@ class Runplane:
     workers: WorkerSet
     event_reader: EventFanout
     """Closed first at shutdown: open SSE streams would keep uvicorn waiting."""
+    host_calls: RedisHostCallSender
+    """Told at shutdown to stop waiting for other hosts' answers (after a grace)."""
 
 
 def api_limits(settings: Settings) -> ApiLimits:
@@ -136,10 +138,11 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
         # Team process runtimes are refused while runtimes would run as root.
         runs_as_root = runtimes_run_as_root(settings.runtime_user)
         host_store = SqlHostStore(database)
+        host_calls = RedisHostCallSender(client)
         router = HostRouter(
             settings.host_id if settings.embedded_host else None,
             drivers,
-            RedisHostCallSender(client),
+            host_calls,
             call_timeout_s=settings.host_call_timeout_s,
         )
         deps = Dependencies(
@@ -248,4 +251,6 @@ async def assemble(settings: Settings) -> AsyncIterator[Runplane]:
             runtime_output=RuntimeOutput(router, poll_s=settings.logs_follow_poll_s),
         )
         app = create_app(context)
-        yield Runplane(settings, lifecycle, keys, app, client, database, workers, event_reader)
+        yield Runplane(
+            settings, lifecycle, keys, app, client, database, workers, event_reader, host_calls
+        )

@@ -15,7 +15,7 @@ import uvicorn
 from prometheus_client import make_asgi_app
 from starlette.types import ASGIApp
 
-from runplane.bootstrap.assembly import assemble
+from runplane.bootstrap.assembly import Runplane, assemble
 from runplane.bootstrap.banner import banner, summary
 from runplane.bootstrap.heap import freeze_startup_heap
 from runplane.bootstrap.hooks import HookLoadError
@@ -25,9 +25,12 @@ from runplane.config import Settings
 from runplane.domain.errors import DriverError
 from runplane.domain.hosts import InvalidHost
 from runplane.logs import LogFormat, configure_logging
-from runplane.services.event_fanout import EventFanout
 
 logger = logging.getLogger(__name__)
+
+HOST_CALL_STOP_GRACE_S = 1.0
+"""At a stop, how long answers from other hosts' agents are still waited for
+(they take milliseconds); docs/hosts.md."""
 
 
 def serve(settings: Settings) -> None:
@@ -132,7 +135,7 @@ async def _serve(settings: Settings) -> None:
         servers = [_Server(config), *_metrics_listener(settings)]
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, _request_exit, servers, system.event_reader)
+            loop.add_signal_handler(sig, _request_exit, servers, system)
         system.workers.start()
         announce = asyncio.create_task(_announce(servers, settings))
         try:
@@ -169,7 +172,10 @@ def _metrics_listener(settings: Settings) -> list[_Server]:
     return [_Server(config)]
 
 
-def _request_exit(servers: list[_Server], event_reader: EventFanout) -> None:
+def _request_exit(servers: list[_Server], system: Runplane) -> None:
     for server in servers:
         server.should_exit = True
-    event_reader.close()  # open SSE streams would keep uvicorn waiting: end them
+    system.event_reader.close()  # open SSE streams would keep uvicorn waiting: end them
+    # A request or worker round waiting on a host whose agent is gone (not yet
+    # marked down) would hold the stop for the whole call bound.
+    system.host_calls.stop_waiting(HOST_CALL_STOP_GRACE_S)

@@ -148,7 +148,12 @@ class ProcessDriver(ProcessLooks, ProcessOutput):
         stop_signal = signal.Signals[spec.get("stop_signal", DEFAULT_STOP_SIGNAL)]
         logger.info(
             "stopping process runtime",
-            extra={"container_id": container_id, "signal": stop_signal.name, "timeout_s": grace},
+            extra={
+                "runtime_id": self._owners.known(container_id),
+                "container_id": container_id,
+                "signal": stop_signal.name,
+                "timeout_s": grace,
+            },
         )
         signal_group(pgid, stop_signal)
         # A paused runtime has to run again to act on its stop signal.

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Sequence
 from typing import Any
@@ -27,7 +28,7 @@ from runplane.adapters.redis.names import (
     host_reply_key,
     lease_key,
 )
-from runplane.domain.host_calls import HostCall
+from runplane.domain.host_calls import HostCall, HostUnreachable
 from runplane.ports.host_calls import Admission, Delivery
 
 CALLS_MAX_LEN = 100_000
@@ -63,12 +64,27 @@ def _text(value: bytes | str) -> str:
 
 
 class RedisHostCallSender:
-    """The caller's side (any runplane instance)."""
+    """The caller's side (any runplane instance). `stop_waiting` is for
+    shutdown: a worker round waiting on a host that just went away (its agent
+    gone before it was marked down) would otherwise hold serve's stop for the
+    whole call bound."""
 
     def __init__(self, client: redis.asyncio.Redis) -> None:
         self._client = client
+        self._stopped: asyncio.Future[None] | None = None
+        self._stop_timer: asyncio.TimerHandle | None = None
+
+    def stop_waiting(self, grace_s: float) -> None:
+        """From `grace_s` from now, answers are no longer waited for: a wait
+        in flight then, and any call after, fails at once with HostUnreachable
+        (as a call that got no answer: it may still be applied). Answers take
+        milliseconds; the grace lets those in flight come in."""
+        if self._stop_timer is None:
+            loop = asyncio.get_running_loop()
+            self._stop_timer = loop.call_later(max(grace_s, 0.0), self._stop)
 
     async def send(self, host_id: str, call: HostCall) -> None:
+        self._refuse_if_stopped(host_id)
         with unavailable_on_connection_errors("host_call.send"):
             await self._client.xadd(
                 host_calls_stream(host_id),
@@ -81,13 +97,44 @@ class RedisHostCallSender:
         key = host_reply_key(host_id, call_id)
         until = time.monotonic() + wait_s
         while (left := until - time.monotonic()) > 0:
+            self._refuse_if_stopped(host_id)
             # BLPOP's timeout is whole seconds here (0 would block for ever).
             chunk = max(1, min(BLPOP_CHUNK_S, round(left)))
             with unavailable_on_connection_errors("host_call.wait"):
-                popped = await self._client.blpop([key], timeout=chunk)
+                popped = await self._pop_unless_stopped(key, chunk)
             if popped is not None:
                 return _text(popped[1])
         return None
+
+    async def _pop_unless_stopped(self, key: str, timeout_s: int) -> Any:
+        pop: asyncio.Future[Any] = asyncio.ensure_future(
+            self._client.blpop([key], timeout=timeout_s)
+        )
+        either: set[asyncio.Future[Any]] = {pop, self._stopped_future()}
+        try:
+            await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:  # the caller was cancelled: so is its read
+            pop.cancel()
+            raise
+        if pop.done():
+            return pop.result()
+        pop.cancel()  # the connection it used is dropped, not reused mid-reply
+        await asyncio.wait({pop})
+        return None  # the loop's check tells why
+
+    def _stopped_future(self) -> asyncio.Future[None]:
+        if self._stopped is None:
+            self._stopped = asyncio.get_running_loop().create_future()
+        return self._stopped
+
+    def _stop(self) -> None:
+        stopped = self._stopped_future()
+        if not stopped.done():
+            stopped.set_result(None)
+
+    def _refuse_if_stopped(self, host_id: str) -> None:
+        if self._stopped is not None and self._stopped.done():
+            raise HostUnreachable(f"host {host_id!r}: runplane is stopping; no answer awaited")
 
 
 class RedisHostCallInbox:

@@ -48,7 +48,20 @@ class JobHandler:
         try:
             job = self._decode(entry)
         except MalformedJob as exc:
-            await self._publish(self._malformed(entry, str(exc)))
+            refused = self._malformed(entry, str(exc))
+            # Its result says why to whoever sent it; the log tells the operator.
+            logger.info(
+                "job entry refused",
+                extra={
+                    "stream": entry.stream,
+                    "entry_id": entry.entry_id,
+                    "job_id": refused.job_id[:128],
+                    "runtime_id": refused.runtime_id,
+                    "error_code": str(refused.error_code),
+                    "error": refused.error_message,
+                },
+            )
+            await self._publish(refused)
             return
         except Exception:  # decoding is total: a bug here is this entry's failure
             # Retrying would only fail again the same way (and dead-letter the
