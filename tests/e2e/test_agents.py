@@ -59,8 +59,13 @@ def test_an_agent_registers_and_is_marked_down_when_killed(
 
 
 def test_a_second_serve_for_one_host_id_refuses_to_start(tmp_path: Path, redis_url: str) -> None:
+    # A seat lasts a lease TTL and at least three beats: 3 s here, not the default 10.
     first = RunplaneServer.launch(
-        tmp_path / "one", redis_url=redis_url, host_id="shared", lease_ttl_ms="1000"
+        tmp_path / "one",
+        redis_url=redis_url,
+        host_id="shared",
+        lease_ttl_ms="1000",
+        host_heartbeat_s="1",
     )
     try:
         env = first.env | {

@@ -379,3 +379,24 @@ async def test_limits_and_environment_reach_the_container(
     assert shown["HostConfig"]["Memory"] == 32 * 1024 * 1024
     assert shown["HostConfig"]["NanoCpus"] == 500_000_000
     assert shown["HostConfig"]["NetworkMode"] == "none"
+
+
+async def test_a_container_on_its_way_out_has_no_reading_and_spoils_no_round(
+    driver: DockerDriver, podman: PodmanService
+) -> None:
+    # Podman answers a stopping container's stats with an empty body: that one
+    # has no reading this round; its neighbours' readings still come.
+    lingers = ["sh", "-c", "trap 'sleep 5; exit 0' TERM; sleep 60 & wait"]
+    slow = await driver.start("slow", spec(lingers))
+    steady = await driver.start("steady", spec(SLEEPER))
+    stopping = asyncio.create_task(driver.stop(slow.container_id, timeout_s=20))
+    for _ in range(100):  # until the engine shows it stopping (its trap holds it 5 s)
+        if engine_status(podman, slow.container_id) == "stopping":
+            break
+        await asyncio.sleep(0.05)
+    else:
+        pytest.fail("the engine never showed the container stopping")
+    readings = await driver.output._read_resources([slow.container_id, steady.container_id])
+    await stopping
+    assert readings[slow.container_id] is None
+    assert readings[steady.container_id] is not None

@@ -182,10 +182,16 @@ class DockerOutput:
             async with self._engine("stats", container_id):
                 path = f"containers/{container_id}/stats"
                 async with self._driver.client._query(path, params=params) as response:
-                    stats = json.loads(await response.read())
+                    body = await response.read()
         except ContainerGone:
             return None
-        return _reading(stats)
+        try:
+            stats = json.loads(body)
+        except ValueError:
+            # Podman answers an empty body for a container on its way out: no
+            # reading this round, as for one gone, not a failed round for all.
+            return None
+        return _reading(stats) if isinstance(stats, dict) else None
 
     async def _running_containers(self) -> dict[str, str]:
         query = {"label": [f"{INSTANCE_LABEL}={self._driver.instance}"], "status": ["running"]}
