@@ -201,16 +201,31 @@ def start_consumers(
     return [asyncio.create_task(c.run()) for c in consumers], consumers
 
 
+def loop_thread_times() -> tuple[float, float]:
+    """The calling thread's seconds on a CPU and runnable on the run queue
+    (Linux schedstat): a round whose loop waited for a core, not for Redis or
+    the database, shows it in the second figure."""
+    try:
+        with open("/proc/thread-self/schedstat") as stats:
+            on_cpu_ns, waiting_ns = stats.read().split()[:2]
+    except OSError:
+        return 0.0, 0.0
+    return int(on_cpu_ns) / 1e9, int(waiting_ns) / 1e9
+
+
 async def drive(
     client: redis.asyncio.Redis, results: TimedResults, ids: list[str], rounds: int
-) -> tuple[float, list[float], list[list[float]]]:
-    """The whole run's seconds, each round's, and when each round's results
-    came in (`arrival_points`)."""
+) -> tuple[float, list[float], list[list[float]], list[list[float]]]:
+    """The whole run's seconds, each round's, when each round's results came
+    in (`arrival_points`), and the loop thread's seconds on a CPU and waiting
+    for one in each round."""
     started = time.perf_counter()
     round_s = []
     arrivals = []
+    loop_s = []
     for round_no in range(rounds):
         round_started = time.perf_counter()
+        cpu_before, waiting_before = loop_thread_times()
         op = OPS[round_no % 2]
         results.round_done.clear()
         results.waiting_for = len(ids)
@@ -228,7 +243,9 @@ async def drive(
         await asyncio.wait_for(results.round_done.wait(), ROUND_TIMEOUT_S)
         round_s.append(round(time.perf_counter() - round_started, 3))
         arrivals.append(arrival_points(results.arrivals))
-    return time.perf_counter() - started, round_s, arrivals
+        cpu_after, waiting_after = loop_thread_times()
+        loop_s.append([round(cpu_after - cpu_before, 3), round(waiting_after - waiting_before, 3)])
+    return time.perf_counter() - started, round_s, arrivals, loop_s
 
 
 def arrival_points(arrivals: list[float]) -> list[float]:
@@ -271,7 +288,7 @@ async def one_configuration(
         tasks, consumers = start_consumers(kind, raw, client, handlers, stopping)
         try:
             cpu_before = time.process_time()
-            seconds, round_s, arrivals = await drive(client, results, ids, rounds)
+            seconds, round_s, arrivals, loop_s = await drive(client, results, ids, rounds)
             cpu_s = time.process_time() - cpu_before
         finally:
             stopping.set()
@@ -297,6 +314,9 @@ async def one_configuration(
         # Per round: its results' arrival, seconds after the XADD (first, p10,
         # median, p90, last).
         "round_results_s": arrivals,
+        # Per round: the event loop's thread on a CPU, and runnable but waiting
+        # for one (the cores busy with the runtimes, say), in seconds.
+        "round_loop_cpu_wait_s": loop_s,
         "jobs_per_s": round(jobs / seconds, 1),
         "cpu_s": round(cpu_s, 3),
         "cpu_ms_per_job": round(cpu_s * 1000 / jobs, 3),
