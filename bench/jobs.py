@@ -26,6 +26,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -213,19 +214,33 @@ def loop_thread_times() -> tuple[float, float]:
     return int(on_cpu_ns) / 1e9, int(waiting_ns) / 1e9
 
 
+def machine_busy_s() -> float:
+    """Seconds of CPU the whole machine has spent busy (every core, every
+    process: /proc/stat's first line less idle and iowait)."""
+    try:
+        with open("/proc/stat") as stats:
+            ticks = [int(field) for field in stats.readline().split()[1:8]]
+    except OSError:
+        return 0.0
+    user, nice, system, _idle, _iowait, irq, softirq = ticks
+    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+
+
 async def drive(
     client: redis.asyncio.Redis, results: TimedResults, ids: list[str], rounds: int
-) -> tuple[float, list[float], list[list[float]], list[list[float]]]:
+) -> tuple[float, list[float], list[list[float]], list[list[float]], list[float]]:
     """The whole run's seconds, each round's, when each round's results came
-    in (`arrival_points`), and the loop thread's seconds on a CPU and waiting
-    for one in each round."""
+    in (`arrival_points`), the loop thread's seconds on a CPU and waiting for
+    one in each round, and how many of the machine's cores were busy in it."""
     started = time.perf_counter()
     round_s = []
     arrivals = []
     loop_s = []
+    cores_busy = []
     for round_no in range(rounds):
         round_started = time.perf_counter()
         cpu_before, waiting_before = loop_thread_times()
+        busy_before = machine_busy_s()
         op = OPS[round_no % 2]
         results.round_done.clear()
         results.waiting_for = len(ids)
@@ -245,7 +260,8 @@ async def drive(
         arrivals.append(arrival_points(results.arrivals))
         cpu_after, waiting_after = loop_thread_times()
         loop_s.append([round(cpu_after - cpu_before, 3), round(waiting_after - waiting_before, 3)])
-    return time.perf_counter() - started, round_s, arrivals, loop_s
+        cores_busy.append(round((machine_busy_s() - busy_before) / round_s[-1], 2))
+    return time.perf_counter() - started, round_s, arrivals, loop_s, cores_busy
 
 
 def arrival_points(arrivals: list[float]) -> list[float]:
@@ -288,7 +304,9 @@ async def one_configuration(
         tasks, consumers = start_consumers(kind, raw, client, handlers, stopping)
         try:
             cpu_before = time.process_time()
-            seconds, round_s, arrivals, loop_s = await drive(client, results, ids, rounds)
+            seconds, round_s, arrivals, loop_s, cores_busy = await drive(
+                client, results, ids, rounds
+            )
             cpu_s = time.process_time() - cpu_before
         finally:
             stopping.set()
@@ -317,6 +335,10 @@ async def one_configuration(
         # Per round: the event loop's thread on a CPU, and runnable but waiting
         # for one (the cores busy with the runtimes, say), in seconds.
         "round_loop_cpu_wait_s": loop_s,
+        # Per round: the machine's busy CPU seconds over the round's seconds,
+        # every process counted (the runtimes, their supervisors, Redis): a
+        # figure near the core count is a round bound by the machine.
+        "round_cores_busy": cores_busy,
         "jobs_per_s": round(jobs / seconds, 1),
         "cpu_s": round(cpu_s, 3),
         "cpu_ms_per_job": round(cpu_s * 1000 / jobs, 3),
