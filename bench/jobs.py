@@ -214,33 +214,37 @@ def loop_thread_times() -> tuple[float, float]:
     return int(on_cpu_ns) / 1e9, int(waiting_ns) / 1e9
 
 
-def machine_busy_s() -> float:
+def machine_cpu_s() -> tuple[float, float]:
     """Seconds of CPU the whole machine has spent busy (every core, every
-    process: /proc/stat's first line less idle and iowait)."""
+    process: /proc/stat's first line less idle and iowait), and seconds its
+    virtual cores were stolen by the host (another guest running on them)."""
     try:
         with open("/proc/stat") as stats:
-            ticks = [int(field) for field in stats.readline().split()[1:8]]
+            ticks = [int(field) for field in stats.readline().split()[1:9]]
     except OSError:
-        return 0.0
-    user, nice, system, _idle, _iowait, irq, softirq = ticks
-    return (user + nice + system + irq + softirq) / os.sysconf("SC_CLK_TCK")
+        return 0.0, 0.0
+    user, nice, system, _idle, _iowait, irq, softirq, steal = ticks
+    per_s = os.sysconf("SC_CLK_TCK")
+    return (user + nice + system + irq + softirq) / per_s, steal / per_s
 
 
 async def drive(
     client: redis.asyncio.Redis, results: TimedResults, ids: list[str], rounds: int
-) -> tuple[float, list[float], list[list[float]], list[list[float]], list[float]]:
+) -> tuple[float, list[float], list[list[float]], list[list[float]], list[float], list[float]]:
     """The whole run's seconds, each round's, when each round's results came
     in (`arrival_points`), the loop thread's seconds on a CPU and waiting for
-    one in each round, and how many of the machine's cores were busy in it."""
+    one in each round, and how many of the machine's cores were busy in it
+    and stolen from it by the host."""
     started = time.perf_counter()
     round_s = []
     arrivals = []
     loop_s = []
     cores_busy = []
+    cores_stolen = []
     for round_no in range(rounds):
         round_started = time.perf_counter()
         cpu_before, waiting_before = loop_thread_times()
-        busy_before = machine_busy_s()
+        busy_before, stolen_before = machine_cpu_s()
         op = OPS[round_no % 2]
         results.round_done.clear()
         results.waiting_for = len(ids)
@@ -260,8 +264,10 @@ async def drive(
         arrivals.append(arrival_points(results.arrivals))
         cpu_after, waiting_after = loop_thread_times()
         loop_s.append([round(cpu_after - cpu_before, 3), round(waiting_after - waiting_before, 3)])
-        cores_busy.append(round((machine_busy_s() - busy_before) / round_s[-1], 2))
-    return time.perf_counter() - started, round_s, arrivals, loop_s, cores_busy
+        busy_after, stolen_after = machine_cpu_s()
+        cores_busy.append(round((busy_after - busy_before) / round_s[-1], 2))
+        cores_stolen.append(round((stolen_after - stolen_before) / round_s[-1], 2))
+    return time.perf_counter() - started, round_s, arrivals, loop_s, cores_busy, cores_stolen
 
 
 def arrival_points(arrivals: list[float]) -> list[float]:
@@ -304,7 +310,7 @@ async def one_configuration(
         tasks, consumers = start_consumers(kind, raw, client, handlers, stopping)
         try:
             cpu_before = time.process_time()
-            seconds, round_s, arrivals, loop_s, cores_busy = await drive(
+            seconds, round_s, arrivals, loop_s, cores_busy, cores_stolen = await drive(
                 client, results, ids, rounds
             )
             cpu_s = time.process_time() - cpu_before
@@ -339,6 +345,10 @@ async def one_configuration(
         # every process counted (the runtimes, their supervisors, Redis): a
         # figure near the core count is a round bound by the machine.
         "round_cores_busy": cores_busy,
+        # Per round: CPU the host gave other guests while this machine's
+        # virtual cores wanted it, in cores (0 on bare metal): a slow run with
+        # steal is the host's, not runplane's.
+        "round_cores_stolen": cores_stolen,
         "jobs_per_s": round(jobs / seconds, 1),
         "cpu_s": round(cpu_s, 3),
         "cpu_ms_per_job": round(cpu_s * 1000 / jobs, 3),
