@@ -448,6 +448,12 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
         "runplane_jobs_per_s": headline["runplane"]["jobs_per_s"],
         "reference_jobs_per_s": headline["reference"]["jobs_per_s"],
         "ratio": headline["ratio"],
+        # The most the host stole in any round of either side, in cores: a
+        # ratio from a run with steal is the host's as much as runplane's.
+        "cores_stolen_max": {
+            kind: max(headline[kind]["round_cores_stolen"], default=0.0)
+            for kind in ("runplane", "reference")
+        },
         "headline_driver": headline_driver,
         "database": args.database,
         "drivers": by_driver,
