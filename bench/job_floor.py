@@ -80,7 +80,7 @@ async def floor_run(
         )
         try:
             cpu_before = time.process_time()
-            seconds, *_ = await drive(client, results, ids, rounds)
+            seconds = (await drive(client, results, ids, rounds)).seconds
             cpu_s = time.process_time() - cpu_before
         finally:
             stopping.set()

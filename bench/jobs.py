@@ -26,19 +26,20 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import resource
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # for tests.support.redis, the throwaway redis-server
 
+import psutil  # noqa: E402
 import redis.asyncio  # noqa: E402
 from tests.support.postgres import PostgresServer  # noqa: E402
 from tests.support.redis import RedisServer  # noqa: E402
@@ -216,35 +217,39 @@ def loop_thread_times() -> tuple[float, float]:
 
 def machine_cpu_s() -> tuple[float, float]:
     """Seconds of CPU the whole machine has spent busy (every core, every
-    process: /proc/stat's first line less idle and iowait), and seconds its
-    virtual cores were stolen by the host (another guest running on them)."""
-    try:
-        with open("/proc/stat") as stats:
-            ticks = [int(field) for field in stats.readline().split()[1:9]]
-    except OSError:
-        return 0.0, 0.0
-    user, nice, system, _idle, _iowait, irq, softirq, steal = ticks
-    per_s = os.sysconf("SC_CLK_TCK")
-    return (user + nice + system + irq + softirq) / per_s, steal / per_s
+    process; idle and iowait left out), and seconds its virtual cores were
+    stolen by the host (another guest running on them)."""
+    times = psutil.cpu_times()
+    busy = times.user + times.nice + times.system + times.irq + times.softirq
+    return busy, times.steal
+
+
+@dataclass
+class Rounds:
+    """What `drive` measured: the whole run's seconds, and per round its
+    seconds, when its results came in (`arrival_points`), the loop thread's
+    seconds on a CPU and waiting for one, and how many of the machine's cores
+    were busy in it and stolen from it by the host."""
+
+    seconds: float = 0.0
+    round_s: list[float] = field(default_factory=list)
+    arrivals: list[list[float]] = field(default_factory=list)
+    loop_s: list[list[float]] = field(default_factory=list)
+    cores_busy: list[float] = field(default_factory=list)
+    cores_stolen: list[float] = field(default_factory=list)
 
 
 async def drive(
     client: redis.asyncio.Redis, results: TimedResults, ids: list[str], rounds: int
-) -> tuple[float, list[float], list[list[float]], list[list[float]], list[float], list[float]]:
-    """The whole run's seconds, each round's, when each round's results came
-    in (`arrival_points`), the loop thread's seconds on a CPU and waiting for
-    one in each round, and how many of the machine's cores were busy in it
-    and stolen from it by the host."""
+) -> Rounds:
+    """XADD `rounds` rounds of jobs, one for every runtime, each once the last
+    round's results are in; what the run measured."""
+    measured = Rounds()
     started = time.perf_counter()
-    round_s = []
-    arrivals = []
-    loop_s = []
-    cores_busy = []
-    cores_stolen = []
     for round_no in range(rounds):
-        round_started = time.perf_counter()
         cpu_before, waiting_before = loop_thread_times()
         busy_before, stolen_before = machine_cpu_s()
+        round_started = time.perf_counter()
         op = OPS[round_no % 2]
         results.round_done.clear()
         results.waiting_for = len(ids)
@@ -260,14 +265,18 @@ async def drive(
                 pipe.xadd(job_stream(op), fields)  # type: ignore[arg-type]
             await pipe.execute()
         await asyncio.wait_for(results.round_done.wait(), ROUND_TIMEOUT_S)
-        round_s.append(round(time.perf_counter() - round_started, 3))
-        arrivals.append(arrival_points(results.arrivals))
+        seconds = time.perf_counter() - round_started
         cpu_after, waiting_after = loop_thread_times()
-        loop_s.append([round(cpu_after - cpu_before, 3), round(waiting_after - waiting_before, 3)])
         busy_after, stolen_after = machine_cpu_s()
-        cores_busy.append(round((busy_after - busy_before) / round_s[-1], 2))
-        cores_stolen.append(round((stolen_after - stolen_before) / round_s[-1], 2))
-    return time.perf_counter() - started, round_s, arrivals, loop_s, cores_busy, cores_stolen
+        measured.round_s.append(round(seconds, 3))
+        measured.arrivals.append(arrival_points(results.arrivals))
+        measured.loop_s.append(
+            [round(cpu_after - cpu_before, 3), round(waiting_after - waiting_before, 3)]
+        )
+        measured.cores_busy.append(round((busy_after - busy_before) / seconds, 2))
+        measured.cores_stolen.append(round((stolen_after - stolen_before) / seconds, 2))
+    measured.seconds = time.perf_counter() - started
+    return measured
 
 
 def arrival_points(arrivals: list[float]) -> list[float]:
@@ -310,9 +319,7 @@ async def one_configuration(
         tasks, consumers = start_consumers(kind, raw, client, handlers, stopping)
         try:
             cpu_before = time.process_time()
-            seconds, round_s, arrivals, loop_s, cores_busy, cores_stolen = await drive(
-                client, results, ids, rounds
-            )
+            measured = await drive(client, results, ids, rounds)
             cpu_s = time.process_time() - cpu_before
         finally:
             stopping.set()
@@ -333,23 +340,23 @@ async def one_configuration(
         "runtimes": runtimes,
         "jobs": jobs,
         "graceful_stop_s": graceful_stop_s if driver_name == "process" else 0.0,
-        "seconds": round(seconds, 3),
-        "round_s": round_s,
+        "seconds": round(measured.seconds, 3),
+        "round_s": measured.round_s,
         # Per round: its results' arrival, seconds after the XADD (first, p10,
         # median, p90, last).
-        "round_results_s": arrivals,
+        "round_results_s": measured.arrivals,
         # Per round: the event loop's thread on a CPU, and runnable but waiting
         # for one (the cores busy with the runtimes, say), in seconds.
-        "round_loop_cpu_wait_s": loop_s,
+        "round_loop_cpu_wait_s": measured.loop_s,
         # Per round: the machine's busy CPU seconds over the round's seconds,
         # every process counted (the runtimes, their supervisors, Redis): a
         # figure near the core count is a round bound by the machine.
-        "round_cores_busy": cores_busy,
+        "round_cores_busy": measured.cores_busy,
         # Per round: CPU the host gave other guests while this machine's
         # virtual cores wanted it, in cores (0 on bare metal): a slow run with
         # steal is the host's, not runplane's.
-        "round_cores_stolen": cores_stolen,
-        "jobs_per_s": round(jobs / seconds, 1),
+        "round_cores_stolen": measured.cores_stolen,
+        "jobs_per_s": round(jobs / measured.seconds, 1),
         "cpu_s": round(cpu_s, 3),
         "cpu_ms_per_job": round(cpu_s * 1000 / jobs, 3),
         "latency_p50_ms": round(statistics.median(latencies), 1),
