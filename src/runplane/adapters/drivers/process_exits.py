@@ -48,6 +48,7 @@ class ExitNoticeSocket:
         self._wake: Callable[[], None] | None = None
         self._heard: dict[str, str] = {}
         self._expected: OrderedDict[str, None] = OrderedDict()
+        self._waiting: dict[str, list[asyncio.Future[None]]] = {}
 
     def __repr__(self) -> str:
         return f"ExitNoticeSocket({str(self._containers)!r})"
@@ -65,6 +66,23 @@ class ExitNoticeSocket:
 
     def ended_by_runplane(self, container_id: str) -> bool:
         return container_id in self._expected
+
+    async def told(self, container_id: str, timeout_s: float, recorded: Callable[[], bool]) -> None:
+        """Until `container_id`'s notice is heard (its end is recorded then),
+        at most `timeout_s`; at once if `recorded()` says so already (looked
+        at once the wait is in place: a notice heard before is not missed)."""
+        waiter = asyncio.get_running_loop().create_future()
+        waiters = self._waiting.setdefault(container_id, [])
+        waiters.append(waiter)
+        try:
+            if not recorded():
+                await asyncio.wait_for(waiter, timeout_s)
+        except TimeoutError:
+            pass
+        finally:
+            waiters.remove(waiter)
+            if not waiters:
+                del self._waiting[container_id]
 
     def listen(self, wake: Callable[[], None]) -> bool:
         """Bind (taking the address over from an earlier runplane on this state
@@ -130,6 +148,9 @@ class ExitNoticeSocket:
             return
         if not isinstance(container_id, str) or not isinstance(runtime_id, str):
             return
+        for waiter in self._waiting.get(container_id, ()):
+            if not waiter.done():
+                waiter.set_result(None)
         if parse_container_id(container_id) is None or container_id in self._expected:
             return
         if len(self._heard) < _MAX_HEARD:  # past it, the sweep finds the rest

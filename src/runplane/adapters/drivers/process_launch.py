@@ -169,7 +169,8 @@ class _LauncherProcess:
         ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         # -S: the supervisor needs the standard library only; skipping `site`
         # (the virtualenv's .pth files) keeps the launcher small.
-        command = [sys.executable, "-S", "-c", _SUPERVISOR_CODE, str(theirs.fileno())]
+        fd = str(theirs.fileno())
+        command = [sys.executable, "-S", "-c", _SUPERVISOR_CODE, fd, str(containers)]
         try:
             containers.mkdir(mode=0o700, parents=True, exist_ok=True)
             with open(containers / LAUNCHER_LOG, "ab") as stderr:

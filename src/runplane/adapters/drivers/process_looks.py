@@ -5,15 +5,20 @@ a state.
 
 Nothing is polled while it can be waited for: a live runtime's end wakes a
 pidfd of its process, and an end being recorded (its supervisor writing
-`exit.json`) wakes one of the supervisor, which exits right after. Polling
-at `_poll_interval_s` is left for where there is no pidfd."""
+`exit.json`) is told by the supervisor's exit notice (`process_exits`; the
+supervisor itself may serve on, so its end is no sign). Polling at
+`_poll_interval_s` is left for where there is no pidfd, or no notices are
+heard."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from pathlib import Path
 
+from runplane.adapters.drivers.process_exits import ExitNoticeSocket
+from runplane.adapters.drivers.process_files import ContainerFiles
 from runplane.adapters.drivers.process_observe import Glances, Observation, observe
 from runplane.adapters.drivers.process_wait import process_end
 from runplane.domain.drivers import ContainerInfo, ContainerState
@@ -23,13 +28,14 @@ logger = logging.getLogger(__name__)
 
 _SIGNAL_SETTLE_S = 2.0
 _RECORD_WAIT_S = 0.05
-"""Longest wait on a supervisor before looking again: one that lingers after
-recording the end (reaping what the runtime left dying) is not waited out."""
+"""Longest wait for an exit notice before looking again: a supervisor that
+died before recording the end tells nothing."""
 
 
 class ProcessLooks:
     _containers: Path
     _glances: Glances
+    exit_notices: ExitNoticeSocket
     _settle_timeout_s: float
     _poll_interval_s: float
 
@@ -96,15 +102,16 @@ class ProcessLooks:
             observed = self._glances.after_end(container_id) or await self._look(container_id)
 
     async def _await_record(self, settling: Observation, left_s: float) -> None:
-        """Until the supervisor of an ended runtime is done recording it
-        (it exits), for at most `_RECORD_WAIT_S` or `left_s`."""
+        """Until the supervisor of an ended runtime has recorded the end (its
+        notice, where notices are heard; else a poll), for at most
+        `_RECORD_WAIT_S` or `left_s`."""
         wait_s = max(min(_RECORD_WAIT_S, left_s), 0.0)
-        waited = None
-        if settling.supervisor is not None:
-            pid, start_ticks = settling.supervisor
-            waited = await process_end(pid, start_ticks, wait_s)
-        if waited is None:
+        container_id = settling.info.container_id
+        if not self.exit_notices.listening:
             await asyncio.sleep(min(self._poll_interval_s, wait_s))
+            return
+        exit_path = str(ContainerFiles(self._containers / container_id).exit)
+        await self.exit_notices.told(container_id, wait_s, lambda: os.path.lexists(exit_path))
 
     async def _await_state(self, container_id: str, wanted: ContainerState) -> None:
         """Signals land asynchronously: wait (bounded) until the process shows

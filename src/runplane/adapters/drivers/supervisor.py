@@ -1,39 +1,39 @@
 """The per-runtime supervisor, as conmon or containerd-shim are for containers,
-and the launcher that forks it.
+and the launcher that starts it.
 
-    python -m runplane.adapters.drivers.supervisor <socket fd>
+    python -m runplane.adapters.drivers.supervisor <socket fd> [<containers dir>]
 
 Only a parent can read a child's exit status, and runplane may restart while
 its runtimes run on, so each runtime gets a parent of its own. The driver
-keeps one launcher process (`serve_launches`) and sends it each launch dir
-over a socket; the launcher forks the supervisor, which starts a session of
+keeps one launcher process (`supervisor_launcher`) and sends it each launch
+dir over a socket; the launcher forks a supervisor (or hands the launch to
+one whose runtime has ended, `supervisor_pool`), which runs in a session of
 its own and outlives the launcher and runplane alike (the kernel reaps it: the
 launcher ignores SIGCHLD, so it never waits). The supervisor spawns the
 command in a process group of its own (so pausing the runtime's group never
 stops the supervisor), renames the launch dir to the container's id, answers
 the driver on the pipe the driver waits on (one JSON object, then
-end-of-file), waits for the child and writes `exit.json`. Like
-a container, a runtime ends with its main process: whatever is left in its
-process group is killed then. The supervisor stays runplane's user (it writes
-the container's files); the command runs as the user, in the directory and
-with the environment the launch's meta names (see `process_user`).
+end-of-file), waits for the child, writes `exit.json` and tells the driver
+(`supervisor_exits`). Like a container, a runtime ends with its main process:
+whatever is left in its process group is killed then. The supervisor stays
+runplane's user (it writes the container's files); the command runs as the
+user, in the directory and with the environment the launch's meta names (see
+`process_user`).
 
 Stdlib only, and no logging set-up: a supervisor's stderr is the launcher's
 `.launcher.log`, and one that fails before its answer writes why into the
-launch dir's `supervisor.log` too. The launcher imports what the supervisors need once, and
-little else (see `supervisor_files`); each supervisor is a fork, not a new
-interpreter, and what can be worked out once (the signals to reset, libc's
-prctl) is worked out in the launcher.
+launch dir's `supervisor.log` too. The launcher imports what the supervisors
+need once, and little else (see `supervisor_files`); each supervisor is a
+fork, not a new interpreter, and what can be worked out once (the signals to
+reset, libc's prctl) is worked out in the launcher.
 """
 
 from __future__ import annotations
 
 import contextlib
 import errno
-import json
 import os
 import signal
-import socket
 import sys
 import time
 import traceback
@@ -42,29 +42,25 @@ from typing import TYPE_CHECKING
 from runplane.adapters.drivers.supervisor_exits import tell_exit
 from runplane.adapters.drivers.supervisor_files import (
     EXIT_FILE,
-    LAUNCH_REQUEST_BYTES,
-    META_FILE,
     STATE_FILE,
     SUPERVISOR_LOG_FILE,
     make_container_id,
-    read_json,
     read_proc_stat,
     state_with_meta,
     write_bytes_new,
     write_json_atomic,
 )
+from runplane.adapters.drivers.supervisor_launcher import read_request, serve_launches
 from runplane.adapters.drivers.supervisor_loop import SupervisorLoop
-from runplane.adapters.drivers.supervisor_os import (
-    Answer,
-    prepare_launcher,
-    prepare_supervisor,
-    reap_orphans,
-)
+from runplane.adapters.drivers.supervisor_os import Answer, prepare_supervisor, reap_orphans
 from runplane.adapters.drivers.supervisor_output import OutputPump, RuntimeOutput
+from runplane.adapters.drivers.supervisor_pool import Fresh, next_launch
 from runplane.adapters.drivers.supervisor_spawn import spawn
 
 if TYPE_CHECKING:
     from typing import Any
+
+    from runplane.adapters.drivers.supervisor_launcher import Launch
 
 _OUTPUT_DRAIN_S = 2.0
 _SPEC_ERRNOS = frozenset(
@@ -84,78 +80,31 @@ _SPEC_ERRNOS = frozenset(
 
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
-    if len(args) != 1 or not args[0].isdigit():
-        print("usage: python -m runplane.adapters.drivers.supervisor <socket fd>", file=sys.stderr)
+    if len(args) not in (1, 2) or not args[0].isdigit():
+        usage = "python -m runplane.adapters.drivers.supervisor <socket fd> [<containers dir>]"
+        print(f"usage: {usage}", file=sys.stderr)
         return 2
-    return serve_launches(int(args[0]))
+    containers = args[1] if len(args) == 2 else ""
+    return serve_launches(
+        int(args[0]),
+        containers,
+        lambda launch, notify_fd: _serve_runtimes(containers, launch, notify_fd),
+    )
 
 
-def serve_launches(sock_fd: int) -> int:
-    """The launcher: for every launch request on the socket (a launch dir, and
-    the write end of the pipe the driver waits on), fork a supervisor. Returns
-    when runplane closes its end, or dies."""
-    sock = socket.socket(fileno=sock_fd)
-    prepare_launcher()
+def _serve_runtimes(containers: str, launch: Launch, notify_fd: int) -> int:
+    """A forked supervisor's life: its runtime, then, while it stays as good
+    as new, those the launcher hands it (`supervisor_pool`)."""
+    fresh = Fresh()
     while True:
-        message, fds, flags, _address = socket.recv_fds(sock, LAUNCH_REQUEST_BYTES, 1)
-        if not message:
-            return 0
-        try:
-            # Every request carries its pipe; one without (or cut short) is not runplane's.
-            if len(fds) == 1 and not flags & socket.MSG_TRUNC:
-                os.set_inheritable(fds[0], False)  # the runtime must not hold it open
-                path, _, inline = message.partition(b"\0")
-                launch_dir = os.fsdecode(path)
-                meta = _read_meta(launch_dir, inline)
-                _fork_supervisor(sock, launch_dir, meta, inline, fds[0])
-        finally:
-            for fd in fds:
-                os.close(fd)
-
-
-def _read_meta(launch_dir: str, inline: bytes) -> dict[str, Any] | None:
-    """The launch's meta, from the request or else its meta file, parsed here
-    in the launcher: in a fresh fork the parse's allocations would copy pages,
-    some five times its cost."""
-    try:
-        if inline:
-            meta = json.loads(inline)
-            return meta if isinstance(meta, dict) else None
-        return read_json(os.path.join(launch_dir, META_FILE))
-    except (OSError, ValueError):
-        return None
-
-
-def _fork_supervisor(
-    sock: socket.socket,
-    launch_dir: str,
-    meta: dict[str, Any] | None,
-    inline: bytes,
-    notify_fd: int,
-) -> None:
-    """Fork a supervisor, in a session of its own: it outlives the launcher
-    and runplane. The launcher does not wait for it (SIGCHLD is ignored)."""
-    if os.fork() > 0:
-        return
-    code = 1
-    try:
-        sock.close()
-        os.setsid()
-        _quiet_input_output()
-        code = _supervise_reporting(launch_dir, meta, inline, Answer(notify_fd))
-    finally:
-        sys.stderr.flush()
-        os._exit(code)
-
-
-def _quiet_input_output() -> None:
-    """stdin and stdout on /dev/null. stderr stays the launcher's log: a
-    supervisor that fails also writes why into its launch dir's
-    `supervisor.log` (`_report_failure`), and one that does not makes no file."""
-    devnull = os.open(os.devnull, os.O_RDWR)
-    os.dup2(devnull, 0)
-    os.dup2(devnull, 1)
-    os.close(devnull)
+        code = _supervise_reporting(*launch, Answer(notify_fd))
+        if not containers or not fresh.again(code):
+            return code
+        handed = next_launch(containers)
+        if handed is None:
+            return code
+        request, notify_fd = handed
+        launch = read_request(request)
 
 
 def _supervise_reporting(
@@ -224,6 +173,7 @@ def supervise(
     # Its last lines are written before its end is: a follower that sees the
     # end has seen all of its output.
     loop.drain(_OUTPUT_DRAIN_S)
+    loop.close()
     _record_exit(container_dir, os.waitstatus_to_exitcode(status))
     # After exit.json: whoever is told looks and finds how it ended.
     tell_exit(os.path.dirname(container_dir), os.path.basename(container_dir), meta["runtime_id"])

@@ -20,14 +20,15 @@ SUN_PATH_MAX = 100
 
 
 @contextlib.contextmanager
-def socket_address(containers: str) -> Iterator[str]:
-    path = os.path.join(containers, EXITS_SOCKET)
+def socket_address(containers: str, name: str = EXITS_SOCKET) -> Iterator[str]:
+    """The address of the socket `name` in `containers`, for a bind or a connect."""
+    path = os.path.join(containers, name)
     if len(os.fsencode(path)) <= SUN_PATH_MAX:
         yield path
         return
     fd = os.open(containers, getattr(os, "O_PATH", os.O_RDONLY) | os.O_DIRECTORY)
     try:
-        yield f"/proc/self/fd/{fd}/{EXITS_SOCKET}"
+        yield f"/proc/self/fd/{fd}/{name}"
     finally:
         os.close(fd)
 

@@ -23,6 +23,7 @@ class SupervisorLoop:
         self._pump = pump
         self._poll = select.poll()
         self._wake_read, wake_write = os.pipe()
+        self._wake_write = wake_write
         for fd in (self._wake_read, wake_write):
             os.set_blocking(fd, False)
         # A handler of our own: with SIGCHLD at its default the signal is
@@ -53,6 +54,14 @@ class SupervisorLoop:
                 self._pump.abandon()
                 return
             self._serve(left)
+
+    def close(self) -> None:
+        """SIGCHLD and its wakeup pipe back as they were: the supervisor may
+        serve another runtime."""
+        signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+        signal.set_wakeup_fd(-1)
+        os.close(self._wake_read)
+        os.close(self._wake_write)
 
     def _serve(self, limit_s: float | None) -> None:
         """One wait for output, a child's end or a partial line falling due."""

@@ -31,6 +31,12 @@ a reaping of its own, and the supervisor waits for the child itself."""
 _NOT_THERE = (errno.ENOENT, errno.ENOTDIR)
 
 
+def spawned_by_popen() -> bool:
+    """Whether a runtime was started through `Popen`, whose objects this
+    supervisor holds to its end (it then serves no other runtime)."""
+    return bool(_SPAWNED)
+
+
 def spawn(meta: dict[str, Any], stdout: int, stderr: int, ignored: Sequence[signal.Signals]) -> int:
     """Start the meta file's command; its pid. `ignored`: the signals the
     supervisor ignores, which the runtime must not inherit ignored."""
