@@ -305,6 +305,10 @@ async def one_configuration(
             database_url = f"sqlite+aiosqlite:///{Path(tmp) / 'runplane.db'}"
         database = SqlDatabase.from_url(database_url)
         driver = InMemoryDriver() if driver_name == "memory" else ProcessDriver(Path(tmp))
+        if isinstance(driver, ProcessDriver):
+            # As serve's exit watcher does: the supervisors' exit notices are
+            # heard (a stop's end being recorded is woken by its notice).
+            driver.exit_notices.listen(lambda: None)
         life = await build_lifecycle(client, database, driver)
         await client.flushdb()
         ids = await create_runtimes(life, runtimes, graceful_stop_s)
