@@ -188,10 +188,13 @@ async def test_stop_of_a_process_killed_by_hand_is_container_gone(driver: Proces
 
 
 async def test_stop_signal_from_the_spec_is_sent(driver: ProcessDriver) -> None:
+    # os.write, not print: "ready" is in the log once its write returned, and
+    # the stop may land while a print would still hold stdout's buffer (the
+    # handler's own print then fails as a reentrant call).
     code = (
-        "import signal, sys, time\n"
-        "def bye(*_):\n    print('got usr1', flush=True); sys.exit(0)\n"
-        "signal.signal(signal.SIGUSR1, bye); print('ready', flush=True); time.sleep(60)"
+        "import os, signal, sys, time\n"
+        "def bye(*_):\n    os.write(1, b'got usr1\\n'); sys.exit(0)\n"
+        "signal.signal(signal.SIGUSR1, bye); os.write(1, b'ready\\n'); time.sleep(60)"
     )
     started = await driver.start("r", python(code, stop_signal="SIGUSR1"))
     await wait_for_log(driver, started.container_id, "ready")

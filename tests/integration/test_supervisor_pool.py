@@ -81,6 +81,18 @@ async def wait_gone(pid: int) -> None:
         await asyncio.sleep(0.02)
 
 
+async def settled_descriptors(pid: int, count: int) -> dict[int, str]:
+    """`pid`'s descriptors once there are `count` (or whatever it holds at the
+    deadline): a supervisor reaching a long folder's socket holds the folder
+    open for a moment (`socket_address`)."""
+    deadline = time.monotonic() + WAIT_S
+    while True:
+        held = descriptors(pid)
+        if len(held) == count or time.monotonic() > deadline:
+            return held
+        await asyncio.sleep(0.01)
+
+
 async def supervisors_waiting(driver: ProcessDriver, count: int) -> list[int]:
     """`count` runtimes started and stopped: their supervisors, each waiting for work."""
     started = [await driver.start(f"r{i}", SLEEP) for i in range(count)]
@@ -113,7 +125,7 @@ async def test_a_supervisor_whose_runtime_ended_serves_the_next_start(
     await waiting(driver, supervisor)
     # Waiting, it holds stdin, stdout, its log and the launcher's connection: no
     # pipe, file or socket of the runtime it saw through.
-    held = descriptors(supervisor)
+    held = await settled_descriptors(supervisor, 4)
     assert sorted(held) == [0, 1, 2, 3]
     assert held[3].startswith("socket:")
 
