@@ -8,9 +8,10 @@ Per job, as runplane's GroupConsumer + JobHandler do it:
 2. the runtime's lease: SET lease:{id} token NX PX;
 3. the record: one SELECT;
 4. the transient CAS: UPDATE ... WHERE status AND version, RETURNING, with the
-   `runtime.state.changed` outbox row, in one transaction;
+   `runtime.state.changed` outbox row, in one transaction (on Postgres one
+   statement: the UPDATE a data-modifying CTE the INSERTs select from);
 5. the final CAS: the same UPDATE, the operation-log row and the two outbox rows
-   (`runtime.<op>`, `runtime.state.changed`), in one transaction;
+   (`runtime.<op>`, `runtime.state.changed`), in one transaction (the same);
 6. the lease released by the same compare-and-delete Lua script;
 7. the result XADDed to `runtime:job_results`;
 8. the batch's entries XACKed in one call (as the GroupConsumer does).
@@ -287,32 +288,49 @@ class PostgresJobs:
         plan: Plan,
         expected: tuple[str, int],
         columns: dict[str, Any],
+        events: list[tuple[Any, ...]],
+        now: datetime,
+        entry: tuple[Any, ...] | None = None,
     ) -> None:
+        """The UPDATE, the entry's INSERT and the events' INSERT as one
+        statement (data-modifying CTEs), as runplane writes a CAS on Postgres."""
         names = sorted(columns)
-        assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(names, 1))
-        at = len(names)
-        row = await connection.fetchrow(
-            f"UPDATE runtimes SET {assignments} WHERE runtime_id = ${at + 1}"
-            f" AND status = ${at + 2} AND version = ${at + 3} RETURNING *",
-            *(columns[n] for n in names),
-            plan.record["runtime_id"],
-            *expected,
-        )
-        if row is None:
-            raise Conflict(plan.record["runtime_id"])
+        arguments: list[Any] = [columns[n] for n in names]
+        arguments += [plan.record["runtime_id"], *expected, now]
 
-    @staticmethod
-    async def outbox(
-        connection: asyncpg.Connection, plan: Plan, events: list[tuple[Any, ...]], now: datetime
-    ) -> None:
-        await connection.executemany(
-            "INSERT INTO outbox (event_id, runtime_id, team_id, type, durable, payload,"
-            " created_at, sent_at) VALUES ($1, $2, $3, $4, $5, $6, $7, NULL)",
-            [
-                (event_id, plan.record["runtime_id"], plan.record["team_id"], kind, durable, p, now)
-                for event_id, kind, durable, p in events
-            ],
+        def at(value: Any) -> str:
+            arguments.append(value)
+            return f"${len(arguments)}"
+
+        assignments = ", ".join(f"{name} = ${i}" for i, name in enumerate(names, 1))
+        key = len(names)
+        sql = (
+            f"WITH moved AS (UPDATE runtimes SET {assignments} WHERE runtime_id = ${key + 1}"
+            f" AND status = ${key + 2} AND version = ${key + 3} RETURNING *)"
         )
+        if entry is not None:
+            sql += (
+                ", logged AS (INSERT INTO operations (operation_id, runtime_id, team_id, op,"
+                " op_source, outcome, error_code, error_message, job_id, job_team, source_ref,"
+                " reason, status_from, status_to, container_id, actor, details, started_at,"
+                " finished_at) SELECT "
+                + ", ".join(f"{at(v)}::{t}" for v, t in entry)
+                + " FROM moved)"
+            )
+        rows = ", ".join(
+            f"({n}, {at(event_id)}::text, {at(kind)}::text, {at(durable)}::boolean,"
+            f" {at(payload)}::text)"
+            for n, (event_id, kind, durable, payload) in enumerate(events)
+        )
+        sql += (
+            ", told AS (INSERT INTO outbox (event_id, runtime_id, team_id, type, durable,"
+            f" payload, created_at) SELECT e.event_id, moved.runtime_id, moved.team_id, e.type,"
+            f" e.durable, e.payload, ${key + 4}::timestamptz FROM moved, (VALUES {rows})"
+            " AS e(n, event_id, type, durable, payload) ORDER BY e.n)"
+            " SELECT 1 FROM moved"
+        )
+        if await connection.fetchval(sql, *arguments) is None:
+            raise Conflict(plan.record["runtime_id"])
 
     async def handle(self, op: str, fields: dict[str, str]) -> dict[str, str]:
         async with self.pool.acquire() as connection:
@@ -325,36 +343,34 @@ class PostgresJobs:
             record["spec"] = json.loads(record["spec"])
             plan = Plan(op, record, fields)
             now = datetime.now(UTC)
-            async with connection.transaction():
-                await self.cas(
-                    connection, plan, (plan.status_from, plan.version), transient_columns(plan, now)
-                )
-                await self.outbox(connection, plan, [plan.transient_event(now)], now)
+            transient = transient_columns(plan, now)
+            expected = (plan.status_from, plan.version)
+            await self.cas(connection, plan, expected, transient, [plan.transient_event(now)], now)
             now = datetime.now(UTC)
             final = final_columns(plan, now)
-            async with connection.transaction():
-                await self.cas(connection, plan, (plan.transient, plan.version + 1), final)
-                await connection.execute(
-                    "INSERT INTO operations (operation_id, runtime_id, team_id, op, op_source,"
-                    " outcome, error_code, error_message, job_id, job_team, source_ref, reason,"
-                    " status_from, status_to, container_id, actor, details, started_at,"
-                    " finished_at) VALUES ($1, $2, $3, $4, 'stream', 'success', NULL, '', $5,"
-                    " $6, $7, $8, $9, $10, $11, '', '{}'::jsonb, $12, $13)",
-                    new_id(),
-                    plan.record["runtime_id"],
-                    plan.record["team_id"],
-                    op,
-                    plan.job_id,
-                    plan.record["team_id"] or "",
-                    plan.job_id,
-                    plan.reason,
-                    plan.status_from,
-                    plan.final,
-                    final.get("container_id", plan.record["container_id"]),
-                    plan.started_at,
-                    now,
-                )
-                await self.outbox(connection, plan, plan.final_events(now), now)
+            entry = (
+                (new_id(), "text"),
+                (plan.record["runtime_id"], "text"),
+                (plan.record["team_id"], "text"),
+                (op, "text"),
+                ("stream", "text"),
+                ("success", "text"),
+                (None, "text"),
+                ("", "text"),
+                (plan.job_id, "text"),
+                (plan.record["team_id"] or "", "text"),
+                (plan.job_id, "text"),
+                (plan.reason, "text"),
+                (plan.status_from, "text"),
+                (plan.final, "text"),
+                (final.get("container_id", plan.record["container_id"]), "text"),
+                ("", "text"),
+                ("{}", "jsonb"),
+                (plan.started_at, "timestamptz"),
+                (now, "timestamptz"),
+            )
+            expected = (plan.transient, plan.version + 1)
+            await self.cas(connection, plan, expected, final, plan.final_events(now), now, entry)
         return result_fields(plan, final, now)
 
 

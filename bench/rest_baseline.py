@@ -10,7 +10,9 @@ stop or start does on the wire, and nothing else:
 1. the API key: SHA-256 of the bearer token, one indexed read of its hash;
 2. the runtime's lease in Redis: SET NX PX;
 3. a compare-and-swap transaction: read the record, move it to the transient
-   status (version + 1), one outbox row;
+   status (version + 1), one outbox row (on Postgres one statement, as
+   runplane writes it there: the UPDATE a data-modifying CTE the INSERT
+   selects from);
 4. a second one: the final status, the op-log row and an outbox row;
 5. the lease released (compare-and-delete, one Lua call).
 
@@ -184,50 +186,36 @@ class Postgres:
         return await self.pool.fetchrow(sql.replace("?", "$1"), *args)
 
     async def transition(self, rid: str, op: str, phase: str) -> str:
+        """One statement (data-modifying CTEs, one round trip), as runplane
+        writes a compare-and-swap on Postgres: the read, the UPDATE by version,
+        and the INSERTs selecting from the moved row."""
         assert self.pool is not None
-        async with self.pool.acquire() as conn, conn.transaction():
-            row = await conn.fetchrow(
-                "SELECT status, version, team_id FROM runtimes WHERE runtime_id = $1", rid
+        to = TRANSIENT[op] if phase == "begin" else FINAL[op]
+        arguments: list[Any] = [rid, TEAM, to, now(), uuid.uuid4().hex]
+        logged = ""
+        if phase == "end":
+            arguments += [uuid.uuid4().hex, op]
+            logged = (
+                ", logged AS (INSERT INTO operations (operation_id, runtime_id, team_id, op,"
+                " outcome, status_from, status_to, actor, details, started_at, finished_at)"
+                " SELECT $6, $1, $2, $7, 'success', moved.status_from, $3, 'key_1', '{}', $4, $4"
+                " FROM moved)"
             )
-            if row is None or row[2] != TEAM:
-                raise Conflict("no such runtime")
-            status, version = row[0], row[1]
-            to = TRANSIENT[op] if phase == "begin" else FINAL[op]
-            done = await conn.execute(
-                "UPDATE runtimes SET status = $1, version = $2, updated_at = $3 "
-                "WHERE runtime_id = $4 AND version = $5",
-                to,
-                version + 1,
-                now(),
-                rid,
-                version,
-            )
-            if done != "UPDATE 1":
-                raise Conflict("version moved")
-            if phase == "end":
-                await conn.execute(
-                    "INSERT INTO operations (operation_id, runtime_id, team_id, op, outcome, "
-                    "status_from, status_to, actor, details, started_at, finished_at) "
-                    "VALUES ($1, $2, $3, $4, 'success', $5, $6, 'key_1', '{}', $7, $8)",
-                    uuid.uuid4().hex,
-                    rid,
-                    TEAM,
-                    op,
-                    status,
-                    to,
-                    now(),
-                    now(),
-                )
-            await conn.execute(
-                "INSERT INTO outbox (event_id, runtime_id, team_id, type, payload, created_at) "
-                "VALUES ($1, $2, $3, 'status', $4, $5)",
-                uuid.uuid4().hex,
-                rid,
-                TEAM,
-                json.dumps({"from": status, "to": to}),
-                now(),
-            )
-            return to
+        status_from = await self.pool.fetchval(
+            "WITH found AS (SELECT status, version FROM runtimes"
+            " WHERE runtime_id = $1 AND team_id = $2),"
+            " moved AS (UPDATE runtimes AS r SET status = $3, version = found.version + 1,"
+            " updated_at = $4 FROM found WHERE r.runtime_id = $1 AND r.version = found.version"
+            " RETURNING found.status AS status_from),"
+            " told AS (INSERT INTO outbox (event_id, runtime_id, team_id, type, payload,"
+            " created_at) SELECT $5, $1, $2, 'status',"
+            " json_build_object('from', moved.status_from, 'to', $3::text)::text, $4"
+            f" FROM moved){logged} SELECT status_from FROM moved",
+            *arguments,
+        )
+        if status_from is None:
+            raise Conflict("no such runtime, or its version moved")
+        return to
 
     async def seed(self, runtimes: int, key_hash: str) -> None:
         assert self.pool is not None

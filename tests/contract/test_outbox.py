@@ -164,6 +164,36 @@ class OutboxContract:
 
         assert await stores.outbox.pending() == []
 
+    async def test_a_cas_with_several_events_keeps_them_in_the_order_given(
+        self, stores: Stores
+    ) -> None:
+        record = make_record()
+        await stores.runtimes.create(record)
+        given = [event(n) for n in (5, 2, 9, 1, 7)]
+
+        await stores.runtimes.compare_and_swap(
+            stop_change(record), entry=make_entry("op-1"), events=given
+        )
+
+        assert ids(await stores.outbox.pending()) == ["evt-5", "evt-2", "evt-9", "evt-1", "evt-7"]
+
+    async def test_a_cas_of_the_same_shape_with_and_without_an_entry_writes_what_it_is_given(
+        self, stores: Stores
+    ) -> None:
+        first, second = make_record("rt-1"), make_record("rt-2")
+        for record in (first, second):
+            await stores.runtimes.create(record)
+
+        await stores.runtimes.compare_and_swap(stop_change(first), events=[event(1)])
+        await stores.runtimes.compare_and_swap(
+            stop_change(second), entry=make_entry("op-2", runtime_id="rt-2")
+        )
+
+        assert ids(await stores.outbox.pending()) == ["evt-1"]
+        logged = await stores.operations.list_for_runtime("rt-2")
+        assert [e.operation_id for e in logged] == ["op-2"]
+        assert await stores.operations.list_for_runtime("rt-1") == []
+
     async def test_a_write_refused_for_its_job_id_puts_no_event_in_the_outbox(
         self, stores: Stores
     ) -> None:

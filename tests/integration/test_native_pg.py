@@ -1,4 +1,4 @@
-"""The hot statements on asyncpg itself (adapters/sql/native_pg.py) fail as
+"""The hot statements on asyncpg itself (adapters/sql/native_pg.py, cas.py) fail as
 the SQLAlchemy path does: a restart under a write in flight and a connection
 the server killed come out as StoreUnavailable, and the broken connection is
 not used again. (A taken job_id rolling a CAS back: tests/contract.)"""
@@ -12,12 +12,15 @@ from collections.abc import AsyncIterator, Iterator
 import asyncpg
 import pytest
 import pytest_asyncio
+from sqlalchemy import exc as sa_exc
 
 from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.migrate import upgrade
 from runplane.adapters.sql.runtime_store import SqlRuntimeStore
-from runplane.domain.errors import StoreUnavailable
+from runplane.domain.errors import CasConflict, StoreUnavailable
+from runplane.domain.records import StatusChange
 from runplane.domain.statuses import Status
+from tests.support.events import lifecycle_event
 from tests.support.postgres import PostgresServer
 from tests.support.store_backends import make_record
 
@@ -60,7 +63,7 @@ async def test_a_restart_under_a_native_write_is_store_unavailable(
 
     async def sleeping_write() -> None:
         assert database.native is not None
-        async with database.native.writing() as connection:
+        async with database.native.autocommit() as connection:
             sql = "SELECT pg_sleep(600)"
             await connection.run(sql, connection.asyncpg.execute(sql))
 
@@ -116,7 +119,7 @@ async def test_a_finished_unit_leaves_its_connection_for_the_next_then_the_pool(
     await native.close()  # none parked by earlier tests
     async with native.reading() as first:
         used = first.asyncpg
-    async with native.writing() as second:
+    async with native.autocommit() as second:
         assert second.asyncpg is used  # taken as it was left, no pool checkout
         sql = "SELECT 1"
         assert await second.run(sql, second.asyncpg.fetchval(sql)) == 1
@@ -133,18 +136,50 @@ async def test_a_failed_unit_does_not_leave_its_connection(database: SqlDatabase
     native = database.native
     assert native is not None
     await native.close()
-    used: list[object] = []  # the connection the failed write had
 
     async def failing_write() -> None:
         assert native is not None
-        async with native.writing() as failed:
-            used.append(failed.asyncpg)
-            raise ZeroDivisionError
+        async with native.autocommit() as failed:
+            sql = "SELECT 1 / 0"
+            await failed.run(sql, failed.asyncpg.fetchval(sql))
 
-    with pytest.raises(ZeroDivisionError):
+    with pytest.raises(sa_exc.DBAPIError):  # as SQLAlchemy raises it
         await failing_write()
     assert native._parked == []
     async with native.reading() as after:
-        assert not after.asyncpg.is_in_transaction()  # rolled back by the pool's reset
+        assert not after.asyncpg.is_in_transaction()
+        sql = "SELECT 1"
+        assert await after.run(sql, after.asyncpg.fetchval(sql)) == 1
     await native.close()
     assert database.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+async def test_a_cas_that_commits_events_wakes_the_relay_and_a_lost_one_does_not(
+    database: SqlDatabase,
+) -> None:
+    native = database.native
+    assert native is not None
+    woken: list[int] = []
+    native.outbox_committed = lambda: woken.append(1)
+    runtimes = SqlRuntimeStore(database)
+    record = make_record("rt-wakes")
+    await runtimes.create(record)
+    change = StatusChange(
+        runtime_id=record.runtime_id,
+        expected_status=record.status,
+        expected_version=record.version,
+        status=Status.STOPPING,
+        at=record.updated_at,
+    )
+    moved = await runtimes.compare_and_swap(
+        change, events=[lifecycle_event(1, runtime_id=record.runtime_id)]
+    )
+    assert moved.status is Status.STOPPING
+    assert woken == [1]
+
+    with pytest.raises(CasConflict):
+        await runtimes.compare_and_swap(
+            change, events=[lifecycle_event(2, runtime_id=record.runtime_id)]
+        )
+    assert woken == [1]
+    native.outbox_committed = None

@@ -6,10 +6,11 @@ its own prepared-statement cache, cursor emulation, a greenlet switch per
 await): most of a stream job's CPU on Postgres, where the raw floor pays only
 asyncpg. The hot statements (direct.py) therefore run on the asyncpg
 connection itself, taken from SQLAlchemy's pool (same connections, same JSON
-codecs, same checkout check), with asyncpg's own prepared-statement cache; a
-write is asyncpg's transaction. Errors are raised as SQLAlchemy's (the
-adapter's translation, then `DBAPIError.instance`), and a lost connection is
-invalidated, so callers and faults.py see what `Connection.execute` raises."""
+codecs, same checkout check), with asyncpg's own prepared-statement cache, in
+autocommit: a hot write is one statement (cas.py), its own transaction.
+Errors are raised as SQLAlchemy's (the adapter's translation, then
+`DBAPIError.instance`), and a lost connection is invalidated, so callers and
+faults.py see what `Connection.execute` raises."""
 
 from __future__ import annotations
 
@@ -81,12 +82,12 @@ class NativeUnits:
     """Hands out NativeConnections from `engine`'s pool.
 
     A pool checkout and check-in each run in a greenlet (SQLAlchemy's pool is
-    synchronous code that may await): with a stream job's four units of work,
-    about a tenth of its CPU. So a unit that ends cleanly leaves its connection
-    parked for the next unit to take as it is, up to PARKED_MAX of them; those
-    no unit took within PARKED_FOR_S go back to the pool together. A parked
-    connection whose server end was seen closing is not reused (as the pool's
-    checkout check does)."""
+    synchronous code that may await): for a stream job's units of work (a read
+    and two writes), about a tenth of its CPU when measured. So a unit that
+    ends cleanly leaves its connection parked for the next unit to take as it
+    is, up to PARKED_MAX of them; those no unit took within PARKED_FOR_S go
+    back to the pool together. A parked connection whose server end was seen
+    closing is not reused (as the pool's checkout check does)."""
 
     def __init__(self, engine: AsyncEngine) -> None:
         self._engine = engine
@@ -103,20 +104,13 @@ class NativeUnits:
             yield connection
 
     @contextlib.asynccontextmanager
-    async def writing(self) -> AsyncIterator[NativeConnection]:
-        """One transaction: committed when the block ends, rolled back if it raises."""
+    async def autocommit(self) -> AsyncIterator[NativeConnection]:
+        """Statements in autocommit, each its own transaction: a write that is
+        one statement (cas.py) needs no BEGIN and COMMIT round trips."""
         async with self._checked_out() as connection:
-            transaction = connection.asyncpg.transaction()
-            await connection.run("BEGIN", transaction.start())
-            try:
-                yield connection
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    await transaction.rollback()
-                raise
-            await connection.run("COMMIT", transaction.commit())
-            if connection.outbox_written and self.outbox_committed is not None:
-                self.outbox_committed()
+            yield connection
+        if connection.outbox_written and self.outbox_committed is not None:
+            self.outbox_committed()
 
     @contextlib.asynccontextmanager
     async def _checked_out(self) -> AsyncIterator[NativeConnection]:

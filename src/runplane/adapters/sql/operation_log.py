@@ -11,7 +11,6 @@ from sqlalchemy import exc as sa_exc
 
 from runplane.adapters.sql.direct import DirectStatement
 from runplane.adapters.sql.engine import SqlDatabase
-from runplane.adapters.sql.native_pg import NativeConnection
 from runplane.adapters.sql.outbox import insert_events
 from runplane.adapters.sql.tables import as_row, operations
 from runplane.domain.errors import DuplicateJobId, ErrorCode
@@ -72,26 +71,24 @@ def job_team(team_id: str | None) -> str:
     return team_id or ""
 
 
+def entry_row(entry: OperationEntry) -> dict[str, Any]:
+    """`entry`'s column values (seq is the database's)."""
+    return as_row(entry) | {"job_team": job_team(entry.team_id)}
+
+
 def insert_entry(connection: Connection, entry: OperationEntry) -> None:
     """Insert `entry` in the caller's transaction; a job_id taken in its team
     raises DuplicateJobId, and the caller's transaction then rolls back."""
-    row = as_row(entry) | {"job_team": job_team(entry.team_id)}
+    row = entry_row(entry)
     try:
         _insert(tuple(row)).execute_many(connection, (row,))
     except sa_exc.IntegrityError as exc:
-        raise _duplicate_job_id(entry, exc) from exc
+        raise refused_entry(entry, exc) from exc
 
 
-async def insert_entry_native(connection: NativeConnection, entry: OperationEntry) -> None:
-    """`insert_entry` on asyncpg itself (native_pg.py)."""
-    row = as_row(entry) | {"job_team": job_team(entry.team_id)}
-    try:
-        await _insert(tuple(row)).execute_many_native(connection, (row,))
-    except sa_exc.IntegrityError as exc:
-        raise _duplicate_job_id(entry, exc) from exc
-
-
-def _duplicate_job_id(entry: OperationEntry, exc: sa_exc.IntegrityError) -> Exception:
+def refused_entry(entry: OperationEntry, exc: sa_exc.IntegrityError) -> Exception:
+    """What inserting `entry` failing with `exc` means: DuplicateJobId when its
+    job_id is taken, else `exc` itself."""
     if entry.job_id is not None and "job_id" in str(exc.orig):
         return DuplicateJobId(entry.job_id)
     return exc

@@ -22,12 +22,11 @@ from sqlalchemy.dialects.postgresql import ARRAY
 
 from runplane.adapters.sql.direct import DirectStatement
 from runplane.adapters.sql.engine import SqlDatabase
-from runplane.adapters.sql.native_pg import NativeConnection
 from runplane.adapters.sql.tables import outbox
 from runplane.domain.lifecycle_events import LifecycleEvent, OutboxEvent
 
-_COLUMNS = ("event_id", "runtime_id", "team_id", "type", "durable", "payload", "created_at")
-_INSERT = DirectStatement(insert(outbox).inline(), column_keys=_COLUMNS)
+EVENT_COLUMNS = ("event_id", "runtime_id", "team_id", "type", "durable", "payload", "created_at")
+_INSERT = DirectStatement(insert(outbox).inline(), column_keys=EVENT_COLUMNS)
 """Compiled once, run on the DBAPI cursor (direct.py): every change writes events.
 `sent_at` is left out: NULL until the relay sends the event."""
 _PENDING = DirectStatement(
@@ -59,20 +58,12 @@ rollback) of its transaction."""
 def insert_events(connection: Connection, events: Sequence[LifecycleEvent]) -> None:
     """Put `events` in the outbox inside the caller's transaction."""
     if events:
-        _INSERT.execute_many(connection, _rows(events))
+        _INSERT.execute_many(connection, event_rows(events))
         connection.info[_WROTE] = True
 
 
-async def insert_events_native(
-    connection: NativeConnection, events: Sequence[LifecycleEvent]
-) -> None:
-    """`insert_events` on asyncpg itself (native_pg.py)."""
-    if events:
-        await _INSERT.execute_many_native(connection, _rows(events))
-        connection.outbox_written = True
-
-
-def _rows(events: Sequence[LifecycleEvent]) -> list[dict[str, Any]]:
+def event_rows(events: Sequence[LifecycleEvent]) -> list[dict[str, Any]]:
+    """`events` as outbox rows (EVENT_COLUMNS)."""
     return [
         {
             "event_id": event.id,
@@ -140,7 +131,8 @@ class SqlOutbox:
             return
         parameters = {"seqs": list(seqs), "at": at}
         if (native := self._database.native) is not None:
-            async with native.writing() as connection:
+            # One statement, its own transaction: no BEGIN and COMMIT round trips.
+            async with native.autocommit() as connection:
                 await _MARK_SENT_NATIVE.execute_many_native(connection, (parameters,))
             return
         # A short keyed UPDATE, on the loop like a compare-and-swap: through the

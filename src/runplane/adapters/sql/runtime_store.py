@@ -7,25 +7,23 @@ from collections.abc import Collection, Mapping, Sequence
 from typing import Any
 
 from sqlalchemy import (
-    ColumnElement,
     Connection,
     RowMapping,
-    Update,
     bindparam,
     func,
     insert,
     select,
-    update,
 )
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.sql.elements import BindParameter
 
+from runplane.adapters.sql.cas import cas_parameters, cas_statement, compare_and_swap_native
 from runplane.adapters.sql.direct import DirectStatement
 from runplane.adapters.sql.engine import SqlDatabase
 from runplane.adapters.sql.job_read import GET_FOR_JOB, split_row
 from runplane.adapters.sql.label_tables import runtime_labels
-from runplane.adapters.sql.operation_log import insert_entry, insert_entry_native
-from runplane.adapters.sql.outbox import insert_events, insert_events_native
+from runplane.adapters.sql.operation_log import insert_entry
+from runplane.adapters.sql.outbox import insert_events
 from runplane.adapters.sql.record_cache import RecordCache, read_page
 from runplane.adapters.sql.tables import as_row, plain_values, runtimes
 from runplane.domain.errors import CasConflict, RuntimeAlreadyExists
@@ -48,67 +46,6 @@ def row_to_record(row: Mapping[str, Any] | RowMapping) -> RuntimeRecord:
     values["status"] = Status(values["status"])
     values["spec"] = dict(values["spec"])
     return RuntimeRecord(**values)
-
-
-def cas_predicates(
-    checks_container: bool, expects_no_container: bool
-) -> tuple[ColumnElement[bool], ...]:
-    """The row a change expects: same id, status and version [and container_id],
-    as bound parameters (`expected_*`), so one statement serves every change."""
-    predicates = (
-        runtimes.c.runtime_id == bindparam("expected_runtime_id"),
-        runtimes.c.status == bindparam("expected_status"),
-        runtimes.c.version == bindparam("expected_version"),
-    )
-    if not checks_container:
-        return predicates
-    container = runtimes.c.container_id
-    if expects_no_container:
-        return (*predicates, container.is_(None))
-    return (*predicates, container == bindparam("expected_container_id"))
-
-
-def cas_parameters(change: StatusChange, values: dict[str, Any]) -> dict[str, Any]:
-    parameters = {f"new_{name}": value for name, value in values.items()}
-    parameters.update(
-        expected_runtime_id=change.runtime_id,
-        expected_status=change.expected_status.value,
-        expected_version=change.expected_version,
-    )
-    if change.checks_container and change.expected_container_id is not None:
-        parameters["expected_container_id"] = change.expected_container_id
-    return parameters
-
-
-def _cas_update(
-    columns: tuple[str, ...], checks_container: bool, expects_no_container: bool
-) -> Update:
-    return (
-        update(runtimes)
-        .where(*cas_predicates(checks_container, expects_no_container))
-        .values({name: bindparam(f"new_{name}") for name in columns})
-        .returning(*runtimes.c)
-    )
-
-
-@functools.lru_cache(maxsize=256)
-def _cas_statement(
-    columns: tuple[str, ...], checks_container: bool, expects_no_container: bool
-) -> DirectStatement:
-    """The CAS UPDATE for one shape of change, compiled once per shape and run
-    on the DBAPI cursor (direct.py): SQLAlchemy's per-execution work was most
-    of a CAS's CPU time."""
-    return DirectStatement(
-        _cas_update(columns, checks_container, expects_no_container), returns=tuple(runtimes.c)
-    )
-
-
-def cas_statement(change: StatusChange, values: dict[str, Any]) -> DirectStatement:
-    return _cas_statement(
-        tuple(sorted(values)),
-        change.checks_container,
-        change.checks_container and change.expected_container_id is None,
-    )
 
 
 _LIVE_BY_HOST = (
@@ -244,24 +181,18 @@ class SqlRuntimeStore:
         entry: OperationEntry | None = None,
         events: Sequence[LifecycleEvent] = (),
     ) -> RuntimeRecord:
-        """One transaction: the conditional UPDATE, then the entry's INSERT. Zero
-        rows raises CasConflict; a taken job_id raises DuplicateJobId and rolls
-        the UPDATE back. A move the transition table refuses raises
-        InvalidTransition before the database is touched."""
+        """One transaction: the conditional UPDATE, then the entry's and the
+        events' INSERTs (on Postgres one statement: cas.py). Zero rows raises
+        CasConflict; a taken job_id raises DuplicateJobId and rolls the UPDATE
+        back. A move the transition table refuses raises InvalidTransition
+        before the database is touched."""
         require_transition(change.expected_status, change.status)
         values = plain_values(change.updated_fields())
+        if (native := self._database.native) is not None:
+            moved = await compare_and_swap_native(native, change, values, entry, events)
+            return row_to_record(moved)
         statement = cas_statement(change, values)
         parameters = cas_parameters(change, values)
-
-        if (native := self._database.native) is not None:
-            async with native.writing() as connection:
-                row = await statement.first_native(connection, parameters)
-                if row is None:
-                    raise CasConflict(change.runtime_id, change.expected_status.value)
-                if entry is not None:
-                    await insert_entry_native(connection, entry)
-                await insert_events_native(connection, events)
-            return row_to_record(row)
 
         def work(connection: Connection) -> dict[str, Any]:
             row = statement.first(connection, parameters)
