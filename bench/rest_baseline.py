@@ -10,9 +10,9 @@ stop or start does on the wire, and nothing else:
 1. the API key: SHA-256 of the bearer token, one indexed read of its hash;
 2. the runtime's lease in Redis: SET NX PX;
 3. a compare-and-swap transaction: read the record, move it to the transient
-   status (version + 1), one outbox row (on Postgres one statement, as
-   runplane writes it there: the UPDATE a data-modifying CTE the INSERT
-   selects from);
+   status (version + 1), one outbox row (on Postgres the record read once,
+   then one statement, as runplane writes it there: the UPDATE a
+   data-modifying CTE the INSERTs select from);
 4. a second one: the final status, the op-log row and an outbox row;
 5. the lease released (compare-and-delete, one Lua call).
 
@@ -175,6 +175,9 @@ class Postgres:
     def __init__(self, url: str) -> None:
         self.url = url.replace("postgresql+asyncpg://", "postgresql://")
         self.pool: asyncpg.Pool | None = None
+        self.as_read: dict[str, tuple[str, int]] = {}
+        """runtime_id -> (status, version) as read at "begin": the lease is held
+        between the phases, as runplane holds it between its two writes."""
 
     async def setup(self) -> None:
         self.pool = await asyncpg.create_pool(self.url, min_size=2, max_size=10)
@@ -186,35 +189,42 @@ class Postgres:
         return await self.pool.fetchrow(sql.replace("?", "$1"), *args)
 
     async def transition(self, rid: str, op: str, phase: str) -> str:
-        """One statement (data-modifying CTEs, one round trip), as runplane
-        writes a compare-and-swap on Postgres: the read, the UPDATE by version,
-        and the INSERTs selecting from the moved row."""
+        """The record read once (at "begin"), then each phase's write as one
+        statement (data-modifying CTEs, one round trip), as runplane writes a
+        compare-and-swap on Postgres: the UPDATE by version, the INSERTs
+        selecting from the moved row. Three round trips a request, as runplane's."""
         assert self.pool is not None
+        if phase == "begin":
+            row = await self.pool.fetchrow(
+                "SELECT status, version, team_id FROM runtimes WHERE runtime_id = $1", rid
+            )
+            if row is None or row[2] != TEAM:
+                raise Conflict("no such runtime")
+            self.as_read[rid] = (row[0], row[1])
+        status, version = self.as_read.pop(rid) if phase == "end" else self.as_read[rid]
         to = TRANSIENT[op] if phase == "begin" else FINAL[op]
-        arguments: list[Any] = [rid, TEAM, to, now(), uuid.uuid4().hex]
+        payload = json.dumps({"from": status, "to": to})
+        arguments: list[Any] = [rid, TEAM, to, version, now(), uuid.uuid4().hex, payload]
         logged = ""
         if phase == "end":
-            arguments += [uuid.uuid4().hex, op]
+            arguments += [uuid.uuid4().hex, op, status]
             logged = (
                 ", logged AS (INSERT INTO operations (operation_id, runtime_id, team_id, op,"
                 " outcome, status_from, status_to, actor, details, started_at, finished_at)"
-                " SELECT $6, $1, $2, $7, 'success', moved.status_from, $3, 'key_1', '{}', $4, $4"
-                " FROM moved)"
+                " SELECT $8, $1, $2, $9, 'success', $10, $3, 'key_1', '{}', $5, $5 FROM moved)"
             )
-        status_from = await self.pool.fetchval(
-            "WITH found AS (SELECT status, version FROM runtimes"
-            " WHERE runtime_id = $1 AND team_id = $2),"
-            " moved AS (UPDATE runtimes AS r SET status = $3, version = found.version + 1,"
-            " updated_at = $4 FROM found WHERE r.runtime_id = $1 AND r.version = found.version"
-            " RETURNING found.status AS status_from),"
+        moved = await self.pool.fetchval(
+            "WITH moved AS (UPDATE runtimes SET status = $3, version = $4 + 1, updated_at = $5"
+            " WHERE runtime_id = $1 AND version = $4 RETURNING 1),"
             " told AS (INSERT INTO outbox (event_id, runtime_id, team_id, type, payload,"
-            " created_at) SELECT $5, $1, $2, 'status',"
-            " json_build_object('from', moved.status_from, 'to', $3::text)::text, $4"
-            f" FROM moved){logged} SELECT status_from FROM moved",
+            f" created_at) SELECT $6, $1, $2, 'status', $7, $5 FROM moved){logged}"
+            " SELECT count(*) FROM moved",
             *arguments,
         )
-        if status_from is None:
-            raise Conflict("no such runtime, or its version moved")
+        if not moved:
+            raise Conflict("version moved")
+        if phase == "begin":
+            self.as_read[rid] = (to, version + 1)
         return to
 
     async def seed(self, runtimes: int, key_hash: str) -> None:

@@ -5,15 +5,15 @@ one statement.
 A CAS is a transaction of up to five round trips when each statement is sent
 on its own (BEGIN, UPDATE, the entry's INSERT, the events' INSERT, COMMIT).
 On Postgres each round trip costs the caller a send, a wakeup and a reply to
-parse, and the server a backend's turn: measured on one connection, 1.25 ms
-of the caller's CPU and 1.6 ms of the server's per CAS, against 0.35 and 0.45
-as one statement (docs/benchmarks.md, "Session 17"). So there the UPDATE is a
-data-modifying CTE (`moved`) and the INSERTs select from it: one statement,
-one implicit transaction, the same outcome. No row moved: nothing is inserted
-and the statement returns no row (CasConflict). A taken job_id: the INSERT's
-unique violation undoes the whole statement, UPDATE included (DuplicateJobId).
-SQLite keeps the statements in one transaction on the event loop
-(inline_writes.py), where a statement costs no round trip."""
+parse, and the server a backend's turn: on one connection a CAS cost 1.2 to
+1.3 ms of the caller's CPU and 1.3 to 1.4 ms of the server's that way, 0.38
+to 0.41 and 0.45 to 0.49 as one statement (bench/pg_round_trips.py). So there
+the UPDATE is a data-modifying CTE (`moved`) and the INSERTs select from it:
+one statement, one implicit transaction, the same outcome. No row moved:
+nothing is inserted and the statement returns no row (CasConflict). A taken
+job_id: the INSERT's unique violation undoes the whole statement, UPDATE
+included (DuplicateJobId). SQLite keeps the statements in one transaction on
+the event loop (inline_writes.py), where a statement costs no round trip."""
 
 from __future__ import annotations
 
