@@ -182,3 +182,28 @@ async def test_runplanes_own_restarts_do_not_count(
     by_health = await world.do(OpKind.START, "r2", op_source=OpSource.HEALTH)
     assert by_stream.error_code is ErrorCode.QUOTA_EXCEEDED
     assert by_health.ok
+
+
+class CountingPolicies(InMemoryTeamPolicyStore):
+    def __init__(self) -> None:
+        super().__init__()
+        self.reads = 0
+
+    async def get(self, team_id: str) -> TeamPolicy | None:
+        self.reads += 1
+        return await super().get(team_id)
+
+
+async def test_a_team_stop_reads_no_policy_and_its_start_reads_one() -> None:
+    policies = CountingPolicies()
+    world = World.build(policies=policies)
+    await policies.put("alpha", ALLOW_SLEEP)
+    assert (await create(world, "r1")).ok
+    team_call = {"team_scope": "alpha", "restricted": True, "actor": "k-alpha"}
+
+    before = policies.reads
+    assert (await world.do(OpKind.STOP, "r1", **team_call)).ok
+    assert policies.reads == before  # nothing a policy could refuse
+
+    assert (await world.do(OpKind.START, "r1", **team_call)).ok
+    assert policies.reads == before + 1  # the stored spec held to today's policy

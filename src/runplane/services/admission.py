@@ -78,16 +78,16 @@ class Admission:
             refusal = await self._snapshot_refusal(ask, ask.spec[SNAPSHOT_SPEC_KEY])
             if refusal is not None:
                 return refusal
-        if not ask.restricted and not ask.counts_quota:
-            return None
-        if not ask.restricted and not (ask.adds_record or ask.starts):
-            return None
+        held_spec = ask.spec if ask.restricted else None
+        checks_quota = ask.counts_quota and (ask.adds_record or ask.starts)
+        if held_spec is None and not checks_quota:
+            return None  # nothing a policy could refuse (a stop): no policy read
         policy = await self.policies.get(ask.team_id)
-        if ask.restricted and ask.spec is not None:
-            problem = spec_refusal(policy, ask.driver, ask.spec, runs_as_root=self.runs_as_root)
+        if held_spec is not None:
+            problem = spec_refusal(policy, ask.driver, held_spec, runs_as_root=self.runs_as_root)
             if problem:
                 return Refusal(ErrorCode.FORBIDDEN, problem)
-        if ask.counts_quota and policy is not None:
+        if checks_quota and policy is not None:
             return await self._quota_refusal(ask, policy)
         return None
 
