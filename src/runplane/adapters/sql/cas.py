@@ -36,7 +36,7 @@ from sqlalchemy import exc as sa_exc
 
 from runplane.adapters.sql.direct import DirectStatement
 from runplane.adapters.sql.native_pg import NativeUnits
-from runplane.adapters.sql.operation_log import entry_row, refused_entry
+from runplane.adapters.sql.operation_log import entry_row, taken_job_id
 from runplane.adapters.sql.outbox import EVENT_COLUMNS, event_rows
 from runplane.adapters.sql.tables import operations, outbox, runtimes
 from runplane.domain.errors import CasConflict
@@ -160,10 +160,10 @@ async def compare_and_swap_native(
         try:
             moved = await statement.first_native(connection, parameters)
         except sa_exc.IntegrityError as exc:
-            refused = exc if entry is None else refused_entry(entry, exc)
-            if refused is exc:
+            duplicate = None if entry is None else taken_job_id(entry, exc)
+            if duplicate is None:
                 raise
-            raise refused from exc
+            raise duplicate from exc
         connection.outbox_written = moved is not None and bool(events)
     if moved is None:
         raise CasConflict(change.runtime_id, change.expected_status.value)

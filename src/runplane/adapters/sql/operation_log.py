@@ -83,15 +83,18 @@ def insert_entry(connection: Connection, entry: OperationEntry) -> None:
     try:
         _insert(tuple(row)).execute_many(connection, (row,))
     except sa_exc.IntegrityError as exc:
-        raise refused_entry(entry, exc) from exc
+        duplicate = taken_job_id(entry, exc)
+        if duplicate is None:
+            raise
+        raise duplicate from exc
 
 
-def refused_entry(entry: OperationEntry, exc: sa_exc.IntegrityError) -> Exception:
-    """What inserting `entry` failing with `exc` means: DuplicateJobId when its
-    job_id is taken, else `exc` itself."""
+def taken_job_id(entry: OperationEntry, exc: sa_exc.IntegrityError) -> DuplicateJobId | None:
+    """DuplicateJobId when inserting `entry` failed with `exc` because its
+    job_id is taken in its team, else None."""
     if entry.job_id is not None and "job_id" in str(exc.orig):
         return DuplicateJobId(entry.job_id)
-    return exc
+    return None
 
 
 class SqlOperationLog:
