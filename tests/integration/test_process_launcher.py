@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import json
 import os
 import secrets
@@ -58,14 +57,22 @@ REPORT_STARTED_UP = [
 STARTUP_TIMEOUT_S = 30.0
 
 
-def launchers() -> list[psutil.Process]:
-    """This test process's launchers: children running the supervisor module."""
-    return [
-        child
-        for child in psutil.Process().children()
-        if child.status() != psutil.STATUS_ZOMBIE
-        and any(SUPERVISOR_MODULE in part for part in child.cmdline())
-    ]
+def launchers(state: Path) -> list[psutil.Process]:
+    """The launchers of drivers keeping their state under `state`: children
+    running the supervisor module, told by the containers folder they are
+    given (an earlier test's launcher may still be on its way out)."""
+    within = str(state.resolve())
+    found = []
+    for child in psutil.Process().children():
+        with contextlib.suppress(psutil.NoSuchProcess):
+            command = child.cmdline()
+            if (
+                child.status() != psutil.STATUS_ZOMBIE
+                and any(SUPERVISOR_MODULE in part for part in command)
+                and command[-1].startswith(within)
+            ):
+                found.append(child)
+    return found
 
 
 def pid_of(container_id: str) -> int:
@@ -88,9 +95,6 @@ def wait_exited(process: psutil.Process) -> None:
 
 @pytest.fixture
 async def driver(tmp_path: Path) -> AsyncIterator[ProcessDriver]:
-    # Earlier tests' drivers, never closed, end their launchers when collected:
-    # collect now, so the launchers counted here are this test's alone.
-    gc.collect()
     driver = ProcessDriver(tmp_path / "state")
     try:
         yield driver
@@ -100,12 +104,12 @@ async def driver(tmp_path: Path) -> AsyncIterator[ProcessDriver]:
         driver.close()
 
 
-async def test_one_launcher_serves_every_start(driver: ProcessDriver) -> None:
-    assert launchers() == []
+async def test_one_launcher_serves_every_start(driver: ProcessDriver, tmp_path: Path) -> None:
+    assert launchers(tmp_path) == []
     first = await driver.start("a", SLEEP)
     second = await driver.start("b", SLEEP)
 
-    [launcher] = launchers()
+    [launcher] = launchers(tmp_path)
     # Each supervisor is forked by it, in a session of its own (a signal to
     # the launcher's group or session reaches no supervisor); that they
     # outlive it is the next test's.
@@ -138,25 +142,25 @@ async def test_a_runtime_holds_no_descriptor_but_its_own_three(driver: ProcessDr
 
 
 async def test_a_killed_launcher_takes_no_runtime_with_it_and_is_started_again(
-    driver: ProcessDriver,
+    driver: ProcessDriver, tmp_path: Path
 ) -> None:
     before = await driver.start("a", SLEEP)
-    [launcher] = launchers()
+    [launcher] = launchers(tmp_path)
     launcher.send_signal(signal.SIGKILL)
     wait_exited(launcher)
 
     assert (await driver.inspect(before.container_id)).state is ContainerState.RUNNING
     after = await driver.start("b", SLEEP)
     assert (await driver.inspect(after.container_id)).state is ContainerState.RUNNING
-    [again] = launchers()
+    [again] = launchers(tmp_path)
     assert again.pid != launcher.pid
 
 
 async def test_close_ends_the_launcher_and_leaves_runtimes_running(
-    driver: ProcessDriver,
+    driver: ProcessDriver, tmp_path: Path
 ) -> None:
     started = await driver.start("a", SLEEP)
-    [launcher] = launchers()
+    [launcher] = launchers(tmp_path)
 
     driver.close()
 
@@ -164,7 +168,7 @@ async def test_close_ends_the_launcher_and_leaves_runtimes_running(
     assert (await driver.inspect(started.container_id)).state is ContainerState.RUNNING
     # A start after close brings a launcher back.
     await driver.start("b", SLEEP)
-    assert len(launchers()) == 1
+    assert len(launchers(tmp_path)) == 1
 
 
 async def test_process_end_waits_for_the_process_it_names() -> None:
@@ -221,7 +225,7 @@ async def test_a_start_given_up_on_leaves_nothing_running(tmp_path: Path) -> Non
     driver = ProcessDriver(tmp_path / "state", start_timeout_s=0.5)
     try:
         await driver.start("warm", SLEEP)  # the launcher is up
-        [launcher] = launchers()
+        [launcher] = launchers(tmp_path)
         launcher.suspend()  # the next launch waits in its socket
         try:
             with pytest.raises(DriverError, match="did not answer within"):

@@ -190,9 +190,11 @@ def test_a_waiting_supervisor_is_let_go_after_its_idle_time(tmp_path: Path) -> N
     pool.close_in_child()
 
 
-async def test_a_killed_launcher_lets_its_waiting_supervisors_go(driver: ProcessDriver) -> None:
+async def test_a_killed_launcher_lets_its_waiting_supervisors_go(
+    driver: ProcessDriver, tmp_path: Path
+) -> None:
     supervisors = await supervisors_waiting(driver, 2)
-    [launcher] = launchers()
+    [launcher] = launchers(tmp_path)
     launcher.send_signal(signal.SIGKILL)
     for pid in supervisors:
         await wait_gone(pid)

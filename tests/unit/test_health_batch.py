@@ -220,3 +220,25 @@ async def test_unknown_runtimes_and_replaced_containers_are_passed_over(hw: Heal
     assert await applier.apply_batch(batch) == [True, True]
     assert await hw.world.record() == record
     assert hw.snapshots.snapshots == []
+
+
+async def test_a_new_containers_start_is_read_about_though_the_old_one_is_remembered(
+    hw: HealthWorld,
+) -> None:
+    record = await hw.world.create()
+    summaries = CountingSummaries(hw)
+    applier = applier_of(hw, summaries)
+    await applier.apply_batch([ev(hw, "rt-1", E.PROBE_FAILED, record.container_id or "")])
+    # A restart within the second the record is remembered for (the clock stands still).
+    now = hw.world.clock.now()
+    restarting = StatusChange("rt-1", Status.RUNNING, record.version, Status.RESTARTING, now)
+    moved = await hw.world.runtimes.compare_and_swap(restarting)
+    running = StatusChange(
+        "rt-1", Status.RESTARTING, moved.version, Status.RUNNING, now, container_id="c-new"
+    )
+    await hw.world.runtimes.compare_and_swap(running)
+
+    assert await applier.apply_batch([ev(hw, "rt-1", E.CONTAINER_STARTED, "c-new")]) == [True]
+    after = await hw.world.record()
+    assert (after.container_id, after.engine_health) == ("c-new", "healthy")
+    assert summaries.reads == [["rt-1"], ["rt-1"]]

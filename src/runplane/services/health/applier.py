@@ -45,7 +45,7 @@ from runplane.domain.health.reactions import REACTIONS
 from runplane.domain.records import RuntimeRecord
 from runplane.domain.statuses import Status
 from runplane.ports.health import EngineHealthStore, SnapshotPublisher
-from runplane.services.health.batch import BatchApply, UnreachableHook
+from runplane.services.health.batch import BatchApply, UnreachableHook, names_container_of
 from runplane.services.health.last_seen import DEFAULT_TRUST_S, LastSeen
 from runplane.services.health.published import SNAPSHOTS_PUBLISHED, Published
 from runplane.services.health.writes import HealthWrites, wants_write
@@ -108,7 +108,7 @@ class HealthEventApplier:
         if record is None:
             logger.warning("health event for an unknown runtime passed over", extra=fields)
             return None
-        if not _names_container_of(event, record):
+        if not names_container_of(event, record):
             logger.info("health event about a replaced container passed over", extra=fields)
             self.last_seen.note(record)
             return None
@@ -126,11 +126,6 @@ class HealthEventApplier:
         return record
 
 
-def _names_container_of(event: HealthEvent, record: RuntimeRecord) -> bool:
-    """Whether the event is about the record's container (an event naming none is)."""
-    return not event.container_id or event.container_id == record.container_id
-
-
 def _changes_nothing(record: RuntimeRecord, event: HealthEvent) -> bool:
     """Whether applying `event` to `record` would leave it as it is. Never said
     of an event that may change a status (an end, a recovery): a status change
@@ -139,4 +134,4 @@ def _changes_nothing(record: RuntimeRecord, event: HealthEvent) -> bool:
     reaction = REACTIONS[event.event_type]
     if reaction.from_status is not None:
         return False
-    return _names_container_of(event, record) and not wants_write(record, reaction)
+    return names_container_of(event, record) and not wants_write(record, reaction)

@@ -136,13 +136,16 @@ class BatchApply:
         self, by_runtime: dict[str, list[int]], events: Sequence[HealthEvent]
     ) -> dict[str, RuntimeRecord]:
         """The records remembered (last_seen.py) of the runtimes whose events
-        here ask for no status change: theirs need not be read again."""
+        here ask for no status change and name no other container: theirs
+        need not be read again. An event about another container is read
+        about: the memory may predate a restart that made it (the new
+        container's start would be passed over as a replaced one's)."""
         known = {}
         for runtime_id, indices in by_runtime.items():
             if any(_may_move(events[i]) for i in indices):
                 continue  # a status change is not decided on memory
             record = self.last_seen.recall(runtime_id)
-            if record is not None:
+            if record is not None and all(names_container_of(events[i], record) for i in indices):
                 known[runtime_id] = record
         return known
 
@@ -167,7 +170,7 @@ class BatchApply:
         for position, index in enumerate(fold.indices):
             event = events[index]
             current = fold.current
-            if event.container_id and event.container_id != current.container_id:
+            if not names_container_of(event, current):
                 logger.info(
                     "health event about a replaced container passed over",
                     extra={"runtime_id": event.runtime_id, "event_type": str(event.event_type)},
@@ -230,6 +233,11 @@ class BatchApply:
                 fold.settled = len(fold.indices)
                 if fold.touched:
                     fold.shown.append(fold.stored)
+
+
+def names_container_of(event: HealthEvent, record: RuntimeRecord) -> bool:
+    """Whether the event is about the record's container (an event naming none is)."""
+    return not event.container_id or event.container_id == record.container_id
 
 
 def _may_move(event: HealthEvent) -> bool:
