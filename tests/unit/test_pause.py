@@ -47,3 +47,21 @@ async def test_stop_of_a_paused_runtime_stops_it(world: World) -> None:
     await world.do(OpKind.PAUSE)
     assert (await world.do(OpKind.STOP)).ok
     assert (await world.record()).status is Status.STOPPED
+
+
+async def test_a_gone_container_is_invalid_state_not_a_retry(world: World) -> None:
+    # A retry cannot bring a vanished container back: 409, not 503.
+    record = await world.create()
+    world.driver.vanish(record.container_id or "")
+    paused = await world.do(OpKind.PAUSE)
+    assert paused.error_code is ErrorCode.INVALID_STATE
+    assert "is gone; stop, restart or remove" in paused.error_message
+    assert (await world.record()).status is Status.RUNNING
+
+    again = await world.create("rt-2")
+    await world.do(OpKind.PAUSE, "rt-2")
+    world.driver.vanish(again.container_id or "")
+    resumed = await world.do(OpKind.RESUME, "rt-2")
+    assert resumed.error_code is ErrorCode.INVALID_STATE
+    assert (await world.record("rt-2")).status is Status.PAUSED
+    assert (await world.do(OpKind.STOP, "rt-2")).ok  # what the message says works

@@ -21,6 +21,7 @@ from typing import Unpack
 
 from runplane.domain.errors import (
     CasConflict,
+    ContainerGone,
     DriverError,
     DuplicateJobId,
     ErrorCode,
@@ -206,8 +207,15 @@ class LifecycleOperation(ABC):
         return OperationFailed(code, message, self.change(attempt, to, **fields))
 
     def driver_failure(self, attempt: Attempt, to: Status, exc: DriverError) -> OperationFailed:
+        """A refused spec is the caller's to fix (invalid_request); a container
+        that is gone is the runtime's state, which a retry cannot change
+        (invalid_state: stop, restart or remove it); anything else, a driver
+        that may answer later (service_unavailable)."""
         if isinstance(exc, SpecRefused):
             return self.fail_into(attempt, to, ErrorCode.INVALID_REQUEST, f"driver: {exc}")
+        if isinstance(exc, ContainerGone):
+            message = f"driver: {exc}; stop, restart or remove the runtime"
+            return self.fail_into(attempt, to, ErrorCode.INVALID_STATE, message)
         return self.fail_into(attempt, to, ErrorCode.SERVICE_UNAVAILABLE, f"driver: {exc}")
 
     async def finish(
