@@ -144,6 +144,32 @@ async def test_the_lease_gone_not_the_deadline_says_an_operation_was_interrupted
     assert (await hw.world.record()).status is Status.STOPPED
 
 
+async def test_a_status_entered_a_moment_ago_is_not_raced_for_its_lease(
+    hw: HealthWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Its operation may just have ended: a lease taken now would answer its
+    # caller's next call `conflict`. A dead holder's lease lasts longer anyway.
+    await hw.world.create()
+    stuck = await interrupt(hw, Status.STOPPING)
+    assert stuck.last_op_at is not None
+    hw.world.clock.set(stuck.last_op_at + timedelta(seconds=4))
+    taken: list[str] = []
+    acquire = hw.world.leases.try_acquire
+
+    async def counted(runtime_id: str, token: str, ttl_ms: int) -> bool:
+        taken.append(runtime_id)
+        return await acquire(runtime_id, token, ttl_ms)
+
+    monkeypatch.setattr(hw.world.leases, "try_acquire", counted)
+    reconciler = hw.reconciler(settle_after_s=5)
+    assert not await reconciler.settle_interrupted()
+    assert taken == []
+    assert await hw.world.record() == stuck
+    hw.world.clock.advance(1)
+    assert (await reconciler.settle_interrupted())["settled_stopping"] == 1
+    assert taken == ["rt-1"]
+
+
 async def test_a_running_runtime_whose_container_vanished_is_reported(hw: HealthWorld) -> None:
     record = await hw.world.create()
     hw.driver.vanish(record.container_id or "")

@@ -156,6 +156,7 @@ def build_health(
         interval_s=settings.reconcile_interval_s,
         jitter_s=settings.reconcile_jitter_s,
         settle_interval_s=settings.lease_ttl_ms / 2000,
+        settle_after_s=settings.lease_ttl_ms / 2000,
         stop_orphans=settings.stop_orphans,
         listings=listings,
     )

@@ -21,19 +21,19 @@ import logging
 from collections import Counter as Tally
 from collections.abc import Callable, Iterable, Mapping
 from contextlib import AbstractAsyncContextManager
+from datetime import timedelta
 
 from prometheus_client import Counter
 
 from runplane.domain.drivers import ContainerInfo, ContainerState
 from runplane.domain.errors import ContainerGone, DriverError
-from runplane.domain.health.events import HealthEvent
 from runplane.domain.records import RuntimeRecord
 from runplane.domain.statuses import TRANSIENT, Status
 from runplane.ports.drivers import Driver
 from runplane.ports.leases import LeaseProbe
 from runplane.ports.lifecycle import RuntimeStore
 from runplane.ports.system import Clock
-from runplane.services.health.checks import operation_in_flight, records_in, records_of
+from runplane.services.health.checks import cause_of, operation_in_flight, records_in, records_of
 from runplane.services.health.listings import Listings
 from runplane.services.health.reporter import HealthReporter
 from runplane.services.hosts.routing import DriverRoute, HostDirectory
@@ -72,6 +72,7 @@ class Reconciler:
         interval_s: float = 30.0,
         jitter_s: float = 5.0,
         settle_interval_s: float = 5.0,
+        settle_after_s: float = 0.0,
         stop_orphans: bool = False,
         listings: Listings | None = None,
     ) -> None:
@@ -91,6 +92,7 @@ class Reconciler:
         self.interval_s = interval_s
         self.jitter_s = jitter_s
         self.stop_orphans = stop_orphans
+        self.settle_after = timedelta(seconds=settle_after_s)
         self.listings = listings
         """Where each round's listings are kept for the health monitor's sweep."""
         self._loop = PeriodicLoop(
@@ -101,6 +103,10 @@ class Reconciler:
         # Interrupted operations are settled sooner than a full round comes, on
         # every instance (each settlement holds its runtime's lease): a runtime a
         # kill left transient is settled about when the dead holder's lease ends.
+        # Its lease is tried once the status is `settle_after_s` old: a dead
+        # holder's lease outlives its last status change by two thirds of a TTL
+        # (renewals come every third), and a lease taken just as an operation
+        # ends would answer its caller's next call `conflict`.
         self._settling = PeriodicLoop(
             "interrupted settling", self.settle_interrupted, interval_s=settle_interval_s
         )
@@ -148,7 +154,10 @@ class Reconciler:
         if not await self.runtimes.any_in(TRANSIENT):  # nearly always: no listing
             return found
         transient = await records_of(self.runtimes, sorted(TRANSIENT))
+        entered_before = self.clock.now() - self.settle_after
         for record in transient:
+            if record.last_op_at is not None and record.last_op_at > entered_before:
+                continue  # its holder's lease cannot have run out yet
             if await self.settler.settle(record.runtime_id) is not None:
                 found[f"settled_{record.status}"] += 1
         return found
@@ -283,18 +292,6 @@ class Reconciler:
         async for record in records_in(self.runtimes, [Status.ENGINE_UNREACHABLE]):
             if record.runtime_id in self.restarts.pending:
                 continue
-            cause = await self._cause(record)
+            cause = await cause_of(self.reporter.snapshots, record)
             if await self.restarts.on_unreachable(record, cause, quiet=True):
                 found["restart_requeued"] += 1
-
-    async def _cause(self, record: RuntimeRecord) -> HealthEvent | None:
-        """The event that brought the runtime down, from its snapshot row."""
-        try:
-            row = await self.reporter.snapshots.get(record.runtime_id)
-        except Exception:
-            return None
-        if row is None or row.container_id != record.container_id:
-            return None
-        return HealthEvent(
-            record.runtime_id, row.container_id, row.event_type, row.observed_at, row.details
-        )

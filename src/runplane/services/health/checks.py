@@ -9,9 +9,11 @@ import logging
 from collections.abc import AsyncIterator, Iterable
 
 from runplane.domain.errors import InvalidSpec
+from runplane.domain.health.events import HealthEvent
 from runplane.domain.health.spec import HealthCheck, ProbeType, health_check_of
 from runplane.domain.records import RuntimeRecord
 from runplane.domain.statuses import Status
+from runplane.ports.health import HealthSnapshotStore
 from runplane.ports.leases import LeaseProbe
 from runplane.ports.lifecycle import RuntimeStore
 
@@ -104,3 +106,17 @@ def probe_of(record: RuntimeRecord, *, remote: bool) -> HealthCheck | None:
         )
         return None
     return check
+
+
+async def cause_of(snapshots: HealthSnapshotStore, record: RuntimeRecord) -> HealthEvent | None:
+    """The event that brought the runtime down, from its snapshot row; None
+    when the row is about another container, or cannot be read."""
+    try:
+        row = await snapshots.get(record.runtime_id)
+    except Exception:
+        return None
+    if row is None or row.container_id != record.container_id:
+        return None
+    return HealthEvent(
+        record.runtime_id, row.container_id, row.event_type, row.observed_at, row.details
+    )
