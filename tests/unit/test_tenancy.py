@@ -207,3 +207,38 @@ async def test_a_team_call_with_the_store_down_is_retryable_and_logged() -> None
     entry = await world.log.get(result.operation_id)
     assert entry is not None
     assert (entry.team_id, entry.job_id, entry.details["job_id"]) == ("alpha", None, "k")
+
+
+class CountedReads(InMemoryRuntimeStore):
+    """A runtime store that counts its reads."""
+
+    reads = 0
+
+    async def get(self, runtime_id: str) -> RuntimeRecord | None:
+        self.reads += 1
+        return await super().get(runtime_id)
+
+
+async def test_a_runtimes_team_is_read_once_and_answers_every_later_screen() -> None:
+    # A team never changes: once read, a team's own call goes to its lease with
+    # one read (the load under it), another team's is not_found with none.
+    world = World.build(store=CountedReads)
+    store = world.runtimes
+    assert isinstance(store, CountedReads)
+    await two_teams(world)  # each create's start screened its runtime: read there
+    store.reads = 0
+    assert (await world.do(OpKind.STOP, "beta:web", team_scope="beta")).ok
+    assert store.reads == 1  # the load under the lease only
+    assert (await world.do(OpKind.START, "beta:web", team_scope="beta")).ok
+    assert store.reads == 2
+    for _ in range(2):
+        refused = await world.do(OpKind.STOP, "beta:web", team_scope="alpha")
+        assert refused.error_code is ErrorCode.NOT_FOUND
+    assert store.reads == 2
+    # A runtime not found is read again each time: it may be created meanwhile.
+    assert (await world.do(OpKind.STOP, "alpha:new", team_scope="alpha")).error_code is (
+        ErrorCode.NOT_FOUND
+    )
+    await world.create("alpha:new", team_id="alpha")
+    assert (await world.do(OpKind.STOP, "alpha:new", team_scope="alpha")).ok
+    assert (await world.record("beta:web")).status is Status.RUNNING

@@ -12,6 +12,7 @@ from runplane.ports.leases import LeaseStore
 from runplane.ports.lifecycle import OperationLog, RuntimeStore
 from runplane.ports.system import Clock, TokenGenerator
 from runplane.services.admission import Admission
+from runplane.services.lifecycle.owners import RuntimeOwners
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +51,8 @@ class Dependencies:
     placement: HostPlacement | None = None
     """Where new and moving runtimes go; None: on `router.local_host_id` (or no
     host recorded, without a router)."""
+    owners: RuntimeOwners = field(default_factory=RuntimeOwners)
+    """Each runtime's team as read here (it never changes): the screen's answer."""
 
     def __post_init__(self) -> None:
         if not self.drivers:
