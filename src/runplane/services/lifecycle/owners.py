@@ -3,10 +3,12 @@
 A runtime's team never changes: it is set when the record is created, no
 write changes it, and records are never deleted (a removed runtime keeps its
 record, and a create of a taken id is refused). So once read, a runtime's team
-answers the screen (screen.py) of every later call on it without a read: a
-team's own call goes on to the lease, another team's is `not_found` at once.
-A runtime not found is not kept (it may be created later). Bounded: past
-`max_kept` the longest known is forgotten, and read again when next asked."""
+lets the screen (screen.py) send its own team's later calls on to the lease
+without a read. Another team's calls are still read every time: refused
+from memory, they would be answered sooner than a call on a missing id,
+telling by the time taken what the answer hides. A runtime not found is not
+kept (it may be created later). Bounded: past `max_kept` the longest known is
+forgotten, and read again when next asked."""
 
 from __future__ import annotations
 

@@ -33,27 +33,27 @@ async def screen(
     answer `conflict` while the runtime is busy (an existence oracle) and hold
     off its own team's calls. An admin's (or the system's) call sees every
     runtime: it is not read here, and learns the runtime's team (for its
-    job_id) from the record it loads under the lease. The runtime's team is
-    read once per process (owners.py): it never changes."""
+    job_id) from the record it loads under the lease. A runtime the caller's
+    team was found to own is not read again (owners.py: a team never
+    changes); any other is read every time, so another team's runtime takes
+    as long to refuse as a missing one (no timing oracle either)."""
     request = attempt.request
     if problem:
         return await outcomes.failure(attempt, ErrorCode.INVALID_REQUEST, problem)
     if request.team_scope is None:
         return None
-    owner = deps.owners.team_of(request.runtime_id)  # a team, once read, is for good
-    if owner is None:
-        try:
-            named = await deps.runtimes.get(request.runtime_id)
-        except StoreUnavailable as exc:
-            return await outcomes.failure(attempt, ErrorCode.SERVICE_UNAVAILABLE, str(exc))
-        except Exception as exc:
-            logger.exception("operation crashed", extra=outcomes.log_fields(attempt))
-            message = f"{type(exc).__name__}: {exc}"
-            return await outcomes.failure(attempt, ErrorCode.INTERNAL, message)
-        if named is not None:
-            owner = named.team_id
-            deps.owners.learn(named.runtime_id, owner)
-    if owner != request.team_scope:
+    if deps.owners.team_of(request.runtime_id) == request.team_scope:
+        return None  # the caller's own runtime, as read before: a team never changes
+    try:
+        named = await deps.runtimes.get(request.runtime_id)
+    except StoreUnavailable as exc:
+        return await outcomes.failure(attempt, ErrorCode.SERVICE_UNAVAILABLE, str(exc))
+    except Exception as exc:
+        logger.exception("operation crashed", extra=outcomes.log_fields(attempt))
+        return await outcomes.failure(attempt, ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}")
+    if named is not None:
+        deps.owners.learn(named.runtime_id, named.team_id)
+    if named is None or not visible(attempt, named):
         return await outcomes.failure(attempt, ErrorCode.NOT_FOUND, NO_SUCH_RUNTIME)
     return None
 
