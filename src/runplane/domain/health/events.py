@@ -33,6 +33,12 @@ class HealthEvent:
     occurred_at: datetime
     details: dict[str, Any] = field(default_factory=dict)
 
+    def is_about(self, container_id: str | None) -> bool:
+        """Whether the event is about `container_id` (an event naming none is
+        about whatever the runtime runs): else it is a late report about a
+        container a restart replaced."""
+        return not self.container_id or self.container_id == container_id
+
     def as_fields(self) -> dict[str, str]:
         """Flat string fields, as `runtime:health_events` carries them."""
         return {

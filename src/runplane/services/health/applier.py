@@ -45,7 +45,7 @@ from runplane.domain.health.reactions import REACTIONS
 from runplane.domain.records import RuntimeRecord
 from runplane.domain.statuses import Status
 from runplane.ports.health import EngineHealthStore, SnapshotPublisher
-from runplane.services.health.batch import BatchApply, UnreachableHook, names_container_of
+from runplane.services.health.batch import BatchApply, UnreachableHook
 from runplane.services.health.last_seen import DEFAULT_TRUST_S, LastSeen
 from runplane.services.health.published import SNAPSHOTS_PUBLISHED, Published
 from runplane.services.health.writes import HealthWrites, wants_write
@@ -108,7 +108,7 @@ class HealthEventApplier:
         if record is None:
             logger.warning("health event for an unknown runtime passed over", extra=fields)
             return None
-        if not names_container_of(event, record):
+        if not event.is_about(record.container_id):
             logger.info("health event about a replaced container passed over", extra=fields)
             self.last_seen.note(record)
             return None
@@ -134,4 +134,4 @@ def _changes_nothing(record: RuntimeRecord, event: HealthEvent) -> bool:
     reaction = REACTIONS[event.event_type]
     if reaction.from_status is not None:
         return False
-    return names_container_of(event, record) and not wants_write(record, reaction)
+    return event.is_about(record.container_id) and not wants_write(record, reaction)

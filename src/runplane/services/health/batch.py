@@ -145,7 +145,7 @@ class BatchApply:
             if any(_may_move(events[i]) for i in indices):
                 continue  # a status change is not decided on memory
             record = self.last_seen.recall(runtime_id)
-            if record is not None and all(names_container_of(events[i], record) for i in indices):
+            if record is not None and all(events[i].is_about(record.container_id) for i in indices):
                 known[runtime_id] = record
         return known
 
@@ -170,7 +170,7 @@ class BatchApply:
         for position, index in enumerate(fold.indices):
             event = events[index]
             current = fold.current
-            if not names_container_of(event, current):
+            if not event.is_about(current.container_id):
                 logger.info(
                     "health event about a replaced container passed over",
                     extra={"runtime_id": event.runtime_id, "event_type": str(event.event_type)},
@@ -233,11 +233,6 @@ class BatchApply:
                 fold.settled = len(fold.indices)
                 if fold.touched:
                     fold.shown.append(fold.stored)
-
-
-def names_container_of(event: HealthEvent, record: RuntimeRecord) -> bool:
-    """Whether the event is about the record's container (an event naming none is)."""
-    return not event.container_id or event.container_id == record.container_id
 
 
 def _may_move(event: HealthEvent) -> bool:

@@ -1,6 +1,7 @@
-"""Questions the health monitor and the reconciler both ask about runtimes:
-every record of some statuses (page by page), and whether a stop (or any
-other operation) is in flight for one, so its process ending is no failure."""
+"""Questions the health monitor and the reconciler ask about runtimes: every
+record of some statuses (page by page), whether a stop (or any other
+operation) is in flight for one, so its process ending is no failure, and
+which event brought one down (its snapshot row)."""
 
 from __future__ import annotations
 

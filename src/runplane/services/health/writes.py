@@ -79,9 +79,7 @@ class HealthWrites:
         event's container."""
         current: RuntimeRecord | None = record
         for _ in range(_TRIES):
-            if current is None or (
-                event.container_id and event.container_id != current.container_id
-            ):
+            if current is None or not event.is_about(current.container_id):
                 return None
             if wants_move(current, reaction):
                 moved = await self._move_holding_lease(current.runtime_id, reaction, event)
