@@ -70,6 +70,10 @@ from runplane.workers.jobs.handler import JobHandler  # noqa: E402
 
 DEFAULT_SIZES = {"memory": (400, 6), "process": (50, 4)}
 """driver -> (runtimes, rounds); a round is one job for every runtime."""
+WARM_ROUNDS = 2
+"""The first stop round and the first start round of a run carry one-off work
+(statements compiled, pooled connections opened, each statement prepared on
+each connection): `steady_jobs_per_s` leaves them out, `jobs_per_s` does not."""
 GRACEFUL_STOP_S = 0.2
 """How long a process runtime takes to shut down on SIGTERM, as a server
 draining its connections does; `--graceful-stop-s` changes it."""
@@ -361,12 +365,20 @@ async def one_configuration(
         # steal is the host's, not runplane's.
         "round_cores_stolen": measured.cores_stolen,
         "jobs_per_s": round(jobs / measured.seconds, 1),
+        "steady_jobs_per_s": steady_rate(runtimes, measured.round_s),
         "cpu_s": round(cpu_s, 3),
         "cpu_ms_per_job": round(cpu_s * 1000 / jobs, 3),
         "latency_p50_ms": round(statistics.median(latencies), 1),
         "latency_p99_ms": round(latencies[int(len(latencies) * 0.99) - 1], 1),
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
+
+
+def steady_rate(runtimes: int, round_s: list[float]) -> float | None:
+    """Jobs per second over the rounds after the first WARM_ROUNDS (None
+    without any)."""
+    later = round_s[WARM_ROUNDS:]
+    return round(runtimes * len(later) / sum(later), 1) if later else None
 
 
 def run_in_subprocess(
@@ -450,7 +462,9 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
                     driver, kind, redis_server.url, database_url, size, args.graceful_stop_s
                 )
             ratio = runs["runplane"]["jobs_per_s"] / runs["reference"]["jobs_per_s"]
-            by_driver[driver] = {**runs, "ratio": round(ratio, 2)}
+            steady = [runs[kind]["steady_jobs_per_s"] for kind in ("runplane", "reference")]
+            steady_ratio = round(steady[0] / steady[1], 2) if all(steady) else None
+            by_driver[driver] = {**runs, "ratio": round(ratio, 2), "steady_ratio": steady_ratio}
     # The headline is the end-to-end run with real processes when there is one;
     # the in-memory run measures the control plane's own overhead (see docs).
     headline_driver = "process" if "process" in by_driver else next(iter(by_driver))
@@ -459,6 +473,8 @@ def compare(args: argparse.Namespace) -> dict[str, Any]:
         "runplane_jobs_per_s": headline["runplane"]["jobs_per_s"],
         "reference_jobs_per_s": headline["reference"]["jobs_per_s"],
         "ratio": headline["ratio"],
+        # The same without each side's first stop and start rounds (WARM_ROUNDS).
+        "steady_ratio": headline["steady_ratio"],
         # The most the host stole in any round of either side, in cores: a
         # ratio from a run with steal is the host's as much as runplane's.
         "cores_stolen_max": {

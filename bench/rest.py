@@ -71,6 +71,10 @@ class Phase:
     p99_ms: float
     idle_cpu_pct: float
     """The server's CPU over IDLE_S with no request, just before the phase (% of a core)."""
+    cores_stolen: float = 0.0
+    """CPU the host gave other guests while this machine's virtual cores wanted
+    it, over the phase, in cores (0 on bare metal): a slow phase with steal is
+    the host's, not the server's."""
 
     @property
     def req_per_s(self) -> float:
@@ -197,8 +201,10 @@ def measure(
         argv += ["--threads", "--gil", "-r", "200", "-d", str(int(seconds))]
         recorder = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     cpu_before, began = server.cpu_s(), time.perf_counter()
+    stolen_before = psutil.cpu_times().steal
     latencies, errors = asyncio.run(drive(server.port, key, runtime_ids, seconds))
     elapsed = time.perf_counter() - began
+    stolen = psutil.cpu_times().steal - stolen_before
     time.sleep(DRAIN_S)
     if recorder is not None:
         recorder.wait()
@@ -213,6 +219,7 @@ def measure(
         round(percentile(latencies, 0.5), 2),
         round(percentile(latencies, 0.99), 2),
         round(idle_pct, 1),
+        round(stolen / elapsed, 2),
     )
 
 
@@ -339,7 +346,8 @@ def run_once(database: str, args: argparse.Namespace, repeat: int) -> list[Phase
                         f"  {database:8} {phase.system:9} c={connections:<3} "
                         f"{phase.req_per_s:8.1f} req/s {phase.cpu_ms_per_req:7.3f} ms CPU/req "
                         f"p50 {phase.p50_ms:7.2f} ms p99 {phase.p99_ms:7.2f} ms "
-                        f"idle {phase.idle_cpu_pct:4.1f}% errors {phase.errors}",
+                        f"idle {phase.idle_cpu_pct:4.1f}% errors {phase.errors} "
+                        f"stolen {phase.cores_stolen:.2f} cores",
                         flush=True,
                     )
     return phases
