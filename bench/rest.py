@@ -409,9 +409,20 @@ def run_all(args: argparse.Namespace) -> None:
         runs: list[dict[str, Any]] = []
         for repeat in range(args.repeat):
             phases = run_once(database, args, repeat)
-            runs.append({"phases": [p.as_dict() for p in phases], "ratios": ratios(phases)})
+            stolen = max(p.cores_stolen for p in phases)
+            runs.append(
+                {
+                    "phases": [p.as_dict() for p in phases],
+                    "ratios": ratios(phases),
+                    "cores_stolen_max": stolen,
+                }
+            )
             if not args.json:
-                print(f"  {database} run {repeat + 1}: ratios {runs[-1]['ratios']}", flush=True)
+                print(
+                    f"  {database} run {repeat + 1}: ratios {runs[-1]['ratios']}"
+                    f" (the host stole up to {stolen:.2f} cores in a phase)",
+                    flush=True,
+                )
         spread = {
             name: {
                 "min": min(r["ratios"][name] for r in runs),
