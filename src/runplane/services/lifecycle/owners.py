@@ -6,8 +6,9 @@ record, and a create of a taken id is refused). So once read, a runtime's team
 lets the screen (screen.py) send its own team's later calls on to the lease
 without a read. Another team's calls are still read every time: refused
 from memory, they would be answered sooner than a call on a missing id,
-telling by the time taken what the answer hides. A runtime not found is not
-kept (it may be created later). Bounded: past `max_kept` the longest known is
+telling by the time taken what the answer hides; so only a runtime found to
+be its caller's is kept (another team's probes fill no room). A runtime not
+found is not kept (it may be created later). Bounded: past `max_kept` the longest known is
 forgotten, and read again when next asked."""
 
 from __future__ import annotations

@@ -51,10 +51,9 @@ async def screen(
     except Exception as exc:
         logger.exception("operation crashed", extra=outcomes.log_fields(attempt))
         return await outcomes.failure(attempt, ErrorCode.INTERNAL, f"{type(exc).__name__}: {exc}")
-    if named is not None:
-        deps.owners.learn(named.runtime_id, named.team_id)
     if named is None or not visible(attempt, named):
         return await outcomes.failure(attempt, ErrorCode.NOT_FOUND, NO_SUCH_RUNTIME)
+    deps.owners.learn(named.runtime_id, named.team_id)  # only what the memory answers
     return None
 
 
