@@ -83,9 +83,15 @@ def pid_of(container_id: str) -> int:
 
 def descriptors(pid: int) -> dict[int, str]:
     """A process's open descriptors, each with what it is: a path, `pipe:[…]`,
-    `socket:[…]`."""
+    `socket:[…]`. One the process closes while they are read is not open."""
     folder = f"/proc/{pid}/fd"
-    return {int(name): os.readlink(f"{folder}/{name}") for name in os.listdir(folder)}
+    held = {}
+    for name in os.listdir(folder):
+        try:
+            held[int(name)] = os.readlink(f"{folder}/{name}")
+        except FileNotFoundError:
+            continue  # closed between the listing and the read
+    return held
 
 
 def wait_exited(process: psutil.Process) -> None:
