@@ -21,12 +21,14 @@ from runplane.adapters.drivers.docker import DockerDriver
 from runplane.adapters.drivers.process import ProcessDriver
 from runplane.domain.drivers import ContainerInfo, ContainerState, StartedContainer
 from runplane.domain.errors import ContainerGone, InvalidSpec
+from runplane.domain.runtime_output import LogQuery
 from runplane.ports.drivers import Driver
 from runplane.testing.driver import InMemoryDriver
 from tests.support.podman import IMAGE, PodmanService
 
-IGNORES_TERM = ["sh", "-c", "trap '' TERM; sleep 60"]
-"""Ignores SIGTERM (and so does its child, which inherits the ignored signal)."""
+IGNORES_TERM = ["sh", "-c", "trap '' TERM; echo ready; sleep 60"]
+"""Ignores SIGTERM (and so does its child, which inherits the ignored signal).
+It says `ready` once its trap is set: a signal sent before would find none."""
 EXITS = ["sh", "-c"]
 """`EXITS + ["exit N"]` ends by itself with code N."""
 
@@ -37,9 +39,25 @@ class Backend:
     spec: Callable[..., dict[str, Any]]
     """spec(command, **fields): a valid spec of this backend running `command`."""
     sleeper: list[str]
-    """Runs until stopped, and ends by its stop signal: (143, SIGTERM)."""
+    """Runs until stopped, and ends by its stop signal: (143, SIGTERM). Says
+    `ready` once it is set to."""
     fresh: Callable[[], Driver]
     """A new driver on the same state, as after a runplane restart."""
+    runs_commands: bool = True
+    """Its runtimes run their commands (and so print their `ready`)."""
+
+    async def start_ready(self, runtime_id: str, command: list[str]) -> StartedContainer:
+        """Starts `command`, and returns once it said `ready`: on a busy host a
+        stop signal can otherwise come before the shell set its trap."""
+        started = await self.driver.start(runtime_id, self.spec(command))
+        deadline = time.monotonic() + 10
+        while self.runs_commands:
+            chunk = await self.driver.logs(started.container_id, LogQuery())
+            if any(line.text == "ready" for line in chunk.lines):
+                break
+            assert time.monotonic() < deadline, f"{command} never said ready"
+            await asyncio.sleep(0.02)
+        return started
 
 
 async def wait_for_state(driver: Driver, container_id: str, state: ContainerState) -> ContainerInfo:
@@ -94,7 +112,7 @@ class DriverContract:
         assert (await backend.driver.inspect(cid)).state is ContainerState.RUNNING
 
     async def test_stop_ends_it_by_its_stop_signal(self, backend: Backend) -> None:
-        started = await backend.driver.start("r", backend.spec(backend.sleeper))
+        started = await backend.start_ready("r", backend.sleeper)
 
         info = await backend.driver.stop(started.container_id, timeout_s=5)
 
@@ -106,8 +124,7 @@ class DriverContract:
             await backend.driver.stop(started.container_id)
 
     async def test_stop_kills_what_outlives_its_timeout(self, backend: Backend) -> None:
-        started = await backend.driver.start("r", backend.spec(IGNORES_TERM))
-        await asyncio.sleep(0.2)  # let the shell set its trap
+        started = await backend.start_ready("r", IGNORES_TERM)
 
         began = time.monotonic()
         info = await backend.driver.stop(started.container_id, timeout_s=1)
@@ -116,7 +133,7 @@ class DriverContract:
         assert (info.exit_code, info.signal) == (128 + signal.SIGKILL, signal.SIGKILL)
 
     async def test_stop_of_a_paused_runtime_ends_it(self, backend: Backend) -> None:
-        started = await backend.driver.start("r", backend.spec(backend.sleeper))
+        started = await backend.start_ready("r", backend.sleeper)
         await backend.driver.pause(started.container_id)
 
         info = await backend.driver.stop(started.container_id, timeout_s=5)
@@ -166,7 +183,7 @@ class DriverContract:
     async def test_a_fresh_driver_adopts_what_an_earlier_one_started(
         self, backend: Backend
     ) -> None:
-        started = await backend.driver.start("adopted", backend.spec(backend.sleeper))
+        started = await backend.start_ready("adopted", backend.sleeper)
 
         fresh = backend.fresh()
 
@@ -189,7 +206,8 @@ class TestProcessDriver(DriverContract):
         def spec(command: list[str], **fields: Any) -> dict[str, Any]:
             return {"command": command, **fields}
 
-        yield Backend(driver, spec, ["sleep", "60"], lambda: ProcessDriver(state))
+        sleeper = ["sh", "-c", "echo ready; exec sleep 60"]
+        yield Backend(driver, spec, sleeper, lambda: ProcessDriver(state))
         for info in await ProcessDriver(state).list_containers():
             await driver.remove(info.container_id)
         driver.close()
@@ -210,7 +228,7 @@ class TestDockerDriver(DriverContract):
             return {"image": IMAGE, "command": command, **fields}
 
         # busybox sh as PID 1 gets no default signal action: it ends on TERM by a trap.
-        sleeper = ["sh", "-c", "trap 'exit 143' TERM; sleep 60 & wait"]
+        sleeper = ["sh", "-c", "trap 'exit 143' TERM; echo ready; sleep 60 & wait"]
         try:
             yield Backend(drivers[0], spec, sleeper, fresh)
             for info in await drivers[0].list_containers():
@@ -244,4 +262,4 @@ class TestInMemoryDriver(DriverContract):
         def spec(command: list[str], **fields: Any) -> dict[str, Any]:
             return {"command": command, **fields}
 
-        return Backend(driver, spec, ["sleep", "60"], driver.restarted)
+        return Backend(driver, spec, ["sleep", "60"], driver.restarted, runs_commands=False)
