@@ -187,11 +187,13 @@ def test_a_stop_cut_short_by_a_crash_is_settled_after_the_restart(
     """The runtime ignores SIGTERM, so its stop waits out stop_timeout_s: runplane
     is killed (SIGKILL) meanwhile, between the stop's two writes."""
     spec = {
-        "command": ["sh", "-c", "trap '' TERM; while :; do sleep 0.2; done"],
+        "command": ["sh", "-c", "trap '' TERM; echo ready; while :; do sleep 0.2; done"],
         "stop_timeout_s": 3,
     }
     with fast_serve.client() as http:
         create(http, "halfway", spec)
+        # A stop sent before the shell set its trap would end it at once.
+        wait_for(lambda: http.get("/v1/runtimes/halfway/logs").json()["lines"], 10)
         stop = threading.Thread(target=_ignore_errors, args=(lambda: _stop(http, "halfway"),))
         stop.daemon = True
         stop.start()
