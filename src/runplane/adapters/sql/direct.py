@@ -24,6 +24,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.sql.expression import Executable
 
 from runplane.adapters.sql.native_pg import NativeConnection
+from runplane.adapters.sql.tables import as_given
 
 Processor = Callable[[Any], Any] | None
 
@@ -187,6 +188,8 @@ def _result_processor(column: ColumnElement[Any], dialect: Dialect) -> Processor
     already, and needs none."""
     direct = getattr(column.type, "direct_result_processor", None)
     quick = direct(dialect) if direct is not None else None
+    if quick is as_given:
+        return None
     if quick is not None:
         return quick  # type: ignore[no-any-return]
     try:

@@ -38,6 +38,12 @@ NAMING_CONVENTION = {
 metadata = MetaData(naming_convention=NAMING_CONVENTION)
 
 
+def as_given(value: Any) -> Any:
+    """A direct processor (direct.py) for values the driver already reads as
+    the column's own: none is applied."""
+    return value
+
+
 class UtcDateTime(TypeDecorator[datetime]):
     """A timezone-aware UTC datetime on every backend.
 
@@ -86,6 +92,8 @@ class UtcDateTime(TypeDecorator[datetime]):
         return process
 
     def direct_result_processor(self, dialect: Dialect) -> Callable[[Any], Any] | None:
+        if dialect.driver == "asyncpg":
+            return as_given  # it reads every timestamptz as a UTC-aware datetime
         if dialect.name != "sqlite":
             impl = dialect.type_descriptor(self.impl_instance)
             if impl.result_processor(dialect, None) is not None:
