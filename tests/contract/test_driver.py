@@ -50,14 +50,15 @@ class Backend:
         """Starts `command`, and returns once it said `ready`: on a busy host a
         stop signal can otherwise come before the shell set its trap."""
         started = await self.driver.start(runtime_id, self.spec(command))
+        if not self.runs_commands:
+            return started
         deadline = time.monotonic() + 10
-        while self.runs_commands:
+        while True:
             chunk = await self.driver.logs(started.container_id, LogQuery())
             if any(line.text == "ready" for line in chunk.lines):
-                break
+                return started
             assert time.monotonic() < deadline, f"{command} never said ready"
             await asyncio.sleep(0.02)
-        return started
 
 
 async def wait_for_state(driver: Driver, container_id: str, state: ContainerState) -> ContainerInfo:

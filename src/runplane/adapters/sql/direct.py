@@ -182,10 +182,10 @@ def _bind_processor(sql_type: Any, dialect: Dialect) -> Processor:
 
 def _result_processor(column: ColumnElement[Any], dialect: Dialect) -> Processor:
     """The processor SQLAlchemy applies to `column`'s values, or the type's own
-    quicker one (`direct_result_processor`). Compiled once, there is no cursor
-    to give the column's DBAPI type code; the only type that asks for one (a
-    Float on asyncpg) gets its values as Python floats from the driver
-    already, and needs none."""
+    quicker one (`direct_result_processor`; none when it answers `as_given`).
+    Compiled once, there is no cursor to give the column's DBAPI type code;
+    the only type that asks for one (a Float on asyncpg) gets its values as
+    Python floats from the driver already, and needs none."""
     direct = getattr(column.type, "direct_result_processor", None)
     quick = direct(dialect) if direct is not None else None
     if quick is as_given:

@@ -8,8 +8,8 @@ without a read. Another team's calls are still read every time: refused
 from memory, they would be answered sooner than a call on a missing id,
 telling by the time taken what the answer hides; so only a runtime found to
 be its caller's is kept (another team's probes fill no room). A runtime not
-found is not kept (it may be created later). Bounded: past `max_kept` the longest known is
-forgotten, and read again when next asked."""
+found is not kept (it may be created later). Bounded: past `max_kept` the
+longest known is forgotten, and read again when next asked."""
 
 from __future__ import annotations
 
